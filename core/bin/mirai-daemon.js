@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+// The daemon command: see `mirai-daemon --help`.
+import '../dist/daemon-main.js';

@@ -1,0 +1,59 @@
+/** Working with several mirai at once. */
+import type { MiraiError } from './errors.js';
+import { Mirai, UNRESOLVED } from './mirai.js';
+import { MiraiMap } from './mirai-map.js';
+
+type MiraiLike = Mirai<unknown> | MiraiMap<unknown, string | number>;
+
+/**
+ * True while anything given is pending: a mirai, a map, a list of them, or a `m.data` value.
+ */
+export function unresolved(x: unknown): boolean {
+  if (x instanceof Mirai || x instanceof MiraiMap) return x.unresolved;
+  if (Array.isArray(x)) return x.some((item) => unresolved(item));
+  return x === UNRESOLVED;
+}
+
+/**
+ * Cancels a mirai, a map or a list (last element first, so a freed daemon is never handed a
+ * task about to be cancelled). Each settles at once with a CancelledError (20). Returns
+ * whether each was still pending.
+ */
+export function stopMirai(x: MiraiLike): boolean | boolean[];
+export function stopMirai(x: readonly MiraiLike[]): boolean[];
+export function stopMirai(x: MiraiLike | readonly MiraiLike[]): boolean | boolean[] {
+  if (x instanceof Mirai) return x.cancel();
+  if (x instanceof MiraiMap) return x.cancel();
+  const out = new Array<boolean>(x.length);
+  for (let i = x.length - 1; i >= 0; i--) {
+    const r = stopMirai(x[i]!);
+    out[i] = Array.isArray(r) ? r.some(Boolean) : r;
+  }
+  return out;
+}
+
+/** Waits for every mirai and returns their values in order; failures in place as errors. */
+export async function collectMirai<T>(list: readonly Mirai<T>[]): Promise<(T | MiraiError)[]> {
+  await Promise.all(list.map((m) => new Promise<void>((resolve) => m._onSettled(resolve))));
+  return list.map((m) => m.data as T | MiraiError);
+}
+
+/**
+ * Resolves with the index of the first mirai to settle (at once if one has; ties go to the
+ * lowest index), or -1 for an empty list.
+ */
+export function raceMirai(list: readonly Mirai<unknown>[]): Promise<number> {
+  if (list.length === 0) return Promise.resolve(-1);
+  const ready = list.findIndex((m) => !m.unresolved);
+  if (ready >= 0) return Promise.resolve(ready);
+  return new Promise((resolve) => {
+    let done = false;
+    list.forEach((m, i) =>
+      m._onSettled(() => {
+        if (done) return;
+        done = true;
+        resolve(i);
+      }),
+    );
+  });
+}

@@ -1,0 +1,101 @@
+/**
+ * `mirai-daemon <url> [options]`: the daemon process launchers start, and the command to run
+ * by hand on another machine. The profile's secret comes from the MIRAI_SECRET environment
+ * variable (or --secret-file), never from the command line, where `ps` would show it.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { SECRET_ENV } from './auth.js';
+import { runDaemon } from './daemon.js';
+import { DaemonExit } from './exit-codes.js';
+import { importPlugin } from './plugin-loader.js';
+import type { PluginRef, Transport } from './transport.js';
+import { transportFor } from './transports/builtin.js';
+
+const USAGE = `usage: mirai-daemon <url> [--autoexit=true|false|finish] [--cleanup=false] [--output]
+       [--idletime=ms] [--walltime=ms] [--maxtasks=n] [--secret-file=path]
+       [--transport=<json plugin ref>] [--dial-options=<json>]
+The profile's secret is read from $${SECRET_ENV} unless --secret-file is given.`;
+
+function fail(message: string): never {
+  process.stderr.write(`mirai-daemon: ${message}\n${USAGE}\n`);
+  process.exit(DaemonExit.BadOptions);
+}
+
+function numberOption(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!(n > 0)) fail(`--${name} must be a positive number, got '${value}'`);
+  return n;
+}
+
+function jsonOption<T>(value: string | undefined, name: string): T | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return JSON.parse(value) as T;
+  } catch {
+    return fail(`--${name} must be JSON, got '${value}'`);
+  }
+}
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      allowPositionals: true,
+      options: {
+        autoexit: { type: 'string' },
+        cleanup: { type: 'string' },
+        output: { type: 'boolean' },
+        idletime: { type: 'string' },
+        walltime: { type: 'string' },
+        maxtasks: { type: 'string' },
+        'secret-file': { type: 'string' },
+        transport: { type: 'string' },
+        'dial-options': { type: 'string' },
+        help: { type: 'boolean' },
+      },
+    });
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const url = positionals[0];
+  if (url === undefined || positionals.length > 1) fail('expected exactly one URL');
+  const secret = values['secret-file'] ? readFileSync(values['secret-file'], 'utf8').trim() : process.env[SECRET_ENV];
+  if (!secret) fail(`no secret: set ${SECRET_ENV} or pass --secret-file`);
+  delete process.env[SECRET_ENV]; // tasks have no business reading it
+  const autoexitText = values.autoexit ?? 'true';
+  if (!['true', 'false', 'finish'].includes(autoexitText)) fail(`--autoexit must be true, false or finish`);
+  const autoexit = autoexitText === 'finish' ? 'finish' : autoexitText === 'true';
+  const transportRef = jsonOption<PluginRef>(values.transport, 'transport');
+  let transport: Transport;
+  try {
+    transport = transportRef ? ((await importPlugin(transportRef)) as Transport) : transportFor(url);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const code = await runDaemon({
+    url,
+    secret,
+    transport,
+    dialOptions: jsonOption<Record<string, unknown>>(values['dial-options'], 'dial-options') ?? {},
+    autoexit,
+    cleanup: values.cleanup !== 'false',
+    output: values.output ?? false,
+    idletime: numberOption(values.idletime, 'idletime'),
+    walltime: numberOption(values.walltime, 'walltime'),
+    maxtasks: numberOption(values.maxtasks, 'maxtasks'),
+    launchId: process.env.MIRAI_LAUNCH_ID,
+  });
+  process.exit(code);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`mirai-daemon: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,33 @@
+/** Options of a daemon process (mirai's daemon() arguments), baked into launch commands. */
+export interface DaemonOptions {
+  /**
+   * What to do when the connection to the host drops:
+   * `true` (default) exit after a 200 ms grace, even mid-task;
+   * `'finish'` finish the current task, then exit;
+   * `false` stay alive and dial the same URL again until a host answers.
+   */
+  readonly autoexit?: boolean | 'finish';
+  /** Remove globals a task created, after each task (default true). `everywhere()` set-up survives. */
+  readonly cleanup?: boolean;
+  /** Forward the daemon's stdout and stderr to the host, tagged with the daemon (default false). */
+  readonly output?: boolean;
+  /** Exit (code 1) after this many ms without a task. */
+  readonly idletime?: number;
+  /** Exit (code 2) once this many ms have passed since start, after the current task. */
+  readonly walltime?: number;
+  /** Exit (code 3) after this many tasks. */
+  readonly maxtasks?: number;
+}
+
+/** Command-line flags for `mirai-daemon` that carry `options`. */
+export function daemonOptionArgs(options: DaemonOptions): string[] {
+  const args: string[] = [];
+  if (options.autoexit !== undefined && options.autoexit !== true) args.push(`--autoexit=${options.autoexit}`);
+  if (options.cleanup === false) args.push('--cleanup=false');
+  if (options.output === true) args.push('--output');
+  for (const key of ['idletime', 'walltime', 'maxtasks'] as const) {
+    const value = options[key];
+    if (value !== undefined && Number.isFinite(value)) args.push(`--${key}=${value}`);
+  }
+  return args;
+}

@@ -1,0 +1,403 @@
+/**
+ * The daemon: dials the host, proves the secret, then runs tasks one at a time until told
+ * to exit or until a limit (idletime, walltime, maxtasks) ends it cleanly.
+ */
+import { hostname } from 'node:os';
+import { newNonce, prove, verify } from './auth.js';
+import type { DaemonOptions } from './daemon-options.js';
+import { toErrorRecord } from './error-record.js';
+import { AuthError, ProtocolError } from './errors.js';
+import { DaemonExit } from './exit-codes.js';
+import {
+  DEFAULT_LIMITS,
+  frame,
+  FrameFlag,
+  FrameType,
+  HANDSHAKE_LIMITS,
+  jsonSegment,
+  PROTOCOL_VERSION,
+  readJsonSegment,
+  readTextSegment,
+  type Frame,
+} from './frame.js';
+import type { ByeMessage, ChallengeMessage, HelloMessage, InitMessage } from './messages.js';
+import { encodePayload } from './payload.js';
+import { decodeTaskParams } from './task-frame.js';
+import { loadSerializers } from './plugin-loader.js';
+import type { Serializer } from './serializer.js';
+import { compileSource, loadModuleFunction } from './task-compiler.js';
+import type { ModuleFunction, TaskContext } from './task-function.js';
+import type { Channel, Transport } from './transport.js';
+
+/** Everything a daemon process needs to run. */
+export interface DaemonConfig extends DaemonOptions {
+  readonly url: string;
+  readonly secret: string;
+  readonly transport: Transport;
+  /** Extra options for the transport's dial (TLS CA, NATS credentials, ...). */
+  readonly dialOptions?: Record<string, unknown>;
+  /** Matches this process with the launch that started it. */
+  readonly launchId?: string;
+  /** Where diagnostics go. */
+  readonly log?: (line: string) => void;
+}
+
+/** Marks the process as a daemon, for `onDaemon()` in any copy of the package. */
+export const DAEMON_MARK = Symbol.for('mirai-ts.daemon');
+
+interface QueuedTask {
+  readonly frame: Frame;
+  readonly everywhere: boolean;
+}
+
+type AnyFunction = (...args: unknown[]) => unknown;
+
+const GRACE_MS = 200;
+
+class DaemonRun {
+  private channel!: Channel;
+  private daemonId = 0;
+  private serializers: Serializer[] = [];
+  private readonly queue: QueuedTask[] = [];
+  private running: { id: number; controller: AbortController } | undefined;
+  private tasksDone = 0;
+  private readonly startedAt = Date.now();
+  private idleTimer: NodeJS.Timeout | undefined;
+  private wallTimer: NodeJS.Timeout | undefined;
+  /** Set once the daemon has announced it is leaving: the exit code to use. */
+  private leaving: number | undefined;
+  private globalsSnapshot: Set<string> | undefined;
+  private readonly log: (line: string) => void;
+
+  constructor(
+    private readonly config: DaemonConfig,
+    private readonly exit: (code: number) => void,
+  ) {
+    this.log = config.log ?? ((line) => process.stderr.write(`[mirai-daemon ${process.pid}] ${line}\n`));
+  }
+
+  async start(): Promise<void> {
+    let channel: Channel;
+    try {
+      channel = await this.config.transport.dial(this.config.url, { limits: HANDSHAKE_LIMITS, ...this.config.dialOptions });
+    } catch (err) {
+      throw Object.assign(new Error(`cannot connect to ${this.config.url}: ${(err as Error).message}`), {
+        exitCode: DaemonExit.ConnectFailed,
+      });
+    }
+    this.channel = channel;
+    await this.handshake(channel);
+    (globalThis as Record<symbol, unknown>)[DAEMON_MARK] = { daemonId: this.daemonId };
+    if (this.config.cleanup !== false) this.snapshotGlobals();
+    channel.onFrame = (f) => this.onFrame(f);
+    channel.onClose = (reason) => this.onDisconnect(reason);
+    this.armIdle();
+    this.armWall();
+  }
+
+  private handshake(channel: Channel): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const daemonNonce = newNonce();
+      let hostNonce = '';
+      let stage: 'challenge' | 'init' = 'challenge';
+      const fail = (err: Error, exitCode: number): void => {
+        channel.onClose = () => {};
+        channel.close(err);
+        reject(Object.assign(err, { exitCode }));
+      };
+      channel.onClose = (reason) =>
+        fail(
+          new AuthError(
+            `the host closed the connection during the handshake${reason ? ` (${reason.message})` : ''}: ` +
+              'wrong secret, wrong protocol version, or not a mirai-ts host',
+          ),
+          DaemonExit.AuthFailed,
+        );
+      channel.onFrame = (f) => {
+        try {
+          if (stage === 'challenge' && f.type === FrameType.Challenge) {
+            const challenge = readJsonSegment<ChallengeMessage>(f.segments[0]);
+            if (challenge.protocol !== PROTOCOL_VERSION) {
+              return fail(
+                new ProtocolError(`host speaks protocol ${challenge.protocol}, this daemon ${PROTOCOL_VERSION}: update one of them`),
+                DaemonExit.ProtocolError,
+              );
+            }
+            hostNonce = String(challenge.nonce);
+            const hello: HelloMessage = {
+              protocol: PROTOCOL_VERSION,
+              proof: prove(this.config.secret, 'daemon', hostNonce, daemonNonce),
+              nonce: daemonNonce,
+              pid: process.pid,
+              hostname: hostname(),
+              ...(this.config.launchId ? { launchId: this.config.launchId } : {}),
+            };
+            channel.send(frame(FrameType.Hello, 0, [jsonSegment(hello)]));
+            stage = 'init';
+            return;
+          }
+          if (stage === 'init' && f.type === FrameType.Init) {
+            const init = readJsonSegment<InitMessage>(f.segments[0]);
+            if (!verify(this.config.secret, 'host', hostNonce, daemonNonce, init.proof)) {
+              return fail(new AuthError('the host did not prove the secret: refusing to run its tasks'), DaemonExit.AuthFailed);
+            }
+            this.daemonId = init.daemonId;
+            channel.setLimits(DEFAULT_LIMITS);
+            loadSerializers(init.serializers).then((serializers) => {
+              this.serializers = serializers;
+              resolve();
+            }, reject);
+            return;
+          }
+          fail(new ProtocolError(`unexpected frame type ${f.type} during the handshake`), DaemonExit.ProtocolError);
+        } catch (err) {
+          fail(new ProtocolError(`bad handshake frame: ${(err as Error).message}`), DaemonExit.ProtocolError);
+        }
+      };
+    });
+  }
+
+  private onFrame(f: Frame): void {
+    switch (f.type) {
+      case FrameType.Task:
+      case FrameType.Everywhere:
+        this.clearIdle();
+        this.queue.push({ frame: f, everywhere: f.type === FrameType.Everywhere });
+        if (this.running === undefined) this.runNext();
+        return;
+      case FrameType.Cancel:
+        this.cancel(f.id);
+        return;
+      case FrameType.Exit:
+        this.exit(this.leaving ?? DaemonExit.ConnectionEnded);
+        return;
+      default:
+        this.log(`ignoring unexpected frame type ${f.type} from the host`);
+    }
+  }
+
+  private cancel(id: number): void {
+    if (this.running?.id === id) {
+      this.running.controller.abort(new Error('cancelled by the host'));
+      return;
+    }
+    const index = this.queue.findIndex((t) => t.frame.id === id);
+    if (index >= 0) this.queue.splice(index, 1);
+  }
+
+  private runNext(): void {
+    const task = this.queue.shift();
+    if (task === undefined) {
+      this.armIdle();
+      return;
+    }
+    const id = task.frame.id;
+    const controller = new AbortController();
+    this.running = { id, controller };
+    const ctx: TaskContext = { signal: controller.signal, taskId: id, daemonId: this.daemonId };
+    let outcome: unknown;
+    try {
+      outcome = this.invoke(task.frame, ctx);
+    } catch (err) {
+      this.finish(task, err, true);
+      return;
+    }
+    if (outcome instanceof Promise || (typeof outcome === 'object' && outcome !== null && typeof (outcome as PromiseLike<unknown>).then === 'function')) {
+      (outcome as PromiseLike<unknown>).then(
+        (value) => this.finish(task, value, false),
+        (err: unknown) => this.finish(task, err, true),
+      );
+    } else {
+      this.finish(task, outcome, false);
+    }
+  }
+
+  /** Decodes the task and calls it; returns its value or a promise of it. */
+  private invoke(f: Frame, ctx: TaskContext): unknown {
+    const isModule = (f.flags & FrameFlag.ModuleRef) !== 0;
+    const params = decodeTaskParams(f, this.serializers);
+    const call = (fn: AnyFunction, p: unknown): unknown => fn(...(p as unknown[]), ctx);
+    if (isModule) {
+      const ref = readJsonSegment<ModuleFunction>(f.segments[0]);
+      return Promise.all([loadModuleFunction(ref), params]).then(([fn, p]) => call(fn, p));
+    }
+    const fn = compileSource(readTextSegment(f.segments[0]));
+    return params instanceof Promise ? params.then((p) => call(fn, p)) : call(fn, params);
+  }
+
+  private finish(task: QueuedTask, value: unknown, isError: boolean): void {
+    this.running = undefined;
+    this.tasksDone++;
+    if (task.everywhere) {
+      if (this.config.cleanup !== false) this.snapshotGlobals();
+    } else if (this.config.cleanup !== false) {
+      this.cleanGlobals();
+    }
+    let flags = isError ? FrameFlag.Error : 0;
+    if (this.leaving === undefined && !task.everywhere) {
+      const max = this.config.maxtasks;
+      if (max !== undefined && this.tasksDone >= max) this.leaving = DaemonExit.MaxTasks;
+      else if (this.wallTimePassed()) this.leaving = DaemonExit.WallTime;
+    }
+    if (this.leaving !== undefined) flags |= FrameFlag.Final;
+    this.sendResult(task.frame.id, value, flags);
+    if (this.leaving !== undefined) return; // wait for the host's Exit
+    if (this.queue.length > 0) this.runNext();
+    else this.armIdle();
+  }
+
+  private sendResult(id: number, value: unknown, flags: number): void {
+    const send = (segments: Uint8Array[], f: number): void => this.channel.send(frame(FrameType.Result, id, segments, f));
+    const sendError = (err: unknown): void => {
+      const record = toErrorRecord(err, (v) => canEncode(v));
+      let segments: Uint8Array[];
+      try {
+        segments = encodePayload(record, [], 'error') as Uint8Array[];
+      } catch {
+        segments = encodePayload({ name: record.name, message: record.message, stack: record.stack, classes: [], props: {} }, [], 'error') as Uint8Array[];
+      }
+      send(segments, flags | FrameFlag.Error);
+    };
+    if ((flags & FrameFlag.Error) !== 0) {
+      sendError(value);
+      return;
+    }
+    let encoded: Uint8Array[] | Promise<Uint8Array[]>;
+    try {
+      encoded = encodePayload(value, this.serializers, 'result');
+    } catch (err) {
+      sendError(err);
+      return;
+    }
+    if (encoded instanceof Promise) encoded.then((segments) => send(segments, flags), sendError);
+    else send(encoded, flags);
+  }
+
+  private onDisconnect(reason: Error | undefined): void {
+    const autoexit = this.config.autoexit ?? true;
+    if (this.leaving !== undefined) {
+      this.exit(this.leaving);
+      return;
+    }
+    if (reason) this.log(`connection to the host lost: ${reason.message}`);
+    if (autoexit === true) {
+      setTimeout(() => this.exit(DaemonExit.ConnectionEnded), GRACE_MS).unref();
+    } else if (autoexit === 'finish') {
+      const wait = (): void => {
+        if (this.running === undefined) this.exit(DaemonExit.ConnectionEnded);
+        else setTimeout(wait, 20);
+      };
+      this.queue.length = 0;
+      wait();
+    } else {
+      this.reconnect();
+    }
+  }
+
+  private reconnect(): void {
+    this.running?.controller.abort(new Error('connection to the host lost'));
+    this.queue.length = 0;
+    this.clearIdle();
+    let delay = 100;
+    const attempt = (): void => {
+      this.start().then(
+        () => this.log('reconnected'),
+        () => {
+          delay = Math.min(delay * 2, 5_000);
+          setTimeout(attempt, delay);
+        },
+      );
+    };
+    setTimeout(attempt, delay);
+  }
+
+  private armIdle(): void {
+    const idle = this.config.idletime;
+    if (idle === undefined || !Number.isFinite(idle) || this.leaving !== undefined) return;
+    this.clearIdle();
+    this.idleTimer = setTimeout(() => this.leave(DaemonExit.IdleTime, 'idletime'), idle);
+  }
+
+  private clearIdle(): void {
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  private armWall(): void {
+    const wall = this.config.walltime;
+    if (wall === undefined || !Number.isFinite(wall)) return;
+    const fire = (): void => {
+      if (this.leaving !== undefined) return;
+      if (this.running !== undefined) {
+        // Soft limit: the running task finishes and its result is marked final.
+        this.wallTimer = setTimeout(fire, 20);
+        return;
+      }
+      this.leave(DaemonExit.WallTime, 'walltime');
+    };
+    this.wallTimer = setTimeout(fire, Math.max(0, this.startedAt + wall - Date.now()));
+  }
+
+  private wallTimePassed(): boolean {
+    const wall = this.config.walltime;
+    return wall !== undefined && Date.now() - this.startedAt >= wall;
+  }
+
+  /** Tells the host we are leaving; it answers Exit once nothing is in flight to us. */
+  private leave(code: number, reason: ByeMessage['reason']): void {
+    if (this.leaving !== undefined || this.running !== undefined) return;
+    this.leaving = code;
+    const bye: ByeMessage = { reason };
+    this.channel.send(frame(FrameType.Bye, 0, [jsonSegment(bye)]));
+  }
+
+  private snapshotGlobals(): void {
+    this.globalsSnapshot = new Set(Object.getOwnPropertyNames(globalThis));
+  }
+
+  private cleanGlobals(): void {
+    const snapshot = this.globalsSnapshot;
+    if (snapshot === undefined) return;
+    for (const name of Object.getOwnPropertyNames(globalThis)) {
+      if (!snapshot.has(name)) {
+        try {
+          delete (globalThis as Record<string, unknown>)[name];
+        } catch {
+          // non-configurable: leave it
+        }
+      }
+    }
+  }
+}
+
+function canEncode(value: unknown): boolean {
+  try {
+    encodePayload(value, [], 'value');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs a daemon in this process until it ends; resolves with its exit code
+ * (see {@link DaemonExit}). The process should exit with that code.
+ */
+export function runDaemon(config: DaemonConfig): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const run = new DaemonRun(config, (code) => {
+      if (done) return;
+      done = true;
+      resolve(code);
+    });
+    run.start().catch((err: Error & { exitCode?: number }) => {
+      if (done) return;
+      if (err.exitCode !== undefined) {
+        (config.log ?? ((l: string) => process.stderr.write(`[mirai-daemon ${process.pid}] ${l}\n`)))(err.message);
+        done = true;
+        resolve(err.exitCode);
+      } else reject(err);
+    });
+  });
+}

@@ -1,0 +1,454 @@
+/**
+ * The dispatcher: accepts daemon connections, checks their secret, keeps a FIFO queue of
+ * tasks and gives each to the next free daemon, one task per daemon at a time.
+ * Event driven: nothing polls, an idle profile uses no CPU.
+ *
+ * In direct mode (`dispatcher: false`) tasks go round-robin straight to daemons, which queue
+ * them locally: less overhead, but a slow task holds up the ones queued behind it.
+ */
+import { newNonce, prove, verify } from './auth.js';
+import { fromErrorRecord, type ErrorRecord } from './error-record.js';
+import { ConnectionResetError, DeserializationError, isMiraiError, MiraiError } from './errors.js';
+import {
+  DEFAULT_LIMITS,
+  frame,
+  FrameFlag,
+  FrameType,
+  frameTypeName,
+  HANDSHAKE_LIMITS,
+  jsonSegment,
+  PROTOCOL_VERSION,
+  readJsonSegment,
+  type Frame,
+} from './frame.js';
+import type { ChallengeMessage, HelloMessage, InitMessage } from './messages.js';
+import type { Mirai } from './mirai.js';
+import { decodePayload } from './payload.js';
+import type { SerializerRef } from './plugin-loader.js';
+import type { Serializer } from './serializer.js';
+import { TaskQueue } from './task-queue.js';
+import type { Channel, Listener } from './transport.js';
+
+/** A task as the dispatcher holds it. */
+export interface HostTask {
+  readonly id: number;
+  readonly frame: Frame;
+  readonly mirai: Mirai<unknown>;
+  /** Bytes of the task frame: counted while queued. */
+  readonly bytes: number;
+  /** Where the task runs, once assigned. */
+  daemon: DaemonLink | undefined;
+  /** True once the mirai has settled (a cancelled task may still run on its daemon). */
+  settled: boolean;
+  /** Set for `everywhere()` copies: the daemon it must run on, if bound already. */
+  everywhere?: boolean;
+}
+
+/** One connected daemon. */
+export interface DaemonLink {
+  readonly id: number;
+  readonly channel: Channel;
+  state: 'handshake' | 'ready' | 'leaving' | 'gone';
+  pid: number | undefined;
+  hostname: string | undefined;
+  launchId: string | undefined;
+  connectedAt: number;
+  assigned: number;
+  completed: number;
+  /** Tasks sent and not yet answered (at most one with a dispatcher). */
+  readonly inflight: Map<number, HostTask>;
+}
+
+/** A per-daemon row of `status()`. */
+export interface DaemonStatus {
+  /** Daemon id within the profile (never reused). */
+  readonly id: number;
+  readonly pid: number | undefined;
+  readonly hostname: string | undefined;
+  /** When it completed the handshake (ms since the epoch). */
+  readonly connectedAt: number;
+  readonly assigned: number;
+  readonly completed: number;
+  readonly state: 'idle' | 'busy' | 'leaving';
+  /** Ids of the tasks it is running (one with a dispatcher). */
+  readonly tasks: number[];
+}
+
+/** Counters, as mirai's `info()`. */
+export interface DispatcherCounters {
+  /** Daemons connected now. */
+  readonly connections: number;
+  /** Daemons that ever completed the handshake. */
+  readonly cumulative: number;
+  /** Tasks queued at the host. */
+  readonly awaiting: number;
+  /** Tasks sent to a daemon and not yet answered. */
+  readonly executing: number;
+  /** Tasks answered, cancelled or reset. */
+  readonly completed: number;
+  /** Connections refused: wrong secret, bad protocol, garbage, silence. */
+  readonly rejected: number;
+}
+
+export interface DispatcherOptions {
+  readonly profile: string;
+  readonly secret: string;
+  /** FIFO with one task per daemon (true), or round-robin direct sends (false). */
+  readonly dispatcher: boolean;
+  readonly serializers: readonly Serializer[];
+  readonly serializerRefs: readonly SerializerRef[];
+  /** A new connection that has not proved the secret within this time is closed. */
+  readonly handshakeTimeoutMs: number;
+  readonly log: (level: 'info' | 'warn', message: string) => void;
+  /** Called whenever the number of unsettled tasks goes between zero and non-zero. */
+  readonly onBusyChange: (busy: boolean) => void;
+  /** Called when a daemon joins or leaves. */
+  readonly onDaemonChange?: (link: DaemonLink, event: 'connect' | 'disconnect') => void;
+}
+
+export class Dispatcher {
+  private readonly queue = new TaskQueue<HostTask>();
+  private readonly links = new Set<DaemonLink>();
+  private readonly idle: DaemonLink[] = [];
+  private nextDaemonId = 1;
+  private roundRobin = 0;
+  private cumulative = 0;
+  private completed = 0;
+  private rejected = 0;
+  private executing = 0;
+  /** Unsettled tasks (queued or running). */
+  private outstanding = 0;
+  private closed = false;
+  private readonly waiters = new Set<{ n: number; resolve: () => void }>();
+
+  constructor(
+    private readonly listener: Listener,
+    private readonly options: DispatcherOptions,
+  ) {
+    listener.onChannel = (channel) => this.accept(channel);
+  }
+
+  get url(): string {
+    return this.listener.url;
+  }
+
+  get connections(): number {
+    let n = 0;
+    for (const link of this.links) if (link.state === 'ready') n++;
+    return n;
+  }
+
+  counters(): DispatcherCounters {
+    return {
+      connections: this.connections,
+      cumulative: this.cumulative,
+      awaiting: this.queue.size,
+      executing: this.executing,
+      completed: this.completed,
+      rejected: this.rejected,
+    };
+  }
+
+  daemonRows(): DaemonStatus[] {
+    const rows: DaemonStatus[] = [];
+    for (const link of this.links) {
+      if (link.state === 'handshake' || link.state === 'gone') continue;
+      rows.push({
+        id: link.id,
+        pid: link.pid,
+        hostname: link.hostname,
+        connectedAt: link.connectedAt,
+        assigned: link.assigned,
+        completed: link.completed,
+        state: link.state === 'leaving' ? 'leaving' : link.inflight.size > 0 ? 'busy' : 'idle',
+        tasks: [...link.inflight.keys()],
+      });
+    }
+    return rows;
+  }
+
+  /** Connected daemons, for launchers and hard cancellation. */
+  daemons(): readonly DaemonLink[] {
+    return [...this.links].filter((l) => l.state === 'ready' || l.state === 'leaving');
+  }
+
+  /** Resolves once at least `n` daemons are connected. */
+  waitForConnections(n: number): Promise<void> {
+    if (this.connections >= n) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.add({ n, resolve }));
+  }
+
+  /** Queues a task; it runs on the next free daemon. */
+  submit(task: HostTask): void {
+    this.trackOutstanding(+1);
+    this.queue.push(task);
+    this.drain();
+  }
+
+  /**
+   * Settles a task with `error` at once and stops it: a queued task is dropped, a running
+   * one is told to stop. Returns false if it had already settled.
+   */
+  cancel(task: HostTask, error: MiraiError): boolean {
+    if (task.settled) return false;
+    if (task.daemon === undefined) {
+      this.queue.remove(task);
+      this.completed++;
+    } else {
+      task.daemon.channel.send(frame(FrameType.Cancel, task.id, []));
+    }
+    this.settle(task, () => task.mirai._reject(error));
+    return true;
+  }
+
+  /** Settles every task with a connection reset, says Exit to every daemon and stops listening. */
+  async close(reason: string): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const error = new ConnectionResetError(reason);
+    for (const task of this.queue.drainAll()) {
+      this.completed++;
+      this.settle(task, () => task.mirai._reject(error));
+    }
+    for (const link of this.links) {
+      for (const task of link.inflight.values()) if (!task.settled) this.settle(task, () => task.mirai._reject(error));
+      link.channel.send(frame(FrameType.Exit, 0, []));
+      link.channel.close();
+    }
+    for (const waiter of this.waiters) waiter.resolve();
+    this.waiters.clear();
+    await this.listener.close();
+  }
+
+  // -------------------------------------------------------------------------
+
+  private accept(channel: Channel): void {
+    if (this.closed) {
+      channel.close();
+      return;
+    }
+    const link: DaemonLink = {
+      id: 0,
+      channel,
+      state: 'handshake',
+      pid: undefined,
+      hostname: undefined,
+      launchId: undefined,
+      connectedAt: 0,
+      assigned: 0,
+      completed: 0,
+      inflight: new Map(),
+    };
+    this.links.add(link);
+    channel.setLimits(HANDSHAKE_LIMITS);
+    const hostNonce = newNonce();
+    const timer = setTimeout(
+      () => this.reject(link, `no handshake within ${this.options.handshakeTimeoutMs} ms`),
+      this.options.handshakeTimeoutMs,
+    );
+    timer.unref();
+    channel.onClose = (reason) => {
+      clearTimeout(timer);
+      this.disconnected(link, reason);
+    };
+    channel.onFrame = (f) => {
+      if (link.state === 'handshake') {
+        clearTimeout(timer);
+        this.handshake(link, f, hostNonce);
+      } else this.receive(link, f);
+    };
+    const challenge: ChallengeMessage = { protocol: PROTOCOL_VERSION, nonce: hostNonce };
+    channel.send(frame(FrameType.Challenge, 0, [jsonSegment(challenge)]));
+  }
+
+  private handshake(link: DaemonLink, f: Frame, hostNonce: string): void {
+    if (f.type !== FrameType.Hello) return this.reject(link, `expected Hello, got ${frameTypeName(f.type)}`);
+    let hello: HelloMessage;
+    try {
+      hello = readJsonSegment<HelloMessage>(f.segments[0]);
+    } catch (err) {
+      return this.reject(link, `unreadable Hello (${(err as Error).message})`);
+    }
+    if (hello.protocol !== PROTOCOL_VERSION) {
+      return this.reject(link, `protocol version ${hello.protocol} (this host speaks ${PROTOCOL_VERSION})`);
+    }
+    if (typeof hello.nonce !== 'string' || !verify(this.options.secret, 'daemon', hostNonce, hello.nonce, hello.proof)) {
+      return this.reject(link, 'wrong secret');
+    }
+    Object.assign(link, { id: this.nextDaemonId++ });
+    link.pid = typeof hello.pid === 'number' ? hello.pid : undefined;
+    link.hostname = typeof hello.hostname === 'string' ? hello.hostname : undefined;
+    link.launchId = typeof hello.launchId === 'string' ? hello.launchId : undefined;
+    const init: InitMessage = {
+      proof: prove(this.options.secret, 'host', hostNonce, hello.nonce),
+      daemonId: link.id,
+      serializers: [...this.options.serializerRefs],
+    };
+    link.channel.send(frame(FrameType.Init, 0, [jsonSegment(init)]));
+    link.channel.setLimits(DEFAULT_LIMITS);
+    link.state = 'ready';
+    link.connectedAt = Date.now();
+    this.cumulative++;
+    if (this.outstanding === 0) link.channel.unref();
+    this.options.onDaemonChange?.(link, 'connect');
+    this.idle.push(link);
+    this.drain();
+    this.notifyWaiters();
+  }
+
+  private reject(link: DaemonLink, why: string): void {
+    if (link.state !== 'handshake') return;
+    this.rejected++;
+    this.options.log('warn', `profile '${this.options.profile}': refused a connection from ${link.channel.peer}: ${why}`);
+    link.state = 'gone';
+    this.links.delete(link);
+    link.channel.close();
+  }
+
+  private receive(link: DaemonLink, f: Frame): void {
+    switch (f.type) {
+      case FrameType.Result:
+        this.result(link, f);
+        return;
+      case FrameType.Bye:
+        link.state = 'leaving';
+        if (link.inflight.size === 0) link.channel.send(frame(FrameType.Exit, 0, []));
+        return;
+      default:
+        this.options.log('warn', `profile '${this.options.profile}': daemon ${link.id} sent an unexpected ${frameTypeName(f.type)} frame; disconnecting it`);
+        link.channel.close();
+    }
+  }
+
+  private result(link: DaemonLink, f: Frame): void {
+    const task = link.inflight.get(f.id);
+    if (task === undefined) {
+      this.options.log('warn', `profile '${this.options.profile}': daemon ${link.id} answered unknown task ${f.id}; disconnecting it`);
+      link.channel.close();
+      return;
+    }
+    link.inflight.delete(f.id);
+    link.completed++;
+    this.executing--;
+    if (!task.settled) {
+      this.completed++;
+      this.settleFromFrame(task, f);
+    }
+    if ((f.flags & FrameFlag.Final) !== 0) link.state = 'leaving';
+    if (link.state === 'leaving') {
+      if (link.inflight.size === 0) link.channel.send(frame(FrameType.Exit, 0, []));
+    } else if (this.options.dispatcher && link.inflight.size === 0) {
+      this.idle.push(link);
+      this.drain();
+    }
+  }
+
+  private settleFromFrame(task: HostTask, f: Frame): void {
+    const isError = (f.flags & FrameFlag.Error) !== 0;
+    const deliver = (decoded: unknown): void => {
+      if (isError) this.settle(task, () => task.mirai._reject(fromErrorRecord(decoded as ErrorRecord)));
+      else this.settle(task, () => task.mirai._fulfil(decoded));
+    };
+    const fail = (err: unknown): void => {
+      const error = isMiraiError(err) ? err : new DeserializationError(`the result of task ${task.id} could not be decoded`, err);
+      this.settle(task, () => task.mirai._reject(error));
+    };
+    try {
+      const decoded = decodePayload(f.segments, 0, this.options.serializers);
+      if (decoded instanceof Promise) decoded.then(deliver, fail);
+      else deliver(decoded);
+    } catch (err) {
+      fail(err);
+    }
+  }
+
+  private disconnected(link: DaemonLink, reason: Error | undefined): void {
+    const was = link.state;
+    link.state = 'gone';
+    this.links.delete(link);
+    if (was === 'handshake') {
+      if (reason) {
+        this.rejected++;
+        this.options.log('warn', `profile '${this.options.profile}': connection from ${link.channel.peer} failed during the handshake: ${reason.message}`);
+      }
+      return;
+    }
+    if (reason && !this.closed) {
+      this.options.log('warn', `profile '${this.options.profile}': daemon ${link.id} disconnected: ${reason.message}`);
+    }
+    for (const task of link.inflight.values()) {
+      this.executing--;
+      if (task.settled) continue;
+      this.completed++;
+      const pid = link.pid === undefined ? '' : ` (pid ${link.pid})`;
+      this.settle(task, () => task.mirai._reject(new ConnectionResetError(`daemon ${link.id}${pid} disconnected while running task ${task.id}`)));
+    }
+    link.inflight.clear();
+    this.options.onDaemonChange?.(link, 'disconnect');
+    this.drain();
+  }
+
+  /** Assigns queued tasks to free daemons while both exist. */
+  private drain(): void {
+    if (this.closed) return;
+    if (!this.options.dispatcher) {
+      this.drainDirect();
+      return;
+    }
+    while (this.queue.size > 0 && this.idle.length > 0) {
+      const link = this.idle.shift()!;
+      if (link.state !== 'ready' || link.inflight.size > 0) continue;
+      this.assign(link, this.queue.shift()!);
+    }
+  }
+
+  private drainDirect(): void {
+    const ready = [...this.links].filter((l) => l.state === 'ready');
+    if (ready.length === 0) return;
+    while (this.queue.size > 0) {
+      const link = ready[this.roundRobin++ % ready.length]!;
+      this.assign(link, this.queue.shift()!);
+    }
+  }
+
+  private assign(link: DaemonLink, task: HostTask): void {
+    task.daemon = link;
+    link.inflight.set(task.id, task);
+    link.assigned++;
+    this.executing++;
+    link.channel.send(task.frame);
+  }
+
+  private settle(task: HostTask, apply: () => void): void {
+    if (task.settled) return;
+    task.settled = true;
+    apply();
+    this.trackOutstanding(-1);
+  }
+
+  private trackOutstanding(delta: number): void {
+    const before = this.outstanding;
+    this.outstanding += delta;
+    if (before === 0 && this.outstanding > 0) this.setRef(true);
+    else if (before > 0 && this.outstanding === 0) this.setRef(false);
+  }
+
+  /** Connections keep the process alive only while tasks are outstanding. */
+  private setRef(busy: boolean): void {
+    for (const link of this.links) {
+      if (busy) link.channel.ref();
+      else link.channel.unref();
+    }
+    this.options.onBusyChange(busy);
+  }
+
+  private notifyWaiters(): void {
+    const n = this.connections;
+    for (const waiter of this.waiters) {
+      if (n >= waiter.n) {
+        this.waiters.delete(waiter);
+        waiter.resolve();
+      }
+    }
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Errors crossing the wire. V8 serialization keeps an error's name, message, stack and
+ * cause but drops own properties such as `code`; a record keeps them all.
+ */
+import { isMiraiError, MiraiError, TaskError } from './errors.js';
+import { explainReferenceError } from './task-function.js';
+
+/** A serializable description of a thrown value. */
+export interface ErrorRecord {
+  name: string;
+  message: string;
+  stack?: string;
+  /** Constructor names along the prototype chain, most derived first. */
+  classes: string[];
+  /** Own enumerable properties that could be serialized. */
+  props: Record<string, unknown>;
+  cause?: ErrorRecord;
+  /** Set when the thrown value was not an Error: the value itself (if serializable). */
+  thrown?: unknown;
+  /** Set when the error was a MiraiError produced on the daemon (e.g. a deserialization failure). */
+  miraiKind?: string;
+}
+
+const RESERVED = new Set(['name', 'message', 'stack', 'cause', 'kind', 'errorValue', 'retryable', 'remoteClass']);
+
+/** Builds a record from anything thrown. `canSerialize` filters property values. */
+export function toErrorRecord(thrown: unknown, canSerialize: (v: unknown) => boolean, depth = 0): ErrorRecord {
+  if (!(thrown instanceof Error)) {
+    const text = safeString(thrown);
+    return {
+      name: 'Error',
+      message: `the task threw a non-Error value: ${text}`,
+      classes: [],
+      props: {},
+      ...(canSerialize(thrown) ? { thrown } : {}),
+    };
+  }
+  const classes: string[] = [];
+  for (let p = Object.getPrototypeOf(thrown); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+    const name = p.constructor?.name;
+    if (typeof name === 'string' && name !== '') classes.push(name);
+  }
+  let message = String(thrown.message);
+  if (thrown instanceof ReferenceError) message = explainReferenceError(message) ?? message;
+  const props: Record<string, unknown> = {};
+  for (const key of Object.keys(thrown)) {
+    if (RESERVED.has(key)) continue;
+    const value = (thrown as unknown as Record<string, unknown>)[key];
+    if (canSerialize(value)) props[key] = value;
+  }
+  const record: ErrorRecord = { name: String(thrown.name), message, classes, props };
+  if (typeof thrown.stack === 'string') {
+    record.stack = message === thrown.message ? thrown.stack : thrown.stack.replace(thrown.message, message);
+  }
+  if (thrown.cause !== undefined && depth < 8) record.cause = toErrorRecord(thrown.cause, canSerialize, depth + 1);
+  if (isMiraiError(thrown)) record.miraiKind = thrown.kind;
+  return record;
+}
+
+/** Rebuilds a {@link TaskError} on the host from a record. */
+export function fromErrorRecord(record: ErrorRecord): MiraiError {
+  const cause = record.cause === undefined ? undefined : fromErrorRecord(record.cause);
+  const err = new TaskError(record.message, record.classes, cause);
+  Object.defineProperty(err, 'name', { value: record.name, configurable: true, writable: true, enumerable: false });
+  if (record.stack !== undefined) {
+    Object.defineProperty(err, 'stack', { value: record.stack, configurable: true, writable: true, enumerable: false });
+  }
+  for (const [key, value] of Object.entries(record.props)) {
+    if (!RESERVED.has(key)) (err as unknown as Record<string, unknown>)[key] = value;
+  }
+  if ('thrown' in record) (err as unknown as Record<string, unknown>).thrown = record.thrown;
+  return err;
+}
+
+function safeString(value: unknown): string {
+  try {
+    return typeof value === 'string' ? JSON.stringify(value) : String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}

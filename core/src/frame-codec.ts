@@ -1,0 +1,206 @@
+/**
+ * Frame codec for byte-stream transports (ipc, tcp, tls+tcp).
+ *
+ * Layout, little-endian (see docs/protocol.md):
+ *   0  u8   magic 0xA7
+ *   1  u8   type
+ *   2  u16  flags
+ *   4  u32  id
+ *   8  u32  segment count n
+ *   12 u32  reserved, 0
+ *   16 u32 × n  segment lengths
+ *   then the n segments, back to back
+ *
+ * Large segments are handed to the socket as they are (gather write), never copied into
+ * a bigger frame buffer; the decoder gives each segment its own buffer or a view.
+ */
+import { ProtocolError } from './errors.js';
+import type { Frame, FrameLimits, FrameType } from './frame.js';
+
+export const FRAME_MAGIC = 0xa7;
+export const FRAME_HEADER_BYTES = 16;
+/** Segments below this size are copied into the head buffer: one write instead of many. */
+const INLINE_SEGMENT_BYTES = 16 * 1024;
+
+/**
+ * Encodes a frame as a list of chunks for a gather write. The first chunk holds the header,
+ * the length table and every small segment; large segments follow as they are.
+ */
+export function encodeFrame(frame: Frame): Uint8Array[] {
+  const segments = frame.segments;
+  const n = segments.length;
+  let headBytes = FRAME_HEADER_BYTES + 4 * n;
+  // Small segments are packed into the head only while no large one precedes them,
+  // so bytes stay in order.
+  let inlineCount = 0;
+  for (; inlineCount < n; inlineCount++) {
+    const len = segments[inlineCount]!.byteLength;
+    if (len >= INLINE_SEGMENT_BYTES) break;
+    headBytes += len;
+  }
+  const head = Buffer.allocUnsafe(headBytes);
+  head[0] = FRAME_MAGIC;
+  head[1] = frame.type;
+  head.writeUInt16LE(frame.flags, 2);
+  head.writeUInt32LE(frame.id >>> 0, 4);
+  head.writeUInt32LE(n, 8);
+  head.writeUInt32LE(0, 12);
+  let offset = FRAME_HEADER_BYTES;
+  for (let i = 0; i < n; i++) {
+    const len = segments[i]!.byteLength;
+    if (len > 0xffffffff) throw new RangeError(`frame segment ${i} is ${len} bytes; the limit is 4 GiB - 1`);
+    head.writeUInt32LE(len, offset);
+    offset += 4;
+  }
+  for (let i = 0; i < inlineCount; i++) {
+    const seg = segments[i]!;
+    head.set(seg, offset);
+    offset += seg.byteLength;
+  }
+  if (inlineCount === n) return [head];
+  const chunks: Uint8Array[] = [head];
+  for (let i = inlineCount; i < n; i++) {
+    const seg = segments[i]!;
+    if (seg.byteLength > 0) chunks.push(seg);
+  }
+  return chunks;
+}
+
+const enum State {
+  Header,
+  Lengths,
+  Segment,
+}
+
+/**
+ * Incremental decoder: feed it socket chunks, it calls `onFrame` for each whole frame.
+ * Violations of the layout or of the limits throw a {@link ProtocolError}; the caller
+ * closes the connection.
+ */
+export class FrameDecoder {
+  private limits: FrameLimits;
+  private readonly onFrame: (frame: Frame) => void;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private state = State.Header;
+  private type = 0;
+  private flags = 0;
+  private id = 0;
+  private count = 0;
+  private lengths: number[] = [];
+  private segments: Uint8Array[] = [];
+  private segmentIndex = 0;
+  /** Buffer being filled for a segment that spans chunks. */
+  private fill: Buffer | undefined;
+  private fillOffset = 0;
+
+  constructor(limits: FrameLimits, onFrame: (frame: Frame) => void) {
+    this.limits = limits;
+    this.onFrame = onFrame;
+  }
+
+  /** Raise or lower the limits (after the handshake). */
+  setLimits(limits: FrameLimits): void {
+    this.limits = limits;
+  }
+
+  push(chunk: Buffer): void {
+    let offset = 0;
+    const end = chunk.length;
+    while (offset < end) {
+      if (this.state === State.Segment && this.fill === undefined && this.pendingBytes === 0) {
+        // Fast path for segment bytes.
+        const need = this.lengths[this.segmentIndex]!;
+        const available = end - offset;
+        if (available >= need) {
+          this.segments.push(chunk.subarray(offset, offset + need));
+          offset += need;
+          this.nextSegment();
+          continue;
+        }
+        // The segment spans chunks: give it its own buffer (aligned, so typed-array views work).
+        this.fill = Buffer.allocUnsafeSlow(need);
+        this.fillOffset = 0;
+      }
+      if (this.fill !== undefined) {
+        const need = this.fill.length - this.fillOffset;
+        const take = Math.min(need, end - offset);
+        chunk.copy(this.fill, this.fillOffset, offset, offset + take);
+        this.fillOffset += take;
+        offset += take;
+        if (this.fillOffset === this.fill.length) {
+          this.segments.push(this.fill);
+          this.fill = undefined;
+          this.nextSegment();
+        }
+        continue;
+      }
+      // Header or length table: gather exactly the bytes needed.
+      const need = this.state === State.Header ? FRAME_HEADER_BYTES : 4 * this.count;
+      const take = Math.min(need - this.pendingBytes, end - offset);
+      this.pending.push(chunk.subarray(offset, offset + take));
+      this.pendingBytes += take;
+      offset += take;
+      if (this.pendingBytes < need) continue;
+      const bytes = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, need);
+      this.pending = [];
+      this.pendingBytes = 0;
+      if (this.state === State.Header) this.readHeader(bytes);
+      else this.readLengths(bytes);
+    }
+  }
+
+  private readHeader(h: Buffer): void {
+    if (h[0] !== FRAME_MAGIC) {
+      throw new ProtocolError(`bad frame magic 0x${h[0]!.toString(16)} (expected 0xa7): not a mirai-ts peer`);
+    }
+    if (h.readUInt32LE(12) !== 0) throw new ProtocolError('bad frame header: reserved field is not 0');
+    this.type = h[1]!;
+    this.flags = h.readUInt16LE(2);
+    this.id = h.readUInt32LE(4);
+    this.count = h.readUInt32LE(8);
+    if (this.count > this.limits.maxSegments) {
+      throw new ProtocolError(`frame has ${this.count} segments; the limit is ${this.limits.maxSegments}`);
+    }
+    this.segments = [];
+    this.segmentIndex = 0;
+    if (this.count === 0) this.emit();
+    else this.state = State.Lengths;
+  }
+
+  private readLengths(b: Buffer): void {
+    const lengths = new Array<number>(this.count);
+    let total = 0;
+    for (let i = 0; i < this.count; i++) {
+      const len = b.readUInt32LE(4 * i);
+      lengths[i] = len;
+      total += len;
+    }
+    if (total > this.limits.maxFrameBytes) {
+      throw new ProtocolError(`frame of ${total} bytes exceeds the limit of ${this.limits.maxFrameBytes} bytes`);
+    }
+    this.lengths = lengths;
+    this.state = State.Segment;
+    this.skipEmptySegments();
+  }
+
+  private nextSegment(): void {
+    this.segmentIndex++;
+    this.skipEmptySegments();
+  }
+
+  private skipEmptySegments(): void {
+    while (this.segmentIndex < this.count && this.lengths[this.segmentIndex] === 0) {
+      this.segments.push(new Uint8Array(0));
+      this.segmentIndex++;
+    }
+    if (this.segmentIndex === this.count) this.emit();
+  }
+
+  private emit(): void {
+    const frame: Frame = { type: this.type as FrameType, flags: this.flags, id: this.id, segments: this.segments };
+    this.state = State.Header;
+    this.segments = [];
+    this.onFrame(frame);
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Frames: the unit every transport carries between host and daemon.
+ * The byte layout on stream transports is in `frame-codec.ts`; the meaning of each
+ * type is written down in docs/protocol.md.
+ */
+
+/** Wire protocol version; host and daemon must agree (checked in the handshake). */
+export const PROTOCOL_VERSION = 1;
+
+/** Message types. */
+export const FrameType = {
+  /** host → daemon, first frame: protocol version and a nonce to prove the secret against. */
+  Challenge: 1,
+  /** daemon → host: protocol version, proof of the secret, the daemon's own nonce, pid. */
+  Hello: 2,
+  /** host → daemon: accepted; the host's proof, the daemon id and the profile's daemon config. */
+  Init: 3,
+  /** host → daemon: run a task (id = task id). */
+  Task: 4,
+  /** daemon → host: a task's outcome (id = task id). */
+  Result: 5,
+  /** host → daemon: stop the task with this id. */
+  Cancel: 6,
+  /** host → daemon: exit now (also the acknowledgement of a final result or of a Bye). */
+  Exit: 7,
+  /** daemon → host: I am leaving (idletime, walltime); assign me nothing more. */
+  Bye: 8,
+  /** host → daemon: run this once, before any later task (everywhere). */
+  Everywhere: 9,
+} as const;
+export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+
+/** Flag bits. */
+export const FrameFlag = {
+  /** Result: the payload is an error record, not a value. */
+  Error: 1 << 0,
+  /** Result: this is the daemon's last result; it exits after the host's Exit. */
+  Final: 1 << 1,
+  /** Task: segment 0 is a module reference (JSON), not function source. */
+  ModuleRef: 1 << 2,
+} as const;
+
+/**
+ * A frame: type, flags, a 32-bit id and a list of byte segments. Segments let large binary
+ * values travel beside the serialized skeleton without being copied into one buffer.
+ */
+export interface Frame {
+  readonly type: FrameType;
+  readonly flags: number;
+  readonly id: number;
+  readonly segments: readonly Uint8Array[];
+}
+
+/** Size limits a receiver enforces; a frame over them closes the connection. */
+export interface FrameLimits {
+  /** Most bytes in one frame, all segments together. */
+  readonly maxFrameBytes: number;
+  /** Most segments in one frame. */
+  readonly maxSegments: number;
+}
+
+/** Limits before a peer has proved the secret: only handshake frames fit. */
+export const HANDSHAKE_LIMITS: FrameLimits = { maxFrameBytes: 16 * 1024, maxSegments: 4 };
+
+/** Limits after the handshake. A single segment is at most 4 GiB − 1 (u32 length). */
+export const DEFAULT_LIMITS: FrameLimits = { maxFrameBytes: 2 ** 40, maxSegments: 65_536 };
+
+export function frame(type: FrameType, id: number, segments: readonly Uint8Array[], flags = 0): Frame {
+  return { type, flags, id, segments };
+}
+
+const frameTypeNames = new Map<number, string>(Object.entries(FrameType).map(([k, v]) => [v, k]));
+
+/** `'Task'` for 4, `'unknown(99)'` for 99: for log lines. */
+export function frameTypeName(type: number): string {
+  return frameTypeNames.get(type) ?? `unknown(${type})`;
+}
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** JSON as a segment, for the small control frames. */
+export function jsonSegment(value: unknown): Uint8Array {
+  return utf8.encode(JSON.stringify(value));
+}
+
+/** Reads a JSON segment; throws on bad UTF-8 or JSON. */
+export function readJsonSegment<T>(segment: Uint8Array | undefined): T {
+  if (segment === undefined) throw new Error('missing segment');
+  return JSON.parse(utf8Decoder.decode(segment)) as T;
+}
+
+export function textSegment(text: string): Uint8Array {
+  return utf8.encode(text);
+}
+
+export function readTextSegment(segment: Uint8Array | undefined): string {
+  if (segment === undefined) throw new Error('missing segment');
+  return utf8Decoder.decode(segment);
+}

@@ -1,0 +1,26 @@
+/**
+ * `@mirai-ts/core/internal`: building blocks for plugin authors (transports, launchers,
+ * serializers). Not for applications; may change between minor versions.
+ */
+export { encodeFrame, FrameDecoder, FRAME_HEADER_BYTES, FRAME_MAGIC } from './frame-codec.js';
+export {
+  frame,
+  FrameType,
+  FrameFlag,
+  PROTOCOL_VERSION,
+  DEFAULT_LIMITS,
+  HANDSHAKE_LIMITS,
+  type Frame,
+  type FrameLimits,
+} from './frame.js';
+export { SocketChannel } from './transports/socket-channel.js';
+export { StreamListener, listening, connected } from './transports/stream-listener.js';
+export { ipcTransport } from './transports/ipc.js';
+export { tcpTransport, tcpAddress, formatHostPort } from './transports/tcp.js';
+export { builtinTransports, transportFor, urlScheme } from './transports/builtin.js';
+export { encodePayload, decodePayload, OUT_OF_BAND_BYTES } from './payload.js';
+export { daemonArgv, daemonScript, shellQuote, DAEMON_NODE_FLAGS } from './launchers/local.js';
+export { daemonOptionArgs } from './daemon-options.js';
+export { runDaemon, type DaemonConfig } from './daemon.js';
+export { SECRET_ENV, newSecret } from './auth.js';
+export { importPlugin } from './plugin-loader.js';

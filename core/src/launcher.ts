@@ -1,0 +1,45 @@
+/**
+ * Launchers start daemon processes that dial back to the host. They only start processes;
+ * the connection is the one liveness signal. Core ships the local launcher; plugins add
+ * SSH and HPC schedulers.
+ */
+import type { DaemonOptions } from './daemon-options.js';
+import type { Json, PluginRef } from './transport.js';
+
+/** What a launched daemon needs to know. */
+export interface LaunchSpec {
+  /** The URL daemons dial. */
+  readonly url: string;
+  /** The profile's secret: hand it over by environment or file, never in argv or logs. */
+  readonly secret: string;
+  /** Daemon options, as command-line flags by `daemonOptionArgs()`. */
+  readonly options: DaemonOptions;
+  /** A plugin transport the daemon must import (NATS, ...). */
+  readonly transport?: PluginRef;
+  /** Options for the transport's dial (a CA certificate, credentials). */
+  readonly dialOptions?: { readonly [key: string]: Json };
+  /** The profile name, for labels (job names, log tags). */
+  readonly profile: string;
+}
+
+/** A started daemon process, as far as its launcher can see it. */
+export interface LaunchHandle {
+  /** Unique per launch; local daemons report it back in their Hello. */
+  readonly id: string;
+  readonly pid?: number;
+  /** Resolves when the process ends (local processes only). */
+  readonly exited?: Promise<{ code: number | null; signal: string | null }>;
+  /** Output the process wrote to stderr so far (local processes only): for launch errors. */
+  stderrTail?(): string;
+  /** Ends the process at once (local processes only). */
+  kill?(): void;
+}
+
+export interface Launcher {
+  /** `'local'`, `'ssh'`, `'slurm'`, ... */
+  readonly kind: string;
+  /** Starts `n` daemons. */
+  launch(spec: LaunchSpec, n: number): Promise<LaunchHandle[]>;
+  /** The shell commands that would start one daemon each, for running by hand. */
+  commands?(spec: LaunchSpec, n: number): string[];
+}

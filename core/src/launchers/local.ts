@@ -1,0 +1,107 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { SECRET_ENV } from '../auth.js';
+import { daemonOptionArgs } from '../daemon-options.js';
+import { LaunchError } from '../errors.js';
+import type { LaunchHandle, Launcher, LaunchSpec } from '../launcher.js';
+
+/** The daemon entry script, next to this module's build output. */
+export function daemonScript(): string {
+  // From src/ (tests) and from dist/ (built), ../dist/daemon-main.js is the same file.
+  const path = fileURLToPath(new URL('../dist/daemon-main.js', import.meta.url));
+  if (!existsSync(path)) {
+    const fromLaunchers = fileURLToPath(new URL('../../dist/daemon-main.js', import.meta.url));
+    if (existsSync(fromLaunchers)) return fromLaunchers;
+    throw new LaunchError(`the daemon script ${path} does not exist: build @mirai-ts/core first (pnpm build)`);
+  }
+  return path;
+}
+
+/** Node flags for daemons: bare `import()` specifiers resolve from the host's directory. */
+export const DAEMON_NODE_FLAGS = ['--experimental-import-meta-resolve'];
+
+/** The argv (after `node`) that starts one daemon. */
+export function daemonArgv(spec: LaunchSpec, script = daemonScript()): string[] {
+  const argv = [...DAEMON_NODE_FLAGS, script, spec.url, ...daemonOptionArgs(spec.options)];
+  if (spec.transport) argv.push(`--transport=${JSON.stringify(spec.transport)}`);
+  if (spec.dialOptions) argv.push(`--dial-options=${JSON.stringify(spec.dialOptions)}`);
+  return argv;
+}
+
+const STDERR_TAIL_BYTES = 8 * 1024;
+
+/**
+ * Starts daemons as child processes of the host, in the host's working directory.
+ * With `output`, their stdout and stderr appear in the host's, each line tagged.
+ */
+export function localLauncher(): Launcher {
+  return {
+    kind: 'local',
+    async launch(spec: LaunchSpec, n: number): Promise<LaunchHandle[]> {
+      const argv = daemonArgv(spec);
+      const handles: LaunchHandle[] = [];
+      for (let i = 0; i < n; i++) handles.push(startOne(spec, argv));
+      return handles;
+    },
+    commands(spec: LaunchSpec, n: number): string[] {
+      const line = [process.execPath, ...daemonArgv(spec)].map(shellQuote).join(' ');
+      return Array.from({ length: n }, () => line);
+    },
+  };
+}
+
+function startOne(spec: LaunchSpec, argv: string[]): LaunchHandle {
+  const id = randomUUID();
+  const output = spec.options.output === true;
+  const child = spawn(process.execPath, argv, {
+    cwd: process.cwd(),
+    env: { ...process.env, [SECRET_ENV]: spec.secret, MIRAI_LAUNCH_ID: id },
+    stdio: ['ignore', output ? 'pipe' : 'ignore', 'pipe'],
+  });
+  let tail = '';
+  const tag = `[${spec.profile} daemon pid ${child.pid ?? '?'}] `;
+  const forward = (target: NodeJS.WriteStream) => {
+    let partial = '';
+    return (chunk: Buffer): void => {
+      const text = partial + chunk.toString('utf8');
+      const lines = text.split('\n');
+      partial = lines.pop() ?? '';
+      if (lines.length > 0) target.write(lines.map((l) => tag + l).join('\n') + '\n');
+    };
+  };
+  const writeOut = output ? forward(process.stdout) : undefined;
+  const writeErr = output ? forward(process.stderr) : undefined;
+  child.stdout?.on('data', (chunk: Buffer) => writeOut?.(chunk));
+  child.stderr?.on('data', (chunk: Buffer) => {
+    tail = (tail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
+    writeErr?.(chunk);
+  });
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+    child.once('error', (err) => {
+      tail += `\n${err.message}`;
+      resolve({ code: null, signal: null });
+    });
+  });
+  // Daemons must not keep the host alive; the host's connections do that while work is pending.
+  child.unref();
+  (child.stdout as { unref?: () => void } | null)?.unref?.();
+  (child.stderr as { unref?: () => void } | null)?.unref?.();
+  return {
+    id,
+    pid: child.pid,
+    exited,
+    stderrTail: () => tail,
+    kill: () => {
+      child.kill('SIGKILL');
+    },
+  };
+}
+
+/** POSIX shell quoting for command lines shown to users. */
+export function shellQuote(word: string): string {
+  if (/^[\w@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,30 @@
+/** JSON bodies of the handshake and control frames (see docs/protocol.md). */
+import type { SerializerRef } from './plugin-loader.js';
+
+export interface ChallengeMessage {
+  protocol: number;
+  nonce: string;
+}
+
+export interface HelloMessage {
+  protocol: number;
+  /** HMAC proof of the secret (see auth.ts). */
+  proof: string;
+  nonce: string;
+  pid: number;
+  hostname: string;
+  /** Set by the local launcher, so the host can match a connection with the process it started. */
+  launchId?: string;
+}
+
+export interface InitMessage {
+  /** The host's proof of the secret. */
+  proof: string;
+  daemonId: number;
+  /** Serializer plugins the daemon imports before its first task. */
+  serializers: SerializerRef[];
+}
+
+export interface ByeMessage {
+  reason: 'idletime' | 'walltime';
+}

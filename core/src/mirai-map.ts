@@ -1,0 +1,221 @@
+/**
+ * `miraiMap()`: one task per element; a {@link MiraiMap} collects them.
+ */
+import { inspect } from 'node:util';
+import { encodePayload } from './payload.js';
+import { ConfigError, MiraiError, NoDaemonsError } from './errors.js';
+import { FrameType } from './frame.js';
+import { Mirai } from './mirai.js';
+import { submitTask, type MiraiOptions } from './mirai-call.js';
+import { currentProfileName, profiles } from './profiles.js';
+import { ProgressBar } from './progress-bar.js';
+import { SyncProfile } from './sync-profile.js';
+import type { ModuleFunction, TaskContext } from './task-function.js';
+
+/** Options of {@link miraiMap}. */
+export interface MiraiMapOptions<A> extends Omit<MiraiOptions, 'signal'> {
+  /** Constant second argument of every call (encoded once, shared by every task). */
+  readonly args?: A;
+  /** Cancels every task of the map when aborted. */
+  readonly signal?: AbortSignal;
+}
+
+/** A map's collected results: an array, or an object with the input's keys. */
+export type MapResult<K, T> = K extends number ? T[] : Record<string, T>;
+
+/** Raised by `flat()` and `stop()`: which element failed, with the original error as `cause`. */
+export class MapElementError extends MiraiError {
+  constructor(
+    readonly key: string | number,
+    cause: MiraiError,
+  ) {
+    super(cause.kind, `${typeof key === 'number' ? `In index: ${key}` : `With name: ${key}`}: ${cause.message}`, {
+      cause,
+      ...(cause.errorValue !== undefined ? { errorValue: cause.errorValue } : {}),
+      retryable: cause.retryable,
+    });
+  }
+}
+Object.defineProperty(MapElementError.prototype, 'name', { value: 'MapElementError', configurable: true, writable: true });
+
+/**
+ * The tasks of one map. `await mp` collects every value, with each failure's error in its
+ * place; `flat()` wants values only; `for await` yields `[key, result]` in completion order.
+ */
+export class MiraiMap<T = unknown, K extends string | number = number> implements PromiseLike<MapResult<K, T | MiraiError>> {
+  /** The mirai, in input order. */
+  readonly items: readonly Mirai<T>[];
+  /** The input's keys when it was a plain object, else undefined. */
+  readonly keys: readonly string[] | undefined;
+
+  /** @internal */
+  constructor(items: Mirai<T>[], keys: string[] | undefined) {
+    this.items = items;
+    this.keys = keys;
+  }
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  /** How many have settled. */
+  get done(): number {
+    let n = 0;
+    for (const m of this.items) if (!m.unresolved) n++;
+    return n;
+  }
+
+  /** True while any task is pending. */
+  get unresolved(): boolean {
+    return this.items.some((m) => m.unresolved);
+  }
+
+  then<R1 = MapResult<K, T | MiraiError>, R2 = never>(
+    onFulfilled?: ((value: MapResult<K, T | MiraiError>) => R1 | PromiseLike<R1>) | null,
+    onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    return this.collect().then(onFulfilled, onRejected);
+  }
+
+  /** Every result in input order, each failure's error in its place. */
+  async collect(options: { progress?: boolean } = {}): Promise<MapResult<K, T | MiraiError>> {
+    const bar = options.progress ? new ProgressBar(this.items.length) : undefined;
+    try {
+      if (bar) for await (const _ of this) bar.tick();
+      else await Promise.all(this.items.map((m) => settled(m)));
+    } finally {
+      bar?.end();
+    }
+    return this.shape(this.items.map((m) => m.data as T | MiraiError));
+  }
+
+  /** Values only. The first error cancels the rest and rejects, naming the failing index or key. */
+  async flat(): Promise<MapResult<K, T>> {
+    return this.stop() as Promise<MapResult<K, T>>;
+  }
+
+  /** Like `await mp`, but the first error (in completion order) cancels all remaining tasks at once and rejects. */
+  async stop(options: { progress?: boolean } = {}): Promise<MapResult<K, T>> {
+    const bar = options.progress ? new ProgressBar(this.items.length) : undefined;
+    try {
+      for await (const [key, result] of this) {
+        bar?.tick();
+        if (result instanceof MiraiError) {
+          cancelAll(this.items);
+          throw new MapElementError(key, result);
+        }
+      }
+    } finally {
+      bar?.end();
+    }
+    return this.shape(this.items.map((m) => m.data as T)) as MapResult<K, T>;
+  }
+
+  /** Collects like `await mp`, drawing a progress bar (done/total, percent, ETA) on stderr. */
+  progress(): Promise<MapResult<K, T | MiraiError>> {
+    return this.collect({ progress: true });
+  }
+
+  /** Cancels every pending task. */
+  cancel(reason?: unknown): boolean[] {
+    return cancelAll(this.items, reason);
+  }
+
+  /** `[key, value-or-error]` pairs in completion order: a fast item never waits behind a slow one. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<[K, T | MiraiError]> {
+    const queue: number[] = [];
+    let wake: (() => void) | undefined;
+    this.items.forEach((m, i) =>
+      m._onSettled(() => {
+        queue.push(i);
+        wake?.();
+      }),
+    );
+    for (let yielded = 0; yielded < this.items.length; yielded++) {
+      while (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+      const i = queue.shift()!;
+      const key = (this.keys ? this.keys[i] : i) as K;
+      yield [key, this.items[i]!.data as T | MiraiError];
+    }
+  }
+
+  private shape<V>(values: V[]): MapResult<K, V> {
+    if (this.keys === undefined) return values as MapResult<K, V>;
+    const out: Record<string, V> = {};
+    this.keys.forEach((k, i) => (out[k] = values[i]!));
+    return out as MapResult<K, V>;
+  }
+
+  get [Symbol.toStringTag](): string {
+    return 'MiraiMap';
+  }
+
+  [inspect.custom](): string {
+    return `MiraiMap [${this.done}/${this.items.length}]`;
+  }
+}
+
+function settled(m: Mirai<unknown>): Promise<void> {
+  return new Promise((resolve) => m._onSettled(resolve));
+}
+
+/** Cancels in reverse order, so a freed daemon is never handed a task about to be cancelled. */
+function cancelAll(items: readonly Mirai<unknown>[], reason?: unknown): boolean[] {
+  const out = new Array<boolean>(items.length);
+  for (let i = items.length - 1; i >= 0; i--) out[i] = items[i]!.cancel(reason);
+  return out;
+}
+
+/**
+ * Runs `fn(item, args)` on the profile's daemons for each element of `items`: an array or
+ * any iterable (an array of records maps per row), or a plain object (per value, keys kept).
+ * Requires daemons to be set.
+ */
+export function miraiMap<I, A, R>(
+  items: Iterable<I>,
+  fn: ((item: I, args: A, context: TaskContext) => R) | ModuleFunction,
+  options?: MiraiMapOptions<A>,
+): MiraiMap<Awaited<R>, number>;
+export function miraiMap<I, A, R>(
+  items: Record<string, I>,
+  fn: ((item: I, args: A, context: TaskContext) => R) | ModuleFunction,
+  options?: MiraiMapOptions<A>,
+): MiraiMap<Awaited<R>, string>;
+export function miraiMap<I, A, R>(
+  items: Iterable<I> | Record<string, I>,
+  fn: ((item: I, args: A, context: TaskContext) => R) | ModuleFunction,
+  options: MiraiMapOptions<A> = {},
+): MiraiMap<Awaited<R>, number | string> {
+  const name = currentProfileName(options.profile);
+  const profile = profiles.get(name);
+  if (profile === undefined) throw new NoDaemonsError(name);
+  let values: I[];
+  let keys: string[] | undefined;
+  if (items !== null && typeof items === 'object' && Symbol.iterator in items) values = [...(items as Iterable<I>)];
+  else if (items !== null && typeof items === 'object' && [Object.prototype, null].includes(Object.getPrototypeOf(items))) {
+    keys = Object.keys(items);
+    values = keys.map((k) => (items as Record<string, I>)[k]!);
+  } else {
+    throw new ConfigError(`miraiMap(items): items must be an array, an iterable or a plain object, got ${typeof items}`);
+  }
+  const serializers = profile instanceof SyncProfile ? profile.serializers : profile.config.serializers;
+  const encodedArgs = encodePayload(options.args, serializers, 'args');
+  const argsParam = encodedArgs instanceof Promise ? { value: options.args, name: 'args' } : { encoded: encodedArgs };
+  const taskOptions: MiraiOptions = {
+    ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+    ...(options.signal !== undefined ? { signal: options.signal } : {}),
+  };
+  const mirais: Mirai<Awaited<R>>[] = [];
+  try {
+    values.forEach((item, i) => {
+      const param = { value: item, name: keys ? `items.${keys[i]}` : `items[${i}]` };
+      mirais.push(submitTask<Awaited<R>>(fn as Function | ModuleFunction, [param, argsParam], taskOptions, name, profile, FrameType.Task));
+    });
+  } catch (err) {
+    // One element cannot be sent: nothing of this map may run.
+    cancelAll(mirais);
+    throw err;
+  }
+  return new MiraiMap(mirais, keys);
+}

@@ -1,0 +1,418 @@
+/**
+ * Payload encoding: a value → segments, and back.
+ *
+ * Segments of a payload:
+ *   [0] V8 structured-serialization skeleton
+ *   [1] table of plugin-encoded values (JSON; empty when there are none)
+ *   [2…] out-of-band buffers: large typed arrays and plugin bytes, sent as they are
+ *
+ * Typed arrays of at least {@link OUT_OF_BAND_BYTES} never get copied into the skeleton:
+ * the serializer records a reference and the bytes go to the socket by gather write; the
+ * receiver gets them back as views of the received segment.
+ */
+import v8 from 'node:v8';
+import { DeserializationError, SerializationError } from './errors.js';
+import { jsonSegment, readJsonSegment } from './frame.js';
+import type { EncodedValue, Serializer } from './serializer.js';
+
+export const OUT_OF_BAND_BYTES = 32 * 1024;
+
+const VIEW_TYPES = [
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  DataView,
+  Buffer,
+  BigInt64Array,
+  BigUint64Array,
+] as const;
+type ViewCtor = (typeof VIEW_TYPES)[number];
+
+/** Host-object record kinds written before Node's own record. */
+const enum HostKind {
+  Inline = 0,
+  OutOfBand = 1,
+  Plugin = 2,
+}
+
+/** Stand-in for a plugin-claimed value inside the skeleton (V8 hands views to `_writeHostObject`). */
+class PluginSlot extends Uint8Array {
+  constructor(readonly entry: number) {
+    super(0);
+  }
+}
+
+interface TableEntry {
+  /** Serializer tag. */
+  t: string;
+  /** Where the value sat, for error messages. */
+  p: string;
+  /** First out-of-band segment index (relative to the payload's segment 2). */
+  s: number;
+  /** Number of segments. */
+  n: number;
+}
+
+/** Node's DefaultSerializer hooks, which @types/node does not declare. */
+interface HostObjectHooks {
+  _writeHostObject(object: object): void;
+  _readHostObject(): unknown;
+}
+const baseWriteHostObject = (v8.DefaultSerializer.prototype as unknown as HostObjectHooks)._writeHostObject;
+const baseReadHostObject = (v8.DefaultDeserializer.prototype as unknown as HostObjectHooks)._readHostObject;
+
+class PayloadSerializer extends v8.DefaultSerializer {
+  readonly outOfBand: Uint8Array[] = [];
+
+  _writeHostObject(object: object): void {
+    if (object instanceof PluginSlot) {
+      this.writeUint32(HostKind.Plugin);
+      this.writeUint32(object.entry);
+      return;
+    }
+    const view = object as ArrayBufferView;
+    if (ArrayBuffer.isView(view) && view.byteLength >= OUT_OF_BAND_BYTES) {
+      const typeIndex = view instanceof Buffer ? 10 : VIEW_TYPES.indexOf(view.constructor as ViewCtor);
+      if (typeIndex >= 0) {
+        this.writeUint32(HostKind.OutOfBand);
+        this.writeUint32(typeIndex);
+        this.writeUint32(this.outOfBand.length);
+        this.outOfBand.push(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+        return;
+      }
+    }
+    this.writeUint32(HostKind.Inline);
+    baseWriteHostObject.call(this, object);
+  }
+}
+
+class PayloadDeserializer extends v8.DefaultDeserializer {
+  constructor(
+    skeleton: Uint8Array,
+    private readonly outOfBand: readonly Uint8Array[],
+    private readonly pluginValues: readonly unknown[],
+  ) {
+    super(Buffer.from(skeleton.buffer, skeleton.byteOffset, skeleton.byteLength));
+  }
+
+  _readHostObject(): unknown {
+    const kind = this.readUint32();
+    if (kind === HostKind.Inline) return baseReadHostObject.call(this);
+    if (kind === HostKind.Plugin) return this.pluginValues[this.readUint32()];
+    if (kind !== HostKind.OutOfBand) throw new Error(`unknown host object kind ${kind}`);
+    const typeIndex = this.readUint32();
+    const segment = this.outOfBand[this.readUint32()];
+    const ctor = VIEW_TYPES[typeIndex];
+    if (segment === undefined || ctor === undefined) throw new Error('out-of-band reference out of range');
+    return viewOf(ctor, segment);
+  }
+}
+
+function viewOf(ctor: ViewCtor, segment: Uint8Array): unknown {
+  if (ctor === Buffer) return Buffer.from(segment.buffer, segment.byteOffset, segment.byteLength);
+  if (ctor === DataView) return new DataView(segment.buffer, segment.byteOffset, segment.byteLength);
+  const size = (ctor as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+  let source = segment;
+  if (segment.byteOffset % size !== 0) {
+    // Misaligned in the receive buffer: copy once so the view is legal.
+    source = new Uint8Array(segment.byteLength);
+    source.set(segment);
+  }
+  return new (ctor as new (b: ArrayBufferLike, o: number, l: number) => unknown)(
+    source.buffer,
+    source.byteOffset,
+    source.byteLength / size,
+  );
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Encodes `value` into payload segments. Synchronous unless a plugin serializer is async.
+ * Throws a {@link SerializationError} naming where the offending value sits (`rootName.a.b`).
+ */
+export function encodePayload(
+  value: unknown,
+  serializers: readonly Serializer[],
+  rootName: string | readonly string[],
+): Uint8Array[] | Promise<Uint8Array[]> {
+  let root = value;
+  let claimed: Claimed | undefined;
+  if (serializers.length > 0) {
+    claimed = claimValues(value, serializers, rootName);
+    if (claimed.entries.length > 0) root = claimed.value;
+  }
+  const ser = new PayloadSerializer();
+  ser.writeHeader();
+  try {
+    ser.writeValue(root);
+  } catch (err) {
+    throw describeUnserializable(value, rootName, err);
+  }
+  const skeleton = ser.releaseBuffer();
+  if (claimed === undefined || claimed.entries.length === 0) return [skeleton, EMPTY, ...ser.outOfBand];
+  return finishClaimed(claimed, skeleton, ser.outOfBand);
+}
+
+/** Decodes payload segments starting at `start`. Synchronous unless a plugin decoder is async. */
+export function decodePayload(
+  segments: readonly Uint8Array[],
+  start: number,
+  serializers: readonly Serializer[],
+): unknown {
+  const skeleton = segments[start];
+  const table = segments[start + 1];
+  if (skeleton === undefined || table === undefined) throw new DeserializationError('payload is missing segments');
+  const outOfBand = segments.slice(start + 2);
+  if (table.byteLength === 0) return deserialize(skeleton, outOfBand, []);
+  let entries: TableEntry[];
+  try {
+    entries = readJsonSegment<TableEntry[]>(table);
+  } catch (err) {
+    throw new DeserializationError('payload table is not valid JSON', err);
+  }
+  const values = entries.map((entry) => decodeEntry(entry, outOfBand, serializers));
+  if (values.some((v) => v instanceof Promise)) {
+    return Promise.all(values).then((resolved) => deserialize(skeleton, outOfBand.slice(pluginSegmentCount(entries)), resolved));
+  }
+  return deserialize(skeleton, outOfBand.slice(pluginSegmentCount(entries)), values);
+}
+
+function pluginSegmentCount(entries: readonly TableEntry[]): number {
+  let n = 0;
+  for (const e of entries) n += e.n;
+  return n;
+}
+
+function deserialize(skeleton: Uint8Array, outOfBand: readonly Uint8Array[], pluginValues: readonly unknown[]): unknown {
+  try {
+    const des = new PayloadDeserializer(skeleton, outOfBand, pluginValues);
+    des.readHeader();
+    return des.readValue();
+  } catch (err) {
+    throw new DeserializationError(`payload could not be deserialized: ${(err as Error).message}`, err);
+  }
+}
+
+function decodeEntry(entry: TableEntry, segments: readonly Uint8Array[], serializers: readonly Serializer[]): unknown {
+  const serializer = serializers.find((s) => s.tag === entry.t);
+  if (serializer === undefined) {
+    throw new DeserializationError(
+      `${entry.p} was encoded by serializer '${entry.t}', which this process does not have; ` +
+        `register it on the profile: daemons(n, { serializers: [...] })`,
+    );
+  }
+  const buffers = segments.slice(entry.s, entry.s + entry.n) as Uint8Array[];
+  const fail = (err: unknown): never => {
+    throw new DeserializationError(`serializer '${entry.t}' failed to decode ${entry.p}: ${(err as Error)?.message ?? err}`, err);
+  };
+  try {
+    const out = serializer.decode(buffers);
+    return out instanceof Promise ? out.catch(fail) : out;
+  } catch (err) {
+    return fail(err);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Plugin-claimed values: replaced by slots in a copy-on-write clone of the value.
+
+interface Claimed {
+  value: unknown;
+  entries: { serializer: Serializer; value: unknown; path: string }[];
+}
+
+/** Path of element `i` of the root: `args` for a named root element, `items[3]` otherwise. */
+function childPath(rootName: string | readonly string[], path: string, i: number, depth: number): string {
+  if (depth === 0 && typeof rootName !== 'string') return rootName[i] ?? `[${i}]`;
+  return `${path}[${i}]`;
+}
+
+function rootPath(rootName: string | readonly string[]): string {
+  return typeof rootName === 'string' ? rootName : 'arguments';
+}
+
+function claimValues(value: unknown, serializers: readonly Serializer[], rootName: string | readonly string[]): Claimed {
+  const entries: Claimed['entries'] = [];
+  const slots = new Map<unknown, PluginSlot>();
+  const clones = new Map<object, unknown>();
+  const visiting = new Set<object>();
+
+  const claim = (v: unknown, path: string, depth: number): unknown => {
+    if (typeof v !== 'object' || v === null) return v;
+    const slot = slots.get(v);
+    if (slot !== undefined) return slot;
+    const serializer = serializers.find((s) => {
+      try {
+        return s.claims(v);
+      } catch {
+        return false;
+      }
+    });
+    if (serializer !== undefined) {
+      const fresh = new PluginSlot(entries.length);
+      entries.push({ serializer, value: v, path });
+      slots.set(v, fresh);
+      return fresh;
+    }
+    if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer || v instanceof Date || v instanceof RegExp) return v;
+    if (clones.has(v)) return clones.get(v);
+    if (visiting.has(v)) return v; // a cycle through an unchanged object: keep the original
+    visiting.add(v);
+    let result: unknown = v;
+    if (Array.isArray(v)) {
+      let copy: unknown[] | undefined;
+      for (let i = 0; i < v.length; i++) {
+        const c = claim(v[i], childPath(rootName, path, i, depth), depth + 1);
+        if (c !== v[i]) (copy ??= v.slice())[i] = c;
+      }
+      if (copy) result = copy;
+    } else if (v instanceof Map) {
+      let changed = false;
+      const pairs: [unknown, unknown][] = [];
+      for (const [k, item] of v) {
+        const c = claim(item, `${path}.get(${describeKey(k)})`, depth + 1);
+        if (c !== item) changed = true;
+        pairs.push([k, c]);
+      }
+      if (changed) result = new Map(pairs);
+    } else if (v instanceof Set) {
+      let changed = false;
+      const items: unknown[] = [];
+      for (const item of v) {
+        const c = claim(item, `${path}.<set item>`, depth + 1);
+        if (c !== item) changed = true;
+        items.push(c);
+      }
+      if (changed) result = new Set(items);
+    } else if (!(v instanceof Error)) {
+      let copy: Record<string, unknown> | undefined;
+      for (const key of Object.keys(v)) {
+        const item = (v as Record<string, unknown>)[key];
+        const c = claim(item, `${path}.${key}`, depth + 1);
+        if (c !== item) (copy ??= { ...(v as Record<string, unknown>) })[key] = c;
+      }
+      if (copy) result = copy;
+    }
+    visiting.delete(v);
+    clones.set(v, result);
+    return result;
+  };
+
+  const out = claim(value, rootPath(rootName), 0);
+  return { value: out, entries };
+}
+
+function describeKey(key: unknown): string {
+  return typeof key === 'string' ? JSON.stringify(key) : String(key);
+}
+
+function finishClaimed(
+  claimed: Claimed,
+  skeleton: Uint8Array,
+  outOfBand: Uint8Array[],
+): Uint8Array[] | Promise<Uint8Array[]> {
+  const encoded = claimed.entries.map(({ serializer, value, path }) => {
+    const fail = (err: unknown): never => {
+      throw new SerializationError(
+        `serializer '${serializer.tag}' failed to encode ${path}: ${(err as Error)?.message ?? err}`,
+        path,
+        err,
+      );
+    };
+    try {
+      const out = serializer.encode(value);
+      return out instanceof Promise ? out.catch(fail) : out;
+    } catch (err) {
+      return fail(err);
+    }
+  });
+  const assemble = (parts: EncodedValue[]): Uint8Array[] => {
+    const table: TableEntry[] = [];
+    const pluginSegments: Uint8Array[] = [];
+    parts.forEach((part, i) => {
+      const buffers = part instanceof Uint8Array ? [part] : [...part];
+      const entry = claimed.entries[i]!;
+      for (const b of buffers) {
+        if (!(b instanceof Uint8Array)) {
+          throw new SerializationError(
+            `serializer '${entry.serializer.tag}' returned ${typeof b} for ${entry.path}; encode must return Uint8Array(s)`,
+            entry.path,
+          );
+        }
+      }
+      table.push({ t: entry.serializer.tag, p: entry.path, s: pluginSegments.length, n: buffers.length });
+      pluginSegments.push(...buffers);
+    });
+    return [skeleton, jsonSegment(table), ...pluginSegments, ...outOfBand];
+  };
+  if (encoded.some((e) => e instanceof Promise)) return Promise.all(encoded).then(assemble);
+  return assemble(encoded as EncodedValue[]);
+}
+
+// ---------------------------------------------------------------------------
+// Finding what could not be serialized, only after V8 refused.
+
+function describeUnserializable(value: unknown, rootName: string | readonly string[], err: unknown): SerializationError {
+  const found = findUnserializable(value, rootName, rootPath(rootName), new Set(), 0);
+  const path = found?.path ?? rootPath(rootName);
+  const what = found ? describeValue(found.value) : 'a value';
+  return new SerializationError(
+    `Cannot serialize ${path}: ${what} cannot be sent to a daemon (${(err as Error)?.message ?? err}). ` +
+      'Pass plain data; functions, symbols, promises and native handles must be created on the daemon.',
+    path,
+    err,
+  );
+}
+
+function serializes(value: unknown): boolean {
+  try {
+    const ser = new PayloadSerializer();
+    ser.writeHeader();
+    ser.writeValue(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function findUnserializable(
+  value: unknown,
+  rootName: string | readonly string[],
+  path: string,
+  seen: Set<object>,
+  depth: number,
+): { path: string; value: unknown } | undefined {
+  if (typeof value === 'function' || typeof value === 'symbol') return { path, value };
+  if (typeof value !== 'object' || value === null) return undefined;
+  if (seen.has(value) || depth > 64) return undefined;
+  seen.add(value);
+  if (serializes(value)) return undefined;
+  const children: [string, unknown][] = [];
+  if (Array.isArray(value)) value.forEach((v, i) => children.push([childPath(rootName, path, i, depth), v]));
+  else if (value instanceof Map) for (const [k, v] of value) children.push([`${path}.get(${describeKey(k)})`, v], [`${path}.<map key>`, k]);
+  else if (value instanceof Set) for (const v of value) children.push([`${path}.<set item>`, v]);
+  else for (const key of Object.keys(value)) children.push([`${path}.${key}`, (value as Record<string, unknown>)[key]]);
+  for (const [nextPath, child] of children) {
+    const found = findUnserializable(child, rootName, nextPath, seen, depth + 1);
+    if (found) return found;
+  }
+  return { path, value };
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'function') return `a function${value.name ? ` (${value.name})` : ''}`;
+  if (typeof value === 'symbol') return `a symbol (${String(value.description ?? '')})`;
+  if (value instanceof Promise) return 'a promise';
+  if (typeof value === 'object' && value !== null) {
+    const name = value.constructor?.name;
+    return name && name !== 'Object' ? `a ${name} object` : 'an object';
+  }
+  return typeof value;
+}

@@ -1,0 +1,54 @@
+/**
+ * Daemon side of plugins: a profile's serializers arrive in the Init message as references
+ * (package, export, JSON options) and the daemon imports them itself.
+ */
+import { DeserializationError, MiraiError, SerializationError } from './errors.js';
+import type { Serializer } from './serializer.js';
+import { taskImport } from './task-compiler.js';
+import type { PluginRef } from './transport.js';
+
+/** A serializer as announced to daemons: its tag and where to import it from. */
+export interface SerializerRef {
+  readonly tag: string;
+  readonly ref: PluginRef;
+}
+
+/** Imports a plugin factory and calls it with its options. */
+export async function importPlugin(ref: PluginRef): Promise<unknown> {
+  const mod = (await taskImport(ref.specifier)) as Record<string, unknown>;
+  const factory = mod[ref.exportName];
+  if (typeof factory !== 'function') {
+    throw new MiraiError('plugin', `package '${ref.specifier}' has no exported function '${ref.exportName}'`);
+  }
+  return (factory as (options: unknown) => unknown)(ref.options);
+}
+
+/**
+ * Loads every serializer. One that fails to load becomes a stand-in that fails only the
+ * tasks that carry its values, with an error naming the package; the daemon serves the rest.
+ */
+export async function loadSerializers(refs: readonly SerializerRef[]): Promise<Serializer[]> {
+  return Promise.all(
+    refs.map(async ({ tag, ref }): Promise<Serializer> => {
+      try {
+        const made = (await importPlugin(ref)) as Serializer;
+        if (typeof made?.claims !== 'function' || typeof made.decode !== 'function') {
+          throw new Error(`'${ref.exportName}' did not return a serializer`);
+        }
+        return made;
+      } catch (err) {
+        const why = `serializer '${tag}' could not be loaded from package '${ref.specifier}' on this daemon: ${(err as Error).message}`;
+        return {
+          tag,
+          claims: (_v: unknown): _v is never => false,
+          encode: () => {
+            throw new SerializationError(why, tag, err);
+          },
+          decode: () => {
+            throw new DeserializationError(why, err);
+          },
+        };
+      }
+    }),
+  );
+}

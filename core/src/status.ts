@@ -1,0 +1,51 @@
+/** `status()` and `info()`: what a profile is doing. */
+import type { DaemonStatus } from './dispatcher.js';
+import { currentProfileName, profiles } from './profiles.js';
+import { SyncProfile } from './sync-profile.js';
+
+/** Compact counters for programs, as mirai's `info()`. */
+export interface Info {
+  /** Daemons connected now. */
+  readonly connections: number;
+  /** Daemons that ever connected (minus `connections`: how many left). */
+  readonly cumulative: number;
+  /** Tasks waiting for a daemon. */
+  readonly awaiting: number;
+  /** Tasks running on a daemon. */
+  readonly executing: number;
+  /** Tasks finished, failed, cancelled or reset. */
+  readonly completed: number;
+}
+
+/** Everything about a profile, for people and dashboards. */
+export interface Status extends Info {
+  readonly profile: string;
+  /** The URL daemons dial ('sync://' in sync mode). */
+  readonly url: string;
+  /** Whether the FIFO dispatcher is on (false: direct mode). */
+  readonly dispatcher: boolean;
+  /** Connections refused (wrong secret, bad protocol, garbage, silence). */
+  readonly rejected: number;
+  /** One row per connected daemon. */
+  readonly daemons: readonly DaemonStatus[];
+}
+
+/** The status of a profile, or `undefined` if no daemons are set for it. */
+export function status(profile?: string): Status | undefined {
+  const name = currentProfileName(profile);
+  const p = profiles.get(name);
+  if (p === undefined) return undefined;
+  if (p instanceof SyncProfile) {
+    return { profile: name, url: 'sync://', dispatcher: false, connections: 0, cumulative: 0, awaiting: 0, executing: 0, completed: p.completed, rejected: 0, daemons: [] };
+  }
+  const c = p.counters();
+  return { profile: name, url: p.url, dispatcher: p.config.dispatcher, ...c, daemons: p.daemonRows() };
+}
+
+/** Compact counters of a profile, or `undefined` if no daemons are set for it. */
+export function info(profile?: string): Info | undefined {
+  const s = status(profile);
+  if (s === undefined) return undefined;
+  const { connections, cumulative, awaiting, executing, completed } = s;
+  return { connections, cumulative, awaiting, executing, completed };
+}

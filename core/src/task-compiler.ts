@@ -1,0 +1,89 @@
+/**
+ * Daemon side of task functions: source → function, module reference → export.
+ * Compiled functions are cached by source, so a map's thousands of tasks compile once.
+ */
+import { isBuiltin } from 'node:module';
+import { createRequire } from 'node:module';
+import { resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { ModuleFunction } from './task-function.js';
+import { rewriteDynamicImports } from './task-function.js';
+
+type AnyFunction = (...args: unknown[]) => unknown;
+
+const compiled = new Map<string, AnyFunction>();
+const MAX_CACHED = 512;
+
+/** esbuild's keepNames helper, which it inserts into function bodies. */
+function keepName<T extends object>(target: T, value: string): T {
+  try {
+    Object.defineProperty(target, 'name', { value, configurable: true });
+  } catch {
+    // frozen target: the name is cosmetic
+  }
+  return target;
+}
+
+const canResolveFromParent = process.execArgv.some((a) => a.startsWith('--experimental-import-meta-resolve'));
+
+/**
+ * `import()` for task code: bare specifiers resolve from the working directory (the host's,
+ * for local daemons), not from this package's location.
+ */
+export function taskImport(specifier: unknown, options?: ImportCallOptions): Promise<unknown> {
+  if (typeof specifier !== 'string') return import(String(specifier));
+  const cwd = process.cwd();
+  if (isBuiltin(specifier) || /^[a-z][a-z0-9+.-]*:/i.test(specifier)) return import(specifier, options);
+  if (specifier.startsWith('/') || specifier.startsWith('./') || specifier.startsWith('../')) {
+    return import(pathToFileURL(resolvePath(cwd, specifier)).href, options);
+  }
+  const parent = pathToFileURL(`${cwd}/`).href;
+  let url: string | undefined;
+  if (canResolveFromParent) {
+    try {
+      url = import.meta.resolve(specifier, parent);
+    } catch {
+      url = undefined;
+    }
+  }
+  if (url === undefined) {
+    try {
+      url = pathToFileURL(createRequire(`${cwd}/index.js`).resolve(specifier)).href;
+    } catch {
+      url = undefined;
+    }
+  }
+  return import(url ?? specifier, options);
+}
+
+/** Compiles function source (from `functionSource()`) in the daemon's global scope. */
+export function compileSource(source: string): AnyFunction {
+  let fn = compiled.get(source);
+  if (fn !== undefined) return fn;
+  const body = rewriteDynamicImports(source);
+  const factory = (0, eval)(
+    `(function (__name, __vite_ssr_dynamic_import__, __vi_ssr_dynamic_import__, __mirai_import) {\nreturn (${body}\n);\n})`,
+  ) as (...shims: unknown[]) => unknown;
+  const made = factory(keepName, taskImport, taskImport, taskImport);
+  if (typeof made !== 'function') throw new TypeError(`the task source did not evaluate to a function but to ${typeof made}`);
+  fn = made as AnyFunction;
+  if (compiled.size >= MAX_CACHED) compiled.delete(compiled.keys().next().value as string);
+  compiled.set(source, fn);
+  return fn;
+}
+
+const moduleCache = new Map<string, AnyFunction>();
+
+/** Imports a module function (from `fromModule()`). */
+export async function loadModuleFunction(ref: ModuleFunction): Promise<AnyFunction> {
+  const key = `${ref.module}#${ref.export}`;
+  const cached = moduleCache.get(key);
+  if (cached) return cached;
+  const mod = (await taskImport(ref.module)) as Record<string, unknown>;
+  const fn = mod[ref.export];
+  if (typeof fn !== 'function') {
+    throw new TypeError(`module '${ref.module}' has no exported function '${ref.export}' (found ${typeof fn})`);
+  }
+  moduleCache.set(key, fn as AnyFunction);
+  return fn as AnyFunction;
+}

@@ -1,0 +1,76 @@
+/**
+ * Task frames. Segments:
+ *   [0] function source (UTF-8), or a module reference (JSON) with the ModuleRef flag
+ *   [1] parameter table: u32 segment count of each parameter's payload
+ *   [2…] each parameter's payload, one after another (see payload.ts)
+ *
+ * Parameters are encoded separately so a map's shared `args` is encoded once and its
+ * buffers are reused by every task frame.
+ */
+import { ConfigError, DeserializationError } from './errors.js';
+import { frame, FrameFlag, jsonSegment, textSegment, type Frame, type FrameType } from './frame.js';
+import { decodePayload, encodePayload } from './payload.js';
+import type { Serializer } from './serializer.js';
+import { functionSource, isModuleFunction, type ModuleFunction } from './task-function.js';
+
+/** A parameter: its value and its name in error messages, or segments encoded earlier. */
+export type TaskParam = { readonly value: unknown; readonly name: string } | { readonly encoded: readonly Uint8Array[] };
+
+const functionSegments = new WeakMap<Function, Uint8Array>();
+
+/** The segment naming the function, and the frame flags that go with it. */
+export function functionSegment(fn: Function | ModuleFunction): { head: Uint8Array; flags: number } {
+  if (typeof fn === 'function') {
+    let head = functionSegments.get(fn);
+    if (head === undefined) {
+      head = textSegment(functionSource(fn));
+      functionSegments.set(fn, head);
+    }
+    return { head, flags: 0 };
+  }
+  if (isModuleFunction(fn)) return { head: jsonSegment({ module: fn.module, export: fn.export }), flags: FrameFlag.ModuleRef };
+  throw new ConfigError(`fn must be a function or fromModule(...), got ${fn === null ? 'null' : typeof fn}`);
+}
+
+/**
+ * Builds a task frame. Synchronous unless a plugin serializer is async; throws a
+ * SerializationError naming the parameter path when a value cannot be sent.
+ */
+export function buildTaskFrame(
+  type: FrameType,
+  id: number,
+  fn: Function | ModuleFunction,
+  params: readonly TaskParam[],
+  serializers: readonly Serializer[],
+): Frame | Promise<Frame> {
+  const { head, flags } = functionSegment(fn);
+  const encoded = params.map((p) => ('encoded' in p ? p.encoded : encodePayload(p.value, serializers, p.name)));
+  const assemble = (parts: readonly (readonly Uint8Array[])[]): Frame => {
+    const table = new Uint32Array(parts.length);
+    const segments: Uint8Array[] = [head, new Uint8Array(table.buffer)];
+    parts.forEach((part, i) => {
+      table[i] = part.length;
+      segments.push(...part);
+    });
+    return frame(type, id, segments, flags);
+  };
+  if (encoded.some((e) => e instanceof Promise)) return Promise.all(encoded).then(assemble);
+  return assemble(encoded as Uint8Array[][]);
+}
+
+/** Daemon side: the parameters of a task frame. Synchronous unless a plugin decoder is async. */
+export function decodeTaskParams(f: Frame, serializers: readonly Serializer[]): unknown[] | Promise<unknown[]> {
+  const tableSegment = f.segments[1];
+  if (tableSegment === undefined || tableSegment.byteLength % 4 !== 0) throw new DeserializationError('task frame has no parameter table');
+  const table = new DataView(tableSegment.buffer, tableSegment.byteOffset, tableSegment.byteLength);
+  const values: unknown[] = [];
+  let start = 2;
+  for (let i = 0; i < tableSegment.byteLength / 4; i++) {
+    const count = table.getUint32(4 * i, true);
+    if (start + count > f.segments.length) throw new DeserializationError('task frame parameter table is out of range');
+    values.push(decodePayload(f.segments.slice(start, start + count), 0, serializers));
+    start += count;
+  }
+  if (values.some((v) => v instanceof Promise)) return Promise.all(values);
+  return values;
+}

@@ -1,0 +1,76 @@
+/**
+ * Transport interfaces. The host listens, daemons dial. A transport moves whole frames;
+ * how it frames bytes is its own business (stream transports use `frame-codec.ts`,
+ * message transports such as NATS carry one frame per message).
+ */
+import type { Frame, FrameLimits } from './frame.js';
+
+/** A connection carrying frames in order, both ways. */
+export interface Channel {
+  /** Sends a frame. Ordered; never throws for a closed channel (the frame is dropped). */
+  send(frame: Frame): void;
+  /** Closes the channel; `reason` is what `onClose` reports. Idempotent. */
+  close(reason?: Error): void;
+  /** Called for each frame received, in order. Set once, before frames arrive. */
+  onFrame: (frame: Frame) => void;
+  /** Called once when the channel closes, with the cause if it was abnormal. */
+  onClose: (reason: Error | undefined) => void;
+  /** Receive limits; raised after the handshake. */
+  setLimits(limits: FrameLimits): void;
+  /** Whether this channel keeps the Node process alive. */
+  ref(): void;
+  unref(): void;
+  /** A human-readable peer address for logs. */
+  readonly peer: string;
+  readonly closed: boolean;
+}
+
+/** Options when the host listens. */
+export interface ListenOptions {
+  /** Receive limits for new connections, until they complete the handshake. */
+  readonly handshakeLimits: FrameLimits;
+  /** Transport-specific options (TLS credentials, ...). */
+  readonly [key: string]: unknown;
+}
+
+/** A listening endpoint: delivers each accepted connection to `onChannel`. */
+export interface Listener {
+  /** The URL daemons dial, with the real port after binding port 0. */
+  readonly url: string;
+  onChannel: (channel: Channel) => void;
+  close(): Promise<void>;
+  ref(): void;
+  unref(): void;
+}
+
+/** Options when a daemon dials. */
+export interface DialOptions {
+  readonly limits: FrameLimits;
+  readonly [key: string]: unknown;
+}
+
+/**
+ * A transport: one per URL scheme family. Core ships `ipc` and `tcp`; plugins add more
+ * (NATS) and are registered per profile.
+ */
+export interface Transport {
+  /** URL schemes handled, e.g. `['ipc']`, `['tcp']`, `['nats']`. */
+  readonly schemes: readonly string[];
+  listen(url: string, options: ListenOptions): Promise<Listener>;
+  dial(url: string, options: DialOptions): Promise<Channel>;
+  /**
+   * Optional: a reference a daemon process can import to rebuild this transport
+   * (package specifier, export name, JSON options). Built-in transports need none.
+   */
+  readonly ref?: PluginRef;
+}
+
+/** JSON values, for options that must travel to daemons. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** Where a daemon finds a plugin: `import(specifier)[exportName](options)`. */
+export interface PluginRef {
+  readonly specifier: string;
+  readonly exportName: string;
+  readonly options?: Json;
+}

@@ -1,0 +1,33 @@
+/** URL helpers: where a host listens. */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * A fresh local URL: a Unix socket in a private (0700) temporary directory, or
+ * `tcp://127.0.0.1:<port>` with `tcp: true` (port 0: any free port).
+ */
+export function localUrl(options: { tcp?: boolean; port?: number } = {}): string {
+  if (options.tcp) return `tcp://127.0.0.1:${options.port ?? 0}`;
+  const dir = mkdtempSync(join(tmpdir(), 'mirai-'));
+  return `ipc://${join(dir, `${randomBytes(4).toString('hex')}.sock`)}`;
+}
+
+/**
+ * URLs at which other machines can reach this host: one per non-loopback IPv4 address,
+ * keyed by interface name (`{ eth0: 'tcp://10.0.0.5:0' }`).
+ */
+export function hostUrl(options: { tls?: boolean; port?: number } = {}): Record<string, string> {
+  const scheme = options.tls ? 'tls+tcp' : 'tcp';
+  const port = options.port ?? 0;
+  const urls: Record<string, string> = {};
+  for (const [name, addresses] of Object.entries(networkInterfaces())) {
+    for (const address of addresses ?? []) {
+      if (address.family === 'IPv4' && !address.internal) {
+        urls[name] ??= `${scheme}://${address.address}:${port}`;
+      }
+    }
+  }
+  return urls;
+}
