@@ -28,6 +28,8 @@ export interface DaemonsOptions extends DaemonOptions {
   readonly transports?: readonly Transport[];
   /** What starts the `n` daemons (default: local child processes). */
   readonly launcher?: Launcher;
+  /** Same as `launcher`, mirai's name for it: `daemons(2, { url, remote: sshConfig(...) })`. */
+  readonly remote?: Launcher;
   /** The profile's secret (default: a fresh random one). Daemons must prove it. */
   readonly secret?: string;
   /** Host-side log lines (refused connections, disconnects). Default: warnings to stderr. */
@@ -90,7 +92,7 @@ export async function daemons(
     daemonOptions: pickDaemonOptions(options),
     serializers: options.serializers ?? [],
     transports: options.transports ?? [],
-    launcher: options.launcher ?? localLauncher(),
+    launcher: options.launcher ?? options.remote ?? localLauncher(),
     ...(options.secret !== undefined ? { secret: options.secret } : {}),
     log: options.log ?? defaultLog,
     launchTimeoutMs: options.launchTimeout ?? 30_000,

@@ -197,7 +197,7 @@ export class Dispatcher {
     } else {
       task.daemon.channel.send(frame(FrameType.Cancel, task.id, []));
     }
-    this.settle(task, () => task.mirai._reject(error));
+    this.fail(task, error);
     return true;
   }
 
@@ -208,10 +208,10 @@ export class Dispatcher {
     const error = new ConnectionResetError(reason);
     for (const task of this.queue.drainAll()) {
       this.completed++;
-      this.settle(task, () => task.mirai._reject(error));
+      this.fail(task, error);
     }
     for (const link of this.links) {
-      for (const task of link.inflight.values()) if (!task.settled) this.settle(task, () => task.mirai._reject(error));
+      for (const task of link.inflight.values()) if (!task.settled) this.fail(task, error);
       link.channel.send(frame(FrameType.Exit, 0, []));
       link.channel.close();
     }
@@ -344,22 +344,29 @@ export class Dispatcher {
   }
 
   private settleFromFrame(task: HostTask, f: Frame): void {
-    const isError = (f.flags & FrameFlag.Error) !== 0;
-    const deliver = (decoded: unknown): void => {
-      if (isError) this.settle(task, () => task.mirai._reject(fromErrorRecord(decoded as ErrorRecord)));
-      else this.settle(task, () => task.mirai._fulfil(decoded));
-    };
-    const fail = (err: unknown): void => {
-      const error = isMiraiError(err) ? err : new DeserializationError(`the result of task ${task.id} could not be decoded`, err);
-      this.settle(task, () => task.mirai._reject(error));
-    };
+    let decoded: unknown;
     try {
-      const decoded = decodePayload(f.segments, 0, this.options.serializers);
-      if (decoded instanceof Promise) decoded.then(deliver, fail);
-      else deliver(decoded);
+      decoded = decodePayload(f.segments, 0, this.options.serializers);
     } catch (err) {
-      fail(err);
+      this.fail(task, this.decodeError(task, err));
+      return;
     }
+    const isError = (f.flags & FrameFlag.Error) !== 0;
+    if (decoded instanceof Promise) {
+      decoded.then(
+        (value: unknown) => this.deliver(task, value, isError),
+        (err: unknown) => this.fail(task, this.decodeError(task, err)),
+      );
+    } else this.deliver(task, decoded, isError);
+  }
+
+  private deliver(task: HostTask, decoded: unknown, isError: boolean): void {
+    if (isError) this.fail(task, fromErrorRecord(decoded as ErrorRecord));
+    else this.fulfil(task, decoded);
+  }
+
+  private decodeError(task: HostTask, err: unknown): MiraiError {
+    return isMiraiError(err) ? err : new DeserializationError(`the result of task ${task.id} could not be decoded`, err);
   }
 
   private disconnected(link: DaemonLink, reason: Error | undefined): void {
@@ -381,7 +388,7 @@ export class Dispatcher {
       if (task.settled) continue;
       this.completed++;
       const pid = link.pid === undefined ? '' : ` (pid ${link.pid})`;
-      this.settle(task, () => task.mirai._reject(new ConnectionResetError(`daemon ${link.id}${pid} disconnected while running task ${task.id}`)));
+      this.fail(task, new ConnectionResetError(`daemon ${link.id}${pid} disconnected while running task ${task.id}`));
     }
     link.inflight.clear();
     this.options.onDaemonChange?.(link, 'disconnect');
@@ -419,10 +426,17 @@ export class Dispatcher {
     link.channel.send(task.frame);
   }
 
-  private settle(task: HostTask, apply: () => void): void {
+  private fulfil(task: HostTask, value: unknown): void {
     if (task.settled) return;
     task.settled = true;
-    apply();
+    task.mirai._fulfil(value);
+    this.trackOutstanding(-1);
+  }
+
+  private fail(task: HostTask, error: MiraiError): void {
+    if (task.settled) return;
+    task.settled = true;
+    task.mirai._reject(error);
     this.trackOutstanding(-1);
   }
 

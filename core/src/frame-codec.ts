@@ -135,8 +135,14 @@ export class FrameDecoder {
         }
         continue;
       }
-      // Header or length table: gather exactly the bytes needed.
+      // Header or length table: read in place when whole, else gather exactly the bytes needed.
       const need = this.state === State.Header ? FRAME_HEADER_BYTES : 4 * this.count;
+      if (this.pendingBytes === 0 && end - offset >= need) {
+        if (this.state === State.Header) this.readHeader(chunk, offset);
+        else this.readLengths(chunk, offset);
+        offset += need;
+        continue;
+      }
       const take = Math.min(need - this.pendingBytes, end - offset);
       this.pending.push(chunk.subarray(offset, offset + take));
       this.pendingBytes += take;
@@ -145,20 +151,20 @@ export class FrameDecoder {
       const bytes = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, need);
       this.pending = [];
       this.pendingBytes = 0;
-      if (this.state === State.Header) this.readHeader(bytes);
-      else this.readLengths(bytes);
+      if (this.state === State.Header) this.readHeader(bytes, 0);
+      else this.readLengths(bytes, 0);
     }
   }
 
-  private readHeader(h: Buffer): void {
-    if (h[0] !== FRAME_MAGIC) {
-      throw new ProtocolError(`bad frame magic 0x${h[0]!.toString(16)} (expected 0xa7): not a mirai-ts peer`);
+  private readHeader(h: Buffer, o: number): void {
+    if (h[o] !== FRAME_MAGIC) {
+      throw new ProtocolError(`bad frame magic 0x${h[o]!.toString(16)} (expected 0xa7): not a mirai-ts peer`);
     }
-    if (h.readUInt32LE(12) !== 0) throw new ProtocolError('bad frame header: reserved field is not 0');
-    this.type = h[1]!;
-    this.flags = h.readUInt16LE(2);
-    this.id = h.readUInt32LE(4);
-    this.count = h.readUInt32LE(8);
+    if (h.readUInt32LE(o + 12) !== 0) throw new ProtocolError('bad frame header: reserved field is not 0');
+    this.type = h[o + 1]!;
+    this.flags = h.readUInt16LE(o + 2);
+    this.id = h.readUInt32LE(o + 4);
+    this.count = h.readUInt32LE(o + 8);
     if (this.count > this.limits.maxSegments) {
       throw new ProtocolError(`frame has ${this.count} segments; the limit is ${this.limits.maxSegments}`);
     }
@@ -168,11 +174,11 @@ export class FrameDecoder {
     else this.state = State.Lengths;
   }
 
-  private readLengths(b: Buffer): void {
+  private readLengths(b: Buffer, o: number): void {
     const lengths = new Array<number>(this.count);
     let total = 0;
     for (let i = 0; i < this.count; i++) {
-      const len = b.readUInt32LE(4 * i);
+      const len = b.readUInt32LE(o + 4 * i);
       lengths[i] = len;
       total += len;
     }

@@ -44,3 +44,6 @@ export { defineSerializer, type Serializer, type EncodedValue } from './serializ
 export type { Transport, Listener, Channel, ListenOptions, DialOptions, PluginRef, Json } from './transport.js';
 export type { Launcher, LaunchSpec, LaunchHandle } from './launcher.js';
 export { localLauncher } from './launchers/local.js';
+export { remoteConfig, launchRemote, type RemoteConfigOptions, type RemoteLauncher } from './launchers/remote.js';
+export type { SecretDelivery, RemoteDaemonProgram } from './launchers/remote-command.js';
+export type { TlsListenOptions, TlsDialOptions } from './transports/tls.js';

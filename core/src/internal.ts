@@ -18,6 +18,15 @@ export { StreamListener, listening, connected } from './transports/stream-listen
 export { ipcTransport } from './transports/ipc.js';
 export { tcpTransport, tcpAddress, formatHostPort } from './transports/tcp.js';
 export { builtinTransports, transportFor, urlScheme } from './transports/builtin.js';
+export { tlsTransport } from './transports/tls.js';
+export { zeroConfigCredentials, hostNames, type ZeroConfigCredentials } from './tls/zero-config.js';
+export { createCertificateAuthority, issueServerCertificate, type IssuedCertificate, type CertificateOptions } from './tls/x509.js';
+export {
+  remoteDaemonCommand,
+  daemonProgramWords,
+  checkRemoteUrl,
+  type RemoteCommandOptions,
+} from './launchers/remote-command.js';
 export { encodePayload, decodePayload, OUT_OF_BAND_BYTES } from './payload.js';
 export { daemonArgv, daemonScript, shellQuote, DAEMON_NODE_FLAGS } from './launchers/local.js';
 export { daemonOptionArgs } from './daemon-options.js';

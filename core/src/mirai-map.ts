@@ -10,6 +10,7 @@ import { submitTask, type MiraiOptions } from './mirai-call.js';
 import { currentProfileName, profiles } from './profiles.js';
 import { ProgressBar } from './progress-bar.js';
 import { SyncProfile } from './sync-profile.js';
+import type { Serializer } from './serializer.js';
 import type { ModuleFunction, TaskContext } from './task-function.js';
 
 /** Options of {@link miraiMap}. */
@@ -168,9 +169,29 @@ function cancelAll(items: readonly Mirai<unknown>[], reason?: unknown): boolean[
 }
 
 /**
+ * Rows of a table-like value a profile serializer claims and knows how to split (an Arrow
+ * Table, a Polars DataFrame: one plain object per row, as mirai maps data frames by row).
+ */
+function serializerRows(items: unknown, serializers: readonly Serializer[]): unknown[] | undefined {
+  if (typeof items !== 'object' || items === null) return undefined;
+  for (const s of serializers) {
+    if (s.rows === undefined) continue;
+    let claimed = false;
+    try {
+      claimed = s.claims(items);
+    } catch {
+      claimed = false;
+    }
+    if (claimed) return [...s.rows(items)];
+  }
+  return undefined;
+}
+
+/**
  * Runs `fn(item, args)` on the profile's daemons for each element of `items`: an array or
- * any iterable (an array of records maps per row), or a plain object (per value, keys kept).
- * Requires daemons to be set.
+ * any iterable (an array of records maps per row), a table a profile serializer can split
+ * into rows (an Arrow Table or Polars DataFrame: one plain object per row), or a plain
+ * object (per value, keys kept). Requires daemons to be set.
  */
 export function miraiMap<I, A, R>(
   items: Iterable<I>,
@@ -190,16 +211,18 @@ export function miraiMap<I, A, R>(
   const name = currentProfileName(options.profile);
   const profile = profiles.get(name);
   if (profile === undefined) throw new NoDaemonsError(name);
+  const serializers = profile instanceof SyncProfile ? profile.serializers : profile.config.serializers;
   let values: I[];
   let keys: string[] | undefined;
-  if (items !== null && typeof items === 'object' && Symbol.iterator in items) values = [...(items as Iterable<I>)];
+  const rows = serializerRows(items, serializers);
+  if (rows !== undefined) values = rows as I[];
+  else if (items !== null && typeof items === 'object' && Symbol.iterator in items) values = [...(items as Iterable<I>)];
   else if (items !== null && typeof items === 'object' && [Object.prototype, null].includes(Object.getPrototypeOf(items))) {
     keys = Object.keys(items);
     values = keys.map((k) => (items as Record<string, I>)[k]!);
   } else {
     throw new ConfigError(`miraiMap(items): items must be an array, an iterable or a plain object, got ${typeof items}`);
   }
-  const serializers = profile instanceof SyncProfile ? profile.serializers : profile.config.serializers;
   const encodedArgs = encodePayload(options.args, serializers, 'args');
   const argsParam = encodedArgs instanceof Promise ? { value: options.args, name: 'args' } : { encoded: encodedArgs };
   const taskOptions: MiraiOptions = {

@@ -133,6 +133,17 @@ function viewOf(ctor: ViewCtor, segment: Uint8Array): unknown {
 
 const EMPTY = new Uint8Array(0);
 
+/** Payloads of undefined, null, true and false never change: encode them once. */
+const primitivePayloads = new Map<unknown, Uint8Array>();
+function primitivePayload(value: undefined | null | boolean): Uint8Array[] {
+  let skeleton = primitivePayloads.get(value);
+  if (skeleton === undefined) {
+    skeleton = v8.serialize(value);
+    primitivePayloads.set(value, skeleton);
+  }
+  return [skeleton, EMPTY];
+}
+
 /**
  * Encodes `value` into payload segments. Synchronous unless a plugin serializer is async.
  * Throws a {@link SerializationError} naming where the offending value sits (`rootName.a.b`).
@@ -142,7 +153,8 @@ export function encodePayload(
   serializers: readonly Serializer[],
   rootName: string | readonly string[],
 ): Uint8Array[] | Promise<Uint8Array[]> {
-  let root = value;
+  if (value === undefined || value === null || typeof value === 'boolean') return primitivePayload(value);
+  let root: unknown = value;
   let claimed: Claimed | undefined;
   if (serializers.length > 0) {
     claimed = claimValues(value, serializers, rootName);
@@ -153,7 +165,8 @@ export function encodePayload(
   try {
     ser.writeValue(root);
   } catch (err) {
-    throw describeUnserializable(value, rootName, err);
+    // Search the value as V8 saw it (claimed values replaced), so a claimed value is never blamed.
+    throw describeUnserializable(root, rootName, err);
   }
   const skeleton = ser.releaseBuffer();
   if (claimed === undefined || claimed.entries.length === 0) return [skeleton, EMPTY, ...ser.outOfBand];
@@ -242,7 +255,8 @@ function claimValues(value: unknown, serializers: readonly Serializer[], rootNam
   const entries: Claimed['entries'] = [];
   const slots = new Map<unknown, PluginSlot>();
   const clones = new Map<object, unknown>();
-  const visiting = new Set<object>();
+  /** Objects being walked, each with its copy once one exists. */
+  const visiting = new Map<object, { copy?: unknown }>();
 
   const claim = (v: unknown, path: string, depth: number): unknown => {
     if (typeof v !== 'object' || v === null) return v;
@@ -263,25 +277,33 @@ function claimValues(value: unknown, serializers: readonly Serializer[], rootNam
     }
     if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer || v instanceof Date || v instanceof RegExp) return v;
     if (clones.has(v)) return clones.get(v);
-    if (visiting.has(v)) return v; // a cycle through an unchanged object: keep the original
-    visiting.add(v);
+    const walking = visiting.get(v);
+    // A cycle back to an object still being walked: it may yet change, so the cycle must
+    // point at its copy (made now) or claimed values inside the cycle would be sent as is.
+    if (walking !== undefined) return (walking.copy ??= emptyCopy(v));
+    const state: { copy?: unknown } = {};
+    visiting.set(v, state);
     let result: unknown = v;
     if (Array.isArray(v)) {
-      let copy: unknown[] | undefined;
       for (let i = 0; i < v.length; i++) {
         const c = claim(v[i], childPath(rootName, path, i, depth), depth + 1);
-        if (c !== v[i]) (copy ??= v.slice())[i] = c;
+        if (c !== v[i]) ((state.copy ??= v.slice()) as unknown[])[i] = c;
       }
-      if (copy) result = copy;
+      if (state.copy !== undefined) result = state.copy;
     } else if (v instanceof Map) {
       let changed = false;
       const pairs: [unknown, unknown][] = [];
       for (const [k, item] of v) {
+        const ck = claim(k, `${path}.<map key>`, depth + 1);
         const c = claim(item, `${path}.get(${describeKey(k)})`, depth + 1);
-        if (c !== item) changed = true;
-        pairs.push([k, c]);
+        if (c !== item || ck !== k) changed = true;
+        pairs.push([ck, c]);
       }
-      if (changed) result = new Map(pairs);
+      if (changed || state.copy !== undefined) {
+        const copy = (state.copy ?? new Map()) as Map<unknown, unknown>;
+        for (const [k, c] of pairs) copy.set(k, c);
+        result = copy;
+      }
     } else if (v instanceof Set) {
       let changed = false;
       const items: unknown[] = [];
@@ -290,15 +312,18 @@ function claimValues(value: unknown, serializers: readonly Serializer[], rootNam
         if (c !== item) changed = true;
         items.push(c);
       }
-      if (changed) result = new Set(items);
+      if (changed || state.copy !== undefined) {
+        const copy = (state.copy ?? new Set()) as Set<unknown>;
+        for (const c of items) copy.add(c);
+        result = copy;
+      }
     } else if (!(v instanceof Error)) {
-      let copy: Record<string, unknown> | undefined;
       for (const key of Object.keys(v)) {
         const item = (v as Record<string, unknown>)[key];
         const c = claim(item, `${path}.${key}`, depth + 1);
-        if (c !== item) (copy ??= { ...(v as Record<string, unknown>) })[key] = c;
+        if (c !== item) ((state.copy ??= { ...(v as Record<string, unknown>) }) as Record<string, unknown>)[key] = c;
       }
-      if (copy) result = copy;
+      if (state.copy !== undefined) result = state.copy;
     }
     visiting.delete(v);
     clones.set(v, result);
@@ -307,6 +332,14 @@ function claimValues(value: unknown, serializers: readonly Serializer[], rootNam
 
   const out = claim(value, rootPath(rootName), 0);
   return { value: out, entries };
+}
+
+/** A copy of a container to fill in: arrays and objects start as shallow copies, Maps and Sets empty. */
+function emptyCopy(v: object): unknown {
+  if (Array.isArray(v)) return v.slice();
+  if (v instanceof Map) return new Map();
+  if (v instanceof Set) return new Set();
+  return { ...(v as Record<string, unknown>) };
 }
 
 function describeKey(key: unknown): string {

@@ -35,6 +35,10 @@ export async function loadSerializers(refs: readonly SerializerRef[]): Promise<S
         if (typeof made?.claims !== 'function' || typeof made.decode !== 'function') {
           throw new Error(`'${ref.exportName}' did not return a serializer`);
         }
+        if (made.tag !== tag) {
+          // Another version of the package: its bytes would not be understood by the host.
+          throw new Error(`it makes tag '${made.tag}' here but '${tag}' on the host (different versions of the package?)`);
+        }
         return made;
       } catch (err) {
         const why = `serializer '${tag}' could not be loaded from package '${ref.specifier}' on this daemon: ${(err as Error).message}`;

@@ -97,13 +97,15 @@ export class Profile {
   /** What a launcher needs to start daemons for this profile. */
   launchSpec(options: DaemonOptions = this.config.daemonOptions): LaunchSpec {
     const transportRef: PluginRef | undefined = this.transport.ref;
+    // The listener's own needs (a zero-config TLS CA) first; the user's options override them.
+    const dialOptions = { ...this.listener.dialOptions, ...this.config.dialOptions };
     return {
       url: this.url,
       secret: this.secret,
       options,
       profile: this.name,
       ...(transportRef ? { transport: transportRef } : {}),
-      ...(this.config.dialOptions ? { dialOptions: this.config.dialOptions } : {}),
+      ...(Object.keys(dialOptions).length > 0 ? { dialOptions } : {}),
     };
   }
 

@@ -22,6 +22,11 @@ export interface Serializer<T = unknown> {
   /** Bytes → value. The buffers are views the value may keep (no copy was made). */
   decode(buffers: Uint8Array[]): T | Promise<T>;
   /**
+   * Optional: the elements `miraiMap()` maps over when it is given a value this serializer
+   * claims, e.g. a table's rows as plain objects. Without it, `miraiMap()` iterates the value.
+   */
+  rows?(value: T): Iterable<unknown>;
+  /**
    * How a daemon process rebuilds this serializer: `(await import(specifier))[exportName](options)`.
    * Without it, the serializer works only where it was created (sync mode).
    */

@@ -2,6 +2,7 @@
  * Daemon side of task functions: source → function, module reference → export.
  * Compiled functions are cached by source, so a map's thousands of tasks compile once.
  */
+import { existsSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { createRequire } from 'node:module';
 import { resolve as resolvePath } from 'node:path';
@@ -30,12 +31,12 @@ const canResolveFromParent = process.execArgv.some((a) => a.startsWith('--experi
  * `import()` for task code: bare specifiers resolve from the working directory (the host's,
  * for local daemons), not from this package's location.
  */
-export function taskImport(specifier: unknown, options?: ImportCallOptions): Promise<unknown> {
+export function taskImport(specifier: unknown): Promise<unknown> {
   if (typeof specifier !== 'string') return import(String(specifier));
   const cwd = process.cwd();
-  if (isBuiltin(specifier) || /^[a-z][a-z0-9+.-]*:/i.test(specifier)) return import(specifier, options);
+  if (isBuiltin(specifier) || /^[a-z][a-z0-9+.-]*:/i.test(specifier)) return import(specifier);
   if (specifier.startsWith('/') || specifier.startsWith('./') || specifier.startsWith('../')) {
-    return import(pathToFileURL(resolvePath(cwd, specifier)).href, options);
+    return import(pathToFileURL(resolvePath(cwd, specifier)).href);
   }
   const parent = pathToFileURL(`${cwd}/`).href;
   let url: string | undefined;
@@ -53,7 +54,20 @@ export function taskImport(specifier: unknown, options?: ImportCallOptions): Pro
       url = undefined;
     }
   }
-  return import(url ?? specifier, options);
+  return import(url ?? specifier);
+}
+
+/**
+ * Vitest rewrites `import(x)` in test files to `__vite_ssr_dynamic_import__(x)`, and
+ * workspace packages to root-relative paths (`/pkg/src/index.ts`): resolve those from the
+ * working directory.
+ */
+function viteImport(specifier: unknown): Promise<unknown> {
+  if (typeof specifier === 'string' && specifier.startsWith('/') && !existsSync(specifier)) {
+    const local = resolvePath(process.cwd(), `.${specifier}`);
+    if (existsSync(local)) return import(pathToFileURL(local).href);
+  }
+  return taskImport(specifier);
 }
 
 /** Compiles function source (from `functionSource()`) in the daemon's global scope. */
@@ -64,7 +78,7 @@ export function compileSource(source: string): AnyFunction {
   const factory = (0, eval)(
     `(function (__name, __vite_ssr_dynamic_import__, __vi_ssr_dynamic_import__, __mirai_import) {\nreturn (${body}\n);\n})`,
   ) as (...shims: unknown[]) => unknown;
-  const made = factory(keepName, taskImport, taskImport, taskImport);
+  const made = factory(keepName, viteImport, viteImport, taskImport);
   if (typeof made !== 'function') throw new TypeError(`the task source did not evaluate to a function but to ${typeof made}`);
   fn = made as AnyFunction;
   if (compiled.size >= MAX_CACHED) compiled.delete(compiled.keys().next().value as string);

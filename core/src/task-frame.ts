@@ -46,16 +46,26 @@ export function buildTaskFrame(
   const { head, flags } = functionSegment(fn);
   const encoded = params.map((p) => ('encoded' in p ? p.encoded : encodePayload(p.value, serializers, p.name)));
   const assemble = (parts: readonly (readonly Uint8Array[])[]): Frame => {
-    const table = new Uint32Array(parts.length);
-    const segments: Uint8Array[] = [head, new Uint8Array(table.buffer)];
-    parts.forEach((part, i) => {
-      table[i] = part.length;
-      segments.push(...part);
-    });
+    const segments: Uint8Array[] = [head, paramTable(parts)];
+    for (const part of parts) for (const segment of part) segments.push(segment);
     return frame(type, id, segments, flags);
   };
   if (encoded.some((e) => e instanceof Promise)) return Promise.all(encoded).then(assemble);
   return assemble(encoded as Uint8Array[][]);
+}
+
+/** Parameter tables repeat (a map's tasks all have the same shape): share them. */
+const tables = new Map<string, Uint8Array>();
+
+function paramTable(parts: readonly (readonly Uint8Array[])[]): Uint8Array {
+  const key = parts.map((p) => p.length).join(',');
+  let table = tables.get(key);
+  if (table === undefined) {
+    const counts = new Uint32Array(parts.map((p) => p.length));
+    table = new Uint8Array(counts.buffer);
+    if (tables.size < 64) tables.set(key, table);
+  }
+  return table;
 }
 
 /** Daemon side: the parameters of a task frame. Synchronous unless a plugin decoder is async. */

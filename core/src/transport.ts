@@ -38,6 +38,11 @@ export interface Listener {
   /** The URL daemons dial, with the real port after binding port 0. */
   readonly url: string;
   onChannel: (channel: Channel) => void;
+  /**
+   * Optional: dial options every daemon of this listener needs (the CA certificate of a
+   * zero-config TLS listener). The profile puts them in launch specs, under its own.
+   */
+  readonly dialOptions?: { readonly [key: string]: Json };
   close(): Promise<void>;
   ref(): void;
   unref(): void;

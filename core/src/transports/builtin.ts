@@ -2,9 +2,10 @@ import { ConfigError } from '../errors.js';
 import type { Transport } from '../transport.js';
 import { ipcTransport } from './ipc.js';
 import { tcpTransport } from './tcp.js';
+import { tlsTransport } from './tls.js';
 
 /** Transports every profile has. */
-export const builtinTransports: readonly Transport[] = [ipcTransport, tcpTransport];
+export const builtinTransports: readonly Transport[] = [ipcTransport, tcpTransport, tlsTransport];
 
 /** The URL's scheme without the colon: `'tcp'` for `tcp://…`. */
 export function urlScheme(url: string): string {

@@ -50,11 +50,15 @@ export class SocketChannel implements Channel {
   close(reason?: Error): void {
     if (this.closed) return;
     this.closeReason ??= reason;
-    // Let queued frames (an Exit, a final result) leave before the socket goes.
-    this.socket.end();
-    this.socket.destroySoon?.();
-    const timer = setTimeout(() => this.socket.destroy(), 1000);
-    timer.unref();
+    if (reason !== undefined) {
+      // A broken peer: nothing of ours is worth flushing to it.
+      this.socket.destroy();
+    } else {
+      // Let queued frames (an Exit, a final result) leave before the socket goes.
+      this.socket.end();
+      const timer = setTimeout(() => this.socket.destroy(), 1000);
+      timer.unref();
+    }
     this.finish();
   }
 

@@ -1,0 +1,211 @@
+/**
+ * Shared helpers for the benchmark groups: timing, statistics, GC, Unix-socket servers,
+ * child processes that are tracked so every one of them is killed at the end, and /proc
+ * readings (resident memory, CPU time).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+export const now = () => performance.now();
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Median of the numbers in `values` (nulls ignored); null when there are none. */
+export function median(values) {
+  const xs = values.filter((v) => typeof v === 'number' && Number.isFinite(v)).sort((a, b) => a - b);
+  if (xs.length === 0) return null;
+  const mid = xs.length >> 1;
+  return xs.length % 2 === 1 ? xs[mid] : (xs[mid - 1] + xs[mid]) / 2;
+}
+
+// A full GC before every measurement, so garbage left by the previous benchmark (100 MB
+// payloads, 20 000 task records) is not collected on the next one's clock. Enabled at
+// run time so `node bench/run.mjs` needs no flags.
+setFlagsFromString('--expose-gc');
+const fullGc = runInNewContext('gc');
+export function gc() {
+  fullGc();
+}
+
+/**
+ * Races `promise` against a cap. Resolves `{ value }` or `{ timedOut: true }`; the loser is
+ * left to settle on its own (callers make sure it cannot reject unhandled).
+ */
+export async function withCap(promise, ms) {
+  let timer;
+  const cap = new Promise((resolve) => {
+    timer = setTimeout(() => resolve({ timedOut: true }), ms);
+  });
+  try {
+    return await Promise.race([promise.then((value) => ({ value })), cap]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// ---------------------------------------------------------------- Unix-socket servers
+
+let socketDir;
+let socketSeq = 0;
+/** A fresh socket path in this run's private temporary directory. */
+export function socketPath() {
+  socketDir ??= mkdtempSync(join(tmpdir(), 'mirai-bench-'));
+  return join(socketDir, `s${++socketSeq}.sock`);
+}
+
+/**
+ * Listens on a fresh Unix socket. `connection()` resolves with the next accepted socket
+ * (in arrival order); `close()` destroys every accepted socket and the server.
+ */
+export async function listenUnix() {
+  const path = socketPath();
+  const accepted = [];
+  const sockets = [];
+  const waiters = [];
+  const server = createServer((socket) => {
+    sockets.push(socket);
+    socket.on('error', () => {});
+    const w = waiters.shift();
+    if (w) w(socket);
+    else accepted.push(socket);
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, resolve);
+  });
+  return {
+    path,
+    connection: () => (accepted.length > 0 ? Promise.resolve(accepted.shift()) : new Promise((r) => waiters.push(r))),
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+// ---------------------------------------------------------------- child processes
+
+/** Children we spawned (ChildProcess) and other pids we saw started for us (daemons). */
+const trackedChildren = new Set();
+const trackedPids = new Set();
+
+/** Spawns `node <script> ...args`, tracked for the final clean-up. stderr is shown. */
+export function spawnNode(script, args = []) {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+  trackedChildren.add(child);
+  child.exited = new Promise((resolve) => child.once('exit', resolve));
+  child.exited.then(() => trackedChildren.delete(child));
+  return child;
+}
+
+/** Stops a child we spawned: SIGTERM, then SIGKILL after `graceMs`; resolves when it is gone. */
+export async function stopChild(child, graceMs = 1000) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const r = await withCap(child.exited, graceMs);
+  if (r.timedOut) {
+    child.kill('SIGKILL');
+    await child.exited;
+  }
+}
+
+/** Remembers a pid (a daemon) to make sure it is gone at the end. */
+export function trackPid(pid) {
+  if (typeof pid === 'number') trackedPids.add(pid);
+}
+
+/** Whether `pid` is a live process (a zombie, already dead and awaiting its reaper, is not). */
+export function isAlive(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Pids of every live descendant of this process, read from /proc. */
+export function descendants(root = process.pid) {
+  const children = new Map();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] === 'Z') continue;
+      const ppid = Number(fields[1]);
+      if (!children.has(ppid)) children.set(ppid, []);
+      children.get(ppid).push(Number(name));
+    } catch {
+      // The process ended while we listed it.
+    }
+  }
+  const out = [];
+  const stack = [root];
+  while (stack.length > 0) {
+    for (const c of children.get(stack.pop()) ?? []) {
+      out.push(c);
+      stack.push(c);
+    }
+  }
+  return out;
+}
+
+/**
+ * Final clean-up: stops every tracked child, then any tracked pid or descendant still
+ * alive (SIGTERM, then SIGKILL). Returns the pids that had been left running by someone
+ * else (daemons the core did not stop), so the run can report them.
+ */
+export async function killEverything() {
+  await Promise.all([...trackedChildren].map((c) => stopChild(c)));
+  const leftovers = [...new Set([...trackedPids, ...descendants()])].filter(isAlive);
+  for (const pid of leftovers) signal(pid, 'SIGTERM');
+  const deadline = now() + 1000;
+  while (leftovers.some(isAlive) && now() < deadline) await sleep(20);
+  for (const pid of leftovers) if (isAlive(pid)) signal(pid, 'SIGKILL');
+  if (socketDir) rmSync(socketDir, { recursive: true, force: true });
+  return leftovers;
+}
+
+function signal(pid, sig) {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // Already gone.
+  }
+}
+
+// ---------------------------------------------------------------- /proc readings
+
+/** Resident memory of `pid` in MiB (VmRSS), or null if it cannot be read. */
+export function rssMb(pid) {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU time (user + system) used so far by `pid`, in seconds, or null. */
+export function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------- CPU pinning (--pin)
+
+/** Sets the CPU affinity of every thread of `pid` (a `taskset` list such as '0' or '0-1'). */
+export function setAffinity(pid, cpuList) {
+  execFileSync('taskset', ['-a', '-p', '-c', cpuList, String(pid)], { stdio: 'ignore' });
+}

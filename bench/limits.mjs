@@ -1,0 +1,149 @@
+/**
+ * Raw limits: what Node itself can do on this machine, measured in the same run as our
+ * figures (run.mjs interleaves each with the core benchmark it bounds). No mirai code here:
+ * plain Unix sockets, length-prefixed frames and bare child processes.
+ *
+ * Extension point: add a `{ name, metrics, run }` entry to `benchmarks` (see run.mjs for
+ * the contract) and name it as the `limit` of the benchmark it bounds.
+ */
+import { deserialize, serialize } from 'node:v8';
+import { FrameReader, writeFrame } from './lib/framing.mjs';
+import { gc, listenUnix, now, spawnNode, stopChild } from './lib/harness.mjs';
+import * as P from './params.mjs';
+import { checkPayload, payloadArray } from './lib/payload.mjs';
+
+const ECHO = new URL('./children/echo.mjs', import.meta.url).pathname;
+const DIAL = new URL('./children/dial.cjs', import.meta.url).pathname;
+
+/**
+ * Starts `n` echo children (mode 'raw' or 'v8') on a fresh socket and runs `fn(peers)`,
+ * where each peer is `{ send(body), onFrame }` (assign `onFrame` to receive replies).
+ * With `ctx`, the host and the children are pinned as `--pin` asks (no-op without it).
+ * Everything is closed and every child stopped afterwards.
+ */
+async function withEchoes(n, mode, fn, ctx) {
+  const server = await listenUnix();
+  const children = Array.from({ length: n }, () => spawnNode(ECHO, [server.path, mode]));
+  try {
+    if (ctx) {
+      ctx.pinHost();
+      for (const c of children) ctx.pinPeer(c.pid);
+    }
+    const peers = [];
+    for (let i = 0; i < n; i++) {
+      const socket = await server.connection();
+      const peer = { onFrame: () => {}, send: (body) => writeFrame(socket, body) };
+      const reader = new FrameReader((body) => peer.onFrame(body));
+      socket.on('data', (chunk) => reader.push(chunk));
+      peers.push(peer);
+    }
+    return await fn(peers);
+  } finally {
+    await server.close();
+    await Promise.all(children.map((c) => stopChild(c)));
+  }
+}
+
+/** One request and its reply, as a promise (the same await per message as `await mirai()`). */
+function request(peer, body) {
+  return new Promise((resolve) => {
+    peer.onFrame = resolve;
+    peer.send(body);
+  });
+}
+
+/** Sends `total` messages over `peers`, one in flight per peer; resolves when all came back. */
+function pump(peers, total, body) {
+  return new Promise((resolve) => {
+    let sent = 0;
+    let received = 0;
+    for (const peer of peers) {
+      peer.onFrame = () => {
+        if (++received === total) resolve();
+        else if (sent < total) {
+          sent++;
+          peer.send(body);
+        }
+      };
+    }
+    for (const peer of peers) {
+      if (sent < total) {
+        sent++;
+        peer.send(body);
+      }
+    }
+  });
+}
+
+export const benchmarks = [
+  {
+    name: 'rtt_limit',
+    metrics: { rtt_limit_us: 'µs' },
+    description: 'raw ping-pong, 4-byte prefix + 32 bytes, Unix socket, echo child',
+    run: (ctx) =>
+      withEchoes(
+        1,
+        'raw',
+        async ([peer]) => {
+          const body = Buffer.alloc(P.RTT_LIMIT_BODY_BYTES, 7);
+          for (let i = 0; i < P.RTT_WARMUP; i++) await request(peer, body);
+          gc();
+          const t0 = now();
+          for (let i = 0; i < P.RTT_COUNT; i++) await request(peer, body);
+          return { rtt_limit_us: ((now() - t0) * 1000) / P.RTT_COUNT };
+        },
+        ctx,
+      ),
+  },
+  {
+    name: 'tps_limit',
+    metrics: { tps_limit: 'tasks/s' },
+    description: 'raw messages, 2 echo children, one in flight each',
+    run: () =>
+      withEchoes(2, 'raw', async (peers) => {
+        const body = Buffer.alloc(P.RTT_LIMIT_BODY_BYTES, 7);
+        await pump(peers, P.TPS_WARMUP, body);
+        gc();
+        const t0 = now();
+        await pump(peers, P.TPS_COUNT, body);
+        return { tps_limit: (P.TPS_COUNT * 1000) / (now() - t0) };
+      }),
+  },
+  {
+    name: 'startup2_limit',
+    metrics: { startup2_limit_s: 's' },
+    description: 'spawn 2 bare node children until both connect back over a Unix socket',
+    async run() {
+      const server = await listenUnix();
+      let children = [];
+      try {
+        gc();
+        const t0 = now();
+        children = [spawnNode(DIAL, [server.path]), spawnNode(DIAL, [server.path])];
+        await server.connection();
+        await server.connection();
+        return { startup2_limit_s: (now() - t0) / 1000 };
+      } finally {
+        await server.close();
+        await Promise.all(children.map((c) => stopChild(c)));
+      }
+    },
+  },
+  {
+    name: 'payload100mb_limit',
+    metrics: { payload100mb_limit_s: 's' },
+    description: '100 MB Float64Array, v8.serialize → Unix socket → echo child (deserialize, serialize) → v8.deserialize',
+    run: (ctx) =>
+      withEchoes(1, 'v8', async ([peer]) => {
+        const x = payloadArray(ctx);
+        await request(peer, serialize(1)); // warm-up: child's v8 path and the socket
+        gc();
+        const t0 = now();
+        const y = deserialize(await request(peer, serialize(x)));
+        const seconds = (now() - t0) / 1000;
+        checkPayload(x, y);
+        return { payload100mb_limit_s: seconds };
+      }),
+  },
+];
+

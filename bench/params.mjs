@@ -1,0 +1,32 @@
+/**
+ * Sizes shared by each benchmark and its raw limit, so both sides always do the same
+ * amount of work. Change them here, never in one side only.
+ */
+
+/** Round trips discarded before timing (JIT, socket buffers, dispatcher warm-up). */
+export const RTT_WARMUP = 300;
+/** Timed sequential round trips per round. */
+export const RTT_COUNT = 5_000;
+/** Body bytes of the raw ping-pong message (plus a 4-byte length prefix). */
+export const RTT_LIMIT_BODY_BYTES = 32;
+
+/** Trivial tasks per throughput round, and the warm-up batch before it. */
+export const TPS_COUNT = 20_000;
+export const TPS_WARMUP = 1_000;
+
+/** Items of the map benchmarks, and the warm-up map before them. */
+export const MAP_ITEMS = 10_000;
+export const MAP_WARMUP = 500;
+
+/** Float64 elements of the payload benchmark: 12.5 M × 8 bytes = 100 MB. */
+export const PAYLOAD_ELEMENTS = 12_500_000;
+
+/** Idle time before reading resident memory. */
+export const RSS_IDLE_MS = 1_000;
+
+/** CPU benchmark: tasks, their target duration on the host, and daemons. */
+export const CPU_TASKS = 8;
+export const CPU_TASK_MS = 500;
+
+/** Cancellation: how long to wait for the next task before giving up (reports null). */
+export const CANCEL_CAP_MS = 5_000;

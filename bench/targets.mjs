@@ -1,0 +1,44 @@
+/**
+ * Targets from the issues, checked in the human table. A target is either relative to a
+ * raw limit measured in the same run (`limit` + `max` or `min` as a ratio), or absolute
+ * (`max` in the metric's own unit). Metrics without an entry are reported without a verdict.
+ *
+ * Extension point: add an entry per new metric with a target (issue 4: arrow1m_s ≤ 1.5 ×
+ * arrow1m_limit_s, issue 5: rtt_tls_us ≤ 1.5 × rtt_tcp_us, issue 6: rtt_nats_us ≤ 1.5 ×
+ * rtt_nats_limit_us, ...).
+ */
+export const targets = {
+  // issue 2
+  rtt_us: { limit: 'rtt_limit_us', max: 1.5 },
+  tps: { limit: 'tps_limit', min: 0.6 },
+  map10k_s: { max: 0.5 },
+  startup2_s: { limit: 'startup2_limit_s', max: 2 },
+  payload100mb_s: { limit: 'payload100mb_limit_s', max: 1.3 },
+  daemon_rss_mb: { max: 52 },
+  cpu8x500_s: { max: 2.1 },
+  // issue 3
+  cancel_ms: { max: 500 },
+};
+
+/**
+ * Verdict for one metric given all medians: `{ ratio, text, pass }`, or null when the
+ * metric has no target. `ratio` is value ÷ limit for relative targets, value ÷ target for
+ * absolute ones; `pass` is null when a figure is missing.
+ */
+export function verdict(metric, medians) {
+  const t = targets[metric];
+  if (!t) return null;
+  const value = medians[metric];
+  if (t.limit) {
+    const limit = medians[t.limit];
+    const bound = t.max ?? t.min;
+    const text = `${t.max !== undefined ? '≤' : '≥'} ${bound}× ${t.limit}`;
+    if (value == null || limit == null || limit === 0) return { ratio: null, text, pass: null };
+    const ratio = value / limit;
+    return { ratio, text, pass: t.max !== undefined ? ratio <= t.max : ratio >= t.min };
+  }
+  const text = t.max !== undefined ? `≤ ${t.max}` : `≥ ${t.min}`;
+  if (value == null) return { ratio: null, text, pass: null };
+  const bound = t.max ?? t.min;
+  return { ratio: value / bound, text, pass: t.max !== undefined ? value <= t.max : value >= t.min };
+}

@@ -1,0 +1,95 @@
+/**
+ * Shell commands that start daemons on another machine: shared by `remoteConfig()` and
+ * launcher plugins (SSH, schedulers). The command is POSIX shell text for the remote side.
+ *
+ * The secret never goes in the daemon's argv (which `ps` shows to every user of that
+ * machine). It reaches the daemon in one of three ways, see {@link SecretDelivery}.
+ */
+import { SECRET_ENV } from '../auth.js';
+import { daemonOptionArgs } from '../daemon-options.js';
+import { ConfigError } from '../errors.js';
+import type { LaunchSpec } from '../launcher.js';
+import { DAEMON_NODE_FLAGS, daemonScript, shellQuote } from './local.js';
+
+/**
+ * How the profile's secret reaches a daemon started by a command:
+ * - `'stdin'`: the command reads one line from its standard input into `MIRAI_SECRET`
+ *   (`IFS= read -r MIRAI_SECRET`); the launcher writes the secret there. Crosses `ssh`
+ *   without appearing in any argv, on either machine.
+ * - `'env'`: the command inherits `MIRAI_SECRET` from the launching process's environment
+ *   (works for commands that pass their environment on: `sh`, `srun`, `sbatch`).
+ * - `'inline'`: `MIRAI_SECRET='…'` is written into the command as an environment
+ *   assignment. The daemon's argv stays clean, but the command text holds the secret: it
+ *   is what you paste by hand, and it lands in shell history (and, when a launcher runs it,
+ *   in that launcher's argv).
+ */
+export type SecretDelivery = 'stdin' | 'env' | 'inline';
+
+/** Where the daemon program is on the machine that runs the command. */
+export interface RemoteDaemonProgram {
+  /** The Node.js executable there (default `'node'`, found on PATH). */
+  readonly node?: string;
+  /**
+   * Path of mirai-daemon's script there: `…/@mirai-ts/core/bin/mirai-daemon.js` or
+   * `…/dist/daemon-main.js`. Default: this host's own, which is right when the other
+   * machine shares the file system (HPC clusters, the same machine).
+   */
+  readonly script?: string;
+  /**
+   * Directory to run the daemon in. Bare `import('pkg')` in tasks and serializer plugins
+   * resolve from it, so point it at a project with those packages installed.
+   */
+  readonly cwd?: string;
+}
+
+/** `node <flags> <script> <url> <options…>` as shell words, without any secret. */
+export function daemonProgramWords(spec: LaunchSpec, program: RemoteDaemonProgram = {}): string[] {
+  const words = [program.node ?? 'node', ...DAEMON_NODE_FLAGS, program.script ?? daemonScript(), spec.url, ...daemonOptionArgs(spec.options)];
+  if (spec.transport) words.push(`--transport=${JSON.stringify(spec.transport)}`);
+  if (spec.dialOptions) words.push(`--dial-options=${JSON.stringify(spec.dialOptions)}`);
+  return words;
+}
+
+/** How {@link remoteDaemonCommand} shapes the command. */
+export interface RemoteCommandOptions {
+  readonly secret: SecretDelivery;
+  /** One id per daemon to start (`MIRAI_LAUNCH_ID`, so the host can match connections); none: one daemon. */
+  readonly launchIds?: readonly string[];
+  /**
+   * Replace the shell with the daemon (`exec`), saving a process. Right for commands a
+   * launcher runs; wrong for commands pasted into an interactive shell, which would close.
+   */
+  readonly exec?: boolean;
+}
+
+/**
+ * One shell command that starts `launchIds.length` daemons (or one, when there are no ids),
+ * with the secret delivered as `options.secret` says. Several daemons share one command (and
+ * so one SSH session and one tunnel): they start in the background and the command waits
+ * for all of them.
+ */
+export function remoteDaemonCommand(spec: LaunchSpec, program: RemoteDaemonProgram, options: RemoteCommandOptions): string {
+  const steps: string[] = [];
+  if (program.cwd !== undefined) steps.push(`cd ${shellQuote(program.cwd)}`);
+  if (options.secret === 'stdin') steps.push(`IFS= read -r ${SECRET_ENV}`, `export ${SECRET_ENV}`);
+  // An assignment prefix, not `export`: the secret stays out of the pasting shell's environment.
+  const secretPrefix = options.secret === 'inline' ? `${SECRET_ENV}=${shellQuote(spec.secret)} ` : '';
+  const words = daemonProgramWords(spec, program).map(shellQuote).join(' ');
+  const ids = options.launchIds === undefined || options.launchIds.length === 0 ? [undefined] : options.launchIds;
+  // Assignments go before `exec` (`A=1 exec cmd` passes A to cmd; `exec A=1 cmd` does not parse).
+  const one = (id: string | undefined, exec: boolean): string =>
+    `${secretPrefix}${id === undefined ? '' : `MIRAI_LAUNCH_ID=${shellQuote(id)} `}${exec ? 'exec ' : ''}${words}`;
+  if (ids.length === 1) steps.push(one(ids[0], options.exec === true));
+  else steps.push(`{ ${ids.map((id) => `${one(id, false)} &`).join(' ')} wait; }`);
+  return steps.join(' && ');
+}
+
+/** Checks that a launch spec can reach a daemon on another machine at all. */
+export function checkRemoteUrl(spec: LaunchSpec, launcher: string): void {
+  if (spec.url.startsWith('ipc://')) {
+    throw new ConfigError(
+      `${launcher}: the profile listens at ${spec.url}, a local socket other machines cannot reach; ` +
+        `listen at hostUrl() (or localUrl({ tcp: true }) with an SSH tunnel) instead`,
+    );
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * Remote daemons, as mirai's `remote_config()` and `launch_remote()`:
+ *
+ * - `remoteConfig()` with no command: manual deployment. `launchRemote(n, remoteConfig())`
+ *   returns the shell commands to paste on other machines (URL, CA and secret included).
+ * - `remoteConfig({ command, args, quote })`: a generic launcher. The line
+ *   `command args…` runs in `/bin/sh`, with the `'.'` among `args` replaced by the daemon
+ *   command (shell-quoted with `quote: true`, for commands such as `ssh` that pass it to
+ *   another shell).
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { SECRET_ENV } from '../auth.js';
+import type { DaemonOptions } from '../daemon-options.js';
+import { ConfigError, NoDaemonsError } from '../errors.js';
+import type { LaunchHandle, Launcher, LaunchSpec } from '../launcher.js';
+import { Profile } from '../profile.js';
+import { currentProfileName, profiles } from '../profiles.js';
+import { shellQuote } from './local.js';
+import { checkRemoteUrl, remoteDaemonCommand, type RemoteDaemonProgram, type SecretDelivery } from './remote-command.js';
+
+/** Options of {@link remoteConfig}. */
+export interface RemoteConfigOptions extends RemoteDaemonProgram {
+  /**
+   * The program that starts daemons (`'ssh'`, `'srun'`, `'sbatch'`, ...). Without one,
+   * nothing is run: `launchRemote()` returns the commands for you to run by hand.
+   */
+  readonly command?: string;
+  /**
+   * Arguments: shell text, one of them exactly `'.'`, which becomes the daemon command.
+   * An array of such arrays launches once per element (one per host, say); `n` must then
+   * be 1 or the number of elements. Default `['.']`.
+   */
+  readonly args?: readonly string[] | readonly (readonly string[])[];
+  /**
+   * Shell-quote the daemon command into one word (default false). Needed when `command`
+   * hands it to another shell (`ssh host .`, `sbatch --wrap .`); not for `srun .`.
+   */
+  readonly quote?: boolean;
+  /**
+   * How the secret reaches daemons. Default: `'stdin'` with `quote` (the daemon command
+   * runs in another shell, which reads it from the command's standard input), `'env'`
+   * without (the daemon inherits the launching shell's environment); `'inline'` with no
+   * command (for pasting). See {@link SecretDelivery}.
+   */
+  readonly secret?: SecretDelivery;
+}
+
+/** A launcher from {@link remoteConfig}; `config` keeps what it was made from. */
+export interface RemoteLauncher extends Launcher {
+  readonly kind: 'remote';
+  readonly config: RemoteConfigOptions;
+}
+
+/**
+ * A generic remote launcher (mirai's `remote_config()`), or with no `command` a recipe for
+ * manual deployment. Use with `daemons(n, { url, remote })` or {@link launchRemote}.
+ *
+ * ```ts
+ * // by hand: paste each command on another machine
+ * await daemons({ url: hostUrl({ tls: true }).eth0 });
+ * console.log((await launchRemote(2, remoteConfig())).join('\n'));
+ * // through Slurm: the daemon inherits MIRAI_SECRET from srun's environment
+ * await launchRemote(4, remoteConfig({ command: 'srun', args: ['--ntasks=1', '.'] }));
+ * ```
+ */
+export function remoteConfig(options: RemoteConfigOptions = {}): RemoteLauncher {
+  const config = checkConfig(options);
+  const argSets = normalizeArgs(config.args);
+  const quote = config.quote ?? false;
+  const secret: SecretDelivery = config.secret ?? (config.command === undefined ? 'inline' : quote ? 'stdin' : 'env');
+  if (!quote && config.command !== undefined) {
+    if (config.cwd !== undefined) throw new ConfigError(`remoteConfig: 'cwd' needs quote: true (the daemon command then runs in a shell of its own)`);
+    if (secret !== 'env') {
+      throw new ConfigError(`remoteConfig: secret '${secret}' needs quote: true; unquoted, the daemon inherits MIRAI_SECRET from the environment (secret: 'env')`);
+    }
+  }
+
+  const daemonCommand = (spec: LaunchSpec, delivery: SecretDelivery): string => {
+    if (config.command === undefined) return remoteDaemonCommand(spec, config, { secret: delivery });
+    // Unquoted, the daemon command is spliced into the line as plain words (`srun node …`),
+    // so it can carry no `cd`/`read`/assignments: the secret comes from the environment.
+    if (!quote) return remoteDaemonCommand(spec, config, { secret: 'env' });
+    return shellQuote(remoteDaemonCommand(spec, config, { secret: delivery, exec: true }));
+  };
+  const lines = (spec: LaunchSpec, n: number, delivery: SecretDelivery): string[] => {
+    const daemon = daemonCommand(spec, delivery);
+    if (config.command === undefined) return Array.from({ length: n }, () => daemon);
+    const sets = launchSets(argSets, n);
+    return sets.map((args) => [config.command!, ...args.map((a) => (a === '.' ? daemon : a))].join(' '));
+  };
+
+  return {
+    kind: 'remote',
+    config,
+    async launch(spec: LaunchSpec, n: number): Promise<LaunchHandle[]> {
+      if (config.command === undefined) {
+        throw new ConfigError(
+          'remoteConfig() has no command, so it cannot start daemons: call launchRemote(n, remoteConfig()) for the ' +
+            'commands to run by hand, and listen with daemons({ url }) meanwhile',
+        );
+      }
+      return lines(spec, n, secret).map((line) => runLine(line, spec, secret));
+    },
+    commands(spec: LaunchSpec, n: number): string[] {
+      // With a command the shown lines never hold the secret (it travels by stdin or env);
+      // without one they must, to be pasteable.
+      if (config.command === undefined) return lines(spec, n, 'inline');
+      return lines({ ...spec, secret: '<secret>' }, n, secret);
+    },
+  };
+}
+
+/**
+ * Starts `n` daemons for a running profile with `remote`, like mirai's `launch_remote()`,
+ * and returns the commands. With a manual {@link remoteConfig} (no command) nothing is
+ * started: the returned commands, pasted into a shell on another machine, join the profile.
+ * Otherwise resolves once the daemons have connected; the returned commands then never
+ * contain the secret.
+ */
+export async function launchRemote(
+  n = 1,
+  remote: Launcher = remoteConfig(),
+  options: DaemonOptions & { readonly profile?: string } = {},
+): Promise<string[]> {
+  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`launchRemote(n): n must be a whole number ≥ 1, got ${String(n)}`);
+  const name = currentProfileName(options.profile);
+  const profile = profiles.get(name);
+  if (profile === undefined) throw new NoDaemonsError(name);
+  if (!(profile instanceof Profile)) throw new ConfigError(`profile '${name}' is in sync mode: it has no daemons to launch`);
+  const { profile: _name, ...rest } = options;
+  const daemonOptions = Object.keys(rest).length > 0 ? { ...profile.config.daemonOptions, ...rest } : undefined;
+  const spec = profile.launchSpec(daemonOptions);
+  const manual = (remote as Partial<RemoteLauncher>).kind === 'remote' && (remote as RemoteLauncher).config.command === undefined;
+  if (manual) {
+    checkRemoteUrl(spec, 'launchRemote');
+    return remote.commands!(spec, n);
+  }
+  await profile.launch(n, remote, daemonOptions);
+  return remote.commands?.(spec, n) ?? [];
+}
+
+// ---------------------------------------------------------------------------
+
+function checkConfig(options: RemoteConfigOptions): RemoteConfigOptions {
+  if (options.command !== undefined && (typeof options.command !== 'string' || options.command.trim() === '')) {
+    throw new ConfigError(`remoteConfig: 'command' must be a non-empty string`);
+  }
+  if (options.secret !== undefined && !['stdin', 'env', 'inline'].includes(options.secret)) {
+    throw new ConfigError(`remoteConfig: 'secret' must be 'stdin', 'env' or 'inline', got ${JSON.stringify(options.secret)}`);
+  }
+  for (const key of ['node', 'script', 'cwd'] as const) {
+    const value = options[key];
+    if (value !== undefined && (typeof value !== 'string' || value === '')) throw new ConfigError(`remoteConfig: '${key}' must be a non-empty string`);
+  }
+  return { ...options };
+}
+
+function normalizeArgs(args: RemoteConfigOptions['args']): string[][] {
+  if (args === undefined) return [['.']];
+  if (!Array.isArray(args) || args.length === 0) throw new ConfigError(`remoteConfig: 'args' must be a non-empty array`);
+  const sets = args.every((a) => Array.isArray(a)) ? (args as string[][]) : [args as string[]];
+  for (const set of sets) {
+    if (!set.every((a) => typeof a === 'string')) throw new ConfigError(`remoteConfig: 'args' must hold strings (or arrays of strings)`);
+    if (set.filter((a) => a === '.').length !== 1) {
+      throw new ConfigError(`remoteConfig: 'args' must contain '.' exactly once, where the daemon command goes; got ${JSON.stringify(set)}`);
+    }
+  }
+  return sets.map((s) => [...s]);
+}
+
+/** One argument set per launch: `n` copies of a single set, or every set once. */
+function launchSets(sets: string[][], n: number): string[][] {
+  if (sets.length === 1) return Array.from({ length: n }, () => sets[0]!);
+  if (n !== 1 && n !== sets.length) {
+    throw new ConfigError(`remoteConfig: ${sets.length} argument sets launch ${sets.length} daemons; n must be 1 or ${sets.length}, got ${n}`);
+  }
+  return sets;
+}
+
+const STDERR_TAIL_BYTES = 4 * 1024;
+
+/**
+ * Runs one launch line in /bin/sh. Launchers do not watch what they start (a command such as
+ * `sbatch` or `ssh -f` returns long before its daemon connects), so the handle has no
+ * `exited`; a line that fails is reported on stderr with its exit code and output.
+ */
+function runLine(line: string, spec: LaunchSpec, secret: SecretDelivery): LaunchHandle {
+  const env = secret === 'env' ? { ...process.env, [SECRET_ENV]: spec.secret } : { ...process.env };
+  delete (env as Record<string, string | undefined>).MIRAI_LAUNCH_ID;
+  const child = spawn('/bin/sh', ['-c', line], {
+    cwd: process.cwd(),
+    env,
+    stdio: [secret === 'stdin' ? 'pipe' : 'ignore', spec.options.output === true ? 'inherit' : 'ignore', 'pipe'],
+  });
+  if (secret === 'stdin') {
+    child.stdin?.on('error', () => {}); // a command that never reads stdin must not crash the host
+    child.stdin?.end(`${spec.secret}\n`);
+  }
+  let tail = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    tail = (tail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
+    if (spec.options.output === true) process.stderr.write(chunk);
+  });
+  child.on('error', (err) => process.stderr.write(`[mirai-ts] profile '${spec.profile}': launch command failed to start: ${err.message}\n`));
+  child.on('exit', (code, signal) => {
+    if (code === 0) return;
+    process.stderr.write(
+      `[mirai-ts] profile '${spec.profile}': launch command ${signal ? `was killed by ${signal}` : `exited with code ${code}`}` +
+        (tail.trim() ? `: ${tail.trim()}` : '') +
+        '\n',
+    );
+  });
+  child.unref();
+  (child.stderr as { unref?: () => void } | null)?.unref?.();
+  return { id: randomUUID(), ...(child.pid !== undefined ? { pid: child.pid } : {}) };
+}

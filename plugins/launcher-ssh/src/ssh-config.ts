@@ -1,0 +1,212 @@
+/**
+ * The SSH launcher: starts daemons on other machines with the system `ssh`, as mirai's
+ * `ssh_config()`. It runs `ssh` with an argv array (no local shell), in batch mode, and
+ * hands the profile's secret over on ssh's standard input, so it shows up in no argv on
+ * either machine.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { ConfigError, type LaunchHandle, type Launcher, type LaunchSpec, type RemoteDaemonProgram } from '@mirai-ts/core';
+import { checkRemoteUrl, formatHostPort, remoteDaemonCommand, shellQuote, tcpAddress, urlScheme } from '@mirai-ts/core/internal';
+import { parseRemote, type SshRemote } from './remotes.js';
+
+/** Options of {@link sshConfig}. */
+export interface SshConfigOptions extends RemoteDaemonProgram {
+  /** Where to start daemons: `ssh://[user@]host[:port]` URLs. Key-based login must already work. */
+  readonly remotes: readonly string[];
+  /**
+   * Reach the host through a reverse tunnel (`ssh -R`) instead of directly, for hosts the
+   * remote machines cannot reach (firewalls, NAT). The profile must listen at 127.0.0.1
+   * (`localUrl({ tcp: true })`, or `tls+tcp://127.0.0.1:0`).
+   */
+  readonly tunnel?: boolean;
+  /**
+   * With `tunnel`: the port the tunnel opens on the remote machines' 127.0.0.1. Default the
+   * host's own port, as mirai; give another when that port is taken over there.
+   */
+  readonly tunnelPort?: number;
+  /** How long ssh may take to connect, in ms (default 10 000; ssh's ConnectTimeout, in whole seconds). */
+  readonly timeout?: number;
+  /** The ssh program (default `'ssh'`). */
+  readonly command?: string;
+  /**
+   * Extra ssh arguments, before the destination: `['-i', keyFile, '-o', 'UserKnownHostsFile=…']`.
+   * BatchMode is on already, so a missing key fails at once instead of prompting.
+   */
+  readonly sshOptions?: readonly string[];
+}
+
+/** The launcher {@link sshConfig} returns; `config` keeps its options. */
+export interface SshLauncher extends Launcher {
+  readonly kind: 'ssh';
+  readonly config: SshConfigOptions;
+}
+
+const STDERR_TAIL_BYTES = 8 * 1024;
+
+/**
+ * An SSH launcher for `daemons(n, { url, remote: sshConfig(...) })` or `launchRemote()`.
+ *
+ * With one remote, all `n` daemons start there; with several, daemons are spread over
+ * them in turn (`n = 1` starts one on each, as mirai). The daemons on one remote share one
+ * ssh session (and one tunnel); ssh stays a child of the host while they run, so a failed
+ * login or a daemon that exits early is reported with ssh's own error output.
+ *
+ * ```ts
+ * await daemons(2, {
+ *   url: localUrl({ tcp: true }),
+ *   remote: sshConfig({ remotes: ['ssh://me@gpu-box'], tunnel: true }),
+ * });
+ * ```
+ */
+export function sshConfig(options: SshConfigOptions): SshLauncher {
+  const config = checkOptions(options);
+  const remotes = config.remotes.map(parseRemote);
+
+  /** Daemons per remote for `n`. */
+  const spread = (n: number): Array<{ remote: SshRemote; count: number }> => {
+    const total = n === 1 ? remotes.length : n;
+    const counts = remotes.map(() => 0);
+    for (let i = 0; i < total; i++) counts[i % remotes.length]!++;
+    return remotes.map((remote, i) => ({ remote, count: counts[i]! })).filter((r) => r.count > 0);
+  };
+
+  const argv = (spec: LaunchSpec, remote: SshRemote, launchIds: readonly string[]): string[] => {
+    const { daemonSpec, forward } = tunnelled(spec, config);
+    const seconds = Math.max(1, Math.ceil((config.timeout ?? 10_000) / 1000));
+    return [
+      '-o', 'BatchMode=yes',
+      '-o', `ConnectTimeout=${seconds}`,
+      '-T',
+      '-p', String(remote.port),
+      ...(forward ? ['-o', 'ExitOnForwardFailure=yes', '-R', forward] : []),
+      ...(config.sshOptions ?? []),
+      '--',
+      remote.destination,
+      remoteDaemonCommand(daemonSpec, config, { secret: 'stdin', launchIds, exec: true }),
+    ];
+  };
+
+  return {
+    kind: 'ssh',
+    config,
+    async launch(spec: LaunchSpec, n: number): Promise<LaunchHandle[]> {
+      const handles: LaunchHandle[] = [];
+      for (const { remote, count } of spread(n)) {
+        const ids = Array.from({ length: count }, () => randomUUID());
+        handles.push(...startSession(config.command ?? 'ssh', argv(spec, remote, ids), ids, spec, remote));
+      }
+      return handles;
+    },
+    commands(spec: LaunchSpec, n: number): string[] {
+      // What would run, minus launch ids; the secret is not in it (it goes on ssh's stdin).
+      return spread(n).map(({ remote, count }) =>
+        [config.command ?? 'ssh', ...argv(spec, remote, count > 1 ? Array.from({ length: count }, (_, i) => `daemon-${i + 1}`) : [])]
+          .map(shellQuote)
+          .join(' '),
+      );
+    },
+  };
+}
+
+function checkOptions(options: SshConfigOptions): SshConfigOptions {
+  if (options === null || typeof options !== 'object') throw new ConfigError('sshConfig: expected an options object with remotes');
+  if (!Array.isArray(options.remotes) || options.remotes.length === 0) {
+    throw new ConfigError(`sshConfig: 'remotes' must be a non-empty array of ssh://[user@]host[:port] URLs`);
+  }
+  if (options.timeout !== undefined && !(typeof options.timeout === 'number' && options.timeout > 0)) {
+    throw new ConfigError(`sshConfig: 'timeout' must be a positive number of ms, got ${JSON.stringify(options.timeout)}`);
+  }
+  if (options.tunnelPort !== undefined) {
+    if (!options.tunnel) throw new ConfigError(`sshConfig: 'tunnelPort' needs tunnel: true`);
+    if (!Number.isInteger(options.tunnelPort) || options.tunnelPort < 1 || options.tunnelPort > 65535) {
+      throw new ConfigError(`sshConfig: 'tunnelPort' must be a port number, got ${JSON.stringify(options.tunnelPort)}`);
+    }
+  }
+  if (options.sshOptions !== undefined && !(Array.isArray(options.sshOptions) && options.sshOptions.every((o) => typeof o === 'string'))) {
+    throw new ConfigError(`sshConfig: 'sshOptions' must be an array of strings`);
+  }
+  for (const key of ['command', 'node', 'script', 'cwd'] as const) {
+    const value = options[key];
+    if (value !== undefined && (typeof value !== 'string' || value === '')) throw new ConfigError(`sshConfig: '${key}' must be a non-empty string`);
+  }
+  return { ...options, remotes: [...options.remotes] };
+}
+
+/**
+ * With a tunnel, daemons dial 127.0.0.1:<tunnel port> on their own machine, which ssh
+ * forwards back to the host's 127.0.0.1:<bound port> (the real one, so port 0 works).
+ */
+function tunnelled(spec: LaunchSpec, config: SshConfigOptions): { daemonSpec: LaunchSpec; forward: string | undefined } {
+  if (!config.tunnel) {
+    checkRemoteUrl(spec, 'sshConfig');
+    return { daemonSpec: spec, forward: undefined };
+  }
+  const scheme = urlScheme(spec.url);
+  if (scheme !== 'tcp' && scheme !== 'tls+tcp') {
+    throw new ConfigError(`sshConfig: a tunnel needs a tcp:// or tls+tcp:// URL at 127.0.0.1, not ${spec.url}`);
+  }
+  const { host, port } = tcpAddress(spec.url);
+  if (host !== '127.0.0.1') {
+    throw new ConfigError(
+      `sshConfig: with tunnel: true the profile must listen at 127.0.0.1 (use localUrl({ tcp: true })), not ${spec.url}`,
+    );
+  }
+  if (port === 0) throw new ConfigError(`sshConfig: the profile's URL has no bound port yet (${spec.url})`);
+  const remotePort = config.tunnelPort ?? port;
+  return {
+    daemonSpec: { ...spec, url: formatHostPort(scheme, '127.0.0.1', remotePort) },
+    forward: `${remotePort}:127.0.0.1:${port}`,
+  };
+}
+
+/** Runs one ssh session starting `ids.length` daemons; one handle per daemon, sharing the process. */
+function startSession(command: string, args: string[], ids: string[], spec: LaunchSpec, remote: SshRemote): LaunchHandle[] {
+  const output = spec.options.output === true;
+  let child: ChildProcess;
+  try {
+    child = spawn(command, args, { stdio: ['pipe', output ? 'pipe' : 'ignore', 'pipe'] });
+  } catch (err) {
+    throw new ConfigError(`sshConfig: cannot run '${command}': ${(err as Error).message}`);
+  }
+  // The remote shell reads the secret as its first line (IFS= read -r MIRAI_SECRET).
+  child.stdin?.on('error', () => {}); // ssh gone already: its exit says why
+  child.stdin?.end(`${spec.secret}\n`);
+  let tail = '';
+  const tag = `[${spec.profile} ssh ${remote.host}] `;
+  const forward = (target: NodeJS.WriteStream) => {
+    let partial = '';
+    return (chunk: Buffer): void => {
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      if (lines.length > 0) target.write(lines.map((l) => tag + l).join('\n') + '\n');
+    };
+  };
+  const toStdout = output ? forward(process.stdout) : undefined;
+  const toStderr = output ? forward(process.stderr) : undefined;
+  child.stdout?.on('data', (chunk: Buffer) => toStdout?.(chunk));
+  child.stderr?.on('data', (chunk: Buffer) => {
+    tail = (tail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
+    toStderr?.(chunk);
+  });
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+    child.once('error', (err) => {
+      tail += `\ncannot run '${command}': ${err.message}`;
+      resolve({ code: null, signal: null });
+    });
+  });
+  // Like local daemons, ssh sessions must not keep the host process alive.
+  child.unref();
+  for (const stream of [child.stdout, child.stderr]) (stream as { unref?: () => void } | null)?.unref?.();
+  const describe = (): string => `${tail}${tail && !tail.endsWith('\n') ? '\n' : ''}(ssh to ${remote.url})`;
+  return ids.map((id) => ({
+    id,
+    ...(child.pid !== undefined ? { pid: child.pid } : {}),
+    exited,
+    stderrTail: describe,
+    kill: () => {
+      child.kill('SIGTERM');
+    },
+  }));
+}

@@ -1,0 +1,208 @@
+/**
+ * Options of {@link natsTransport}: NATS credentials, TLS to the NATS server, and the
+ * channel's timing. Every value is JSON, because the options travel to daemons inside the
+ * transport's plugin reference (a daemon rebuilds the transport from them).
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '@mirai-ts/core';
+import { credsAuthenticator, nkeyAuthenticator, type Authenticator } from '@nats-io/transport-node';
+import type { NodeConnectionOptions } from '@nats-io/transport-node';
+
+/** TLS to the NATS server (not between host and daemons: NATS carries that traffic). */
+export interface NatsTlsOptions {
+  /** CA certificate file (PEM) that signed the server's certificate. */
+  readonly caFile?: string;
+  /** Client certificate file (PEM), when the server asks for one. */
+  readonly certFile?: string;
+  /** Client key file (PEM). */
+  readonly keyFile?: string;
+  /** The same, inline (PEM text). They travel in daemon command lines: prefer the files. */
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+  /** Default true. Setting false accepts any server certificate: for tests only. */
+  readonly rejectUnauthorized?: boolean;
+  /** TLS before the NATS INFO line (servers configured with `handshake_first`). */
+  readonly handshakeFirst?: boolean;
+}
+
+/**
+ * Options of {@link natsTransport}.
+ *
+ * Secrets: prefer the `…File` forms. Inline values (`pass`, `token`, `nkeySeed`) reach
+ * daemons in their command line, which other users of the daemon's machine can read.
+ * Nothing here is ever written to logs.
+ */
+export interface NatsTransportOptions {
+  /** First subject token(s); the URL path comes next (`mirai.<scope>.…`). Default `'mirai'`. */
+  readonly prefix?: string;
+  /** User name, with `pass` or `passFile`. */
+  readonly user?: string;
+  readonly pass?: string;
+  /** File holding the password (trailing newline ignored). */
+  readonly passFile?: string;
+  /** Token authentication. */
+  readonly token?: string;
+  readonly tokenFile?: string;
+  /** NKey seed (`SU…`) authentication. */
+  readonly nkeySeed?: string;
+  readonly nkeySeedFile?: string;
+  /** A `.creds` file (user JWT + NKey seed), for servers in operator mode. */
+  readonly credsFile?: string;
+  /** TLS to the NATS server: `true` requires TLS with the system's CAs. */
+  readonly tls?: boolean | NatsTlsOptions;
+  /** Client name shown by the server's monitoring. Default `mirai-host` / `mirai-daemon`. */
+  readonly name?: string;
+  /** How often each side checks on the other, in ms. Default 1000. */
+  readonly heartbeatMs?: number;
+  /**
+   * A peer whose NATS connection has been gone this long (ms) is treated as dead: its
+   * channel closes and tasks running there settle with connection reset (19). Default 5000.
+   */
+  readonly peerTimeoutMs?: number;
+  /**
+   * How long channels survive this side's own connection to the NATS server being down
+   * (server restart, network cut), in ms. Frames lost meanwhile are sent again after the
+   * reconnect. Default 20000.
+   */
+  readonly reconnectTimeoutMs?: number;
+  /** How long a daemon waits for the host to answer its connect request, in ms. Default 10000. */
+  readonly connectTimeoutMs?: number;
+  /** Largest NATS message this transport sends, in bytes (capped by the server's max_payload). */
+  readonly maxMessageBytes?: number;
+}
+
+/** Timing every channel uses, resolved from the options. */
+export interface Timing {
+  readonly heartbeatMs: number;
+  readonly peerTimeoutMs: number;
+  readonly reconnectTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+}
+
+const STRING_KEYS = ['prefix', 'user', 'pass', 'passFile', 'token', 'tokenFile', 'nkeySeed', 'nkeySeedFile', 'credsFile', 'name'] as const;
+const NUMBER_KEYS = ['heartbeatMs', 'peerTimeoutMs', 'reconnectTimeoutMs', 'connectTimeoutMs', 'maxMessageBytes'] as const;
+const TLS_STRING_KEYS = ['caFile', 'certFile', 'keyFile', 'ca', 'cert', 'key'] as const;
+const TLS_BOOLEAN_KEYS = ['rejectUnauthorized', 'handshakeFirst'] as const;
+const KNOWN_KEYS = new Set<string>([...STRING_KEYS, ...NUMBER_KEYS, 'tls']);
+
+/** Validates options given to `natsTransport()`; unknown keys and wrong types are errors. */
+export function checkOptions(options: unknown): NatsTransportOptions {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== 'object' || Array.isArray(options)) throw new ConfigError('natsTransport(options): options must be an object');
+  const record = options as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (!KNOWN_KEYS.has(key)) throw new ConfigError(`natsTransport(options): unknown option '${key}'`);
+  }
+  checkValues(record, 'natsTransport(options)');
+  return record as NatsTransportOptions;
+}
+
+/**
+ * The NATS options found among core's listen or dial options (which also hold core's own
+ * keys such as `limits`): per-side overrides, e.g. a daemon-only NATS user.
+ */
+export function pickOptions(options: Record<string, unknown>, where: string): NatsTransportOptions {
+  const picked: Record<string, unknown> = {};
+  for (const key of Object.keys(options)) if (KNOWN_KEYS.has(key) && options[key] !== undefined) picked[key] = options[key];
+  checkValues(picked, where);
+  return picked as NatsTransportOptions;
+}
+
+function checkValues(record: Record<string, unknown>, where: string): void {
+  for (const key of STRING_KEYS) {
+    const v = record[key];
+    if (v !== undefined && (typeof v !== 'string' || v === '')) throw new ConfigError(`${where}: '${key}' must be a non-empty string`);
+  }
+  for (const key of NUMBER_KEYS) {
+    const v = record[key];
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0)) {
+      throw new ConfigError(`${where}: '${key}' must be a positive number, got ${JSON.stringify(v)}`);
+    }
+  }
+  const tls = record.tls;
+  if (tls !== undefined && typeof tls !== 'boolean') {
+    if (typeof tls !== 'object' || tls === null || Array.isArray(tls)) throw new ConfigError(`${where}: 'tls' must be true, false or an object`);
+    const t = tls as Record<string, unknown>;
+    for (const key of Object.keys(t)) {
+      if (!(TLS_STRING_KEYS as readonly string[]).includes(key) && !(TLS_BOOLEAN_KEYS as readonly string[]).includes(key)) {
+        throw new ConfigError(`${where}: unknown TLS option '${key}'`);
+      }
+    }
+    for (const key of TLS_STRING_KEYS) if (t[key] !== undefined && typeof t[key] !== 'string') throw new ConfigError(`${where}: 'tls.${key}' must be a string`);
+    for (const key of TLS_BOOLEAN_KEYS) if (t[key] !== undefined && typeof t[key] !== 'boolean') throw new ConfigError(`${where}: 'tls.${key}' must be a boolean`);
+  }
+  if (record.pass !== undefined && record.passFile !== undefined) throw new ConfigError(`${where}: give 'pass' or 'passFile', not both`);
+  if (record.token !== undefined && record.tokenFile !== undefined) throw new ConfigError(`${where}: give 'token' or 'tokenFile', not both`);
+  if (record.nkeySeed !== undefined && record.nkeySeedFile !== undefined) throw new ConfigError(`${where}: give 'nkeySeed' or 'nkeySeedFile', not both`);
+  if ((record.pass !== undefined || record.passFile !== undefined) && record.user === undefined) {
+    throw new ConfigError(`${where}: a password needs 'user'`);
+  }
+}
+
+/** Merges per-side overrides onto the transport's options (the `tls` object is replaced whole). */
+export function mergeOptions(base: NatsTransportOptions, override: NatsTransportOptions): NatsTransportOptions {
+  return { ...base, ...override };
+}
+
+export function timingOf(options: NatsTransportOptions): Timing {
+  return {
+    heartbeatMs: options.heartbeatMs ?? 1_000,
+    peerTimeoutMs: options.peerTimeoutMs ?? 5_000,
+    reconnectTimeoutMs: options.reconnectTimeoutMs ?? 20_000,
+    connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+  };
+}
+
+function readSecretFile(path: string, key: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    // The path is not secret; the content would be.
+    throw new ConfigError(`NATS option '${key}': cannot read '${path}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** Options for the NATS client's `connect()`: credentials read from their files now. */
+export function connectionOptions(server: string, options: NatsTransportOptions, defaultName: string): NodeConnectionOptions {
+  const out: NodeConnectionOptions = {
+    servers: server,
+    name: options.name ?? defaultName,
+    // Channels decide when an outage is too long (reconnectTimeoutMs); the connection
+    // itself keeps trying, so a host stays reachable once the server is back.
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    reconnectJitter: 100,
+    reconnectJitterTLS: 250,
+    timeout: options.connectTimeoutMs ?? 10_000,
+    // Notice a dead server within ~15 s even without a TCP reset.
+    pingInterval: 5_000,
+    maxPingOut: 3,
+  };
+  if (options.user !== undefined) {
+    out.user = options.user;
+    const pass = options.passFile !== undefined ? readSecretFile(options.passFile, 'passFile') : options.pass;
+    if (pass !== undefined) out.pass = pass;
+  }
+  const token = options.tokenFile !== undefined ? readSecretFile(options.tokenFile, 'tokenFile') : options.token;
+  if (token !== undefined) out.token = token;
+  const authenticators: Authenticator[] = [];
+  const seed = options.nkeySeedFile !== undefined ? readSecretFile(options.nkeySeedFile, 'nkeySeedFile') : options.nkeySeed;
+  if (seed !== undefined) {
+    if (!/^S[A-Z2-7]{57}$/.test(seed)) throw new ConfigError(`NATS option '${options.nkeySeedFile !== undefined ? 'nkeySeedFile' : 'nkeySeed'}': not an NKey seed (expected 58 base32 characters starting with 'S')`);
+    authenticators.push(nkeyAuthenticator(new TextEncoder().encode(seed)));
+  }
+  if (options.credsFile !== undefined) {
+    const creds = readSecretFile(options.credsFile, 'credsFile');
+    if (!creds.includes('-----BEGIN NATS USER JWT-----') || !/-----BEGIN USER NKEY SEED-----/.test(creds)) {
+      throw new ConfigError(`NATS option 'credsFile': '${options.credsFile}' is not a NATS .creds file (no user JWT and NKey seed blocks)`);
+    }
+    authenticators.push(credsAuthenticator(new TextEncoder().encode(creds)));
+  }
+  if (authenticators.length === 1) out.authenticator = authenticators[0]!;
+  else if (authenticators.length > 1) out.authenticator = authenticators;
+  if (options.tls === true) out.tls = {};
+  else if (typeof options.tls === 'object') out.tls = { ...options.tls };
+  else if (options.tls === false) out.tls = null;
+  return out;
+}

@@ -1,0 +1,200 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  CancelledError,
+  ConnectionResetError,
+  daemons,
+  ErrorValue,
+  info,
+  mirai,
+  status,
+  stopMirai,
+  TimeoutError,
+  type MiraiError,
+} from '@mirai-ts/core';
+import { alive, sleep, waitFor } from '../helpers/wait.js';
+
+const errorOf = (p: PromiseLike<unknown>): Promise<MiraiError> =>
+  Promise.resolve(p).then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (e: MiraiError) => e,
+  );
+
+/** Collects host log lines. */
+function logSink(): { lines: string[]; log: (level: string, message: string) => void } {
+  const lines: string[] = [];
+  return { lines, log: (_level, message) => lines.push(message) };
+}
+
+describe('failures harm only the task they hit', () => {
+  afterEach(async () => {
+    await daemons(0);
+  });
+
+  it('times out with errorValue 5 and the daemon serves the next task', async () => {
+    await daemons(1);
+    const m = mirai(
+      async (_: undefined, { signal }) => {
+        await new Promise((resolve) => signal.addEventListener('abort', resolve));
+        return 'late';
+      },
+      undefined,
+      { timeout: 200 },
+    );
+    const err = await errorOf(m);
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect(err.errorValue).toBe(ErrorValue.Timeout);
+    expect(await mirai(() => 'next')).toBe('next');
+  });
+
+  it('cancels with an AbortSignal (20); a cancelled queued task never runs', async () => {
+    await daemons(1);
+    const dir = mkdtempSync(join(tmpdir(), 'mirai-test-'));
+    const marker = join(dir, 'ran');
+    const slow = mirai(async () => {
+      await new Promise((r) => setTimeout(r, 300));
+      return 'slow';
+    });
+    const controller = new AbortController();
+    const queued = mirai(
+      async ({ marker }: { marker: string }) => {
+        const fs = await import('node:fs');
+        fs.writeFileSync(marker, 'x');
+      },
+      { marker },
+      { signal: controller.signal },
+    );
+    expect(info()!.awaiting).toBe(1);
+    controller.abort('changed my mind');
+    const err = await errorOf(queued);
+    expect(err).toBeInstanceOf(CancelledError);
+    expect(err.errorValue).toBe(ErrorValue.Cancelled);
+    expect(err.message).toContain('changed my mind');
+    expect(await slow).toBe('slow');
+    expect(await mirai(() => 'after')).toBe('after');
+    expect(existsSync(marker)).toBe(false);
+    expect(stopMirai(slow)).toBe(false);
+  });
+
+  it('settles a task whose daemon dies with connection reset (19) within a second; others carry on', async () => {
+    await daemons(2);
+    const victim = mirai(async () => {
+      setTimeout(() => process.kill(process.pid, 'SIGKILL'), 50);
+      await new Promise((r) => setTimeout(r, 10_000));
+    });
+    const bystander = mirai(async () => {
+      await new Promise((r) => setTimeout(r, 300));
+      return 'fine';
+    });
+    const started = Date.now();
+    const err = await errorOf(victim);
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(err).toBeInstanceOf(ConnectionResetError);
+    expect(err.errorValue).toBe(ErrorValue.ConnectionReset);
+    expect(await bystander).toBe('fine');
+    expect(await mirai(() => 'still serving')).toBe('still serving');
+    expect(info()!.connections).toBe(1);
+    expect(info()!.cumulative).toBe(2);
+  });
+
+  it('settles pending tasks with connection reset on daemons(0), and daemons exit', async () => {
+    await daemons(1);
+    const pids = status()!.daemons.map((d) => d.pid!);
+    const running = mirai(async () => new Promise((r) => setTimeout(r, 10_000)));
+    const queued = mirai(() => 1);
+    await sleep(50);
+    await daemons(0);
+    expect((await errorOf(running)).errorValue).toBe(19);
+    expect((await errorOf(queued)).errorValue).toBe(19);
+    expect(status()).toBeUndefined();
+    expect(await waitFor(() => pids.every((pid) => !alive(pid)), 3_000)).toBe(true);
+  });
+
+  it('disconnects a peer that sends garbage, logs why, and keeps serving', async () => {
+    const sink = logSink();
+    const handle = await daemons(1, { log: sink.log, url: 'tcp://127.0.0.1:0' });
+    const slow = mirai(async () => {
+      await new Promise((r) => setTimeout(r, 200));
+      return 'ok';
+    });
+    const port = Number(new URL(handle.url).port);
+    const closed = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ host: '127.0.0.1', port }, () => socket.write('GET / HTTP/1.1\r\n\r\n'));
+      socket.resume(); // read, so the host's close is seen
+      socket.on('error', () => {});
+      socket.on('close', () => resolve(true));
+    });
+    expect(closed).toBe(true);
+    expect(await slow).toBe('ok');
+    expect(sink.lines.some((l) => /refused|failed during the handshake/.test(l) && /magic/.test(l))).toBe(true);
+    expect(status()!.rejected).toBe(1);
+  });
+
+  it('disconnects a peer announcing an oversized frame before the handshake', async () => {
+    const sink = logSink();
+    const handle = await daemons(1, { log: sink.log, url: 'tcp://127.0.0.1:0' });
+    const port = Number(new URL(handle.url).port);
+    await new Promise<void>((resolve) => {
+      const socket = createConnection({ host: '127.0.0.1', port }, () => {
+        const header = Buffer.alloc(20);
+        header[0] = 0xa7;
+        header[1] = 2; // Hello
+        header.writeUInt32LE(1, 8); // one segment
+        header.writeUInt32LE(1 << 30, 16); // of 1 GiB
+        socket.write(header);
+      });
+      socket.resume();
+      socket.on('error', () => {});
+      socket.on('close', () => resolve());
+    });
+    expect(sink.lines.some((l) => /exceeds the limit/.test(l))).toBe(true);
+    expect(await mirai(() => 'alive')).toBe('alive');
+  });
+
+  it('rejects a daemon with the wrong secret, counts and logs it', async () => {
+    const sink = logSink();
+    const handle = await daemons(1, { log: sink.log });
+    const script = join(import.meta.dirname, '..', '..', 'core', 'dist', 'daemon-main.js');
+    const impostor = spawn(process.execPath, [script, handle.url], {
+      env: { ...process.env, MIRAI_SECRET: 'not-the-secret' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    impostor.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => impostor.on('exit', resolve));
+    expect(code).toBe(10);
+    expect(stderr).toMatch(/wrong secret|handshake/);
+    expect(status()!.rejected).toBe(1);
+    expect(status()!.connections).toBe(1);
+    expect(sink.lines.some((l) => l.includes('wrong secret'))).toBe(true);
+    expect(sink.lines.join('\n')).not.toContain('not-the-secret');
+  });
+
+  it('daemons exit within a second when their host is killed with SIGKILL', async () => {
+    const host = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { daemons, status } from '@mirai-ts/core';
+         await daemons(2);
+         console.log(JSON.stringify(status().daemons.map((d) => d.pid)));
+         setInterval(() => {}, 1000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'], cwd: join(import.meta.dirname, '..', '..') },
+    );
+    const pids = await new Promise<number[]>((resolve) => host.stdout.once('data', (d: Buffer) => resolve(JSON.parse(d.toString()))));
+    expect(pids).toHaveLength(2);
+    expect(pids.every(alive)).toBe(true);
+    host.kill('SIGKILL');
+    const killedAt = Date.now();
+    expect(await waitFor(() => pids.every((pid) => !alive(pid)), 3_000, 10)).toBe(true);
+    expect(Date.now() - killedAt).toBeLessThan(1_500);
+  });
+});

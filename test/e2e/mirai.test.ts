@@ -1,0 +1,175 @@
+import { inspect } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  daemons,
+  fromModule,
+  info,
+  isErrorValue,
+  isMiraiError,
+  mirai,
+  miraiMap,
+  MiraiError,
+  SerializationError,
+  status,
+  TaskError,
+  UNRESOLVED,
+  unresolved,
+} from '@mirai-ts/core';
+
+describe('mirai on local daemons', () => {
+  beforeAll(async () => {
+    await daemons(2);
+  });
+  afterAll(async () => {
+    await daemons(0);
+  });
+
+  it('evaluates a function with its explicit arguments', async () => {
+    const m = mirai(async ({ a, b }: { a: number; b: number }) => a + b, { a: 100, b: 42 }, { timeout: 5_000 });
+    expect(unresolved(m)).toBe(true);
+    expect(m.data).toBe(UNRESOLVED);
+    expect(await m).toBe(142);
+    expect(m.data).toBe(142);
+    expect(unresolved(m)).toBe(false);
+  });
+
+  it('runs on another process', async () => {
+    const pid = await mirai(() => process.pid);
+    expect(pid).not.toBe(process.pid);
+    expect(status()!.daemons.map((d) => d.pid)).toContain(pid);
+  });
+
+  it('round-trips structured values', async () => {
+    const cyclic: Record<string, unknown> = { name: 'loop' };
+    cyclic.self = cyclic;
+    const value = {
+      map: new Map<string, number>([['a', 1]]),
+      set: new Set([1, 2]),
+      date: new Date(0),
+      big: 2n ** 70n,
+      bytes: new Uint8Array([1, 2, 3]),
+      floats: new Float64Array(100_000).fill(1.5),
+      cyclic,
+    };
+    const back = await mirai(({ value }: { value: typeof value }) => value, { value });
+    expect(back.map.get('a')).toBe(1);
+    expect([...back.set]).toEqual([1, 2]);
+    expect(back.date.getTime()).toBe(0);
+    expect(back.big).toBe(2n ** 70n);
+    expect([...back.bytes]).toEqual([1, 2, 3]);
+    expect(back.floats).toBeInstanceOf(Float64Array);
+    expect(back.floats.length).toBe(100_000);
+    expect(back.floats[99_999]).toBe(1.5);
+    expect(back.cyclic.self).toBe(back.cyclic);
+  });
+
+  it('imports Node built-ins and packages resolvable from the working directory', async () => {
+    const out = await mirai(async () => {
+      const os = await import('node:os');
+      const nats = await import('@nats-io/transport-node');
+      return { platform: os.platform(), connect: typeof nats.connect };
+    });
+    expect(out).toEqual({ platform: process.platform, connect: 'function' });
+    // A module imported by a task sees it runs on a daemon.
+    expect(await mirai(fromModule('./test/helpers/fixtures/tasks.mjs', 'whereAmI'))).toEqual({ onDaemon: true });
+  });
+
+  it('runs an exported function of a module file', async () => {
+    const fn = fromModule('./test/helpers/fixtures/tasks.mjs', 'scale');
+    expect(await mirai(fn, { x: 21, by: 2 })).toBe(42);
+  });
+
+  it('keeps the remote error: name, message, stack, cause, own properties', async () => {
+    const m = mirai(() => {
+      const err = new RangeError('out of range', { cause: new TypeError('inner') });
+      (err as RangeError & { code: string }).code = 'E_X';
+      throw err;
+    });
+    const err = await m.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isMiraiError(err)).toBe(true);
+    expect(isErrorValue(m.data)).toBe(true);
+    expect(err).toBeInstanceOf(TaskError);
+    expect(err).toBeInstanceOf(MiraiError);
+    const e = err as TaskError & { code: string };
+    expect(e.name).toBe('RangeError');
+    expect(e.message).toBe('out of range');
+    expect(e.code).toBe('E_X');
+    expect(e.kind).toBe('task');
+    expect(e.stack).toContain('out of range');
+    expect((e.cause as Error).message).toBe('inner');
+    expect((e.cause as Error).name).toBe('TypeError');
+    expect(e.remoteClass).toEqual(['RangeError', 'Error']);
+  });
+
+  it('names a free variable the function was not given', async () => {
+    const outside = 1;
+    // The function uses `outside` from this scope: not captured, so it fails on the daemon.
+    const err = (await mirai(() => outside + 1).catch((e: unknown) => e)) as Error;
+    expect(err.name).toBe('ReferenceError');
+    expect(err.message).toMatch(/'outside'.*not given/);
+  });
+
+  it('reports a non-Error throw', async () => {
+    const err = (await mirai(() => {
+      throw 'plain string';
+    }).catch((e: unknown) => e)) as MiraiError & { thrown: unknown };
+    expect(err.message).toContain('"plain string"');
+    expect(err.thrown).toBe('plain string');
+  });
+
+  it('refuses arguments that cannot be serialized, naming where they sit, and sends nothing', () => {
+    const before = status()!.daemons.reduce((n, d) => n + d.assigned, 0);
+    expect(() => mirai(() => 1, { db: { handle: () => 0 } })).toThrow(SerializationError);
+    try {
+      mirai(() => 1, { db: { sym: Symbol('s') } });
+    } catch (err) {
+      expect((err as SerializationError).path).toBe('args.db.sym');
+      expect((err as Error).message).toContain('args.db.sym');
+    }
+    expect(status()!.daemons.reduce((n, d) => n + d.assigned, 0)).toBe(before);
+  });
+
+  it('settles a result that cannot be serialized with a typed error', async () => {
+    const err = (await mirai(() => () => 1).catch((e: unknown) => e)) as MiraiError;
+    expect(err.name).toBe('SerializationError');
+    expect(err.message).toContain('result');
+  });
+
+  it('runs function source that went through esbuild keepNames', async () => {
+    // esbuild --keep-names rewrites `const f = () => 1` into `const f = __name(() => 1, "f")`.
+    const fn = new Function('return function task() { const f = __name(() => 41, "f"); return f() + 1; }')() as () => number;
+    expect(await mirai(fn)).toBe(42);
+  });
+
+  it('shows its state when printed', async () => {
+    const m = mirai(async () => {
+      await new Promise((r) => setTimeout(r, 100));
+      return 'done';
+    });
+    expect(inspect(m)).toMatch(/<pending>/);
+    await m;
+    expect(inspect(m)).toContain("'done'");
+  });
+
+  it('maps over an array and collects values flat', async () => {
+    expect(await miraiMap([1, 2, 3], (x: number) => x * 2).flat()).toEqual([2, 4, 6]);
+  });
+
+  it('counts tasks in status and info', async () => {
+    const before = info()!.completed;
+    await Promise.all([mirai(() => 1), mirai(() => 2)]);
+    const after = info()!;
+    expect(after.completed).toBe(before + 2);
+    expect(after.connections).toBe(2);
+    expect(after.awaiting).toBe(0);
+    expect(after.executing).toBe(0);
+    const s = status()!;
+    expect(s.url).toMatch(/^ipc:\/\//);
+    expect(s.daemons).toHaveLength(2);
+    expect(s.daemons.every((d) => d.state === 'idle' && d.tasks.length === 0)).toBe(true);
+    expect(JSON.stringify(s)).not.toMatch(/secret/i);
+  });
+});
