@@ -97,5 +97,5 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   process.stderr.write(`mirai-daemon: ${(err as Error)?.stack ?? String(err)}\n`);
-  process.exit(1);
+  process.exit(70); // EX_SOFTWARE: not to be mistaken for the limit codes 1-3
 });

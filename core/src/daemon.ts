@@ -258,7 +258,7 @@ class DaemonRun {
 
   private finish(task: QueuedTask, value: unknown, isError: boolean): void {
     this.running = undefined;
-    this.tasksDone++;
+    if (!task.everywhere) this.tasksDone++;
     if (task.everywhere) {
       if (this.config.cleanup !== false) this.snapshotGlobals();
     } else if (this.config.cleanup !== false) {

@@ -38,6 +38,11 @@ export interface DaemonsOptions extends DaemonOptions {
   readonly launchTimeout?: number;
   /** How long a connection may take to prove the secret (default 10 s). */
   readonly handshakeTimeout?: number;
+  /**
+   * How long a cancelled running task may take to stop (default 150 ms). A daemon still busy
+   * after that (a synchronous loop cannot hear the cancel) is ended and replaced.
+   */
+  readonly cancelGrace?: number;
   /** Transport options for listening (TLS credentials, ...). */
   readonly listenOptions?: Record<string, unknown>;
   /** Transport options daemons dial with; they travel in launch commands. */
@@ -97,6 +102,7 @@ export async function daemons(
     log: options.log ?? defaultLog,
     launchTimeoutMs: options.launchTimeout ?? 30_000,
     handshakeTimeoutMs: options.handshakeTimeout ?? 10_000,
+    cancelGraceMs: options.cancelGrace ?? 150,
     ...(options.listenOptions ? { listenOptions: options.listenOptions } : {}),
     ...(options.dialOptions ? { dialOptions: options.dialOptions } : {}),
   });

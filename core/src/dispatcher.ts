@@ -57,6 +57,10 @@ export interface DaemonLink {
   completed: number;
   /** Tasks sent and not yet answered (at most one with a dispatcher). */
   readonly inflight: Map<number, HostTask>;
+  /** `everywhere()` copies this daemon still has to run, before any other task. */
+  readonly setup: HostTask[];
+  /** Set when the host ended this daemon on purpose (stuck in a cancelled task). */
+  retired?: boolean;
 }
 
 /** A per-daemon row of `status()`. */
@@ -104,6 +108,17 @@ export interface DispatcherOptions {
   readonly onBusyChange: (busy: boolean) => void;
   /** Called when a daemon joins or leaves. */
   readonly onDaemonChange?: (link: DaemonLink, event: 'connect' | 'disconnect') => void;
+  /** How long a cancelled running task may take to stop before its daemon counts as stuck. */
+  readonly cancelGraceMs: number;
+  /** A daemon did not stop a cancelled task within the grace: end it (it is replaced). */
+  readonly onStuck: (link: DaemonLink) => void;
+}
+
+/** An `everywhere()` call, replayed on every daemon that connects later. */
+interface SetupEntry {
+  readonly frame: Frame;
+  /** Makes the mirai for one copy (the caller's, for daemons connected at call time). */
+  readonly makeMirai: () => Mirai<unknown>;
 }
 
 export class Dispatcher {
@@ -120,6 +135,7 @@ export class Dispatcher {
   private outstanding = 0;
   private closed = false;
   private readonly waiters = new Set<{ n: number; resolve: () => void }>();
+  private readonly setupLog: SetupEntry[] = [];
 
   constructor(
     private readonly listener: Listener,
@@ -195,10 +211,37 @@ export class Dispatcher {
       this.queue.remove(task);
       this.completed++;
     } else {
-      task.daemon.channel.send(frame(FrameType.Cancel, task.id, []));
+      const link = task.daemon;
+      link.channel.send(frame(FrameType.Cancel, task.id, []));
+      // A task stuck in synchronous code cannot hear the Cancel: if its daemon has not
+      // answered within the grace, it is ended and replaced.
+      const timer = setTimeout(() => {
+        if (link.inflight.has(task.id) && link.state !== 'gone') {
+          this.options.log('info', `profile '${this.options.profile}': daemon ${link.id} did not stop cancelled task ${task.id} within ${this.options.cancelGraceMs} ms; replacing it`);
+          link.retired = true;
+          this.options.onStuck(link);
+        }
+      }, this.options.cancelGraceMs);
+      timer.unref();
     }
     this.fail(task, error);
     return true;
+  }
+
+  /**
+   * Runs a task once on every daemon, before any later task there, and on every daemon that
+   * connects later. Returns the copies for the daemons connected now.
+   */
+  everywhere(taskFrame: Frame, makeMirai: () => Mirai<unknown>): Mirai<unknown>[] {
+    const entry: SetupEntry = { frame: taskFrame, makeMirai };
+    this.setupLog.push(entry);
+    const copies: Mirai<unknown>[] = [];
+    for (const link of this.links) {
+      if (link.state !== 'ready') continue;
+      copies.push(this.addSetup(link, entry, makeMirai()));
+    }
+    this.drain();
+    return copies;
   }
 
   /** Settles every task with a connection reset, says Exit to every daemon and stops listening. */
@@ -212,6 +255,7 @@ export class Dispatcher {
     }
     for (const link of this.links) {
       for (const task of link.inflight.values()) if (!task.settled) this.fail(task, error);
+      for (const task of link.setup.splice(0)) this.fail(task, error);
       link.channel.send(frame(FrameType.Exit, 0, []));
       link.channel.close();
     }
@@ -221,6 +265,21 @@ export class Dispatcher {
   }
 
   // -------------------------------------------------------------------------
+
+  private addSetup(link: DaemonLink, entry: SetupEntry, mirai: Mirai<unknown>): Mirai<unknown> {
+    const task: HostTask = {
+      id: mirai.id,
+      frame: { ...entry.frame, id: mirai.id },
+      mirai,
+      bytes: 0,
+      daemon: undefined,
+      settled: false,
+    };
+    this.trackOutstanding(+1);
+    link.setup.push(task);
+    if (!this.options.dispatcher) this.assign(link, link.setup.shift()!);
+    return mirai;
+  }
 
   private accept(channel: Channel): void {
     if (this.closed) {
@@ -238,6 +297,7 @@ export class Dispatcher {
       assigned: 0,
       completed: 0,
       inflight: new Map(),
+      setup: [],
     };
     this.links.add(link);
     channel.setLimits(HANDSHAKE_LIMITS);
@@ -291,6 +351,7 @@ export class Dispatcher {
     this.cumulative++;
     if (this.outstanding === 0) link.channel.unref();
     this.options.onDaemonChange?.(link, 'connect');
+    for (const entry of this.setupLog) this.addSetup(link, entry, entry.makeMirai());
     this.idle.push(link);
     this.drain();
     this.notifyWaiters();
@@ -380,7 +441,7 @@ export class Dispatcher {
       }
       return;
     }
-    if (reason && !this.closed) {
+    if (reason && !this.closed && !link.retired) {
       this.options.log('warn', `profile '${this.options.profile}': daemon ${link.id} disconnected: ${reason.message}`);
     }
     for (const task of link.inflight.values()) {
@@ -391,6 +452,10 @@ export class Dispatcher {
       this.fail(task, new ConnectionResetError(`daemon ${link.id}${pid} disconnected while running task ${task.id}`));
     }
     link.inflight.clear();
+    for (const task of link.setup.splice(0)) {
+      this.completed++;
+      this.fail(task, new ConnectionResetError(`daemon ${link.id} disconnected before it ran everywhere() task ${task.id}`));
+    }
     this.options.onDaemonChange?.(link, 'disconnect');
     this.drain();
   }
@@ -401,6 +466,14 @@ export class Dispatcher {
     if (!this.options.dispatcher) {
       this.drainDirect();
       return;
+    }
+    for (let i = 0; i < this.idle.length; ) {
+      // Daemons with everywhere() set-up to run take it before any queued task.
+      const link = this.idle[i]!;
+      if (link.setup.length > 0 && link.state === 'ready' && link.inflight.size === 0) {
+        this.idle.splice(i, 1);
+        this.assign(link, link.setup.shift()!);
+      } else i++;
     }
     while (this.queue.size > 0 && this.idle.length > 0) {
       const link = this.idle.shift()!;

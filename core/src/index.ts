@@ -14,6 +14,7 @@ export { mirai, type MiraiOptions, type TaskFunction } from './mirai-call.js';
 export { Mirai, isMirai, UNRESOLVED, type Unresolved } from './mirai.js';
 export { miraiMap, MiraiMap, MapElementError, type MiraiMapOptions, type MapResult } from './mirai-map.js';
 export { collectMirai, raceMirai, stopMirai, unresolved } from './collect.js';
+export { everywhere } from './everywhere.js';
 export { status, info, type Status, type Info } from './status.js';
 export { withDaemons, requireDaemons, daemonsSet, onDaemon, DEFAULT_PROFILE } from './profiles.js';
 export { fromModule, type ModuleFunction, type TaskContext } from './task-function.js';

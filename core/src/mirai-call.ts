@@ -157,6 +157,7 @@ function ephemeralProfile(): Promise<Profile> {
     log: defaultLog,
     launchTimeoutMs: 30_000,
     handshakeTimeoutMs: 10_000,
+    cancelGraceMs: 200,
   });
   return ephemeral;
 }

@@ -34,6 +34,8 @@ export interface ProfileConfig {
   readonly launchTimeoutMs: number;
   /** How long a new connection may take to prove the secret. */
   readonly handshakeTimeoutMs: number;
+  /** How long a cancelled running task may take to stop before its daemon is ended and replaced. */
+  readonly cancelGraceMs: number;
   /** Transport options for listening (TLS credentials, ...). */
   readonly listenOptions?: Record<string, unknown>;
   /** Transport options daemons dial with; they travel in launch commands. */
@@ -42,6 +44,8 @@ export interface ProfileConfig {
 
 interface Launch {
   readonly handle: LaunchHandle;
+  readonly launcher: Launcher;
+  readonly options: DaemonOptions | undefined;
   connected: boolean;
   onConnect: (() => void) | undefined;
 }
@@ -77,6 +81,8 @@ export class Profile {
         this.updateRef();
       },
       onDaemonChange: (link, event) => this.daemonChanged(link, event),
+      cancelGraceMs: config.cancelGraceMs,
+      onStuck: (link) => this.replace(link),
     });
     this.updateRef();
   }
@@ -120,7 +126,7 @@ export class Profile {
     try {
       const before = this.dispatcher.counters().cumulative;
       const handles = await launcher.launch(this.launchSpec(options), n);
-      const waits = handles.map((handle) => this.track(handle));
+      const waits = handles.map((handle) => this.track(handle, launcher, options));
       const tracked = handles.every((h) => h.exited !== undefined);
       const all = tracked
         ? Promise.all(waits)
@@ -172,9 +178,27 @@ export class Profile {
     this.launches.clear();
   }
 
-  private track(handle: LaunchHandle): Promise<void> {
+  /**
+   * Ends a daemon stuck in a cancelled task and starts a replacement with the same launcher
+   * (which re-runs `everywhere()` set-up on connect). A daemon this host did not start cannot
+   * be killed from here: its connection is closed, so it gets no more work.
+   */
+  private replace(link: DaemonLink): void {
+    const launch = link.launchId === undefined ? undefined : this.launches.get(link.launchId);
+    if (launch?.handle.kill === undefined) {
+      link.channel.close(new Error('did not stop a cancelled task'));
+      return;
+    }
+    launch.handle.kill();
+    if (this.closed) return;
+    this.launch(1, launch.launcher, launch.options).catch((err: Error) =>
+      this.config.log('warn', `profile '${this.name}': could not replace daemon ${link.id}: ${err.message}`),
+    );
+  }
+
+  private track(handle: LaunchHandle, launcher: Launcher, options: DaemonOptions | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const launch: Launch = { handle, connected: false, onConnect: resolve };
+      const launch: Launch = { handle, launcher, options, connected: false, onConnect: resolve };
       this.launches.set(handle.id, launch);
       handle.exited?.then(({ code, signal }) => {
         if (!launch.connected) {

@@ -9,25 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, daemons, launchRemote, mirai, remoteConfig, status, type LaunchSpec, type Launcher } from '@mirai-ts/core';
+import { ConfigError, daemons, launchRemote, mirai, remoteConfig, status } from '@mirai-ts/core';
 import { createCertificateAuthority, issueServerCertificate, zeroConfigCredentials } from '@mirai-ts/core/internal';
 import * as der from '../../core/src/tls/der.js';
 import { ipBytes } from '../../core/src/tls/x509.js';
+import { specOf } from './support.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-
-/** A launcher that only records the spec it was given (see docs/launchers.md). */
-function specOf(profile?: string): Promise<LaunchSpec> {
-  let seen: LaunchSpec | undefined;
-  const spy: Launcher = {
-    kind: 'spy',
-    async launch(spec) {
-      seen = spec;
-      return [];
-    },
-  };
-  return launchRemote(1, spy, profile ? { profile } : {}).then(() => seen!);
-}
 
 describe('DER encoder', () => {
   it('encodes integers in minimal two’s complement', () => {

@@ -59,7 +59,7 @@ class SegmentedBytes {
     if (from + (end - start) <= segment.byteLength) {
       const view = segment.subarray(from, from + (end - start));
       if (view.byteOffset % align === 0) return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
-      return view.slice();
+      return new Uint8Array(view); // a copy (Buffer#slice would return a view)
     }
     const out = new Uint8Array(end - start);
     let written = 0;

@@ -110,7 +110,7 @@ function arrayClass(header: Header): TypedArrayCtor & { BYTES_PER_ELEMENT: numbe
 function viewAs(ctor: TypedArrayCtor & { BYTES_PER_ELEMENT: number }, bytes: Uint8Array): ArrayBufferView {
   const size = ctor.BYTES_PER_ELEMENT;
   if (bytes.byteLength % size !== 0) throw new Error(`tensor data of ${bytes.byteLength} bytes is not a whole number of ${size}-byte elements`);
-  const source = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
+  const source = bytes.byteOffset % size === 0 ? bytes : new Uint8Array(bytes); // (Buffer#slice would not copy)
   return new ctor(source.buffer, source.byteOffset, source.byteLength / size);
 }
 

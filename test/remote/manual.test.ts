@@ -1,0 +1,146 @@
+/**
+ * Manual deployment (`launchRemote(n, remoteConfig())`) and the generic launcher
+ * (`remoteConfig({ command, args, quote })`), with real daemon processes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  ConfigError,
+  DaemonExit,
+  daemons,
+  launchRemote,
+  LaunchError,
+  localUrl,
+  mirai,
+  NoDaemonsError,
+  remoteConfig,
+  status,
+} from '@mirai-ts/core';
+import { waitFor } from '../helpers/wait.js';
+import { processesWithArgv, testSecret } from './support.js';
+
+/** Pastes a command into a fresh shell, as a person would: on its stdin, not in its argv. */
+function paste(command: string): ChildProcess {
+  const { MIRAI_SECRET: _none, ...env } = process.env;
+  const shell = spawn('/bin/sh', [], { stdio: ['pipe', 'ignore', 'pipe'], env });
+  shell.stdin!.end(`${command}\n`);
+  return shell;
+}
+
+const exited = (child: ChildProcess): Promise<number | null> =>
+  child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((r) => child.once('exit', (code) => r(code)));
+
+describe('manual deployment', () => {
+  const shells: ChildProcess[] = [];
+  afterEach(async () => {
+    await daemons(0);
+    for (const s of shells.splice(0)) {
+      if (s.exitCode === null && s.signalCode === null) s.kill('SIGKILL');
+    }
+  });
+
+  it('returns commands that join the profile when pasted into a shell (TLS, CA and secret included)', async () => {
+    const secret = testSecret();
+    const logs: string[] = [];
+    const h = await daemons({ url: 'tls+tcp://127.0.0.1:0', secret, log: (_l, m) => logs.push(m) });
+    const commands = await launchRemote(2, remoteConfig());
+    expect(commands).toHaveLength(2);
+    for (const command of commands) {
+      expect(command).toContain(h.url);
+      expect(command).toContain('BEGIN CERTIFICATE');
+      // The secret is an environment assignment, never an argument of the daemon.
+      expect(command.startsWith(`MIRAI_SECRET=${secret} `)).toBe(true);
+      expect(command.indexOf(secret)).toBe(command.lastIndexOf(secret));
+    }
+    shells.push(...commands.map(paste));
+    expect(await waitFor(() => h.connections === 2, 20_000)).toBe(true);
+    const pids = await Promise.all([1, 2, 3, 4].map(() => mirai(async () => { await new Promise((r) => setTimeout(r, 50)); return process.pid; })));
+    expect(new Set(pids).size).toBe(2);
+    // Nobody can read the secret off a process list, and status() and the log never show it.
+    expect(processesWithArgv(secret)).toEqual([]);
+    expect(JSON.stringify(status())).not.toContain(secret);
+    expect(logs.join('\n')).not.toContain(secret);
+    await h.close();
+    // The daemons exit when told, so the pasted commands finish.
+    expect(await Promise.all(shells.map(exited))).toEqual([0, 0]);
+  });
+
+  it('carries daemon options and the working directory into the command', async () => {
+    const dir = realpathSync(mkdtempSync(join(tmpdir(), 'mirai-cwd-')));
+    try {
+      await daemons({ url: localUrl({ tcp: true }) });
+      const [command] = await launchRemote(1, remoteConfig({ cwd: dir }), { maxtasks: 1 });
+      expect(command).toContain('--maxtasks=1');
+      const shell = paste(command!);
+      shells.push(shell);
+      expect(await waitFor(() => status()!.connections === 1, 20_000)).toBe(true);
+      expect(await mirai(() => process.cwd())).toBe(dir);
+      // maxtasks=1: the daemon leaves after its task (exit code 3), so the shell ends by itself.
+      expect(await exited(shell)).toBe(DaemonExit.MaxTasks);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses what cannot work', async () => {
+    await expect(launchRemote(1, remoteConfig())).rejects.toThrow(NoDaemonsError);
+    await daemons({ url: localUrl() });
+    // An ipc:// socket exists only on this machine.
+    await expect(launchRemote(1, remoteConfig())).rejects.toThrow(/local socket/);
+    await expect(launchRemote(0, remoteConfig())).rejects.toThrow(ConfigError);
+    // remoteConfig() without a command cannot start anything by itself.
+    await expect(daemons(1, { url: localUrl({ tcp: true }), remote: remoteConfig(), launchTimeout: 5_000 })).rejects.toThrow(LaunchError);
+    await expect(daemons(1, { url: localUrl({ tcp: true }), remote: remoteConfig() })).rejects.toThrow(/launchRemote/);
+  });
+});
+
+describe('remoteConfig({ command, args, quote })', () => {
+  afterEach(async () => {
+    await daemons(0);
+  });
+
+  it('quote: true hands the quoted daemon command to another shell, the secret on stdin', async () => {
+    const secret = testSecret();
+    const remote = remoteConfig({ command: 'sh', args: ['-c', '.'], quote: true });
+    const h = await daemons(2, { url: 'tls+tcp://127.0.0.1:0', remote, secret });
+    expect(h.connections).toBe(2);
+    expect(await mirai(({ a }: { a: number }) => a + 1, { a: 41 })).toBe(42);
+    expect(processesWithArgv(secret)).toEqual([]);
+    const shown = await launchRemote(1, remote);
+    expect(shown[0]).toMatch(/^sh -c '.*IFS= read -r MIRAI_SECRET/);
+    expect(shown.join('\n')).not.toContain(secret);
+    expect(status()!.connections).toBe(3);
+  });
+
+  it('quote: false splices the daemon command in; it inherits the secret from the environment', async () => {
+    const secret = testSecret();
+    await daemons(1, { url: localUrl({ tcp: true }), remote: remoteConfig({ command: 'env', args: ['.'] }), secret });
+    expect(await mirai(() => typeof process.env.MIRAI_SECRET)).toBe('undefined'); // the daemon removed it
+    expect(processesWithArgv(secret)).toEqual([]);
+  });
+
+  it('an array of argument sets launches once per set', async () => {
+    const remote = remoteConfig({ command: 'sh', args: [['-c', '.'], ['-c', '.', 'second']], quote: true });
+    const h = await daemons(2, { url: localUrl({ tcp: true }), remote });
+    expect(h.connections).toBe(2);
+    expect(remote.commands!({ url: 'tcp://127.0.0.1:1', secret: 's', options: {}, profile: 'p' }, 1)).toHaveLength(2);
+    expect(() => remote.commands!({ url: 'tcp://127.0.0.1:1', secret: 's', options: {}, profile: 'p' }, 3)).toThrow(/n must be 1 or 2/);
+  });
+
+  it('validates its options with ConfigErrors that say what is wrong', () => {
+    expect(() => remoteConfig({ command: 'ssh', args: ['host'] })).toThrow(/must contain '\.'/);
+    expect(() => remoteConfig({ command: 'ssh', args: ['.', '.'] })).toThrow(/exactly once/);
+    expect(() => remoteConfig({ command: 'srun', args: ['.'], cwd: '/tmp' })).toThrow(/quote: true/);
+    expect(() => remoteConfig({ command: 'srun', args: ['.'], secret: 'stdin' })).toThrow(ConfigError);
+    expect(() => remoteConfig({ command: '' })).toThrow(ConfigError);
+    expect(() => remoteConfig({ secret: 'carrier-pigeon' as never })).toThrow(ConfigError);
+  });
+
+  it('a failing launch command fails the launch with a LaunchError after the launch timeout', async () => {
+    const remote = remoteConfig({ command: 'sh', args: ['-c', '.'], quote: true, node: '/nonexistent/node' });
+    await expect(daemons(1, { url: localUrl({ tcp: true }), remote, launchTimeout: 2_000 })).rejects.toThrow(LaunchError);
+  });
+});
