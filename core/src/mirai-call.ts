@@ -65,12 +65,12 @@ export function submitTask<T>(
   }
   if (profile instanceof SyncProfile) {
     const controller = new AbortController();
+    profile.run(mirai as Mirai<unknown>, fn, params, controller.signal);
     watch(mirai, options, (error) => {
       controller.abort(error);
       mirai._reject(error);
       return true;
     });
-    profile.run(mirai as Mirai<unknown>, fn, params, controller.signal);
     return mirai;
   }
   const target = profile ?? ephemeralProfile();

@@ -190,6 +190,8 @@ export class Profile {
       return;
     }
     launch.handle.kill();
+    // Over a message transport (NATS) the kill is noticed only after a heartbeat timeout.
+    link.channel.close();
     if (this.closed) return;
     this.launch(1, launch.launcher, launch.options).catch((err: Error) =>
       this.config.log('warn', `profile '${this.name}': could not replace daemon ${link.id}: ${err.message}`),

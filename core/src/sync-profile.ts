@@ -39,22 +39,21 @@ export class SyncProfile {
       mirai._reject(isMiraiError(value) && value instanceof CancelledError ? value : fromErrorRecord(toErrorRecord(value, () => true)));
     };
     const ctx: TaskContext = { signal, taskId: mirai.id, daemonId: 0 };
-    let outcome: unknown;
-    try {
-      const parts = params.map((p) =>
-        'encoded' in p ? decodePayload(p.encoded, 0, this.serializers) : roundTrip(p.value, this.serializers, p.name),
-      );
-      const copied = parts.some((p) => p instanceof Promise) ? Promise.all(parts) : parts;
-      const call = async (p: unknown): Promise<unknown> => {
-        const target = isModuleFunction(fn) ? await loadModuleFunction(fn) : (fn as (...a: unknown[]) => unknown);
-        return target(...(p as unknown[]), ctx);
-      };
-      outcome = copied instanceof Promise ? copied.then(call) : call(copied);
-    } catch (err) {
-      settle(err, true);
-      return;
-    }
-    (outcome as Promise<unknown>).then((v) => settle(v, false), (e: unknown) => settle(e, true));
+    // Arguments are copied through serialization now, so what cannot travel throws here,
+    // synchronously, as it would with daemons.
+    const parts = params.map((p) =>
+      'encoded' in p ? decodePayload(p.encoded, 0, this.serializers) : roundTrip(p.value, this.serializers, p.name),
+    );
+    const copied = parts.some((p) => p instanceof Promise) ? Promise.all(parts) : parts;
+    const call = async (p: unknown): Promise<unknown> => {
+      const target = isModuleFunction(fn) ? await loadModuleFunction(fn) : (fn as (...a: unknown[]) => unknown);
+      return target(...(p as unknown[]), ctx);
+    };
+    const outcome = copied instanceof Promise ? copied.then(call) : call(copied);
+    outcome.then(
+      (v) => settle(v, false),
+      (e: unknown) => settle(e, true),
+    );
   }
 
   async close(): Promise<void> {

@@ -81,7 +81,7 @@ describe.each(['tcp', 'tls+tcp'] as const)('%s:// under attack', (scheme) => {
   afterAll(async () => {
     // Nothing an attacker did may have leaked the secret, and the pool is intact.
     expect(logs.join('\n')).not.toContain(secret);
-    expect(JSON.stringify(status())).not.toContain(secret);
+    expect(JSON.stringify(status() ?? {})).not.toContain(secret);
     expect(processesWithArgv(secret)).toEqual([]);
     await daemons(0);
   });

@@ -59,7 +59,15 @@ describe.skipIf(!enabled)('NATS end to end (real daemons)', () => {
 
   it('times out (5) and cancels (20) tasks; the daemon goes on serving', async () => {
     await daemons(1, { url: url(), transports: [natsTransport()] });
-    const slow = () => new Promise((r) => setTimeout(r, 3_000));
+    // Cooperative: stops when cancelled (a task that ignores the signal gets its daemon replaced).
+    const slow = (_: unknown, ctx: { signal: AbortSignal }) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(resolve, 3_000);
+        ctx.signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          reject(ctx.signal.reason);
+        });
+      });
     const timedOut = await settle(mirai(slow, undefined, { timeout: 200 }));
     expect(timedOut.error?.errorValue).toBe(5);
     const m = mirai(slow);

@@ -1,0 +1,325 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  CancelledError,
+  collectMirai,
+  daemons,
+  everywhere,
+  info,
+  launchLocal,
+  MapElementError,
+  mirai,
+  MiraiError,
+  miraiMap,
+  NoDaemonsError,
+  onDaemon,
+  raceMirai,
+  requireDaemons,
+  status,
+  stopMirai,
+  TimeoutError,
+  unresolved,
+  withDaemons,
+} from '@mirai-ts/core';
+import { waitFor } from '../helpers/wait.js';
+
+const root = join(import.meta.dirname, '..', '..');
+const sleepTask = async ({ ms, value }: { ms: number; value: unknown }) => {
+  await new Promise((r) => setTimeout(r, ms));
+  return value;
+};
+
+afterEach(async () => {
+  await daemons(0);
+  await daemons(0, { profile: 'cpu' });
+  await daemons(0, { profile: 'gpu' });
+});
+
+describe('maps', () => {
+  it('keeps the keys of a plain object and puts errors in place', async () => {
+    await daemons(2);
+    const mp = miraiMap({ a: 1, b: 0, c: 3 }, (x: number) => {
+      if (x === 0) throw new Error('zero');
+      return 10 / x;
+    });
+    const out = (await mp) as Record<string, number | MiraiError>;
+    expect(Object.keys(out)).toEqual(['a', 'b', 'c']);
+    expect(out.a).toBe(10);
+    expect(out.b).toBeInstanceOf(MiraiError);
+    expect((out.b as MiraiError).message).toBe('zero');
+    expect(out.c).toBeCloseTo(10 / 3);
+  });
+
+  it('passes constant args and maps over an array of records', async () => {
+    await daemons(2);
+    const rows = [
+      { x: 1, y: 2 },
+      { x: 3, y: 4 },
+    ];
+    expect(await miraiMap(rows, (row: { x: number; y: number }, k: number) => (row.x + row.y) * k, { args: 10 }).flat()).toEqual([30, 70]);
+  });
+
+  it('flat() rejects with the failing index and cancels the rest', async () => {
+    await daemons(1);
+    const mp = miraiMap([1, 2, 3, 4], async (x: number) => {
+      await new Promise((r) => setTimeout(r, 50));
+      if (x === 2) throw new TypeError('bad two');
+      return x;
+    });
+    const err = await mp.flat().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MapElementError);
+    expect((err as MapElementError).key).toBe(1);
+    expect((err as Error).message).toContain('In index: 1');
+    expect(((err as Error).cause as Error).message).toBe('bad two');
+    expect(mp.items[3]!.error).toBeInstanceOf(CancelledError);
+    expect(unresolved(mp)).toBe(false);
+  });
+
+  it('yields results in completion order with for await', async () => {
+    await daemons(2);
+    const mp = miraiMap([300, 10], (ms: number) => new Promise((r) => setTimeout(() => r(ms), ms)));
+    const order: number[] = [];
+    for await (const [key] of mp) order.push(key);
+    expect(order).toEqual([1, 0]);
+  });
+
+  it('draws a progress bar on stderr as results arrive', async () => {
+    await daemons(2);
+    const writes: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      writes.push(String(chunk));
+      return true;
+    });
+    try {
+      const out = await miraiMap([1, 2, 3, 4], (x: number) => x).progress();
+      expect(out).toEqual([1, 2, 3, 4]);
+    } finally {
+      spy.mockRestore();
+    }
+    const text = writes.join('');
+    expect(text).toContain('0/4 0%');
+    expect(text).toContain('4/4 100%');
+  });
+
+  it('needs daemons, and says how to start them', () => {
+    expect(() => miraiMap([1], (x: number) => x)).toThrow(NoDaemonsError);
+    expect(() => requireDaemons()).toThrow(/await daemons\(4\)/);
+  });
+});
+
+describe('everywhere', () => {
+  it('runs once per daemon before later tasks, survives cleanup, and reaches daemons that join later', async () => {
+    await daemons(2);
+    const pids = await everywhere(({ v }: { v: number }) => {
+      (globalThis as Record<string, unknown>).setupValue = v;
+      return process.pid;
+    }, { v: 7 });
+    expect(new Set(pids).size).toBe(2);
+    await mirai(() => {
+      (globalThis as Record<string, unknown>).scratch = 1;
+    });
+    const seen = await miraiMap([1, 2, 3, 4], () => [
+      (globalThis as Record<string, unknown>).setupValue,
+      typeof (globalThis as Record<string, unknown>).scratch,
+    ]).flat();
+    expect(seen).toEqual(Array(4).fill([7, 'undefined']));
+    await launchLocal(1);
+    const fromAll = await miraiMap([1, 2, 3, 4, 5, 6], async () => {
+      await new Promise((r) => setTimeout(r, 100));
+      return [process.pid, (globalThis as Record<string, unknown>).setupValue];
+    }).flat();
+    expect(new Set(fromAll.map(([pid]) => pid)).size).toBe(3);
+    expect(fromAll.every(([, v]) => v === 7)).toBe(true);
+  });
+});
+
+describe('cancellation and timeouts', () => {
+  it('stops a task stuck in a synchronous loop and replaces its daemon, re-running everywhere()', async () => {
+    await daemons(2);
+    await everywhere(() => {
+      (globalThis as Record<string, unknown>).ready = 'yes';
+    });
+    const bystander = mirai(async () => {
+      await new Promise((r) => setTimeout(r, 500));
+      return 'unharmed';
+    });
+    const stuck = mirai(() => {
+      for (;;);
+    });
+    await waitFor(() => info()!.executing === 2);
+    const started = Date.now();
+    expect(stopMirai(stuck)).toBe(true);
+    expect(stuck.error).toBeInstanceOf(CancelledError);
+    expect(stuck.error!.errorValue).toBe(20);
+    expect(await bystander).toBe('unharmed');
+    // The profile keeps its size and the replacement is set up like the others.
+    expect(await waitFor(() => status()!.cumulative === 3 && status()!.connections === 2, 5_000)).toBe(true);
+    const ready = await miraiMap([1, 2], async () => {
+      await new Promise((r) => setTimeout(r, 50));
+      return (globalThis as Record<string, unknown>).ready;
+    }).flat();
+    expect(ready).toEqual(['yes', 'yes']);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('times out a synchronous loop with errorValue 5', async () => {
+    await daemons(1);
+    const m = mirai(
+      () => {
+        for (;;);
+      },
+      undefined,
+      { timeout: 200 },
+    );
+    expect(await m.catch((e: unknown) => e)).toBeInstanceOf(TimeoutError);
+    expect(await mirai(() => 'served again')).toBe('served again');
+  });
+
+  it('stops a whole list or map, last element first', async () => {
+    await daemons(1);
+    const list = [1, 2, 3].map((ms) => mirai(sleepTask, { ms: 2_000, value: ms }));
+    expect(stopMirai(list)).toEqual([true, true, true]);
+    expect(list.every((m) => m.error instanceof CancelledError)).toBe(true);
+    const mp = miraiMap([1, 2], (x: number) => new Promise((r) => setTimeout(() => r(x), 2_000)));
+    expect(stopMirai(mp)).toEqual([true, true]);
+    expect(((await mp) as unknown[]).every((r) => r instanceof CancelledError)).toBe(true);
+  });
+});
+
+describe('collecting', () => {
+  it('collects in order, and races to the first settled', async () => {
+    await daemons(2);
+    const slow = mirai(sleepTask, { ms: 400, value: 'slow' });
+    const fast = mirai(sleepTask, { ms: 20, value: 'fast' });
+    expect(await raceMirai([slow, fast])).toBe(1);
+    expect(await raceMirai([slow, fast])).toBe(1); // already settled: at once
+    expect(await collectMirai([slow, fast])).toEqual(['slow', 'fast']);
+    expect(await raceMirai([])).toBe(-1);
+  });
+});
+
+describe('profiles and scopes', () => {
+  it('keeps several pools apart', async () => {
+    await daemons(2, { profile: 'cpu' });
+    await daemons(1, { profile: 'gpu', url: 'tcp://127.0.0.1:0' });
+    expect(status('cpu')!.connections).toBe(2);
+    expect(status('gpu')!.connections).toBe(1);
+    expect(status('gpu')!.url).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
+    expect(status()).toBeUndefined();
+    const cpuPids = new Set(status('cpu')!.daemons.map((d) => d.pid));
+    const pid = await mirai(() => process.pid, undefined, { profile: 'gpu' });
+    expect(cpuPids.has(pid)).toBe(false);
+    const scoped = await withDaemons('cpu', async () => {
+      await new Promise((r) => setTimeout(r, 10));
+      return mirai(() => process.pid);
+    });
+    expect(cpuPids.has(scoped)).toBe(true);
+    expect(() => withDaemons('nope', () => 1)).toThrow(NoDaemonsError);
+    expect(onDaemon()).toBe(false);
+  });
+
+  it('closes with await using', async () => {
+    {
+      await using pool = await daemons(1, { profile: 'cpu' });
+      expect(pool.connections).toBe(1);
+      expect(await mirai(() => 1, undefined, { profile: 'cpu' })).toBe(1);
+    }
+    expect(status('cpu')).toBeUndefined();
+  });
+});
+
+describe('modes', () => {
+  it('sync mode runs in this process, still through serialization', async () => {
+    await daemons({ sync: true });
+    expect(await mirai(() => process.pid)).toBe(process.pid);
+    const input = { list: [1] };
+    const out = await mirai((a: { list: number[] }) => {
+      a.list.push(2);
+      return a;
+    }, input);
+    expect(out.list).toEqual([1, 2]);
+    expect(input.list).toEqual([1]); // a copy travelled
+    expect(() => mirai(() => 1, { f: () => 1 })).toThrow(/args\.f/);
+    expect(status()!.url).toBe('sync://');
+  });
+
+  it('direct mode sends tasks round-robin straight to daemons', async () => {
+    await daemons(2, { dispatcher: false });
+    const pids = await miraiMap([1, 2, 3, 4], () => process.pid).flat();
+    expect(new Set(pids).size).toBe(2);
+    expect(status()!.dispatcher).toBe(false);
+  });
+
+  it('runs a task in a one-off process when no daemons are set', async () => {
+    const pid = await mirai(() => process.pid);
+    expect(pid).not.toBe(process.pid);
+  });
+});
+
+describe('daemon lifecycle', () => {
+  it('maxtasks ends a daemon cleanly after its last task; launchLocal adds one', async () => {
+    await daemons(1, { maxtasks: 2 });
+    expect(await mirai(() => 1)).toBe(1);
+    expect(await mirai(() => 2)).toBe(2);
+    expect(await waitFor(() => info()!.connections === 0)).toBe(true);
+    const queued = mirai(() => 3);
+    expect(info()!.awaiting).toBe(1);
+    await launchLocal(1);
+    expect(await queued).toBe(3);
+  });
+
+  it('idletime ends an idle daemon', async () => {
+    await daemons(1, { idletime: 300 });
+    expect(await mirai(() => 'work')).toBe('work');
+    expect(await waitFor(() => info()!.connections === 0, 5_000)).toBe(true);
+  });
+
+  it('walltime ends a daemon once it has passed', async () => {
+    await daemons(1, { walltime: 500 });
+    expect(await waitFor(() => info()!.connections === 0, 5_000)).toBe(true);
+  });
+
+  it('cleanup: false keeps globals between tasks', async () => {
+    await daemons(1, { cleanup: false });
+    await mirai(() => {
+      (globalThis as Record<string, unknown>).kept = 1;
+    });
+    expect(await mirai(() => (globalThis as Record<string, unknown>).kept)).toBe(1);
+  });
+
+  it('shows busy daemons and their task ids in status()', async () => {
+    await daemons(1);
+    const m = mirai(sleepTask, { ms: 300, value: 1 });
+    await waitFor(() => status()!.daemons[0]!.state === 'busy');
+    const row = status()!.daemons[0]!;
+    expect(row.tasks).toEqual([m.id]);
+    expect(row.assigned).toBe(1);
+    await m;
+    expect(status()!.daemons[0]!.completed).toBe(1);
+  });
+
+  it('refuses bad daemon options with a clear error', async () => {
+    await expect(daemons(1, { idletime: -5 })).rejects.toThrow(/idletime must be a positive number/);
+    await expect(daemons(1, { autoexit: 'sometimes' as never })).rejects.toThrow(/autoexit must be/);
+    await expect(daemons(-1)).rejects.toThrow(/whole number/);
+  });
+
+  it('output forwards daemon stdout to the host, tagged with the daemon', () => {
+    const out = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { daemons, mirai } from '@mirai-ts/core';
+         await daemons(1, { output: true });
+         await mirai(() => console.log('hello from the daemon'));
+         await new Promise((r) => setTimeout(r, 200));
+         await daemons(0);`,
+      ],
+      { cwd: root, encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(out.status, out.stderr).toBe(0);
+    expect(out.stdout).toMatch(/\[default daemon pid \d+\] hello from the daemon/);
+  });
+});
