@@ -132,6 +132,35 @@ function viewOf(ctor: ViewCtor, segment: Uint8Array): unknown {
 }
 
 const EMPTY = new Uint8Array(0);
+const NO_SEGMENTS: readonly Uint8Array[] = [];
+
+/*
+ * Scalars skip V8's serializer (a native object per call, costly to allocate and collect):
+ * a skeleton whose first byte is not V8's version tag (0xFF) holds a number or a string.
+ */
+const SCALAR_NUMBER = 0x01;
+const SCALAR_STRING = 0x02;
+
+function numberSkeleton(value: number): Uint8Array {
+  const out = Buffer.allocUnsafe(9);
+  out[0] = SCALAR_NUMBER;
+  out.writeDoubleLE(value, 1);
+  return out;
+}
+
+function stringSkeleton(value: string): Uint8Array {
+  const out = Buffer.allocUnsafe(1 + Buffer.byteLength(value));
+  out[0] = SCALAR_STRING;
+  out.write(value, 1);
+  return out;
+}
+
+function readScalar(skeleton: Uint8Array): unknown {
+  const b = Buffer.from(skeleton.buffer, skeleton.byteOffset, skeleton.byteLength);
+  if (b[0] === SCALAR_NUMBER && b.length === 9) return b.readDoubleLE(1);
+  if (b[0] === SCALAR_STRING) return b.toString('utf8', 1);
+  throw new DeserializationError(`payload starts with unknown tag 0x${b[0]?.toString(16)}`);
+}
 
 /** Payloads of undefined, null, true and false never change: encode them once. */
 const primitivePayloads = new Map<unknown, Uint8Array>();
@@ -154,6 +183,8 @@ export function encodePayload(
   rootName: string | readonly string[],
 ): Uint8Array[] | Promise<Uint8Array[]> {
   if (value === undefined || value === null || typeof value === 'boolean') return primitivePayload(value);
+  if (typeof value === 'number') return [numberSkeleton(value), EMPTY];
+  if (typeof value === 'string') return [stringSkeleton(value), EMPTY];
   let root: unknown = value;
   let claimed: Claimed | undefined;
   if (serializers.length > 0) {
@@ -182,8 +213,11 @@ export function decodePayload(
   const skeleton = segments[start];
   const table = segments[start + 1];
   if (skeleton === undefined || table === undefined) throw new DeserializationError('payload is missing segments');
+  if (table.byteLength === 0) {
+    if (skeleton[0] !== 0xff) return readScalar(skeleton);
+    return deserialize(skeleton, start === 0 && segments.length === 2 ? NO_SEGMENTS : segments.slice(start + 2), NO_SEGMENTS);
+  }
   const outOfBand = segments.slice(start + 2);
-  if (table.byteLength === 0) return deserialize(skeleton, outOfBand, []);
   let entries: TableEntry[];
   try {
     entries = readJsonSegment<TableEntry[]>(table);

@@ -78,7 +78,9 @@ export function decodeTaskParams(f: Frame, serializers: readonly Serializer[]): 
   for (let i = 0; i < tableSegment.byteLength / 4; i++) {
     const count = table.getUint32(4 * i, true);
     if (start + count > f.segments.length) throw new DeserializationError('task frame parameter table is out of range');
-    values.push(decodePayload(f.segments.slice(start, start + count), 0, serializers));
+    // Payload references are relative to its first segment; later parameters' segments
+    // after it are never referenced, so no slice is needed.
+    values.push(decodePayload(f.segments, start, serializers));
     start += count;
   }
   if (values.some((v) => v instanceof Promise)) return Promise.all(values);

@@ -78,6 +78,20 @@ describe.skipIf(!enabled)('NATS end to end (real daemons)', () => {
     expect(status()!.connections).toBe(1);
   }, 60_000);
 
+  it('a daemon stuck in a cancelled synchronous task is replaced; the pool stays at its size', async () => {
+    await daemons(1, { url: url(), transports: [natsTransport()] });
+    const before = status()!.daemons[0]!.pid;
+    const m = mirai(() => {
+      const end = Date.now() + 30_000;
+      while (Date.now() < end); // cannot hear the cancel
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    stopMirai(m);
+    expect((await settle(m)).error?.errorValue).toBe(20);
+    expect(await mirai(() => process.pid, undefined, { timeout: 30_000 })).not.toBe(before);
+    expect(status()!.connections).toBe(1);
+  }, 60_000);
+
   it('a daemon killed mid-task settles its task with connection reset (19) within seconds (default settings)', async () => {
     await daemons(2, { url: url(), transports: [natsTransport()] });
     const m = mirai(() => new Promise((r) => setTimeout(r, 60_000)));

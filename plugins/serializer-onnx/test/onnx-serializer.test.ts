@@ -1,0 +1,100 @@
+import ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { ONNX_TAG, onnxSerializer } from '../src/index.js';
+
+const ser = onnxSerializer();
+const roundTrip = async (t: ort.Tensor): Promise<ort.Tensor> => ser.decode(await ser.encode(t)) as ort.Tensor;
+
+function expectSame(a: ort.Tensor, e: ort.Tensor): void {
+  expect([a.type, [...a.dims], a.size, a.data.constructor]).toEqual([e.type, [...e.dims], e.size, e.data.constructor]);
+  expect(Array.from(a.data as ArrayLike<unknown>)).toEqual(Array.from(e.data as ArrayLike<unknown>));
+}
+
+const every: [string, ort.Tensor][] = [
+  ['float32', new ort.Tensor('float32', Float32Array.of(1.5, -0, Number.NaN, Number.POSITIVE_INFINITY), [2, 2])],
+  ['float64', new ort.Tensor('float64', Float64Array.of(Math.PI, -1e308), [2])],
+  ['float16', new ort.Tensor('float16', Uint16Array.of(0x3c00, 0x7c00), [2])],
+  ['int8', new ort.Tensor('int8', Int8Array.of(-128, 127), [2])],
+  ['uint8', new ort.Tensor('uint8', Uint8Array.of(0, 255), [2])],
+  ['int16', new ort.Tensor('int16', Int16Array.of(-32768, 32767), [2])],
+  ['uint16', new ort.Tensor('uint16', Uint16Array.of(0, 65535), [2])],
+  ['int32', new ort.Tensor('int32', Int32Array.of(-(2 ** 31), 2 ** 31 - 1), [2])],
+  ['uint32', new ort.Tensor('uint32', Uint32Array.of(0, 2 ** 32 - 1), [2])],
+  ['int64', new ort.Tensor('int64', BigInt64Array.of(-(2n ** 63n), 2n ** 63n - 1n, 0n), [3])],
+  ['uint64', new ort.Tensor('uint64', BigUint64Array.of(2n ** 64n - 1n), [1])],
+  ['bool', new ort.Tensor('bool', Uint8Array.of(1, 0, 1, 1), [2, 2])],
+  ['int4', new ort.Tensor('int4', Uint8Array.of(0x21, 0x0f) as never, [3])],
+  ['uint4', new ort.Tensor('uint4', Uint8Array.of(0xf1), [2])],
+  ['string', new ort.Tensor('string', ['', 'ascii', 'é\u{1F600}', 'lone \udc00 surrogate'], [4])],
+  ['scalar', new ort.Tensor('float32', Float32Array.of(7), [])],
+  ['empty', new ort.Tensor('float32', new Float32Array(0), [0, 5])],
+];
+
+describe('onnxSerializer', () => {
+  it('has a ref daemons can rebuild it from', () => {
+    expect(ser.tag).toBe(ONNX_TAG);
+    expect(ser.ref).toEqual({ specifier: '@mirai-ts/serializer-onnx', exportName: 'onnxSerializer', options: {} });
+  });
+
+  it.each(every)('round-trips a %s tensor exactly (type, dims, data class and values)', async (_name, tensor) => {
+    const back = await roundTrip(tensor);
+    expect(back).toBeInstanceOf(ort.Tensor);
+    expectSame(back, tensor);
+  });
+
+  it('sends the data buffer itself and decodes a view of it', () => {
+    const data = new Float32Array(100_000).fill(3);
+    const tensor = new ort.Tensor('float32', data, [1000, 100]);
+    const segments = ser.encode(tensor) as Uint8Array[];
+    expect(segments[1]!.buffer).toBe(data.buffer);
+    const back = ser.decode(segments) as ort.Tensor;
+    expect((back.data as Float32Array).buffer).toBe(data.buffer);
+  });
+
+  it('decodes data at a misaligned offset (one copy) and a subarray of a larger buffer', async () => {
+    const big = BigInt64Array.of(1n, 2n, 3n, 4n);
+    const tensor = new ort.Tensor('int64', big.subarray(1, 3), [2]);
+    const [head, body] = (await ser.encode(tensor)) as Uint8Array[];
+    expect(body!.byteLength).toBe(16);
+    const misaligned = new Uint8Array(body!.byteLength + 3).subarray(3);
+    misaligned.set(body!);
+    const back = ser.decode([head!, misaligned]) as ort.Tensor;
+    expect(Array.from(back.data as BigInt64Array)).toEqual([2n, 3n]);
+  });
+
+  it('downloads tensors that live off the CPU before sending them (async encode)', async () => {
+    const tensor = ort.Tensor.fromGpuBuffer({ size: 8 } as never, {
+      dataType: 'float32',
+      dims: [2],
+      download: async () => Float32Array.of(1, 2),
+    });
+    const encoded = ser.encode(tensor);
+    expect(encoded).toBeInstanceOf(Promise);
+    const back = ser.decode(await encoded) as ort.Tensor;
+    expect([back.location, Array.from(back.data as Float32Array)]).toEqual(['cpu', [1, 2]]);
+  });
+
+  it('claims tensors (also from another copy of onnxruntime) and nothing else', () => {
+    const t = new ort.Tensor('float32', Float32Array.of(1), [1]);
+    const lookalike = { type: 'float32', dims: [1], location: 'cpu', data: Float32Array.of(5), getData: async () => Float32Array.of(5) };
+    expect([ser.claims(t), ser.claims(lookalike)]).toEqual([true, true]);
+    expect((ser.decode(ser.encode(lookalike as never) as Uint8Array[]) as ort.Tensor).data).toEqual(Float32Array.of(5));
+    expect([ser.claims({ type: 'x', dims: [] }), ser.claims(Float32Array.of(1)), ser.claims(null)]).toEqual([false, false, false]);
+  });
+
+  it('throws on a bad header, an unknown type, or data that does not fit the dims', () => {
+    const [head, body] = ser.encode(new ort.Tensor('int32', Int32Array.of(1, 2, 3, 4), [4])) as Uint8Array[];
+    const header = (h: object) => new TextEncoder().encode(JSON.stringify(h));
+    const bad: Uint8Array[][] = [
+      [],
+      [new TextEncoder().encode('{not json')],
+      [header({ type: 'int32' }), body!],
+      [header({ type: 'complex64', dims: [4] }), body!],
+      [head!],
+      [head!, body!.subarray(0, 8)],
+      [head!, body!.subarray(0, 6)],
+      [header({ type: 'string', dims: [1] })],
+    ];
+    for (const buffers of bad) expect(() => ser.decode(buffers)).toThrow();
+  });
+});

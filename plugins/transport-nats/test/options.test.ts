@@ -1,0 +1,75 @@
+/** URL parsing, option validation and message packing: no server needed. */
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '@mirai-ts/core';
+import { natsTransport, parseNatsUrl } from '@mirai-ts/transport-nats';
+import { DATA_HEADER_BYTES, packData } from '../src/wire.js';
+
+describe('NATS URLs', () => {
+  it('turns the path into the scope of every subject', () => {
+    const a = parseNatsUrl('nats://127.0.0.1:4222/analytics');
+    expect(a.server).toBe('nats://127.0.0.1:4222');
+    expect(a.scope).toBe('analytics');
+    expect(a.subjects.connect).toBe('mirai.analytics.connect');
+    expect(a.subjects.toHost('abc')).toBe('mirai.analytics.c.abc.h');
+    expect(a.subjects.toDaemon('abc')).toBe('mirai.analytics.c.abc.d');
+    expect(a.subjects.toHostWildcard).toBe('mirai.analytics.c.*.h');
+    expect(a.subjects.idOf('mirai.analytics.c.abc.h')).toBe('abc');
+    expect(a.subjects.idOf('mirai.other.c.abc.h')).toBeUndefined();
+    const nested = parseNatsUrl('nats://nats.example:5000/team/analytics', 'acme.jobs');
+    expect(nested.subjects.connect).toBe('acme.jobs.team.analytics.connect');
+    expect(parseNatsUrl('nats://localhost').scope).toBe('default');
+    expect(parseNatsUrl('nats://localhost').server).toBe('nats://localhost:4222');
+  });
+
+  it('rejects bad URLs with a ConfigError naming the problem', () => {
+    expect(() => parseNatsUrl('tcp://127.0.0.1:1/x')).toThrow(ConfigError);
+    expect(() => parseNatsUrl('nats://127.0.0.1/a.b')).toThrow(/invalid scope 'a.b'/);
+    expect(() => parseNatsUrl('nats://127.0.0.1/a*')).toThrow(/invalid scope/);
+    expect(() => parseNatsUrl('nats://127.0.0.1/x?y=1')).toThrow(/query/);
+    expect(() => parseNatsUrl('nats://127.0.0.1/x', 'bad prefix')).toThrow(/prefix/);
+    const err = (() => {
+      try {
+        parseNatsUrl('nats://user:topsecret@127.0.0.1/x');
+      } catch (e) {
+        return e as Error;
+      }
+      return undefined;
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err!.message).toMatch(/credentials must not be in the URL/);
+    expect(err!.message).not.toContain('topsecret');
+  });
+});
+
+describe('natsTransport options', () => {
+  it('carries its options in a plugin reference daemons can import', () => {
+    const t = natsTransport({ user: 'u', passFile: '/etc/p', tls: { caFile: '/ca.pem' }, heartbeatMs: 500 });
+    expect(t.schemes).toEqual(['nats']);
+    expect(t.ref).toEqual({
+      specifier: '@mirai-ts/transport-nats',
+      exportName: 'natsTransport',
+      options: { user: 'u', passFile: '/etc/p', tls: { caFile: '/ca.pem' }, heartbeatMs: 500 },
+    });
+    expect(JSON.parse(JSON.stringify(t.ref))).toEqual(t.ref);
+  });
+
+  it('rejects unknown options and wrong types with a ConfigError', () => {
+    expect(() => natsTransport({ usr: 'x' } as never)).toThrow(/unknown option 'usr'/);
+    expect(() => natsTransport({ heartbeatMs: -1 })).toThrow(/'heartbeatMs' must be a positive number/);
+    expect(() => natsTransport({ tls: { caFiel: 'x' } as never })).toThrow(/unknown TLS option 'caFiel'/);
+    expect(() => natsTransport({ pass: 'x' })).toThrow(/a password needs 'user'/);
+    expect(() => natsTransport({ token: 'a', tokenFile: 'b' })).toThrow(/not both/);
+    expect(() => natsTransport('x' as never)).toThrow(ConfigError);
+  });
+});
+
+describe('Data messages', () => {
+  it('cut a gather-write frame into pieces of at most the limit, bytes in order', () => {
+    const chunks = [Uint8Array.from([1, 2, 3]), Uint8Array.from({ length: 10 }, (_, i) => 10 + i), Uint8Array.from([99])];
+    const messages = packData(chunks, 4);
+    expect(messages.map((m) => m.length - DATA_HEADER_BYTES)).toEqual([4, 4, 4, 2]);
+    const stream = Buffer.concat(messages.map((m) => m.subarray(DATA_HEADER_BYTES)));
+    expect([...stream]).toEqual([1, 2, 3, ...Array.from({ length: 10 }, (_, i) => 10 + i), 99]);
+    expect(messages.every((m) => m[0] === 1)).toBe(true);
+  });
+});

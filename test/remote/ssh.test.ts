@@ -1,0 +1,158 @@
+/**
+ * The SSH launcher against a real OpenSSH server that this file starts on 127.0.0.1 with
+ * its own keys (test/helpers/sshd.ts). Daemons really run in ssh sessions: each task
+ * reports the SetEnv tag that only sessions of this sshd carry.
+ *
+ * Skipped when sshd is not installed, unless CI is set (then missing sshd fails).
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ConfigError,
+  daemons,
+  hostUrl,
+  launchRemote,
+  LaunchError,
+  localUrl,
+  mirai,
+  status,
+} from '@mirai-ts/core';
+import { parseRemote, sshConfig } from '@mirai-ts/launcher-ssh';
+import { SSHD_TAG_ENV, sshdAvailable, startSshd, type TestSshd } from '../helpers/sshd.js';
+import { waitFor } from '../helpers/wait.js';
+import { processesWithArgv, testSecret } from './support.js';
+
+/** What a task reports about where it runs. */
+interface Where {
+  tag: string | undefined;
+  pid: number;
+  argv: string[];
+}
+const where = (): Promise<Where> =>
+  mirai(async () => {
+    await new Promise((r) => setTimeout(r, 30));
+    return { tag: process.env.MIRAI_TEST_SSHD, pid: process.pid, argv: process.argv };
+  }) as Promise<Where>;
+
+/** A non-loopback address of this machine, if it has one (a "real" remote would dial it). */
+function lanUrl(tls: boolean): string {
+  const urls = Object.values(hostUrl({ tls }));
+  return urls[0] ?? `${tls ? 'tls+tcp' : 'tcp'}://127.0.0.1:0`;
+}
+
+const available = sshdAvailable();
+
+describe.skipIf(!available)('sshConfig() with a real sshd', () => {
+  let sshd: TestSshd;
+
+  beforeAll(async () => {
+    sshd = await startSshd();
+  }, 60_000);
+
+  afterEach(async () => {
+    await daemons(0);
+    // Daemons leave when their host says Exit; their ssh sessions end with them.
+    expect(await waitFor(() => sshd.sessionPids().length === 0, 15_000)).toBe(true);
+  });
+
+  afterAll(async () => {
+    await sshd?.stop();
+  });
+
+  it('starts daemons over ssh that dial the host directly (TLS), secret only on stdin', async () => {
+    const secret = testSecret();
+    const remote = sshConfig({ remotes: [sshd.remote], sshOptions: sshd.sshOptions, timeout: 20_000 });
+    const h = await daemons(2, { url: lanUrl(true), remote, secret });
+    expect(h.connections).toBe(2);
+    const seen = await Promise.all([1, 2, 3, 4].map(where));
+    expect(seen.every((w) => w.tag === sshd.tag)).toBe(true);
+    expect(new Set(seen.map((w) => w.pid)).size).toBe(2);
+    // Neither ssh's argv here nor the daemons' argv "over there" holds the secret.
+    expect(processesWithArgv(secret)).toEqual([]);
+    expect(JSON.stringify(status())).not.toContain(secret);
+    // Both daemons share one session: one ssh process, launched with an argv array.
+    const shown = await launchRemote(1, remote);
+    expect(shown).toHaveLength(1);
+    expect(shown[0]).toMatch(/^ssh -o BatchMode=yes -o ConnectTimeout=20 -T -p \d+ /);
+    expect(shown[0]).not.toContain(secret);
+    expect(await waitFor(() => status()!.connections === 3, 20_000)).toBe(true);
+  });
+
+  it('tunnel: daemons in a network namespace of their own reach the host only through ssh -R', async (ctx) => {
+    if (sshd.isolatedSshOptions === undefined) ctx.skip();
+    const remote = sshConfig({ remotes: [sshd.remote], sshOptions: sshd.isolatedSshOptions, tunnel: true, timeout: 20_000 });
+    const h = await daemons(2, { url: 'tls+tcp://127.0.0.1:0', remote });
+    const seen = await Promise.all([1, 2, 3].map(where));
+    expect(seen.every((w) => w.tag === sshd.tag)).toBe(true);
+    // Same port on both sides, as mirai: the remote's 127.0.0.1:<port> is the tunnel's end.
+    const port = h.url.split(':').pop()!;
+    expect(seen[0]!.argv).toContain(`tls+tcp://127.0.0.1:${port}`);
+    const shown = await launchRemote(1, remote);
+    expect(shown[0]).toContain(`-R ${port}:127.0.0.1:${port}`);
+  });
+
+  it('without the tunnel the isolated daemons cannot reach the host: a LaunchError says why', async (ctx) => {
+    if (sshd.isolatedSshOptions === undefined) ctx.skip();
+    const remote = sshConfig({ remotes: [sshd.remote], sshOptions: sshd.isolatedSshOptions, timeout: 20_000 });
+    const error = await daemons(1, { url: 'tcp://127.0.0.1:0', remote }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LaunchError);
+    expect((error as Error).message).toMatch(/could not connect|cannot connect|ECONNREFUSED/);
+  });
+
+  it('tunnel with tunnelPort: the daemon dials a port only the tunnel serves', async () => {
+    const { createServer } = await import('node:net');
+    const free = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const remote = sshConfig({ remotes: [sshd.remote], sshOptions: sshd.sshOptions, tunnel: true, tunnelPort: free, timeout: 20_000 });
+    const h = await daemons(1, { url: localUrl({ tcp: true }), remote });
+    const w = await where();
+    expect(w.tag).toBe(sshd.tag);
+    expect(w.argv).toContain(`tcp://127.0.0.1:${free}`);
+    expect(h.url).not.toContain(`:${free}`);
+  });
+
+  it('a failed login fails the launch at once with ssh’s own message', async () => {
+    const bad = sshd.sshOptions.map((o) => (o.endsWith('client_key') ? `${sshd.dir}/no-such-key` : o));
+    const started = Date.now();
+    const error = await daemons(1, { url: localUrl({ tcp: true }), remote: sshConfig({ remotes: [sshd.remote], sshOptions: bad }) }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LaunchError);
+    expect((error as Error).message).toMatch(/Permission denied/);
+    expect((error as Error).message).toContain(sshd.remote);
+    expect(Date.now() - started).toBeLessThan(20_000); // not the 30 s launch timeout
+  });
+
+  it('spreads daemons over several remotes, one ssh session each', async () => {
+    const remote = sshConfig({ remotes: [sshd.remote, sshd.remote.replace('@127.0.0.1', '@localhost')], sshOptions: sshd.sshOptions });
+    // n = 1 with two remotes: one daemon on each, as mirai.
+    const h = await daemons(1, { url: 'tls+tcp://127.0.0.1:0', remote });
+    expect(await waitFor(() => h.connections === 2, 20_000)).toBe(true);
+    expect(remote.commands!({ url: 'tcp://10.0.0.1:5555', secret: 's', options: {}, profile: 'p' }, 4)).toHaveLength(2);
+  });
+
+  it('refuses configurations that cannot work', async () => {
+    expect(() => sshConfig({ remotes: [] })).toThrow(ConfigError);
+    expect(() => sshConfig({ remotes: ['http://host'] })).toThrow(/ssh:\/\//);
+    expect(() => sshConfig({ remotes: ['ssh://-oProxyCommand=evil'] })).toThrow(/invalid host/);
+    expect(() => sshConfig({ remotes: ['ssh://host'], tunnelPort: 2222 })).toThrow(/needs tunnel/);
+    expect(() => sshConfig({ remotes: ['ssh://host'], timeout: -1 })).toThrow(ConfigError);
+    expect(parseRemote('ssh://me@[::1]:2200')).toMatchObject({ user: 'me', host: '::1', port: 2200, destination: 'me@::1' });
+    expect(parseRemote('ssh://node7')).toMatchObject({ user: undefined, port: 22, destination: 'node7' });
+    // A tunnel needs the host to listen at 127.0.0.1.
+    await daemons({ url: lanUrl(false) });
+    await expect(launchRemote(1, sshConfig({ remotes: [sshd.remote], tunnel: true }))).rejects.toThrow(/127\.0\.0\.1/);
+    // A local socket is out of reach of any remote.
+    await daemons({ url: localUrl() });
+    await expect(launchRemote(1, sshConfig({ remotes: [sshd.remote] }))).rejects.toThrow(/local socket/);
+  });
+});
+
+describe('sshd availability', () => {
+  it('is known (skips only outside CI)', () => {
+    expect(typeof available).toBe('boolean');
+    if (process.env.CI) expect(available).toBe(true);
+    expect(SSHD_TAG_ENV).toBe('MIRAI_TEST_SSHD');
+  });
+});
