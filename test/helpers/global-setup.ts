@@ -19,9 +19,10 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-function packagesNeedBuild(): boolean {
-  const dirs = ['core', ...readdirSync(join(root, 'plugins')).map((p) => join('plugins', p))];
-  return dirs.some((dir) => {
+/** Packages whose dist is missing or older than their src. */
+function stalePackages(): string[] {
+  const dirs = ['core', ...['plugins', 'adapters'].flatMap((d) => (existsSync(join(root, d)) ? readdirSync(join(root, d)).map((p) => join(d, p)) : []))];
+  return dirs.filter((dir) => {
     const src = join(root, dir, 'src');
     const dist = join(root, dir, 'dist', 'index.js');
     return existsSync(src) && (!existsSync(dist) || statSync(dist).mtimeMs < newestMtime(src));
@@ -47,8 +48,10 @@ export function processesOfRun(runId: string): { pid: number; cmd: string }[] {
 }
 
 export function setup(): () => Promise<void> {
-  if (packagesNeedBuild()) {
-    execFileSync('pnpm', ['-r', '--filter', './core', '--filter', './plugins/*', 'run', 'build'], { cwd: root, stdio: 'inherit' });
+  // Daemon processes run built code: build what changed (MIRAI_TEST_NO_BUILD=1 skips this).
+  const stale = process.env.MIRAI_TEST_NO_BUILD ? [] : stalePackages();
+  if (stale.length > 0) {
+    execFileSync('pnpm', ['-r', ...stale.flatMap((dir) => ['--filter', `./${dir}`]), 'run', 'build'], { cwd: root, stdio: 'inherit' });
   }
   const runId = randomUUID();
   process.env[RUN_ENV] = runId;

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { encodeFrame, FrameDecoder } from '../src/frame-codec.js';
+import { DEFAULT_LIMITS, frame, FrameType, HANDSHAKE_LIMITS, type Frame } from '../src/frame.js';
+import { ProtocolError } from '../src/errors.js';
+
+function decodeAll(bytes: Buffer, chunkSizes: number[], limits = DEFAULT_LIMITS): Frame[] {
+  const out: Frame[] = [];
+  const decoder = new FrameDecoder(limits, (f) => out.push(f));
+  let offset = 0;
+  let i = 0;
+  while (offset < bytes.length) {
+    const size = chunkSizes[i++ % chunkSizes.length]!;
+    decoder.push(bytes.subarray(offset, offset + size));
+    offset += size;
+  }
+  return out;
+}
+
+const concat = (f: Frame): Buffer => Buffer.concat(encodeFrame(f));
+
+describe('frame codec', () => {
+  const big = new Uint8Array(100_000).map((_, i) => i % 251);
+  const frames = [
+    frame(FrameType.Task, 7, [Buffer.from('source'), new Uint8Array(0), big, Buffer.from('tail')], 4),
+    frame(FrameType.Exit, 0, []),
+    frame(FrameType.Result, 0xffffffff, [Buffer.from('x')], 3),
+  ];
+  const bytes = Buffer.concat(frames.map(concat));
+
+  for (const chunks of [[bytes.length], [1], [7, 13, 4096], [65_536]]) {
+    it(`decodes frames split into chunks of ${chunks.join('/')} bytes`, () => {
+      const out = decodeAll(bytes, chunks);
+      expect(out).toHaveLength(3);
+      expect(out.map((f) => [f.type, f.flags, f.id])).toEqual([
+        [FrameType.Task, 4, 7],
+        [FrameType.Exit, 0, 0],
+        [FrameType.Result, 3, 0xffffffff],
+      ]);
+      expect(Buffer.from(out[0]!.segments[0]!).toString()).toBe('source');
+      expect(out[0]!.segments[1]!.byteLength).toBe(0);
+      expect(Buffer.compare(Buffer.from(out[0]!.segments[2]!), Buffer.from(big))).toBe(0);
+      expect(Buffer.from(out[0]!.segments[3]!).toString()).toBe('tail');
+    });
+  }
+
+  it('hands large segments to the socket as they are (gather write, no copy)', () => {
+    const chunks = encodeFrame(frames[0]!);
+    expect(chunks).toHaveLength(3); // head with small segments, the large one, the tail
+    expect(chunks[1]).toBe(big);
+  });
+
+  it('rejects garbage, a non-zero reserved field, too many segments and oversized frames', () => {
+    expect(() => decodeAll(Buffer.from('GET / HTTP/1.1\r\n\r\n'), [64])).toThrow(ProtocolError);
+    const reserved = concat(frames[1]!);
+    reserved.writeUInt32LE(1, 12);
+    expect(() => decodeAll(reserved, [64])).toThrow(/reserved/);
+    const many = concat(frame(FrameType.Hello, 0, Array.from({ length: 5 }, () => Buffer.from('a'))));
+    expect(() => decodeAll(many, [64], HANDSHAKE_LIMITS)).toThrow(/5 segments; the limit is 4/);
+    const huge = concat(frame(FrameType.Hello, 0, [new Uint8Array(20_000)]));
+    expect(() => decodeAll(huge.subarray(0, 20), [20], HANDSHAKE_LIMITS)).toThrow(/exceeds the limit/);
+  });
+});

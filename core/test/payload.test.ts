@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { decodePayload, encodePayload, OUT_OF_BAND_BYTES } from '../src/payload.js';
+import { DeserializationError, SerializationError } from '../src/errors.js';
+import type { Serializer } from '../src/serializer.js';
+
+const roundTrip = (value: unknown, serializers: Serializer[] = []): unknown =>
+  decodePayload(encodePayload(value, serializers, 'args') as Uint8Array[], 0, serializers);
+
+class Point {
+  constructor(
+    readonly x: number,
+    readonly y: number,
+  ) {}
+}
+const pointSerializer: Serializer<Point> = {
+  tag: 'test.point/1',
+  claims: (v): v is Point => v instanceof Point,
+  encode: (p) => new Uint8Array(new Float64Array([p.x, p.y]).buffer),
+  decode: ([bytes]) => {
+    const f = new Float64Array(bytes!.slice().buffer);
+    return new Point(f[0]!, f[1]!);
+  },
+};
+
+describe('payloads', () => {
+  it('round-trips scalars exactly, including the awkward numbers', () => {
+    for (const v of [undefined, null, true, false, 0, -0, NaN, Infinity, 1.5, '', 'héllo ✓', 2n ** 80n]) {
+      expect(Object.is(roundTrip(v), v) || roundTrip(v) === v).toBe(true);
+    }
+  });
+
+  it('keeps large typed arrays out of the skeleton and returns them as views', () => {
+    const big = new Float64Array(OUT_OF_BAND_BYTES / 8 + 1).fill(2.5);
+    const segments = encodePayload({ big }, [], 'args') as Uint8Array[];
+    expect(segments).toHaveLength(3);
+    expect(segments[2]!.buffer).toBe(big.buffer); // not copied
+    expect(segments[0]!.byteLength).toBeLessThan(100);
+    const back = decodePayload(segments, 0, []) as { big: Float64Array };
+    expect(back.big).toBeInstanceOf(Float64Array);
+    expect(back.big.buffer).toBe(segments[2]!.buffer); // a view of the received bytes
+    expect(back.big[back.big.length - 1]).toBe(2.5);
+  });
+
+  it('keeps Buffer, DataView and BigInt64Array types, large and small', () => {
+    const value = {
+      small: Buffer.from('abc'),
+      large: Buffer.alloc(OUT_OF_BAND_BYTES, 1),
+      view: new DataView(new ArrayBuffer(OUT_OF_BAND_BYTES * 2)),
+      longs: new BigInt64Array(OUT_OF_BAND_BYTES / 8).fill(-3n),
+    };
+    const back = roundTrip(value) as typeof value;
+    expect(Buffer.isBuffer(back.small)).toBe(true);
+    expect(back.small.toString()).toBe('abc');
+    expect(Buffer.isBuffer(back.large)).toBe(true);
+    expect(back.view).toBeInstanceOf(DataView);
+    expect(back.longs[0]).toBe(-3n);
+  });
+
+  it('names the path of what cannot be serialized', () => {
+    const err = (() => {
+      try {
+        encodePayload({ rows: [{ ok: 1 }, { cb: () => 1 }] }, [], 'args');
+      } catch (e) {
+        return e as SerializationError;
+      }
+    })();
+    expect(err).toBeInstanceOf(SerializationError);
+    expect(err!.path).toBe('args.rows[1].cb');
+    expect(() => encodePayload(new Map([['k', Symbol('s')]]), [], 'args')).toThrow(/args\.get\("k"\)/);
+  });
+
+  it('lets a serializer claim values at any depth, once per object', () => {
+    const p = new Point(1, 2);
+    const value = { top: p, nested: [{ again: p }], map: new Map([['q', new Point(3, 4)]]) };
+    const segments = encodePayload(value, [pointSerializer], 'args') as Uint8Array[];
+    const table = JSON.parse(Buffer.from(segments[1]!).toString());
+    expect(table.map((e: { p: string }) => e.p)).toEqual(['args.top', 'args.map.get("q")']);
+    const back = decodePayload(segments, 0, [pointSerializer]) as typeof value;
+    expect(back.top).toBeInstanceOf(Point);
+    expect(back.nested[0]!.again).toBe(back.top);
+    expect(back.map.get('q')).toEqual(new Point(3, 4));
+    expect(value.top).toBe(p); // the caller's object was not modified
+  });
+
+  it('names the serializer and the path when one fails or is missing', () => {
+    const throwing: Serializer<Point> = { ...pointSerializer, encode: () => { throw new Error('nope'); } };
+    expect(() => encodePayload({ a: { b: new Point(0, 0) } }, [throwing], 'args')).toThrow(/'test\.point\/1' failed to encode args\.a\.b: nope/);
+    const segments = encodePayload({ p: new Point(0, 0) }, [pointSerializer], 'result') as Uint8Array[];
+    expect(() => decodePayload(segments, 0, [])).toThrow(DeserializationError);
+    expect(() => decodePayload(segments, 0, [])).toThrow(/result\.p was encoded by serializer 'test\.point\/1'/);
+  });
+
+  it('rejects corrupt bytes with a typed error', () => {
+    expect(() => decodePayload([Buffer.from([0xff, 0x0f, 0x99]), new Uint8Array(0)], 0, [])).toThrow(DeserializationError);
+    expect(() => decodePayload([Buffer.from([0x07]), new Uint8Array(0)], 0, [])).toThrow(DeserializationError);
+  });
+});
