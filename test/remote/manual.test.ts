@@ -3,7 +3,7 @@
  * (`remoteConfig({ command, args, quote })`), with real daemon processes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -66,6 +66,22 @@ describe('manual deployment', () => {
     await h.close();
     // The daemons exit when told, so the pasted commands finish.
     expect(await Promise.all(shells.map(exited))).toEqual([0, 0]);
+  });
+
+  it('works with the secret in a file instead (--secret-file), as docs/remote.md describes', async () => {
+    const secret = testSecret();
+    const dir = mkdtempSync(join(tmpdir(), 'mirai-secret-'));
+    try {
+      writeFileSync(join(dir, 'secret'), secret, { mode: 0o600 });
+      const h = await daemons({ url: 'tls+tcp://127.0.0.1:0', secret });
+      const [command] = await launchRemote(1, remoteConfig());
+      const withFile = `${command!.replace(`MIRAI_SECRET=${secret} `, '')} --secret-file=${join(dir, 'secret')}`;
+      expect(withFile).not.toContain(secret);
+      shells.push(paste(withFile));
+      expect(await waitFor(() => h.connections === 1, 20_000)).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('carries daemon options and the working directory into the command', async () => {

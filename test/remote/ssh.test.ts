@@ -19,6 +19,7 @@ import {
 import { parseRemote, sshConfig } from '@mirai-ts/launcher-ssh';
 import { SSHD_TAG_ENV, sshdAvailable, startSshd, type TestSshd } from '../helpers/sshd.js';
 import { waitFor } from '../helpers/wait.js';
+import { sshDaemons } from './examples/ssh-tunnel.js';
 import { processesWithArgv, testSecret } from './support.js';
 
 /** What a task reports about where it runs. */
@@ -112,6 +113,15 @@ describe.skipIf(!available)('sshConfig() with a real sshd', () => {
     expect(w.tag).toBe(sshd.tag);
     expect(w.argv).toContain(`tcp://127.0.0.1:${free}`);
     expect(h.url).not.toContain(`:${free}`);
+  });
+
+  it('remote.md example: sshDaemons() over a tunnel', async (ctx) => {
+    // In this machine's own network namespace the tunnel's port is the host's, already taken.
+    if (sshd.isolatedSshOptions === undefined) ctx.skip();
+    const h = await sshDaemons([sshd.remote], sshd.isolatedSshOptions);
+    expect(h.connections).toBe(2);
+    const seen = await Promise.all([1, 2].map(where));
+    expect(seen.every((w) => w.tag === sshd.tag)).toBe(true);
   });
 
   it('a failed login fails the launch at once with ssh’s own message', async () => {

@@ -282,7 +282,7 @@ export class NatsChannel implements Channel, ConnectionEvents {
     this.acknowledged(pong.received);
     // The Ping followed everything up to lastSent on the same subject, so the peer had it
     // all unless the server lost some: send the rest again (duplicates are dropped).
-    // disabled
+    if (pong.received < lastSent) for (const message of [...this.unacked]) if (!this.publish(message)) return;
   }
 
   private probeFailed(err: unknown): void {
