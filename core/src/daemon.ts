@@ -17,7 +17,6 @@ import {
   jsonSegment,
   PROTOCOL_VERSION,
   readJsonSegment,
-  readTextSegment,
   type Frame,
 } from './frame.js';
 import type { ByeMessage, ChallengeMessage, HelloMessage, InitMessage } from './messages.js';
@@ -25,7 +24,7 @@ import { encodePayload } from './payload.js';
 import { decodeTaskParams } from './task-frame.js';
 import { loadSerializers } from './plugin-loader.js';
 import type { Serializer } from './serializer.js';
-import { compileSource, loadModuleFunction } from './task-compiler.js';
+import { compileSegment, loadModuleFunction } from './task-compiler.js';
 import type { ModuleFunction, TaskContext } from './task-function.js';
 import type { Channel, Transport } from './transport.js';
 
@@ -252,7 +251,9 @@ class DaemonRun {
       const ref = readJsonSegment<ModuleFunction>(f.segments[0]);
       return Promise.all([loadModuleFunction(ref), params]).then(([fn, p]) => call(fn, p));
     }
-    const fn = compileSource(readTextSegment(f.segments[0]));
+    const head = f.segments[0];
+    if (head === undefined) throw new Error('task frame without a function');
+    const fn = compileSegment(head);
     return params instanceof Promise ? params.then((p) => call(fn, p)) : call(fn, params);
   }
 

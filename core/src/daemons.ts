@@ -26,6 +26,8 @@ export interface DaemonsOptions extends DaemonOptions {
   readonly serializers?: readonly Serializer[];
   /** Transport plugins for this profile (the URL's scheme picks one). */
   readonly transports?: readonly Transport[];
+  /** One transport plugin: `{ url: 'nats://…/scope', transport: natsTransport() }`. Added to `transports`. */
+  readonly transport?: Transport;
   /** What starts the `n` daemons (default: local child processes). */
   readonly launcher?: Launcher;
   /** Same as `launcher`, mirai's name for it: `daemons(2, { url, remote: sshConfig(...) })`. */
@@ -67,9 +69,11 @@ export interface DaemonsHandle extends AsyncDisposable {
  * - `daemons(n, { url, launcher })`: listen at `url` and start `n` daemons with `launcher`.
  * - `daemons({ url })`: listen only, for daemons started elsewhere.
  * - `daemons({ sync: true })`: run tasks in this process.
- * - `daemons(0)`: reset; daemons exit and pending tasks settle with connection reset (19).
+ * - `daemons(0)`: reset; pending tasks settle with connection reset (19), daemons this host
+ *   launched exit, others lose the connection (`autoexit: false` ones wait for the next host);
+ *   `daemons(0, { terminate: true })` tells every connected daemon to exit.
  */
-export async function daemons(n: 0, options?: { readonly profile?: string }): Promise<void>;
+export async function daemons(n: 0, options?: { readonly profile?: string; readonly terminate?: boolean }): Promise<void>;
 export async function daemons(n: number, options?: DaemonsOptions): Promise<DaemonsHandle>;
 export async function daemons(options: DaemonsOptions): Promise<DaemonsHandle>;
 export async function daemons(
@@ -80,7 +84,7 @@ export async function daemons(
   const options = typeof nOrOptions === 'number' ? maybeOptions : nOrOptions;
   if (!Number.isInteger(n) || n < 0) throw new ConfigError(`daemons(n): n must be a whole number ≥ 0, got ${String(nOrOptions)}`);
   const name = currentProfileName(options.profile);
-  await resetProfile(name);
+  await resetProfile(name, (options as { terminate?: boolean }).terminate === true);
   const listenOnly = typeof nOrOptions !== 'number';
   if (n === 0 && !listenOnly) return;
 
@@ -96,7 +100,7 @@ export async function daemons(
     dispatcher: options.dispatcher ?? true,
     daemonOptions: pickDaemonOptions(options),
     serializers: options.serializers ?? [],
-    transports: options.transports ?? [],
+    transports: options.transport ? [options.transport, ...(options.transports ?? [])] : (options.transports ?? []),
     launcher: options.launcher ?? options.remote ?? localLauncher(),
     ...(options.secret !== undefined ? { secret: options.secret } : {}),
     log: options.log ?? defaultLog,
@@ -134,11 +138,12 @@ export async function launchLocal(n = 1, options: DaemonOptions & { readonly pro
   await profile.launch(n, localLauncher(), daemonOptions);
 }
 
-async function resetProfile(name: string): Promise<void> {
+async function resetProfile(name: string, terminate = false): Promise<void> {
   const existing = profiles.get(name);
   if (existing === undefined) return;
   profiles.delete(name);
-  await existing.close();
+  if (existing instanceof SyncProfile) await existing.close();
+  else await existing.close(undefined, terminate);
 }
 
 function handleFor(name: string, url: string, connections: () => number): DaemonsHandle {

@@ -244,8 +244,12 @@ export class Dispatcher {
     return copies;
   }
 
-  /** Settles every task with a connection reset, says Exit to every daemon and stops listening. */
-  async close(reason: string): Promise<void> {
+  /**
+   * Settles every task with a connection reset, closes every connection and stops listening.
+   * Daemons for which `sayExit` is true are told to exit first; the others just see the
+   * connection drop (and exit or re-dial, as their `autoexit` says).
+   */
+  async close(reason: string, sayExit: (link: DaemonLink) => boolean = () => true): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     const error = new ConnectionResetError(reason);
@@ -256,7 +260,7 @@ export class Dispatcher {
     for (const link of this.links) {
       for (const task of link.inflight.values()) if (!task.settled) this.fail(task, error);
       for (const task of link.setup.splice(0)) this.fail(task, error);
-      link.channel.send(frame(FrameType.Exit, 0, []));
+      if (sayExit(link)) link.channel.send(frame(FrameType.Exit, 0, []));
       link.channel.close();
     }
     for (const waiter of this.waiters) waiter.resolve();

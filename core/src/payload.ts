@@ -148,6 +148,8 @@ function numberSkeleton(value: number): Uint8Array {
   return out;
 }
 
+const LONE_SURROGATE = /\p{Cs}/u;
+
 function stringSkeleton(value: string): Uint8Array {
   const out = Buffer.allocUnsafe(1 + Buffer.byteLength(value));
   out[0] = SCALAR_STRING;
@@ -160,6 +162,18 @@ function readScalar(skeleton: Uint8Array): unknown {
   if (b[0] === SCALAR_NUMBER && b.length === 9) return b.readDoubleLE(1);
   if (b[0] === SCALAR_STRING) return b.toString('utf8', 1);
   throw new DeserializationError(`payload starts with unknown tag 0x${b[0]?.toString(16)}`);
+}
+
+const NOT_PRIMITIVE = Symbol('not a primitive');
+const primitiveValues = [undefined, null, true, false] as const;
+
+/** undefined, null, true or false from their (tiny) V8 encodings, without a deserializer. */
+function knownPrimitive(skeleton: Uint8Array): unknown {
+  for (const value of primitiveValues) {
+    const known = primitivePayload(value)[0]!;
+    if (known.byteLength === skeleton.byteLength && known.every((b, i) => b === skeleton[i])) return value;
+  }
+  return NOT_PRIMITIVE;
 }
 
 /** Payloads of undefined, null, true and false never change: encode them once. */
@@ -184,7 +198,8 @@ export function encodePayload(
 ): Uint8Array[] | Promise<Uint8Array[]> {
   if (value === undefined || value === null || typeof value === 'boolean') return primitivePayload(value);
   if (typeof value === 'number') return [numberSkeleton(value), EMPTY];
-  if (typeof value === 'string') return [stringSkeleton(value), EMPTY];
+  // UTF-8 cannot hold a lone surrogate: such strings take V8's path, which keeps them.
+  if (typeof value === 'string' && !LONE_SURROGATE.test(value)) return [stringSkeleton(value), EMPTY];
   let root: unknown = value;
   let claimed: Claimed | undefined;
   if (serializers.length > 0) {
@@ -215,6 +230,10 @@ export function decodePayload(
   if (skeleton === undefined || table === undefined) throw new DeserializationError('payload is missing segments');
   if (table.byteLength === 0) {
     if (skeleton[0] !== 0xff) return readScalar(skeleton);
+    if (skeleton.byteLength <= 4) {
+      const primitive = knownPrimitive(skeleton);
+      if (primitive !== NOT_PRIMITIVE) return primitive;
+    }
     return deserialize(skeleton, start === 0 && segments.length === 2 ? NO_SEGMENTS : segments.slice(start + 2), NO_SEGMENTS);
   }
   const outOfBand = segments.slice(start + 2);

@@ -164,10 +164,14 @@ export class Profile {
   }
 
   /** Settles pending tasks with a connection reset, tells daemons to exit, stops listening. */
-  async close(reason = `profile '${this.name}' was reset`): Promise<void> {
+  /**
+   * Resets the profile. Daemons this host launched are told to exit; others just lose the
+   * connection (an `autoexit: false` daemon then waits for the next host), unless `terminate`.
+   */
+  async close(reason = `profile '${this.name}' was reset`, terminate = false): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.dispatcher.close(reason);
+    await this.dispatcher.close(reason, (link) => terminate || this.launchOf(link) !== undefined);
     // Local daemons exit on Exit; make sure, without waiting on well-behaved ones for long.
     const exits = [...this.launches.values()].map(async ({ handle }) => {
       if (handle.exited === undefined) return;

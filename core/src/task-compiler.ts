@@ -70,6 +70,28 @@ function viteImport(specifier: unknown): Promise<unknown> {
   return taskImport(specifier);
 }
 
+let lastBytes: Uint8Array | undefined;
+let lastFunction: AnyFunction | undefined;
+
+/**
+ * The function for a task's source segment. Consecutive tasks usually carry the same
+ * function (a map, a loop): comparing bytes with the last one skips decoding and hashing.
+ */
+export function compileSegment(segment: Uint8Array): AnyFunction {
+  if (lastBytes !== undefined && lastFunction !== undefined && bytesEqual(segment, lastBytes)) return lastFunction;
+  const fn = compileSource(textDecoder.decode(segment));
+  lastBytes = segment.slice();
+  lastFunction = fn;
+  return fn;
+}
+
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
+
 /** Compiles function source (from `functionSource()`) in the daemon's global scope. */
 export function compileSource(source: string): AnyFunction {
   let fn = compiled.get(source);

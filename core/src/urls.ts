@@ -11,8 +11,12 @@ import { join } from 'node:path';
 export function localUrl(options: { tcp?: boolean; port?: number } = {}): string {
   if (options.tcp) return `tcp://127.0.0.1:${options.port ?? 0}`;
   const dir = mkdtempSync(join(tmpdir(), 'mirai-'));
+  privateSocketDirs.add(dir);
   return `ipc://${join(dir, `${randomBytes(4).toString('hex')}.sock`)}`;
 }
+
+/** Directories `localUrl()` made: removed with their socket when the listener closes. */
+export const privateSocketDirs = new Set<string>();
 
 /**
  * URLs at which other machines can reach this host: one per non-loopback IPv4 address,

@@ -27,6 +27,7 @@ import { expect } from 'vitest';
 import { arrowRows, arrowSerializer } from '@mirai-ts/serializer-arrow';
 import { onnxSerializer } from '@mirai-ts/serializer-onnx';
 import { polarsSerializer } from '@mirai-ts/serializer-polars';
+import { Temperature, temperatureSerializer } from '../../docs/examples/temperature.mjs';
 import type { SerializerCase } from './serializer.js';
 
 // ---------------------------------------------------------------- default (no plugins)
@@ -206,4 +207,17 @@ export const onnxCase = (): SerializerCase => ({
   large: () => new ort.Tensor('float32', new Float32Array(4_000_000).fill(0.5), [2_000, 2_000]),
   buffersOf: (v) => [((v as ort.Tensor).data as Float32Array).buffer],
   decodesAsViews: true,
+});
+
+// ---------------------------------------------------------------- a user's own: the docs example
+
+export const temperatureCase = (): SerializerCase => ({
+  name: 'docs example (Temperature)',
+  serializers: () => [temperatureSerializer()],
+  samples: () => ({ lyon: new Temperature(21.5, 'Lyon'), oslo: new Temperature(-3, 'Oslo \u{1F976}') }),
+  expectSame: (actual, expected) => {
+    expect(actual).toBeInstanceOf(Temperature);
+    expect({ ...(actual as Temperature) }).toEqual({ ...(expected as Temperature) });
+  },
+  describe: (v: any) => `${v.constructor.name}|${v.place}|${v.fahrenheit}`,
 });

@@ -195,6 +195,7 @@ describe('failures harm only the task they hit', () => {
     host.kill('SIGKILL');
     const killedAt = Date.now();
     expect(await waitFor(() => pids.every((pid) => !alive(pid)), 3_000, 10)).toBe(true);
-    expect(Date.now() - killedAt).toBeLessThan(1_500);
+    // A 200 ms grace after the connection drops; the margin is for a loaded CI machine.
+    expect(Date.now() - killedAt).toBeLessThan(2_000);
   });
 });

@@ -51,7 +51,8 @@ describe('mirai on local daemons', () => {
       floats: new Float64Array(100_000).fill(1.5),
       cyclic,
     };
-    const back = await mirai(({ value }: { value: typeof value }) => value, { value });
+    type Value = typeof value;
+    const back = await mirai(({ value }: { value: Value }) => value, { value });
     expect(back.map.get('a')).toBe(1);
     expect([...back.set]).toEqual([1, 2]);
     expect(back.date.getTime()).toBe(0);

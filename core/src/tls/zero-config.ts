@@ -24,12 +24,13 @@ export interface ZeroConfigCredentials {
 /**
  * Every name a daemon might dial this host by: the URL's host, this machine's interface
  * addresses (except link-local IPv6, which needs a zone), its host name and `localhost`.
- * A wildcard listen address (`0.0.0.0`, `::`) is not itself a name and is left out.
+ * A wildcard listen address (`0.0.0.0`, `::`) comes last: local daemons launched with the
+ * listener's URL dial it literally (it reaches this machine), so it must verify too.
  */
 export function hostNames(urlHost: string): string[] {
   const names = new Set<string>();
-  const wildcard = urlHost === '0.0.0.0' || urlHost === '::' || urlHost === '';
-  if (!wildcard) names.add(urlHost);
+  const wildcard = urlHost === '0.0.0.0' || urlHost === '::';
+  if (!wildcard && urlHost !== '') names.add(urlHost);
   for (const addresses of Object.values(networkInterfaces())) {
     for (const a of addresses ?? []) {
       if (a.family === 'IPv6' && (a.scopeid ?? 0) !== 0) continue;
@@ -40,6 +41,7 @@ export function hostNames(urlHost: string): string[] {
   names.add('localhost');
   const own = hostname();
   if (own && isIP(own) === 0 && /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(own)) names.add(own);
+  if (wildcard) names.add(urlHost);
   return [...names];
 }
 

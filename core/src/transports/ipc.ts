@@ -1,5 +1,6 @@
 import { rmdirSync, rmSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { dirname } from 'node:path';
+import { privateSocketDirs } from '../urls.js';
 import { createConnection, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
@@ -42,7 +43,7 @@ export const ipcTransport: Transport = {
 function removeSocket(path: string): void {
   rmSync(path, { force: true });
   const dir = dirname(path);
-  if (basename(dir).startsWith('mirai-')) {
+  if (privateSocketDirs.delete(dir)) {
     try {
       rmdirSync(dir);
     } catch {

@@ -71,7 +71,10 @@ export class Connection {
   /** Sends what is buffered, then closes. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      // Whoever awaits the close must not see the process exit under it (exit code 13,
+      // unsettled top-level await): keep the socket ref'd until it is closed.
       this.holders.clear();
+      this.hold(this, true);
       try {
         await withTimeout(this.nc.flush(), 2_000);
       } catch {

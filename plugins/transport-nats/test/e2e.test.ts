@@ -58,7 +58,7 @@ describe.skipIf(!enabled)('NATS end to end (real daemons)', () => {
   }, 60_000);
 
   it('times out (5) and cancels (20) tasks; the daemon goes on serving', async () => {
-    await daemons(1, { url: url(), transports: [natsTransport()] });
+    await daemons(1, { url: url(), transport: natsTransport() }); // the singular form
     // Cooperative: stops when cancelled (a task that ignores the signal gets its daemon replaced).
     const slow = (_: unknown, ctx: { signal: AbortSignal }) =>
       new Promise((resolve, reject) => {
@@ -75,6 +75,19 @@ describe.skipIf(!enabled)('NATS end to end (real daemons)', () => {
     expect(stopMirai(m)).toBe(true);
     expect((await settle(m)).error?.errorValue).toBe(20);
     expect(await mirai(() => 'still here')).toBe('still here');
+    expect(status()!.connections).toBe(1);
+  }, 60_000);
+
+  it('a daemon busy in a long synchronous task is not mistaken for a dead one', async () => {
+    await daemons(1, { url: url(), transports: [natsTransport()] });
+    // Its event loop is blocked for 7 s: heartbeats go unanswered, but its NATS
+    // subscription stays, so the host keeps waiting (a dead daemon is noticed in ~6 s).
+    const spin = () => {
+      const end = Date.now() + 7_000;
+      while (Date.now() < end);
+      return 'done';
+    };
+    expect(await mirai(spin)).toBe('done');
     expect(status()!.connections).toBe(1);
   }, 60_000);
 

@@ -1,0 +1,74 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { daemons, describeExitCode, info, mirai } from '@mirai-ts/core';
+import { waitFor } from '../helpers/wait.js';
+
+const script = join(import.meta.dirname, '..', '..', 'core', 'dist', 'daemon-main.js');
+const SECRET = 'test-secret-for-manual-daemons';
+const children: ChildProcess[] = [];
+
+/** Starts `mirai-daemon <url> ...flags` by hand, as on another machine. */
+function startDaemon(url: string, ...flags: string[]): { child: ChildProcess; exit: Promise<number | null> } {
+  const child = spawn(process.execPath, [script, url, ...flags], {
+    env: { ...process.env, MIRAI_SECRET: SECRET },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  children.push(child);
+  child.stderr!.resume();
+  return { child, exit: new Promise((resolve) => child.on('exit', resolve)) };
+}
+
+afterEach(async () => {
+  await daemons(0);
+  for (const child of children.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
+});
+
+describe('mirai-daemon command', () => {
+  it('exits with code 3 after maxtasks, having delivered its last result', async () => {
+    const { url } = await daemons({ secret: SECRET });
+    const { exit } = startDaemon(url, '--maxtasks=2');
+    expect(await mirai(() => 'one')).toBe('one');
+    expect(await mirai(() => 'two')).toBe('two');
+    expect(await exit).toBe(3);
+    expect(describeExitCode(3)).toBe('3 | task limit reached');
+  });
+
+  it('exits with code 1 after idletime and code 2 after walltime', async () => {
+    const { url } = await daemons({ secret: SECRET });
+    const idle = startDaemon(url, '--idletime=200');
+    const wall = startDaemon(url, '--walltime=400');
+    expect(await idle.exit).toBe(1);
+    expect(await wall.exit).toBe(2);
+    expect(info()!.connections).toBe(0);
+  });
+
+  it('with autoexit=false survives its host and joins the next host at the same URL', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mirai-test-'));
+    const url = `ipc://${join(dir, 'host.sock')}`;
+    await daemons({ url, secret: SECRET });
+    const { child } = startDaemon(url, '--autoexit=false');
+    expect(await waitFor(() => info()!.connections === 1)).toBe(true);
+    await daemons(0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(child.exitCode).toBeNull(); // still alive, dialling again
+    await daemons({ url, secret: SECRET });
+    expect(await waitFor(() => info()?.connections === 1, 10_000)).toBe(true);
+    expect(await mirai(() => 'back')).toBe('back');
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    await daemons(0, { terminate: true }); // says Exit even to daemons it did not launch
+    expect(await exited).toBe(0);
+  });
+
+  it('refuses bad options with exit code 13 and a usage line', async () => {
+    const { exit } = startDaemon('ipc:///nowhere.sock', '--maxtasks=-1');
+    expect(await exit).toBe(13);
+  });
+
+  it('exits with code 12 when the host cannot be reached', async () => {
+    const { exit } = startDaemon('tcp://127.0.0.1:1');
+    expect(await exit).toBe(12);
+  });
+});
