@@ -447,14 +447,26 @@ function finishClaimed(
 
 function describeUnserializable(value: unknown, rootName: string | readonly string[], err: unknown): SerializationError {
   const found = findUnserializable(value, rootName, rootPath(rootName), new Set(), 0);
-  const path = found?.path ?? rootPath(rootName);
-  const what = found ? describeValue(found.value) : 'a value';
+  // Inside an instance of a class (a server, a file handle) the culprit is the instance:
+  // name it rather than one of its internals.
+  const owner = found?.owner;
+  const path = owner?.path ?? found?.path ?? rootPath(rootName);
+  const what = owner
+    ? `${describeValue(owner.value)} (its ${found!.path.slice(owner.path.length + 1)} is ${describeValue(found!.value)})`
+    : found
+      ? describeValue(found.value)
+      : 'a value';
   return new SerializationError(
-    `Cannot serialize ${path}: ${what} cannot be sent to a daemon (${(err as Error)?.message ?? err}). ` +
+    `Cannot serialize ${path}: ${what} cannot be sent to a daemon. ` +
       'Pass plain data; functions, symbols, promises and native handles must be created on the daemon.',
     path,
     err,
   );
+}
+
+function isPlainContainer(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null || Array.isArray(value) || value instanceof Map || value instanceof Set;
 }
 
 function serializes(value: unknown): boolean {
@@ -468,13 +480,20 @@ function serializes(value: unknown): boolean {
   }
 }
 
+interface Culprit {
+  path: string;
+  value: unknown;
+  /** The outermost class instance on the way to the culprit, if any. */
+  owner?: { path: string; value: unknown };
+}
+
 function findUnserializable(
   value: unknown,
   rootName: string | readonly string[],
   path: string,
   seen: Set<object>,
   depth: number,
-): { path: string; value: unknown } | undefined {
+): Culprit | undefined {
   if (typeof value === 'function' || typeof value === 'symbol') return { path, value };
   if (typeof value !== 'object' || value === null) return undefined;
   if (seen.has(value) || depth > 64) return undefined;
@@ -487,7 +506,7 @@ function findUnserializable(
   else for (const key of Object.keys(value)) children.push([`${path}.${key}`, (value as Record<string, unknown>)[key]]);
   for (const [nextPath, child] of children) {
     const found = findUnserializable(child, rootName, nextPath, seen, depth + 1);
-    if (found) return found;
+    if (found) return isPlainContainer(value) ? found : { ...found, owner: { path, value } };
   }
   return { path, value };
 }

@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -129,6 +130,12 @@ describe('mirai on local daemons', () => {
     } catch (err) {
       expect((err as SerializationError).path).toBe('args.db.sym');
       expect((err as Error).message).toContain('args.db.sym');
+    }
+    const server = createServer();
+    try {
+      expect(() => mirai(() => 1, { server })).toThrow(/Cannot serialize args\.server: a Server object/);
+    } finally {
+      server.close();
     }
     expect(status()!.daemons.reduce((n, d) => n + d.assigned, 0)).toBe(before);
   });
