@@ -131,7 +131,7 @@ describe('mirai on local daemons', () => {
       expect((err as SerializationError).path).toBe('args.db.sym');
       expect((err as Error).message).toContain('args.db.sym');
     }
-    const server = createServer();
+    const server = createServer().listen(0, "127.0.0.1");
     try {
       expect(() => mirai(() => 1, { server })).toThrow(/Cannot serialize args\.server: a Server object/);
     } finally {
