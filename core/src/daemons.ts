@@ -45,6 +45,13 @@ export interface DaemonsOptions extends DaemonOptions {
    * after that (a synchronous loop cannot hear the cancel) is ended and replaced.
    */
   readonly cancelGrace?: number;
+  /**
+   * Bound the host-side queue (default: unbounded): `mirai()` then throws a QueueFullError
+   * instead of queueing; `await queueRoom()` waits until there is room.
+   */
+  readonly maxQueued?: number;
+  /** Bound the bytes of queued task frames (executing tasks are not counted). */
+  readonly maxQueuedBytes?: number;
   /** Transport options for listening (TLS credentials, ...). */
   readonly listenOptions?: Record<string, unknown>;
   /** Transport options daemons dial with; they travel in launch commands. */
@@ -107,6 +114,8 @@ export async function daemons(
     launchTimeoutMs: options.launchTimeout ?? 30_000,
     handshakeTimeoutMs: options.handshakeTimeout ?? 10_000,
     cancelGraceMs: options.cancelGrace ?? 150,
+    maxQueued: positiveOrInfinity(options.maxQueued, 'maxQueued'),
+    maxQueuedBytes: positiveOrInfinity(options.maxQueuedBytes, 'maxQueuedBytes'),
     ...(options.listenOptions ? { listenOptions: options.listenOptions } : {}),
     ...(options.dialOptions ? { dialOptions: options.dialOptions } : {}),
   });
@@ -168,6 +177,24 @@ function pickDaemonOptions(options: DaemonOptions): DaemonOptions {
   return Object.fromEntries(
     Object.entries({ autoexit, cleanup, output, idletime, walltime, maxtasks }).filter(([, v]) => v !== undefined),
   ) as DaemonOptions;
+}
+
+function positiveOrInfinity(value: number | undefined, name: string): number {
+  if (value === undefined) return Infinity;
+  if (!(typeof value === 'number' && value > 0)) throw new ConfigError(`${name} must be a positive number, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/**
+ * Resolves once the profile's queue is below its limits (`maxQueued`, `maxQueuedBytes`): for
+ * producers that must not outrun their daemons.
+ */
+export async function queueRoom(profile?: string): Promise<void> {
+  const name = currentProfileName(profile);
+  const p = profiles.get(name);
+  if (p === undefined) throw new NoDaemonsError(name);
+  if (p instanceof SyncProfile) return;
+  await p.dispatcher.room();
 }
 
 /** Validates daemon options instead of dropping bad ones silently (a mirai gotcha). */

@@ -8,7 +8,7 @@
  */
 import { newNonce, prove, verify } from './auth.js';
 import { fromErrorRecord, type ErrorRecord } from './error-record.js';
-import { ConnectionResetError, DeserializationError, isMiraiError, MiraiError } from './errors.js';
+import { ConnectionResetError, DeserializationError, isMiraiError, MiraiError, QueueFullError } from './errors.js';
 import {
   DEFAULT_LIMITS,
   frame,
@@ -92,6 +92,9 @@ export interface DispatcherCounters {
   readonly completed: number;
   /** Connections refused: wrong secret, bad protocol, garbage, silence. */
   readonly rejected: number;
+  /** Bytes of queued task frames now, and the most there ever were. */
+  readonly queuedBytes: number;
+  readonly peakQueuedBytes: number;
 }
 
 export interface DispatcherOptions {
@@ -104,6 +107,9 @@ export interface DispatcherOptions {
   /** A new connection that has not proved the secret within this time is closed. */
   readonly handshakeTimeoutMs: number;
   readonly log: (level: 'info' | 'warn', message: string) => void;
+  /** Queue limits: a submission beyond them throws a QueueFullError. */
+  readonly maxQueued: number;
+  readonly maxQueuedBytes: number;
   /** Called whenever the number of unsettled tasks goes between zero and non-zero. */
   readonly onBusyChange: (busy: boolean) => void;
   /** Called when a daemon joins or leaves. */
@@ -136,6 +142,9 @@ export class Dispatcher {
   private closed = false;
   private readonly waiters = new Set<{ n: number; resolve: () => void }>();
   private readonly setupLog: SetupEntry[] = [];
+  private queuedBytes = 0;
+  private peakQueuedBytes = 0;
+  private readonly roomWaiters: (() => void)[] = [];
 
   constructor(
     private readonly listener: Listener,
@@ -162,6 +171,8 @@ export class Dispatcher {
       executing: this.executing,
       completed: this.completed,
       rejected: this.rejected,
+      queuedBytes: this.queuedBytes,
+      peakQueuedBytes: this.peakQueuedBytes,
     };
   }
 
@@ -194,11 +205,40 @@ export class Dispatcher {
     return new Promise((resolve) => this.waiters.add({ n, resolve }));
   }
 
-  /** Queues a task; it runs on the next free daemon. */
+  /**
+   * Queues a task; it runs on the next free daemon. Throws a QueueFullError, queueing
+   * nothing, when the queue is at the profile's limit.
+   */
   submit(task: HostTask): void {
+    const { maxQueued, maxQueuedBytes } = this.options;
+    if (this.queue.size >= maxQueued || (this.queue.size > 0 && this.queuedBytes + task.bytes > maxQueuedBytes)) {
+      throw new QueueFullError(
+        `profile '${this.options.profile}': the queue is full (${this.queue.size} tasks, ${this.queuedBytes} bytes; ` +
+          `limits ${maxQueued} tasks, ${maxQueuedBytes} bytes). Wait with queueRoom() and submit again.`,
+      );
+    }
     this.trackOutstanding(+1);
     this.queue.push(task);
+    this.queuedBytes += task.bytes;
+    if (this.queuedBytes > this.peakQueuedBytes) this.peakQueuedBytes = this.queuedBytes;
     this.drain();
+  }
+
+  /** Resolves once the queue is below its limits. */
+  room(): Promise<void> {
+    if (this.hasRoom()) return Promise.resolve();
+    return new Promise((resolve) => this.roomWaiters.push(resolve));
+  }
+
+  private hasRoom(): boolean {
+    return this.queue.size < this.options.maxQueued && this.queuedBytes < this.options.maxQueuedBytes;
+  }
+
+  /** Takes a task off the queue, keeping the byte count and waking producers waiting for room. */
+  private dequeued(task: HostTask): HostTask {
+    this.queuedBytes -= task.bytes;
+    if (this.roomWaiters.length > 0 && this.hasRoom()) for (const wake of this.roomWaiters.splice(0)) wake();
+    return task;
   }
 
   /**
@@ -208,7 +248,7 @@ export class Dispatcher {
   cancel(task: HostTask, error: MiraiError): boolean {
     if (task.settled) return false;
     if (task.daemon === undefined) {
-      this.queue.remove(task);
+      if (this.queue.remove(task)) this.dequeued(task);
       this.completed++;
     } else {
       const link = task.daemon;
@@ -254,6 +294,7 @@ export class Dispatcher {
     this.closed = true;
     const error = new ConnectionResetError(reason);
     for (const task of this.queue.drainAll()) {
+      this.dequeued(task);
       this.completed++;
       this.fail(task, error);
     }
@@ -265,6 +306,7 @@ export class Dispatcher {
     }
     for (const waiter of this.waiters) waiter.resolve();
     this.waiters.clear();
+    for (const wake of this.roomWaiters.splice(0)) wake();
     await this.listener.close();
   }
 
@@ -482,7 +524,7 @@ export class Dispatcher {
     while (this.queue.size > 0 && this.idle.length > 0) {
       const link = this.idle.shift()!;
       if (link.state !== 'ready' || link.inflight.size > 0) continue;
-      this.assign(link, this.queue.shift()!);
+      this.assign(link, this.dequeued(this.queue.shift()!));
     }
   }
 
@@ -491,7 +533,7 @@ export class Dispatcher {
     if (ready.length === 0) return;
     while (this.queue.size > 0) {
       const link = ready[this.roundRobin++ % ready.length]!;
-      this.assign(link, this.queue.shift()!);
+      this.assign(link, this.dequeued(this.queue.shift()!));
     }
   }
 

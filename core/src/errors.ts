@@ -32,7 +32,8 @@ export type MiraiErrorKind =
   | 'protocol'
   | 'auth'
   | 'config'
-  | 'plugin';
+  | 'plugin'
+  | 'queue-full';
 
 /**
  * Base class of every error mirai-ts produces or delivers.
@@ -162,6 +163,14 @@ export class AuthError extends MiraiError {
   }
 }
 named(AuthError, 'AuthError');
+
+/** The profile's queue is at its limit (`maxQueued`, `maxQueuedBytes`): nothing was queued. */
+export class QueueFullError extends MiraiError {
+  constructor(message: string) {
+    super('queue-full', message, { retryable: true });
+  }
+}
+named(QueueFullError, 'QueueFullError');
 
 /** Invalid options or arguments given to the API. */
 export class ConfigError extends MiraiError {

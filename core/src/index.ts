@@ -9,7 +9,7 @@
  * await daemons(0);
  * ```
  */
-export { daemons, launchLocal, type DaemonsHandle, type DaemonsOptions } from './daemons.js';
+export { daemons, launchLocal, queueRoom, type DaemonsHandle, type DaemonsOptions } from './daemons.js';
 export { mirai, type MiraiOptions, type TaskFunction } from './mirai-call.js';
 export { Mirai, isMirai, UNRESOLVED, type Unresolved } from './mirai.js';
 export { miraiMap, MiraiMap, MapElementError, type MiraiMapOptions, type MapResult } from './mirai-map.js';
@@ -36,6 +36,7 @@ export {
   ProtocolError,
   AuthError,
   ConfigError,
+  QueueFullError,
   ErrorValue,
   isMiraiError,
   isErrorValue,

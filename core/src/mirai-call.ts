@@ -85,9 +85,6 @@ export function submitTask<T>(
       daemon: undefined,
       settled: false,
     };
-    watch(mirai, options, (error) =>
-      target instanceof Promise ? target.then((p) => p.dispatcher.cancel(task, error)) : target.dispatcher.cancel(task, error),
-    );
     if (target instanceof Promise) {
       target.then(
         (p) => {
@@ -98,11 +95,14 @@ export function submitTask<T>(
         },
         (err: MiraiError) => mirai._reject(err),
       );
-    } else target.submit(task);
+    } else target.submit(task); // may throw QueueFullError: nothing is queued then
+    watch(mirai, options, (error) =>
+      target instanceof Promise ? target.then((p) => p.dispatcher.cancel(task, error)) : target.dispatcher.cancel(task, error),
+    );
   };
   if (built instanceof Promise) {
     // An async plugin serializer: the mirai settles with its error, if any.
-    built.then(submit, (err: MiraiError) => mirai._reject(err));
+    built.then(submit).catch((err: MiraiError) => mirai._reject(err));
   } else submit(built);
   return mirai;
 }
@@ -158,6 +158,8 @@ function ephemeralProfile(): Promise<Profile> {
     launchTimeoutMs: 30_000,
     handshakeTimeoutMs: 10_000,
     cancelGraceMs: 200,
+    maxQueued: Infinity,
+    maxQueuedBytes: Infinity,
   });
   return ephemeral;
 }

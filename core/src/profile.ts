@@ -36,6 +36,9 @@ export interface ProfileConfig {
   readonly handshakeTimeoutMs: number;
   /** How long a cancelled running task may take to stop before its daemon is ended and replaced. */
   readonly cancelGraceMs: number;
+  /** Queue limits (tasks, bytes of queued task frames). */
+  readonly maxQueued: number;
+  readonly maxQueuedBytes: number;
   /** Transport options for listening (TLS credentials, ...). */
   readonly listenOptions?: Record<string, unknown>;
   /** Transport options daemons dial with; they travel in launch commands. */
@@ -82,6 +85,8 @@ export class Profile {
       },
       onDaemonChange: (link, event) => this.daemonChanged(link, event),
       cancelGraceMs: config.cancelGraceMs,
+      maxQueued: config.maxQueued,
+      maxQueuedBytes: config.maxQueuedBytes,
       onStuck: (link) => this.replace(link),
     });
     this.updateRef();

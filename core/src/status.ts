@@ -26,6 +26,9 @@ export interface Status extends Info {
   readonly dispatcher: boolean;
   /** Connections refused (wrong secret, bad protocol, garbage, silence). */
   readonly rejected: number;
+  /** Bytes of queued task frames now, and the most there ever were. */
+  readonly queuedBytes: number;
+  readonly peakQueuedBytes: number;
   /** One row per connected daemon. */
   readonly daemons: readonly DaemonStatus[];
 }
@@ -36,7 +39,7 @@ export function status(profile?: string): Status | undefined {
   const p = profiles.get(name);
   if (p === undefined) return undefined;
   if (p instanceof SyncProfile) {
-    return { profile: name, url: 'sync://', dispatcher: false, connections: 0, cumulative: 0, awaiting: 0, executing: 0, completed: p.completed, rejected: 0, daemons: [] };
+    return { profile: name, url: 'sync://', dispatcher: false, connections: 0, cumulative: 0, awaiting: 0, executing: 0, completed: p.completed, rejected: 0, queuedBytes: 0, peakQueuedBytes: 0, daemons: [] };
   }
   const c = p.counters();
   return { profile: name, url: p.url, dispatcher: p.config.dispatcher, ...c, daemons: p.daemonRows() };

@@ -11,6 +11,8 @@ import {
   ErrorValue,
   info,
   mirai,
+  QueueFullError,
+  queueRoom,
   status,
   stopMirai,
   TimeoutError,
@@ -174,6 +176,26 @@ describe('failures harm only the task they hit', () => {
     expect(status()!.connections).toBe(1);
     expect(sink.lines.some((l) => l.includes('wrong secret'))).toBe(true);
     expect(sink.lines.join('\n')).not.toContain('not-the-secret');
+  });
+
+  it('refuses a task when the queue is full, harming none of the queued ones', async () => {
+    await daemons(1, { maxQueued: 2 });
+    const running = mirai(async () => new Promise((r) => setTimeout(() => r('ran'), 300)));
+    await waitFor(() => info()!.executing === 1);
+    const queued = [mirai(() => 'q1'), mirai(() => 'q2')];
+    expect(() => mirai(() => 'one too many')).toThrow(QueueFullError);
+    expect(() => mirai(() => 'one too many')).toThrow(/queue is full \(2 tasks.*limits 2 tasks/);
+    expect(info()!.awaiting).toBe(2);
+    await queueRoom(); // resolves when the running task ends and one queued task starts
+    expect(info()!.awaiting).toBeLessThan(2);
+    const late = mirai(() => 'fits now');
+    expect(await running).toBe('ran');
+    expect(await Promise.all([...queued, late])).toEqual(['q1', 'q2', 'fits now']);
+    expect(status()!.peakQueuedBytes).toBeGreaterThan(0);
+  });
+
+  it('names an unknown URL scheme', async () => {
+    await expect(daemons(1, { url: 'carrier-pigeon://coop' })).rejects.toThrow(/no transport for 'carrier-pigeon:\/\/' URLs \(known: ipc, tcp/);
   });
 
   it('daemons exit within a second when their host is killed with SIGKILL', async () => {

@@ -35,7 +35,7 @@ const withRef = (ref: Serializer['ref']): Serializer => ({ ...(boxSerializer() a
 /** Echo tasks that carry no box: they must all succeed beside a failing one. */
 const bystanders = (n: number) => Array.from({ length: n }, (_, i) => mirai(({ i }: { i: number }) => i * 2, { i }, { timeout: 20_000 }));
 
-async function expectDaemonsServe(pids: readonly number[]): Promise<void> {
+async function expectDaemonsServe(pids: readonly (number | undefined)[]): Promise<void> {
   const results = await Promise.all(bystanders(6));
   expect(results).toEqual([0, 2, 4, 6, 8, 10]);
   expect(info()!.connections).toBe(2);

@@ -96,7 +96,7 @@ describe('serializer plugins through real daemons', () => {
       async ({ bytes, x }: { bytes: Uint8Array; x: unknown }) => {
         const { default: ort } = await import('onnxruntime-node');
         const session = await ort.InferenceSession.create(bytes);
-        return (await session.run({ x: x as never })).y;
+        return (await session.run({ x: x as never })).y!;
       },
       { bytes, x },
       { profile: PROFILE, timeout: 30_000 },

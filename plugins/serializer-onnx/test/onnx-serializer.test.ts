@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ONNX_TAG, onnxSerializer } from '../src/index.js';
 
 const ser = onnxSerializer();
-const roundTrip = async (t: ort.Tensor): Promise<ort.Tensor> => ser.decode(await ser.encode(t)) as ort.Tensor;
+const roundTrip = async (t: ort.Tensor): Promise<ort.Tensor> => ser.decode((await ser.encode(t)) as Uint8Array[]) as ort.Tensor;
 
 function expectSame(a: ort.Tensor, e: ort.Tensor): void {
   expect([a.type, [...a.dims], a.size, a.data.constructor]).toEqual([e.type, [...e.dims], e.size, e.data.constructor]);
@@ -70,7 +70,7 @@ describe('onnxSerializer', () => {
     });
     const encoded = ser.encode(tensor);
     expect(encoded).toBeInstanceOf(Promise);
-    const back = ser.decode(await encoded) as ort.Tensor;
+    const back = ser.decode((await encoded) as Uint8Array[]) as ort.Tensor;
     expect([back.location, Array.from(back.data as Float32Array)]).toEqual(['cpu', [1, 2]]);
   });
 

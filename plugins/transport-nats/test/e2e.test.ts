@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, daemons, isMiraiError, mirai, miraiMap, status, stopMirai, type MiraiError } from '@mirai-ts/core';
+import { ConfigError, daemons, everywhere, isMiraiError, mirai, miraiMap, status, stopMirai, type MiraiError } from '@mirai-ts/core';
 import { natsTransport } from '@mirai-ts/transport-nats';
 import { NatsServer, natsTestsEnabled } from '../../../test/helpers/nats-server.js';
 import { requireBuiltPackages } from './built.js';
@@ -55,6 +55,17 @@ describe.skipIf(!enabled)('NATS end to end (real daemons)', () => {
     expect(s.url).toMatch(/^nats:\/\//);
     expect(s.connections).toBe(2);
     expect(new Set(s.daemons.map((d) => d.pid)).size).toBe(2);
+  }, 60_000);
+
+  it('everywhere() runs set-up on every NATS daemon before later tasks', async () => {
+    await daemons(2, { url: url(), transports: [natsTransport()] });
+    const pids = await everywhere(() => {
+      (globalThis as Record<string, unknown>).natsSetup = 'ready';
+      return process.pid;
+    });
+    expect(new Set(pids).size).toBe(2);
+    const seen = await miraiMap([1, 2, 3, 4, 5, 6], () => (globalThis as Record<string, unknown>).natsSetup);
+    expect(seen).toEqual(Array(6).fill('ready'));
   }, 60_000);
 
   it('times out (5) and cancels (20) tasks; the daemon goes on serving', async () => {
