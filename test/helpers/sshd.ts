@@ -68,7 +68,13 @@ function isolationWorks(): boolean {
 /** Starts sshd; resolves once a test login succeeded. */
 export async function startSshd(): Promise<TestSshd> {
   // sshd insists on its privilege separation directory; without systemd nobody makes it.
-  if (!existsSync('/run/sshd')) mkdirSync('/run/sshd', { mode: 0o755, recursive: true });
+  if (!existsSync('/run/sshd')) {
+    try {
+      mkdirSync('/run/sshd', { mode: 0o755, recursive: true });
+    } catch (err) {
+      throw new Error(`cannot create /run/sshd (sshd's privilege separation directory; run as root): ${(err as Error).message}`);
+    }
+  }
   const dir = mkdtempSync(join(tmpdir(), 'mirai-sshd-'));
   const user = userInfo().username;
   const tag = dir.split('/').pop()!;

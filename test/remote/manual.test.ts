@@ -155,6 +155,26 @@ describe('remoteConfig({ command, args, quote })', () => {
     expect(() => remoteConfig({ secret: 'carrier-pigeon' as never })).toThrow(ConfigError);
   });
 
+  it('a failing command is reported on stderr, with the secret redacted from its output', async () => {
+    const secret = testSecret();
+    // A "launcher" that prints its stdin (the secret) to stderr and fails.
+    const remote = remoteConfig({ command: 'cat >&2; exit 3 #', args: ['.'], quote: true });
+    const written: string[] = [];
+    const original = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+      written.push(String(chunk));
+      return original(chunk, ...rest);
+    }) as typeof process.stderr.write;
+    try {
+      await expect(daemons(1, { url: localUrl({ tcp: true }), remote, secret, launchTimeout: 3_000 })).rejects.toThrow(LaunchError);
+    } finally {
+      process.stderr.write = original;
+    }
+    const report = written.join('');
+    expect(report).toMatch(/launch command exited with code 3: <secret>/);
+    expect(report).not.toContain(secret);
+  });
+
   it('a failing launch command fails the launch with a LaunchError after the launch timeout', async () => {
     const remote = remoteConfig({ command: 'sh', args: ['-c', '.'], quote: true, node: '/nonexistent/node' });
     await expect(daemons(1, { url: localUrl({ tcp: true }), remote, launchTimeout: 2_000 })).rejects.toThrow(LaunchError);

@@ -205,6 +205,8 @@ function runLine(line: string, spec: LaunchSpec, secret: SecretDelivery): Launch
   child.on('error', (err) => process.stderr.write(`[mirai-ts] profile '${spec.profile}': launch command failed to start: ${err.message}\n`));
   child.on('exit', (code, signal) => {
     if (code === 0) return;
+    // Whatever the command printed, it must not carry the secret into our log.
+    tail = tail.split(spec.secret).join('<secret>');
     process.stderr.write(
       `[mirai-ts] profile '${spec.profile}': launch command ${signal ? `was killed by ${signal}` : `exited with code ${code}`}` +
         (tail.trim() ? `: ${tail.trim()}` : '') +

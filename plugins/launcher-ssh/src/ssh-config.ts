@@ -199,7 +199,11 @@ function startSession(command: string, args: string[], ids: string[], spec: Laun
   // Like local daemons, ssh sessions must not keep the host process alive.
   child.unref();
   for (const stream of [child.stdout, child.stderr]) (stream as { unref?: () => void } | null)?.unref?.();
-  const describe = (): string => `${tail}${tail && !tail.endsWith('\n') ? '\n' : ''}(ssh to ${remote.url})`;
+  // Error messages must not carry the secret, whatever the remote side printed.
+  const describe = (): string => {
+    const text = tail.split(spec.secret).join('<secret>');
+    return `${text}${text && !text.endsWith('\n') ? '\n' : ''}(ssh to ${remote.url})`;
+  };
   return ids.map((id) => ({
     id,
     ...(child.pid !== undefined ? { pid: child.pid } : {}),
