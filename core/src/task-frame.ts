@@ -17,13 +17,25 @@ import { functionSource, isModuleFunction, type ModuleFunction } from './task-fu
 export type TaskParam = { readonly value: unknown; readonly name: string } | { readonly encoded: readonly Uint8Array[] };
 
 const functionSegments = new WeakMap<Function, Uint8Array>();
+/** By source text too: a loop creating `() => 1` afresh each time makes new functions, same text. */
+const textSegments = new Map<string, Uint8Array>();
+
+function segmentForText(text: string, fn: Function): Uint8Array {
+  let head = textSegments.get(text);
+  if (head === undefined) {
+    head = textSegment(functionSource(fn));
+    if (textSegments.size >= 256) textSegments.delete(textSegments.keys().next().value as string);
+    textSegments.set(text, head);
+  }
+  return head;
+}
 
 /** The segment naming the function, and the frame flags that go with it. */
 export function functionSegment(fn: Function | ModuleFunction): { head: Uint8Array; flags: number } {
   if (typeof fn === 'function') {
     let head = functionSegments.get(fn);
     if (head === undefined) {
-      head = textSegment(functionSource(fn));
+      head = segmentForText(Function.prototype.toString.call(fn), fn);
       functionSegments.set(fn, head);
     }
     return { head, flags: 0 };
