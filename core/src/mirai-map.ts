@@ -3,7 +3,7 @@
  */
 import { inspect } from 'node:util';
 import { encodePayload } from './payload.js';
-import { ConfigError, MiraiError, NoDaemonsError } from './errors.js';
+import { CancelledError, ConfigError, MiraiError, NoDaemonsError } from './errors.js';
 import { FrameType } from './frame.js';
 import { Mirai } from './mirai.js';
 import { submitTask, type MiraiOptions } from './mirai-call.js';
@@ -225,10 +225,11 @@ export function miraiMap<I, A, R>(
   }
   const encodedArgs = encodePayload(options.args, serializers, 'args');
   const argsParam = encodedArgs instanceof Promise ? { value: options.args, name: 'args' } : { encoded: encodedArgs };
-  const taskOptions: MiraiOptions = {
-    ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
-    ...(options.signal !== undefined ? { signal: options.signal } : {}),
-  };
+  // One abort listener for the whole map, not one per task (thousands would trip Node's
+  // listener-leak warning).
+  const taskOptions: MiraiOptions = options.timeout !== undefined ? { timeout: options.timeout } : {};
+  const signal = options.signal;
+  if (signal?.aborted) throw new CancelledError(signal.reason);
   const mirais: Mirai<Awaited<R>>[] = [];
   try {
     values.forEach((item, i) => {
@@ -240,5 +241,13 @@ export function miraiMap<I, A, R>(
     cancelAll(mirais);
     throw err;
   }
-  return new MiraiMap(mirais, keys);
+  const map = new MiraiMap(mirais, keys);
+  if (signal !== undefined) {
+    const onAbort = (): void => void map.cancel(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    Promise.all(mirais.map((m) => new Promise<void>((resolve) => m._onSettled(resolve)))).then(() =>
+      signal.removeEventListener('abort', onAbort),
+    );
+  }
+  return map;
 }

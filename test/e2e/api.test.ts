@@ -102,6 +102,23 @@ describe('maps', () => {
     expect(text).toContain('4/4 100%');
   });
 
+  it('cancels a whole map with one AbortSignal', async () => {
+    await daemons(1);
+    const controller = new AbortController();
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    const mp = miraiMap(Array.from({ length: 50 }, (_, i) => i), (x: number) => new Promise((r) => setTimeout(() => r(x), 1_000)), {
+      signal: controller.signal,
+    });
+    controller.abort('enough');
+    const out = (await mp) as unknown[];
+    process.off('warning', onWarning);
+    expect(out.every((r) => r instanceof CancelledError)).toBe(true);
+    expect(String(mp)).toBe('[object MiraiMap]');
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
+  });
+
   it('needs daemons, and says how to start them', () => {
     expect(() => miraiMap([1], (x: number) => x)).toThrow(NoDaemonsError);
     expect(() => requireDaemons()).toThrow(/await daemons\(4\)/);
