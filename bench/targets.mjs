@@ -18,6 +18,8 @@ export const targets = {
   cpu8x500_s: { max: 2.1 },
   // issue 3
   cancel_ms: { max: 500 },
+  // issue 6
+  rtt_nats_us: { limit: 'rtt_nats_limit_us', max: 1.5 },
 };
 
 /**
