@@ -142,6 +142,9 @@ export class Dispatcher {
   private closed = false;
   private readonly waiters = new Set<{ n: number; resolve: () => void }>();
   private readonly setupLog: SetupEntry[] = [];
+  private refusalWindowStart = 0;
+  private refusalsLogged = 0;
+  private refusalsUnlogged = 0;
   private queuedBytes = 0;
   private peakQueuedBytes = 0;
   private readonly roomWaiters: (() => void)[] = [];
@@ -403,10 +406,30 @@ export class Dispatcher {
     this.notifyWaiters();
   }
 
+  /**
+   * Logs a refused connection, at most 20 per 10 s: a flood of bad connections must not
+   * flood the log too. The count in `status().rejected` stays exact.
+   */
+  private logRefusal(message: string): void {
+    const now = Date.now();
+    if (now - this.refusalWindowStart > 10_000) {
+      if (this.refusalsUnlogged > 0) {
+        this.options.log('warn', `profile '${this.options.profile}': ${this.refusalsUnlogged} more refused connections were not logged`);
+      }
+      this.refusalWindowStart = now;
+      this.refusalsLogged = 0;
+      this.refusalsUnlogged = 0;
+    }
+    if (this.refusalsLogged < 20) {
+      this.refusalsLogged++;
+      this.options.log('warn', message);
+    } else this.refusalsUnlogged++;
+  }
+
   private reject(link: DaemonLink, why: string): void {
     if (link.state !== 'handshake') return;
     this.rejected++;
-    this.options.log('warn', `profile '${this.options.profile}': refused a connection from ${link.channel.peer}: ${why}`);
+    this.logRefusal(`profile '${this.options.profile}': refused a connection from ${link.channel.peer}: ${why}`);
     link.state = 'gone';
     this.links.delete(link);
     link.channel.close();
@@ -483,7 +506,7 @@ export class Dispatcher {
     if (was === 'handshake') {
       if (reason) {
         this.rejected++;
-        this.options.log('warn', `profile '${this.options.profile}': connection from ${link.channel.peer} failed during the handshake: ${reason.message}`);
+        this.logRefusal(`profile '${this.options.profile}': connection from ${link.channel.peer} failed during the handshake: ${reason.message}`);
       }
       return;
     }

@@ -2,7 +2,14 @@
  * Errors crossing the wire. V8 serialization keeps an error's name, message, stack and
  * cause but drops own properties such as `code`; a record keeps them all.
  */
-import { isMiraiError, MiraiError, TaskError } from './errors.js';
+import {
+  DeserializationError,
+  isMiraiError,
+  MiraiError,
+  SerializationError,
+  TaskError,
+  type MiraiErrorKind,
+} from './errors.js';
 import { explainReferenceError } from './task-function.js';
 
 /** A serializable description of a thrown value. */
@@ -57,10 +64,20 @@ export function toErrorRecord(thrown: unknown, canSerialize: (v: unknown) => boo
   return record;
 }
 
-/** Rebuilds a {@link TaskError} on the host from a record. */
+/**
+ * Rebuilds the error on the host from a record: a {@link TaskError} for what the task threw,
+ * or the same MiraiError class for a failure of mirai-ts itself on the daemon (a value that
+ * could not be decoded there, say).
+ */
 export function fromErrorRecord(record: ErrorRecord): MiraiError {
   const cause = record.cause === undefined ? undefined : fromErrorRecord(record.cause);
-  const err = new TaskError(record.message, record.classes, cause);
+  let err: MiraiError;
+  if (record.miraiKind === 'deserialize') err = new DeserializationError(record.message, cause);
+  else if (record.miraiKind === 'serialize') {
+    err = new SerializationError(record.message, typeof record.props.path === 'string' ? record.props.path : '', cause);
+  } else if (record.miraiKind !== undefined && record.miraiKind !== 'task') {
+    err = new MiraiError(record.miraiKind as MiraiErrorKind, record.message, { cause });
+  } else err = new TaskError(record.message, record.classes, cause);
   Object.defineProperty(err, 'name', { value: record.name, configurable: true, writable: true, enumerable: false });
   if (record.stack !== undefined) {
     Object.defineProperty(err, 'stack', { value: record.stack, configurable: true, writable: true, enumerable: false });
