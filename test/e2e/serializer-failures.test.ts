@@ -105,6 +105,7 @@ describe('serializer failures harm only the tasks that carry their values', () =
     const others = bystanders(4);
     const err = await errorOf(mirai(({ m }: { m: unknown }) => m, { m: new Map([['k', new Box('x')]]) }, { timeout: 20_000 }));
     expect(err.name).toBe('DeserializationError');
+    expect(err).toBeInstanceOf(DeserializationError); // rebuilt as the same class on the host
     expect(err.message).toContain(`serializer 'fixture.box' failed to decode args.m.get("k"): fixture decode failure`);
     expect(await Promise.all(others)).toEqual([0, 2, 4, 6]);
     await expectDaemonsServe(pids);
@@ -124,6 +125,8 @@ describe('serializer failures harm only the tasks that carry their values', () =
       ),
     );
     expect(err.name).toBe('SerializationError');
+    expect(err).toBeInstanceOf(SerializationError);
+    expect((err as SerializationError).path).toBe('result.made[0]');
     expect(err.message).toContain("serializer 'fixture.box' failed to encode result.made[0]");
     await expectDaemonsServe(pids);
   });
