@@ -29,6 +29,7 @@ export {
 } from './launchers/remote-command.js';
 export { encodePayload, decodePayload, OUT_OF_BAND_BYTES } from './payload.js';
 export { daemonArgv, daemonScript, shellQuote, DAEMON_NODE_FLAGS } from './launchers/local.js';
+export { watchChild, type WatchedChild } from './launchers/child-output.js';
 export { daemonOptionArgs } from './daemon-options.js';
 export { runDaemon, type DaemonConfig } from './daemon.js';
 export { SECRET_ENV, newSecret } from './auth.js';

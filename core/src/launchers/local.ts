@@ -6,6 +6,7 @@ import { SECRET_ENV } from '../auth.js';
 import { daemonOptionArgs } from '../daemon-options.js';
 import { LaunchError } from '../errors.js';
 import type { LaunchHandle, Launcher, LaunchSpec } from '../launcher.js';
+import { watchChild } from './child-output.js';
 
 /** The daemon entry script, next to this module's build output. */
 export function daemonScript(): string {
@@ -29,8 +30,6 @@ export function daemonArgv(spec: LaunchSpec, script = daemonScript()): string[] 
   if (spec.dialOptions) argv.push(`--dial-options=${JSON.stringify(spec.dialOptions)}`);
   return argv;
 }
-
-const STDERR_TAIL_BYTES = 8 * 1024;
 
 /**
  * Starts daemons as child processes of the host, in the host's working directory.
@@ -60,40 +59,12 @@ function startOne(spec: LaunchSpec, argv: string[]): LaunchHandle {
     env: { ...process.env, [SECRET_ENV]: spec.secret, MIRAI_LAUNCH_ID: id },
     stdio: ['ignore', output ? 'pipe' : 'ignore', 'pipe'],
   });
-  let tail = '';
-  const tag = `[${spec.profile} daemon pid ${child.pid ?? '?'}] `;
-  const forward = (target: NodeJS.WriteStream) => {
-    let partial = '';
-    return (chunk: Buffer): void => {
-      const text = partial + chunk.toString('utf8');
-      const lines = text.split('\n');
-      partial = lines.pop() ?? '';
-      if (lines.length > 0) target.write(lines.map((l) => tag + l).join('\n') + '\n');
-    };
-  };
-  const writeOut = output ? forward(process.stdout) : undefined;
-  const writeErr = output ? forward(process.stderr) : undefined;
-  child.stdout?.on('data', (chunk: Buffer) => writeOut?.(chunk));
-  child.stderr?.on('data', (chunk: Buffer) => {
-    tail = (tail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
-    writeErr?.(chunk);
-  });
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-    child.once('error', (err) => {
-      tail += `\n${err.message}`;
-      resolve({ code: null, signal: null });
-    });
-  });
-  // Daemons must not keep the host alive; the host's connections do that while work is pending.
-  child.unref();
-  (child.stdout as { unref?: () => void } | null)?.unref?.();
-  (child.stderr as { unref?: () => void } | null)?.unref?.();
+  const watched = watchChild(child, { tag: `[${spec.profile} daemon pid ${child.pid ?? '?'}] `, output, redact: spec.secret });
   return {
     id,
     pid: child.pid,
-    exited,
-    stderrTail: () => tail,
+    exited: watched.exited,
+    stderrTail: watched.stderrTail,
     kill: () => {
       child.kill('SIGKILL');
     },

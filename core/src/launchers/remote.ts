@@ -16,6 +16,7 @@ import { ConfigError, NoDaemonsError } from '../errors.js';
 import type { LaunchHandle, Launcher, LaunchSpec } from '../launcher.js';
 import { Profile } from '../profile.js';
 import { currentProfileName, profiles } from '../profiles.js';
+import { watchChild } from './child-output.js';
 import { shellQuote } from './local.js';
 import { checkRemoteUrl, remoteDaemonCommand, type RemoteDaemonProgram, type SecretDelivery } from './remote-command.js';
 
@@ -178,8 +179,6 @@ function launchSets(sets: string[][], n: number): string[][] {
   return sets;
 }
 
-const STDERR_TAIL_BYTES = 4 * 1024;
-
 /**
  * Runs one launch line in /bin/sh. Launchers do not watch what they start (a command such as
  * `sbatch` or `ssh -f` returns long before its daemon connects), so the handle has no
@@ -191,29 +190,21 @@ function runLine(line: string, spec: LaunchSpec, secret: SecretDelivery): Launch
   const child = spawn('/bin/sh', ['-c', line], {
     cwd: process.cwd(),
     env,
-    stdio: [secret === 'stdin' ? 'pipe' : 'ignore', spec.options.output === true ? 'inherit' : 'ignore', 'pipe'],
+    stdio: [secret === 'stdin' ? 'pipe' : 'ignore', spec.options.output === true ? 'pipe' : 'ignore', 'pipe'],
   });
   if (secret === 'stdin') {
     child.stdin?.on('error', () => {}); // a command that never reads stdin must not crash the host
     child.stdin?.end(`${spec.secret}\n`);
   }
-  let tail = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    tail = (tail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
-    if (spec.options.output === true) process.stderr.write(chunk);
-  });
-  child.on('error', (err) => process.stderr.write(`[mirai-ts] profile '${spec.profile}': launch command failed to start: ${err.message}\n`));
-  child.on('exit', (code, signal) => {
+  const watched = watchChild(child, { tag: '', output: spec.options.output === true, redact: spec.secret });
+  void watched.exited.then(({ code, signal }) => {
     if (code === 0) return;
-    // Whatever the command printed, it must not carry the secret into our log.
-    tail = tail.split(spec.secret).join('<secret>');
+    const tail = watched.stderrTail().trim();
     process.stderr.write(
-      `[mirai-ts] profile '${spec.profile}': launch command ${signal ? `was killed by ${signal}` : `exited with code ${code}`}` +
-        (tail.trim() ? `: ${tail.trim()}` : '') +
-        '\n',
+      `[mirai-ts] profile '${spec.profile}': launch command ${
+        signal ? `was killed by ${signal}` : code === null ? 'could not be started' : `exited with code ${code}`
+      }` + (tail ? `: ${tail}` : '') + '\n',
     );
   });
-  child.unref();
-  (child.stderr as { unref?: () => void } | null)?.unref?.();
   return { id: randomUUID(), ...(child.pid !== undefined ? { pid: child.pid } : {}) };
 }

@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { ConfigError, type LaunchHandle, type Launcher, type LaunchSpec, type RemoteDaemonProgram } from '@mirai-ts/core';
-import { checkRemoteUrl, formatHostPort, remoteDaemonCommand, shellQuote, tcpAddress, urlScheme } from '@mirai-ts/core/internal';
+import { checkRemoteUrl, formatHostPort, remoteDaemonCommand, shellQuote, tcpAddress, urlScheme, watchChild } from '@mirai-ts/core/internal';
 import { parseRemote, type SshRemote } from './remotes.js';
 
 /** Options of {@link sshConfig}. */
@@ -42,7 +42,6 @@ export interface SshLauncher extends Launcher {
   readonly config: SshConfigOptions;
 }
 
-const STDERR_TAIL_BYTES = 8 * 1024;
 
 /**
  * An SSH launcher for `daemons(n, { url, remote: sshConfig(...) })` or `launchRemote()`.
@@ -172,42 +171,16 @@ function startSession(command: string, args: string[], ids: string[], spec: Laun
   // The remote shell reads the secret as its first line (IFS= read -r MIRAI_SECRET).
   child.stdin?.on('error', () => {}); // ssh gone already: its exit says why
   child.stdin?.end(`${spec.secret}\n`);
-  let tail = '';
-  const tag = `[${spec.profile} ssh ${remote.host}] `;
-  const forward = (target: NodeJS.WriteStream) => {
-    let partial = '';
-    return (chunk: Buffer): void => {
-      const lines = (partial + chunk.toString('utf8')).split('\n');
-      partial = lines.pop() ?? '';
-      if (lines.length > 0) target.write(lines.map((l) => tag + l).join('\n') + '\n');
-    };
-  };
-  const toStdout = output ? forward(process.stdout) : undefined;
-  const toStderr = output ? forward(process.stderr) : undefined;
-  child.stdout?.on('data', (chunk: Buffer) => toStdout?.(chunk));
-  child.stderr?.on('data', (chunk: Buffer) => {
-    tail = (tail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
-    toStderr?.(chunk);
-  });
-  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-    child.once('error', (err) => {
-      tail += `\ncannot run '${command}': ${err.message}`;
-      resolve({ code: null, signal: null });
-    });
-  });
-  // Like local daemons, ssh sessions must not keep the host process alive.
-  child.unref();
-  for (const stream of [child.stdout, child.stderr]) (stream as { unref?: () => void } | null)?.unref?.();
-  // Error messages must not carry the secret, whatever the remote side printed.
+  const watched = watchChild(child, { tag: `[${spec.profile} ssh ${remote.host}] `, output, redact: spec.secret });
+  // Error messages must not carry the secret, whatever the remote side printed (watchChild redacts it).
   const describe = (): string => {
-    const text = tail.split(spec.secret).join('<secret>');
+    const text = watched.stderrTail();
     return `${text}${text && !text.endsWith('\n') ? '\n' : ''}(ssh to ${remote.url})`;
   };
   return ids.map((id) => ({
     id,
     ...(child.pid !== undefined ? { pid: child.pid } : {}),
-    exited,
+    exited: watched.exited,
     stderrTail: describe,
     kill: () => {
       child.kill('SIGTERM');
