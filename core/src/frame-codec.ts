@@ -94,7 +94,15 @@ export class FrameDecoder {
   private fill: Buffer | undefined;
   private fillOffset = 0;
 
-  constructor(limits: FrameLimits, onFrame: (frame: Frame) => void) {
+  /**
+   * @param copyChunks the caller reuses the chunks it pushes (a static read buffer): keep
+   *   copies, never views.
+   */
+  constructor(
+    limits: FrameLimits,
+    onFrame: (frame: Frame) => void,
+    private readonly copyChunks = false,
+  ) {
     this.limits = limits;
     this.onFrame = onFrame;
   }
@@ -113,7 +121,8 @@ export class FrameDecoder {
         const need = this.lengths[this.segmentIndex]!;
         const available = end - offset;
         if (available >= need) {
-          this.segments.push(chunk.subarray(offset, offset + need));
+          const view = chunk.subarray(offset, offset + need);
+          this.segments.push(this.copyChunks ? Buffer.from(view) : view);
           offset += need;
           this.nextSegment();
           continue;
@@ -144,7 +153,8 @@ export class FrameDecoder {
         continue;
       }
       const take = Math.min(need - this.pendingBytes, end - offset);
-      this.pending.push(chunk.subarray(offset, offset + take));
+      const part = chunk.subarray(offset, offset + take);
+      this.pending.push(this.copyChunks ? Buffer.from(part) : part);
       this.pendingBytes += take;
       offset += take;
       if (this.pendingBytes < need) continue;

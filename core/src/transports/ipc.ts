@@ -5,7 +5,7 @@ import { createConnection, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
 import type { Channel, DialOptions, Listener, ListenOptions, Transport } from '../transport.js';
-import { SocketChannel } from './socket-channel.js';
+import { SocketChannel, StaticReader } from './socket-channel.js';
 import { connected, listening, StreamListener } from './stream-listener.js';
 
 /** `ipc:///path/to.sock` → the socket path. */
@@ -34,8 +34,9 @@ export const ipcTransport: Transport = {
   },
 
   async dial(url: string, options: DialOptions): Promise<Channel> {
-    const socket = await connected(createConnection(ipcPath(url)));
-    return new SocketChannel(socket, options.limits, 'host');
+    const reader = new StaticReader();
+    const socket = await connected(createConnection({ path: ipcPath(url), ...reader.options }));
+    return reader.attach(new SocketChannel(socket, options.limits, 'host', true));
   },
 };
 

@@ -13,25 +13,32 @@ export class SocketChannel implements Channel {
   private readonly decoder: FrameDecoder;
   private closeReason: Error | undefined;
 
-  constructor(socket: Socket, limits: FrameLimits, peer: string) {
+  /**
+   * @param staticReads the socket reads through a {@link StaticReader}: into one reused
+   *   buffer, delivered by {@link SocketChannel.read}.
+   */
+  constructor(socket: Socket, limits: FrameLimits, peer: string, staticReads = false) {
     this.socket = socket;
     this.peer = peer;
     socket.setNoDelay?.(true);
-    this.decoder = new FrameDecoder(limits, (frame) => this.onFrame(frame));
-    socket.on('data', (chunk: Buffer) => {
-      if (this.closed) return;
-      try {
-        this.decoder.push(chunk);
-      } catch (err) {
-        this.close(err as Error);
-      }
-    });
+    this.decoder = new FrameDecoder(limits, (frame) => this.onFrame(frame), staticReads);
+    if (!staticReads) socket.on('data', (chunk: Buffer) => this.read(chunk));
     socket.on('error', (err) => {
       this.closeReason ??= err;
     });
     socket.on('close', () => this.finish());
     // A half-closed peer is a gone peer.
     socket.on('end', () => socket.destroy());
+  }
+
+  /** Feeds received bytes to the decoder; a protocol violation closes the channel. */
+  read(chunk: Buffer): void {
+    if (this.closed) return;
+    try {
+      this.decoder.push(chunk);
+    } catch (err) {
+      this.close(err as Error);
+    }
   }
 
   send(frame: Frame): void {
@@ -78,5 +85,34 @@ export class SocketChannel implements Channel {
     if (this.closed) return;
     this.closed = true;
     this.onClose(this.closeReason);
+  }
+}
+
+const STATIC_READ_BYTES = 64 * 1024;
+
+/**
+ * Reads for a dialing socket into one reused buffer, instead of a fresh buffer per read (the
+ * channel's decoder copies what it keeps). Pass `options` to `net.createConnection()`, then
+ * `attach()` the channel; bytes that arrive before that are kept and replayed.
+ */
+export class StaticReader {
+  private channel: SocketChannel | undefined;
+  private early: Buffer[] = [];
+  readonly options = {
+    onread: {
+      buffer: Buffer.allocUnsafeSlow(STATIC_READ_BYTES),
+      callback: (bytes: number, buffer: Buffer): boolean => {
+        const chunk = buffer.subarray(0, bytes);
+        if (this.channel) this.channel.read(chunk);
+        else this.early.push(Buffer.from(chunk));
+        return true;
+      },
+    },
+  };
+
+  attach(channel: SocketChannel): SocketChannel {
+    this.channel = channel;
+    for (const chunk of this.early.splice(0)) channel.read(chunk);
+    return channel;
   }
 }

@@ -1,7 +1,7 @@
 import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { ConfigError } from '../errors.js';
 import type { Channel, DialOptions, Listener, ListenOptions, Transport } from '../transport.js';
-import { SocketChannel } from './socket-channel.js';
+import { SocketChannel, StaticReader } from './socket-channel.js';
 import { connected, listening, StreamListener } from './stream-listener.js';
 
 /** Host and port of a `tcp://host:port` URL (IPv6 hosts in brackets). */
@@ -44,8 +44,9 @@ export const tcpTransport: Transport = {
 
   async dial(url: string, options: DialOptions): Promise<Channel> {
     const { host, port } = tcpAddress(url);
-    const socket = await connected(createConnection({ host, port }));
+    const reader = new StaticReader();
+    const socket = await connected(createConnection({ host, port, ...reader.options }));
     tuneTcpSocket(socket);
-    return new SocketChannel(socket, options.limits, `${host}:${port}`);
+    return reader.attach(new SocketChannel(socket, options.limits, `${host}:${port}`, true));
   },
 };
