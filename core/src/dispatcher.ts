@@ -460,16 +460,18 @@ export class Dispatcher {
     link.inflight.delete(f.id);
     link.completed++;
     this.executing--;
-    if (!task.settled) {
-      this.completed++;
-      this.settleFromFrame(task, f);
-    }
+    // Give the daemon its next task first, then decode this result: the daemon works while
+    // the host settles.
     if ((f.flags & FrameFlag.Final) !== 0) link.state = 'leaving';
     if (link.state === 'leaving') {
       if (link.inflight.size === 0) link.channel.send(frame(FrameType.Exit, 0, []));
     } else if (this.options.dispatcher && link.inflight.size === 0) {
       this.idle.push(link);
       this.drain();
+    }
+    if (!task.settled) {
+      this.completed++;
+      this.settleFromFrame(task, f);
     }
   }
 
