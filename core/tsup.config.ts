@@ -1,8 +1,9 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  // daemon-main is its own entry: launchers start it as a script.
-  entry: ['src/index.ts', 'src/internal.ts', 'src/daemon-main.ts'],
+  // daemon-main and watchdog are their own entries: launchers start the one as a script, the
+  // daemon starts the other as a worker thread.
+  entry: ['src/index.ts', 'src/internal.ts', 'src/daemon-main.ts', 'src/watchdog.ts'],
   format: ['esm'],
   dts: { entry: ['src/index.ts', 'src/internal.ts'] },
   clean: true,

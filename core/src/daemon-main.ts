@@ -13,7 +13,7 @@ import type { PluginRef, Transport } from './transport.js';
 import { transportFor } from './transports/builtin.js';
 
 const USAGE = `usage: mirai-daemon <url> [--autoexit=true|false|finish] [--cleanup=false] [--output]
-       [--idletime=ms] [--walltime=ms] [--maxtasks=n] [--secret-file=path]
+       [--idletime=ms] [--walltime=ms] [--maxtasks=n] [--watchdog=true|false] [--secret-file=path]
        [--transport=<json plugin ref>] [--dial-options=<json>]
 The profile's secret is read from $${SECRET_ENV} unless --secret-file is given.`;
 
@@ -47,6 +47,7 @@ async function main(): Promise<void> {
         autoexit: { type: 'string' },
         cleanup: { type: 'string' },
         output: { type: 'boolean' },
+        watchdog: { type: 'string' },
         idletime: { type: 'string' },
         walltime: { type: 'string' },
         maxtasks: { type: 'string' },
@@ -72,7 +73,12 @@ async function main(): Promise<void> {
   const autoexitText = values.autoexit ?? 'true';
   if (!['true', 'false', 'finish'].includes(autoexitText)) fail(`--autoexit must be true, false or finish`);
   const autoexit = autoexitText === 'finish' ? 'finish' : autoexitText === 'true';
+  if (values.watchdog !== undefined && !['true', 'false'].includes(values.watchdog)) fail('--watchdog must be true or false');
+  const launchId = process.env.MIRAI_LAUNCH_ID;
   const transportRef = jsonOption<PluginRef>(values.transport, 'transport');
+  const dialOptions = jsonOption<Record<string, unknown>>(values['dial-options'], 'dial-options') ?? {};
+  // On by default; the local launcher turns it off, since the host can end its own children.
+  const wantWatchdog = values.watchdog !== 'false';
   let transport: Transport;
   try {
     transport = transportRef ? ((await importPlugin(transportRef)) as Transport) : transportFor(url);
@@ -83,14 +89,21 @@ async function main(): Promise<void> {
     url,
     secret,
     transport,
-    dialOptions: jsonOption<Record<string, unknown>>(values['dial-options'], 'dial-options') ?? {},
+    dialOptions,
     autoexit,
     cleanup: values.cleanup !== 'false',
     output: values.output ?? false,
     idletime: numberOption(values.idletime, 'idletime'),
     walltime: numberOption(values.walltime, 'walltime'),
     maxtasks: numberOption(values.maxtasks, 'maxtasks'),
-    launchId: process.env.MIRAI_LAUNCH_ID,
+    launchId,
+    watchdog: wantWatchdog
+      ? {
+          ...(transportRef ? { transportRef } : {}),
+          dialOptions,
+          respawn: { execPath: process.execPath, args: [...process.execArgv, ...process.argv.slice(1)], cwd: process.cwd() },
+        }
+      : undefined,
   });
   process.exit(code);
 }

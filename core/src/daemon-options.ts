@@ -17,6 +17,12 @@ export interface DaemonOptions {
   readonly walltime?: number;
   /** Exit (code 3) after this many tasks. */
   readonly maxtasks?: number;
+  /**
+   * Run a watchdog thread that can replace this daemon when a cancelled task is stuck in
+   * synchronous code (about 10 MB more memory). Default: on, except for daemons started by
+   * the local launcher, which the host can end directly.
+   */
+  readonly watchdog?: boolean;
 }
 
 /** Command-line flags for `mirai-daemon` that carry `options`. */
@@ -25,6 +31,7 @@ export function daemonOptionArgs(options: DaemonOptions): string[] {
   if (options.autoexit !== undefined && options.autoexit !== true) args.push(`--autoexit=${options.autoexit}`);
   if (options.cleanup === false) args.push('--cleanup=false');
   if (options.output === true) args.push('--output');
+  if (options.watchdog !== undefined) args.push(`--watchdog=${options.watchdog}`);
   for (const key of ['idletime', 'walltime', 'maxtasks'] as const) {
     const value = options[key];
     if (value !== undefined && Number.isFinite(value)) args.push(`--${key}=${value}`);

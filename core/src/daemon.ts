@@ -2,34 +2,24 @@
  * The daemon: dials the host, proves the secret, then runs tasks one at a time until told
  * to exit or until a limit (idletime, walltime, maxtasks) ends it cleanly.
  */
-import { hostname } from 'node:os';
-import { newNonce, prove, verify } from './auth.js';
+import { Worker } from 'node:worker_threads';
+import { daemonHandshake } from './daemon-handshake.js';
 import type { DaemonOptions } from './daemon-options.js';
 import { toErrorRecord } from './error-record.js';
-import { AuthError, ProtocolError } from './errors.js';
 import { DaemonExit } from './exit-codes.js';
-import {
-  DEFAULT_LIMITS,
-  frame,
-  FrameFlag,
-  FrameType,
-  HANDSHAKE_LIMITS,
-  jsonSegment,
-  PROTOCOL_VERSION,
-  readJsonSegment,
-  type Frame,
-} from './frame.js';
-import type { ByeMessage, ChallengeMessage, HelloMessage, InitMessage } from './messages.js';
+import { frame, FrameFlag, FrameType, HANDSHAKE_LIMITS, jsonSegment, readJsonSegment, type Frame } from './frame.js';
+import type { ByeMessage } from './messages.js';
 import { encodePayload } from './payload.js';
-import { decodeTaskParams } from './task-frame.js';
 import { loadSerializers } from './plugin-loader.js';
+import { decodeTaskParams } from './task-frame.js';
 import type { Serializer } from './serializer.js';
 import { compileSegment, loadModuleFunction } from './task-compiler.js';
 import type { ModuleFunction, TaskContext } from './task-function.js';
 import type { Channel, Transport } from './transport.js';
+import type { WatchdogData } from './watchdog.js';
 
 /** Everything a daemon process needs to run. */
-export interface DaemonConfig extends DaemonOptions {
+export interface DaemonConfig extends Omit<DaemonOptions, 'watchdog'> {
   readonly url: string;
   readonly secret: string;
   readonly transport: Transport;
@@ -39,6 +29,8 @@ export interface DaemonConfig extends DaemonOptions {
   readonly launchId?: string;
   /** Where diagnostics go. */
   readonly log?: (line: string) => void;
+  /** Run a watchdog thread (see watchdog.ts) with these settings. */
+  readonly watchdog?: Omit<WatchdogData, 'url' | 'secret' | 'daemonId'>;
 }
 
 /** Marks the process as a daemon, for `onDaemon()` in any copy of the package. */
@@ -94,6 +86,7 @@ class DaemonRun {
   /** Set once the daemon has announced it is leaving: the exit code to use. */
   private leaving: number | undefined;
   private globalsSnapshot: Set<string> | undefined;
+  private watchdog: Worker | undefined;
   private readonly log: (line: string) => void;
 
   constructor(
@@ -118,74 +111,31 @@ class DaemonRun {
     if (this.config.cleanup !== false) this.snapshotGlobals();
     channel.onFrame = (f) => this.onFrame(f);
     channel.onClose = (reason) => this.onDisconnect(reason);
+    this.startWatchdog();
     this.armIdle();
     if (this.wallTimer === undefined) this.armWall();
     const early = this.early.splice(0);
     for (const f of early) this.onFrame(f);
   }
 
-  private handshake(channel: Channel): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const daemonNonce = newNonce();
-      let hostNonce = '';
-      let stage: 'challenge' | 'init' = 'challenge';
-      const fail = (err: Error, exitCode: number): void => {
-        channel.onClose = () => {};
-        channel.close(err);
-        reject(Object.assign(err, { exitCode }));
-      };
-      channel.onClose = (reason) =>
-        fail(
-          new AuthError(
-            `the host closed the connection during the handshake${reason ? ` (${reason.message})` : ''}: ` +
-              'wrong secret, wrong protocol version, or not a mirai-ts host',
-          ),
-          DaemonExit.AuthFailed,
-        );
-      channel.onFrame = (f) => {
-        try {
-          if (stage === 'challenge' && f.type === FrameType.Challenge) {
-            const challenge = readJsonSegment<ChallengeMessage>(f.segments[0]);
-            if (challenge.protocol !== PROTOCOL_VERSION) {
-              return fail(
-                new ProtocolError(`host speaks protocol ${challenge.protocol}, this daemon ${PROTOCOL_VERSION}: update one of them`),
-                DaemonExit.ProtocolError,
-              );
-            }
-            hostNonce = String(challenge.nonce);
-            const hello: HelloMessage = {
-              protocol: PROTOCOL_VERSION,
-              proof: prove(this.config.secret, 'daemon', hostNonce, daemonNonce),
-              nonce: daemonNonce,
-              pid: process.pid,
-              hostname: hostname(),
-              ...(this.config.launchId ? { launchId: this.config.launchId } : {}),
-            };
-            channel.send(frame(FrameType.Hello, 0, [jsonSegment(hello)]));
-            stage = 'init';
-            return;
-          }
-          if (stage === 'init' && f.type === FrameType.Init) {
-            const init = readJsonSegment<InitMessage>(f.segments[0]);
-            if (!verify(this.config.secret, 'host', hostNonce, daemonNonce, init.proof)) {
-              return fail(new AuthError('the host did not prove the secret: refusing to run its tasks'), DaemonExit.AuthFailed);
-            }
-            this.daemonId = init.daemonId;
-            channel.setLimits(DEFAULT_LIMITS);
-            // The host may send tasks right after Init: hold them until the serializers load.
-            channel.onFrame = (early) => this.early.push(early);
-            loadSerializers(init.serializers).then((serializers) => {
-              this.serializers = serializers;
-              resolve();
-            }, reject);
-            return;
-          }
-          fail(new ProtocolError(`unexpected frame type ${f.type} during the handshake`), DaemonExit.ProtocolError);
-        } catch (err) {
-          fail(new ProtocolError(`bad handshake frame: ${(err as Error).message}`), DaemonExit.ProtocolError);
-        }
-      };
-    });
+  /** (Re)starts the watchdog thread for the current daemon id. */
+  private startWatchdog(): void {
+    const settings = this.config.watchdog;
+    if (settings === undefined) return;
+    void this.watchdog?.terminate();
+    const data: WatchdogData = { ...settings, url: this.config.url, secret: this.config.secret, daemonId: this.daemonId };
+    this.watchdog = new Worker(new URL('./watchdog.js', import.meta.url), { workerData: data, stdout: false, stderr: false });
+    this.watchdog.unref();
+    this.watchdog.on('error', (err) => this.log(`watchdog failed: ${err.message}`));
+  }
+
+  private async handshake(channel: Channel): Promise<void> {
+    const { init, held } = await daemonHandshake(channel, this.config.secret, this.config.launchId ? { launchId: this.config.launchId } : {});
+    this.daemonId = init.daemonId;
+    // Frames that arrive until start() is done are kept, in order, and replayed by it.
+    channel.onFrame = (f) => this.early.push(f);
+    this.early.push(...held);
+    this.serializers = await loadSerializers(init.serializers);
   }
 
   private onFrame(f: Frame): void {

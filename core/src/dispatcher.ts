@@ -61,6 +61,8 @@ export interface DaemonLink {
   readonly setup: HostTask[];
   /** Set when the host ended this daemon on purpose (stuck in a cancelled task). */
   retired?: boolean;
+  /** The daemon's watchdog connection, when it runs one: it can replace a stuck daemon. */
+  watchdog?: Channel;
 }
 
 /** A per-daemon row of `status()`. */
@@ -76,6 +78,8 @@ export interface DaemonStatus {
   readonly state: 'idle' | 'busy' | 'leaving';
   /** Ids of the tasks it is running (one with a dispatcher). */
   readonly tasks: number[];
+  /** Whether it runs a watchdog that can replace it when a cancelled task is stuck. */
+  readonly watchdog: boolean;
 }
 
 /** Counters, as mirai's `info()`. */
@@ -192,6 +196,7 @@ export class Dispatcher {
         completed: link.completed,
         state: link.state === 'leaving' ? 'leaving' : link.inflight.size > 0 ? 'busy' : 'idle',
         tasks: [...link.inflight.keys()],
+        watchdog: link.watchdog !== undefined,
       });
     }
     return rows;
@@ -384,6 +389,7 @@ export class Dispatcher {
     if (typeof hello.nonce !== 'string' || !verify(this.options.secret, 'daemon', hostNonce, hello.nonce, hello.proof)) {
       return this.reject(link, 'wrong secret');
     }
+    if (hello.watch !== undefined) return this.attachWatchdog(link, hello, hostNonce);
     Object.assign(link, { id: this.nextDaemonId++ });
     link.pid = typeof hello.pid === 'number' ? hello.pid : undefined;
     link.hostname = typeof hello.hostname === 'string' ? hello.hostname : undefined;
@@ -424,6 +430,27 @@ export class Dispatcher {
       this.refusalsLogged++;
       this.options.log('warn', message);
     } else this.refusalsUnlogged++;
+  }
+
+  /**
+   * A daemon's watchdog proved the secret: it is not a daemon (it takes no tasks) but the way
+   * to replace that daemon if a cancelled task leaves it stuck.
+   */
+  private attachWatchdog(control: DaemonLink, hello: HelloMessage, hostNonce: string): void {
+    const target = [...this.links].find((l) => l.id === hello.watch && (l.state === 'ready' || l.state === 'leaving'));
+    if (target === undefined) return this.reject(control, `a watchdog for daemon ${String(hello.watch)}, which is not connected`);
+    this.links.delete(control);
+    control.state = 'gone';
+    const init: InitMessage = { proof: prove(this.options.secret, 'host', hostNonce, hello.nonce), daemonId: target.id, serializers: [] };
+    const channel = control.channel;
+    channel.send(frame(FrameType.Init, 0, [jsonSegment(init)]));
+    channel.unref(); // never keeps the host alive
+    target.watchdog?.close();
+    target.watchdog = channel;
+    channel.onFrame = () => channel.close(new Error('a watchdog sends nothing'));
+    channel.onClose = () => {
+      if (target.watchdog === channel) target.watchdog = undefined;
+    };
   }
 
   private reject(link: DaemonLink, why: string): void {
@@ -505,6 +532,7 @@ export class Dispatcher {
     const was = link.state;
     link.state = 'gone';
     this.links.delete(link);
+    link.watchdog?.close();
     if (was === 'handshake') {
       if (reason) {
         this.rejected++;

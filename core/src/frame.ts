@@ -27,6 +27,8 @@ export const FrameType = {
   Bye: 8,
   /** host → daemon: run this once, before any later task (everywhere). */
   Everywhere: 9,
+  /** host → a daemon's watchdog: the daemon is stuck; start a fresh one and end it. */
+  Replace: 10,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 

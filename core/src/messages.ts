@@ -15,6 +15,8 @@ export interface HelloMessage {
   hostname: string;
   /** Set by the local launcher, so the host can match a connection with the process it started. */
   launchId?: string;
+  /** Set by a daemon's watchdog: the id of the daemon it watches (it takes no tasks). */
+  watch?: number;
 }
 
 export interface InitMessage {

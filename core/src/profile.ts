@@ -6,7 +6,7 @@ import { newSecret } from './auth.js';
 import type { DaemonOptions } from './daemon-options.js';
 import { Dispatcher, type DaemonLink, type DaemonStatus, type DispatcherCounters, type HostTask } from './dispatcher.js';
 import { ConfigError, LaunchError } from './errors.js';
-import { HANDSHAKE_LIMITS } from './frame.js';
+import { frame, FrameType, HANDSHAKE_LIMITS } from './frame.js';
 import type { LaunchHandle, Launcher, LaunchSpec } from './launcher.js';
 import type { SerializerRef } from './plugin-loader.js';
 import type { Serializer } from './serializer.js';
@@ -193,6 +193,11 @@ export class Profile {
    * be killed from here: its connection is closed, so it gets no more work.
    */
   private replace(link: DaemonLink): void {
+    if (link.watchdog !== undefined) {
+      // The daemon's watchdog starts a fresh daemon where this one runs, and ends it.
+      link.watchdog.send(frame(FrameType.Replace, 0, []));
+      return;
+    }
     const launch = link.launchId === undefined ? undefined : this.launches.get(link.launchId);
     if (launch?.handle.kill === undefined) {
       link.channel.close(new Error('did not stop a cancelled task'));

@@ -3,8 +3,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { daemons, describeExitCode, info, mirai } from '@mirai-ts/core';
-import { waitFor } from '../helpers/wait.js';
+import { CancelledError, daemons, describeExitCode, everywhere, info, mirai, status, stopMirai } from '@mirai-ts/core';
+import { alive, waitFor } from '../helpers/wait.js';
 
 const script = join(import.meta.dirname, '..', '..', 'core', 'dist', 'daemon-main.js');
 const SECRET = 'test-secret-for-manual-daemons';
@@ -60,6 +60,36 @@ describe('mirai-daemon command', () => {
     const exited = new Promise((resolve) => child.on('exit', resolve));
     await daemons(0, { terminate: true }); // says Exit even to daemons it did not launch
     expect(await exited).toBe(0);
+  });
+
+  it('a daemon the host did not launch runs a watchdog, which replaces it when a cancelled task is stuck', async () => {
+    const { url } = await daemons({ secret: SECRET });
+    const { child } = startDaemon(url);
+    expect(await waitFor(() => status()?.daemons[0]?.watchdog === true, 10_000)).toBe(true);
+    const oldPid = status()!.daemons[0]!.pid!;
+    expect(oldPid).toBe(child.pid);
+    await everywhere(() => {
+      (globalThis as Record<string, unknown>).prepared = 'yes';
+    });
+    const stuck = mirai(() => {
+      for (;;);
+    });
+    await waitFor(() => info()!.executing === 1);
+    stopMirai(stuck);
+    expect(stuck.error).toBeInstanceOf(CancelledError);
+    // The watchdog starts a fresh daemon and ends the stuck one; the host launched nothing.
+    expect(await waitFor(() => info()!.cumulative === 2 && info()!.connections === 1, 10_000)).toBe(true);
+    const newPid = status()!.daemons[0]!.pid!;
+    expect(newPid).not.toBe(oldPid);
+    expect(await waitFor(() => !alive(oldPid), 5_000)).toBe(true);
+    expect(await mirai(() => (globalThis as Record<string, unknown>).prepared)).toBe('yes');
+    await daemons(0, { terminate: true });
+    expect(await waitFor(() => !alive(newPid), 5_000)).toBe(true);
+  });
+
+  it('local daemons run no watchdog: the host ends them itself', async () => {
+    await daemons(1);
+    expect(status()!.daemons[0]!.watchdog).toBe(false);
   });
 
   it('refuses bad options with exit code 13 and a usage line', async () => {

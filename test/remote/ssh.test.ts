@@ -7,18 +7,21 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
+  CancelledError,
   ConfigError,
   daemons,
+  everywhere,
   hostUrl,
   launchRemote,
   LaunchError,
   localUrl,
   mirai,
   status,
+  stopMirai,
 } from '@mirai-ts/core';
 import { parseRemote, sshConfig } from '@mirai-ts/launcher-ssh';
 import { SSHD_TAG_ENV, sshdAvailable, startSshd, type TestSshd } from '../helpers/sshd.js';
-import { waitFor } from '../helpers/wait.js';
+import { alive, waitFor } from '../helpers/wait.js';
 import { sshDaemons } from './examples/ssh-tunnel.js';
 import { processesWithArgv, testSecret } from './support.js';
 
@@ -57,6 +60,31 @@ describe.skipIf(!available)('sshConfig() with a real sshd', () => {
 
   afterAll(async () => {
     await sshd?.stop();
+  });
+
+  it('replaces a daemon stuck in a cancelled task through its watchdog, on the remote', async () => {
+    const remote = sshConfig({ remotes: [sshd.remote], sshOptions: sshd.sshOptions, timeout: 20_000 });
+    await daemons(2, { url: localUrl({ tcp: true }), remote, secret: testSecret() });
+    expect(await waitFor(() => status()!.daemons.every((d) => d.watchdog), 10_000)).toBe(true);
+    await everywhere(() => {
+      (globalThis as Record<string, unknown>).ready = 'set up';
+    });
+    const stuck = mirai(() => {
+      for (;;);
+    });
+    await waitFor(() => status()!.executing === 1);
+    const stuckPid = status()!.daemons.find((d) => d.state === 'busy')!.pid!;
+    stopMirai(stuck);
+    expect(stuck.error).toBeInstanceOf(CancelledError);
+    // A fresh daemon joins from the same remote; the stuck process is gone; the pool keeps its size.
+    expect(await waitFor(() => status()!.cumulative === 3 && status()!.connections === 2, 20_000)).toBe(true);
+    expect(status()!.daemons.map((d) => d.pid)).not.toContain(stuckPid);
+    expect(await waitFor(() => !alive(stuckPid), 5_000)).toBe(true);
+    const seen = await Promise.all([1, 2, 3, 4].map(() => mirai(async () => {
+      await new Promise((r) => setTimeout(r, 30));
+      return [process.env.MIRAI_TEST_SSHD, (globalThis as Record<string, unknown>).ready];
+    })));
+    expect(seen.every(([tag, ready]) => tag === sshd.tag && ready === 'set up')).toBe(true);
   });
 
   it('starts daemons over ssh that dial the host directly (TLS), secret only on stdin', async () => {

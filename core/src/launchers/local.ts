@@ -39,7 +39,8 @@ export function localLauncher(): Launcher {
   return {
     kind: 'local',
     async launch(spec: LaunchSpec, n: number): Promise<LaunchHandle[]> {
-      const argv = daemonArgv(spec);
+      // The host ends a stuck local daemon itself (its handle can kill it): no watchdog needed.
+      const argv = daemonArgv({ ...spec, options: { watchdog: false, ...spec.options } });
       const handles: LaunchHandle[] = [];
       for (let i = 0; i < n; i++) handles.push(startOne(spec, argv));
       return handles;

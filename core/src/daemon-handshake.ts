@@ -1,0 +1,94 @@
+/**
+ * The daemon's side of the handshake: answer the host's Challenge with proof of the secret,
+ * then check the host's proof in Init. Shared by the daemon and its watchdog.
+ */
+import { hostname } from 'node:os';
+import { newNonce, prove, verify } from './auth.js';
+import { AuthError, ProtocolError } from './errors.js';
+import { DaemonExit } from './exit-codes.js';
+import {
+  DEFAULT_LIMITS,
+  frame,
+  FrameType,
+  jsonSegment,
+  PROTOCOL_VERSION,
+  readJsonSegment,
+  type Frame,
+} from './frame.js';
+import type { ChallengeMessage, HelloMessage, InitMessage } from './messages.js';
+import type { Channel } from './transport.js';
+
+/** The host's Init, and the frames that arrived right after it (the caller replays them). */
+export interface Accepted {
+  readonly init: InitMessage;
+  readonly held: Frame[];
+}
+
+/**
+ * Runs the handshake on a fresh channel. Rejects with an error carrying `exitCode`
+ * (AuthFailed, ProtocolError) when the host or the secret does not check out.
+ */
+export function daemonHandshake(
+  channel: Channel,
+  secret: string,
+  extra: Pick<HelloMessage, 'launchId' | 'watch'> = {},
+): Promise<Accepted> {
+  return new Promise((resolve, reject) => {
+    const daemonNonce = newNonce();
+    let hostNonce = '';
+    let stage: 'challenge' | 'init' = 'challenge';
+    const fail = (err: Error, exitCode: number): void => {
+      channel.onClose = () => {};
+      channel.close(err);
+      reject(Object.assign(err, { exitCode }));
+    };
+    channel.onClose = (reason) =>
+      fail(
+        new AuthError(
+          `the host closed the connection during the handshake${reason ? ` (${reason.message})` : ''}: ` +
+            'wrong secret, wrong protocol version, or not a mirai-ts host',
+        ),
+        DaemonExit.AuthFailed,
+      );
+    channel.onFrame = (f) => {
+      try {
+        if (stage === 'challenge' && f.type === FrameType.Challenge) {
+          const challenge = readJsonSegment<ChallengeMessage>(f.segments[0]);
+          if (challenge.protocol !== PROTOCOL_VERSION) {
+            return fail(
+              new ProtocolError(`host speaks protocol ${challenge.protocol}, this daemon ${PROTOCOL_VERSION}: update one of them`),
+              DaemonExit.ProtocolError,
+            );
+          }
+          hostNonce = String(challenge.nonce);
+          const hello: HelloMessage = {
+            protocol: PROTOCOL_VERSION,
+            proof: prove(secret, 'daemon', hostNonce, daemonNonce),
+            nonce: daemonNonce,
+            pid: process.pid,
+            hostname: hostname(),
+            ...extra,
+          };
+          channel.send(frame(FrameType.Hello, 0, [jsonSegment(hello)]));
+          stage = 'init';
+          return;
+        }
+        if (stage === 'init' && f.type === FrameType.Init) {
+          const init = readJsonSegment<InitMessage>(f.segments[0]);
+          if (!verify(secret, 'host', hostNonce, daemonNonce, init.proof)) {
+            return fail(new AuthError('the host did not prove the secret: refusing to run its tasks'), DaemonExit.AuthFailed);
+          }
+          channel.setLimits(DEFAULT_LIMITS);
+          // The host may send frames right after Init: hold them for the caller.
+          const held: Frame[] = [];
+          channel.onFrame = (early) => held.push(early);
+          resolve({ init, held });
+          return;
+        }
+        fail(new ProtocolError(`unexpected frame type ${f.type} during the handshake`), DaemonExit.ProtocolError);
+      } catch (err) {
+        fail(new ProtocolError(`bad handshake frame: ${(err as Error).message}`), DaemonExit.ProtocolError);
+      }
+    };
+  });
+}

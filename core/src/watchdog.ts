@@ -1,0 +1,49 @@
+/**
+ * A daemon's watchdog: a worker thread with its own connection to the host. A task stuck in
+ * synchronous code blocks the daemon's thread, so it cannot hear a Cancel; when the host
+ * says Replace on this connection, the watchdog starts a fresh daemon with the same command
+ * line and ends this process. The fresh daemon dials in and gets `everywhere()` set-up again.
+ */
+import { spawn } from 'node:child_process';
+import { workerData } from 'node:worker_threads';
+import { SECRET_ENV } from './auth.js';
+import { daemonHandshake } from './daemon-handshake.js';
+import { FrameType, HANDSHAKE_LIMITS } from './frame.js';
+import { importPlugin } from './plugin-loader.js';
+import type { PluginRef, Transport } from './transport.js';
+import { transportFor } from './transports/builtin.js';
+
+/** What the daemon hands its watchdog thread. */
+export interface WatchdogData {
+  readonly url: string;
+  readonly secret: string;
+  readonly daemonId: number;
+  readonly transportRef?: PluginRef;
+  readonly dialOptions: Record<string, unknown>;
+  /** How to start a fresh daemon: this process's own command line. */
+  readonly respawn: { readonly execPath: string; readonly args: readonly string[]; readonly cwd: string };
+}
+
+async function watch(data: WatchdogData): Promise<void> {
+  const transport = data.transportRef ? ((await importPlugin(data.transportRef)) as Transport) : transportFor(data.url);
+  const channel = await transport.dial(data.url, { limits: HANDSHAKE_LIMITS, ...data.dialOptions });
+  await daemonHandshake(channel, data.secret, { watch: data.daemonId });
+  // The connection keeps this thread alive; the daemon unrefs the thread, so it does not
+  // keep the daemon alive.
+  channel.onClose = () => {}; // the daemon's own connection decides its fate
+  channel.onFrame = (f) => {
+    if (f.type !== FrameType.Replace) return;
+    const child = spawn(data.respawn.execPath, [...data.respawn.args], {
+      cwd: data.respawn.cwd,
+      env: { ...process.env, [SECRET_ENV]: data.secret },
+      detached: true,
+      stdio: 'inherit', // the fresh daemon writes where this one did (a terminal, an ssh session)
+    });
+    child.unref();
+    process.kill(process.pid, 'SIGKILL');
+  };
+}
+
+watch(workerData as WatchdogData).catch((err: Error) => {
+  process.stderr.write(`[mirai-daemon ${process.pid}] watchdog could not connect: ${err.message}\n`);
+});
