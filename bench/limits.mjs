@@ -145,5 +145,23 @@ export const benchmarks = [
         return { payload100mb_limit_s: seconds };
       }),
   },
+  {
+    name: 'payload100mb_bytes_limit',
+    metrics: { payload100mb_bytes_limit_s: 's' },
+    description:
+      "100 MB of raw bytes → Unix socket → echo child → back, into fresh buffers, no serialization: the floor for a result handed to its caller (anchors.md: 0.287 s; reusing one buffer, 0.106 s, is not open to us)",
+    run: (ctx) =>
+      withEchoes(1, 'raw', async ([peer]) => {
+        const x = payloadArray(ctx);
+        const bytes = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+        await request(peer, new Uint8Array(8)); // warm-up
+        gc();
+        const t0 = now();
+        const back = await request(peer, bytes);
+        const seconds = (now() - t0) / 1000;
+        checkPayload(x, new Float64Array(back.buffer.slice(back.byteOffset, back.byteOffset + back.byteLength)));
+        return { payload100mb_bytes_limit_s: seconds };
+      }),
+  },
 ];
 

@@ -56,6 +56,8 @@ export interface DaemonsOptions extends DaemonOptions {
   readonly listenOptions?: Record<string, unknown>;
   /** Transport options daemons dial with; they travel in launch commands. */
   readonly dialOptions?: { readonly [key: string]: Json };
+  /** With `daemons(0)`: tell every connected daemon to exit, not only those this host launched. */
+  readonly terminate?: boolean;
 }
 
 /** A running profile. `await using` it, or `close()` it, to reset. */
@@ -91,7 +93,7 @@ export async function daemons(
   const options = typeof nOrOptions === 'number' ? maybeOptions : nOrOptions;
   if (!Number.isInteger(n) || n < 0) throw new ConfigError(`daemons(n): n must be a whole number ≥ 0, got ${String(nOrOptions)}`);
   const name = currentProfileName(options.profile);
-  await resetProfile(name, (options as { terminate?: boolean }).terminate === true);
+  await resetProfile(name, options.terminate === true);
   const listenOnly = typeof nOrOptions !== 'number';
   if (n === 0 && !listenOnly) return;
 

@@ -40,13 +40,12 @@ export interface HostTask {
   daemon: DaemonLink | undefined;
   /** True once the mirai has settled (a cancelled task may still run on its daemon). */
   settled: boolean;
-  /** Set for `everywhere()` copies: the daemon it must run on, if bound already. */
-  everywhere?: boolean;
 }
 
 /** One connected daemon. */
 export interface DaemonLink {
-  readonly id: number;
+  /** 0 until the handshake succeeds. */
+  id: number;
   readonly channel: Channel;
   state: 'handshake' | 'ready' | 'leaving' | 'gone';
   pid: number | undefined;
@@ -200,11 +199,6 @@ export class Dispatcher {
       });
     }
     return rows;
-  }
-
-  /** Connected daemons, for launchers and hard cancellation. */
-  daemons(): readonly DaemonLink[] {
-    return [...this.links].filter((l) => l.state === 'ready' || l.state === 'leaving');
   }
 
   /** Resolves once at least `n` daemons are connected. */
@@ -390,7 +384,7 @@ export class Dispatcher {
       return this.reject(link, 'wrong secret');
     }
     if (hello.watch !== undefined) return this.attachWatchdog(link, hello, hostNonce);
-    Object.assign(link, { id: this.nextDaemonId++ });
+    link.id = this.nextDaemonId++;
     link.pid = typeof hello.pid === 'number' ? hello.pid : undefined;
     link.hostname = typeof hello.hostname === 'string' ? hello.hostname : undefined;
     link.launchId = typeof hello.launchId === 'string' ? hello.launchId : undefined;

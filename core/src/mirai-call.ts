@@ -47,14 +47,13 @@ export function mirai<A, R>(
   return submitTask<Awaited<R>>(fn as Function | ModuleFunction, [{ value: args, name: 'args' }], options, name, profile);
 }
 
-/** @internal Shared by mirai(), miraiMap() and everywhere(). */
+/** @internal Shared by mirai() and miraiMap(). */
 export function submitTask<T>(
   fn: Function | ModuleFunction,
   params: readonly TaskParam[],
   options: MiraiOptions,
   name: string,
   profile: Profile | SyncProfile | undefined,
-  frameType: typeof FrameType.Task | typeof FrameType.Everywhere = FrameType.Task,
 ): Mirai<T> {
   checkOptions(options);
   const id = nextTaskId();
@@ -75,7 +74,7 @@ export function submitTask<T>(
   }
   const target = profile ?? ephemeralProfile();
   const serializers = profile?.config.serializers ?? [];
-  const built = buildTaskFrame(frameType, id, fn, params, serializers);
+  const built = buildTaskFrame(FrameType.Task, id, fn, params, serializers);
   const submit = (taskFrame: Frame): void => {
     const task: HostTask = {
       id,

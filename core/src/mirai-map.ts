@@ -4,7 +4,6 @@
 import { inspect } from 'node:util';
 import { encodePayload } from './payload.js';
 import { CancelledError, ConfigError, MiraiError, NoDaemonsError } from './errors.js';
-import { FrameType } from './frame.js';
 import { Mirai } from './mirai.js';
 import { submitTask, type MiraiOptions } from './mirai-call.js';
 import { currentProfileName, profiles } from './profiles.js';
@@ -234,7 +233,7 @@ export function miraiMap<I, A, R>(
   try {
     values.forEach((item, i) => {
       const param = { value: item, name: keys ? `items.${keys[i]}` : `items[${i}]` };
-      mirais.push(submitTask<Awaited<R>>(fn as Function | ModuleFunction, [param, argsParam], taskOptions, name, profile, FrameType.Task));
+      mirais.push(submitTask<Awaited<R>>(fn as Function | ModuleFunction, [param, argsParam], taskOptions, name, profile));
     });
   } catch (err) {
     // One element cannot be sent: nothing of this map may run.
