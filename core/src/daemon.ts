@@ -30,7 +30,7 @@ export interface DaemonConfig extends Omit<DaemonOptions, 'watchdog'> {
   /** Where diagnostics go. */
   readonly log?: (line: string) => void;
   /** Run a watchdog thread (see watchdog.ts) with these settings. */
-  readonly watchdog?: Omit<WatchdogData, 'url' | 'secret' | 'daemonId'>;
+  readonly watchdog?: Omit<WatchdogData, 'url' | 'secret' | 'daemonId' | 'autoexit' | 'taskState'>;
 }
 
 /** Marks the process as a daemon, for `onDaemon()` in any copy of the package. */
@@ -87,6 +87,8 @@ class DaemonRun {
   private leaving: number | undefined;
   private globalsSnapshot: Set<string> | undefined;
   private watchdog: Worker | undefined;
+  /** Shared with the watchdog: [busy (0/1), number of tasks started]. */
+  private taskState: Int32Array | undefined;
   private readonly log: (line: string) => void;
 
   constructor(
@@ -123,7 +125,15 @@ class DaemonRun {
     const settings = this.config.watchdog;
     if (settings === undefined) return;
     void this.watchdog?.terminate();
-    const data: WatchdogData = { ...settings, url: this.config.url, secret: this.config.secret, daemonId: this.daemonId };
+    this.taskState ??= new Int32Array(new SharedArrayBuffer(8));
+    const data: WatchdogData = {
+      ...settings,
+      url: this.config.url,
+      secret: this.config.secret,
+      daemonId: this.daemonId,
+      autoexit: this.config.autoexit ?? true,
+      taskState: this.taskState,
+    };
     this.watchdog = new Worker(new URL('./watchdog.js', import.meta.url), { workerData: data, stdout: false, stderr: false });
     this.watchdog.unref();
     this.watchdog.on('error', (err) => this.log(`watchdog failed: ${err.message}`));
@@ -174,6 +184,10 @@ class DaemonRun {
     }
     const running = new RunningTask(task.frame.id, this.daemonId);
     this.running = running;
+    if (this.taskState) {
+      Atomics.add(this.taskState, 1, 1); // a new task
+      Atomics.store(this.taskState, 0, 1); // busy
+    }
     const ctx: TaskContext = running;
     let outcome: unknown;
     try {
@@ -209,6 +223,7 @@ class DaemonRun {
 
   private finish(task: QueuedTask, value: unknown, isError: boolean): void {
     this.running = undefined;
+    if (this.taskState) Atomics.store(this.taskState, 0, 0);
     if (!task.everywhere) this.tasksDone++;
     if (task.everywhere) {
       if (this.config.cleanup !== false) this.snapshotGlobals();

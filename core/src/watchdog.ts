@@ -3,6 +3,7 @@
  * synchronous code blocks the daemon's thread, so it cannot hear a Cancel; when the host
  * says Replace on this connection, the watchdog starts a fresh daemon with the same command
  * line and ends this process. The fresh daemon dials in and gets `everywhere()` set-up again.
+ * And when the host goes away while a task keeps the daemon busy, it enforces `autoexit`.
  */
 import { spawn } from 'node:child_process';
 import { workerData } from 'node:worker_threads';
@@ -22,7 +23,14 @@ export interface WatchdogData {
   readonly dialOptions: Record<string, unknown>;
   /** How to start a fresh daemon: this process's own command line. */
   readonly respawn: { readonly execPath: string; readonly args: readonly string[]; readonly cwd: string };
+  /** The daemon's autoexit: with `true`, a daemon stuck in a task when its host goes is ended. */
+  readonly autoexit: boolean | 'finish';
+  /** Shared with the daemon's thread: [busy (0/1), number of tasks started]. */
+  readonly taskState: Int32Array;
 }
+
+/** How long after its host is gone a daemon stuck in a task is ended (autoexit's grace is 200 ms). */
+const STUCK_AFTER_HOST_GONE_MS = 1_000;
 
 async function watch(data: WatchdogData): Promise<void> {
   const transport = data.transportRef ? ((await importPlugin(data.transportRef)) as Transport) : transportFor(data.url);
@@ -30,7 +38,16 @@ async function watch(data: WatchdogData): Promise<void> {
   await daemonHandshake(channel, data.secret, { watch: data.daemonId });
   // The connection keeps this thread alive; the daemon unrefs the thread, so it does not
   // keep the daemon alive.
-  channel.onClose = () => {}; // the daemon's own connection decides its fate
+  // The daemon handles its host going away itself, unless a task keeps its thread busy:
+  // then autoexit could not act, and the daemon would spin on with no one to stop it.
+  channel.onClose = () => {
+    if (data.autoexit !== true || Atomics.load(data.taskState, 0) === 0) return;
+    const task = Atomics.load(data.taskState, 1);
+    setTimeout(() => {
+      const stillOnIt = Atomics.load(data.taskState, 0) === 1 && Atomics.load(data.taskState, 1) === task;
+      if (stillOnIt) process.kill(process.pid, 'SIGKILL');
+    }, STUCK_AFTER_HOST_GONE_MS);
+  };
   channel.onFrame = (f) => {
     if (f.type !== FrameType.Replace) return;
     const child = spawn(data.respawn.execPath, [...data.respawn.args], {

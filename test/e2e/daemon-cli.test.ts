@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -85,6 +85,34 @@ describe('mirai-daemon command', () => {
     expect(await mirai(() => (globalThis as Record<string, unknown>).prepared)).toBe('yes');
     await daemons(0, { terminate: true });
     expect(await waitFor(() => !alive(newPid), 5_000)).toBe(true);
+  });
+
+  it('a daemon busy in a task exits soon after its host is killed: its watchdog enforces autoexit', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mirai-test-'));
+    const url = `ipc://${join(dir, 'host.sock')}`;
+    const host = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { daemons, mirai, status } from '@mirai-ts/core';
+         await daemons({ url: ${JSON.stringify(url)}, secret: ${JSON.stringify(SECRET)} });
+         while (!(status().daemons[0]?.watchdog)) await new Promise((r) => setTimeout(r, 20));
+         mirai(() => { for (;;); });
+         while (status().executing === 0) await new Promise((r) => setTimeout(r, 20));
+         console.log('busy');
+         setInterval(() => {}, 1000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'], cwd: join(import.meta.dirname, '..', '..') },
+    );
+    children.push(host);
+    await waitFor(() => existsSync(join(dir, 'host.sock')), 10_000);
+    const { child } = startDaemon(url);
+    await new Promise<void>((resolve) => host.stdout!.once('data', () => resolve()));
+    host.kill('SIGKILL');
+    const killedAt = Date.now();
+    expect(await waitFor(() => !alive(child.pid!), 5_000, 20)).toBe(true);
+    expect(Date.now() - killedAt).toBeLessThan(3_000); // 1 s grace for a stuck task, plus a loaded machine
   });
 
   it('local daemons run no watchdog: the host ends them itself', async () => {
