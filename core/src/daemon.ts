@@ -225,11 +225,6 @@ class DaemonRun {
     this.running = undefined;
     if (this.taskState) Atomics.store(this.taskState, 0, 0);
     if (!task.everywhere) this.tasksDone++;
-    if (task.everywhere) {
-      if (this.config.cleanup !== false) this.snapshotGlobals();
-    } else if (this.config.cleanup !== false) {
-      this.cleanGlobals();
-    }
     let flags = isError ? FrameFlag.Error : 0;
     if (this.leaving === undefined && !task.everywhere) {
       const max = this.config.maxtasks;
@@ -238,6 +233,11 @@ class DaemonRun {
     }
     if (this.leaving !== undefined) flags |= FrameFlag.Final;
     this.sendResult(task.frame.id, value, flags);
+    // Clean up after the result is on its way: no later frame is read before this is done.
+    if (this.config.cleanup !== false) {
+      if (task.everywhere) this.snapshotGlobals();
+      else this.cleanGlobals();
+    }
     if (this.leaving !== undefined) return; // wait for the host's Exit
     if (this.queue.length > 0) this.runNext();
     else this.armIdle();
