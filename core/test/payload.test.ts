@@ -29,6 +29,24 @@ describe('payloads', () => {
     }
   });
 
+  it('round-trips errors, Maps, Sets, Dates, BigInts and cycles', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const value = {
+      err: new RangeError('bad', { cause: new TypeError('inner') }),
+      map: new Map<unknown, unknown>([[1n, new Set(['a'])]]),
+      when: new Date(86_400_000),
+      cyclic,
+    };
+    const back = roundTrip(value) as typeof value;
+    expect(back.err).toBeInstanceOf(RangeError);
+    expect(back.err.message).toBe('bad');
+    expect((back.err.cause as Error).message).toBe('inner');
+    expect(back.map.get(1n)).toEqual(new Set(['a']));
+    expect(back.when.getTime()).toBe(86_400_000);
+    expect(back.cyclic.self).toBe(back.cyclic);
+  });
+
   it('keeps large typed arrays out of the skeleton and returns them as views', () => {
     const big = new Float64Array(OUT_OF_BAND_BYTES / 8 + 1).fill(2.5);
     const segments = encodePayload({ big }, [], 'args') as Uint8Array[];
