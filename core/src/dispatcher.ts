@@ -40,6 +40,8 @@ export interface HostTask {
   daemon: DaemonLink | undefined;
   /** True once the mirai has settled (a cancelled task may still run on its daemon). */
   settled: boolean;
+  /** How many more times the task may be run again if its daemon is lost while running it. */
+  retriesLeft: number;
 }
 
 /** One connected daemon. */
@@ -322,6 +324,7 @@ export class Dispatcher {
       bytes: 0,
       daemon: undefined,
       settled: false,
+      retriesLeft: 0,
     };
     this.trackOutstanding(+1);
     link.setup.push(task);
@@ -540,6 +543,15 @@ export class Dispatcher {
     for (const task of link.inflight.values()) {
       this.executing--;
       if (task.settled) continue;
+      if (task.retriesLeft > 0) {
+        // The caller asked for it (`retry`): run it again, before anything queued after it.
+        task.retriesLeft--;
+        task.daemon = undefined;
+        this.queue.unshift(task);
+        this.queuedBytes += task.bytes;
+        this.options.log('info', `profile '${this.options.profile}': task ${task.id} lost with daemon ${link.id}; running it again (${task.retriesLeft} retries left)`);
+        continue;
+      }
       this.completed++;
       const pid = link.pid === undefined ? '' : ` (pid ${link.pid})`;
       this.fail(task, new ConnectionResetError(`daemon ${link.id}${pid} disconnected while running task ${task.id}`));

@@ -21,6 +21,12 @@ export interface MiraiOptions {
   readonly signal?: AbortSignal;
   /** The compute profile (default: the current one, normally `'default'`). */
   readonly profile?: string;
+  /**
+   * Run the task again, up to this many times, when the daemon running it is lost (it died,
+   * was killed, or its machine went away) instead of settling with a connection reset (19).
+   * Default 0: a task may have side effects, so running it twice is the caller's choice.
+   */
+  readonly retry?: number;
 }
 
 /** A task function: its arguments object, then a {@link TaskContext}. */
@@ -83,6 +89,7 @@ export function submitTask<T>(
       bytes: frameBytes(taskFrame),
       daemon: undefined,
       settled: false,
+      retriesLeft: options.retry ?? 0,
     };
     if (target instanceof Promise) {
       target.then(
@@ -137,6 +144,10 @@ function checkOptions(options: MiraiOptions): void {
     throw new ConfigError(`timeout must be a number of milliseconds ≥ 0, got ${String(timeout)}`);
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ConfigError('signal must be an AbortSignal');
+  const { retry } = options;
+  if (retry !== undefined && !(Number.isInteger(retry) && retry >= 0)) {
+    throw new ConfigError(`retry must be a whole number ≥ 0, got ${String(retry)}`);
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -226,7 +226,10 @@ export function miraiMap<I, A, R>(
   const argsParam = encodedArgs instanceof Promise ? { value: options.args, name: 'args' } : { encoded: encodedArgs };
   // One abort listener for the whole map, not one per task (thousands would trip Node's
   // listener-leak warning).
-  const taskOptions: MiraiOptions = options.timeout !== undefined ? { timeout: options.timeout } : {};
+  const taskOptions: MiraiOptions = {
+    ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+    ...(options.retry !== undefined ? { retry: options.retry } : {}),
+  };
   const signal = options.signal;
   if (signal?.aborted) throw new CancelledError(signal.reason);
   const mirais: Mirai<Awaited<R>>[] = [];

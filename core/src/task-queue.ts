@@ -16,6 +16,19 @@ export class TaskQueue<T extends object> {
     this.items.push(item);
   }
 
+  /** Puts `item` at the front (a task handed back after its daemon was lost). */
+  unshift(item: T): void {
+    if (this.head > 0) {
+      this.head--;
+      this.items[this.head] = item;
+    } else {
+      // Rare: shifting the array keeps every absolute position once the offset moves too.
+      this.items.unshift(item);
+      this.offset--;
+    }
+    this.positions.set(item, this.offset + this.head);
+  }
+
   shift(): T | undefined {
     while (this.head < this.items.length) {
       const item = this.items[this.head];

@@ -55,4 +55,17 @@ describe('task queue', () => {
     expect(out.includes(10) || out.includes(4000)).toBe(false);
     expect([...out].sort((a, b) => a - b)).toEqual(out);
   });
+
+  it('puts a handed-back item first, and can still remove it', () => {
+    const q = new TaskQueue<{ n: number }>();
+    const [a, b, c, d] = [1, 2, 3, 4].map((n) => ({ n }));
+    q.push(a!);
+    q.push(b!);
+    q.unshift(c!); // at the very front of a fresh queue
+    expect(q.shift()).toBe(c);
+    q.unshift(d!); // into the slot shift just freed
+    expect(q.remove(a!)).toBe(true);
+    expect([q.shift(), q.shift(), q.shift()]).toEqual([d, b, undefined]);
+    expect(q.size).toBe(0);
+  });
 });

@@ -105,6 +105,27 @@ describe('failures harm only the task they hit', () => {
     expect(info()!.cumulative).toBe(2);
   });
 
+  it('with retry, runs a task again on another daemon when its daemon dies; without, settles with 19', async () => {
+    await daemons(4); // the test kills four: flaky a (once), flaky b, and `always` twice
+    const dir = mkdtempSync(join(tmpdir(), 'mirai-test-'));
+    // The first attempt kills its own daemon; a second one finds the marker and succeeds.
+    const flaky = async ({ marker }: { marker: string }) => {
+      const fs = await import('node:fs');
+      if (!fs.existsSync(marker)) {
+        fs.writeFileSync(marker, String(process.pid));
+        process.kill(process.pid, 'SIGKILL');
+      }
+      return { firstPid: Number(fs.readFileSync(marker, 'utf8')), pid: process.pid };
+    };
+    const out = await mirai(flaky, { marker: join(dir, 'a') }, { retry: 1 });
+    expect(out.pid).not.toBe(out.firstPid);
+    expect((await errorOf(mirai(flaky, { marker: join(dir, 'b') }))).errorValue).toBe(19);
+    const always = mirai(() => void process.kill(process.pid, 'SIGKILL'), undefined, { retry: 1 });
+    expect((await errorOf(always)).errorValue).toBe(19); // two attempts, two daemons gone
+    expect(info()!.connections).toBe(0);
+    expect(() => mirai(() => 1, undefined, { retry: -1 })).toThrow(/retry must be a whole number/);
+  });
+
   it('settles pending tasks with connection reset on daemons(0), and daemons exit', async () => {
     await daemons(1);
     const pids = status()!.daemons.map((d) => d.pid!);
