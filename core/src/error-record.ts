@@ -10,6 +10,7 @@ import {
   TaskError,
   type MiraiErrorKind,
 } from './errors.js';
+import { TASK_SOURCE_URL } from './task-compiler.js';
 import { explainReferenceError } from './task-function.js';
 
 /** A serializable description of a thrown value. */
@@ -57,11 +58,25 @@ export function toErrorRecord(thrown: unknown, canSerialize: (v: unknown) => boo
   }
   const record: ErrorRecord = { name: String(thrown.name), message, classes, props };
   if (typeof thrown.stack === 'string') {
-    record.stack = message === thrown.message ? thrown.stack : thrown.stack.replace(thrown.message, message);
+    const stack = message === thrown.message ? thrown.stack : thrown.stack.replace(thrown.message, message);
+    record.stack = withoutDaemonFrames(stack);
   }
   if (thrown.cause !== undefined && depth < 8) record.cause = toErrorRecord(thrown.cause, canSerialize, depth + 1);
   if (isMiraiError(thrown)) record.miraiKind = thrown.kind;
   return record;
+}
+
+/** The directory of this package's code: frames from here are the daemon's, not the task's. */
+const OWN_CODE = new URL('.', import.meta.url).href;
+
+/**
+ * Cuts a stack at the first frame of the daemon's own code: what called the task is noise
+ * to its author. The task's frames (and what they called) are kept.
+ */
+export function withoutDaemonFrames(stack: string): string {
+  const lines = stack.split('\n');
+  const cut = lines.findIndex((line) => /^\s+at /.test(line) && line.includes(OWN_CODE) && !line.includes(TASK_SOURCE_URL));
+  return cut < 0 ? stack : lines.slice(0, cut).join('\n');
 }
 
 /**

@@ -70,6 +70,9 @@ function viteImport(specifier: unknown): Promise<unknown> {
   return taskImport(specifier);
 }
 
+/** The file name task frames show in stack traces. */
+export const TASK_SOURCE_URL = 'mirai-task.js';
+
 let lastBytes: Uint8Array | undefined;
 let lastFunction: AnyFunction | undefined;
 
@@ -98,7 +101,8 @@ export function compileSource(source: string): AnyFunction {
   if (fn !== undefined) return fn;
   const body = rewriteDynamicImports(source);
   const factory = (0, eval)(
-    `(function (__name, __vite_ssr_dynamic_import__, __vi_ssr_dynamic_import__, __mirai_import) {\nreturn (${body}\n);\n})`,
+    // The sourceURL names the task's frames in stack traces (`at fn (mirai-task.js:2:14)`).
+    `(function (__name, __vite_ssr_dynamic_import__, __vi_ssr_dynamic_import__, __mirai_import) {\nreturn (${body}\n);\n})\n//# sourceURL=${TASK_SOURCE_URL}`,
   ) as (...shims: unknown[]) => unknown;
   const made = factory(keepName, viteImport, viteImport, taskImport);
   if (typeof made !== 'function') throw new TypeError(`the task source did not evaluate to a function but to ${typeof made}`);

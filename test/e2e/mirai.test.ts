@@ -101,6 +101,9 @@ describe('mirai on local daemons', () => {
     expect(e.code).toBe('E_X');
     expect(e.kind).toBe('task');
     expect(e.stack).toContain('out of range');
+    // The task's own frames, named after it, without the daemon's machinery below them.
+    expect(e.stack).toMatch(/at .*mirai-task\.js:\d+:\d+/);
+    expect(e.stack).not.toMatch(/DaemonRun|FrameDecoder/);
     expect((e.cause as Error).message).toBe('inner');
     expect((e.cause as Error).name).toBe('TypeError');
     expect(e.remoteClass).toEqual(['RangeError', 'Error']);
