@@ -52,6 +52,12 @@ export interface DaemonsOptions extends DaemonOptions {
   readonly maxQueued?: number;
   /** Bound the bytes of queued task frames (executing tasks are not counted). */
   readonly maxQueuedBytes?: number;
+  /**
+   * Keep the pool at its size: a daemon this host launched that is lost (it crashed, was
+   * killed, its machine went away) is replaced from the same launcher, at most 5 times per
+   * 10 s. Daemons that leave by a limit (idletime, walltime, maxtasks) are not replaced.
+   */
+  readonly repair?: boolean;
   /** Transport options for listening (TLS credentials, ...). */
   readonly listenOptions?: Record<string, unknown>;
   /** Transport options daemons dial with; they travel in launch commands. */
@@ -116,6 +122,7 @@ export async function daemons(
     launchTimeoutMs: options.launchTimeout ?? 30_000,
     handshakeTimeoutMs: options.handshakeTimeout ?? 10_000,
     cancelGraceMs: options.cancelGrace ?? 150,
+    repair: options.repair === true,
     maxQueued: positiveOrInfinity(options.maxQueued, 'maxQueued'),
     maxQueuedBytes: positiveOrInfinity(options.maxQueuedBytes, 'maxQueuedBytes'),
     ...(options.listenOptions ? { listenOptions: options.listenOptions } : {}),

@@ -118,7 +118,7 @@ export interface DispatcherOptions {
   /** Called whenever the number of unsettled tasks goes between zero and non-zero. */
   readonly onBusyChange: (busy: boolean) => void;
   /** Called when a daemon joins or leaves. */
-  readonly onDaemonChange?: (link: DaemonLink, event: 'connect' | 'disconnect') => void;
+  readonly onDaemonChange?: (link: DaemonLink, event: 'connect' | 'disconnect' | 'lost') => void;
   /** How long a cancelled running task may take to stop before its daemon counts as stuck. */
   readonly cancelGraceMs: number;
   /** A daemon did not stop a cancelled task within the grace: end it (it is replaced). */
@@ -561,7 +561,9 @@ export class Dispatcher {
       this.completed++;
       this.fail(task, new ConnectionResetError(`daemon ${link.id} disconnected before it ran everywhere() task ${task.id}`));
     }
-    this.options.onDaemonChange?.(link, 'disconnect');
+    // Lost: gone without saying so (Bye, a final result) and not ended by the host.
+    const lost = was === 'ready' && !link.retired && !this.closed;
+    this.options.onDaemonChange?.(link, lost ? 'lost' : 'disconnect');
     this.drain();
   }
 

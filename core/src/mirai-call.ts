@@ -168,6 +168,7 @@ function ephemeralProfile(): Promise<Profile> {
     launchTimeoutMs: 30_000,
     handshakeTimeoutMs: 10_000,
     cancelGraceMs: 200,
+    repair: false,
     maxQueued: Infinity,
     maxQueuedBytes: Infinity,
   });

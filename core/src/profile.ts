@@ -36,6 +36,8 @@ export interface ProfileConfig {
   readonly handshakeTimeoutMs: number;
   /** How long a cancelled running task may take to stop before its daemon is ended and replaced. */
   readonly cancelGraceMs: number;
+  /** Replace lost daemons this host launched. */
+  readonly repair: boolean;
   /** Queue limits (tasks, bytes of queued task frames). */
   readonly maxQueued: number;
   readonly maxQueuedBytes: number;
@@ -62,6 +64,10 @@ export class Profile {
   private readonly transport: Transport;
   private readonly launches = new Map<string, Launch>();
   private keepAlive = 0;
+  /** The launch behind each connected daemon this host started. */
+  private readonly launchedBy = new WeakMap<DaemonLink, Launch>();
+  /** When recent repairs happened (ms), to stop a crash loop. */
+  private repairs: number[] = [];
   private busy = false;
   closed = false;
 
@@ -188,6 +194,28 @@ export class Profile {
   }
 
   /**
+   * With `repair`, a daemon this host launched that is lost (it died, or its machine went)
+   * is replaced from the same launcher, so the pool keeps its size. At most 5 repairs per
+   * 10 s: a daemon that dies as soon as it starts must not be relaunched in a loop.
+   */
+  private repair(link: DaemonLink): void {
+    // The launch entry may already be gone (the process's exit can beat its socket's close).
+    const launch = this.launchedBy.get(link);
+    if (launch === undefined || this.closed) return;
+    const now = Date.now();
+    this.repairs = this.repairs.filter((t) => now - t < 10_000);
+    if (this.repairs.length >= 5) {
+      this.config.log('warn', `profile '${this.name}': daemon ${link.id} was lost; not replaced, 5 repairs in the last 10 s already`);
+      return;
+    }
+    this.repairs.push(now);
+    this.config.log('info', `profile '${this.name}': daemon ${link.id} was lost; launching a replacement`);
+    this.launch(1, launch.launcher, launch.options).catch((err: Error) =>
+      this.config.log('warn', `profile '${this.name}': could not replace lost daemon ${link.id}: ${err.message}`),
+    );
+  }
+
+  /**
    * Ends a daemon stuck in a cancelled task and starts a replacement with the same launcher
    * (which re-runs `everywhere()` set-up on connect). A daemon this host did not start cannot
    * be killed from here: its connection is closed, so it gets no more work.
@@ -236,9 +264,11 @@ export class Profile {
     return this.dispatcher.waitForConnections(n);
   }
 
-  private daemonChanged(link: DaemonLink, event: 'connect' | 'disconnect'): void {
+  private daemonChanged(link: DaemonLink, event: 'connect' | 'disconnect' | 'lost'): void {
+    if (event === 'lost' && this.config.repair) this.repair(link);
     if (event !== 'connect' || link.launchId === undefined) return;
     const launch = this.launches.get(link.launchId);
+    if (launch) this.launchedBy.set(link, launch);
     if (launch && !launch.connected) {
       launch.connected = true;
       launch.onConnect?.();

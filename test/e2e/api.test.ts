@@ -297,6 +297,19 @@ describe('daemon lifecycle', () => {
     expect(await waitFor(() => info()!.connections === 0, 5_000)).toBe(true);
   });
 
+  it('repair keeps the pool at its size when a daemon is lost, but not when one leaves by a limit', async () => {
+    await daemons(2, { repair: true });
+    const [victim] = status()!.daemons.map((d) => d.pid!);
+    process.kill(victim!, 'SIGKILL');
+    expect(await waitFor(() => info()!.cumulative === 3 && info()!.connections === 2, 10_000)).toBe(true);
+    expect(status()!.daemons.map((d) => d.pid)).not.toContain(victim);
+    await daemons(1, { repair: true, maxtasks: 1 });
+    expect(await mirai(() => 'one task')).toBe('one task');
+    expect(await waitFor(() => info()!.connections === 0)).toBe(true);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(info()!.cumulative).toBe(1); // left by its limit: not replaced
+  });
+
   it('cleanup: false keeps globals between tasks', async () => {
     await daemons(1, { cleanup: false });
     await mirai(() => {
