@@ -18,6 +18,7 @@ import {
   TimeoutError,
   type MiraiError,
 } from '@mirai-ts/core';
+import { encodeFrame, frame, FrameType } from '@mirai-ts/core/internal';
 import { alive, sleep, waitFor } from '../helpers/wait.js';
 
 const errorOf = (p: PromiseLike<unknown>): Promise<MiraiError> =>
@@ -178,6 +179,24 @@ describe('failures harm only the task they hit', () => {
     });
     expect(sink.lines.some((l) => /exceeds the limit/.test(l))).toBe(true);
     expect(await mirai(() => 'alive')).toBe('alive');
+  });
+
+  it('disconnects a peer that speaks another protocol version, with a logged reason', async () => {
+    const sink = logSink();
+    const handle = await daemons(1, { log: sink.log, url: 'tcp://127.0.0.1:0' });
+    const port = Number(new URL(handle.url).port);
+    const hello = Buffer.from(JSON.stringify({ protocol: 99, proof: 'x', nonce: 'y', pid: 1, hostname: 'h' }));
+    const frameBytes = Buffer.concat(encodeFrame(frame(FrameType.Hello, 0, [hello])));
+    await new Promise<void>((resolve) => {
+      const socket = createConnection({ host: '127.0.0.1', port });
+      socket.once('data', () => socket.write(frameBytes)); // answer the Challenge
+      socket.resume();
+      socket.on('error', () => {});
+      socket.on('close', () => resolve());
+    });
+    expect(sink.lines.some((l) => l.includes('protocol version 99 (this host speaks 1)'))).toBe(true);
+    expect(status()!.rejected).toBe(1);
+    expect(await mirai(() => 'still serving')).toBe('still serving');
   });
 
   it('rejects a daemon with the wrong secret, counts and logs it', async () => {
