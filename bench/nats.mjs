@@ -21,6 +21,7 @@ import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runStandalone } from './lib/harness.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RTT_WARMUP = 300;
@@ -195,12 +196,4 @@ export const benchmarks = [
 ];
 
 // `node bench/nats.mjs`: one round, printed as JSON.
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  natsBench({ log: (t) => process.stderr.write(`${t}\n`) }).then(
-    (figures) => process.stdout.write(`${JSON.stringify(figures)}\n`),
-    (err) => {
-      process.stderr.write(`${err?.stack ?? err}\n`);
-      process.exit(1);
-    },
-  );
-}
+runStandalone(import.meta.url, natsBench);

@@ -20,9 +20,8 @@
  */
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { FrameReader, writeFrame } from './lib/framing.mjs';
-import { gc, now, stopChild, trackPid } from './lib/harness.mjs';
+import { gc, now, runStandalone, stopChild, trackPid } from './lib/harness.mjs';
 import { RTT_LIMIT_BODY_BYTES } from './params.mjs';
 
 const WARMUP = 300;
@@ -137,12 +136,4 @@ export async function cleanup() {
 }
 
 // `node bench/remote.mjs`: one round, printed as JSON.
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  remoteBench({ log: (t) => process.stderr.write(`${t}\n`) }).then(
-    (figures) => process.stdout.write(`${JSON.stringify(figures)}\n`),
-    (err) => {
-      process.stderr.write(`${err?.stack ?? err}\n`);
-      process.exit(1);
-    },
-  );
-}
+runStandalone(import.meta.url, remoteBench);

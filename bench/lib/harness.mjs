@@ -8,6 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -208,4 +209,19 @@ export function cpuSeconds(pid) {
 /** Sets the CPU affinity of every thread of `pid` (a `taskset` list such as '0' or '0-1'). */
 export function setAffinity(pid, cpuList) {
   execFileSync('taskset', ['-a', '-p', '-c', cpuList, String(pid)], { stdio: 'ignore' });
+}
+
+/**
+ * `node bench/<group>.mjs`: when `moduleUrl` is the script node was started with, runs one
+ * round of `bench` and prints its figures as one JSON line (exit 1 on failure).
+ */
+export function runStandalone(moduleUrl, bench) {
+  if (process.argv[1] !== fileURLToPath(moduleUrl)) return;
+  bench({ log: (t) => process.stderr.write(`${t}\n`) }).then(
+    (figures) => process.stdout.write(`${JSON.stringify(figures)}\n`),
+    (err) => {
+      process.stderr.write(`${err?.stack ?? err}\n`);
+      process.exit(1);
+    },
+  );
 }
