@@ -9,7 +9,7 @@ import { submitTask, type MiraiOptions } from './mirai-call.js';
 import { currentProfileName, profiles } from './profiles.js';
 import { ProgressBar } from './progress-bar.js';
 import { SyncProfile } from './sync-profile.js';
-import type { Serializer } from './serializer.js';
+import { claimant, type Serializer } from './serializer.js';
 import type { ModuleFunction, TaskContext } from './task-function.js';
 
 /** Options of {@link miraiMap}. */
@@ -173,17 +173,8 @@ function cancelAll(items: readonly Mirai<unknown>[], reason?: unknown): boolean[
  */
 function serializerRows(items: unknown, serializers: readonly Serializer[]): unknown[] | undefined {
   if (typeof items !== 'object' || items === null) return undefined;
-  for (const s of serializers) {
-    if (s.rows === undefined) continue;
-    let claimed = false;
-    try {
-      claimed = s.claims(items);
-    } catch {
-      claimed = false;
-    }
-    if (claimed) return [...s.rows(items)];
-  }
-  return undefined;
+  const serializer = claimant(items, serializers.filter((s) => s.rows !== undefined));
+  return serializer === undefined ? undefined : [...serializer.rows!(items)];
 }
 
 /**

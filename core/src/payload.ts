@@ -13,7 +13,7 @@
 import v8 from 'node:v8';
 import { DeserializationError, SerializationError } from './errors.js';
 import { jsonSegment, readJsonSegment } from './frame.js';
-import type { EncodedValue, Serializer } from './serializer.js';
+import { claimant, type EncodedValue, type Serializer } from './serializer.js';
 
 export const OUT_OF_BAND_BYTES = 32 * 1024;
 
@@ -315,13 +315,7 @@ function claimValues(value: unknown, serializers: readonly Serializer[], rootNam
     if (typeof v !== 'object' || v === null) return v;
     const slot = slots.get(v);
     if (slot !== undefined) return slot;
-    const serializer = serializers.find((s) => {
-      try {
-        return s.claims(v);
-      } catch {
-        return false;
-      }
-    });
+    const serializer = claimant(v, serializers);
     if (serializer !== undefined) {
       const fresh = new PluginSlot(entries.length);
       entries.push({ serializer, value: v, path });

@@ -37,3 +37,14 @@ export interface Serializer<T = unknown> {
 export function defineSerializer<T>(serializer: Serializer<T>): Serializer<T> {
   return serializer;
 }
+
+/** The first serializer that claims `value` (one whose type test throws claims nothing). */
+export function claimant(value: unknown, serializers: readonly Serializer[]): Serializer | undefined {
+  return serializers.find((s) => {
+    try {
+      return s.claims(value);
+    } catch {
+      return false;
+    }
+  });
+}
