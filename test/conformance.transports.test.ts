@@ -5,7 +5,7 @@
  */
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ipcTransport, tcpTransport } from '@mirai-ts/core/internal';
+import { ipcTransport, tcpTransport } from '@mirai-ts/core/plugin';
 import { localUrl } from '@mirai-ts/core';
 import { natsTransport, type NatsTransportOptions } from '@mirai-ts/transport-nats';
 import { describe } from 'vitest';

@@ -2,7 +2,7 @@
 // check that the other side notices. Runs on the built packages (dist).
 //   node peer.mjs '<json {role: "dial"|"listen", url, transport: "ipc"|"tcp"|PluginRef}>'
 // Prints "ready <url>" once connected (dial) or listening (listen), then idles.
-import { DEFAULT_LIMITS, importPlugin, ipcTransport, tcpTransport } from '@mirai-ts/core/internal';
+import { DEFAULT_LIMITS, importPlugin, ipcTransport, tcpTransport } from '@mirai-ts/core/plugin';
 
 const spec = JSON.parse(process.argv[2]);
 const transport =

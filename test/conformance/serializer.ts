@@ -17,7 +17,7 @@ import {
   SerializationError,
   type Serializer,
 } from '@mirai-ts/core';
-import { decodePayload, encodePayload } from '@mirai-ts/core/internal';
+import { decodePayload, encodePayload } from '@mirai-ts/core/plugin';
 
 export interface SerializerCase {
   /** Name in test titles; also names the daemons' profile. */

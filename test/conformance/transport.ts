@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isMiraiError, type Channel, type Listener, type PluginRef, type Transport } from '@mirai-ts/core';
-import { DEFAULT_LIMITS, frame, FrameType, type Frame } from '@mirai-ts/core/internal';
+import { DEFAULT_LIMITS, frame, FrameType, type Frame } from '@mirai-ts/core/plugin';
 
 export interface TransportUnderTest {
   /** Shown in test names. */

@@ -18,7 +18,7 @@ import {
   TimeoutError,
   type MiraiError,
 } from '@mirai-ts/core';
-import { encodeFrame, frame, FrameType } from '@mirai-ts/core/internal';
+import { encodeFrame, frame, FrameType } from '@mirai-ts/core/plugin';
 import { alive, sleep, waitFor } from '../helpers/wait.js';
 
 const errorOf = (p: PromiseLike<unknown>): Promise<MiraiError> =>

@@ -9,7 +9,7 @@ import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { daemons, launchRemote, mirai, status } from '@mirai-ts/core';
-import { createCertificateAuthority, issueServerCertificate } from '@mirai-ts/core/internal';
+import { createCertificateAuthority, issueServerCertificate } from '@mirai-ts/core/plugin';
 import { waitFor } from '../helpers/wait.js';
 import { listenForRemoteDaemons } from './examples/manual-deploy.js';
 import { niceLauncher } from './examples/nice-launcher.js';

@@ -11,7 +11,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonExit, daemons, mirai, status, type DaemonsHandle, type LaunchSpec, type Mirai } from '@mirai-ts/core';
-import { daemonArgv, FRAME_HEADER_BYTES, FRAME_MAGIC, FrameType, zeroConfigCredentials } from '@mirai-ts/core/internal';
+import { daemonArgv, FRAME_HEADER_BYTES, FRAME_MAGIC, FrameType, zeroConfigCredentials } from '@mirai-ts/core/plugin';
 import { waitFor } from '../helpers/wait.js';
 import { processesWithArgv, specOf, testSecret } from './support.js';
 

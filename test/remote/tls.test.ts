@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, daemons, launchRemote, mirai, remoteConfig, status } from '@mirai-ts/core';
-import { createCertificateAuthority, issueServerCertificate, zeroConfigCredentials } from '@mirai-ts/core/internal';
+import { createCertificateAuthority, issueServerCertificate, zeroConfigCredentials } from '@mirai-ts/core/plugin';
 import * as der from '../../core/src/tls/der.js';
 import { ipBytes } from '../../core/src/tls/x509.js';
 import { specOf } from './support.js';

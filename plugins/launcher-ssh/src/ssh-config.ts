@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { ConfigError, type LaunchHandle, type Launcher, type LaunchSpec, type RemoteDaemonProgram } from '@mirai-ts/core';
-import { checkRemoteUrl, formatHostPort, remoteDaemonCommand, shellQuote, tcpAddress, urlScheme, watchChild } from '@mirai-ts/core/internal';
+import { checkRemoteUrl, formatHostPort, remoteDaemonCommand, shellQuote, tcpAddress, urlScheme, watchChild } from '@mirai-ts/core/plugin';
 import { parseRemote, type SshRemote } from './remotes.js';
 
 /** Options of {@link sshConfig}. */

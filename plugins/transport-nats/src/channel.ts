@@ -12,8 +12,8 @@
  * closes with a cause, so the dispatcher settles the peer's task with connection reset (19).
  */
 import type { Channel } from '@mirai-ts/core';
-import type { Frame, FrameLimits } from '@mirai-ts/core/internal';
-import { encodeFrame, FrameDecoder, FrameType } from '@mirai-ts/core/internal';
+import type { Frame, FrameLimits } from '@mirai-ts/core/plugin';
+import { encodeFrame, FrameDecoder, FrameType } from '@mirai-ts/core/plugin';
 import type { Msg } from '@nats-io/transport-node';
 import type { Connection, ConnectionEvents } from './connection.js';
 import { describe } from './connection.js';

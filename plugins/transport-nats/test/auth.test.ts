@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { daemons, isMiraiError, mirai, type Channel, type Listener } from '@mirai-ts/core';
-import { DEFAULT_LIMITS, frame, FrameType } from '@mirai-ts/core/internal';
+import { DEFAULT_LIMITS, frame, FrameType } from '@mirai-ts/core/plugin';
 import { nkeys } from '@nats-io/transport-node';
 import { natsTransport, NatsTransportError, type NatsTransportOptions } from '@mirai-ts/transport-nats';
 import { NatsServer, natsTestsEnabled } from '../../../test/helpers/nats-server.js';

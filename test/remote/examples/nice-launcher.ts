@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import type { LaunchHandle, Launcher, LaunchSpec } from '@mirai-ts/core';
-import { daemonArgv, SECRET_ENV, shellQuote } from '@mirai-ts/core/internal';
+import { daemonArgv, SECRET_ENV, shellQuote } from '@mirai-ts/core/plugin';
 
 /** Starts daemons on this machine at a lower CPU priority (`nice -n <level>`). */
 export function niceLauncher(level = 10): Launcher {

@@ -1,6 +1,8 @@
 /**
- * `@mirai-ts/core/internal`: building blocks for plugin authors (transports, launchers,
- * serializers). Not for applications; may change between minor versions.
+ * `@mirai-ts/core/plugin`: the stable entry for plugin authors (transports, launchers,
+ * serializers): the frame codec, socket channels and listeners, daemon command lines, secret
+ * delivery, shell quoting and child watching. Covered by semver like the main entry;
+ * applications import `@mirai-ts/core`.
  */
 export { encodeFrame, FrameDecoder, FRAME_HEADER_BYTES, FRAME_MAGIC } from './frame-codec.js';
 export {
