@@ -1,11 +1,16 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  // daemon-main and watchdog are their own entries: launchers start the one as a script, the
-  // daemon starts the other as a worker thread.
-  entry: ['src/index.ts', 'src/plugin.ts', 'src/daemon-main.ts', 'src/watchdog.ts'],
+  // The daemon's entry and its watchdog are entries of their own: launchers start the one as a
+  // script (dist/daemon-main.js), the daemon starts the other as a worker thread (dist/watchdog.js).
+  entry: {
+    index: 'src/index.ts',
+    plugin: 'src/plugin.ts',
+    'daemon-main': 'src/daemon/main.ts',
+    watchdog: 'src/daemon/watchdog.ts',
+  },
   format: ['esm'],
-  dts: { entry: ['src/index.ts', 'src/plugin.ts'] },
+  dts: { entry: { index: 'src/index.ts', plugin: 'src/plugin.ts' } },
   clean: true,
   target: 'node20',
   splitting: true,

@@ -9,20 +9,20 @@
  * await daemons(0);
  * ```
  */
-export { daemons, launchLocal, queueRoom, type DaemonsHandle, type DaemonsOptions } from './daemons.js';
-export { mirai, type MiraiOptions, type TaskFunction } from './mirai-call.js';
-export { Mirai, isMirai, UNRESOLVED, type Unresolved } from './mirai.js';
-export { miraiMap, MiraiMap, MapElementError, type MiraiMapOptions, type MapResult } from './mirai-map.js';
-export { collectMirai, raceMirai, stopMirai, unresolved } from './collect.js';
-export { everywhere } from './everywhere.js';
-export { status, info, type Status, type Info } from './status.js';
-export { withDaemons, requireDaemons, daemonsSet, onDaemon, DEFAULT_PROFILE } from './profiles.js';
-export { fromModule, type ModuleFunction, type TaskContext } from './task-function.js';
-export { localUrl, hostUrl } from './urls.js';
-export type { DaemonOptions } from './daemon-options.js';
-export type { DaemonStatus } from './dispatcher.js';
-export type { LogFunction } from './profile.js';
-export { DaemonExit, describeExitCode } from './exit-codes.js';
+export { daemons, launchLocal, queueRoom, type DaemonsHandle, type DaemonsOptions } from './api/daemons.js';
+export { mirai, type MiraiOptions, type TaskFunction } from './api/submit.js';
+export { Mirai, isMirai, UNRESOLVED, type Unresolved } from './api/mirai.js';
+export { miraiMap, MiraiMap, MapElementError, type MiraiMapOptions, type MapResult } from './api/mirai-map.js';
+export { collectMirai, raceMirai, stopMirai, unresolved } from './api/collect.js';
+export { everywhere } from './api/everywhere.js';
+export { status, info, type Status, type Info } from './api/status.js';
+export { withDaemons, requireDaemons, daemonsSet, onDaemon, DEFAULT_PROFILE } from './api/profile-scope.js';
+export { fromModule, type ModuleFunction, type TaskContext } from './wire/function-source.js';
+export { localUrl, hostUrl } from './api/urls.js';
+export type { DaemonOptions } from './wire/daemon-args.js';
+export type { DaemonStatus } from './host/dispatcher.js';
+export type { LogFunction } from './host/pool.js';
+export { DaemonExit, describeExitCode } from './wire/exit-codes.js';
 export {
   MiraiError,
   TaskError,

@@ -3,7 +3,7 @@
  * the connection is the one liveness signal. Core ships the local launcher; plugins add
  * SSH and HPC schedulers.
  */
-import type { DaemonOptions } from './daemon-options.js';
+import type { DaemonOptions } from './wire/daemon-args.js';
 import type { Json, PluginRef } from './transport.js';
 
 /** What a launched daemon needs to know. */

@@ -4,7 +4,7 @@
  * delivery, shell quoting and child watching. Covered by semver like the main entry;
  * applications import `@mirai-ts/core`.
  */
-export { encodeFrame, FrameDecoder, FRAME_HEADER_BYTES, FRAME_MAGIC } from './frame-codec.js';
+export { encodeFrame, FrameDecoder, FRAME_HEADER_BYTES, FRAME_MAGIC } from './wire/frame-codec.js';
 export {
   frame,
   FrameType,
@@ -14,7 +14,7 @@ export {
   HANDSHAKE_LIMITS,
   type Frame,
   type FrameLimits,
-} from './frame.js';
+} from './wire/frame.js';
 export { SocketChannel } from './transports/socket-channel.js';
 export { StreamListener, listening, connected } from './transports/stream-listener.js';
 export { ipcTransport } from './transports/ipc.js';
@@ -29,10 +29,10 @@ export {
   checkRemoteUrl,
   type RemoteCommandOptions,
 } from './launchers/remote-command.js';
-export { encodePayload, decodePayload, OUT_OF_BAND_BYTES } from './payload.js';
+export { encodePayload, decodePayload, OUT_OF_BAND_BYTES } from './wire/payload.js';
 export { daemonArgv, daemonScript, shellQuote, DAEMON_NODE_FLAGS } from './launchers/local.js';
 export { watchChild, type WatchedChild } from './launchers/child-output.js';
-export { daemonOptionArgs } from './daemon-options.js';
-export { runDaemon, type DaemonConfig } from './daemon.js';
-export { SECRET_ENV, newSecret } from './auth.js';
-export { importPlugin } from './plugin-loader.js';
+export { daemonOptionArgs } from './wire/daemon-args.js';
+export { runDaemon, type DaemonConfig } from './daemon/loop.js';
+export { SECRET_ENV, newSecret } from './wire/auth.js';
+export { importPlugin } from './daemon/plugins.js';

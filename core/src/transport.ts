@@ -3,7 +3,7 @@
  * how it frames bytes is its own business (stream transports use `frame-codec.ts`,
  * message transports such as NATS carry one frame per message).
  */
-import type { Frame, FrameLimits } from './frame.js';
+import type { Frame, FrameLimits } from './wire/frame.js';
 
 /** A connection carrying frames in order, both ways. */
 export interface Channel {

@@ -5,8 +5,8 @@
  * The secret never goes in the daemon's argv (which `ps` shows to every user of that
  * machine). It reaches the daemon in one of three ways, see {@link SecretDelivery}.
  */
-import { SECRET_ENV } from '../auth.js';
-import { daemonOptionArgs } from '../daemon-options.js';
+import { SECRET_ENV } from '../wire/auth.js';
+import { daemonOptionArgs } from '../wire/daemon-args.js';
 import { ConfigError } from '../errors.js';
 import type { LaunchSpec } from '../launcher.js';
 import { DAEMON_NODE_FLAGS, daemonScript, shellQuote } from './local.js';

@@ -10,12 +10,12 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { SECRET_ENV } from '../auth.js';
-import type { DaemonOptions } from '../daemon-options.js';
+import { SECRET_ENV } from '../wire/auth.js';
+import type { DaemonOptions } from '../wire/daemon-args.js';
 import { ConfigError, NoDaemonsError } from '../errors.js';
 import type { LaunchHandle, Launcher, LaunchSpec } from '../launcher.js';
-import { Profile } from '../profile.js';
-import { currentProfileName, profiles } from '../profiles.js';
+import { Profile } from '../host/pool.js';
+import { currentProfileName, profiles } from '../api/profile-scope.js';
 import { watchChild } from './child-output.js';
 import { shellQuote } from './local.js';
 import { checkRemoteUrl, remoteDaemonCommand, type RemoteDaemonProgram, type SecretDelivery } from './remote-command.js';

@@ -1,6 +1,6 @@
 import { rmdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { privateSocketDirs } from '../urls.js';
+import { privateSocketDirs } from '../api/urls.js';
 import { createConnection, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';

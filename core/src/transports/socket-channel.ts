@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
-import { encodeFrame, FrameDecoder } from '../frame-codec.js';
-import type { Frame, FrameLimits } from '../frame.js';
+import { encodeFrame, FrameDecoder } from '../wire/frame-codec.js';
+import type { Frame, FrameLimits } from '../wire/frame.js';
 import type { Channel } from '../transport.js';
 
 /** A {@link Channel} over a Node stream socket (Unix socket, TCP, TLS). */

@@ -1,5 +1,5 @@
 import type { Server, Socket } from 'node:net';
-import type { FrameLimits } from '../frame.js';
+import type { FrameLimits } from '../wire/frame.js';
 import type { Channel, Listener } from '../transport.js';
 import { SocketChannel } from './socket-channel.js';
 

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, isIP, type AddressInfo, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { ConfigError } from '../errors.js';
-import type { FrameLimits } from '../frame.js';
+import type { FrameLimits } from '../wire/frame.js';
 import { zeroConfigCredentials } from '../tls/zero-config.js';
 import type { Channel, DialOptions, Json, Listener, ListenOptions, Transport } from '../transport.js';
 import { SocketChannel } from './socket-channel.js';

@@ -5,12 +5,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { SECRET_ENV } from './auth.js';
-import { runDaemon } from './daemon.js';
-import { DaemonExit } from './exit-codes.js';
-import { importPlugin } from './plugin-loader.js';
-import type { PluginRef, Transport } from './transport.js';
-import { transportFor } from './transports/builtin.js';
+import { SECRET_ENV } from '../wire/auth.js';
+import { runDaemon } from './loop.js';
+import { DaemonExit } from '../wire/exit-codes.js';
+import { importPlugin } from './plugins.js';
+import type { PluginRef, Transport } from '../transport.js';
+import { transportFor } from '../transports/builtin.js';
 
 const USAGE = `usage: mirai-daemon <url> [--autoexit=true|false|finish] [--cleanup=false] [--output]
        [--idletime=ms] [--walltime=ms] [--maxtasks=n] [--watchdog=true|false] [--secret-file=path]

@@ -1,5 +1,5 @@
 /** Working with several mirai at once. */
-import type { MiraiError } from './errors.js';
+import type { MiraiError } from '../errors.js';
 import { Mirai, UNRESOLVED } from './mirai.js';
 import { MiraiMap } from './mirai-map.js';
 

@@ -2,15 +2,15 @@
  * `miraiMap()`: one task per element; a {@link MiraiMap} collects them.
  */
 import { inspect } from 'node:util';
-import { encodePayload } from './payload.js';
-import { CancelledError, ConfigError, MiraiError, NoDaemonsError } from './errors.js';
+import { encodePayload } from '../wire/payload.js';
+import { CancelledError, ConfigError, MiraiError, NoDaemonsError } from '../errors.js';
 import { Mirai } from './mirai.js';
-import { submitTask, type MiraiOptions } from './mirai-call.js';
-import { currentProfileName, profiles } from './profiles.js';
+import { submitTask, type MiraiOptions } from './submit.js';
+import { currentProfileName, profiles } from './profile-scope.js';
 import { ProgressBar } from './progress-bar.js';
-import { SyncProfile } from './sync-profile.js';
-import { claimant, type Serializer } from './serializer.js';
-import type { ModuleFunction, TaskContext } from './task-function.js';
+import { SyncProfile } from '../host/sync-pool.js';
+import { claimant, type Serializer } from '../serializer.js';
+import type { ModuleFunction, TaskContext } from '../wire/function-source.js';
 
 /** Options of {@link miraiMap}. */
 export interface MiraiMapOptions<A> extends Omit<MiraiOptions, 'signal'> {

@@ -2,7 +2,7 @@
  * A {@link Mirai}: the future result of a task. Awaitable, checkable without blocking, never lost.
  */
 import { inspect } from 'node:util';
-import type { MiraiError } from './errors.js';
+import type { MiraiError } from '../errors.js';
 
 /** The value of `m.data` while a mirai is pending. Test with {@link unresolved}, not by identity. */
 export const UNRESOLVED: unique symbol = Symbol.for('mirai-ts.unresolved');

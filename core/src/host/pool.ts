@@ -2,16 +2,16 @@
  * A compute profile: one named pool of daemons with its own URL, secret, dispatcher,
  * serializers, transports and launcher. Several coexist.
  */
-import { newSecret } from './auth.js';
-import type { DaemonOptions } from './daemon-options.js';
+import { newSecret } from '../wire/auth.js';
+import type { DaemonOptions } from '../wire/daemon-args.js';
 import { Dispatcher, type DaemonLink, type DaemonStatus, type DispatcherCounters, type HostTask } from './dispatcher.js';
-import { ConfigError, LaunchError } from './errors.js';
-import { frame, FrameType, HANDSHAKE_LIMITS } from './frame.js';
-import type { LaunchHandle, Launcher, LaunchSpec } from './launcher.js';
-import type { SerializerRef } from './plugin-loader.js';
-import type { Serializer } from './serializer.js';
-import type { Json, Listener, PluginRef, Transport } from './transport.js';
-import { transportFor } from './transports/builtin.js';
+import { ConfigError, LaunchError } from '../errors.js';
+import { frame, FrameType, HANDSHAKE_LIMITS } from '../wire/frame.js';
+import type { LaunchHandle, Launcher, LaunchSpec } from '../launcher.js';
+import type { SerializerRef } from '../daemon/plugins.js';
+import type { Serializer } from '../serializer.js';
+import type { Json, Listener, PluginRef, Transport } from '../transport.js';
+import { transportFor } from '../transports/builtin.js';
 
 /** A log line from the host side of a profile. */
 export type LogFunction = (level: 'info' | 'warn', message: string) => void;

@@ -1,7 +1,7 @@
 /** `status()` and `info()`: what a profile is doing. */
-import type { DaemonStatus } from './dispatcher.js';
-import { currentProfileName, profiles } from './profiles.js';
-import { SyncProfile } from './sync-profile.js';
+import type { DaemonStatus } from '../host/dispatcher.js';
+import { currentProfileName, profiles } from './profile-scope.js';
+import { SyncProfile } from '../host/sync-pool.js';
 
 /** Compact counters for programs, as mirai's `info()`. */
 export interface Info {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { encodeFrame, FrameDecoder } from '../src/frame-codec.js';
-import { DEFAULT_LIMITS, frame, FrameType, HANDSHAKE_LIMITS, type Frame } from '../src/frame.js';
-import { ProtocolError } from '../src/errors.js';
+import { encodeFrame, FrameDecoder } from '../../src/wire/frame-codec.js';
+import { DEFAULT_LIMITS, frame, FrameType, HANDSHAKE_LIMITS, type Frame } from '../../src/wire/frame.js';
+import { ProtocolError } from '../../src/errors.js';
 
 function decodeAll(bytes: Buffer, chunkSizes: number[], limits = DEFAULT_LIMITS): Frame[] {
   const out: Frame[] = [];

@@ -4,14 +4,14 @@
  * cannot travel fails here as it would on a daemon. Unlike a daemon, the original function
  * object runs: a variable it captured from its scope works here and fails on a daemon.
  */
-import { toErrorRecord, fromErrorRecord } from './error-record.js';
-import { CancelledError, isMiraiError, type MiraiError } from './errors.js';
-import { decodePayload, encodePayload } from './payload.js';
-import type { Serializer } from './serializer.js';
-import { loadModuleFunction } from './task-compiler.js';
-import { isModuleFunction, type ModuleFunction, type TaskContext } from './task-function.js';
-import type { Mirai } from './mirai.js';
-import type { TaskParam } from './task-frame.js';
+import { toErrorRecord, fromErrorRecord } from '../wire/error-record.js';
+import { CancelledError, isMiraiError, type MiraiError } from '../errors.js';
+import { decodePayload, encodePayload } from '../wire/payload.js';
+import type { Serializer } from '../serializer.js';
+import { loadModuleFunction } from '../daemon/compiler.js';
+import { isModuleFunction, type ModuleFunction, type TaskContext } from '../wire/function-source.js';
+import type { Mirai } from '../api/mirai.js';
+import type { TaskParam } from '../wire/task-frame.js';
 
 export class SyncProfile {
   readonly sync = true;

@@ -14,7 +14,7 @@
  * Large segments are handed to the socket as they are (gather write), never copied into
  * a bigger frame buffer; the decoder gives each segment its own buffer or a view.
  */
-import { ProtocolError } from './errors.js';
+import { ProtocolError } from '../errors.js';
 import type { Frame, FrameLimits, FrameType } from './frame.js';
 
 export const FRAME_MAGIC = 0xa7;

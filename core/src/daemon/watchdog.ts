@@ -7,12 +7,12 @@
  */
 import { spawn } from 'node:child_process';
 import { workerData } from 'node:worker_threads';
-import { SECRET_ENV } from './auth.js';
-import { daemonHandshake } from './daemon-handshake.js';
-import { FrameType, HANDSHAKE_LIMITS } from './frame.js';
-import { importPlugin } from './plugin-loader.js';
-import type { PluginRef, Transport } from './transport.js';
-import { transportFor } from './transports/builtin.js';
+import { SECRET_ENV } from '../wire/auth.js';
+import { daemonHandshake } from './handshake.js';
+import { FrameType, HANDSHAKE_LIMITS } from '../wire/frame.js';
+import { importPlugin } from './plugins.js';
+import type { PluginRef, Transport } from '../transport.js';
+import { transportFor } from '../transports/builtin.js';
 
 /** What the daemon hands its watchdog thread. */
 export interface WatchdogData {

@@ -3,19 +3,19 @@
  * to exit or until a limit (idletime, walltime, maxtasks) ends it cleanly.
  */
 import { Worker } from 'node:worker_threads';
-import { daemonHandshake } from './daemon-handshake.js';
-import type { DaemonOptions } from './daemon-options.js';
-import { toErrorRecord } from './error-record.js';
-import { DaemonExit } from './exit-codes.js';
-import { frame, FrameFlag, FrameType, HANDSHAKE_LIMITS, jsonSegment, readJsonSegment, type Frame } from './frame.js';
-import type { ByeMessage } from './messages.js';
-import { encodePayload } from './payload.js';
-import { loadSerializers } from './plugin-loader.js';
-import { decodeTaskParams } from './task-frame.js';
-import type { Serializer } from './serializer.js';
-import { compileSegment, loadModuleFunction } from './task-compiler.js';
-import type { ModuleFunction, TaskContext } from './task-function.js';
-import type { Channel, Transport } from './transport.js';
+import { daemonHandshake } from './handshake.js';
+import type { DaemonOptions } from '../wire/daemon-args.js';
+import { toErrorRecord } from '../wire/error-record.js';
+import { DaemonExit } from '../wire/exit-codes.js';
+import { frame, FrameFlag, FrameType, HANDSHAKE_LIMITS, jsonSegment, readJsonSegment, type Frame } from '../wire/frame.js';
+import type { ByeMessage } from '../wire/messages.js';
+import { encodePayload } from '../wire/payload.js';
+import { loadSerializers } from './plugins.js';
+import { decodeTaskParams } from '../wire/task-frame.js';
+import type { Serializer } from '../serializer.js';
+import { compileSegment, loadModuleFunction } from './compiler.js';
+import type { ModuleFunction, TaskContext } from '../wire/function-source.js';
+import type { Channel, Transport } from '../transport.js';
 import type { WatchdogData } from './watchdog.js';
 
 /** Everything a daemon process needs to run. */

@@ -2,10 +2,10 @@
  * Daemon side of plugins: a profile's serializers arrive in the Init message as references
  * (package, export, JSON options) and the daemon imports them itself.
  */
-import { DeserializationError, MiraiError, SerializationError } from './errors.js';
-import type { Serializer } from './serializer.js';
-import { taskImport } from './task-compiler.js';
-import type { PluginRef } from './transport.js';
+import { DeserializationError, MiraiError, SerializationError } from '../errors.js';
+import type { Serializer } from '../serializer.js';
+import { taskImport } from './compiler.js';
+import type { PluginRef } from '../transport.js';
 
 /** A serializer as announced to daemons: its tag and where to import it from. */
 export interface SerializerRef {

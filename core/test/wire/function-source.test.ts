@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../src/errors.js';
-import { explainReferenceError, functionSource, rewriteDynamicImports } from '../src/task-function.js';
-import { TaskQueue } from '../src/task-queue.js';
+import { ConfigError } from '../../src/errors.js';
+import { explainReferenceError, functionSource, rewriteDynamicImports } from '../../src/wire/function-source.js';
+import { TaskQueue } from '../../src/host/task-queue.js';
 
 describe('function source', () => {
   it('turns method shorthand into a function expression', () => {

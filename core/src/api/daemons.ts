@@ -1,15 +1,15 @@
 /**
  * `daemons()`: set up (or reset) a compute profile's pool of daemons.
  */
-import type { DaemonOptions } from './daemon-options.js';
-import { ConfigError, LaunchError, NoDaemonsError } from './errors.js';
-import type { Launcher } from './launcher.js';
-import { localLauncher } from './launchers/local.js';
-import { defaultLog, Profile, type LogFunction } from './profile.js';
-import { currentProfileName, profiles } from './profiles.js';
-import type { Serializer } from './serializer.js';
-import { SyncProfile } from './sync-profile.js';
-import type { Json, Transport } from './transport.js';
+import type { DaemonOptions } from '../wire/daemon-args.js';
+import { ConfigError, LaunchError, NoDaemonsError } from '../errors.js';
+import type { Launcher } from '../launcher.js';
+import { localLauncher } from '../launchers/local.js';
+import { defaultLog, Profile, type LogFunction } from '../host/pool.js';
+import { currentProfileName, profiles } from './profile-scope.js';
+import type { Serializer } from '../serializer.js';
+import { SyncProfile } from '../host/sync-pool.js';
+import type { Json, Transport } from '../transport.js';
 import { localUrl } from './urls.js';
 
 /** Options of {@link daemons}. */

@@ -7,8 +7,8 @@ import { isBuiltin } from 'node:module';
 import { createRequire } from 'node:module';
 import { resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { ModuleFunction } from './task-function.js';
-import { rewriteDynamicImports } from './task-function.js';
+import type { ModuleFunction } from '../wire/function-source.js';
+import { rewriteDynamicImports } from '../wire/function-source.js';
 
 type AnyFunction = (...args: unknown[]) => unknown;
 

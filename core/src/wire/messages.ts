@@ -1,5 +1,5 @@
 /** JSON bodies of the handshake and control frames (see docs/protocol.md). */
-import type { SerializerRef } from './plugin-loader.js';
+import type { SerializerRef } from '../daemon/plugins.js';
 
 export interface ChallengeMessage {
   protocol: number;

@@ -11,9 +11,9 @@
  * receiver gets them back as views of the received segment.
  */
 import v8 from 'node:v8';
-import { DeserializationError, SerializationError } from './errors.js';
+import { DeserializationError, SerializationError } from '../errors.js';
 import { jsonSegment, readJsonSegment } from './frame.js';
-import { claimant, type EncodedValue, type Serializer } from './serializer.js';
+import { claimant, type EncodedValue, type Serializer } from '../serializer.js';
 
 export const OUT_OF_BAND_BYTES = 32 * 1024;
 

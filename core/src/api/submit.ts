@@ -1,16 +1,16 @@
 /**
  * `mirai()`: send a function and its explicit arguments to a daemon; get a {@link Mirai}.
  */
-import type { HostTask } from './dispatcher.js';
-import { CancelledError, ConfigError, TimeoutError, type MiraiError } from './errors.js';
-import { FrameType, type Frame } from './frame.js';
-import { localLauncher } from './launchers/local.js';
+import type { HostTask } from '../host/dispatcher.js';
+import { CancelledError, ConfigError, TimeoutError, type MiraiError } from '../errors.js';
+import { FrameType, type Frame } from '../wire/frame.js';
+import { localLauncher } from '../launchers/local.js';
 import { Mirai, nextTaskId } from './mirai.js';
-import { defaultLog, Profile } from './profile.js';
-import { currentProfileName, profiles } from './profiles.js';
-import { SyncProfile } from './sync-profile.js';
-import type { ModuleFunction, TaskContext } from './task-function.js';
-import { buildTaskFrame, type TaskParam } from './task-frame.js';
+import { defaultLog, Profile } from '../host/pool.js';
+import { currentProfileName, profiles } from './profile-scope.js';
+import { SyncProfile } from '../host/sync-pool.js';
+import type { ModuleFunction, TaskContext } from '../wire/function-source.js';
+import { buildTaskFrame, type TaskParam } from '../wire/task-frame.js';
 import { localUrl } from './urls.js';
 
 /** Options of {@link mirai}. */

@@ -9,9 +9,9 @@ import {
   SerializationError,
   TaskError,
   type MiraiErrorKind,
-} from './errors.js';
-import { TASK_SOURCE_URL } from './task-compiler.js';
-import { explainReferenceError } from './task-function.js';
+} from '../errors.js';
+import { TASK_SOURCE_URL } from '../daemon/compiler.js';
+import { explainReferenceError } from './function-source.js';
 
 /** A serializable description of a thrown value. */
 export interface ErrorRecord {
@@ -66,8 +66,11 @@ export function toErrorRecord(thrown: unknown, canSerialize: (v: unknown) => boo
   return record;
 }
 
-/** The directory of this package's code: frames from here are the daemon's, not the task's. */
-const OWN_CODE = new URL('.', import.meta.url).href;
+/**
+ * The package's code: frames from here are the daemon's, not the task's. One level up from
+ * this module is `core/` when built (dist/) and `src/` when run from source.
+ */
+const OWN_CODE = new URL('..', import.meta.url).href;
 
 /**
  * Cuts a stack at the first frame of the daemon's own code: what called the task is noise

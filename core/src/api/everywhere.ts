@@ -1,14 +1,14 @@
 /**
  * `everywhere()`: set-up that runs once on every daemon of a profile.
  */
-import { ConfigError, NoDaemonsError } from './errors.js';
-import { FrameType, type Frame } from './frame.js';
+import { ConfigError, NoDaemonsError } from '../errors.js';
+import { FrameType, type Frame } from '../wire/frame.js';
 import { Mirai, nextTaskId } from './mirai.js';
 import { MiraiMap } from './mirai-map.js';
-import { currentProfileName, profiles } from './profiles.js';
-import { SyncProfile } from './sync-profile.js';
-import { buildTaskFrame } from './task-frame.js';
-import type { ModuleFunction, TaskContext } from './task-function.js';
+import { currentProfileName, profiles } from './profile-scope.js';
+import { SyncProfile } from '../host/sync-pool.js';
+import { buildTaskFrame } from '../wire/task-frame.js';
+import type { ModuleFunction, TaskContext } from '../wire/function-source.js';
 
 /**
  * Runs `fn(args)` once on every daemon of the profile, before any later task runs there, and
@@ -26,7 +26,7 @@ export async function everywhere<A, R>(
   if (profile === undefined) throw new NoDaemonsError(name);
   if (profile instanceof SyncProfile) {
     // One process: run it here, once.
-    const { mirai } = await import('./mirai-call.js');
+    const { mirai } = await import('./submit.js');
     return [await mirai(fn as (a: A, c: TaskContext) => R, args, { profile: name })] as Awaited<R>[];
   }
   const built = buildTaskFrame(FrameType.Everywhere, 0, fn as Function | ModuleFunction, [{ value: args, name: 'args' }], profile.config.serializers);

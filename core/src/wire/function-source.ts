@@ -5,7 +5,7 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../errors.js';
 
 /** What a task function receives after its arguments. */
 export interface TaskContext {

@@ -6,9 +6,9 @@
  * In direct mode (`dispatcher: false`) tasks go round-robin straight to daemons, which queue
  * them locally: less overhead, but a slow task holds up the ones queued behind it.
  */
-import { newNonce, prove, verify } from './auth.js';
-import { fromErrorRecord, type ErrorRecord } from './error-record.js';
-import { ConnectionResetError, DeserializationError, isMiraiError, MiraiError, QueueFullError } from './errors.js';
+import { newNonce, prove, verify } from '../wire/auth.js';
+import { fromErrorRecord, type ErrorRecord } from '../wire/error-record.js';
+import { ConnectionResetError, DeserializationError, isMiraiError, MiraiError, QueueFullError } from '../errors.js';
 import {
   DEFAULT_LIMITS,
   frame,
@@ -20,14 +20,14 @@ import {
   PROTOCOL_VERSION,
   readJsonSegment,
   type Frame,
-} from './frame.js';
-import type { ChallengeMessage, HelloMessage, InitMessage } from './messages.js';
-import type { Mirai } from './mirai.js';
-import { decodePayload } from './payload.js';
-import type { SerializerRef } from './plugin-loader.js';
-import type { Serializer } from './serializer.js';
+} from '../wire/frame.js';
+import type { ChallengeMessage, HelloMessage, InitMessage } from '../wire/messages.js';
+import type { Mirai } from '../api/mirai.js';
+import { decodePayload } from '../wire/payload.js';
+import type { SerializerRef } from '../daemon/plugins.js';
+import type { Serializer } from '../serializer.js';
 import { TaskQueue } from './task-queue.js';
-import type { Channel, Listener } from './transport.js';
+import type { Channel, Listener } from '../transport.js';
 
 /** A task as the dispatcher holds it. */
 export interface HostTask {

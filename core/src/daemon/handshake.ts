@@ -3,9 +3,9 @@
  * then check the host's proof in Init. Shared by the daemon and its watchdog.
  */
 import { hostname } from 'node:os';
-import { newNonce, prove, verify } from './auth.js';
-import { AuthError, ProtocolError } from './errors.js';
-import { DaemonExit } from './exit-codes.js';
+import { newNonce, prove, verify } from '../wire/auth.js';
+import { AuthError, ProtocolError } from '../errors.js';
+import { DaemonExit } from '../wire/exit-codes.js';
 import {
   DEFAULT_LIMITS,
   frame,
@@ -14,9 +14,9 @@ import {
   PROTOCOL_VERSION,
   readJsonSegment,
   type Frame,
-} from './frame.js';
-import type { ChallengeMessage, HelloMessage, InitMessage } from './messages.js';
-import type { Channel } from './transport.js';
+} from '../wire/frame.js';
+import type { ChallengeMessage, HelloMessage, InitMessage } from '../wire/messages.js';
+import type { Channel } from '../transport.js';
 
 /** The host's Init, and the frames that arrived right after it (the caller replays them). */
 export interface Accepted {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { decodePayload, encodePayload, OUT_OF_BAND_BYTES } from '../src/payload.js';
-import { DeserializationError, SerializationError } from '../src/errors.js';
-import type { Serializer } from '../src/serializer.js';
+import { decodePayload, encodePayload, OUT_OF_BAND_BYTES } from '../../src/wire/payload.js';
+import { DeserializationError, SerializationError } from '../../src/errors.js';
+import type { Serializer } from '../../src/serializer.js';
 
 const roundTrip = (value: unknown, serializers: Serializer[] = []): unknown =>
   decodePayload(encodePayload(value, serializers, 'args') as Uint8Array[], 0, serializers);

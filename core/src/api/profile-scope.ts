@@ -1,8 +1,8 @@
 /** The registry of compute profiles, and which one is current (per async context). */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { NoDaemonsError } from './errors.js';
-import type { Profile } from './profile.js';
-import type { SyncProfile } from './sync-profile.js';
+import { NoDaemonsError } from '../errors.js';
+import type { Profile } from '../host/pool.js';
+import type { SyncProfile } from '../host/sync-pool.js';
 
 export const DEFAULT_PROFILE = 'default';
 
