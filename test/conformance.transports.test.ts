@@ -10,7 +10,7 @@ import { localUrl } from '@mirai-ts/core';
 import { natsTransport, type NatsTransportOptions } from '@mirai-ts/transport-nats';
 import { describe } from 'vitest';
 import { transportConformance } from './conformance/transport.js';
-import { natsTestsEnabled, NatsServer } from './helpers/nats-server.js';
+import { natsTestsEnabled, NatsServer } from '../plugins/transport-nats/test/nats-server.js';
 
 const dirs: string[] = [];
 transportConformance(() => ({

@@ -9,7 +9,9 @@
  * await daemons(0);
  * ```
  */
-export { daemons, launchLocal, queueRoom, type DaemonsHandle, type DaemonsOptions } from './api/daemons.js';
+export { daemons, queueRoom, type DaemonsHandle } from './api/daemons.js';
+export type { DaemonsOptions, LogFunction } from './host/profile-options.js';
+export { launchLocal, launchRemote, type LaunchOptions } from './api/launch.js';
 export { mirai, type MiraiOptions, type TaskFunction } from './api/submit.js';
 export { Mirai, isMirai, UNRESOLVED, type Unresolved } from './api/mirai.js';
 export { miraiMap, MiraiMap, MapElementError, type MiraiMapOptions, type MapResult } from './api/mirai-map.js';
@@ -17,11 +19,11 @@ export { collectMirai, raceMirai, stopMirai, unresolved } from './api/collect.js
 export { everywhere } from './api/everywhere.js';
 export { status, info, type Status, type Info } from './api/status.js';
 export { withDaemons, requireDaemons, daemonsSet, onDaemon, DEFAULT_PROFILE } from './api/profile-scope.js';
-export { fromModule, type ModuleFunction, type TaskContext } from './wire/function-source.js';
+export { fromModule } from './api/from-module.js';
+export type { ModuleFunction, TaskContext } from './task.js';
 export { localUrl, hostUrl } from './api/urls.js';
 export type { DaemonOptions } from './wire/daemon-args.js';
-export type { DaemonStatus } from './host/dispatcher.js';
-export type { LogFunction } from './host/pool.js';
+export type { DaemonStatus } from './host/daemon-connection.js';
 export { DaemonExit, describeExitCode } from './wire/exit-codes.js';
 export {
   MiraiError,
@@ -46,6 +48,6 @@ export { defineSerializer, type Serializer, type EncodedValue } from './serializ
 export type { Transport, Listener, Channel, ListenOptions, DialOptions, PluginRef, Json } from './transport.js';
 export type { Launcher, LaunchSpec, LaunchHandle } from './launcher.js';
 export { localLauncher } from './launchers/local.js';
-export { remoteConfig, launchRemote, type RemoteConfigOptions, type RemoteLauncher } from './launchers/remote.js';
+export { remoteConfig, type RemoteConfigOptions, type RemoteLauncher } from './launchers/remote.js';
 export type { SecretDelivery, RemoteDaemonProgram } from './launchers/remote-command.js';
 export type { TlsListenOptions, TlsDialOptions } from './transports/tls.js';

@@ -20,6 +20,12 @@ export interface Channel {
   /** Whether this channel keeps the Node process alive. */
   ref(): void;
   unref(): void;
+  /**
+   * Optional: called just before the host tells the peer to exit. Its disappearance is then
+   * the normal end, not a loss: a message transport that detects lost peers by silence
+   * (NATS) stops treating it as one.
+   */
+  peerLeaving?(): void;
   /** A human-readable peer address for logs. */
   readonly peer: string;
   readonly closed: boolean;

@@ -3,14 +3,13 @@
  */
 import { inspect } from 'node:util';
 import { encodePayload } from '../wire/payload.js';
-import { CancelledError, ConfigError, MiraiError, NoDaemonsError } from '../errors.js';
-import { Mirai } from './mirai.js';
+import { CancelledError, ConfigError, MiraiError } from '../errors.js';
+import { Mirai, whenSettled } from './mirai.js';
 import { submitTask, type MiraiOptions } from './submit.js';
-import { currentProfileName, profiles } from './profile-scope.js';
+import { currentPool, currentProfileName } from './profile-scope.js';
 import { ProgressBar } from './progress-bar.js';
-import { SyncProfile } from '../host/sync-pool.js';
 import { claimant, type Serializer } from '../serializer.js';
-import type { ModuleFunction, TaskContext } from '../wire/function-source.js';
+import type { ModuleFunction, TaskContext } from '../task.js';
 
 /** Options of {@link miraiMap}. */
 export interface MiraiMapOptions<A> extends Omit<MiraiOptions, 'signal'> {
@@ -82,7 +81,7 @@ export class MiraiMap<T = unknown, K extends string | number = number> implement
     const bar = options.progress ? new ProgressBar(this.items.length) : undefined;
     try {
       if (bar) for await (const _ of this) bar.tick();
-      else await Promise.all(this.items.map((m) => settled(m)));
+      else await Promise.all(this.items.map((m) => whenSettled(m)));
     } finally {
       bar?.end();
     }
@@ -156,10 +155,6 @@ export class MiraiMap<T = unknown, K extends string | number = number> implement
   }
 }
 
-function settled(m: Mirai<unknown>): Promise<void> {
-  return new Promise((resolve) => m._onSettled(resolve));
-}
-
 /** Cancels in reverse order, so a freed daemon is never handed a task about to be cancelled. */
 function cancelAll(items: readonly Mirai<unknown>[], reason?: unknown): boolean[] {
   const out = new Array<boolean>(items.length);
@@ -199,9 +194,8 @@ export function miraiMap<I, A, R>(
   options: MiraiMapOptions<A> = {},
 ): MiraiMap<Awaited<R>, number | string> {
   const name = currentProfileName(options.profile);
-  const profile = profiles.get(name);
-  if (profile === undefined) throw new NoDaemonsError(name);
-  const serializers = profile instanceof SyncProfile ? profile.serializers : profile.config.serializers;
+  const pool = currentPool(name);
+  const serializers = pool.serializers;
   let values: I[];
   let keys: string[] | undefined;
   const rows = serializerRows(items, serializers);
@@ -227,7 +221,7 @@ export function miraiMap<I, A, R>(
   try {
     values.forEach((item, i) => {
       const param = { value: item, name: keys ? `items.${keys[i]}` : `items[${i}]` };
-      mirais.push(submitTask<Awaited<R>>(fn as Function | ModuleFunction, [param, argsParam], taskOptions, name, profile));
+      mirais.push(submitTask<Awaited<R>>(fn as Function | ModuleFunction, [param, argsParam], taskOptions, name, pool));
     });
   } catch (err) {
     // One element cannot be sent: nothing of this map may run.
@@ -238,7 +232,7 @@ export function miraiMap<I, A, R>(
   if (signal !== undefined) {
     const onAbort = (): void => void map.cancel(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
-    Promise.all(mirais.map((m) => new Promise<void>((resolve) => m._onSettled(resolve)))).then(() =>
+    Promise.all(mirais.map(whenSettled)).then(() =>
       signal.removeEventListener('abort', onAbort),
     );
   }

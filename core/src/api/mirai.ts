@@ -3,6 +3,7 @@
  */
 import { inspect } from 'node:util';
 import type { MiraiError } from '../errors.js';
+import type { TaskOutcome } from '../host/host-task.js';
 
 /** The value of `m.data` while a mirai is pending. Test with {@link unresolved}, not by identity. */
 export const UNRESOLVED: unique symbol = Symbol.for('mirai-ts.unresolved');
@@ -24,10 +25,10 @@ export function nextTaskId(): number {
 }
 
 /**
- * The result of `mirai()`. `await m` gives the value or rejects with a {@link MiraiError};
+ * The result of `mirai()`; the host settles it through {@link TaskOutcome}. `await m` gives the value or rejects with a {@link MiraiError};
  * `m.data` never blocks and holds the value, the error, or {@link UNRESOLVED}.
  */
-export class Mirai<T = unknown> implements PromiseLike<T> {
+export class Mirai<T = unknown> implements PromiseLike<T>, TaskOutcome {
   /** Task id, increasing per process (as in `status()`). */
   readonly id: number;
   /** The compute profile the task was sent to. */
@@ -152,6 +153,11 @@ export class Mirai<T = unknown> implements PromiseLike<T> {
     const shown = ins(this.#value, { ...options, depth: options.depth === null ? null : depth - 1 } as never);
     return this.#state === State.Fulfilled ? `Mirai #${this.id} { ${shown} }` : `Mirai #${this.id} <rejected> ${shown}`;
   }
+}
+
+/** Resolves (never rejects) once `m` has settled, either way. */
+export function whenSettled(m: Mirai<unknown>): Promise<void> {
+  return new Promise((resolve) => m._onSettled(resolve));
 }
 
 /** True if `m` is a {@link Mirai}. */

@@ -1,13 +1,10 @@
-/** The registry of compute profiles, and which one is current (per async context). */
+/** Which compute profile is current (per async context), and whether one is set. */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { NoDaemonsError } from '../errors.js';
-import type { Profile } from '../host/pool.js';
-import type { SyncProfile } from '../host/sync-pool.js';
+import type { ComputePool } from '../host/compute-pool.js';
+import { pools } from '../host/registry.js';
 
 export const DEFAULT_PROFILE = 'default';
-
-/** Profiles by name. */
-export const profiles = new Map<string, Profile | SyncProfile>();
 
 const scope = new AsyncLocalStorage<string>();
 
@@ -18,19 +15,27 @@ export function currentProfileName(explicit?: string): string {
 
 /** Runs `fn` with `profile` as the default for every call inside it, across awaits. */
 export function withDaemons<T>(profile: string, fn: () => T): T {
-  if (!profiles.has(profile)) throw new NoDaemonsError(profile);
+  if (!pools.has(profile)) throw new NoDaemonsError(profile);
   return scope.run(profile, fn);
 }
 
 /** Whether daemons are set for `profile` (default: the current one). */
 export function daemonsSet(profile?: string): boolean {
-  return profiles.has(currentProfileName(profile));
+  return pools.has(currentProfileName(profile));
 }
 
 /** Throws a {@link NoDaemonsError} that says how to start daemons, unless some are set. */
 export function requireDaemons(profile?: string): void {
   const name = currentProfileName(profile);
-  if (!profiles.has(name)) throw new NoDaemonsError(name);
+  if (!pools.has(name)) throw new NoDaemonsError(name);
+}
+
+/** The pool of `profile` (default: the current one), or a {@link NoDaemonsError} that says how to start daemons. */
+export function currentPool(profile?: string): ComputePool {
+  const name = currentProfileName(profile);
+  const pool = pools.get(name);
+  if (pool === undefined) throw new NoDaemonsError(name);
+  return pool;
 }
 
 /** True when the calling code runs in a task on a daemon. */

@@ -1,7 +1,7 @@
 /** `status()` and `info()`: what a profile is doing. */
-import type { DaemonStatus } from '../host/dispatcher.js';
-import { currentProfileName, profiles } from './profile-scope.js';
-import { SyncProfile } from '../host/sync-pool.js';
+import type { DaemonStatus } from '../host/daemon-connection.js';
+import { pools } from '../host/registry.js';
+import { currentProfileName } from './profile-scope.js';
 
 /** Compact counters for programs, as mirai's `info()`. */
 export interface Info {
@@ -36,13 +36,8 @@ export interface Status extends Info {
 /** The status of a profile, or `undefined` if no daemons are set for it. */
 export function status(profile?: string): Status | undefined {
   const name = currentProfileName(profile);
-  const p = profiles.get(name);
-  if (p === undefined) return undefined;
-  if (p instanceof SyncProfile) {
-    return { profile: name, url: 'sync://', dispatcher: false, connections: 0, cumulative: 0, awaiting: 0, executing: 0, completed: p.completed, rejected: 0, queuedBytes: 0, peakQueuedBytes: 0, daemons: [] };
-  }
-  const c = p.counters();
-  return { profile: name, url: p.url, dispatcher: p.config.dispatcher, ...c, daemons: p.daemonRows() };
+  const pool = pools.get(name);
+  return pool === undefined ? undefined : { profile: name, ...pool.status() };
 }
 
 /** Compact counters of a profile, or `undefined` if no daemons are set for it. */

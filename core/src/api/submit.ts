@@ -1,16 +1,14 @@
 /**
  * `mirai()`: send a function and its explicit arguments to a daemon; get a {@link Mirai}.
  */
-import type { HostTask } from '../host/dispatcher.js';
 import { CancelledError, ConfigError, TimeoutError, type MiraiError } from '../errors.js';
-import { FrameType, type Frame } from '../wire/frame.js';
-import { localLauncher } from '../launchers/local.js';
+import type { ComputePool } from '../host/compute-pool.js';
+import { EphemeralPool } from '../host/ephemeral-pool.js';
+import { pools } from '../host/registry.js';
+import type { ModuleFunction, TaskContext } from '../task.js';
+import type { TaskParam } from '../wire/task-frame.js';
 import { Mirai, nextTaskId } from './mirai.js';
-import { defaultLog, Profile } from '../host/pool.js';
-import { currentProfileName, profiles } from './profile-scope.js';
-import { SyncProfile } from '../host/sync-pool.js';
-import type { ModuleFunction, TaskContext } from '../wire/function-source.js';
-import { buildTaskFrame, type TaskParam } from '../wire/task-frame.js';
+import { currentProfileName } from './profile-scope.js';
 import { localUrl } from './urls.js';
 
 /** Options of {@link mirai}. */
@@ -49,17 +47,20 @@ export function mirai<A, R>(
   options: MiraiOptions = {},
 ): Mirai<Awaited<R>> {
   const name = currentProfileName(options.profile);
-  const profile = profiles.get(name);
-  return submitTask<Awaited<R>>(fn as Function | ModuleFunction, [{ value: args, name: 'args' }], options, name, profile);
+  const pool = pools.get(name) ?? ephemeral;
+  return submitTask<Awaited<R>>(fn as Function | ModuleFunction, [{ value: args, name: 'args' }], options, name, pool);
 }
 
-/** @internal Shared by mirai() and miraiMap(). */
+/** With no daemons set, each task runs in a one-off process. */
+const ephemeral = new EphemeralPool(() => localUrl());
+
+/** Shared by mirai() and miraiMap(): submits a task to `pool` and wires its cancellation. */
 export function submitTask<T>(
   fn: Function | ModuleFunction,
   params: readonly TaskParam[],
   options: MiraiOptions,
   name: string,
-  profile: Profile | SyncProfile | undefined,
+  pool: Pick<ComputePool, 'submit'>,
 ): Mirai<T> {
   checkOptions(options);
   const id = nextTaskId();
@@ -68,67 +69,22 @@ export function submitTask<T>(
     mirai._reject(new CancelledError(options.signal.reason));
     return mirai;
   }
-  if (profile instanceof SyncProfile) {
-    const controller = new AbortController();
-    profile.run(mirai as Mirai<unknown>, fn, params, controller.signal);
-    watch(mirai, options, (error) => {
-      controller.abort(error);
-      mirai._reject(error);
-      return true;
-    });
-    return mirai;
-  }
-  const target = profile ?? ephemeralProfile();
-  const serializers = profile?.config.serializers ?? [];
-  const built = buildTaskFrame(FrameType.Task, id, fn, params, serializers);
-  const submit = (taskFrame: Frame): void => {
-    const task: HostTask = {
-      id,
-      frame: taskFrame,
-      mirai: mirai as Mirai<unknown>,
-      bytes: frameBytes(taskFrame),
-      daemon: undefined,
-      settled: false,
-      retriesLeft: options.retry ?? 0,
-    };
-    if (target instanceof Promise) {
-      target.then(
-        (p) => {
-          if (mirai.unresolved) {
-            p.submit(task);
-            p.launch(1).catch((err: MiraiError) => p.dispatcher.cancel(task, err));
-          }
-        },
-        (err: MiraiError) => mirai._reject(err),
-      );
-    } else target.submit(task); // may throw QueueFullError: nothing is queued then
-    watch(mirai, options, (error) =>
-      target instanceof Promise ? target.then((p) => p.dispatcher.cancel(task, error)) : target.dispatcher.cancel(task, error),
-    );
-  };
-  if (built instanceof Promise) {
-    // An async plugin serializer: the mirai settles with its error, if any.
-    built.then(submit).catch((err: MiraiError) => mirai._reject(err));
-  } else submit(built);
+  // May throw (unserializable arguments, a full queue): nothing is queued then.
+  const submitted = pool.submit({ id, fn, params, outcome: mirai as Mirai<unknown>, retry: options.retry ?? 0 });
+  watch(mirai as Mirai<unknown>, options, (error) => submitted.cancel(error));
   return mirai;
 }
 
-function frameBytes(f: Frame): number {
-  let n = 0;
-  for (const s of f.segments) n += s.byteLength;
-  return n;
-}
-
 /** Wires `timeout` and `signal` (and `m.cancel()`) to `cancel`; unwired once settled. */
-function watch(mirai: Mirai<unknown>, options: MiraiOptions, cancel: (error: MiraiError) => boolean | Promise<boolean>): void {
+function watch(mirai: Mirai<unknown>, options: MiraiOptions, cancel: (error: MiraiError) => void): void {
   const { timeout, signal } = options;
   mirai._setCanceller((reason) => {
-    void cancel(new CancelledError(reason));
+    cancel(new CancelledError(reason));
     return true;
   });
   let timer: NodeJS.Timeout | undefined;
-  if (timeout !== undefined) timer = setTimeout(() => void cancel(new TimeoutError(timeout)), timeout);
-  const onAbort = (): void => void cancel(new CancelledError(signal?.reason));
+  if (timeout !== undefined) timer = setTimeout(() => cancel(new TimeoutError(timeout)), timeout);
+  const onAbort = (): void => cancel(new CancelledError(signal?.reason));
   signal?.addEventListener('abort', onAbort, { once: true });
   if (timer !== undefined || signal !== undefined) {
     mirai._onSettled(() => {
@@ -148,29 +104,4 @@ function checkOptions(options: MiraiOptions): void {
   if (retry !== undefined && !(Number.isInteger(retry) && retry >= 0)) {
     throw new ConfigError(`retry must be a whole number ≥ 0, got ${String(retry)}`);
   }
-}
-
-// ---------------------------------------------------------------------------
-// Ephemeral mode: no daemons set, each task runs in a one-off process.
-
-let ephemeral: Promise<Profile> | undefined;
-
-function ephemeralProfile(): Promise<Profile> {
-  ephemeral ??= Profile.open({
-    name: '(ephemeral)',
-    url: localUrl(),
-    dispatcher: true,
-    daemonOptions: { maxtasks: 1 },
-    serializers: [],
-    transports: [],
-    launcher: localLauncher(),
-    log: defaultLog,
-    launchTimeoutMs: 30_000,
-    handshakeTimeoutMs: 10_000,
-    cancelGraceMs: 200,
-    repair: false,
-    maxQueued: Infinity,
-    maxQueuedBytes: Infinity,
-  });
-  return ephemeral;
 }

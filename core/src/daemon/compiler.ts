@@ -7,8 +7,8 @@ import { isBuiltin } from 'node:module';
 import { createRequire } from 'node:module';
 import { resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { ModuleFunction } from '../wire/function-source.js';
-import { rewriteDynamicImports } from '../wire/function-source.js';
+import type { ModuleFunction } from '../task.js';
+import { rewriteDynamicImports, TASK_SOURCE_URL } from '../wire/function-source.js';
 
 type AnyFunction = (...args: unknown[]) => unknown;
 
@@ -70,8 +70,6 @@ function viteImport(specifier: unknown): Promise<unknown> {
   return taskImport(specifier);
 }
 
-/** The file name task frames show in stack traces. */
-export const TASK_SOURCE_URL = 'mirai-task.js';
 
 let lastBytes: Uint8Array | undefined;
 let lastFunction: AnyFunction | undefined;

@@ -14,7 +14,7 @@ import { loadSerializers } from './plugins.js';
 import { decodeTaskParams } from '../wire/task-frame.js';
 import type { Serializer } from '../serializer.js';
 import { compileSegment, loadModuleFunction } from './compiler.js';
-import type { ModuleFunction, TaskContext } from '../wire/function-source.js';
+import type { ModuleFunction, TaskContext } from '../task.js';
 import type { Channel, Transport } from '../transport.js';
 import type { WatchdogData } from './watchdog.js';
 
@@ -109,7 +109,6 @@ class DaemonRun {
     }
     this.channel = channel;
     await this.handshake(channel);
-    (globalThis as Record<symbol, unknown>)[DAEMON_MARK] = { daemonId: this.daemonId };
     if (this.config.cleanup !== false) this.snapshotGlobals();
     channel.onFrame = (f) => this.onFrame(f);
     channel.onClose = (reason) => this.onDisconnect(reason);
@@ -145,6 +144,8 @@ class DaemonRun {
     // Frames that arrive until start() is done are kept, in order, and replayed by it.
     channel.onFrame = (f) => this.early.push(f);
     this.early.push(...held);
+    // Marked before plugins load: a module guarded by `if (!onDaemon())` must see it.
+    (globalThis as Record<symbol, unknown>)[DAEMON_MARK] = { daemonId: this.daemonId };
     this.serializers = await loadSerializers(init.serializers);
   }
 

@@ -8,9 +8,8 @@ import { parseArgs } from 'node:util';
 import { SECRET_ENV } from '../wire/auth.js';
 import { runDaemon } from './loop.js';
 import { DaemonExit } from '../wire/exit-codes.js';
-import { importPlugin } from './plugins.js';
+import { loadTransport } from './plugins.js';
 import type { PluginRef, Transport } from '../transport.js';
-import { transportFor } from '../transports/builtin.js';
 
 const USAGE = `usage: mirai-daemon <url> [--autoexit=true|false|finish] [--cleanup=false] [--output]
        [--idletime=ms] [--walltime=ms] [--maxtasks=n] [--watchdog=true|false] [--secret-file=path]
@@ -81,7 +80,7 @@ async function main(): Promise<void> {
   const wantWatchdog = values.watchdog !== 'false';
   let transport: Transport;
   try {
-    transport = transportRef ? ((await importPlugin(transportRef)) as Transport) : transportFor(url);
+    transport = await loadTransport(url, transportRef);
   } catch (err) {
     fail((err as Error).message);
   }

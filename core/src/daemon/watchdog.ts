@@ -10,9 +10,8 @@ import { workerData } from 'node:worker_threads';
 import { SECRET_ENV } from '../wire/auth.js';
 import { daemonHandshake } from './handshake.js';
 import { FrameType, HANDSHAKE_LIMITS } from '../wire/frame.js';
-import { importPlugin } from './plugins.js';
-import type { PluginRef, Transport } from '../transport.js';
-import { transportFor } from '../transports/builtin.js';
+import { loadTransport } from './plugins.js';
+import type { PluginRef } from '../transport.js';
 
 /** What the daemon hands its watchdog thread. */
 export interface WatchdogData {
@@ -33,7 +32,7 @@ export interface WatchdogData {
 const STUCK_AFTER_HOST_GONE_MS = 1_000;
 
 async function watch(data: WatchdogData): Promise<void> {
-  const transport = data.transportRef ? ((await importPlugin(data.transportRef)) as Transport) : transportFor(data.url);
+  const transport = await loadTransport(data.url, data.transportRef);
   const channel = await transport.dial(data.url, { limits: HANDSHAKE_LIMITS, ...data.dialOptions });
   await daemonHandshake(channel, data.secret, { watch: data.daemonId });
   // The connection keeps this thread alive; the daemon unrefs the thread, so it does not

@@ -1,52 +1,26 @@
 /**
- * A compute profile: one named pool of daemons with its own URL, secret, dispatcher,
- * serializers, transports and launcher. Several coexist.
+ * A compute profile's pool of daemons: it listens at the profile's URL, launches daemons and
+ * tracks each launch until its daemon connects, replaces daemons that are lost (`repair`) or
+ * that the dispatcher ended, and resets. Tasks go through its {@link Dispatcher}.
  */
+import { ConfigError, LaunchError, type MiraiError } from '../errors.js';
+import type { LaunchHandle, Launcher, LaunchSpec } from '../launcher.js';
+import type { ModuleFunction } from '../task.js';
+import type { Listener, PluginRef, Transport } from '../transport.js';
+import { transportFor } from '../transports/builtin.js';
+import { withTimeout } from '../util/with-timeout.js';
 import { newSecret } from '../wire/auth.js';
 import type { DaemonOptions } from '../wire/daemon-args.js';
-import { Dispatcher, type DaemonLink, type DaemonStatus, type DispatcherCounters, type HostTask } from './dispatcher.js';
-import { ConfigError, LaunchError } from '../errors.js';
-import { frame, FrameType, HANDSHAKE_LIMITS } from '../wire/frame.js';
-import type { LaunchHandle, Launcher, LaunchSpec } from '../launcher.js';
-import type { SerializerRef } from '../daemon/plugins.js';
-import type { Serializer } from '../serializer.js';
-import type { Json, Listener, PluginRef, Transport } from '../transport.js';
-import { transportFor } from '../transports/builtin.js';
+import { FrameType, HANDSHAKE_LIMITS, type Frame } from '../wire/frame.js';
+import type { SerializerRef } from '../wire/messages.js';
+import { buildTaskFrame, type TaskParam } from '../wire/task-frame.js';
+import type { ComputePool, PoolStatus, Submitted, TaskRequest } from './compute-pool.js';
+import type { DaemonConnection } from './daemon-connection.js';
+import { Dispatcher, type DaemonEvent } from './dispatcher.js';
+import { frameBytes, type HostTask, type TaskOutcome } from './host-task.js';
+import type { ProfileSettings } from './profile-options.js';
 
-/** A log line from the host side of a profile. */
-export type LogFunction = (level: 'info' | 'warn', message: string) => void;
-
-export const defaultLog: LogFunction = (level, message) => {
-  if (level === 'warn') process.stderr.write(`[mirai-ts] ${message}\n`);
-};
-
-export interface ProfileConfig {
-  readonly name: string;
-  readonly url: string;
-  readonly dispatcher: boolean;
-  readonly daemonOptions: DaemonOptions;
-  readonly serializers: readonly Serializer[];
-  readonly transports: readonly Transport[];
-  readonly launcher: Launcher;
-  readonly secret?: string;
-  readonly log: LogFunction;
-  /** How long launched daemons may take to connect. */
-  readonly launchTimeoutMs: number;
-  /** How long a new connection may take to prove the secret. */
-  readonly handshakeTimeoutMs: number;
-  /** How long a cancelled running task may take to stop before its daemon is ended and replaced. */
-  readonly cancelGraceMs: number;
-  /** Replace lost daemons this host launched. */
-  readonly repair: boolean;
-  /** Queue limits (tasks, bytes of queued task frames). */
-  readonly maxQueued: number;
-  readonly maxQueuedBytes: number;
-  /** Transport options for listening (TLS credentials, ...). */
-  readonly listenOptions?: Record<string, unknown>;
-  /** Transport options daemons dial with; they travel in launch commands. */
-  readonly dialOptions?: { readonly [key: string]: Json };
-}
-
+/** A launch this pool made, until its process ends or the pool closes. */
 interface Launch {
   readonly handle: LaunchHandle;
   readonly launcher: Launcher;
@@ -55,55 +29,54 @@ interface Launch {
   onConnect: (() => void) | undefined;
 }
 
-export class Profile {
+export class DaemonPool implements ComputePool {
   readonly name: string;
   readonly secret: string;
-  readonly config: ProfileConfig;
-  readonly dispatcher: Dispatcher;
+  readonly settings: ProfileSettings;
+  private readonly dispatcher: Dispatcher;
   private readonly listener: Listener;
   private readonly transport: Transport;
   private readonly launches = new Map<string, Launch>();
   private keepAlive = 0;
   /** The launch behind each connected daemon this host started. */
-  private readonly launchedBy = new WeakMap<DaemonLink, Launch>();
+  private readonly launchedBy = new WeakMap<DaemonConnection, Launch>();
   /** When recent repairs happened (ms), to stop a crash loop. */
   private repairs: number[] = [];
   private busy = false;
-  closed = false;
+  private closed = false;
 
-  private constructor(config: ProfileConfig, listener: Listener, transport: Transport, secret: string) {
-    this.name = config.name;
-    this.config = config;
+  private constructor(settings: ProfileSettings, listener: Listener, transport: Transport, secret: string) {
+    this.name = settings.name;
+    this.settings = settings;
     this.secret = secret;
     this.listener = listener;
     this.transport = transport;
-    this.dispatcher = new Dispatcher(listener, {
-      profile: config.name,
+    this.dispatcher = new Dispatcher(listener, settings, {
       secret,
-      dispatcher: config.dispatcher,
-      serializers: config.serializers,
-      serializerRefs: serializerRefs(config.serializers),
-      handshakeTimeoutMs: config.handshakeTimeoutMs,
-      log: config.log,
+      serializerRefs: serializerRefs(settings),
       onBusyChange: (busy) => {
         this.busy = busy;
         this.updateRef();
       },
-      onDaemonChange: (link, event) => this.daemonChanged(link, event),
-      cancelGraceMs: config.cancelGraceMs,
-      maxQueued: config.maxQueued,
-      maxQueuedBytes: config.maxQueuedBytes,
-      onStuck: (link) => this.replace(link),
+      onDaemon: (event) => this.daemonEvent(event),
     });
     this.updateRef();
   }
 
   /** Listens at the profile's URL. */
-  static async open(config: ProfileConfig): Promise<Profile> {
-    serializerRefs(config.serializers); // fail early on serializers daemons cannot load
-    const transport = transportFor(config.url, config.transports);
-    const listener = await transport.listen(config.url, { handshakeLimits: HANDSHAKE_LIMITS, ...config.listenOptions });
-    return new Profile(config, listener, transport, config.secret ?? newSecret());
+  static async open(settings: ProfileSettings): Promise<DaemonPool> {
+    serializerRefs(settings); // fail early on serializers daemons cannot load
+    const transport = transportFor(settings.url, settings.transports);
+    const listener = await transport.listen(settings.url, { handshakeLimits: HANDSHAKE_LIMITS, ...settings.listenOptions });
+    return new DaemonPool(settings, listener, transport, settings.secret ?? newSecret());
+  }
+
+  get serializers(): ProfileSettings['serializers'] {
+    return this.settings.serializers;
+  }
+
+  get log(): ProfileSettings['log'] {
+    return this.settings.log;
   }
 
   /** The URL daemons dial (with the real port once bound). */
@@ -111,15 +84,67 @@ export class Profile {
     return this.listener.url;
   }
 
+  /** Daemons connected now. */
+  get connections(): number {
+    return this.dispatcher.connections;
+  }
+
+  submit(request: TaskRequest): Submitted {
+    const built = buildTaskFrame(FrameType.Task, request.id, request.fn, request.params, this.settings.serializers);
+    return built instanceof Promise ? this.submitLater(request, built) : this.submitFrame(request, built);
+  }
+
+  /** Queues a task whose frame is built; throws a QueueFullError (nothing queued) when full. */
+  submitFrame(request: TaskRequest, f: Frame): Submitted {
+    const task: HostTask = { id: request.id, frame: f, outcome: request.outcome, bytes: frameBytes(f), daemon: undefined, settled: false, retriesLeft: request.retry };
+    this.dispatcher.submit(task);
+    return { cancel: (error) => this.dispatcher.cancel(task, error) };
+  }
+
+  /**
+   * Queues a task once its frame is built (an async plugin serializer), unless cancelled
+   * meanwhile; a failure to build it, or a full queue then, settles the task.
+   */
+  submitLater(request: TaskRequest, built: Promise<Frame>): Submitted {
+    let submitted: Submitted | undefined;
+    let cancelled = false;
+    built
+      .then((f) => {
+        if (!cancelled) submitted = this.submitFrame(request, f);
+      })
+      .catch((err: MiraiError) => request.outcome._reject(err));
+    return {
+      cancel: (error) => {
+        if (submitted !== undefined) return submitted.cancel(error);
+        cancelled = true;
+        request.outcome._reject(error);
+      },
+    };
+  }
+
+  async everywhere<T extends TaskOutcome>(fn: Function | ModuleFunction, params: readonly TaskParam[], makeOutcome: () => T): Promise<T[]> {
+    const built = buildTaskFrame(FrameType.Everywhere, 0, fn, params, this.settings.serializers);
+    const taskFrame: Frame = built instanceof Promise ? await built : built;
+    return this.dispatcher.everywhere(taskFrame, makeOutcome);
+  }
+
+  room(): Promise<void> {
+    return this.dispatcher.room();
+  }
+
+  status(): PoolStatus {
+    return { url: this.url, dispatcher: this.settings.dispatcher, ...this.dispatcher.counters(), daemons: this.dispatcher.daemonRows() };
+  }
+
   /** What a launcher needs to start daemons for this profile. */
-  launchSpec(options: DaemonOptions = this.config.daemonOptions): LaunchSpec {
+  launchSpec(options?: DaemonOptions): LaunchSpec {
     const transportRef: PluginRef | undefined = this.transport.ref;
     // The listener's own needs (a zero-config TLS CA) first; the user's options override them.
-    const dialOptions = { ...this.listener.dialOptions, ...this.config.dialOptions };
+    const dialOptions = { ...this.listener.dialOptions, ...this.settings.dialOptions };
     return {
       url: this.url,
       secret: this.secret,
-      options,
+      options: this.daemonOptions(options),
       profile: this.name,
       ...(transportRef ? { transport: transportRef } : {}),
       ...(Object.keys(dialOptions).length > 0 ? { dialOptions } : {}),
@@ -131,7 +156,7 @@ export class Profile {
    * connects, or a launch that does not connect within the launch timeout, rejects with a
    * {@link LaunchError} that says why.
    */
-  async launch(n: number, launcher: Launcher = this.config.launcher, options?: DaemonOptions): Promise<LaunchHandle[]> {
+  async launch(n: number, launcher: Launcher = this.settings.launcher, options?: DaemonOptions): Promise<LaunchHandle[]> {
     if (n <= 0) return [];
     this.hold(+1);
     try {
@@ -139,16 +164,14 @@ export class Profile {
       const handles = await launcher.launch(this.launchSpec(options), n);
       const waits = handles.map((handle) => this.track(handle, launcher, options));
       const tracked = handles.every((h) => h.exited !== undefined);
-      const all = tracked
-        ? Promise.all(waits)
-        : this.dispatcherConnections(before + n).then(() => undefined);
+      const all: Promise<unknown> = tracked ? Promise.all(waits) : this.dispatcher.waitForConnections(before + n);
       await withTimeout(
         all,
-        this.config.launchTimeoutMs,
+        this.settings.launchTimeout,
         () =>
           new LaunchError(
             `profile '${this.name}': ${n} daemon(s) were launched (${launcher.kind}) but not all connected to ${this.url} ` +
-              `within ${this.config.launchTimeoutMs} ms`,
+              `within ${this.settings.launchTimeout} ms`,
           ),
       );
       return handles;
@@ -157,24 +180,6 @@ export class Profile {
     }
   }
 
-  /** The process behind a connected daemon, when this host launched it. */
-  launchOf(link: DaemonLink): LaunchHandle | undefined {
-    return link.launchId === undefined ? undefined : this.launches.get(link.launchId)?.handle;
-  }
-
-  submit(task: HostTask): void {
-    this.dispatcher.submit(task);
-  }
-
-  counters(): DispatcherCounters {
-    return this.dispatcher.counters();
-  }
-
-  daemonRows(): DaemonStatus[] {
-    return this.dispatcher.daemonRows();
-  }
-
-  /** Settles pending tasks with a connection reset, tells daemons to exit, stops listening. */
   /**
    * Resets the profile. Daemons this host launched are told to exit; others just lose the
    * connection (an `autoexit: false` daemon then waits for the next host), unless `terminate`.
@@ -182,7 +187,7 @@ export class Profile {
   async close(reason = `profile '${this.name}' was reset`, terminate = false): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.dispatcher.close(reason, (link) => terminate || this.launchOf(link) !== undefined);
+    await this.dispatcher.close(reason, (conn) => terminate || conn.launch !== undefined);
     // Local daemons exit on Exit; make sure, without waiting on well-behaved ones for long.
     const exits = [...this.launches.values()].map(async ({ handle }) => {
       if (handle.exited === undefined) return;
@@ -193,58 +198,74 @@ export class Profile {
     this.launches.clear();
   }
 
+  // -------------------------------------------------------------------------
+
+  /** The profile's daemon options, with `overrides` on top. */
+  private daemonOptions(overrides: DaemonOptions | undefined): DaemonOptions {
+    return overrides === undefined ? this.settings.daemonOptions : { ...this.settings.daemonOptions, ...overrides };
+  }
+
+  private daemonEvent(event: DaemonEvent): void {
+    const { conn } = event;
+    switch (event.type) {
+      case 'connect':
+        this.connected(conn);
+        return;
+      case 'lost':
+        if (this.settings.repair) this.repair(conn);
+        return;
+      case 'ended':
+        // A daemon this host killed is replaced from here; a watchdog replaces its own.
+        if (event.how === 'killed') this.relaunch(this.launchedBy.get(conn), `could not replace daemon ${conn.id}`);
+        return;
+      case 'disconnect':
+        return;
+    }
+  }
+
+  private connected(conn: DaemonConnection): void {
+    if (conn.launchId === undefined) return;
+    const launch = this.launches.get(conn.launchId);
+    if (launch === undefined) return;
+    this.launchedBy.set(conn, launch);
+    conn.launch = { handle: launch.handle, kind: launch.launcher.kind };
+    if (!launch.connected) {
+      launch.connected = true;
+      launch.onConnect?.();
+    }
+  }
+
   /**
    * With `repair`, a daemon this host launched that is lost (it died, or its machine went)
    * is replaced from the same launcher, so the pool keeps its size. At most 5 repairs per
    * 10 s: a daemon that dies as soon as it starts must not be relaunched in a loop.
    */
-  private repair(link: DaemonLink): void {
+  private repair(conn: DaemonConnection): void {
     // The launch entry may already be gone (the process's exit can beat its socket's close).
-    const launch = this.launchedBy.get(link);
+    const launch = this.launchedBy.get(conn);
     if (launch === undefined || this.closed) return;
     const now = Date.now();
     this.repairs = this.repairs.filter((t) => now - t < 10_000);
     if (this.repairs.length >= 5) {
-      this.config.log('warn', `profile '${this.name}': daemon ${link.id} was lost; not replaced, 5 repairs in the last 10 s already`);
+      this.settings.log('warn', `profile '${this.name}': daemon ${conn.id} was lost; not replaced, 5 repairs in the last 10 s already`);
       return;
     }
     this.repairs.push(now);
-    this.config.log('info', `profile '${this.name}': daemon ${link.id} was lost; launching a replacement`);
-    this.launch(1, launch.launcher, launch.options).catch((err: Error) =>
-      this.config.log('warn', `profile '${this.name}': could not replace lost daemon ${link.id}: ${err.message}`),
-    );
+    this.settings.log('info', `profile '${this.name}': daemon ${conn.id} was lost; launching a replacement`);
+    this.relaunch(launch, `could not replace lost daemon ${conn.id}`);
   }
 
-  /**
-   * Ends a daemon stuck in a cancelled task and starts a replacement with the same launcher
-   * (which re-runs `everywhere()` set-up on connect). A daemon this host did not start cannot
-   * be killed from here: its connection is closed, so it gets no more work.
-   */
-  private replace(link: DaemonLink): void {
-    if (link.watchdog !== undefined) {
-      // The daemon's watchdog starts a fresh daemon where this one runs, and ends it.
-      link.watchdog.send(frame(FrameType.Replace, 0, []));
-      return;
-    }
-    const launch = link.launchId === undefined ? undefined : this.launches.get(link.launchId);
-    if (launch?.handle.kill === undefined) {
-      link.channel.close(new Error('did not stop a cancelled task'));
-      return;
-    }
-    launch.handle.kill();
-    // Over a message transport (NATS) the kill is noticed only after a heartbeat timeout.
-    link.channel.close();
-    if (this.closed) return;
-    this.launch(1, launch.launcher, launch.options).catch((err: Error) =>
-      this.config.log('warn', `profile '${this.name}': could not replace daemon ${link.id}: ${err.message}`),
-    );
+  /** Launches one daemon like `launch` did. */
+  private relaunch(launch: Launch | undefined, failure: string): void {
+    if (launch === undefined || this.closed) return;
+    this.launch(1, launch.launcher, launch.options).catch((err: Error) => this.settings.log('warn', `profile '${this.name}': ${failure}: ${err.message}`));
   }
 
   private track(handle: LaunchHandle, launcher: Launcher, options: DaemonOptions | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const launch: Launch = { handle, launcher, options, connected: false, onConnect: resolve };
       this.launches.set(handle.id, launch);
-      handle.exited?.then(({ code, signal }) => {
+      void handle.exited?.then(({ code, signal }) => {
         if (!launch.connected) {
           const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
           const tail = handle.stderrTail?.().trim();
@@ -260,21 +281,6 @@ export class Profile {
     });
   }
 
-  private dispatcherConnections(n: number): Promise<void> {
-    return this.dispatcher.waitForConnections(n);
-  }
-
-  private daemonChanged(link: DaemonLink, event: 'connect' | 'disconnect' | 'lost'): void {
-    if (event === 'lost' && this.config.repair) this.repair(link);
-    if (event !== 'connect' || link.launchId === undefined) return;
-    const launch = this.launches.get(link.launchId);
-    if (launch) this.launchedBy.set(link, launch);
-    if (launch && !launch.connected) {
-      launch.connected = true;
-      launch.onConnect?.();
-    }
-  }
-
   /** Keeps the process alive while something waits on this profile. */
   private hold(delta: number): void {
     this.keepAlive += delta;
@@ -287,31 +293,13 @@ export class Profile {
   }
 }
 
-function serializerRefs(serializers: readonly Serializer[]): SerializerRef[] {
-  return serializers.map((s) => {
+function serializerRefs(settings: ProfileSettings): SerializerRef[] {
+  return settings.serializers.map((s) => {
     if (s.ref === undefined) {
       throw new ConfigError(
         `serializer '${s.tag}' has no ref, so daemons cannot load it; give it { ref: { specifier, exportName, options } }`,
       );
     }
     return { tag: s.tag, ref: s.ref };
-  });
-}
-
-/** Rejects with `onTimeout()` if `promise` takes longer than `ms`. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  if (!Number.isFinite(ms)) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(onTimeout()), ms);
-    promise.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
   });
 }

@@ -4,60 +4,97 @@
  * cannot travel fails here as it would on a daemon. Unlike a daemon, the original function
  * object runs: a variable it captured from its scope works here and fails on a daemon.
  */
-import { toErrorRecord, fromErrorRecord } from '../wire/error-record.js';
-import { CancelledError, isMiraiError, type MiraiError } from '../errors.js';
-import { decodePayload, encodePayload } from '../wire/payload.js';
-import type { Serializer } from '../serializer.js';
 import { loadModuleFunction } from '../daemon/compiler.js';
-import { isModuleFunction, type ModuleFunction, type TaskContext } from '../wire/function-source.js';
-import type { Mirai } from '../api/mirai.js';
+import { CancelledError, ConfigError, isMiraiError, type MiraiError } from '../errors.js';
+import type { LaunchHandle, LaunchSpec } from '../launcher.js';
+import type { Serializer } from '../serializer.js';
+import { isModuleFunction, type ModuleFunction, type TaskContext } from '../task.js';
+import { fromErrorRecord, toErrorRecord } from '../wire/error-record.js';
+import { decodePayload, encodePayload } from '../wire/payload.js';
 import type { TaskParam } from '../wire/task-frame.js';
+import type { ComputePool, PoolStatus, Submitted, TaskRequest } from './compute-pool.js';
+import type { TaskOutcome } from './host-task.js';
+import type { LogFunction } from './profile-options.js';
 
-export class SyncProfile {
-  readonly sync = true;
-  completed = 0;
-  closed = false;
+export class SyncPool implements ComputePool {
+  private completed = 0;
+
   constructor(
     readonly name: string,
     readonly serializers: readonly Serializer[],
+    readonly log: LogFunction,
   ) {}
 
-  /** Runs the task now; the mirai settles when it finishes. */
-  run(mirai: Mirai<unknown>, fn: Function | ModuleFunction, params: readonly TaskParam[], signal: AbortSignal): void {
-    const settle = (value: unknown, isError: boolean): void => {
+  /** Runs the task now; its outcome settles when it finishes. */
+  submit(request: TaskRequest): Submitted {
+    const controller = new AbortController();
+    let settled = false;
+    const settle = (error: MiraiError | undefined, value?: unknown): void => {
+      if (settled) return;
+      settled = true;
       this.completed++;
-      if (!isError) {
-        try {
-          const out = roundTrip(value, this.serializers, 'result');
-          if (out instanceof Promise) out.then((v) => mirai._fulfil(v), (e: unknown) => mirai._reject(asMiraiError(e)));
-          else mirai._fulfil(out);
-        } catch (err) {
-          mirai._reject(asMiraiError(err));
-        }
-        return;
-      }
-      mirai._reject(isMiraiError(value) && value instanceof CancelledError ? value : fromErrorRecord(toErrorRecord(value, () => true)));
+      if (error === undefined) request.outcome._fulfil(value);
+      else request.outcome._reject(error);
     };
-    const ctx: TaskContext = { signal, taskId: mirai.id, daemonId: 0 };
+    const ctx: TaskContext = { signal: controller.signal, taskId: request.id, daemonId: 0 };
     // Arguments are copied through serialization now, so what cannot travel throws here,
     // synchronously, as it would with daemons.
-    const parts = params.map((p) =>
+    const parts = request.params.map((p) =>
       'encoded' in p ? decodePayload(p.encoded, 0, this.serializers) : roundTrip(p.value, this.serializers, p.name),
     );
     const copied = parts.some((p) => p instanceof Promise) ? Promise.all(parts) : parts;
+    const fn = request.fn;
     const call = async (p: unknown): Promise<unknown> => {
       const target = isModuleFunction(fn) ? await loadModuleFunction(fn) : (fn as (...a: unknown[]) => unknown);
       return target(...(p as unknown[]), ctx);
     };
     const outcome = copied instanceof Promise ? copied.then(call) : call(copied);
     outcome.then(
-      (v) => settle(v, false),
-      (e: unknown) => settle(e, true),
+      (value) => {
+        try {
+          const out = roundTrip(value, this.serializers, 'result');
+          if (out instanceof Promise) out.then((v) => settle(undefined, v), (e: unknown) => settle(asMiraiError(e)));
+          else settle(undefined, out);
+        } catch (err) {
+          settle(asMiraiError(err));
+        }
+      },
+      // What the task threw travels as a daemon's error would (a cancellation stays as it is).
+      (err: unknown) => settle(err instanceof CancelledError ? err : fromErrorRecord(toErrorRecord(err, () => true))),
     );
+    return {
+      cancel: (error) => {
+        controller.abort(error);
+        settle(error);
+      },
+    };
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
+  /** One process: run it here, once. */
+  async everywhere<T extends TaskOutcome>(fn: Function | ModuleFunction, params: readonly TaskParam[], makeOutcome: () => T): Promise<T[]> {
+    const outcome = makeOutcome();
+    this.submit({ id: outcome.id, fn, params, outcome, retry: 0 });
+    return [outcome];
+  }
+
+  async room(): Promise<void> {}
+
+  launch(): Promise<LaunchHandle[]> {
+    return Promise.reject(this.noDaemons());
+  }
+
+  launchSpec(): LaunchSpec {
+    throw this.noDaemons();
+  }
+
+  status(): PoolStatus {
+    return { url: 'sync://', dispatcher: false, connections: 0, cumulative: 0, awaiting: 0, executing: 0, completed: this.completed, rejected: 0, queuedBytes: 0, peakQueuedBytes: 0, daemons: [] };
+  }
+
+  async close(): Promise<void> {}
+
+  private noDaemons(): ConfigError {
+    return new ConfigError(`profile '${this.name}' is in sync mode: it has no daemons to launch`);
   }
 }
 

@@ -6,10 +6,9 @@
  * machine). It reaches the daemon in one of three ways, see {@link SecretDelivery}.
  */
 import { SECRET_ENV } from '../wire/auth.js';
-import { daemonOptionArgs } from '../wire/daemon-args.js';
 import { ConfigError } from '../errors.js';
 import type { LaunchSpec } from '../launcher.js';
-import { DAEMON_NODE_FLAGS, daemonScript, shellQuote } from './local.js';
+import { daemonArgv, daemonScript, shellQuote } from './local.js';
 
 /**
  * How the profile's secret reaches a daemon started by a command:
@@ -44,10 +43,7 @@ export interface RemoteDaemonProgram {
 
 /** `node <flags> <script> <url> <options…>` as shell words, without any secret. */
 export function daemonProgramWords(spec: LaunchSpec, program: RemoteDaemonProgram = {}): string[] {
-  const words = [program.node ?? 'node', ...DAEMON_NODE_FLAGS, program.script ?? daemonScript(), spec.url, ...daemonOptionArgs(spec.options)];
-  if (spec.transport) words.push(`--transport=${JSON.stringify(spec.transport)}`);
-  if (spec.dialOptions) words.push(`--dial-options=${JSON.stringify(spec.dialOptions)}`);
-  return words;
+  return [program.node ?? 'node', ...daemonArgv(spec, program.script ?? daemonScript())];
 }
 
 /** How {@link remoteDaemonCommand} shapes the command. */

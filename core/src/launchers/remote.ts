@@ -11,14 +11,11 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { SECRET_ENV } from '../wire/auth.js';
-import type { DaemonOptions } from '../wire/daemon-args.js';
-import { ConfigError, NoDaemonsError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import type { LaunchHandle, Launcher, LaunchSpec } from '../launcher.js';
-import { Profile } from '../host/pool.js';
-import { currentProfileName, profiles } from '../api/profile-scope.js';
 import { watchChild } from './child-output.js';
 import { shellQuote } from './local.js';
-import { checkRemoteUrl, remoteDaemonCommand, type RemoteDaemonProgram, type SecretDelivery } from './remote-command.js';
+import { remoteDaemonCommand, type RemoteDaemonProgram, type SecretDelivery } from './remote-command.js';
 
 /** Options of {@link remoteConfig}. */
 export interface RemoteConfigOptions extends RemoteDaemonProgram {
@@ -110,35 +107,6 @@ export function remoteConfig(options: RemoteConfigOptions = {}): RemoteLauncher 
       return lines({ ...spec, secret: '<secret>' }, n, secret);
     },
   };
-}
-
-/**
- * Starts `n` daemons for a running profile with `remote`, like mirai's `launch_remote()`,
- * and returns the commands. With a manual {@link remoteConfig} (no command) nothing is
- * started: the returned commands, pasted into a shell on another machine, join the profile.
- * Otherwise resolves once the daemons have connected; the returned commands then never
- * contain the secret.
- */
-export async function launchRemote(
-  n = 1,
-  remote: Launcher = remoteConfig(),
-  options: DaemonOptions & { readonly profile?: string } = {},
-): Promise<string[]> {
-  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`launchRemote(n): n must be a whole number ≥ 1, got ${String(n)}`);
-  const name = currentProfileName(options.profile);
-  const profile = profiles.get(name);
-  if (profile === undefined) throw new NoDaemonsError(name);
-  if (!(profile instanceof Profile)) throw new ConfigError(`profile '${name}' is in sync mode: it has no daemons to launch`);
-  const { profile: _name, ...rest } = options;
-  const daemonOptions = Object.keys(rest).length > 0 ? { ...profile.config.daemonOptions, ...rest } : undefined;
-  const spec = profile.launchSpec(daemonOptions);
-  const manual = (remote as Partial<RemoteLauncher>).kind === 'remote' && (remote as RemoteLauncher).config.command === undefined;
-  if (manual) {
-    checkRemoteUrl(spec, 'launchRemote');
-    return remote.commands!(spec, n);
-  }
-  await profile.launch(n, remote, daemonOptions);
-  return remote.commands?.(spec, n) ?? [];
 }
 
 // ---------------------------------------------------------------------------

@@ -30,7 +30,7 @@ export const ipcTransport: Transport = {
     const path = ipcPath(url);
     const server = createServer();
     await listening(server, () => server.listen(path));
-    return new StreamListener(server, url, options.handshakeLimits, 'connection', () => removeSocket(path));
+    return new StreamListener(server, url, options.handshakeLimits, { onClosed: () => removeSocket(path) });
   },
 
   async dial(url: string, options: DialOptions): Promise<Channel> {

@@ -1,28 +1,38 @@
 import type { Server, Socket } from 'node:net';
 import type { FrameLimits } from '../wire/frame.js';
-import type { Channel, Listener } from '../transport.js';
+import type { Channel, Json, Listener } from '../transport.js';
 import { SocketChannel } from './socket-channel.js';
+
+/** How a {@link StreamListener} treats each accepted socket. */
+export interface StreamListenerOptions {
+  /** `'connection'` for net servers, `'secureConnection'` for tls servers (default `'connection'`). */
+  readonly connectionEvent?: 'connection' | 'secureConnection';
+  /** Wraps an accepted socket before it becomes a channel (a server-side TLSSocket, say). */
+  readonly wrap?: (socket: Socket) => Socket;
+  /** Dial options every daemon of this listener needs (see {@link Listener.dialOptions}). */
+  readonly dialOptions?: { readonly [key: string]: Json };
+  /** Called once the server has closed (to remove a socket file, say). */
+  readonly onClosed?: () => void;
+}
 
 /** A {@link Listener} over a Node `net`/`tls` server; shared by the stream transports. */
 export class StreamListener implements Listener {
   onChannel: (channel: Channel) => void = (channel) => channel.close();
-  private readonly server: Server;
+  readonly dialOptions: { readonly [key: string]: Json } | undefined;
   private readonly sockets = new Set<Socket>();
-  private readonly onClosed: () => void;
 
   constructor(
-    server: Server,
+    private readonly server: Server,
     readonly url: string,
     limits: FrameLimits,
-    connectionEvent: 'connection' | 'secureConnection',
-    onClosed: () => void = () => {},
+    private readonly options: StreamListenerOptions = {},
   ) {
-    this.server = server;
-    this.onClosed = onClosed;
-    server.on(connectionEvent, (socket: Socket) => {
+    this.dialOptions = options.dialOptions;
+    server.on(options.connectionEvent ?? 'connection', (raw: Socket) => {
+      const peer = raw.remoteAddress ? `${raw.remoteAddress}:${raw.remotePort}` : 'local socket';
+      const socket = options.wrap ? options.wrap(raw) : raw;
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
-      const peer = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'local socket';
       this.onChannel(new SocketChannel(socket, limits, peer));
     });
   }
@@ -32,7 +42,7 @@ export class StreamListener implements Listener {
       this.server.close(() => resolve());
       for (const socket of this.sockets) socket.destroy();
     });
-    this.onClosed();
+    this.options.onClosed?.();
   }
 
   ref(): void {

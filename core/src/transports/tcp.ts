@@ -39,7 +39,7 @@ export const tcpTransport: Transport = {
     const server = createServer((socket) => tuneTcpSocket(socket));
     await listening(server, () => server.listen(port, host));
     const bound = (server.address() as AddressInfo).port;
-    return new StreamListener(server, formatHostPort('tcp', host, bound), options.handshakeLimits, 'connection');
+    return new StreamListener(server, formatHostPort('tcp', host, bound), options.handshakeLimits);
   },
 
   async dial(url: string, options: DialOptions): Promise<Channel> {

@@ -8,14 +8,13 @@
  * certificate through the listener's `dialOptions`, which launch commands carry.
  */
 import { readFileSync } from 'node:fs';
-import { createServer, isIP, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, isIP, type AddressInfo, type Socket } from 'node:net';
 import { connect as tlsConnect, createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { ConfigError } from '../errors.js';
-import type { FrameLimits } from '../wire/frame.js';
 import { zeroConfigCredentials } from '../tls/zero-config.js';
-import type { Channel, DialOptions, Json, Listener, ListenOptions, Transport } from '../transport.js';
+import type { Channel, DialOptions, Listener, ListenOptions, Transport } from '../transport.js';
 import { SocketChannel } from './socket-channel.js';
-import { connected, listening } from './stream-listener.js';
+import { connected, listening, StreamListener } from './stream-listener.js';
 import { formatHostPort, tcpAddress, tuneTcpSocket } from './tcp.js';
 
 /**
@@ -77,53 +76,22 @@ function serverCredentials(host: string, options: ListenOptions): { context: Sec
 }
 
 /**
- * Accepts TCP connections and wraps each in a server-side TLSSocket at once, so that a
+ * Wraps each accepted TCP connection in a server-side TLSSocket at once, so that a
  * connection failing the TLS handshake (garbage, a daemon that distrusts our certificate,
  * silence) reaches the dispatcher as a channel, which counts, logs and times it out like
  * any other connection that fails the handshake.
  */
-class TlsListener implements Listener {
-  onChannel: (channel: Channel) => void = (channel) => channel.close();
-  private readonly sockets = new Set<Socket>();
-
-  constructor(
-    private readonly server: Server,
-    readonly url: string,
-    readonly dialOptions: { readonly [key: string]: Json } | undefined,
-    context: SecureContext,
-    limits: FrameLimits,
-  ) {
-    server.on('connection', (raw: Socket) => {
-      tuneTcpSocket(raw);
-      const peer = `${raw.remoteAddress}:${raw.remotePort}`;
-      const socket = new TLSSocket(raw, { isServer: true, secureContext: context, requestCert: false });
-      this.sockets.add(socket);
-      let secured = false;
-      socket.once('secure', () => (secured = true));
-      // A peer that hangs up before the TLS handshake completes gets no plain 'error';
-      // name the likely reason so the host's log says something useful.
-      socket.on('end', () => {
-        if (!secured) socket.destroy(new Error('the peer closed the connection during the TLS handshake (a daemon that does not trust this certificate, or not a TLS client)'));
-      });
-      socket.on('close', () => this.sockets.delete(socket));
-      this.onChannel(new SocketChannel(socket, limits, peer));
-    });
-  }
-
-  async close(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      for (const socket of this.sockets) socket.destroy();
-    });
-  }
-
-  ref(): void {
-    this.server.ref();
-  }
-
-  unref(): void {
-    this.server.unref();
-  }
+function serverSocket(raw: Socket, context: SecureContext): Socket {
+  tuneTcpSocket(raw);
+  const socket = new TLSSocket(raw, { isServer: true, secureContext: context, requestCert: false });
+  let secured = false;
+  socket.once('secure', () => (secured = true));
+  // A peer that hangs up before the TLS handshake completes gets no plain 'error';
+  // name the likely reason so the host's log says something useful.
+  socket.on('end', () => {
+    if (!secured) socket.destroy(new Error('the peer closed the connection during the TLS handshake (a daemon that does not trust this certificate, or not a TLS client)'));
+  });
+  return socket;
 }
 
 /** TCP with TLS; the host presents a certificate, daemons verify it. */
@@ -137,7 +105,10 @@ export const tlsTransport: Transport = {
     await listening(server, () => server.listen(port, host));
     const bound = (server.address() as AddressInfo).port;
     const dialOptions = caForDaemons ? { ca: caForDaemons.length === 1 ? caForDaemons[0]! : caForDaemons } : undefined;
-    return new TlsListener(server, formatHostPort('tls+tcp', host, bound), dialOptions, context, options.handshakeLimits);
+    return new StreamListener(server, formatHostPort('tls+tcp', host, bound), options.handshakeLimits, {
+      wrap: (raw) => serverSocket(raw, context),
+      ...(dialOptions ? { dialOptions } : {}),
+    });
   },
 
   async dial(url: string, options: DialOptions): Promise<Channel> {

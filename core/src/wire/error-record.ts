@@ -10,8 +10,7 @@ import {
   TaskError,
   type MiraiErrorKind,
 } from '../errors.js';
-import { TASK_SOURCE_URL } from '../daemon/compiler.js';
-import { explainReferenceError } from './function-source.js';
+import { explainReferenceError, TASK_SOURCE_URL } from './function-source.js';
 
 /** A serializable description of a thrown value. */
 export interface ErrorRecord {

@@ -1,49 +1,12 @@
 /**
- * Task functions travel as source text (or as a module reference) and are compiled on the
- * daemon. Nothing is captured implicitly: a function sees only its parameters, globals and
- * what it imports itself.
+ * Task functions travel as source text and are compiled on the daemon: the host's half
+ * (source text of a function, rewritten imports) and the advice both sides give when a
+ * task's source uses something it was not given.
  */
-import { isAbsolute, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { ConfigError } from '../errors.js';
 
-/** What a task function receives after its arguments. */
-export interface TaskContext {
-  /** Aborted when the task is cancelled or times out: stop early, the result is discarded. */
-  readonly signal: AbortSignal;
-  /** The task's id (as in `status()`). */
-  readonly taskId: number;
-  /** The id of the daemon running the task (0 in sync mode). */
-  readonly daemonId: number;
-}
-
-/** A function exported by a module file, for code that lives in files. Make one with {@link fromModule}. */
-export interface ModuleFunction {
-  readonly module: string;
-  readonly export: string;
-}
-
-/**
- * Names an exported function of a module as a task: `mirai(fromModule('./fit.js', 'fit'), args)`.
- * A relative path is resolved against the host's working directory now; a bare specifier
- * (`'my-pkg/tasks'`) is resolved by the daemon from the host's working directory.
- */
-export function fromModule(specifier: string | URL, exportName = 'default'): ModuleFunction {
-  let module = String(specifier);
-  if (module.startsWith('./') || module.startsWith('../') || isAbsolute(module)) {
-    module = pathToFileURL(resolve(process.cwd(), module)).href;
-  }
-  return { module, export: exportName };
-}
-
-export function isModuleFunction(value: unknown): value is ModuleFunction {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as ModuleFunction).module === 'string' &&
-    typeof (value as ModuleFunction).export === 'string'
-  );
-}
+/** The file name task frames show in stack traces (the daemon compiles tasks under it). */
+export const TASK_SOURCE_URL = 'mirai-task.js';
 
 const sourceCache = new WeakMap<Function, string>();
 

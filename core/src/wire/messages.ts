@@ -1,5 +1,11 @@
 /** JSON bodies of the handshake and control frames (see docs/protocol.md). */
-import type { SerializerRef } from '../daemon/plugins.js';
+import type { PluginRef } from '../transport.js';
+
+/** A serializer as announced to daemons: its tag and where to import it from. */
+export interface SerializerRef {
+  readonly tag: string;
+  readonly ref: PluginRef;
+}
 
 export interface ChallengeMessage {
   protocol: number;

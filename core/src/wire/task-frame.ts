@@ -11,7 +11,8 @@ import { ConfigError, DeserializationError } from '../errors.js';
 import { frame, FrameFlag, jsonSegment, textSegment, type Frame, type FrameType } from './frame.js';
 import { decodePayload, encodePayload } from './payload.js';
 import type { Serializer } from '../serializer.js';
-import { functionSource, isModuleFunction, type ModuleFunction } from './function-source.js';
+import { isModuleFunction, type ModuleFunction } from '../task.js';
+import { functionSource } from './function-source.js';
 
 /** A parameter: its value and its name in error messages, or segments encoded earlier. */
 export type TaskParam = { readonly value: unknown; readonly name: string } | { readonly encoded: readonly Uint8Array[] };

@@ -13,7 +13,7 @@
  */
 import type { Channel } from '@mirai-ts/core';
 import type { Frame, FrameLimits } from '@mirai-ts/core/plugin';
-import { encodeFrame, FrameDecoder, FrameType } from '@mirai-ts/core/plugin';
+import { encodeFrame, FrameDecoder } from '@mirai-ts/core/plugin';
 import type { Msg } from '@nats-io/transport-node';
 import type { Connection, ConnectionEvents } from './connection.js';
 import { describe } from './connection.js';
@@ -57,8 +57,8 @@ export class NatsChannel implements Channel, ConnectionEvents {
   private timer: NodeJS.Timeout | undefined;
   private probing = false;
   private noRespondersSince: number | undefined;
-  /** We told the peer to exit: its disappearance is then the normal end. */
-  private peerLeaving = false;
+  /** The host told the peer to exit: its disappearance is then the normal end. */
+  private leaving = false;
 
   constructor(params: NatsChannelParams) {
     this.conn = params.conn;
@@ -100,12 +100,15 @@ export class NatsChannel implements Channel, ConnectionEvents {
 
   send(frame: Frame): void {
     if (this.closed) return;
-    if (frame.type === FrameType.Exit) this.peerLeaving = true;
     for (const message of packData(encodeFrame(frame), this.maxStreamBytes)) {
       message.writeDoubleLE(this.sendNext++, 1);
       this.unacked.push(message);
       if (!this.publish(message)) return;
     }
+  }
+
+  peerLeaving(): void {
+    this.leaving = true;
   }
 
   close(reason?: Error): void {
@@ -292,7 +295,7 @@ export class NatsChannel implements Channel, ConnectionEvents {
       this.noRespondersSince = undefined;
       return;
     }
-    if (this.peerLeaving) {
+    if (this.leaving) {
       this.finish(undefined, false); // we told it to exit, and it did
       return;
     }

@@ -4,6 +4,7 @@
  * callers decide whether the connection keeps the Node process alive.
  */
 import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { withTimeout } from '@mirai-ts/core/plugin';
 import { NatsTransportError } from './errors.js';
 
 /** What a channel needs from its connection. */
@@ -76,7 +77,7 @@ export class Connection {
       this.holders.clear();
       this.hold(this, true);
       try {
-        await withTimeout(this.nc.flush(), 2_000);
+        await withTimeout(this.nc.flush(), 2_000, () => new Error('flush timed out'));
       } catch {
         // the server is gone: nothing left to flush
       }
@@ -154,21 +155,4 @@ export function describe(err: unknown): string {
     return typeof code === 'string' && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
   }
   return String(err);
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('timeout')), ms);
-    t.unref();
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
-  });
 }

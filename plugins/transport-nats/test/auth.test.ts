@@ -11,7 +11,7 @@ import { daemons, isMiraiError, mirai, type Channel, type Listener } from '@mira
 import { DEFAULT_LIMITS, frame, FrameType } from '@mirai-ts/core/plugin';
 import { nkeys } from '@nats-io/transport-node';
 import { natsTransport, NatsTransportError, type NatsTransportOptions } from '@mirai-ts/transport-nats';
-import { NatsServer, natsTestsEnabled } from '../../../test/helpers/nats-server.js';
+import { NatsServer, natsTestsEnabled } from './nats-server.js';
 import { requireBuiltPackages } from './built.js';
 
 const enabled = natsTestsEnabled();

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Channel, Listener } from '@mirai-ts/core';
 import { DEFAULT_LIMITS, frame, FrameType, type Frame } from '@mirai-ts/core/plugin';
 import { natsTransport, NatsTransportError, type NatsTransportOptions } from '@mirai-ts/transport-nats';
-import { NatsServer, natsTestsEnabled } from '../../../test/helpers/nats-server.js';
+import { NatsServer, natsTestsEnabled } from './nats-server.js';
 
 const enabled = natsTestsEnabled();
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, daemons, everywhere, isMiraiError, mirai, miraiMap, status, stopMirai, type MiraiError } from '@mirai-ts/core';
 import { natsTransport } from '@mirai-ts/transport-nats';
-import { NatsServer, natsTestsEnabled } from '../../../test/helpers/nats-server.js';
+import { NatsServer, natsTestsEnabled } from './nats-server.js';
 import { requireBuiltPackages } from './built.js';
 
 const enabled = natsTestsEnabled();

@@ -1,10 +1,9 @@
 /**
- * The examples in docs/remote.md, docs/tls.md and docs/launchers.md: each marked block must
- * match its file under test/remote/examples/ exactly, and each example runs here (the SSH
- * one in ssh.test.ts, where the test sshd is).
+ * The examples docs/remote.md, docs/tls.md and docs/launchers.md show (test/docs.test.ts checks
+ * they are shown verbatim) run here; the SSH one runs in ssh.test.ts, where the test sshd is.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,25 +14,6 @@ import { listenForRemoteDaemons } from './examples/manual-deploy.js';
 import { niceLauncher } from './examples/nice-launcher.js';
 import { daemonsWithOwnCertificate } from './examples/own-certificate.js';
 import { specOf } from './support.js';
-
-const root = join(import.meta.dirname, '..', '..');
-
-/** `<!-- example: path -->` followed by a fenced block: [path, code]. */
-function examples(doc: string): [string, string][] {
-  const text = readFileSync(join(root, doc), 'utf8');
-  const found: [string, string][] = [];
-  const pattern = /<!-- example: (\S+) -->\n```ts\n([\s\S]*?)```/g;
-  for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) found.push([m[1]!, m[2]!]);
-  return found;
-}
-
-describe('docs examples', () => {
-  it.each(['docs/remote.md', 'docs/tls.md', 'docs/launchers.md'])('%s shows its example files verbatim', (doc) => {
-    const blocks = examples(doc);
-    expect(blocks.length).toBeGreaterThan(0);
-    for (const [path, code] of blocks) expect(code).toBe(readFileSync(join(root, path), 'utf8'));
-  });
-});
 
 describe('examples run', () => {
   const shells: ChildProcess[] = [];

@@ -1,0 +1,64 @@
+/**
+ * What the API asks of a profile's pool, whichever kind it is: daemons (`DaemonPool`), the
+ * calling process in sync mode (`SyncPool`), or one-off processes when no daemons are set
+ * (`EphemeralPool`). Callers never test which.
+ */
+import type { MiraiError } from '../errors.js';
+import type { LaunchHandle, Launcher, LaunchSpec } from '../launcher.js';
+import type { Serializer } from '../serializer.js';
+import type { ModuleFunction } from '../task.js';
+import type { DaemonOptions } from '../wire/daemon-args.js';
+import type { TaskParam } from '../wire/task-frame.js';
+import type { DaemonStatus } from './daemon-connection.js';
+import type { DispatcherCounters } from './dispatcher.js';
+import type { TaskOutcome } from './host-task.js';
+import type { LogFunction } from './profile-options.js';
+
+/** A task for a pool to run. */
+export interface TaskRequest {
+  readonly id: number;
+  readonly fn: Function | ModuleFunction;
+  readonly params: readonly TaskParam[];
+  /** Where the result goes. */
+  readonly outcome: TaskOutcome;
+  /** Runs left if the daemon running it is lost. */
+  readonly retry: number;
+}
+
+/** A submitted task, as far as its submitter can act on it. */
+export interface Submitted {
+  /** Settles the task with `error` now and stops it wherever it is. */
+  cancel(error: MiraiError): void;
+}
+
+/** A pool's figures for `status()`. */
+export interface PoolStatus extends DispatcherCounters {
+  readonly url: string;
+  readonly dispatcher: boolean;
+  readonly daemons: readonly DaemonStatus[];
+}
+
+export interface ComputePool {
+  readonly name: string;
+  readonly serializers: readonly Serializer[];
+  readonly log: LogFunction;
+  /**
+   * Queues a task. Throws (nothing queued) when it cannot be sent (a SerializationError) or
+   * the queue is full (a QueueFullError).
+   */
+  submit(request: TaskRequest): Submitted;
+  /**
+   * Runs a task once on every daemon, now and on every daemon that connects later; resolves
+   * with the outcomes for the daemons connected now.
+   */
+  everywhere<T extends TaskOutcome>(fn: Function | ModuleFunction, params: readonly TaskParam[], makeOutcome: () => T): Promise<T[]>;
+  /** Resolves once the queue is below its limits. */
+  room(): Promise<void>;
+  /** Starts `n` more daemons (default launcher and options: the profile's); resolves once they connected. */
+  launch(n: number, launcher?: Launcher, options?: DaemonOptions): Promise<LaunchHandle[]>;
+  /** What a launcher needs to start daemons for this pool (`options` override the profile's). */
+  launchSpec(options?: DaemonOptions): LaunchSpec;
+  status(): PoolStatus;
+  /** Resets: pending tasks settle with a connection reset, daemons leave. */
+  close(reason?: string, terminate?: boolean): Promise<void>;
+}

@@ -1,0 +1,46 @@
+/**
+ * Ephemeral mode: `mirai()` with no daemons set runs each task in a one-off local process
+ * (mirai's behaviour). The pool behind it opens on first use and launches one daemon per
+ * task, each leaving after its task (`maxtasks: 1`).
+ */
+import type { MiraiError } from '../errors.js';
+import { FrameType } from '../wire/frame.js';
+import { buildTaskFrame } from '../wire/task-frame.js';
+import type { ComputePool, Submitted, TaskRequest } from './compute-pool.js';
+import { DaemonPool } from './pool.js';
+import { resolveProfileOptions } from './profile-options.js';
+
+/** Only tasks go here: there is no profile to launch for, inspect or reset. */
+export class EphemeralPool implements Pick<ComputePool, 'submit'> {
+  private readonly name = '(ephemeral)';
+  private pool: Promise<DaemonPool> | undefined;
+
+  constructor(private readonly url: () => string) {}
+
+  submit(request: TaskRequest): Submitted {
+    // Built now, so that arguments that cannot travel throw here, as with daemons.
+    const built = buildTaskFrame(FrameType.Task, request.id, request.fn, request.params, []);
+    let submitted: Submitted | undefined;
+    let cancelled = false;
+    this.open().then(
+      (pool) => {
+        if (cancelled) return;
+        submitted = built instanceof Promise ? pool.submitLater(request, built) : pool.submitFrame(request, built);
+        pool.launch(1).catch((err: MiraiError) => submitted?.cancel(err));
+      },
+      (err: MiraiError) => request.outcome._reject(err),
+    );
+    return {
+      cancel: (error) => {
+        if (submitted !== undefined) return submitted.cancel(error);
+        cancelled = true;
+        request.outcome._reject(error);
+      },
+    };
+  }
+
+  private open(): Promise<DaemonPool> {
+    this.pool ??= DaemonPool.open(resolveProfileOptions(this.name, { maxtasks: 1 }, this.url));
+    return this.pool;
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * The dispatcher against in-memory daemons: FIFO, one task per daemon, cancellation, daemon
+ * loss with and without retry, backpressure, direct mode, admission, everywhere(). Fast: no
+ * processes, no sockets; the end-to-end suites cover the same over real transports.
+ */
+import { describe, expect, it } from 'vitest';
+import { CancelledError, ConnectionResetError, QueueFullError, type MiraiError } from '../../src/errors.js';
+import { Dispatcher, type DaemonEvent } from '../../src/host/dispatcher.js';
+import type { HostTask, TaskOutcome } from '../../src/host/host-task.js';
+import { frameBytes } from '../../src/host/host-task.js';
+import { resolveProfileOptions, type DaemonsOptions } from '../../src/host/profile-options.js';
+import { FrameType } from '../../src/wire/frame.js';
+import { buildTaskFrame } from '../../src/wire/task-frame.js';
+import { FakeDaemon, HOLD, memoryTransport, until, type Behaviour } from '../support/memory-transport.js';
+
+const SECRET = 'test-secret';
+
+class Outcome implements TaskOutcome {
+  value: unknown;
+  error: MiraiError | undefined;
+  settled = false;
+  constructor(readonly id: number) {}
+  _fulfil(value: unknown): void {
+    expect(this.settled).toBe(false);
+    this.settled = true;
+    this.value = value;
+  }
+  _reject(error: MiraiError): void {
+    expect(this.settled).toBe(false);
+    this.settled = true;
+    this.error = error;
+  }
+}
+
+let nextId = 1;
+function task(arg: unknown, retry = 0): HostTask & { outcome: Outcome } {
+  const id = nextId++;
+  const f = buildTaskFrame(FrameType.Task, id, (x: unknown) => x, [{ value: arg, name: 'args' }], []);
+  if (f instanceof Promise) throw new Error('sync frame expected');
+  return { id, frame: f, outcome: new Outcome(id), bytes: frameBytes(f), daemon: undefined, settled: false, retriesLeft: retry };
+}
+
+async function setup(options: DaemonsOptions = {}) {
+  const listener = await memoryTransport.listen('memory://', { handshakeLimits: { maxFrameBytes: 1 << 14, maxSegments: 4 } });
+  const settings = resolveProfileOptions('unit', { log: () => {}, ...options }, () => listener.url);
+  const events: DaemonEvent[] = [];
+  const dispatcher = new Dispatcher(listener, settings, { secret: SECRET, serializerRefs: [], onBusyChange: () => {}, onDaemon: (e) => events.push(e) });
+  const join = async (behaviour: Behaviour, secret = SECRET): Promise<FakeDaemon> => {
+    const d = await new FakeDaemon(behaviour).connect(listener.url, secret);
+    await until(() => dispatcher.connections >= 1);
+    return d;
+  };
+  return { dispatcher, events, join, url: listener.url };
+}
+
+const echo: Behaviour = ([x]) => x;
+const hold: Behaviour = () => HOLD;
+
+describe('dispatcher (in memory)', () => {
+  it('gives each task to the next free daemon in FIFO order, one task per daemon', async () => {
+    const { dispatcher, join } = await setup();
+    const a = await join(hold);
+    const b = await join(hold);
+    await until(() => dispatcher.connections === 2);
+    const tasks = [1, 2, 3, 4, 5].map((x) => task(x));
+    for (const t of tasks) dispatcher.submit(t);
+    await until(() => a.received.length + b.received.length === 2);
+    expect(dispatcher.counters()).toMatchObject({ awaiting: 3, executing: 2 });
+    expect([...a.received, ...b.received].sort()).toEqual([tasks[0]!.id, tasks[1]!.id].sort());
+    // Each answer frees its daemon for the next task in submission order.
+    const order: number[] = [...a.received, ...b.received];
+    while (order.length < 5) {
+      const [d, id] = a.held.size > 0 ? [a, [...a.held.keys()][0]!] : [b, [...b.held.keys()][0]!];
+      d.release(id, 'done');
+      await until(() => a.received.length + b.received.length > order.length || order.length === 5);
+      for (const r of [...a.received, ...b.received]) if (!order.includes(r)) order.push(r);
+      expect(a.held.size).toBeLessThanOrEqual(1);
+      expect(b.held.size).toBeLessThanOrEqual(1);
+    }
+    expect(order.slice(2)).toEqual(tasks.slice(2).map((t) => t.id));
+    for (const d of [a, b]) for (const id of [...d.held.keys()]) d.release(id, 'done');
+    await until(() => tasks.every((t) => t.outcome.settled));
+    expect(tasks.map((t) => t.outcome.value)).toEqual(['done', 'done', 'done', 'done', 'done']);
+    await dispatcher.close('end');
+  });
+
+  it('settles a task with its value, and with a rebuilt error when the task threw', async () => {
+    const { dispatcher, join } = await setup();
+    await join(([x]) => {
+      if (x === 'boom') throw new RangeError('too big');
+      return (x as number) * 2;
+    });
+    const ok = task(21);
+    const bad = task('boom');
+    dispatcher.submit(ok);
+    dispatcher.submit(bad);
+    await until(() => ok.outcome.settled && bad.outcome.settled);
+    expect(ok.outcome.value).toBe(42);
+    expect(bad.outcome.error?.name).toBe('RangeError');
+    expect(bad.outcome.error?.message).toContain('too big');
+    expect(dispatcher.counters().completed).toBe(2);
+    await dispatcher.close('end');
+  });
+
+  it('cancels a queued task without sending it, and a running one with a Cancel frame', async () => {
+    const { dispatcher, join } = await setup();
+    const d = await join(hold);
+    const running = task('a');
+    const queued = task('b');
+    dispatcher.submit(running);
+    dispatcher.submit(queued);
+    await until(() => d.received.length === 1);
+    expect(dispatcher.cancel(queued, new CancelledError('stop'))).toBe(true);
+    expect(queued.outcome.error).toBeInstanceOf(CancelledError);
+    expect(dispatcher.cancel(queued, new CancelledError('again'))).toBe(false);
+    expect(dispatcher.cancel(running, new CancelledError('stop'))).toBe(true);
+    expect(running.outcome.error).toBeInstanceOf(CancelledError);
+    await until(() => d.cancels.length === 1);
+    expect(d.cancels).toEqual([running.id]);
+    // The late answer of the cancelled task changes nothing; the queued one never ran.
+    d.release(running.id, 'late');
+    await new Promise((r) => setTimeout(r, 10));
+    expect(running.outcome.value).toBeUndefined();
+    expect(d.received).toEqual([running.id]);
+    await dispatcher.close('end');
+  });
+
+  it('ends a daemon that does not stop a cancelled task within the grace', async () => {
+    const { dispatcher, join, events } = await setup({ cancelGrace: 20 });
+    const d = await join(hold);
+    const t = task('stuck');
+    dispatcher.submit(t);
+    await until(() => d.received.length === 1);
+    dispatcher.cancel(t, new CancelledError('stop'));
+    await until(() => events.some((e) => e.type === 'ended'));
+    const ended = events.find((e) => e.type === 'ended');
+    // Neither a watchdog nor a launch handle: all the host can do is disconnect it.
+    expect(ended).toMatchObject({ type: 'ended', how: 'disconnected' });
+    await until(() => dispatcher.connections === 0);
+    expect(events.some((e) => e.type === 'lost')).toBe(false);
+    await dispatcher.close('end');
+  });
+
+  it('settles the running task of a lost daemon with a connection reset (19), and nothing else', async () => {
+    const { dispatcher, join, events } = await setup();
+    const a = await join(hold);
+    const b = await join(echo);
+    await until(() => dispatcher.connections === 2);
+    const onA = task('a');
+    dispatcher.submit(onA);
+    await until(() => a.received.length + b.received.length === 1);
+    const victim = a.received.length === 1 ? a : b;
+    const other = victim === a ? b : a;
+    if (victim !== a) throw new Error('the holding daemon should have taken the task'); // a joined first
+    const later = task('later');
+    a.crash();
+    await until(() => onA.outcome.settled);
+    expect(onA.outcome.error).toBeInstanceOf(ConnectionResetError);
+    expect(onA.outcome.error?.errorValue).toBe(19);
+    expect(events.some((e) => e.type === 'lost')).toBe(true);
+    dispatcher.submit(later);
+    await until(() => later.outcome.settled);
+    expect(later.outcome.value).toBe('later');
+    expect(other.received).toContain(later.id);
+    await dispatcher.close('end');
+  });
+
+  it('with retry, runs a lost task again before the tasks queued after it', async () => {
+    const { dispatcher, join } = await setup();
+    const a = await join(hold);
+    const retried = task('again', 1);
+    const after = task('after');
+    dispatcher.submit(retried);
+    dispatcher.submit(after);
+    await until(() => a.received.length === 1);
+    a.crash();
+    await until(() => dispatcher.connections === 0);
+    expect(retried.outcome.settled).toBe(false);
+    expect(dispatcher.counters().awaiting).toBe(2);
+    const b = await join(echo);
+    await until(() => retried.outcome.settled && after.outcome.settled);
+    expect(b.received).toEqual([retried.id, after.id]);
+    expect(retried.outcome.value).toBe('again');
+    await dispatcher.close('end');
+  });
+
+  it('refuses a full queue with a QueueFullError and announces room once a task leaves it', async () => {
+    const { dispatcher, join } = await setup({ maxQueued: 2 });
+    const tasks = [task(1), task(2)];
+    for (const t of tasks) dispatcher.submit(t);
+    const extra = task(3);
+    expect(() => dispatcher.submit(extra)).toThrow(QueueFullError);
+    expect(extra.outcome.settled).toBe(false);
+    let roomy = false;
+    void dispatcher.room().then(() => (roomy = true));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(roomy).toBe(false);
+    await join(echo);
+    await until(() => roomy);
+    await until(() => tasks.every((t) => t.outcome.settled));
+    await dispatcher.close('end');
+  });
+
+  it('in direct mode sends tasks round-robin at once, several in flight per daemon', async () => {
+    const { dispatcher, join } = await setup({ dispatcher: false });
+    const a = await join(hold);
+    const b = await join(hold);
+    await until(() => dispatcher.connections === 2);
+    const tasks = [1, 2, 3, 4].map((x) => task(x));
+    for (const t of tasks) dispatcher.submit(t);
+    await until(() => a.received.length + b.received.length === 4);
+    expect(a.received.length).toBe(2);
+    expect(b.received.length).toBe(2);
+    expect(dispatcher.counters()).toMatchObject({ awaiting: 0, executing: 4 });
+    await dispatcher.close('end');
+    expect(tasks.every((t) => t.outcome.error instanceof ConnectionResetError)).toBe(true);
+  });
+
+  it('refuses a daemon with the wrong secret and counts it', async () => {
+    const { dispatcher, url } = await setup();
+    await expect(new FakeDaemon(echo).connect(url, 'wrong')).rejects.toThrow(/handshake|secret/);
+    await until(() => dispatcher.counters().rejected === 1);
+    expect(dispatcher.connections).toBe(0);
+    await dispatcher.close('end');
+  });
+
+  it('runs everywhere() set-up on daemons that join later, before their first task', async () => {
+    const { dispatcher, join } = await setup();
+    const setupFrame = buildTaskFrame(FrameType.Everywhere, 0, () => 'set', [{ value: 'setup', name: 'args' }], []);
+    if (setupFrame instanceof Promise) throw new Error('sync frame expected');
+    const copies = dispatcher.everywhere(setupFrame, () => new Outcome(nextId++));
+    expect(copies).toEqual([]);
+    const queued = task('work');
+    dispatcher.submit(queued);
+    const d = await join(echo);
+    await until(() => queued.outcome.settled);
+    expect(d.received.length).toBe(2);
+    expect(d.received[1]).toBe(queued.id);
+    await dispatcher.close('end');
+  });
+
+  it('settles everything with a connection reset on close and tells daemons to exit', async () => {
+    const { dispatcher, join } = await setup();
+    const d = await join(hold);
+    const running = task('r');
+    const queued = task('q');
+    dispatcher.submit(running);
+    dispatcher.submit(queued);
+    await until(() => d.received.length === 1);
+    await dispatcher.close('closing');
+    expect(running.outcome.error).toBeInstanceOf(ConnectionResetError);
+    expect(queued.outcome.error).toBeInstanceOf(ConnectionResetError);
+    await until(() => d.exitReceived);
+  });
+});

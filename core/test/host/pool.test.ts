@@ -1,0 +1,103 @@
+/**
+ * The pool against in-memory daemons and a fake launcher: launching until connected, repair
+ * of lost daemons, replacement of a daemon stuck in a cancelled task, reset.
+ */
+import { describe, expect, it } from 'vitest';
+import { CancelledError, LaunchError, type MiraiError } from '../../src/errors.js';
+import type { TaskOutcome } from '../../src/host/host-task.js';
+import { DaemonPool } from '../../src/host/pool.js';
+import { resolveProfileOptions, type DaemonsOptions } from '../../src/host/profile-options.js';
+import type { Launcher } from '../../src/launcher.js';
+import { FakeLauncher, HOLD, memoryTransport, until, type Behaviour } from '../support/memory-transport.js';
+
+class Outcome implements TaskOutcome {
+  value: unknown;
+  error: MiraiError | undefined;
+  settled = false;
+  constructor(readonly id: number) {}
+  _fulfil(value: unknown): void {
+    this.settled = true;
+    this.value = value;
+  }
+  _reject(error: MiraiError): void {
+    this.settled = true;
+    this.error = error;
+  }
+}
+
+let nextId = 1000;
+function request(arg: unknown) {
+  const outcome = new Outcome(nextId++);
+  return { id: outcome.id, fn: (x: unknown) => x, params: [{ value: arg, name: 'args' }], outcome, retry: 0 };
+}
+
+async function open(launcher: Launcher, options: DaemonsOptions = {}) {
+  const logs: string[] = [];
+  const settings = resolveProfileOptions(
+    'unit',
+    { url: 'memory://', transports: [memoryTransport], launcher, log: (_l, m) => logs.push(m), launchTimeout: 1_000, ...options },
+    () => 'memory://',
+  );
+  return { pool: await DaemonPool.open(settings), logs };
+}
+
+const echo: Behaviour = ([x]) => x;
+
+describe('pool (in memory)', () => {
+  it('launches daemons, resolves once they connected, and runs tasks on them', async () => {
+    const launcher = new FakeLauncher(echo);
+    const { pool } = await open(launcher);
+    await pool.launch(3);
+    expect(pool.status().connections).toBe(3);
+    expect(pool.status().daemons.map((d) => d.launcher)).toEqual(['fake', 'fake', 'fake']);
+    const r = request('hi');
+    pool.submit(r);
+    await until(() => r.outcome.settled);
+    expect(r.outcome.value).toBe('hi');
+    await pool.close();
+    expect(launcher.daemons.every((d) => d.exitReceived)).toBe(true);
+  });
+
+  it('fails a launch whose daemons never connect with a LaunchError after the launch timeout', async () => {
+    const silent: Launcher = { kind: 'silent', launch: async (_spec, n) => Array.from({ length: n }, (_, i) => ({ id: `s${i}` })) };
+    const { pool } = await open(silent, { launchTimeout: 50 });
+    await expect(pool.launch(2)).rejects.toBeInstanceOf(LaunchError);
+    await pool.close();
+  });
+
+  it('with repair, replaces a lost daemon from the same launcher', async () => {
+    const launcher = new FakeLauncher(echo);
+    const { pool, logs } = await open(launcher, { repair: true });
+    await pool.launch(2);
+    launcher.daemons[0]!.crash();
+    await until(() => launcher.launches === 2 && pool.status().connections === 2);
+    expect(pool.status().cumulative).toBe(3);
+    expect(logs.some((l) => /lost; launching a replacement/.test(l))).toBe(true);
+    await pool.close();
+  });
+
+  it('without repair, a lost daemon is not replaced', async () => {
+    const launcher = new FakeLauncher(echo);
+    const { pool } = await open(launcher);
+    await pool.launch(2);
+    launcher.daemons[0]!.crash();
+    await until(() => pool.status().connections === 1);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(launcher.launches).toBe(1);
+    await pool.close();
+  });
+
+  it('kills a daemon stuck in a cancelled task and launches a replacement', async () => {
+    const launcher = new FakeLauncher(() => HOLD);
+    const { pool } = await open(launcher, { cancelGrace: 20 });
+    await pool.launch(1);
+    const r = request('stuck');
+    const submitted = pool.submit(r);
+    await until(() => launcher.daemons[0]!.received.length === 1);
+    submitted.cancel(new CancelledError('stop'));
+    expect(r.outcome.error).toBeInstanceOf(CancelledError);
+    await until(() => launcher.launches === 2 && pool.status().connections === 1);
+    expect(pool.status().daemons[0]!.launchId).toBe('fake-2-0');
+    await pool.close();
+  });
+});

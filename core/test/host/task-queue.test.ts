@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { TaskQueue } from '../../src/host/task-queue.js';
+
+describe('task queue', () => {
+  it('is FIFO, removes in O(1) and survives compaction', () => {
+    const q = new TaskQueue<{ n: number }>();
+    const items = Array.from({ length: 5000 }, (_, n) => ({ n }));
+    items.forEach((i) => q.push(i));
+    expect(q.remove(items[10]!)).toBe(true);
+    expect(q.remove(items[10]!)).toBe(false);
+    const out: number[] = [];
+    for (let i = 0; i < 3000; i++) out.push(q.shift()!.n);
+    expect(q.remove(items[4000]!)).toBe(true);
+    expect(q.size).toBe(5000 - 1 - 3000 - 1);
+    for (let item = q.shift(); item; item = q.shift()) out.push(item.n);
+    expect(out).toHaveLength(4998);
+    expect(out.includes(10) || out.includes(4000)).toBe(false);
+    expect([...out].sort((a, b) => a - b)).toEqual(out);
+  });
+
+  it('puts a handed-back item first, and can still remove it', () => {
+    const q = new TaskQueue<{ n: number }>();
+    const [a, b, c, d] = [1, 2, 3, 4].map((n) => ({ n }));
+    q.push(a!);
+    q.push(b!);
+    q.unshift(c!); // at the very front of a fresh queue
+    expect(q.shift()).toBe(c);
+    q.unshift(d!); // into the slot shift just freed
+    expect(q.remove(a!)).toBe(true);
+    expect([q.shift(), q.shift(), q.shift()]).toEqual([d, b, undefined]);
+    expect(q.size).toBe(0);
+  });
+});
