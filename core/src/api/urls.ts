@@ -1,8 +1,6 @@
 /** URL helpers: where a host listens. */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { networkInterfaces, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { networkInterfaces } from 'node:os';
+import { privateSocketUrl } from '../transports/ipc.js';
 
 /**
  * A fresh local URL: a Unix socket in a private (0700) temporary directory, or
@@ -10,13 +8,8 @@ import { join } from 'node:path';
  */
 export function localUrl(options: { tcp?: boolean; port?: number } = {}): string {
   if (options.tcp) return `tcp://127.0.0.1:${options.port ?? 0}`;
-  const dir = mkdtempSync(join(tmpdir(), 'mirai-'));
-  privateSocketDirs.add(dir);
-  return `ipc://${join(dir, `${randomBytes(4).toString('hex')}.sock`)}`;
+  return privateSocketUrl();
 }
-
-/** Directories `localUrl()` made: removed with their socket when the listener closes. */
-export const privateSocketDirs = new Set<string>();
 
 /**
  * URLs at which other machines can reach this host: one per non-loopback IPv4 address,

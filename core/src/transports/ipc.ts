@@ -1,7 +1,8 @@
-import { rmdirSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { privateSocketDirs } from '../api/urls.js';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmdirSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
 import type { Channel, DialOptions, Listener, ListenOptions, Transport } from '../transport.js';
@@ -20,6 +21,16 @@ export function ipcPath(url: string): string {
     throw new ConfigError(`invalid ipc URL '${url}': expected ipc:///absolute/path.sock`);
   }
   return fileURLToPath(`file://${parsed.pathname}`);
+}
+
+/** Directories {@link privateSocketUrl} made: removed with their socket when the listener closes. */
+const privateSocketDirs = new Set<string>();
+
+/** A fresh `ipc://` URL: a Unix socket in a private (0700) temporary directory. */
+export function privateSocketUrl(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'mirai-'));
+  privateSocketDirs.add(dir);
+  return `ipc://${join(dir, `${randomBytes(4).toString('hex')}.sock`)}`;
 }
 
 /** Local Unix-domain sockets: the default transport for daemons on the same machine. */

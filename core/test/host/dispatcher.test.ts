@@ -4,40 +4,23 @@
  * processes, no sockets; the end-to-end suites cover the same over real transports.
  */
 import { describe, expect, it } from 'vitest';
-import { CancelledError, ConnectionResetError, QueueFullError, type MiraiError } from '../../src/errors.js';
+import { CancelledError, ConnectionResetError, QueueFullError } from '../../src/errors.js';
 import { Dispatcher, type DaemonEvent } from '../../src/host/dispatcher.js';
-import type { HostTask, TaskOutcome } from '../../src/host/host-task.js';
+import type { HostTask } from '../../src/host/host-task.js';
 import { frameBytes } from '../../src/host/host-task.js';
 import { resolveProfileOptions, type DaemonsOptions } from '../../src/host/profile-options.js';
 import { FrameType } from '../../src/wire/frame.js';
 import { buildTaskFrame } from '../../src/wire/task-frame.js';
-import { FakeDaemon, HOLD, memoryTransport, until, type Behaviour } from '../support/memory-transport.js';
+import { FakeDaemon, HOLD, memoryTransport, until, type Behaviour, RecordedOutcome } from '../support/memory-transport.js';
 
 const SECRET = 'test-secret';
 
-class Outcome implements TaskOutcome {
-  value: unknown;
-  error: MiraiError | undefined;
-  settled = false;
-  constructor(readonly id: number) {}
-  _fulfil(value: unknown): void {
-    expect(this.settled).toBe(false);
-    this.settled = true;
-    this.value = value;
-  }
-  _reject(error: MiraiError): void {
-    expect(this.settled).toBe(false);
-    this.settled = true;
-    this.error = error;
-  }
-}
-
 let nextId = 1;
-function task(arg: unknown, retry = 0): HostTask & { outcome: Outcome } {
+function task(arg: unknown, retry = 0): HostTask & { outcome: RecordedOutcome } {
   const id = nextId++;
   const f = buildTaskFrame(FrameType.Task, id, (x: unknown) => x, [{ value: arg, name: 'args' }], []);
   if (f instanceof Promise) throw new Error('sync frame expected');
-  return { id, frame: f, outcome: new Outcome(id), bytes: frameBytes(f), daemon: undefined, settled: false, retriesLeft: retry };
+  return { id, frame: f, outcome: new RecordedOutcome(id), bytes: frameBytes(f), daemon: undefined, settled: false, retriesLeft: retry };
 }
 
 async function setup(options: DaemonsOptions = {}) {
@@ -228,7 +211,7 @@ describe('dispatcher (in memory)', () => {
     const { dispatcher, join } = await setup();
     const setupFrame = buildTaskFrame(FrameType.Everywhere, 0, () => 'set', [{ value: 'setup', name: 'args' }], []);
     if (setupFrame instanceof Promise) throw new Error('sync frame expected');
-    const copies = dispatcher.everywhere(setupFrame, () => new Outcome(nextId++));
+    const copies = dispatcher.everywhere(setupFrame, () => new RecordedOutcome(nextId++));
     expect(copies).toEqual([]);
     const queued = task('work');
     dispatcher.submit(queued);

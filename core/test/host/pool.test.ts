@@ -3,31 +3,15 @@
  * of lost daemons, replacement of a daemon stuck in a cancelled task, reset.
  */
 import { describe, expect, it } from 'vitest';
-import { CancelledError, LaunchError, type MiraiError } from '../../src/errors.js';
-import type { TaskOutcome } from '../../src/host/host-task.js';
+import { CancelledError, LaunchError } from '../../src/errors.js';
 import { DaemonPool } from '../../src/host/pool.js';
 import { resolveProfileOptions, type DaemonsOptions } from '../../src/host/profile-options.js';
 import type { Launcher } from '../../src/launcher.js';
-import { FakeLauncher, HOLD, memoryTransport, until, type Behaviour } from '../support/memory-transport.js';
-
-class Outcome implements TaskOutcome {
-  value: unknown;
-  error: MiraiError | undefined;
-  settled = false;
-  constructor(readonly id: number) {}
-  _fulfil(value: unknown): void {
-    this.settled = true;
-    this.value = value;
-  }
-  _reject(error: MiraiError): void {
-    this.settled = true;
-    this.error = error;
-  }
-}
+import { FakeLauncher, HOLD, memoryTransport, until, type Behaviour, RecordedOutcome } from '../support/memory-transport.js';
 
 let nextId = 1000;
 function request(arg: unknown) {
-  const outcome = new Outcome(nextId++);
+  const outcome = new RecordedOutcome(nextId++);
   return { id: outcome.id, fn: (x: unknown) => x, params: [{ value: arg, name: 'args' }], outcome, retry: 0 };
 }
 

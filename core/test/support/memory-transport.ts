@@ -9,6 +9,8 @@ import { frame, FrameFlag, FrameType, HANDSHAKE_LIMITS, type Frame, type FrameLi
 import { encodePayload } from '../../src/wire/payload.js';
 import { decodeTaskParams } from '../../src/wire/task-frame.js';
 import { toErrorRecord } from '../../src/wire/error-record.js';
+import type { MiraiError } from '../../src/errors.js';
+import type { TaskOutcome } from '../../src/host/host-task.js';
 
 /**
  * One end of an in-memory channel pair. Frames arrive in order, on a later microtask; frames
@@ -202,5 +204,25 @@ export async function until(predicate: () => boolean, ms = 2_000): Promise<void>
   while (!predicate()) {
     if (Date.now() - start > ms) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+/** A task outcome that records how it settled, and fails the test if it settles twice. */
+export class RecordedOutcome implements TaskOutcome {
+  value: unknown;
+  error: MiraiError | undefined;
+  settled = false;
+  constructor(readonly id: number) {}
+  _fulfil(value: unknown): void {
+    this.settle();
+    this.value = value;
+  }
+  _reject(error: MiraiError): void {
+    this.settle();
+    this.error = error;
+  }
+  private settle(): void {
+    if (this.settled) throw new Error(`task ${this.id} settled twice`);
+    this.settled = true;
   }
 }
