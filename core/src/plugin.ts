@@ -35,6 +35,7 @@ export { watchChild, type WatchedChild } from './launchers/child-output.js';
 export { daemonOptionArgs } from './wire/daemon-args.js';
 export { runDaemon, type DaemonConfig } from './daemon/loop.js';
 export { loadTransport } from './daemon/plugins.js';
+export { daemonHandshake, type Accepted } from './daemon/handshake.js';
 export { SECRET_ENV, newSecret } from './wire/auth.js';
 export { importPlugin } from './daemon/plugins.js';
 export { withTimeout } from './util/with-timeout.js';
