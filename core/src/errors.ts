@@ -174,8 +174,8 @@ named(QueueFullError, 'QueueFullError');
 
 /** Invalid options or arguments given to the API. */
 export class ConfigError extends MiraiError {
-  constructor(message: string) {
-    super('config', message);
+  constructor(message: string, cause?: unknown) {
+    super('config', message, { cause });
   }
 }
 named(ConfigError, 'ConfigError');

@@ -40,6 +40,7 @@ export class Mirai<T = unknown> implements PromiseLike<T>, TaskOutcome {
   #reject: ((error: unknown) => void) | undefined;
   #cancel: ((reason?: unknown) => boolean) | undefined;
   #listeners: (() => void)[] | undefined;
+  #retries = 0;
 
   /** @internal Made by `mirai()`. */
   constructor(id: number, profile: string) {
@@ -50,6 +51,14 @@ export class Mirai<T = unknown> implements PromiseLike<T>, TaskOutcome {
   /** The value, the error (a {@link MiraiError}), or {@link UNRESOLVED} while pending. Never blocks. */
   get data(): T | MiraiError | Unresolved {
     return this.#value as T | MiraiError | Unresolved;
+  }
+
+  /**
+   * How many times the task was run again because the daemon running it was lost (with
+   * `retry`); 0 if it ran once.
+   */
+  get retries(): number {
+    return this.#retries;
   }
 
   /** True while the task has not settled. */
@@ -115,6 +124,11 @@ export class Mirai<T = unknown> implements PromiseLike<T>, TaskOutcome {
   _onSettled(listener: () => void): void {
     if (this.#state !== State.Pending) listener();
     else (this.#listeners ??= []).push(listener);
+  }
+
+  /** @internal */
+  _retried(): void {
+    this.#retries++;
   }
 
   /** @internal */

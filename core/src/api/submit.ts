@@ -8,7 +8,7 @@ import { pools } from '../host/registry.js';
 import type { ModuleFunction, TaskContext } from '../task.js';
 import type { TaskParam } from '../wire/task-frame.js';
 import { Mirai, nextTaskId } from './mirai.js';
-import { currentProfileName } from './profile-scope.js';
+import { currentPool, currentProfileName, DEFAULT_PROFILE } from './profile-scope.js';
 import { localUrl } from './urls.js';
 
 /** Options of {@link mirai}. */
@@ -47,7 +47,8 @@ export function mirai<A, R>(
   options: MiraiOptions = {},
 ): Mirai<Awaited<R>> {
   const name = currentProfileName(options.profile);
-  const pool = pools.get(name) ?? ephemeral;
+  // With no daemons set, a task runs in a one-off process; a profile named but not set is a mistake.
+  const pool = pools.get(name) ?? (name === DEFAULT_PROFILE ? ephemeral : currentPool(name));
   return submitTask<Awaited<R>>(fn as Function | ModuleFunction, [{ value: args, name: 'args' }], options, name, pool);
 }
 

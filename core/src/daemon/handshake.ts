@@ -18,6 +18,12 @@ import {
 import type { ChallengeMessage, HelloMessage, InitMessage } from '../wire/messages.js';
 import type { Channel } from '../transport.js';
 
+/** How long a daemon waits for the host's Challenge after connecting. */
+const CHALLENGE_TIMEOUT_MS = 5_000;
+
+const NOT_MIRAI_HOST =
+  'not a mirai-ts host, or a host that expects TLS (dial tls+tcp:// instead of tcp://) or another transport';
+
 /** The host's Init, and the frames that arrived right after it (the caller replays them). */
 export interface Accepted {
   readonly init: InitMessage;
@@ -38,18 +44,25 @@ export function daemonHandshake(
     let hostNonce = '';
     let stage: 'challenge' | 'init' = 'challenge';
     const fail = (err: Error, exitCode: number): void => {
+      clearTimeout(timer);
       channel.onClose = () => {};
       channel.close(err);
       reject(Object.assign(err, { exitCode }));
     };
-    channel.onClose = (reason) =>
-      fail(
-        new AuthError(
-          `the host closed the connection during the handshake${reason ? ` (${reason.message})` : ''}: ` +
-            'wrong secret, wrong protocol version, or not a mirai-ts host',
-        ),
-        DaemonExit.AuthFailed,
-      );
+    // A mirai-ts host sends its Challenge as soon as it accepts a connection. Silence means
+    // something else listens there; most often a TLS host dialled with tcp://.
+    const timer = setTimeout(
+      () => fail(new ProtocolError(`no Challenge from the host within ${CHALLENGE_TIMEOUT_MS} ms: ${NOT_MIRAI_HOST}`), DaemonExit.ProtocolError),
+      CHALLENGE_TIMEOUT_MS,
+    );
+    channel.onClose = (reason) => {
+      const why = reason ? ` (${reason.message})` : '';
+      if (stage === 'challenge') {
+        fail(new ProtocolError(`the host closed the connection before its Challenge${why}: ${NOT_MIRAI_HOST}`), DaemonExit.ProtocolError);
+      } else {
+        fail(new AuthError(`the host refused this daemon's proof${why}: wrong secret, or a host of another protocol version`), DaemonExit.AuthFailed);
+      }
+    };
     channel.onFrame = (f) => {
       try {
         if (stage === 'challenge' && f.type === FrameType.Challenge) {
@@ -69,6 +82,7 @@ export function daemonHandshake(
             hostname: hostname(),
             ...extra,
           };
+          clearTimeout(timer);
           channel.send(frame(FrameType.Hello, 0, [jsonSegment(hello)]));
           stage = 'init';
           return;

@@ -210,7 +210,7 @@ class DaemonRun {
   /** Decodes the task and calls it; returns its value or a promise of it. */
   private invoke(f: Frame, ctx: TaskContext): unknown {
     const isModule = (f.flags & FrameFlag.ModuleRef) !== 0;
-    const params = decodeTaskParams(f, this.serializers);
+    const params = machineryStep(() => decodeTaskParams(f, this.serializers));
     const call = (fn: AnyFunction, p: unknown): unknown => fn(...(p as unknown[]), ctx);
     if (isModule) {
       const ref = readJsonSegment<ModuleFunction>(f.segments[0]);
@@ -248,6 +248,7 @@ class DaemonRun {
     const send = (segments: Uint8Array[], f: number): void => this.channel.send(frame(FrameType.Result, id, segments, f));
     const sendError = (err: unknown): void => {
       const record = toErrorRecord(err, (v) => canEncode(v));
+      if (typeof err === 'object' && err !== null && machineryErrors.has(err)) record.machinery = true;
       let segments: Uint8Array[];
       try {
         segments = encodePayload(record, [], 'error') as Uint8Array[];
@@ -262,7 +263,7 @@ class DaemonRun {
     }
     let encoded: Uint8Array[] | Promise<Uint8Array[]>;
     try {
-      encoded = encodePayload(value, this.serializers, 'result');
+      encoded = machineryStep(() => encodePayload(value, this.serializers, 'result'));
     } catch (err) {
       sendError(err);
       return;
@@ -368,6 +369,24 @@ class DaemonRun {
       }
     }
   }
+}
+
+/** Errors of the daemon's own work (decoding arguments, encoding results), not the task's. */
+const machineryErrors = new WeakSet<object>();
+
+/** Runs a step of the daemon's own work, marking what it throws or rejects with as machinery. */
+function machineryStep<T>(step: () => T): T {
+  const mark = (err: unknown): never => {
+    if (typeof err === 'object' && err !== null) machineryErrors.add(err);
+    throw err;
+  };
+  let out: T;
+  try {
+    out = step();
+  } catch (err) {
+    return mark(err);
+  }
+  return (out instanceof Promise ? out.catch(mark) : out) as T;
 }
 
 function canEncode(value: unknown): boolean {

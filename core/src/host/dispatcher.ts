@@ -348,6 +348,7 @@ export class Dispatcher {
         // The caller asked for it (`retry`): run it again, before anything queued after it.
         task.retriesLeft--;
         task.daemon = undefined;
+        task.outcome._retried?.();
         this.queue.unshift(task);
         this.queuedBytes += task.bytes;
         this.settings.log('info', `profile '${this.settings.name}': task ${task.id} lost with daemon ${conn.id}; running it again (${task.retriesLeft} retries left)`);

@@ -11,6 +11,8 @@ export interface TaskOutcome {
   readonly id: number;
   _fulfil(value: unknown): void;
   _reject(error: MiraiError): void;
+  /** Told each time the task is run again because its daemon was lost (`retry`). */
+  _retried?(): void;
 }
 
 export interface HostTask {

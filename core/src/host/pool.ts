@@ -3,7 +3,7 @@
  * tracks each launch until its daemon connects, replaces daemons that are lost (`repair`) or
  * that the dispatcher ended, and resets. Tasks go through its {@link Dispatcher}.
  */
-import { ConfigError, LaunchError, type MiraiError } from '../errors.js';
+import { ConfigError, isMiraiError, LaunchError, type MiraiError } from '../errors.js';
 import type { LaunchHandle, Launcher, LaunchSpec } from '../launcher.js';
 import type { ModuleFunction } from '../task.js';
 import type { Listener, PluginRef, Transport } from '../transport.js';
@@ -67,7 +67,14 @@ export class DaemonPool implements ComputePool {
   static async open(settings: ProfileSettings): Promise<DaemonPool> {
     serializerRefs(settings); // fail early on serializers daemons cannot load
     const transport = transportFor(settings.url, settings.transports);
-    const listener = await transport.listen(settings.url, { handshakeLimits: HANDSHAKE_LIMITS, ...settings.listenOptions });
+    let listener: Listener;
+    try {
+      listener = await transport.listen(settings.url, { handshakeLimits: HANDSHAKE_LIMITS, ...settings.listenOptions });
+    } catch (err) {
+      if (isMiraiError(err)) throw err;
+      // EADDRINUSE, EACCES, a name that does not resolve: say which URL and why.
+      throw new ConfigError(`profile '${settings.name}' cannot listen at ${settings.url}: ${listenFailure(err)}`, err);
+    }
     return new DaemonPool(settings, listener, transport, settings.secret ?? newSecret());
   }
 
@@ -302,4 +309,16 @@ function serializerRefs(settings: ProfileSettings): SerializerRef[] {
     }
     return { tag: s.tag, ref: s.ref };
   });
+}
+
+/** Why listening failed, in words, with the system's code. */
+function listenFailure(err: unknown): string {
+  const code = (err as { code?: unknown }).code;
+  const reason =
+    code === 'EADDRINUSE' ? 'the address is already in use' :
+    code === 'EACCES' ? 'permission denied (ports below 1024 need privileges; a socket path needs a writable directory)' :
+    code === 'EADDRNOTAVAIL' ? 'the address is not one of this machine\'s' :
+    code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'the host name does not resolve' :
+    (err as Error).message;
+  return typeof code === 'string' ? `${reason} (${code})` : reason;
 }

@@ -5,7 +5,7 @@
  */
 import { DeserializationError, isMiraiError, type MiraiError } from '../errors.js';
 import type { Serializer } from '../serializer.js';
-import { fromErrorRecord, type ErrorRecord } from '../wire/error-record.js';
+import { fromErrorRecord } from '../wire/error-record.js';
 import { FrameFlag, type Frame } from '../wire/frame.js';
 import { decodePayload } from '../wire/payload.js';
 
@@ -32,7 +32,7 @@ export function readResult(f: Frame, serializers: readonly Serializer[]): Result
 function outcome(taskId: number, decoded: unknown, isError: boolean): ResultOutcome {
   if (!isError) return { ok: true, value: decoded };
   try {
-    return { ok: false, error: fromErrorRecord(decoded as ErrorRecord) };
+    return { ok: false, error: fromErrorRecord(decoded) };
   } catch (err) {
     return failed(taskId, err);
   }

@@ -17,6 +17,9 @@ export function ipcPath(url: string): string {
   } catch {
     throw new ConfigError(`invalid ipc URL '${url}': expected ipc:///absolute/path.sock`);
   }
+  if (parsed.protocol === 'ipc:' && parsed.host !== '') {
+    throw new ConfigError(`invalid ipc URL '${url}': the path must be absolute, ipc:///absolute/path.sock (three slashes); '${parsed.host}' would be read as a host`);
+  }
   if (parsed.protocol !== 'ipc:' || parsed.pathname === '' || parsed.pathname === '/') {
     throw new ConfigError(`invalid ipc URL '${url}': expected ipc:///absolute/path.sock`);
   }

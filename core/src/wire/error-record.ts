@@ -3,11 +3,14 @@
  * cause but drops own properties such as `code`; a record keeps them all.
  */
 import {
+  CancelledError,
+  ConnectionResetError,
   DeserializationError,
   isMiraiError,
   MiraiError,
   SerializationError,
   TaskError,
+  TimeoutError,
   type MiraiErrorKind,
 } from '../errors.js';
 import { explainReferenceError, TASK_SOURCE_URL } from './function-source.js';
@@ -24,14 +27,31 @@ export interface ErrorRecord {
   cause?: ErrorRecord;
   /** Set when the thrown value was not an Error: the value itself (if serializable). */
   thrown?: unknown;
-  /** Set when the error was a MiraiError produced on the daemon (e.g. a deserialization failure). */
+  /** Set when the error was a MiraiError: its kind (a nested `mirai()` timing out, say). */
   miraiKind?: string;
+  /**
+   * Set when the daemon's own machinery failed (decoding the task's arguments, encoding its
+   * result), not the task: the host then rebuilds the error as that MiraiError itself.
+   */
+  machinery?: boolean;
 }
+
+/** How deep a chain of causes travels (and is rebuilt): a cycle ends here too. */
+const MAX_CAUSE_DEPTH = 8;
 
 const RESERVED = new Set(['name', 'message', 'stack', 'cause', 'kind', 'errorValue', 'retryable', 'remoteClass']);
 
 /** Builds a record from anything thrown. `canSerialize` filters property values. */
 export function toErrorRecord(thrown: unknown, canSerialize: (v: unknown) => boolean, depth = 0): ErrorRecord {
+  try {
+    return recordOf(thrown, canSerialize, depth);
+  } catch (err) {
+    // A getter that throws (`message`, `stack`, a property): describe what can be described.
+    return { name: 'Error', message: `the task threw an error that could not be read: ${safeString(err)}`, classes: [], props: {} };
+  }
+}
+
+function recordOf(thrown: unknown, canSerialize: (v: unknown) => boolean, depth: number): ErrorRecord {
   if (!(thrown instanceof Error)) {
     const text = safeString(thrown);
     return {
@@ -60,7 +80,7 @@ export function toErrorRecord(thrown: unknown, canSerialize: (v: unknown) => boo
     const stack = message === thrown.message ? thrown.stack : thrown.stack.replace(thrown.message, message);
     record.stack = withoutDaemonFrames(stack);
   }
-  if (thrown.cause !== undefined && depth < 8) record.cause = toErrorRecord(thrown.cause, canSerialize, depth + 1);
+  if (thrown.cause !== undefined && depth < MAX_CAUSE_DEPTH) record.cause = toErrorRecord(thrown.cause, canSerialize, depth + 1);
   if (isMiraiError(thrown)) record.miraiKind = thrown.kind;
   return record;
 }
@@ -81,29 +101,86 @@ export function withoutDaemonFrames(stack: string): string {
   return cut < 0 ? stack : lines.slice(0, cut).join('\n');
 }
 
+/** Own properties a record may not set: they would change the error's prototype or shape. */
+const FORBIDDEN = new Set([...RESERVED, '__proto__', 'constructor', 'prototype']);
+
+/** errorValue-carrying kinds, rebuilt as their own classes (a nested mirai() timing out, say). */
+const KIND_CLASSES: Partial<Record<MiraiErrorKind, { prototype: MiraiError }>> = {
+  timeout: TimeoutError,
+  'connection-reset': ConnectionResetError,
+  cancelled: CancelledError,
+};
+
+const KINDS: ReadonlySet<string> = new Set<MiraiErrorKind>([
+  'task', 'timeout', 'connection-reset', 'cancelled', 'serialize', 'deserialize', 'no-daemons', 'launch',
+  'protocol', 'auth', 'config', 'plugin', 'queue-full',
+]);
+
 /**
- * Rebuilds the error on the host from a record: a {@link TaskError} for what the task threw,
- * or the same MiraiError class for a failure of mirai-ts itself on the daemon (a value that
- * could not be decoded there, say).
+ * Rebuilds the error on the host from what a daemon sent, which is checked first: anything
+ * that is not a well-formed record becomes a {@link DeserializationError}. The result is a
+ * {@link TaskError} for what the task threw (with a MiraiError the task threw itself, from a
+ * nested `mirai()`, as its cause in its own class), or the MiraiError of the daemon's own
+ * machinery when that failed.
  */
-export function fromErrorRecord(record: ErrorRecord): MiraiError {
-  const cause = record.cause === undefined ? undefined : fromErrorRecord(record.cause);
+export function fromErrorRecord(record: unknown): MiraiError {
+  const checked = checkRecord(record, 0);
+  if (typeof checked === 'string') return new DeserializationError(`the daemon sent a malformed error record: ${checked}`);
+  if (checked.machinery && (checked.miraiKind === 'serialize' || checked.miraiKind === 'deserialize')) return rebuild(checked, 0);
+  const err = rebuild(checked, 0);
+  if (!isMiraiError(err) || err instanceof TaskError) return err;
+  // A MiraiError the task itself threw: the task failed, because of it.
+  return new TaskError(err.message, checked.classes, err);
+}
+
+function rebuild(record: ErrorRecord, depth: number): MiraiError {
+  const cause = record.cause === undefined ? undefined : rebuild(record.cause, depth + 1);
   let err: MiraiError;
-  if (record.miraiKind === 'deserialize') err = new DeserializationError(record.message, cause);
-  else if (record.miraiKind === 'serialize') {
+  const kind = record.miraiKind as MiraiErrorKind | undefined;
+  if (kind === 'deserialize') err = new DeserializationError(record.message, cause);
+  else if (kind === 'serialize') {
     err = new SerializationError(record.message, typeof record.props.path === 'string' ? record.props.path : '', cause);
-  } else if (record.miraiKind !== undefined && record.miraiKind !== 'task') {
-    err = new MiraiError(record.miraiKind as MiraiErrorKind, record.message, { cause });
+  } else if (kind !== undefined && kind !== 'task') {
+    const errorValue = kind === 'timeout' ? 5 : kind === 'connection-reset' ? 19 : kind === 'cancelled' ? 20 : undefined;
+    err = new MiraiError(kind, record.message, { cause, ...(errorValue !== undefined ? { errorValue, retryable: errorValue !== 20 } : {}) });
+    const cls = KIND_CLASSES[kind];
+    if (cls !== undefined) Object.setPrototypeOf(err, cls.prototype);
   } else err = new TaskError(record.message, record.classes, cause);
-  Object.defineProperty(err, 'name', { value: record.name, configurable: true, writable: true, enumerable: false });
-  if (record.stack !== undefined) {
-    Object.defineProperty(err, 'stack', { value: record.stack, configurable: true, writable: true, enumerable: false });
-  }
-  for (const [key, value] of Object.entries(record.props)) {
-    if (!RESERVED.has(key)) (err as unknown as Record<string, unknown>)[key] = value;
-  }
-  if ('thrown' in record) (err as unknown as Record<string, unknown>).thrown = record.thrown;
+  define(err, 'name', record.name, false);
+  if (record.stack !== undefined) define(err, 'stack', record.stack, false);
+  for (const key of Object.keys(record.props)) define(err, key, record.props[key], true);
+  if ('thrown' in record) define(err, 'thrown', record.thrown, true);
   return err;
+}
+
+function define(target: object, key: string, value: unknown, enumerable: boolean): void {
+  Object.defineProperty(target, key, { value, configurable: true, writable: true, enumerable });
+}
+
+/** The record if it is well-formed (cause chains cut at {@link MAX_CAUSE_DEPTH}), else what is wrong. */
+function checkRecord(value: unknown, depth: number): ErrorRecord | string {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return `expected an object, got ${value === null ? 'null' : typeof value}`;
+  const r = value as Record<string, unknown>;
+  const name = typeof r.name === 'string' ? r.name : 'Error';
+  if (typeof r.message !== 'string') return `'message' is ${typeof r.message}, not a string`;
+  if (r.stack !== undefined && typeof r.stack !== 'string') return `'stack' is ${typeof r.stack}, not a string`;
+  const classes = Array.isArray(r.classes) ? r.classes.filter((c): c is string => typeof c === 'string').slice(0, 32) : [];
+  const props: Record<string, unknown> = {};
+  if (typeof r.props === 'object' && r.props !== null && !Array.isArray(r.props)) {
+    for (const key of Object.keys(r.props)) if (!FORBIDDEN.has(key)) props[key] = (r.props as Record<string, unknown>)[key];
+  }
+  if (r.miraiKind !== undefined && !(typeof r.miraiKind === 'string' && KINDS.has(r.miraiKind))) return `unknown error kind ${safeString(r.miraiKind)}`;
+  const record: ErrorRecord = { name, message: r.message, classes, props };
+  if (r.stack !== undefined) record.stack = r.stack as string;
+  if (r.miraiKind !== undefined) record.miraiKind = r.miraiKind as string;
+  if (r.machinery === true) record.machinery = true;
+  if ('thrown' in r) record.thrown = r.thrown;
+  if (r.cause !== undefined && depth < MAX_CAUSE_DEPTH) {
+    const cause = checkRecord(r.cause, depth + 1);
+    if (typeof cause === 'string') return `cause: ${cause}`;
+    record.cause = cause;
+  }
+  return record;
 }
 
 function safeString(value: unknown): string {
