@@ -157,13 +157,13 @@ function checkKeys(record: Record<string, unknown>, known: readonly string[], wh
 function checkValues(record: Record<string, unknown>, where: string): void {
   for (const key of ['headersFile', 'caFile', 'servername', 'certFile', 'keyFile', 'passphrase'] as const) {
     const v = record[key];
-    if (v !== undefined && (typeof v !== 'string' || v === '')) throw new ConfigError(`${where}: '${key}' must be a non-empty string, got ${JSON.stringify(v)}`);
+    if (v !== undefined && (typeof v !== 'string' || v === '')) throw new ConfigError(`${where}: '${key}' must be a non-empty string, got ${shown(v)}`);
   }
   for (const key of ['connectTimeoutMs', 'heartbeatMs'] as const) {
     const v = record[key];
     const min = key === 'heartbeatMs' ? 0 : 1;
     if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= min && v <= 2 ** 31 - 1)) {
-      throw new ConfigError(`${where}: '${key}' must be a number of ms ${min === 0 ? '≥ 0' : '> 0'}, got ${JSON.stringify(v) ?? String(v)}`);
+      throw new ConfigError(`${where}: '${key}' must be a number of ms ${min === 0 ? '≥ 0' : '> 0'}, got ${shown(v)}`);
     }
   }
   for (const key of ['cert', 'key'] as const) {
@@ -190,6 +190,11 @@ function checkHeaders(value: unknown, where: string): asserts value is Record<st
     if (RESERVED_HEADERS.has(name.toLowerCase())) throw new ConfigError(`${where}: '${name}' belongs to the WebSocket handshake and cannot be set`);
     if (typeof v !== 'string' || /[\r\n\0]/.test(v)) throw new ConfigError(`${where}: the value of '${name}' must be a string without line breaks`);
   }
+}
+
+/** A value for an error message: NaN as NaN (JSON would say null). */
+function shown(v: unknown): string {
+  return typeof v === 'number' ? String(v) : (JSON.stringify(v) ?? typeof v);
 }
 
 function editDistance(a: string, b: string): number {
