@@ -39,8 +39,10 @@ export class WsListener implements Listener {
       server = createHttpsServer({ ...tls.credentials, minVersion: 'TLSv1.2' }) as unknown as Server;
       if (tls.caForDaemons) dialOptions = { ca: tls.caForDaemons.length === 1 ? tls.caForDaemons[0]! : tls.caForDaemons };
     } else {
-      for (const key of ['cert', 'key', 'certFile', 'keyFile', 'ca', 'passphrase'] as const) {
-        if (settings[key as keyof WsListenOptions] !== undefined) {
+      // The transport's own TLS options would fail every daemon's dial later: say so now.
+      const given = { ...pick(base, ['ca', 'caFile', 'servername']), ...settings };
+      for (const key of ['cert', 'key', 'certFile', 'keyFile', 'ca', 'caFile', 'servername', 'passphrase'] as const) {
+        if (given[key as keyof typeof given] !== undefined) {
           throw new ConfigError(`wsTransport: TLS option '${key}' given for ${url}, a plain-text URL: listen at wss:// for TLS`);
         }
       }
@@ -110,6 +112,12 @@ export class WsListener implements Listener {
   unref(): void {
     this.server.unref();
   }
+}
+
+function pick<T extends object, K extends keyof T>(from: T, keys: readonly K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const key of keys) if (from[key] !== undefined) out[key] = from[key];
+  return out;
 }
 
 function requestPath(url: string | undefined): string {

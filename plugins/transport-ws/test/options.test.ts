@@ -74,6 +74,7 @@ describe('wsTransport options', () => {
     expect(await rejection(t.listen('ws://127.0.0.1:0/', { handshakeLimits: HANDSHAKE_LIMITS, cert: certPem, key: keyPem }))).toMatch(/TLS option 'cert' given for ws:\/\/127\.0\.0\.1:0\/, a plain-text URL/);
     expect(await rejection(t.listen('wss://127.0.0.1:0/', { handshakeLimits: HANDSHAKE_LIMITS, cert: certPem }))).toMatch(/'cert' and 'key' together/);
     expect(await rejection(t.listen('wss://127.0.0.1:0/', { handshakeLimits: HANDSHAKE_LIMITS, ca: ca.certPem }))).toMatch(/'ca' was given without a certificate/);
+    expect(await rejection(wsTransport({ ca: ca.certPem }).listen('ws://127.0.0.1:0/', { handshakeLimits: HANDSHAKE_LIMITS }))).toMatch(/TLS option 'ca' given for ws:/);
     const wrongKey = createCertificateAuthority({ commonName: 'other' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
     expect(await rejection(t.listen('wss://127.0.0.1:0/', { handshakeLimits: HANDSHAKE_LIMITS, cert: certPem, key: wrongKey }))).toMatch(/certificate or key is unusable/);
     expect(await rejection(t.listen('wss://127.0.0.1:0/', { handshakeLimits: HANDSHAKE_LIMITS, certFile: join(dir, 'none.pem'), keyFile: join(dir, 'none.pem') }))).toMatch(/'certFile': cannot read .*ENOENT/);
