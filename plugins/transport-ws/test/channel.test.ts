@@ -1,7 +1,8 @@
 /** Channel edge cases the shared conformance suite cannot reach. */
 import { describe, expect, it } from 'vitest';
 import { isMiraiError, type Channel } from '@mirai-ts/core';
-import { DEFAULT_LIMITS, frame, FrameType } from '@mirai-ts/core/plugin';
+import WebSocket from 'ws';
+import { DEFAULT_LIMITS, encodeFrame, frame, FrameType } from '@mirai-ts/core/plugin';
 import { MAX_MESSAGE_BYTES, wsTransport } from '@mirai-ts/transport-ws';
 
 const closed = (channel: Channel): Promise<Error | undefined> => new Promise((resolve) => (channel.onClose = resolve));
@@ -30,4 +31,45 @@ describe('WebSocket channel', () => {
       await listener.close();
     }
   });
+
+  // Past the handshake (limits at their largest), a peer still cannot make this side allocate
+  // what a frame claims, nor slip two frames, or half of one, into a message.
+  const lies: [string, () => Buffer, RegExp][] = [
+    ['a 24-byte message declaring a 3 GiB frame', () => lengthsOnly([0xc0000000]), /declares a frame of 3221225492 bytes/],
+    ['two frames in one message', () => Buffer.concat([one(1), one(2)]), /declares a frame of \d+ bytes/],
+    ['half a frame', () => one(3).subarray(0, 30), /declares a frame of \d+ bytes/],
+  ];
+  for (const [name, message, expected] of lies) {
+    it(`refuses ${name} with a ProtocolError, closing only that connection`, async () => {
+      const listener = await wsTransport().listen('ws://127.0.0.1:0/raw', { handshakeLimits: DEFAULT_LIMITS });
+      try {
+        const accepted = new Promise<Channel>((resolve) => (listener.onChannel = resolve));
+        const raw = new WebSocket(listener.url, { perMessageDeflate: false });
+        raw.on('error', () => {});
+        await new Promise((resolve) => raw.once('open', resolve));
+        const host = await accepted;
+        const hostClosed = closed(host);
+        raw.send(message());
+        const reason = await hostClosed;
+        expect((reason as { kind?: string }).kind).toBe('protocol');
+        expect(reason!.message).toMatch(expected);
+      } finally {
+        await listener.close();
+      }
+    });
+  }
 });
+
+/** One small frame's bytes. */
+function one(id: number): Buffer {
+  return Buffer.concat(encodeFrame(frame(FrameType.Result, id, [new Uint8Array(40).fill(id)])));
+}
+
+/** A frame header and length table with no segment bytes behind them. */
+function lengthsOnly(lengths: number[]): Buffer {
+  const head = Buffer.concat(encodeFrame(frame(FrameType.Result, 1, [])));
+  const table = Buffer.alloc(4 * lengths.length);
+  lengths.forEach((len, i) => table.writeUInt32LE(len, 4 * i));
+  head.writeUInt32LE(lengths.length, 8);
+  return Buffer.concat([head, table]);
+}

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { DaemonExit, daemons, everywhere, mirai, miraiMap, status, type DaemonsHandle, type LaunchSpec, type Mirai } from '@mirai-ts/core';
+import { DaemonExit, daemons, everywhere, isMiraiError, mirai, miraiMap, status, stopMirai, type DaemonsHandle, type LaunchSpec, type Mirai } from '@mirai-ts/core';
 import { FRAME_HEADER_BYTES, FRAME_MAGIC, FrameType, zeroConfigCredentials } from '@mirai-ts/core/plugin';
 import { wsTransport } from '@mirai-ts/transport-ws';
 import { currentSpec, requireBuiltPackages, runDaemon, until } from './support.js';
@@ -147,4 +147,30 @@ describe.each(['ws', 'wss'] as const)('%s:// end to end (real daemons)', (scheme
       expect(h.connections).toBe(2);
     }, 30_000);
   }
+});
+
+describe('ws:// daemons with a watchdog', () => {
+  it('a daemon stuck in a cancelled synchronous task is replaced through its watchdog connection', async () => {
+    requireBuiltPackages();
+    // The watchdog is a second WebSocket from a worker thread, rebuilt from the plugin reference.
+    await daemons(1, { url: 'ws://127.0.0.1:0/watched', transports: [wsTransport()], watchdog: true });
+    try {
+      const before = status()!.daemons[0]!.pid;
+      const stuck = mirai(() => {
+        const end = Date.now() + 30_000;
+        while (Date.now() < end); // cannot hear the cancel
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(stopMirai(stuck)).toBe(true);
+      const outcome = await stuck.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isMiraiError(outcome) && outcome.errorValue).toBe(20);
+      expect(await mirai(() => process.pid, undefined, { timeout: 20_000 })).not.toBe(before);
+      expect(status()!.connections).toBe(1);
+    } finally {
+      await daemons(0);
+    }
+  }, 60_000);
 });
