@@ -27,6 +27,9 @@ export const targets = {
   rtt_tls_us: { limit: 'rtt_tcp_us', max: 1.5 },
   // issue 6
   rtt_nats_us: { limit: 'rtt_nats_limit_us', max: 1.5 },
+  // issue 11
+  rtt_ws_us: { limit: 'rtt_ws_limit_us', max: 1.5 },
+  rtt_wss_us: { limit: 'rtt_ws_us', max: 1.5 },
 };
 
 /**

@@ -1,13 +1,16 @@
 /**
  * The transport conformance suite (test/conformance/transport.ts) against every transport:
- * ipc and tcp from core, and NATS (on a real nats-server, default and tiny max_payload).
+ * ipc and tcp from core, NATS (on a real nats-server, default and tiny max_payload), and
+ * WebSocket (ws://, and wss:// with zero-config TLS and with a certificate of one's own).
  * The "process killed" cases start peers from the built packages: build first.
  */
-import { rmSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { ipcTransport, tcpTransport } from '@mirai-ts/core/plugin';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createCertificateAuthority, ipcTransport, issueServerCertificate, tcpTransport } from '@mirai-ts/core/plugin';
 import { localUrl } from '@mirai-ts/core';
 import { natsTransport, type NatsTransportOptions } from '@mirai-ts/transport-nats';
+import { wsTransport } from '@mirai-ts/transport-ws';
 import { describe } from 'vitest';
 import { transportConformance } from './conformance/transport.js';
 import { natsTestsEnabled, NatsServer } from '../plugins/transport-nats/test/nats-server.js';
@@ -62,3 +65,32 @@ function natsVariant(name: string, config: string | undefined): void {
 
 natsVariant('nats', undefined);
 natsVariant('nats (max_payload 4 KB: every large frame in many messages)', 'max_payload: 4096\n');
+
+transportConformance(() => ({
+  name: 'ws',
+  transport: () => wsTransport(),
+  url: () => 'ws://127.0.0.1:0/conformance',
+  childTransport: wsTransport().ref!,
+  vanishNoticeMs: 10_000,
+}));
+
+/**
+ * wss:// with a certificate from files, which peer processes load too (zero-config TLS makes
+ * a CA per listener that a peer process could not learn; the WebSocket e2e tests run it).
+ */
+const wssDir = mkdtempSync(join(tmpdir(), 'mirai-wss-conformance-'));
+const ca = createCertificateAuthority({ commonName: 'conformance CA' });
+const leaf = issueServerCertificate(ca, ['127.0.0.1'], { commonName: '127.0.0.1' });
+writeFileSync(join(wssDir, 'cert.pem'), leaf.certPem + ca.certPem);
+writeFileSync(join(wssDir, 'key.pem'), leaf.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { mode: 0o600 });
+const wss = wsTransport({ certFile: join(wssDir, 'cert.pem'), keyFile: join(wssDir, 'key.pem'), ca: ca.certPem });
+transportConformance(() => ({
+  name: 'wss',
+  transport: () => wss,
+  url: () => 'wss://127.0.0.1:0/conformance',
+  childTransport: wss.ref!,
+  vanishNoticeMs: 10_000,
+  teardown: async () => {
+    rmSync(wssDir, { recursive: true, force: true });
+  },
+}));

@@ -50,4 +50,5 @@ export type { Launcher, LaunchSpec, LaunchHandle } from './launcher.js';
 export { localLauncher } from './launchers/local.js';
 export { remoteConfig, type RemoteConfigOptions, type RemoteLauncher } from './launchers/remote.js';
 export type { SecretDelivery, RemoteDaemonProgram } from './launchers/remote-command.js';
+export { httpConfig, HTTP_PLACEHOLDER, type HttpConfigOptions, type HttpLauncher, type HttpValue } from './launchers/http.js';
 export type { TlsListenOptions, TlsDialOptions } from './transports/tls.js';

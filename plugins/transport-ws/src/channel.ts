@@ -1,0 +1,211 @@
+/**
+ * A core {@link Channel} over one WebSocket: each frame is one binary WebSocket message,
+ * in core's frame layout (`encodeFrame`), sent as fragments so large segments are never
+ * copied into one buffer on the sending side.
+ */
+import type { Socket } from 'node:net';
+import { ProtocolError, type Channel } from '@mirai-ts/core';
+import { encodeFrame, FRAME_HEADER_BYTES, FrameDecoder, type Frame, type FrameLimits } from '@mirai-ts/core/plugin';
+import type WebSocket from 'ws';
+import { WsTransportError } from './errors.js';
+
+/**
+ * The largest message `ws` can be told to accept: it keeps `maxPayload` as a signed 32-bit
+ * integer (larger values wrap and would turn the limit off). Frames over this cannot cross.
+ */
+export const MAX_MESSAGE_BYTES = 2 ** 31 - 1;
+
+/** The largest WebSocket message a frame within `limits` can make. */
+export function messageLimit(limits: FrameLimits): number {
+  return Math.min(MAX_MESSAGE_BYTES, FRAME_HEADER_BYTES + 4 * limits.maxSegments + limits.maxFrameBytes);
+}
+
+/** What ws keeps inside a WebSocket that we need to reach: its receiver's message limit. */
+interface WithReceiver {
+  _receiver?: { _maxPayload?: number } | null;
+}
+
+/** Close codes that mean "done", not "broken". */
+const NORMAL_CLOSE = new Set([1000, 1001, 1005]);
+
+export class WsChannel implements Channel {
+  onClose: (reason: Error | undefined) => void = () => {};
+  closed = false;
+  readonly peer: string;
+  private handler: ((frame: Frame) => void) | undefined;
+  /** Frames that arrived before `onFrame` was set (the host may speak first). */
+  private early: Frame[] = [];
+  private limits: FrameLimits;
+  private closeReason: Error | undefined;
+  private readonly heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly socket: Socket,
+    limits: FrameLimits,
+    peer: string,
+    heartbeatMs: number,
+  ) {
+    this.peer = peer;
+    this.limits = limits;
+    ws.binaryType = 'fragments';
+    this.applyMessageLimit();
+    ws.on('message', (data, isBinary) => this.receive(data as Buffer[] | Buffer, isBinary));
+    ws.on('error', (err: Error & { code?: string }) => {
+      if (this.closeReason !== undefined) return;
+      this.closeReason =
+        err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
+          ? new ProtocolError(`a WebSocket message exceeds the limit of ${this.limits.maxFrameBytes} bytes per frame (${peer})`)
+          : new WsTransportError(`WebSocket error from ${peer}: ${err.message}`, err);
+    });
+    ws.on('close', (code: number, reason: Buffer) => {
+      if (!NORMAL_CLOSE.has(code)) {
+        this.closeReason ??= new WsTransportError(`the WebSocket to ${peer} closed abnormally (code ${code}${reason.length > 0 ? `: ${reason.toString().slice(0, 120)}` : ''})`);
+      }
+      this.finish();
+    });
+    if (heartbeatMs > 0) {
+      // Traffic both ways keeps proxies from closing a quiet connection; pongs come from ws.
+      this.heartbeat = setInterval(() => {
+        if (ws.readyState === ws.OPEN) ws.ping();
+      }, heartbeatMs);
+      this.heartbeat.unref();
+    }
+  }
+
+  get onFrame(): (frame: Frame) => void {
+    return this.handler ?? ((frame) => this.early.push(frame));
+  }
+
+  set onFrame(handler: (frame: Frame) => void) {
+    this.handler = handler;
+    if (this.early.length === 0) return;
+    const early = this.early.splice(0);
+    // After the caller's current tick, once its other handlers (onClose) are in place too.
+    queueMicrotask(() => {
+      for (const frame of early) if (!this.closed) handler(frame);
+    });
+  }
+
+  send(frame: Frame): void {
+    if (this.closed) return;
+    const chunks = encodeFrame(frame);
+    let bytes = 0;
+    for (const chunk of chunks) bytes += chunk.byteLength;
+    if (bytes > MAX_MESSAGE_BYTES) {
+      this.close(new ProtocolError(`a frame of ${bytes} bytes exceeds the WebSocket transport's limit of ${MAX_MESSAGE_BYTES} bytes per frame`));
+      return;
+    }
+    const last = chunks.length - 1;
+    // One message, in fragments: the head, then each large segment as it is.
+    for (let i = 0; i <= last; i++) this.ws.send(chunks[i]!, { binary: true, compress: false, fin: i === last });
+  }
+
+  close(reason?: Error): void {
+    if (this.closed) return;
+    this.closeReason ??= reason;
+    if (reason !== undefined) {
+      // A broken peer: nothing of ours is worth flushing to it.
+      this.ws.terminate();
+    } else {
+      // Let queued frames (an Exit, a final result) leave before the close frame.
+      this.ws.close(1000);
+      const timer = setTimeout(() => this.ws.terminate(), 1000);
+      timer.unref();
+    }
+    this.finish();
+  }
+
+  setLimits(limits: FrameLimits): void {
+    this.limits = limits;
+    this.applyMessageLimit();
+  }
+
+  ref(): void {
+    this.socket.ref();
+  }
+
+  unref(): void {
+    this.socket.unref();
+  }
+
+  /**
+   * ws checks each message's announced length against its receiver's limit before it buffers
+   * the payload; ws offers no setter, so the limit follows ours through its receiver (the
+   * same field its constructor sets). The pinned ws version is checked by the tests.
+   */
+  private applyMessageLimit(): void {
+    const receiver = (this.ws as unknown as WithReceiver)._receiver;
+    if (receiver == null || typeof receiver._maxPayload !== 'number') {
+      throw new WsTransportError('this version of the ws package keeps its message limit elsewhere: the WebSocket transport cannot enforce frame limits with it');
+    }
+    receiver._maxPayload = messageLimit(this.limits);
+  }
+
+  private receive(data: Buffer[] | Buffer, isBinary: boolean): void {
+    if (this.closed) return;
+    if (!isBinary) {
+      this.close(new ProtocolError(`a text WebSocket message from ${this.peer}: mirai-ts peers send binary frames only`));
+      return;
+    }
+    const parts = Array.isArray(data) ? data : [data];
+    let bytes = 0;
+    for (const part of parts) bytes += part.length;
+    // The decoder sizes a segment's buffer by the length the frame declares; a message
+    // declaring more than it holds must not get that far (it would allocate the claim).
+    const declared = declaredFrameBytes(parts, bytes, this.limits.maxSegments);
+    if (declared !== undefined && declared !== bytes) {
+      this.close(new ProtocolError(`a WebSocket message of ${bytes} bytes from ${this.peer} declares a frame of ${declared} bytes`));
+      return;
+    }
+    const frames: Frame[] = [];
+    try {
+      // A fresh decoder per message: a frame may not spill into the next message.
+      const decoder = new FrameDecoder(this.limits, (f) => frames.push(f));
+      for (const part of parts) decoder.push(part);
+    } catch (err) {
+      this.close(err as Error);
+      return;
+    }
+    const frame = frames[0];
+    if (frames.length !== 1 || frameBytes(frame!) !== bytes) {
+      this.close(new ProtocolError(`a WebSocket message from ${this.peer} does not hold exactly one frame (${bytes} bytes, ${frames.length} whole frame(s))`));
+      return;
+    }
+    this.onFrame(frame!);
+  }
+
+  private finish(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+    this.early = [];
+    this.onClose(this.closeReason);
+  }
+}
+
+function frameBytes(frame: Frame): number {
+  let bytes = FRAME_HEADER_BYTES + 4 * frame.segments.length;
+  for (const s of frame.segments) bytes += s.byteLength;
+  return bytes;
+}
+
+/**
+ * The size the frame in a message says it has (header, length table, segments), read from
+ * its header; `undefined` when the header is too short or over the segment limit (the
+ * decoder then reports the violation itself), -1 when the length table is cut short.
+ */
+export function declaredFrameBytes(parts: readonly Buffer[], bytes: number, maxSegments: number): number | undefined {
+  if (bytes < FRAME_HEADER_BYTES) return undefined;
+  let head = parts[0]!;
+  if (head.length < FRAME_HEADER_BYTES) head = Buffer.concat(parts as Buffer[], FRAME_HEADER_BYTES);
+  const count = head.readUInt32LE(8);
+  if (count > maxSegments) return undefined;
+  const tableEnd = FRAME_HEADER_BYTES + 4 * count;
+  if (bytes < tableEnd) return -1;
+  // Bounded by maxSegments and by what arrived: 256 KiB at most with the default limits.
+  if (head.length < tableEnd) head = Buffer.concat(parts as Buffer[], tableEnd);
+  let total = tableEnd;
+  for (let i = 0; i < count; i++) total += head.readUInt32LE(FRAME_HEADER_BYTES + 4 * i);
+  return total;
+}

@@ -1,0 +1,75 @@
+/** Channel edge cases the shared conformance suite cannot reach. */
+import { describe, expect, it } from 'vitest';
+import { isMiraiError, type Channel } from '@mirai-ts/core';
+import WebSocket from 'ws';
+import { DEFAULT_LIMITS, encodeFrame, frame, FrameType } from '@mirai-ts/core/plugin';
+import { MAX_MESSAGE_BYTES, wsTransport } from '@mirai-ts/transport-ws';
+
+const closed = (channel: Channel): Promise<Error | undefined> => new Promise((resolve) => (channel.onClose = resolve));
+
+describe('WebSocket channel', () => {
+  it('a frame over 2 GiB - 1 (the ws message limit) closes the sender with a ProtocolError; the peer is told', async () => {
+    const t = wsTransport();
+    const listener = await t.listen('ws://127.0.0.1:0/big', { handshakeLimits: DEFAULT_LIMITS });
+    try {
+      const accepted = new Promise<Channel>((resolve) => (listener.onChannel = resolve));
+      const daemon = await t.dial(listener.url, { limits: DEFAULT_LIMITS });
+      const host = await accepted;
+      const hostClosed = closed(host);
+      const daemonClosed = closed(daemon);
+      // Segment lengths are all the encoder reads of large segments before they are sent:
+      // stand-ins of 1 GiB each make the size check fire without allocating 3 GiB.
+      const huge = { byteLength: 2 ** 30 } as Uint8Array;
+      host.send(frame(FrameType.Task, 1, [huge, huge, huge]));
+      const reason = await hostClosed;
+      expect(isMiraiError(reason)).toBe(true);
+      expect((reason as { kind?: string }).kind).toBe('protocol');
+      expect(reason!.message).toContain(`limit of ${MAX_MESSAGE_BYTES} bytes per frame`);
+      await daemonClosed;
+      expect(daemon.closed).toBe(true);
+    } finally {
+      await listener.close();
+    }
+  });
+
+  // Past the handshake (limits at their largest), a peer still cannot make this side allocate
+  // what a frame claims, nor slip two frames, or half of one, into a message.
+  const lies: [string, () => Buffer, RegExp][] = [
+    ['a 24-byte message declaring a 3 GiB frame', () => lengthsOnly([0xc0000000]), /declares a frame of 3221225492 bytes/],
+    ['two frames in one message', () => Buffer.concat([one(1), one(2)]), /declares a frame of \d+ bytes/],
+    ['half a frame', () => one(3).subarray(0, 30), /declares a frame of \d+ bytes/],
+  ];
+  for (const [name, message, expected] of lies) {
+    it(`refuses ${name} with a ProtocolError, closing only that connection`, async () => {
+      const listener = await wsTransport().listen('ws://127.0.0.1:0/raw', { handshakeLimits: DEFAULT_LIMITS });
+      try {
+        const accepted = new Promise<Channel>((resolve) => (listener.onChannel = resolve));
+        const raw = new WebSocket(listener.url, { perMessageDeflate: false });
+        raw.on('error', () => {});
+        await new Promise((resolve) => raw.once('open', resolve));
+        const host = await accepted;
+        const hostClosed = closed(host);
+        raw.send(message());
+        const reason = await hostClosed;
+        expect((reason as { kind?: string }).kind).toBe('protocol');
+        expect(reason!.message).toMatch(expected);
+      } finally {
+        await listener.close();
+      }
+    });
+  }
+});
+
+/** One small frame's bytes. */
+function one(id: number): Buffer {
+  return Buffer.concat(encodeFrame(frame(FrameType.Result, id, [new Uint8Array(40).fill(id)])));
+}
+
+/** A frame header and length table with no segment bytes behind them. */
+function lengthsOnly(lengths: number[]): Buffer {
+  const head = Buffer.concat(encodeFrame(frame(FrameType.Result, 1, [])));
+  const table = Buffer.alloc(4 * lengths.length);
+  lengths.forEach((len, i) => table.writeUInt32LE(len, 4 * i));
+  head.writeUInt32LE(lengths.length, 8);
+  return Buffer.concat([head, table]);
+}
