@@ -151,29 +151,29 @@ describe.each(Object.keys(servers))('%s', (name) => {
 
   it('cancels the running task when the client disconnects', async () => {
     const marker = join(dir, `${name.replace(':', '-')}-marker`);
-    const before = status().completed;
+    const before = status()!.completed;
     await abandon(`${h.url}/slow?ms=1500&marker=${encodeURIComponent(marker)}`, 300);
     // The daemon's context.signal aborted, and the task never got to write its marker.
     await waitFor(() => existsSync(`${marker}.aborted`), 3_000);
     await sleep(1_700);
     expect(existsSync(marker)).toBe(false);
-    expect(status().completed).toBe(before); // cancelled, not completed
+    expect(status()!.completed).toBe(before); // cancelled, not completed
   });
 
   it('answers 503 with Retry-After when the queue is full', async () => {
-    const markers = [join(dir, `${name.replace(':', '-')}-a`), join(dir, `${name.replace(':', '-')}-b`)];
-    const running = abandon(`${h.url}/slow?tight&ms=3000&marker=${markers[0]}`, 1_500);
+    const [first, second] = [join(dir, `${name.replace(':', '-')}-a`), join(dir, `${name.replace(':', '-')}-b`)];
+    const running = abandon(`${h.url}/slow?tight&ms=3000&marker=${first}`, 1_500);
     await sleep(150);
-    const queued = abandon(`${h.url}/slow?tight&ms=3000&marker=${markers[1]}`, 1_350);
+    const queued = abandon(`${h.url}/slow?tight&ms=3000&marker=${second}`, 1_350);
     await sleep(150);
     const res = await fetch(`${h.url}/slow?tight&ms=10`);
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('3');
     expect(await res.json()).toMatchObject({ error: 'QueueFullError' });
     await Promise.all([running, queued]); // both clients leave: both tasks are cancelled
-    await waitFor(() => existsSync(`${markers[0]}.aborted`), 3_000);
-    expect(existsSync(markers[0])).toBe(false);
-    expect(existsSync(markers[1])).toBe(false);
+    await waitFor(() => existsSync(`${first}.aborted`), 3_000);
+    expect(existsSync(first)).toBe(false);
+    expect(existsSync(second)).toBe(false);
   });
 
   it('answers 503 with Retry-After when the profile has no daemons', async () => {

@@ -38,10 +38,11 @@ describe('options', () => {
 
   it('rejects a non-object and checks the task and argsOf when a handler is made', () => {
     expect(() => checkOptions(5 as never)).toThrow(/options must be an object, got 5 \(number\)/);
-    for (const make of [miraiHandler, expressHandler, fastifyHandler]) {
-      expect(() => make('fib' as never, () => ({}))).toThrow(/the task must be a function or fromModule/);
-      expect(() => make(() => 1, { n: 1 } as never)).toThrow(/argsOf must be a function/);
-      expect(() => make(() => 1, () => ({}), { retryAfer: 2 } as never)).toThrow(/did you mean 'retryAfter'/);
+    const makers = [miraiHandler, expressHandler, fastifyHandler] as ((fn: unknown, argsOf: unknown, options?: unknown) => unknown)[];
+    for (const make of makers) {
+      expect(() => make('fib', () => ({}))).toThrow(/the task must be a function or fromModule/);
+      expect(() => make(() => 1, { n: 1 })).toThrow(/argsOf must be a function/);
+      expect(() => make(() => 1, () => ({}), { retryAfer: 2 })).toThrow(/did you mean 'retryAfter'/);
     }
   });
 });
