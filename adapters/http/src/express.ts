@@ -6,12 +6,12 @@ import { isMiraiError, type ModuleFunction, type TaskFunction } from '@mirai-ts/
 import { offload, type ArgsOf } from './offload.js';
 import { checkHandler, checkOptions, type OffloadOptions } from './options.js';
 
-/** The parts of Express's `res` this helper uses (Express 4 and 5 both have them). */
-export interface ExpressResponse extends ServerResponse {
-  status(code: number): this;
-  set(headers: Record<string, string>): this;
-  json(body: unknown): this;
-}
+/** Express's `res`: a ServerResponse with the methods this helper uses. */
+export type ExpressResponse = ServerResponse & {
+  status(code: number): ExpressResponse;
+  set(headers: Record<string, string>): ExpressResponse;
+  json(body: unknown): ExpressResponse;
+};
 
 /**
  * An Express route handler: runs `fn(argsOf(req))` on a daemon and answers `res.json(value)`
