@@ -170,8 +170,11 @@ describe.each(Object.keys(servers))('%s', (name) => {
     expect(res.status).toBe(503);
     expect(res.headers.get('retry-after')).toBe('3');
     expect(await res.json()).toMatchObject({ error: 'QueueFullError' });
+    expect(status(TIGHT)).toMatchObject({ executing: 1, awaiting: 1 });
     await Promise.all([running, queued]); // both clients leave: both tasks are cancelled
     await waitFor(() => existsSync(`${first}.aborted`), 3_000);
+    // Had the queued task not been cancelled, it would now run for 3 s.
+    await waitFor(() => status(TIGHT)!.executing === 0 && status(TIGHT)!.awaiting === 0, 1_000);
     expect(existsSync(first)).toBe(false);
     expect(existsSync(second)).toBe(false);
   });
