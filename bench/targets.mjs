@@ -30,6 +30,8 @@ export const targets = {
   // issue 11
   rtt_ws_us: { limit: 'rtt_ws_limit_us', max: 1.5 },
   rtt_wss_us: { limit: 'rtt_ws_us', max: 1.5 },
+  // issue 15
+  http_offload_p99_ms: { limit: 'http_inline_p99_ms', max: 0.2 },
 };
 
 /**

@@ -14,5 +14,5 @@ export default defineConfig({
   clean: true,
   target: 'node20',
   splitting: true,
-  sourcemap: false,
+  sourcemap: true,
 });

@@ -5,9 +5,7 @@
  * object, nested struct cells plain objects, map cells `Map`s and list cells arrays (typed
  * arrays for numeric lists without nulls).
  */
-import { DataType, RecordBatch, Table, Vector } from 'apache-arrow';
-import { MapRow } from 'apache-arrow/row/map';
-import { StructRow } from 'apache-arrow/row/struct';
+import { DataType, MapRow, RecordBatch, StructRow, Table, Vector } from 'apache-arrow';
 
 /** One plain object per row, in order. */
 export function arrowRows(value: Table | RecordBatch): Record<string, unknown>[] {

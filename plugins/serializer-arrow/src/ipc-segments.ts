@@ -20,8 +20,13 @@ import {
   Vector,
   type DataType,
 } from 'apache-arrow';
-import type { DictionaryBatch, RecordBatch as RecordBatchHeader } from 'apache-arrow/ipc/metadata/message';
+// The one Arrow internal this reader uses (no public API loads a batch from separate buffers):
+// test/arrow-internals.test.ts pins its shape, and the peer range pins the major version.
 import { VectorLoader } from 'apache-arrow/visitor/vectorloader';
+
+/** Message headers, named through the public `Message` class. */
+type DictionaryBatch = ReturnType<Message<MessageHeader.DictionaryBatch>['header']>;
+type RecordBatchHeader = ReturnType<Message<MessageHeader.RecordBatch>['header']>;
 
 /** What a stream holds: its schema and its record batches, in order. */
 export interface IpcContents {

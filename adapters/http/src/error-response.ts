@@ -1,0 +1,53 @@
+/**
+ * How a failed offload is answered: an HTTP status, headers and a JSON body per error kind.
+ */
+import { isMiraiError } from '@mirai-ts/core';
+import type { CheckedOptions } from './options.js';
+
+/** What to send for an error: status, headers and a JSON body. */
+export interface ErrorResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: { readonly error: string; readonly message?: string };
+}
+
+/**
+ * The response for `error`, thrown by `mirai()` or settled into a mirai.
+ *
+ * queue-full and no-daemons → 503 with `Retry-After` (the client may come back); timeout → 504;
+ * connection-reset (the daemon died) → 502; cancelled → 503; anything else → 500. Messages of
+ * mirai-ts's own lifecycle errors are sent; a task's own error message only with `exposeErrors`.
+ * An error that is not a MiraiError but carries a 4xx/5xx `status` or `statusCode` keeps it.
+ */
+export function errorResponse(error: unknown, options: Pick<CheckedOptions, 'retryAfter' | 'exposeErrors'>): ErrorResponse {
+  if (!isMiraiError(error)) {
+    const status = ownStatus(error) ?? 500;
+    const message = status < 500 && error instanceof Error ? error.message : undefined;
+    return { status, headers: {}, body: withMessage(error instanceof Error ? error.name : 'Error', message) };
+  }
+  const retry = { 'Retry-After': String(options.retryAfter) };
+  switch (error.kind) {
+    case 'queue-full':
+    case 'no-daemons':
+      return { status: 503, headers: retry, body: withMessage(error.name, error.message) };
+    case 'timeout':
+      return { status: 504, headers: {}, body: withMessage(error.name, error.message) };
+    case 'connection-reset':
+      return { status: 502, headers: {}, body: withMessage(error.name, error.message) };
+    case 'cancelled':
+      return { status: 503, headers: {}, body: withMessage(error.name, error.message) };
+    default:
+      return { status: 500, headers: {}, body: withMessage(error.name, options.exposeErrors ? error.message : undefined) };
+  }
+}
+
+function withMessage(error: string, message: string | undefined): ErrorResponse['body'] {
+  return message === undefined ? { error } : { error, message };
+}
+
+function ownStatus(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { status, statusCode } = error as { status?: unknown; statusCode?: unknown };
+  const value = typeof statusCode === 'number' ? statusCode : status;
+  return typeof value === 'number' && Number.isInteger(value) && value >= 400 && value <= 599 ? value : undefined;
+}

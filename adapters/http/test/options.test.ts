@@ -1,0 +1,81 @@
+// Option validation and the error → HTTP status table, with core's real error classes.
+import { describe, expect, it } from 'vitest';
+import {
+  CancelledError,
+  ConfigError,
+  ConnectionResetError,
+  NoDaemonsError,
+  QueueFullError,
+  SerializationError,
+  TaskError,
+  TimeoutError,
+} from '@mirai-ts/core';
+import { checkOptions, errorResponse, expressHandler, fastifyHandler, miraiHandler } from '@mirai-ts/http';
+
+describe('options', () => {
+  it('applies defaults', () => {
+    expect(checkOptions(undefined)).toMatchObject({ retry: 0, retryAfter: 1, exposeErrors: false });
+  });
+
+  it('rejects unknown keys, with a suggestion for near misses', () => {
+    expect(() => checkOptions({ timout: 5 } as never)).toThrow(/unknown option 'timout' \(did you mean 'timeout'\?\)/);
+    expect(() => checkOptions({ zzzzzz: 1 } as never)).toThrow(/unknown option 'zzzzzz'; known: profile, timeout/);
+  });
+
+  it.each([
+    [{ timeout: 0 }, /'timeout' must be a positive number of milliseconds, got 0/],
+    [{ timeout: '100' }, /'timeout' must be a positive number.*'100' \(a string\)/],
+    [{ retry: 1.5 }, /'retry' must be a whole number ≥ 0/],
+    [{ retryAfter: -1 }, /'retryAfter' must be a whole number of seconds/],
+    [{ retryAfter: '5' }, /'retryAfter'.*'5' \(a string\)/],
+    [{ profile: '' }, /'profile' must be a non-empty string/],
+    [{ exposeErrors: 'yes' }, /'exposeErrors' must be a boolean/],
+    [{ onError: 'log' }, /'onError' must be a function/],
+  ])('rejects %j', (options, message) => {
+    expect(() => checkOptions(options as never)).toThrow(ConfigError);
+    expect(() => checkOptions(options as never)).toThrow(message);
+  });
+
+  it('rejects a non-object and checks the task and argsOf when a handler is made', () => {
+    expect(() => checkOptions(5 as never)).toThrow(/options must be an object, got 5 \(number\)/);
+    const makers = [miraiHandler, expressHandler, fastifyHandler] as ((fn: unknown, argsOf: unknown, options?: unknown) => unknown)[];
+    for (const make of makers) {
+      expect(() => make('fib', () => ({}))).toThrow(/the task must be a function or fromModule/);
+      expect(() => make(() => 1, { n: 1 })).toThrow(/argsOf must be a function/);
+      expect(() => make(() => 1, () => ({}), { retryAfer: 2 })).toThrow(/did you mean 'retryAfter'/);
+    }
+  });
+});
+
+describe('errorResponse', () => {
+  const defaults = { retryAfter: 2, exposeErrors: false };
+  it.each([
+    [new QueueFullError('queue full'), 503, '2'],
+    [new NoDaemonsError('default'), 503, '2'],
+    [new TimeoutError(100), 504, undefined],
+    [new ConnectionResetError('daemon 1 exited'), 502, undefined],
+    [new CancelledError('stop'), 503, undefined],
+    [new SerializationError('cannot send', 'args.f'), 500, undefined],
+    [new TaskError('boom', ['Error']), 500, undefined],
+  ])('%s → %i', (error, status, retryAfter) => {
+    const r = errorResponse(error, defaults);
+    expect(r.status).toBe(status);
+    expect(r.headers['Retry-After']).toBe(retryAfter);
+    expect(r.body.error).toBe(error.name);
+  });
+
+  it("sends a task's message only with exposeErrors", () => {
+    const error = new TaskError('db password is hunter2', ['Error']);
+    expect(errorResponse(error, defaults).body.message).toBeUndefined();
+    expect(errorResponse(error, { ...defaults, exposeErrors: true }).body.message).toBe('db password is hunter2');
+    expect(errorResponse(new TimeoutError(100), defaults).body.message).toMatch(/within 100 ms/);
+  });
+
+  it('keeps a 4xx status of other errors and hides 500 messages', () => {
+    expect(errorResponse(Object.assign(new Error('bad n'), { statusCode: 422 }), defaults)).toMatchObject({
+      status: 422,
+      body: { message: 'bad n' },
+    });
+    expect(errorResponse(new Error('internal'), defaults).body).toEqual({ error: 'Error' });
+  });
+});
