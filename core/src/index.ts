@@ -24,6 +24,7 @@ export type { ModuleFunction, TaskContext } from './task.js';
 export { localUrl, hostUrl } from './api/urls.js';
 export type { DaemonOptions } from './wire/daemon-args.js';
 export type { DaemonStatus } from './host/daemon-connection.js';
+export type { LaunchFigures } from './host/replacements.js';
 export { DaemonExit, describeExitCode } from './wire/exit-codes.js';
 export {
   MiraiError,

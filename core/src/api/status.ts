@@ -1,6 +1,7 @@
 /** `status()` and `info()`: what a profile is doing. */
 import type { DaemonStatus } from '../host/daemon-connection.js';
 import { pools } from '../host/registry.js';
+import type { LaunchFigures } from '../host/replacements.js';
 import { currentProfileName } from './profile-scope.js';
 
 /** Compact counters for programs, as mirai's `info()`. */
@@ -29,6 +30,8 @@ export interface Status extends Info {
   /** Bytes of queued task frames now, and the most there ever were. */
   readonly queuedBytes: number;
   readonly peakQueuedBytes: number;
+  /** Launching and replacing daemons: how many are pending, failures in a row and why. */
+  readonly launches: LaunchFigures;
   /** One row per connected daemon. */
   readonly daemons: readonly DaemonStatus[];
 }

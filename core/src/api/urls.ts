@@ -3,8 +3,9 @@ import { networkInterfaces } from 'node:os';
 import { privateSocketUrl } from '../transports/ipc.js';
 
 /**
- * A fresh local URL: a Unix socket in a private (0700) temporary directory, or
- * `tcp://127.0.0.1:<port>` with `tcp: true` (port 0: any free port).
+ * A fresh local URL: a local socket no one else can guess (on Linux an abstract socket,
+ * `abstract://mirai-…`, which leaves no file behind; elsewhere a socket file in a private
+ * 0700 directory), or `tcp://127.0.0.1:<port>` with `tcp: true` (port 0: any free port).
  */
 export function localUrl(options: { tcp?: boolean; port?: number } = {}): string {
   if (options.tcp) return `tcp://127.0.0.1:${options.port ?? 0}`;

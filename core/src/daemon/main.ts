@@ -1,7 +1,8 @@
 /**
  * `mirai-daemon <url> [options]`: the daemon process launchers start, and the command to run
  * by hand on another machine. The profile's secret comes from the MIRAI_SECRET environment
- * variable (or --secret-file), never from the command line, where `ps` would show it.
+ * variable, a file (--secret-file) or standard input (--secret-stdin), never from the command
+ * line, where `ps` would show it.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -12,9 +13,11 @@ import { loadTransport } from './plugins.js';
 import type { PluginRef, Transport } from '../transport.js';
 
 const USAGE = `usage: mirai-daemon <url> [--autoexit=true|false|finish] [--cleanup=false] [--output]
-       [--idletime=ms] [--walltime=ms] [--maxtasks=n] [--watchdog=true|false] [--secret-file=path]
+       [--idletime=ms] [--walltime=ms] [--maxtasks=n] [--watchdog=true|false]
+       [--secret-file=path | --secret-stdin]
        [--transport=<json plugin ref>] [--dial-options=<json>]
-The profile's secret is read from $${SECRET_ENV} unless --secret-file is given.`;
+The profile's secret is read from $${SECRET_ENV}, unless --secret-file or --secret-stdin
+(one line on standard input) is given.`;
 
 function fail(message: string): never {
   process.stderr.write(`mirai-daemon: ${message}\n${USAGE}\n`);
@@ -51,6 +54,7 @@ async function main(): Promise<void> {
         walltime: { type: 'string' },
         maxtasks: { type: 'string' },
         'secret-file': { type: 'string' },
+        'secret-stdin': { type: 'boolean' },
         transport: { type: 'string' },
         'dial-options': { type: 'string' },
         help: { type: 'boolean' },
@@ -66,8 +70,13 @@ async function main(): Promise<void> {
   }
   const url = positionals[0];
   if (url === undefined || positionals.length > 1) fail('expected exactly one URL');
-  const secret = values['secret-file'] ? readFileSync(values['secret-file'], 'utf8').trim() : process.env[SECRET_ENV];
-  if (!secret) fail(`no secret: set ${SECRET_ENV} or pass --secret-file`);
+  if (values['secret-file'] !== undefined && values['secret-stdin']) fail('give --secret-file or --secret-stdin, not both');
+  const secret = values['secret-file']
+    ? readFileSync(values['secret-file'], 'utf8').trim()
+    : values['secret-stdin']
+      ? readFileSync(0, 'utf8').split('\n')[0]!.trim()
+      : process.env[SECRET_ENV];
+  if (!secret) fail(`no secret: set ${SECRET_ENV}, or pass --secret-file or --secret-stdin`);
   delete process.env[SECRET_ENV]; // tasks have no business reading it
   const autoexitText = values.autoexit ?? 'true';
   if (!['true', 'false', 'finish'].includes(autoexitText)) fail(`--autoexit must be true, false or finish`);

@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import { workerData } from 'node:worker_threads';
 import { SECRET_ENV } from '../wire/auth.js';
+import { SECRET_STDIN_FLAG } from '../wire/daemon-args.js';
 import { daemonHandshake } from './handshake.js';
 import { FrameType, HANDSHAKE_LIMITS } from '../wire/frame.js';
 import { loadTransport } from './plugins.js';
@@ -49,12 +50,16 @@ async function watch(data: WatchdogData): Promise<void> {
   };
   channel.onFrame = (f) => {
     if (f.type !== FrameType.Replace) return;
+    // The fresh daemon gets the secret the way this one did: on stdin, or in its environment.
+    const onStdin = data.respawn.args.includes(SECRET_STDIN_FLAG);
     const child = spawn(data.respawn.execPath, [...data.respawn.args], {
       cwd: data.respawn.cwd,
-      env: { ...process.env, [SECRET_ENV]: data.secret },
+      env: onStdin ? process.env : { ...process.env, [SECRET_ENV]: data.secret },
       detached: true,
-      stdio: 'inherit', // the fresh daemon writes where this one did (a terminal, an ssh session)
+      // It writes where this one did (a terminal, an ssh session).
+      stdio: [onStdin ? 'pipe' : 'inherit', 'inherit', 'inherit'],
     });
+    child.stdin?.end(`${data.secret}\n`);
     child.unref();
     process.kill(process.pid, 'SIGKILL');
   };

@@ -13,6 +13,7 @@ import type { DaemonStatus } from './daemon-connection.js';
 import type { DispatcherCounters } from './dispatcher.js';
 import type { TaskOutcome } from './host-task.js';
 import type { LogFunction } from './profile-options.js';
+import type { LaunchFigures } from './replacements.js';
 
 /** A task for a pool to run. */
 export interface TaskRequest {
@@ -35,6 +36,8 @@ export interface Submitted {
 export interface PoolStatus extends DispatcherCounters {
   readonly url: string;
   readonly dispatcher: boolean;
+  /** Launching and replacing daemons: what is pending, and failures in a row. */
+  readonly launches: LaunchFigures;
   readonly daemons: readonly DaemonStatus[];
 }
 

@@ -14,6 +14,7 @@ import { DaemonConnection, type DaemonStatus, type Ending } from './daemon-conne
 import type { HostTask, TaskOutcome } from './host-task.js';
 import type { ProfileSettings } from './profile-options.js';
 import { readResult, type ResultOutcome } from './results.js';
+import { QueueRoom } from './queue-room.js';
 import { DirectScheduler, FifoScheduler, type Scheduler, type SchedulingState } from './scheduling.js';
 import { TaskQueue } from './task-queue.js';
 
@@ -78,7 +79,7 @@ export class Dispatcher {
   private readonly setupLog: SetupEntry[] = [];
   private queuedBytes = 0;
   private peakQueuedBytes = 0;
-  private readonly roomWaiters: (() => void)[] = [];
+  private readonly queueRoom: QueueRoom;
   private readonly state: SchedulingState;
 
   constructor(
@@ -88,6 +89,7 @@ export class Dispatcher {
   ) {
     this.scheduler = settings.dispatcher ? new FifoScheduler() : new DirectScheduler();
     this.refusals = new RefusalLog(settings.name, settings.log);
+    this.queueRoom = new QueueRoom(settings.maxQueued, settings.maxQueuedBytes, () => ({ tasks: this.queue.size, bytes: this.queuedBytes }));
     this.state = {
       connections: this.links,
       queued: () => this.queue.size > 0,
@@ -125,9 +127,12 @@ export class Dispatcher {
     return rows;
   }
 
-  /** Resolves once at least `n` daemons are connected. */
-  waitForConnections(n: number): Promise<void> {
-    if (this.connections >= n) return Promise.resolve();
+  /**
+   * Resolves once `n` daemons in all have completed the handshake (`cumulative`, so daemons
+   * lost meanwhile do not hide the ones that joined).
+   */
+  waitForJoins(n: number): Promise<void> {
+    if (this.cumulative >= n) return Promise.resolve();
     return new Promise((resolve) => this.waiters.add({ n, resolve }));
   }
 
@@ -137,7 +142,7 @@ export class Dispatcher {
    */
   submit(task: HostTask): void {
     const { maxQueued, maxQueuedBytes } = this.settings;
-    if (this.queue.size >= maxQueued || (this.queue.size > 0 && this.queuedBytes + task.bytes > maxQueuedBytes)) {
+    if (!this.queueRoom.admit(task.bytes)) {
       throw new QueueFullError(
         `profile '${this.settings.name}': the queue is full (${this.queue.size} tasks, ${this.queuedBytes} bytes; ` +
           `limits ${maxQueued} tasks, ${maxQueuedBytes} bytes). Wait with queueRoom() and submit again.`,
@@ -150,10 +155,9 @@ export class Dispatcher {
     this.drain();
   }
 
-  /** Resolves once the queue is below its limits. */
+  /** Resolves once there is room for one more task, reserved for the caller's next submission. */
   room(): Promise<void> {
-    if (this.hasRoom()) return Promise.resolve();
-    return new Promise((resolve) => this.roomWaiters.push(resolve));
+    return this.queueRoom.wait();
   }
 
   /**
@@ -179,6 +183,17 @@ export class Dispatcher {
     }
     this.fail(task, error);
     return true;
+  }
+
+  /** Settles every queued task with `error`; returns how many. */
+  failQueued(error: MiraiError): number {
+    const tasks = this.queue.drainAll();
+    for (const task of tasks) {
+      this.dequeued(task);
+      this.completed++;
+      this.fail(task, error);
+    }
+    return tasks.length;
   }
 
   /**
@@ -221,7 +236,7 @@ export class Dispatcher {
     }
     for (const waiter of this.waiters) waiter.resolve();
     this.waiters.clear();
-    for (const wake of this.roomWaiters.splice(0)) wake();
+    this.queueRoom.release();
     await this.listener.close();
   }
 
@@ -387,14 +402,10 @@ export class Dispatcher {
     this.scheduler.setupAdded(conn, this.state);
   }
 
-  private hasRoom(): boolean {
-    return this.queue.size < this.settings.maxQueued && this.queuedBytes < this.settings.maxQueuedBytes;
-  }
-
   /** Takes a task off the queue, keeping the byte count and waking producers waiting for room. */
   private dequeued(task: HostTask): HostTask {
     this.queuedBytes -= task.bytes;
-    if (this.roomWaiters.length > 0 && this.hasRoom()) for (const wake of this.roomWaiters.splice(0)) wake();
+    this.queueRoom.shrank();
     return task;
   }
 
@@ -439,7 +450,7 @@ export class Dispatcher {
   }
 
   private notifyWaiters(): void {
-    const n = this.connections;
+    const n = this.cumulative;
     for (const waiter of this.waiters) {
       if (n >= waiter.n) {
         this.waiters.delete(waiter);

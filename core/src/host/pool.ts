@@ -17,6 +17,7 @@ import { buildTaskFrame, type TaskParam } from '../wire/task-frame.js';
 import type { ComputePool, PoolStatus, Submitted, TaskRequest } from './compute-pool.js';
 import type { DaemonConnection } from './daemon-connection.js';
 import { Dispatcher, type DaemonEvent } from './dispatcher.js';
+import { QUICK_DEATH_MS, Replacements } from './replacements.js';
 import { frameBytes, type HostTask, type TaskOutcome } from './host-task.js';
 import type { ProfileSettings } from './profile-options.js';
 
@@ -29,6 +30,12 @@ interface Launch {
   onConnect: (() => void) | undefined;
 }
 
+/**
+ * Failures in a row (about a minute of backoff: 0.25 + 0.5 + … + 30 s) after which queued
+ * tasks of a profile with no daemon settle with a LaunchError.
+ */
+const FAILURES_BEFORE_QUEUE_FAILS = 8;
+
 export class DaemonPool implements ComputePool {
   readonly name: string;
   readonly secret: string;
@@ -40,8 +47,9 @@ export class DaemonPool implements ComputePool {
   private keepAlive = 0;
   /** The launch behind each connected daemon this host started. */
   private readonly launchedBy = new WeakMap<DaemonConnection, Launch>();
-  /** When recent repairs happened (ms), to stop a crash loop. */
-  private repairs: number[] = [];
+  /** Daemons that connected before their launch call returned (a fast launcher), by launch id. */
+  private readonly early = new Map<string, DaemonConnection>();
+  private readonly replacements: Replacements;
   private busy = false;
   private closed = false;
 
@@ -60,6 +68,9 @@ export class DaemonPool implements ComputePool {
       },
       onDaemon: (event) => this.daemonEvent(event),
     });
+    this.replacements = new Replacements(settings.name, (n, launcher, options) => this.launch(n, launcher, options), settings.log, (failures, why) =>
+      this.launchesFailing(failures, why),
+    );
     this.updateRef();
   }
 
@@ -140,7 +151,13 @@ export class DaemonPool implements ComputePool {
   }
 
   status(): PoolStatus {
-    return { url: this.url, dispatcher: this.settings.dispatcher, ...this.dispatcher.counters(), daemons: this.dispatcher.daemonRows() };
+    return {
+      url: this.url,
+      dispatcher: this.settings.dispatcher,
+      ...this.dispatcher.counters(),
+      launches: this.replacements.figures(),
+      daemons: this.dispatcher.daemonRows(),
+    };
   }
 
   /** What a launcher needs to start daemons for this profile. */
@@ -165,22 +182,29 @@ export class DaemonPool implements ComputePool {
    */
   async launch(n: number, launcher: Launcher = this.settings.launcher, options?: DaemonOptions): Promise<LaunchHandle[]> {
     if (n <= 0) return [];
+    if (this.closed) throw new LaunchError(`profile '${this.name}' was reset: no more daemons are launched for it`);
     this.hold(+1);
     try {
       const before = this.dispatcher.counters().cumulative;
       const handles = await launcher.launch(this.launchSpec(options), n);
       const waits = handles.map((handle) => this.track(handle, launcher, options));
       const tracked = handles.every((h) => h.exited !== undefined);
-      const all: Promise<unknown> = tracked ? Promise.all(waits) : this.dispatcher.waitForConnections(before + n);
-      await withTimeout(
-        all,
-        this.settings.launchTimeout,
-        () =>
-          new LaunchError(
-            `profile '${this.name}': ${n} daemon(s) were launched (${launcher.kind}) but not all connected to ${this.url} ` +
-              `within ${this.settings.launchTimeout} ms`,
-          ),
-      );
+      const all: Promise<unknown> = tracked ? Promise.all(waits) : this.dispatcher.waitForJoins(before + n);
+      try {
+        await withTimeout(
+          all,
+          this.settings.launchTimeout,
+          () =>
+            new LaunchError(
+              `profile '${this.name}': ${n} daemon(s) were launched (${launcher.kind}) but not all connected to ${this.url} ` +
+                `within ${this.settings.launchTimeout} ms`,
+            ),
+        );
+      } catch (err) {
+        // A launch that failed is over: what it started and never connected is ended.
+        for (const handle of handles) if (this.launches.get(handle.id)?.connected === false) handle.kill?.();
+        throw err;
+      }
       return handles;
     } finally {
       this.hold(-1);
@@ -194,6 +218,7 @@ export class DaemonPool implements ComputePool {
   async close(reason = `profile '${this.name}' was reset`, terminate = false): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.replacements.close();
     await this.dispatcher.close(reason, (conn) => terminate || conn.launch !== undefined);
     // Local daemons exit on Exit; make sure, without waiting on well-behaved ones for long.
     const exits = [...this.launches.values()].map(async ({ handle }) => {
@@ -214,16 +239,17 @@ export class DaemonPool implements ComputePool {
 
   private daemonEvent(event: DaemonEvent): void {
     const { conn } = event;
+    if (event.type !== 'connect' && conn.launchId !== undefined && this.early.get(conn.launchId) === conn) this.early.delete(conn.launchId);
     switch (event.type) {
       case 'connect':
         this.connected(conn);
         return;
       case 'lost':
-        if (this.settings.repair) this.repair(conn);
+        if (this.settings.repair) this.replace(conn, `daemon ${conn.id} was lost`);
         return;
       case 'ended':
         // A daemon this host killed is replaced from here; a watchdog replaces its own.
-        if (event.how === 'killed') this.relaunch(this.launchedBy.get(conn), `could not replace daemon ${conn.id}`);
+        if (event.how === 'killed') this.replace(conn, `daemon ${conn.id} was ended, stuck in a cancelled task`);
         return;
       case 'disconnect':
         return;
@@ -233,7 +259,15 @@ export class DaemonPool implements ComputePool {
   private connected(conn: DaemonConnection): void {
     if (conn.launchId === undefined) return;
     const launch = this.launches.get(conn.launchId);
-    if (launch === undefined) return;
+    if (launch === undefined) {
+      this.early.set(conn.launchId, conn);
+      return;
+    }
+    this.bind(conn, launch);
+  }
+
+  /** Ties a connected daemon to the launch that started it. */
+  private bind(conn: DaemonConnection, launch: Launch): void {
     this.launchedBy.set(conn, launch);
     conn.launch = { handle: launch.handle, kind: launch.launcher.kind };
     if (!launch.connected) {
@@ -242,36 +276,36 @@ export class DaemonPool implements ComputePool {
     }
   }
 
-  /**
-   * With `repair`, a daemon this host launched that is lost (it died, or its machine went)
-   * is replaced from the same launcher, so the pool keeps its size. At most 5 repairs per
-   * 10 s: a daemon that dies as soon as it starts must not be relaunched in a loop.
-   */
-  private repair(conn: DaemonConnection): void {
+  /** Launches a daemon like `conn`'s, when this host launched it. */
+  private replace(conn: DaemonConnection, why: string): void {
     // The launch entry may already be gone (the process's exit can beat its socket's close).
     const launch = this.launchedBy.get(conn);
     if (launch === undefined || this.closed) return;
-    const now = Date.now();
-    this.repairs = this.repairs.filter((t) => now - t < 10_000);
-    if (this.repairs.length >= 5) {
-      this.settings.log('warn', `profile '${this.name}': daemon ${conn.id} was lost; not replaced, 5 repairs in the last 10 s already`);
-      return;
-    }
-    this.repairs.push(now);
-    this.settings.log('info', `profile '${this.name}': daemon ${conn.id} was lost; launching a replacement`);
-    this.relaunch(launch, `could not replace lost daemon ${conn.id}`);
+    const quickDeath = Date.now() - conn.connectedAt < QUICK_DEATH_MS;
+    this.replacements.replace(launch.launcher, launch.options, quickDeath ? `${why} ${Date.now() - conn.connectedAt} ms after connecting` : why, quickDeath);
   }
 
-  /** Launches one daemon like `launch` did. */
-  private relaunch(launch: Launch | undefined, failure: string): void {
-    if (launch === undefined || this.closed) return;
-    this.launch(1, launch.launcher, launch.options).catch((err: Error) => this.settings.log('warn', `profile '${this.name}': ${failure}: ${err.message}`));
+  /**
+   * Replacements keep failing. Once they have failed for about a minute with no daemon
+   * connected, queued tasks settle with a LaunchError rather than wait for daemons that do
+   * not come; launching goes on, for the tasks submitted later.
+   */
+  private launchesFailing(failures: number, why: string): void {
+    if (failures < FAILURES_BEFORE_QUEUE_FAILS || this.dispatcher.connections > 0) return;
+    const error = new LaunchError(`profile '${this.name}' has no daemons: ${failures} attempts to start them failed, the last: ${why}`);
+    const n = this.dispatcher.failQueued(error);
+    if (n > 0) this.settings.log('warn', `profile '${this.name}': ${n} queued task(s) failed: no daemon could be started`);
   }
 
   private track(handle: LaunchHandle, launcher: Launcher, options: DaemonOptions | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const launch: Launch = { handle, launcher, options, connected: false, onConnect: resolve };
       this.launches.set(handle.id, launch);
+      const conn = this.early.get(handle.id);
+      if (conn !== undefined) {
+        this.early.delete(handle.id);
+        this.bind(conn, launch);
+      }
       void handle.exited?.then(({ code, signal }) => {
         if (!launch.connected) {
           const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;

@@ -58,9 +58,13 @@ export interface DaemonsOptions extends DaemonOptions {
   /** Bound the bytes of queued task frames (executing tasks are not counted). */
   readonly maxQueuedBytes?: number;
   /**
-   * Keep the pool at its size: a daemon this host launched that is lost (it crashed, was
-   * killed, its machine went away) is replaced from the same launcher, at most 5 times per
-   * 10 s. Daemons that leave by a limit (idletime, walltime, maxtasks) are not replaced.
+   * Keep the pool at its size (default true): a daemon this host launched that is lost (it
+   * crashed, was killed, its machine went away) is replaced from the same launcher. A
+   * replacement that fails to start is tried again with a capped backoff (0.25 s doubling to
+   * 30 s), for as long as the profile lives; so is a daemon that dies within seconds of
+   * connecting (a crash loop). Failures show in `status().launches` and the log. Daemons that
+   * leave by a limit (idletime, walltime, maxtasks) are not replaced. `false`: a lost daemon
+   * stays lost, and tasks wait for daemons that connect later.
    */
   readonly repair?: boolean;
   /** Transport options for listening (TLS credentials, ...). */
@@ -77,7 +81,7 @@ export const PROFILE_DEFAULTS = {
   launchTimeout: 30_000,
   handshakeTimeout: 10_000,
   cancelGrace: 150,
-  repair: false,
+  repair: true,
   maxQueued: Infinity,
   maxQueuedBytes: Infinity,
 } as const;

@@ -88,7 +88,7 @@ export class SyncPool implements ComputePool {
   }
 
   status(): PoolStatus {
-    return { url: 'sync://', dispatcher: false, connections: 0, cumulative: 0, awaiting: 0, executing: 0, completed: this.completed, rejected: 0, queuedBytes: 0, peakQueuedBytes: 0, daemons: [] };
+    return { url: 'sync://', dispatcher: false, launches: { pending: 0, failures: 0, lastError: undefined, retryAt: undefined }, connections: 0, cumulative: 0, awaiting: 0, executing: 0, completed: this.completed, rejected: 0, queuedBytes: 0, peakQueuedBytes: 0, daemons: [] };
   }
 
   async close(): Promise<void> {}

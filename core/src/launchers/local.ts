@@ -3,10 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { SECRET_ENV } from '../wire/auth.js';
+import { SECRET_STDIN_FLAG } from '../wire/daemon-args.js';
 import { daemonOptionArgs } from '../wire/daemon-args.js';
 import { LaunchError } from '../errors.js';
 import type { LaunchHandle, Launcher, LaunchSpec } from '../launcher.js';
 import { watchChild } from './child-output.js';
+import { reapOnHostDeath } from './reaper.js';
 
 /** The daemon entry script, next to this module's build output. */
 export function daemonScript(): string {
@@ -40,7 +42,9 @@ export function localLauncher(): Launcher {
     kind: 'local',
     async launch(spec: LaunchSpec, n: number): Promise<LaunchHandle[]> {
       // The host ends a stuck local daemon itself (its handle can kill it): no watchdog needed.
-      const argv = daemonArgv({ ...spec, options: { watchdog: false, ...spec.options } });
+      // The secret goes on the daemon's stdin, which it reads once: not in its environment,
+      // where a task could read it back from /proc/self/environ.
+      const argv = [...daemonArgv({ ...spec, options: { watchdog: false, ...spec.options } }), SECRET_STDIN_FLAG];
       const handles: LaunchHandle[] = [];
       for (let i = 0; i < n; i++) handles.push(startOne(spec, argv));
       return handles;
@@ -57,10 +61,14 @@ function startOne(spec: LaunchSpec, argv: string[]): LaunchHandle {
   const output = spec.options.output === true;
   const child = spawn(process.execPath, argv, {
     cwd: process.cwd(),
-    env: { ...process.env, [SECRET_ENV]: spec.secret, MIRAI_LAUNCH_ID: id },
-    stdio: ['ignore', output ? 'pipe' : 'ignore', 'pipe'],
+    env: withoutSecret({ ...process.env, MIRAI_LAUNCH_ID: id }),
+    stdio: ['pipe', output ? 'pipe' : 'ignore', 'pipe'],
   });
+  child.stdin?.on('error', () => {}); // a daemon that died at once: its exit is reported instead
+  child.stdin?.end(`${spec.secret}\n`);
   const watched = watchChild(child, { tag: `[${spec.profile} daemon pid ${child.pid ?? '?'}] `, output, redact: spec.secret });
+  // A daemon that must leave with its host (autoexit: true) leaves even when stuck in a task.
+  if (child.pid !== undefined && (spec.options.autoexit ?? true) === true) reapOnHostDeath(child.pid, watched.exited);
   return {
     id,
     pid: child.pid,
@@ -76,4 +84,10 @@ function startOne(spec: LaunchSpec, argv: string[]): LaunchHandle {
 export function shellQuote(word: string): string {
   if (/^[\w@%+=:,./-]+$/.test(word)) return word;
   return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** An environment without the profile secret (the host's own may hold it, for a nested host). */
+function withoutSecret(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  delete env[SECRET_ENV];
+  return env;
 }

@@ -82,7 +82,7 @@ export function remoteDaemonCommand(spec: LaunchSpec, program: RemoteDaemonProgr
 
 /** Checks that a launch spec can reach a daemon on another machine at all. */
 export function checkRemoteUrl(spec: LaunchSpec, launcher: string): void {
-  if (spec.url.startsWith('ipc://')) {
+  if (spec.url.startsWith('ipc://') || spec.url.startsWith('abstract://')) {
     throw new ConfigError(
       `${launcher}: the profile listens at ${spec.url}, a local socket other machines cannot reach; ` +
         `listen at hostUrl() (or localUrl({ tcp: true }) with an SSH tunnel) instead`,

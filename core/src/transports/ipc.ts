@@ -9,13 +9,23 @@ import type { Channel, DialOptions, Listener, ListenOptions, Transport } from '.
 import { SocketChannel, StaticReader } from './socket-channel.js';
 import { connected, listening, StreamListener } from './stream-listener.js';
 
-/** `ipc:///path/to.sock` → the socket path. */
+/**
+ * The socket address of an `ipc:///path/to.sock` URL (a socket file), or of an
+ * `abstract://name` URL: a Linux abstract socket, which lives in the kernel only and leaves
+ * nothing behind, whatever happens to its host.
+ */
 export function ipcPath(url: string): string {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new ConfigError(`invalid ipc URL '${url}': expected ipc:///absolute/path.sock`);
+    throw new ConfigError(`invalid ipc URL '${url}': expected ipc:///absolute/path.sock or abstract://name`);
+  }
+  if (parsed.protocol === 'abstract:') {
+    const name = decodeURIComponent(parsed.host + parsed.pathname);
+    if (name === '' || name.length > 100) throw new ConfigError(`invalid abstract socket URL '${url}': expected abstract://name (1 to 100 characters)`);
+    if (process.platform !== 'linux') throw new ConfigError(`abstract sockets (${url}) exist on Linux only; use ipc:///absolute/path.sock`);
+    return `\0${name}`;
   }
   if (parsed.protocol === 'ipc:' && parsed.host !== '') {
     throw new ConfigError(`invalid ipc URL '${url}': the path must be absolute, ipc:///absolute/path.sock (three slashes); '${parsed.host}' would be read as a host`);
@@ -26,19 +36,25 @@ export function ipcPath(url: string): string {
   return fileURLToPath(`file://${parsed.pathname}`);
 }
 
+/**
+ * A fresh local URL no one else can guess: on Linux an abstract socket (nothing on disk, so
+ * nothing is left behind even when the host is killed), elsewhere a socket file in a private
+ * (0700) temporary directory, removed when the listener closes.
+ */
+export function privateSocketUrl(): string {
+  const name = `mirai-${randomBytes(12).toString('hex')}`;
+  if (process.platform === 'linux') return `abstract://${name}`;
+  const dir = mkdtempSync(join(tmpdir(), 'mirai-'));
+  privateSocketDirs.add(dir);
+  return `ipc://${join(dir, `${name}.sock`)}`;
+}
+
 /** Directories {@link privateSocketUrl} made: removed with their socket when the listener closes. */
 const privateSocketDirs = new Set<string>();
 
-/** A fresh `ipc://` URL: a Unix socket in a private (0700) temporary directory. */
-export function privateSocketUrl(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mirai-'));
-  privateSocketDirs.add(dir);
-  return `ipc://${join(dir, `${randomBytes(4).toString('hex')}.sock`)}`;
-}
-
 /** Local Unix-domain sockets: the default transport for daemons on the same machine. */
 export const ipcTransport: Transport = {
-  schemes: ['ipc'],
+  schemes: ['ipc', 'abstract'],
 
   async listen(url: string, options: ListenOptions): Promise<Listener> {
     const path = ipcPath(url);
@@ -56,6 +72,7 @@ export const ipcTransport: Transport = {
 
 /** Removes the socket file, and the private directory `localUrl()` made for it. */
 function removeSocket(path: string): void {
+  if (path.startsWith('\0')) return; // abstract: nothing on disk
   rmSync(path, { force: true });
   const dir = dirname(path);
   if (privateSocketDirs.delete(dir)) {

@@ -38,3 +38,6 @@ export function daemonOptionArgs(options: DaemonOptions): string[] {
   }
   return args;
 }
+
+/** `mirai-daemon` flag: read the secret from standard input (one line), as the local launcher sends it. */
+export const SECRET_STDIN_FLAG = '--secret-stdin';

@@ -9,7 +9,8 @@ import { Dispatcher, type DaemonEvent } from '../../src/host/dispatcher.js';
 import type { HostTask } from '../../src/host/host-task.js';
 import { frameBytes } from '../../src/host/host-task.js';
 import { resolveProfileOptions, type DaemonsOptions } from '../../src/host/profile-options.js';
-import { FrameType } from '../../src/wire/frame.js';
+import { frame, FrameFlag, FrameType } from '../../src/wire/frame.js';
+import { encodePayload } from '../../src/wire/payload.js';
 import { buildTaskFrame } from '../../src/wire/task-frame.js';
 import { FakeDaemon, HOLD, memoryTransport, until, type Behaviour, RecordedOutcome } from '../support/memory-transport.js';
 
@@ -234,5 +235,68 @@ describe('dispatcher (in memory)', () => {
     expect(running.outcome.error).toBeInstanceOf(ConnectionResetError);
     expect(queued.outcome.error).toBeInstanceOf(ConnectionResetError);
     await until(() => d.exitReceived);
+  });
+});
+
+describe('backpressure (in memory)', () => {
+  async function producers(count: number, perProducer: number, options: DaemonsOptions, arg: () => unknown) {
+    const { dispatcher, join } = await setup(options);
+    await join(([x]) => x);
+    const tasks: ReturnType<typeof task>[] = [];
+    let refused = 0;
+    const produce = async (): Promise<void> => {
+      for (let i = 0; i < perProducer; i++) {
+        await dispatcher.room();
+        const t = task(arg());
+        try {
+          dispatcher.submit(t);
+          tasks.push(t);
+        } catch (err) {
+          if (err instanceof QueueFullError) refused++;
+          else throw err;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: count }, produce));
+    await until(() => tasks.every((t) => t.outcome.settled), 10_000);
+    await dispatcher.close('end');
+    return { refused, submitted: tasks.length, peak: dispatcher.counters().peakQueuedBytes };
+  }
+
+  it('never refuses a producer that waited for room: 1 producer', async () => {
+    expect(await producers(1, 500, { maxQueued: 5 }, () => 1)).toMatchObject({ refused: 0, submitted: 500 });
+  });
+
+  it('never refuses a producer that waited for room: 10 producers, first come first served', async () => {
+    expect(await producers(10, 100, { maxQueued: 10 }, () => 1)).toMatchObject({ refused: 0, submitted: 1000 });
+  });
+
+  it('announces room only when a whole task fits the byte limit', async () => {
+    const big = new Uint8Array(10_000);
+    const result = await producers(4, 100, { maxQueuedBytes: 50_000 }, () => big);
+    expect(result).toMatchObject({ refused: 0, submitted: 400 });
+    expect(result.peak).toBeLessThanOrEqual(50_000 + 12_000);
+  });
+});
+
+describe('hostile results (in memory)', () => {
+  it('settles a task whose error record is malformed with a DeserializationError, and keeps serving', async () => {
+    const { dispatcher, join } = await setup();
+    const records: unknown[] = [null, { props: null, message: 'x' }, { message: 1 }, 'text', { message: 'm', miraiKind: 'bogus' }];
+    let n = 0;
+    const d = await join(() => HOLD);
+    const tasks = records.map(() => task('x'));
+    for (const t of tasks) dispatcher.submit(t);
+    for (const record of records) {
+      await until(() => d.held.size === 1);
+      const id = [...d.held.keys()][0]!;
+      d.held.delete(id);
+      d.channel.send(frame(FrameType.Result, id, encodePayload(record, [], 'error') as Uint8Array[], FrameFlag.Error));
+      n++;
+      await until(() => tasks[n - 1]!.outcome.settled);
+    }
+    // A record with no props is still a record (a TaskError); the others are refused.
+    expect(tasks.map((t) => t.outcome.error?.constructor.name)).toEqual(['DeserializationError', 'TaskError', 'DeserializationError', 'DeserializationError', 'DeserializationError']);
+    await dispatcher.close('end');
   });
 });

@@ -56,7 +56,7 @@ describe('pool (in memory)', () => {
     launcher.daemons[0]!.crash();
     await until(() => launcher.launches === 2 && pool.status().connections === 2);
     expect(pool.status().cumulative).toBe(3);
-    expect(logs.some((l) => /lost; launching a replacement/.test(l))).toBe(true);
+    expect(logs.some((l) => /daemon 1 was lost/.test(l))).toBe(true);
     await pool.close();
   });
 
@@ -83,5 +83,69 @@ describe('pool (in memory)', () => {
     await until(() => launcher.launches === 2 && pool.status().connections === 1);
     expect(pool.status().daemons[0]!.launchId).toBe('fake-2-0');
     await pool.close();
+  });
+});
+
+describe('self-healing (in memory)', () => {
+  it('retries a replacement that fails to start, with backoff, until one starts; failures show in status()', async () => {
+    const launcher = new FakeLauncher(echo);
+    let refuse = 0;
+    const flaky: Launcher = {
+      kind: 'flaky',
+      launch: async (spec, n) => {
+        if (refuse > 0) {
+          refuse--;
+          throw new Error('no capacity');
+        }
+        return launcher.launch(spec, n);
+      },
+    };
+    const { pool, logs } = await open(flaky);
+    await pool.launch(1);
+    refuse = 2;
+    launcher.daemons[0]!.crash();
+    // The daemon died as soon as it connected (a crash loop: one failure), then two launches failed.
+    await until(() => pool.status().launches.failures === 3, 3_000);
+    expect(pool.status().launches.lastError).toMatch(/no capacity/);
+    expect(pool.status().launches.pending).toBe(1);
+    expect(logs.filter((l) => /could not start 1 replacement daemon/.test(l))).toHaveLength(2);
+    await until(() => pool.status().connections === 1, 5_000);
+    expect(pool.status().launches).toMatchObject({ failures: 0, pending: 0 });
+    await pool.close();
+  });
+
+  it('backs off a crash loop instead of relaunching at once, and never stops', async () => {
+    const launcher = new FakeLauncher(echo);
+    const { pool } = await open(launcher);
+    await pool.launch(1);
+    const started = Date.now();
+    // Each new daemon dies as soon as it connects: three crashes in a row.
+    for (let i = 0; i < 3; i++) {
+      await until(() => pool.status().connections === 1, 5_000);
+      launcher.daemons.at(-1)!.crash();
+      await until(() => pool.status().connections === 0);
+    }
+    await until(() => pool.status().connections === 1, 5_000);
+    // 0.25 s + 0.5 s of backoff (± jitter) at least, before the fourth daemon.
+    expect(Date.now() - started).toBeGreaterThan(500);
+    expect(launcher.launches).toBe(4);
+    await pool.close();
+  });
+
+  it('keeps queued tasks waiting while it retries launches that fail, and settles them at reset', async () => {
+    const never: Launcher = { kind: 'never', launch: async () => { throw new Error('quota exceeded'); } };
+    const launcher = new FakeLauncher(echo);
+    const { pool } = await open({ kind: 'once', launch: (spec, n) => (launcher.launches === 0 ? launcher.launch(spec, n) : never.launch(spec, n)) });
+    await pool.launch(1);
+    launcher.daemons[0]!.crash();
+    await until(() => pool.status().connections === 0);
+    const r = request('waits');
+    pool.submit(r);
+    // (After eight failures in a row, about a minute of backoff, queued tasks fail with a
+    // LaunchError; the chaos suite covers that.)
+    await until(() => pool.status().launches.failures >= 2, 3_000);
+    expect(r.outcome.settled).toBe(false);
+    await pool.close();
+    expect(r.outcome.error?.errorValue).toBe(19);
   });
 });
