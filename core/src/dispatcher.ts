@@ -81,6 +81,10 @@ export interface DaemonStatus {
   readonly tasks: number[];
   /** Whether it runs a watchdog that can replace it when a cancelled task is stuck. */
   readonly watchdog: boolean;
+  /** The launch id it reported (a scheduler job's array element: `12345_3`), if any. */
+  readonly launchId?: string;
+  /** The kind of launcher that started it (`'local'`, `'ssh'`, `'slurm'`), when this host did. */
+  readonly launcher?: string;
 }
 
 /** Counters, as mirai's `info()`. */
@@ -198,6 +202,7 @@ export class Dispatcher {
         state: link.state === 'leaving' ? 'leaving' : link.inflight.size > 0 ? 'busy' : 'idle',
         tasks: [...link.inflight.keys()],
         watchdog: link.watchdog !== undefined,
+        ...(link.launchId !== undefined ? { launchId: link.launchId } : {}),
       });
     }
     return rows;

@@ -142,15 +142,21 @@ export class Profile {
       const all = tracked
         ? Promise.all(waits)
         : this.dispatcherConnections(before + n).then(() => undefined);
-      await withTimeout(
-        all,
-        this.config.launchTimeoutMs,
-        () =>
-          new LaunchError(
+      let timedOut = false;
+      try {
+        await withTimeout(all, this.config.launchTimeoutMs, () => {
+          timedOut = true;
+          return new LaunchError(
             `profile '${this.name}': ${n} daemon(s) were launched (${launcher.kind}) but not all connected to ${this.url} ` +
               `within ${this.config.launchTimeoutMs} ms`,
-          ),
-      );
+          );
+        });
+      } catch (err) {
+        // Jobs in a scheduler's queue may start hours later: report, and let them join when they do.
+        if (!(timedOut && launcher.queued)) throw err;
+        all.catch(() => {});
+        this.config.log('warn', `${(err as Error).message}; they may be waiting in the ${launcher.kind} queue and join when they start`);
+      }
       return handles;
     } finally {
       this.hold(-1);
@@ -171,7 +177,10 @@ export class Profile {
   }
 
   daemonRows(): DaemonStatus[] {
-    return this.dispatcher.daemonRows();
+    return this.dispatcher.daemonRows().map((row) => {
+      const kind = row.launchId === undefined ? undefined : this.launches.get(row.launchId)?.launcher.kind;
+      return kind === undefined ? row : { ...row, launcher: kind };
+    });
   }
 
   /** Settles pending tasks with a connection reset, tells daemons to exit, stops listening. */
@@ -189,7 +198,9 @@ export class Profile {
       const done = await withTimeout(handle.exited.then(() => true), 2_000, () => new Error('slow exit')).catch(() => false);
       if (!done) handle.kill?.();
     });
-    await Promise.all(exits);
+    // Withdraw scheduler jobs (still queued, or running past their daemon's exit).
+    const cancels = [...this.launches.values()].map(({ handle }) => handle.cancel?.().catch(() => {}));
+    await Promise.all([...exits, ...cancels]);
     this.launches.clear();
   }
 
