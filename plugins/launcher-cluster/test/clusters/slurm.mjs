@@ -108,20 +108,16 @@ export async function startSlurm({ probe = true, cpus = 8 } = {}) {
   const node = hostname().split('.')[0];
   const stop = async () => {
     // Cancel jobs first: slurmstepd of a running job outlives slurmctld and retries forever.
-    try {
-      await run('scancel', ['--full', `--cluster=mirai`, '--user', String(process.getuid?.() ?? 0)], { env, timeout: 5_000 }).catch(() => undefined);
-    } catch {
-      // no controller: the kills below still end everything
+    await run('scancel', ['--full', '--user', String(process.getuid?.() ?? 0)], { env, timeout: 5_000 }).catch(() => undefined);
+    // Everything this cluster started carries our SLURM_CONF: munged, the daemons, slurmstepd
+    // and job processes (some detached from the daemons). A throwaway cluster needs no
+    // graceful shutdown: a second's grace, then SIGKILL.
+    const ours = () => [...new Set([...pidsWithEnv(`SLURM_CONF=${conf}`), ...Object.values(pids).filter(Boolean)])].filter(alive);
+    await endAll(ours(), 1_000);
+    for (let i = 0; i < 20 && ours().length > 0; i++) {
+      for (const pid of ours()) kill(pid, 'SIGKILL');
+      await sleep(50);
     }
-    await endAll([pids.slurmd, pids.slurmctld].filter(Boolean), 3_000);
-    // slurmstepd and job processes carry our SLURM_CONF in their environment.
-    for (let i = 0; i < 3; i++) {
-      const left = pidsWithEnv(`SLURM_CONF=${conf}`);
-      if (left.length === 0) break;
-      for (const pid of left) kill(pid, 'SIGKILL');
-      await sleep(100);
-    }
-    if (pids.munged) await endAll([pids.munged], 2_000);
     rmSync(dir, { recursive: true, force: true });
   };
   try {
@@ -212,7 +208,9 @@ export async function startSlurm({ probe = true, cpus = 8 } = {}) {
     };
     if (probe) {
       // The first batch job after slurmctld starts waits ~3 s; pay that here, once.
-      await cluster.cmd('sbatch', ['--wait', '-o', '/dev/null', '--wrap', 'true']);
+      // (sbatch --wait polls every 2 s or more: poll squeue instead.)
+      const id = (await cluster.cmd('sbatch', ['--parsable', '-o', '/dev/null', '--wrap', 'true'])).trim();
+      await waitFor(async () => (await cluster.cmd('squeue', ['-h', '-t', 'all', '-j', id, '-o', '%T'])).trim() === 'COMPLETED', 20_000, () => `the probe job did not complete:\n${logOf(dir, 'slurmctld')}`);
     }
     return cluster;
   } catch (err) {
