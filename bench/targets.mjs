@@ -27,6 +27,8 @@ export const targets = {
   rtt_tls_us: { limit: 'rtt_tcp_us', max: 1.5 },
   // issue 6
   rtt_nats_us: { limit: 'rtt_nats_limit_us', max: 1.5 },
+  // issue 12
+  slurm_first_result_s: { limit: 'slurm_submit_limit_s', max: 1.5 },
 };
 
 /**
