@@ -55,7 +55,7 @@ describe.skipIf(why !== undefined)(`one profile with local, SSH and Slurm daemon
     const where = await miraiMap(Array.from({ length: 60 }, (_, i) => i), async () => {
       await new Promise((r) => setTimeout(r, 40));
       return process.env.SLURM_JOB_ID ? 'slurm' : process.env.MIRAI_TEST_SSHD ? 'ssh' : 'local';
-    });
+    }).flat();
     expect(new Set(where)).toEqual(new Set(['local', 'ssh', 'slurm']));
     expect(where.filter((w) => w === 'slurm').length).toBeGreaterThan(where.filter((w) => w === 'local').length);
     // FIFO across the pool: every daemon took work.

@@ -109,7 +109,7 @@ export function schedulerSuite(c: SchedulerCase): void {
         Array.from({ length: 200 }, (_, i) => i),
         (x: number, { v }: { v: string }) => ({ square: x * x, index: Number(process.env[v]) }),
         { args: { v: indexVar } },
-      );
+      ).flat();
       expect(results.map((r) => r.square)).toEqual(Array.from({ length: 200 }, (_, i) => i * i));
       expect(results.every((r) => r.index >= 1 && r.index <= 4)).toBe(true);
 

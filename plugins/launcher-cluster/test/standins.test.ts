@@ -69,7 +69,7 @@ describe('pbs() and lsf() against recording stand-ins of qsub and bsub', () => {
     const rows = status()!.daemons;
     expect(rows.map((r) => r.launchId).sort()).toEqual([1, 2, 3].map((i) => `${/^(\d+)/.exec(rows[0]!.launchId!)![1]}[${i}]`));
     expect(rows.every((r) => r.launcher === 'pbs')).toBe(true);
-    const indices = await miraiMap([1, 2, 3, 4, 5, 6], () => process.env.PBS_ARRAY_INDEX);
+    const indices = await miraiMap([1, 2, 3, 4, 5, 6], () => process.env.PBS_ARRAY_INDEX).flat();
     expect(indices.every((i) => ['1', '2', '3'].includes(i!))).toBe(true);
 
     const id = /^(\d+)/.exec(rows[0]!.launchId!)![1];
