@@ -10,7 +10,7 @@ import { ConfigError, LaunchError, type LaunchHandle, type Launcher, type Launch
 import { checkRemoteUrl } from '@mirai-ts/core/plugin';
 import { checkKeys, flag, lines, oneLine, wholeNumber } from './check.js';
 import { renderScript, type ScriptParts, type ScriptSpec } from './job-script.js';
-import { SCHEDULERS, schedulerOfDirective, type Scheduler, type SchedulerName, type Submitted } from './schedulers.js';
+import { SCHEDULERS, schedulerOfDirective, type ListedJob, type Scheduler, type SchedulerName, type Submitted } from './schedulers.js';
 import { defaultSecretDir, SecretFiles } from './secret-file.js';
 import { runCommand } from './submit.js';
 
@@ -65,6 +65,12 @@ export interface ClusterLauncher extends Launcher {
   script(spec: ScriptSpec, jobs: number): string;
   /** Where this launcher writes a profile's secret. */
   secretFile(profile: string): string;
+  /**
+   * The array elements this launcher submitted that the scheduler still lists, with its
+   * state codes (`PENDING`/`RUNNING`, `qw`/`r`, `Q`/`R`, `PEND`/`RUN`): what is still
+   * waiting in the queue after a launch timeout. Cancelled submissions are not asked about.
+   */
+  jobs(): Promise<ListedJob[]>;
 }
 
 /** Keys every builder accepts. */
@@ -126,7 +132,9 @@ export function clusterLauncher(
   const secrets = new SecretFiles(secretDir, randomUUID().slice(0, 8));
   const submitCommand = lines.command ?? scheduler.submit;
   // A submit program given by path brings its cancel program from the same directory.
-  const cancelCommand = submitCommand.includes('/') ? join(dirname(submitCommand), scheduler.cancel) : scheduler.cancel;
+  const sibling = (program: string): string => (submitCommand.includes('/') ? join(dirname(submitCommand), program) : program);
+  const cancelCommand = sibling(scheduler.cancel);
+  const listCommand = sibling(scheduler.list.command);
   const parts: ScriptParts = {
     scheduler,
     shebang: lines.shebang ?? '#!/bin/sh',
@@ -182,6 +190,17 @@ export function clusterLauncher(
     cancelCommand,
     script,
     secretFile: (profile) => secrets.path(profile),
+    async jobs(): Promise<ListedJob[]> {
+      const submissions = [...live.values()].flatMap((set) => [...set]);
+      const lists = await Promise.all(
+        submissions.map(async ({ cancelId }) => {
+          const r = await runCommand(listCommand, scheduler.list.args(cancelId), '', submitTimeout);
+          // A finished job is an error to some list commands: it simply has no elements left.
+          return r.code === 0 ? scheduler.list.parse(r.stdout, cancelId) : [];
+        }),
+      );
+      return lists.flat();
+    },
     async launch(spec: LaunchSpec, n: number): Promise<LaunchHandle[]> {
       checkRemoteUrl(spec, who);
       const jobs = Math.ceil(n / processesPerJob);

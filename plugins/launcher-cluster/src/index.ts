@@ -16,4 +16,4 @@ export {
 } from './cluster-config.js';
 export { slurm, sge, pbs, lsf, type JobFields, type SlurmOptions, type SgeOptions, type PbsOptions, type LsfOptions } from './builders.js';
 export { jobScript, type JobScriptSpec } from './job-script-api.js';
-export { SCHEDULERS, type SchedulerName, type Scheduler } from './schedulers.js';
+export { SCHEDULERS, type SchedulerName, type Scheduler, type ListedJob, type Submitted } from './schedulers.js';

@@ -15,6 +15,14 @@ export interface Submitted {
   element(index: number): string;
 }
 
+/** One array element as the scheduler lists it. */
+export interface ListedJob {
+  /** The element's launch id (`12345_3`, `123.3`, `12345[3]`). */
+  readonly job: string;
+  /** The scheduler's own state code (`PENDING`, `qw`, `Q`, `PEND`, ...). */
+  readonly state: string;
+}
+
 export interface Scheduler {
   readonly name: SchedulerName;
   /** Default submission and cancel programs. */
@@ -45,7 +53,16 @@ export interface Scheduler {
   readonly elementId: string;
   /** Parses the submission's standard output; undefined if it is not understood. */
   parse(stdout: string): Submitted | undefined;
+  /** How to list a submission's elements ("list own jobs" in each scheduler's manual). */
+  readonly list: { readonly command: string; args(cancelId: string): string[]; parse(stdout: string, cancelId: string): ListedJob[] };
 }
+
+/** Lines of `stdout` split into whitespace-separated words, empty lines dropped. */
+const rows = (stdout: string): string[][] =>
+  stdout
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((w) => w[0] !== '');
 
 const byIndex = (id: string, format: (id: string, i: number) => string) => (i: number) => format(id, i);
 
@@ -68,6 +85,12 @@ export const SCHEDULERS: Readonly<Record<SchedulerName, Scheduler>> = {
       const m = /^(\d+)(?:;\S+)?$/.exec(stdout.trim());
       return m ? { cancelId: m[1]!, element: byIndex(m[1]!, (id, i) => `${id}_${i}`) } : undefined;
     },
+    // -r: one line per array element, even pending ones.
+    list: {
+      command: 'squeue',
+      args: (id) => ['-h', '-r', '-j', id, '-o', '%i %T'],
+      parse: (stdout) => rows(stdout).map(([job, state]) => ({ job: job!, state: state ?? '' })),
+    },
   },
   sge: {
     name: 'sge',
@@ -87,6 +110,12 @@ export const SCHEDULERS: Readonly<Record<SchedulerName, Scheduler>> = {
     parse(stdout) {
       const m = /^(\d+)(?:\.\S+)?$/.exec(stdout.trim()) ?? /Your job(?:-array)? (\d+)/.exec(stdout);
       return m ? { cancelId: m[1]!, element: byIndex(m[1]!, (id, i) => `${id}.${i}`) } : undefined;
+    },
+    // -g d: one line per array task; columns job-ID prior name user state ... ja-task-ID.
+    list: {
+      command: 'qstat',
+      args: () => ['-g', 'd', '-u', '*'],
+      parse: (stdout, id) => rows(stdout).filter((w) => w[0] === id).map((w) => ({ job: `${id}.${w[w.length - 1]}`, state: w[4] ?? '' })),
     },
   },
   pbs: {
@@ -108,6 +137,15 @@ export const SCHEDULERS: Readonly<Record<SchedulerName, Scheduler>> = {
       const m = /^(\d+)\[\](?:\.\S+)?$/.exec(text);
       return m ? { cancelId: text, element: byIndex(m[1]!, (id, i) => `${id}[${i}]`) } : undefined;
     },
+    // -t: the subjobs; columns Job id, Name, User, Time Use, S, Queue.
+    list: {
+      command: 'qstat',
+      args: (id) => ['-t', id],
+      parse: (stdout) =>
+        rows(stdout)
+          .filter((w) => /^\d+\[\d+\]/.test(w[0]!))
+          .map((w) => ({ job: w[0]!.replace(/\..*$/, ''), state: w[4] ?? '' })),
+    },
   },
   lsf: {
     name: 'lsf',
@@ -125,6 +163,11 @@ export const SCHEDULERS: Readonly<Record<SchedulerName, Scheduler>> = {
     parse(stdout) {
       const m = /Job <(\d+)> is submitted/.exec(stdout);
       return m ? { cancelId: m[1]!, element: byIndex(m[1]!, (id, i) => `${id}[${i}]`) } : undefined;
+    },
+    list: {
+      command: 'bjobs',
+      args: (id) => ['-noheader', '-o', 'jobid jobindex stat', id],
+      parse: (stdout) => rows(stdout).map(([id, index, state]) => ({ job: `${id}[${index}]`, state: state ?? '' })),
     },
   },
 };

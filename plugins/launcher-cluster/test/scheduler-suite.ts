@@ -34,6 +34,8 @@ export interface SchedulerCase {
   readonly indexVar: string;
   /** A directive that keeps jobs pending (held). */
   readonly hold: string;
+  /** The state codes the scheduler lists for a running and a held job. */
+  readonly states: { running: string; held: string };
   /** The scheduler's records of a job, as text: stored script, job record (`scontrol show job`, `qstat -j`). */
   records(cluster: TestCluster, jobId: string): Promise<{ script: string; record: string }>;
   /** Kills one array element the way the scheduler would. */
@@ -103,6 +105,9 @@ export function schedulerSuite(c: SchedulerCase): void {
       expect(ids.map((i) => i.index).sort()).toEqual([1, 2, 3, 4]);
       expect(rows.every((r) => r.launcher === c.name)).toBe(true);
       const jobId = ids[0]!.job;
+      const listed = await launcher.jobs();
+      expect(listed.map((j) => j.job).sort()).toEqual(rows.map((r) => r.launchId).sort());
+      expect(listed.every((j) => j.state === c.states.running)).toBe(true);
 
       const indexVar = c.indexVar;
       const results = await miraiMap(
@@ -154,8 +159,12 @@ export function schedulerSuite(c: SchedulerCase): void {
       const handle = await daemons(3, { url: URL, remote: launcher, launchTimeout: 300, log: (_level, message) => logs.push(message) });
       expect(handle.connections).toBe(0);
       expect(logs.join('\n')).toMatch(new RegExp(`3 daemon\\(s\\) were launched \\(${c.name}\\) but not all connected.*waiting in the ${c.name} queue`));
-      expect((await cluster.queue()).length).toBeGreaterThan(0);
+      // What is still waiting: the launcher lists each element with the scheduler's state.
+      const listed = await launcher.jobs();
+      expect(listed).toHaveLength(3);
+      expect(listed.every((j) => c.idPattern.test(j.job) && j.state === c.states.held)).toBe(true);
       await daemons(0);
+      expect(await launcher.jobs()).toEqual([]);
       expect(await cluster.queue()).toEqual([]);
       expect(existsSync(launcher.secretFile('default'))).toBe(false);
     });

@@ -27,6 +27,7 @@ schedulerSuite({
   launcher: (options) => sge(options),
   idPattern: /^(\d+)\.(\d+)$/,
   indexVar: 'SGE_TASK_ID',
+  states: { running: 'r', held: 'hqw' },
   hold: '-h',
   async records(cluster, jobId) {
     return {

@@ -25,6 +25,7 @@ schedulerSuite({
   launcher: (options) => slurm(options),
   idPattern: /^(\d+)_(\d+)$/,
   indexVar: 'SLURM_ARRAY_TASK_ID',
+  states: { running: 'RUNNING', held: 'PENDING' },
   hold: '--hold',
   async records(cluster, jobId) {
     return {

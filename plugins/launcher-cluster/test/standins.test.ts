@@ -69,6 +69,8 @@ describe('pbs() and lsf() against recording stand-ins of qsub and bsub', () => {
     const rows = status()!.daemons;
     expect(rows.map((r) => r.launchId).sort()).toEqual([1, 2, 3].map((i) => `${/^(\d+)/.exec(rows[0]!.launchId!)![1]}[${i}]`));
     expect(rows.every((r) => r.launcher === 'pbs')).toBe(true);
+    expect((await launcher.jobs()).sort((a, b) => a.job.localeCompare(b.job))).toEqual(rows.map((r) => r.launchId!).sort().map((job) => ({ job, state: 'R' })));
+    expect(newCalls()).toEqual([{ role: 'pbs-qstat', argv: ['-t', `${/^(\d+)/.exec(rows[0]!.launchId!)![1]}[].standin`], stdin: '' }]);
     const indices = await miraiMap([1, 2, 3, 4, 5, 6], () => process.env.PBS_ARRAY_INDEX).flat();
     expect(indices.every((i) => ['1', '2', '3'].includes(i!))).toBe(true);
 
@@ -88,6 +90,11 @@ describe('pbs() and lsf() against recording stand-ins of qsub and bsub', () => {
     const ids = status()!.daemons.map((r) => r.launchId!).sort();
     const job = /^(\d+)/.exec(ids[0]!)![1];
     expect(ids).toEqual([`${job}[1]_1`, `${job}[1]_2`, `${job}[2]_1`, `${job}[2]_2`]);
+    expect(await launcher.jobs()).toEqual([
+      { job: `${job}[1]`, state: 'RUN' },
+      { job: `${job}[2]`, state: 'RUN' },
+    ]);
+    expect(newCalls()).toEqual([{ role: 'lsf-bjobs', argv: ['-noheader', '-o', 'jobid jobindex stat', job], stdin: '' }]);
     await daemons(0);
     expect(newCalls()).toEqual([{ role: 'lsf-bkill', argv: [job], stdin: '' }]);
   });

@@ -5,7 +5,8 @@
  * each array element of the submitted script locally, in the background, with the
  * scheduler's array variables set. Cancel kills the elements' process groups.
  *
- *   standin.mjs pbs-qsub | pbs-qdel | lsf-bsub | lsf-bkill  (the qsub/qdel/bsub/bkill wrappers call this)
+ *   standin.mjs pbs-qsub | pbs-qdel | pbs-qstat | lsf-bsub | lsf-bkill | lsf-bjobs
+ *   (the qsub/qdel/qstat/bsub/bkill/bjobs wrappers call this)
  */
 import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -33,6 +34,22 @@ function runElement(id, index, env) {
   const child = spawn('/bin/sh', ['-c', stdin], { detached: true, stdio: 'ignore', env: { ...process.env, ...env } });
   appendFileSync(join(dir, 'jobs', `${id}.pids`), `${child.pid}\n`);
   child.unref();
+}
+
+/** The recorded elements of job `id`: [index, pid], index from 1. */
+function elements(id) {
+  const file = join(dir, 'jobs', `${id}.pids`);
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((pid, i) => [i + 1, Number(pid)]);
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function cancel(id) {
@@ -69,6 +86,15 @@ if (role === 'pbs-qsub') {
     process.stderr.write(`qdel: Unknown Job Id ${args.join(' ')}\n`);
     process.exit(153);
   }
+} else if (role === 'pbs-qstat') {
+  // qstat -t 1000[].standin: a header, then one line per subjob (R running, F finished).
+  const id = Number(/^(\d+)/.exec(args[args.length - 1] ?? '')?.[1]);
+  process.stdout.write('Job id            Name             User              Time Use S Queue\n----------------  ---------------- ----------------  -------- - -----\n');
+  for (const [i, pid] of elements(id)) process.stdout.write(`${id}[${i}].standin  standin  root  0 ${alive(pid) ? 'R' : 'F'} workq\n`);
+} else if (role === 'lsf-bjobs') {
+  // bjobs -noheader -o 'jobid jobindex stat' 1001
+  const id = Number(args[args.length - 1]);
+  for (const [i, pid] of elements(id)) process.stdout.write(`${id} ${i} ${alive(pid) ? 'RUN' : 'DONE'}\n`);
 } else if (role === 'lsf-bsub') {
   const lines = directive('#BSUB');
   if (lines.some((l) => /^-q\s+nosuchqueue\b/.test(l))) {
