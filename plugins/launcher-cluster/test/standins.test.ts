@@ -99,6 +99,20 @@ describe('pbs() and lsf() against recording stand-ins of qsub and bsub', () => {
     expect(newCalls()).toEqual([{ role: 'lsf-bkill', argv: [job], stdin: '' }]);
   });
 
+  it('PBS: held jobs past the launch timeout are a logged warning, listed by jobs(), and withdrawn at reset', async () => {
+    const logs: string[] = [];
+    const launcher = pbs({ command: join(STANDINS, 'pbs', 'qsub'), secretDir: secrets.dir, directives: ['-h'] });
+    const handle = await daemons(2, { url: URL, remote: launcher, launchTimeout: 200, log: (_level, message) => logs.push(message) });
+    expect(handle.connections).toBe(0);
+    expect(logs.join('\n')).toMatch(/2 daemon\(s\) were launched \(pbs\) but not all connected .* within 200 ms; they may be waiting in the pbs queue/);
+    const listed = await launcher.jobs();
+    expect(listed.map((j) => j.state)).toEqual(['H', 'H']);
+    expect(newCalls().map((c) => c.role)).toEqual(['pbs-qsub', 'pbs-qstat']);
+    await daemons(0);
+    expect(newCalls()).toEqual([{ role: 'pbs-qdel', argv: [`${/^(\d+)/.exec(listed[0]!.job)![1]}[].standin`], stdin: '' }]);
+    expect(await launcher.jobs()).toEqual([]);
+  });
+
   it('splits beyond arrayMax into several submissions, each an array, and cancels them all', async () => {
     const launcher = lsf({ command: join(STANDINS, 'lsf', 'bsub'), secretDir: secrets.dir, arrayMax: 2 });
     await daemons(5, { url: URL, remote: launcher });

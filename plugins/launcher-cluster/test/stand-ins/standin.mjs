@@ -29,8 +29,12 @@ function nextJobId() {
   return id;
 }
 
-/** Runs element `index` of the script in its own process group; records its pid for cancel. */
-function runElement(id, index, env) {
+/** Runs element `index` of the script in its own process group; records its pid for cancel. Held (-h): records 0, runs nothing. */
+function runElement(id, index, env, held = false) {
+  if (held) {
+    appendFileSync(join(dir, 'jobs', `${id}.pids`), '0\n');
+    return;
+  }
   const child = spawn('/bin/sh', ['-c', stdin], { detached: true, stdio: 'ignore', env: { ...process.env, ...env } });
   appendFileSync(join(dir, 'jobs', `${id}.pids`), `${child.pid}\n`);
   child.unref();
@@ -56,6 +60,7 @@ function cancel(id) {
   const file = join(dir, 'jobs', `${id}.pids`);
   if (!existsSync(file)) return false;
   for (const pid of readFileSync(file, 'utf8').split('\n').filter(Boolean)) {
+    if (Number(pid) <= 0) continue; // held: nothing runs (and kill(-0) would hit our own group)
     try {
       process.kill(-Number(pid), 'SIGTERM');
     } catch {
@@ -76,8 +81,9 @@ if (role === 'pbs-qsub') {
   const range = lines.map((l) => /^-J\s+1-(\d+)$/.exec(l)).find(Boolean);
   const id = nextJobId();
   const count = range ? Number(range[1]) : 1;
+  const held = lines.includes('-h');
   for (let i = 1; i <= count; i++) {
-    runElement(id, i, range ? { PBS_JOBID: `${id}[${i}].standin`, PBS_ARRAY_INDEX: String(i), PBS_ARRAY_ID: `${id}[].standin` } : { PBS_JOBID: `${id}.standin` });
+    runElement(id, i, range ? { PBS_JOBID: `${id}[${i}].standin`, PBS_ARRAY_INDEX: String(i), PBS_ARRAY_ID: `${id}[].standin` } : { PBS_JOBID: `${id}.standin` }, held);
   }
   process.stdout.write(range ? `${id}[].standin\n` : `${id}.standin\n`);
 } else if (role === 'pbs-qdel') {
@@ -90,7 +96,7 @@ if (role === 'pbs-qsub') {
   // qstat -t 1000[].standin: a header, then one line per subjob (R running, F finished).
   const id = Number(/^(\d+)/.exec(args[args.length - 1] ?? '')?.[1]);
   process.stdout.write('Job id            Name             User              Time Use S Queue\n----------------  ---------------- ----------------  -------- - -----\n');
-  for (const [i, pid] of elements(id)) process.stdout.write(`${id}[${i}].standin  standin  root  0 ${alive(pid) ? 'R' : 'F'} workq\n`);
+  for (const [i, pid] of elements(id)) process.stdout.write(`${id}[${i}].standin  standin  root  0 ${pid === 0 ? 'H' : alive(pid) ? 'R' : 'F'} workq\n`);
 } else if (role === 'lsf-bjobs') {
   // bjobs -noheader -o 'jobid jobindex stat' 1001
   const id = Number(args[args.length - 1]);
