@@ -173,6 +173,7 @@ export function schedulerSuite(c: SchedulerCase): void {
       const launcher = c.launcher({ secretDir: secrets.dir, directives: [c.hold], failOnLaunchTimeout: true });
       await expect(daemons(2, { url: URL, remote: launcher, launchTimeout: 300 })).rejects.toThrow(LaunchError);
       expect(await cluster.queue()).toEqual([]);
+      expect(existsSync(launcher.secretFile('default'))).toBe(false);
     });
 
     it('a job killed mid-task settles that task with 19, and repair submits a replacement', async () => {
@@ -194,7 +195,9 @@ export function schedulerSuite(c: SchedulerCase): void {
     });
 
     it("a bad queue or directive is a LaunchError with the scheduler's own message", async () => {
-      await expect(daemons(2, { url: URL, remote: c.launcher({ secretDir: secrets.dir, ...c.badQueue.options }) })).rejects.toThrow(c.badQueue.message);
+      const badQueue = c.launcher({ secretDir: secrets.dir, ...c.badQueue.options });
+      await expect(daemons(2, { url: URL, remote: badQueue })).rejects.toThrow(c.badQueue.message);
+      expect(existsSync(badQueue.secretFile('default'))).toBe(false);
       const err = await daemons(1, { url: URL, remote: c.launcher({ secretDir: secrets.dir, directives: [c.badDirective.directive] }) }).then(
         () => undefined,
         (e: unknown) => e,
