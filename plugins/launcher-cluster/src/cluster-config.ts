@@ -174,11 +174,31 @@ export function clusterLauncher(
     }
   };
 
-  /** Cancels a submission once, however many handles ask; a job already gone is not an error. */
+  /** The elements of one submission the scheduler still lists. */
+  const listed = async ({ cancelId }: Submitted): Promise<ListedJob[]> => {
+    const r = await runCommand(listCommand, scheduler.list.args(cancelId), '', submitTimeout);
+    // A finished job is an error to some list commands: it simply has no elements left.
+    return r.code === 0 ? scheduler.list.parse(r.stdout, cancelId) : [];
+  };
+
+  /**
+   * Cancels a submission once, however many handles ask. A job already gone is not an error;
+   * one the cancel command could not withdraw is reported on stderr (the profile has reset
+   * by then, so there is no one to throw to), as remoteConfig() reports failed commands.
+   */
   const canceller = (profile: string, submitted: Submitted): (() => Promise<void>) => {
     let done: Promise<void> | undefined;
-    return () =>
-      (done ??= runCommand(cancelCommand, [submitted.cancelId], '', submitTimeout).then(() => release(profile, submitted)));
+    const cancel = async (): Promise<void> => {
+      const r = await runCommand(cancelCommand, [submitted.cancelId], '', submitTimeout);
+      release(profile, submitted);
+      if (r.failure === undefined && r.code === 0) return;
+      const left = r.failure === undefined ? await listed(submitted) : [];
+      if (r.failure !== undefined || left.length > 0) {
+        const said = (r.failure ?? (r.stderr.trim() || `exit ${r.code}`)).slice(-500);
+        process.stderr.write(`[mirai-ts] ${who}: could not cancel job ${submitted.cancelId} with ${cancelCommand}: ${said}\n`);
+      }
+    };
+    return () => (done ??= cancel());
   };
 
   return {
@@ -191,14 +211,7 @@ export function clusterLauncher(
     script,
     secretFile: (profile) => secrets.path(profile),
     async jobs(): Promise<ListedJob[]> {
-      const submissions = [...live.values()].flatMap((set) => [...set]);
-      const lists = await Promise.all(
-        submissions.map(async ({ cancelId }) => {
-          const r = await runCommand(listCommand, scheduler.list.args(cancelId), '', submitTimeout);
-          // A finished job is an error to some list commands: it simply has no elements left.
-          return r.code === 0 ? scheduler.list.parse(r.stdout, cancelId) : [];
-        }),
-      );
+      const lists = await Promise.all([...live.values()].flatMap((set) => [...set]).map(listed));
       return lists.flat();
     },
     async launch(spec: LaunchSpec, n: number): Promise<LaunchHandle[]> {

@@ -5,9 +5,9 @@
  * variables set. What is tested is our side: scripts, command lines, id parsing, launch id
  * matching, cancellation. Real daemons run and connect.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { daemons, LaunchError, miraiMap, status } from '@mirai-ts/core';
 import { jobScript, lsf, pbs } from '@mirai-ts/launcher-cluster';
 import { privateDir, processesWith, waitFor } from './support.js';
@@ -111,6 +111,24 @@ describe('pbs() and lsf() against recording stand-ins of qsub and bsub', () => {
     await daemons(0);
     expect(newCalls()).toEqual([{ role: 'pbs-qdel', argv: [`${/^(\d+)/.exec(listed[0]!.job)![1]}[].standin`], stdin: '' }]);
     expect(await launcher.jobs()).toEqual([]);
+  });
+
+  it('a cancel the scheduler refuses, with the job still listed, is reported on stderr', async () => {
+    const launcher = pbs({ command: join(STANDINS, 'pbs', 'qsub'), secretDir: secrets.dir, directives: ['-h'] });
+    await daemons(1, { url: URL, remote: launcher, launchTimeout: 100, log: () => {} });
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    process.env.MIRAI_STANDIN_REFUSE_CANCEL = '1';
+    let said = '';
+    try {
+      await daemons(0);
+      // (Read before mockRestore(), which clears the recorded calls.)
+      said = stderr.mock.calls.map((c) => String(c[0])).join('');
+    } finally {
+      delete process.env.MIRAI_STANDIN_REFUSE_CANCEL;
+      stderr.mockRestore();
+    }
+    expect(said).toMatch(/\[mirai-ts\] pbs: could not cancel job \d+\[\]\.standin with .*qdel: qdel: Unauthorized Request/);
+    expect(existsSync(launcher.secretFile('default'))).toBe(false);
   });
 
   it('splits beyond arrayMax into several submissions, each an array, and cancels them all', async () => {

@@ -87,6 +87,10 @@ if (role === 'pbs-qsub') {
   }
   process.stdout.write(range ? `${id}[].standin\n` : `${id}.standin\n`);
 } else if (role === 'pbs-qdel') {
+  if (process.env.MIRAI_STANDIN_REFUSE_CANCEL) {
+    process.stderr.write(`qdel: Unauthorized Request  ${args.join(' ')}\n`);
+    process.exit(159);
+  }
   const ok = args.length > 0 && args.every((a) => cancel(Number(/^(\d+)/.exec(a)?.[1])));
   if (!ok) {
     process.stderr.write(`qdel: Unknown Job Id ${args.join(' ')}\n`);
