@@ -33,11 +33,22 @@ export interface LaunchHandle {
   stderrTail?(): string;
   /** Ends the process at once (local processes only). */
   kill?(): void;
+  /**
+   * Withdraws the launch from a batch scheduler (a queued or running job): called for every
+   * handle when the profile resets, after its daemons were told to exit. Handles of one
+   * submission may share it; it must tolerate a job that already ended.
+   */
+  cancel?(): Promise<void>;
 }
 
 export interface Launcher {
   /** `'local'`, `'ssh'`, `'slurm'`, ... */
   readonly kind: string;
+  /**
+   * Launches may wait in a scheduler's queue: when they have not connected within the
+   * launch timeout, the profile logs a warning and keeps waiting instead of failing.
+   */
+  readonly queued?: boolean;
   /** Starts `n` daemons. */
   launch(spec: LaunchSpec, n: number): Promise<LaunchHandle[]>;
   /** The shell commands that would start one daemon each, for running by hand. */

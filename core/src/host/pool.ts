@@ -190,17 +190,22 @@ export class DaemonPool implements ComputePool {
       const waits = handles.map((handle) => this.track(handle, launcher, options));
       const tracked = handles.every((h) => h.exited !== undefined);
       const all: Promise<unknown> = tracked ? Promise.all(waits) : this.dispatcher.waitForJoins(before + n);
+      let timedOut = false;
       try {
-        await withTimeout(
-          all,
-          this.settings.launchTimeout,
-          () =>
-            new LaunchError(
-              `profile '${this.name}': ${n} daemon(s) were launched (${launcher.kind}) but not all connected to ${this.url} ` +
-                `within ${this.settings.launchTimeout} ms`,
-            ),
-        );
+        await withTimeout(all, this.settings.launchTimeout, () => {
+          timedOut = true;
+          return new LaunchError(
+            `profile '${this.name}': ${n} daemon(s) were launched (${launcher.kind}) but not all connected to ${this.url} ` +
+              `within ${this.settings.launchTimeout} ms`,
+          );
+        });
       } catch (err) {
+        if (timedOut && launcher.queued) {
+          // Jobs in a scheduler's queue may start hours later: report, and let them join when they do.
+          all.catch(() => {});
+          this.settings.log('warn', `${(err as Error).message}; they may be waiting in the ${launcher.kind} queue and join when they start`);
+          return handles;
+        }
         // A launch that failed is over: what it started and never connected is ended.
         for (const handle of handles) if (this.launches.get(handle.id)?.connected === false) handle.kill?.();
         throw err;
@@ -226,7 +231,9 @@ export class DaemonPool implements ComputePool {
       const done = await withTimeout(handle.exited.then(() => true), 2_000, () => new Error('slow exit')).catch(() => false);
       if (!done) handle.kill?.();
     });
-    await Promise.all(exits);
+    // Withdraw scheduler jobs (still queued, or running past their daemon's exit).
+    const cancels = [...this.launches.values()].map(({ handle }) => handle.cancel?.().catch(() => {}));
+    await Promise.all([...exits, ...cancels]);
     this.launches.clear();
   }
 

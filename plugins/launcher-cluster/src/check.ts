@@ -1,0 +1,87 @@
+/** Option checks shared by the builders: every message names the option, the value and what is expected. */
+import { ConfigError } from '@mirai-ts/core';
+
+/** Rejects keys not in `allowed`, suggesting a near miss ("did you mean"). */
+export function checkKeys(who: string, options: object, allowed: readonly string[], hints: Readonly<Record<string, string>> = {}): void {
+  for (const key of Object.keys(options)) {
+    if (allowed.includes(key)) continue;
+    const hint = hints[key] ?? allowed.find((a) => distance(a.toLowerCase(), key.toLowerCase()) <= 2);
+    throw new ConfigError(`${who}: unknown option '${key}'${hint ? ` (did you mean '${hint}'?)` : ''}; expected one of ${allowed.join(', ')}`);
+  }
+}
+
+/** Levenshtein distance, for "did you mean". */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+const show = (value: unknown): string => (typeof value === 'string' ? `'${value}'` : JSON.stringify(value) ?? String(value));
+
+/** A whole number ≥ `min`, or undefined. Strings (from process.env) are not numbers: parse them first. */
+export function wholeNumber(who: string, key: string, value: unknown, min = 1): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new ConfigError(`${who}: '${key}' must be a whole number ≥ ${min}, got ${show(value)}${typeof value === 'string' ? ' (a string: parse it with Number() first)' : ''}`);
+  }
+  return value;
+}
+
+/** A non-empty string on one line, or undefined. */
+export function oneLine(who: string, key: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.trim() === '' || /[\r\n]/.test(value)) {
+    throw new ConfigError(`${who}: '${key}' must be a non-empty string on one line, got ${show(value)}`);
+  }
+  return value;
+}
+
+/** An array of one-line strings, or undefined. */
+export function lines(who: string, key: string, value: unknown): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) throw new ConfigError(`${who}: '${key}' must be an array of strings, got ${show(value)}`);
+  return value.map((line, i) => oneLine(who, `${key}[${i}]`, line)!);
+}
+
+/** A boolean, or undefined. */
+export function flag(who: string, key: string, value: unknown): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'boolean') throw new ConfigError(`${who}: '${key}' must be true or false, got ${show(value)}`);
+  return value;
+}
+
+/** Walltime as seconds: a number of seconds, or 'HH:MM:SS' / 'MM:SS'. */
+export function walltimeSeconds(who: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'number' && Number.isInteger(value) && value > 0) return value;
+  const m = typeof value === 'string' ? /^(?:(\d+):)?([0-5]?\d):([0-5]\d)$/.exec(value) : null;
+  if (m) {
+    const seconds = Number(m[1] ?? 0) * 3600 + Number(m[2]) * 60 + Number(m[3]);
+    if (seconds > 0) return seconds;
+  }
+  throw new ConfigError(`${who}: 'walltime' must be 'HH:MM:SS' or a whole number of seconds > 0, got ${show(value)}`);
+}
+
+/** Memory as MiB: a number of MiB, or '<n>K|M|G|T' (binary units, as Slurm). */
+export function memoryMiB(who: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'number' && Number.isInteger(value) && value > 0) return value;
+  const m = typeof value === 'string' ? /^(\d+)\s*([KMGT])i?B?$/i.exec(value) : null;
+  if (m) {
+    const scale = { K: 1 / 1024, M: 1, G: 1024, T: 1024 * 1024 }[m[2]!.toUpperCase() as 'K' | 'M' | 'G' | 'T'];
+    const mib = Math.ceil(Number(m[1]) * scale);
+    if (mib > 0) return mib;
+  }
+  throw new ConfigError(`${who}: 'memory' must be like '4G' or '512M', or a whole number of MiB, got ${show(value)}`);
+}
+
+/** `HH:MM:SS` for `seconds`. */
+export function hms(seconds: number): string {
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return `${pad(Math.floor(seconds / 3600))}:${pad(Math.floor((seconds % 3600) / 60))}:${pad(seconds % 60)}`;
+}

@@ -1,0 +1,306 @@
+/**
+ * The cluster launcher: submits daemons as one array job per `arrayMax` daemons, tracks the
+ * job ids, and cancels the jobs when the profile resets. `clusterConfig()` takes raw
+ * directive and shell lines, as mirai's `cluster_config()`; the typed builders in
+ * builders.ts produce the same launcher.
+ */
+import { randomUUID } from 'node:crypto';
+import { basename, dirname, join } from 'node:path';
+import { ConfigError, LaunchError, type LaunchHandle, type Launcher, type LaunchSpec, type RemoteDaemonProgram } from '@mirai-ts/core';
+import { checkRemoteUrl } from '@mirai-ts/core/plugin';
+import { checkKeys, flag, lines, oneLine, wholeNumber } from './check.js';
+import { renderScript, type ScriptParts, type ScriptSpec } from './job-script.js';
+import { SCHEDULERS, schedulerOfDirective, type ListedJob, type Scheduler, type SchedulerName, type Submitted } from './schedulers.js';
+import { defaultSecretDir, SecretFiles } from './secret-file.js';
+import { runCommand } from './submit.js';
+
+/** Options every cluster launcher takes. */
+export interface CommonClusterOptions extends RemoteDaemonProgram {
+  /** Job name (default `mirai-<profile>`). */
+  readonly jobName?: string;
+  /** Largest array per submission (default the scheduler's usual limit); more daemons are split over several submissions. */
+  readonly arrayMax?: number;
+  /** Daemons per job (default 1), for sites that allocate whole nodes; `n` rounds up to whole jobs. */
+  readonly processesPerJob?: number;
+  /**
+   * Directory for the secret file (mode 0600, directory 0700), which must be on a file system
+   * the compute nodes share. Default `~/.mirai-ts/secrets`.
+   */
+  readonly secretDir?: string;
+  /** How long a submission or cancel command may take, in ms (default 60 000). */
+  readonly submitTimeout?: number;
+  /**
+   * Fail the launch when jobs have not connected within the profile's `launchTimeout`
+   * (default false: they may be waiting in the queue, so the host logs a warning and keeps
+   * waiting for them).
+   */
+  readonly failOnLaunchTimeout?: boolean;
+}
+
+/** Options of {@link clusterConfig}. */
+export interface ClusterConfigOptions extends CommonClusterOptions {
+  /** `'sbatch'`, `'qsub'` or `'bsub'` (or a path to one). */
+  readonly command: string;
+  /**
+   * Directive and shell lines, as one multi-line string or an array: `#SBATCH --mem=4G`,
+   * `module load nodejs`. Indentation is stripped; no shebang needed (a first `#!` line is used as the shebang).
+   */
+  readonly options?: string | readonly string[];
+  /** With `qsub`: `'sge'` or `'pbs'` (default: from the directives' prefix). */
+  readonly scheduler?: 'sge' | 'pbs';
+}
+
+/** A launcher for a batch scheduler. */
+export interface ClusterLauncher extends Launcher {
+  readonly kind: SchedulerName;
+  /** Launches may wait in a queue: a launch timeout is a warning, not a failure (unless `failOnLaunchTimeout`). */
+  readonly queued: boolean;
+  /** Largest array per submission. */
+  readonly arrayMax: number;
+  readonly processesPerJob: number;
+  /** The programs that submit and cancel. */
+  readonly submitCommand: string;
+  readonly cancelCommand: string;
+  /** The script of one submission of `jobs` array elements (`jobs` ≤ arrayMax). */
+  script(spec: ScriptSpec, jobs: number): string;
+  /** Where this launcher writes a profile's secret. */
+  secretFile(profile: string): string;
+  /**
+   * The array elements this launcher submitted that the scheduler still lists, with its
+   * state codes (`PENDING`/`RUNNING`, `qw`/`r`, `Q`/`R`, `PEND`/`RUN`): what is still
+   * waiting in the queue after a launch timeout. Cancelled submissions are not asked about.
+   */
+  jobs(): Promise<ListedJob[]>;
+}
+
+/** Keys every builder accepts. */
+export const COMMON_KEYS = ['jobName', 'arrayMax', 'processesPerJob', 'secretDir', 'submitTimeout', 'failOnLaunchTimeout', 'node', 'script', 'cwd'] as const;
+
+/**
+ * A cluster launcher from raw directive and shell lines, as mirai's `cluster_config()`:
+ *
+ * ```ts
+ * await daemons(100, {
+ *   url: hostUrl({ tls: true }).ib0,
+ *   remote: clusterConfig({ command: 'sbatch', options: `
+ *     #SBATCH --partition=short
+ *     #SBATCH --mem=4G
+ *     module load nodejs` }),
+ * });
+ * ```
+ */
+export function clusterConfig(options: ClusterConfigOptions): ClusterLauncher {
+  const who = 'clusterConfig';
+  if (options === null || typeof options !== 'object') throw new ConfigError(`${who}: expected an options object with a command`);
+  checkKeys(who, options, ['command', 'options', 'scheduler', ...COMMON_KEYS]);
+  const command = oneLine(who, 'command', options.command);
+  const program = command === undefined ? undefined : basename(command);
+  if (program !== 'sbatch' && program !== 'qsub' && program !== 'bsub') {
+    throw new ConfigError(`${who}: 'command' must be 'sbatch', 'qsub' or 'bsub' (or a path to one), got ${JSON.stringify(options.command)}`);
+  }
+  const raw = optionLines(who, options.options);
+  const scheduler = pickScheduler(who, program, options.scheduler, raw);
+  const { shebang, directives, prologue } = splitOptions(who, scheduler, raw);
+  return clusterLauncher(who, scheduler, options, { shebang, directives, prologue, command: command! });
+}
+
+/** Builds the launcher from checked script parts; shared by clusterConfig() and the typed builders. */
+export function clusterLauncher(
+  who: string,
+  scheduler: Scheduler,
+  options: CommonClusterOptions,
+  lines: { shebang?: string; directives: readonly string[]; prologue: readonly string[]; command?: string | undefined },
+): ClusterLauncher {
+  const arrayMax = wholeNumber(who, 'arrayMax', options.arrayMax) ?? scheduler.arrayMax;
+  const processesPerJob = wholeNumber(who, 'processesPerJob', options.processesPerJob) ?? 1;
+  const submitTimeout = wholeNumber(who, 'submitTimeout', options.submitTimeout) ?? 60_000;
+  const failOnLaunchTimeout = flag(who, 'failOnLaunchTimeout', options.failOnLaunchTimeout) ?? false;
+  const jobName = oneLine(who, 'jobName', options.jobName);
+  if (jobName !== undefined && !/^[A-Za-z][\w.-]*$/.test(jobName)) {
+    throw new ConfigError(`${who}: 'jobName' must start with a letter and hold only letters, digits, '_', '.', '-', got '${jobName}'`);
+  }
+  if (jobName !== undefined && jobName.length > scheduler.nameMax) {
+    throw new ConfigError(`${who}: 'jobName' may have at most ${scheduler.nameMax} characters for ${scheduler.name}, got '${jobName}'`);
+  }
+  const program: RemoteDaemonProgram = {
+    // The host's own Node by default: on a cluster the compute nodes share its file system.
+    node: oneLine(who, 'node', options.node) ?? process.execPath,
+    ...(options.script !== undefined ? { script: oneLine(who, 'script', options.script)! } : {}),
+    ...(options.cwd !== undefined ? { cwd: oneLine(who, 'cwd', options.cwd)! } : {}),
+  };
+  const secretDir = oneLine(who, 'secretDir', options.secretDir) ?? defaultSecretDir();
+  const secrets = new SecretFiles(secretDir, randomUUID().slice(0, 8));
+  const submitCommand = lines.command ?? scheduler.submit;
+  // A submit program given by path brings its cancel program from the same directory.
+  const sibling = (program: string): string => (submitCommand.includes('/') ? join(dirname(submitCommand), program) : program);
+  const cancelCommand = sibling(scheduler.cancel);
+  const listCommand = sibling(scheduler.list.command);
+  const parts: ScriptParts = {
+    scheduler,
+    shebang: lines.shebang ?? '#!/bin/sh',
+    directives: lines.directives,
+    prologue: lines.prologue,
+    jobName,
+    processesPerJob,
+    program,
+  };
+  /** Live submissions per profile: its secret file goes when the last is cancelled. */
+  const live = new Map<string, Set<Submitted>>();
+
+  const script = (spec: ScriptSpec, jobs: number): string => {
+    if (!Number.isInteger(jobs) || jobs < 1 || jobs > arrayMax) {
+      throw new ConfigError(`${who}: one submission holds 1 to arrayMax (${arrayMax}) jobs, got ${jobs}`);
+    }
+    return renderScript(parts, spec, jobs, secrets.path(spec.profile));
+  };
+
+  const submit = async (text: string): Promise<Submitted> => {
+    const r = await runCommand(submitCommand, scheduler.submitArgs, text, submitTimeout);
+    if (r.failure !== undefined || r.code !== 0) {
+      const said = (r.stderr.trim() || r.stdout.trim()).slice(-2000);
+      throw new LaunchError(`${who}: ${submitCommand} rejected the job${r.failure ? ` (${r.failure})` : ` (exit ${r.code})`}${said ? `: ${said}` : ''}`);
+    }
+    const submitted = scheduler.parse(r.stdout);
+    if (submitted === undefined) throw new LaunchError(`${who}: cannot read a job id in ${submitCommand}'s output: ${JSON.stringify(r.stdout.slice(0, 500))}`);
+    return submitted;
+  };
+
+  const release = (profile: string, submitted: Submitted | undefined): void => {
+    const set = live.get(profile);
+    if (submitted !== undefined) set?.delete(submitted);
+    if (set === undefined || set.size === 0) {
+      live.delete(profile);
+      secrets.remove(profile);
+    }
+  };
+
+  /** The elements of one submission the scheduler still lists. */
+  const listed = async ({ cancelId }: Submitted): Promise<ListedJob[]> => {
+    const r = await runCommand(listCommand, scheduler.list.args(cancelId), '', submitTimeout);
+    // A finished job is an error to some list commands: it simply has no elements left.
+    return r.code === 0 ? scheduler.list.parse(r.stdout, cancelId) : [];
+  };
+
+  /**
+   * Cancels a submission once, however many handles ask. A job already gone is not an error;
+   * one the cancel command could not withdraw is reported on stderr (the profile has reset
+   * by then, so there is no one to throw to), as remoteConfig() reports failed commands.
+   */
+  const canceller = (profile: string, submitted: Submitted): (() => Promise<void>) => {
+    let done: Promise<void> | undefined;
+    const cancel = async (): Promise<void> => {
+      const r = await runCommand(cancelCommand, [submitted.cancelId], '', submitTimeout);
+      release(profile, submitted);
+      if (r.failure === undefined && r.code === 0) return;
+      const left = r.failure === undefined ? await listed(submitted) : [];
+      if (r.failure !== undefined || left.length > 0) {
+        const said = (r.failure ?? (r.stderr.trim() || `exit ${r.code}`)).slice(-500);
+        process.stderr.write(`[mirai-ts] ${who}: could not cancel job ${submitted.cancelId} with ${cancelCommand}: ${said}\n`);
+      }
+    };
+    return () => (done ??= cancel());
+  };
+
+  return {
+    kind: scheduler.name,
+    queued: !failOnLaunchTimeout,
+    arrayMax,
+    processesPerJob,
+    submitCommand,
+    cancelCommand,
+    script,
+    secretFile: (profile) => secrets.path(profile),
+    async jobs(): Promise<ListedJob[]> {
+      const lists = await Promise.all([...live.values()].flatMap((set) => [...set]).map(listed));
+      return lists.flat();
+    },
+    async launch(spec: LaunchSpec, n: number): Promise<LaunchHandle[]> {
+      checkRemoteUrl(spec, who);
+      const jobs = Math.ceil(n / processesPerJob);
+      secrets.write(spec.profile, spec.secret);
+      const set = live.get(spec.profile) ?? new Set<Submitted>();
+      live.set(spec.profile, set);
+      const handles: LaunchHandle[] = [];
+      const cancels: Array<() => Promise<void>> = [];
+      try {
+        for (const size of chunks(jobs, arrayMax)) {
+          const submitted = await submit(script(spec, size));
+          set.add(submitted);
+          const cancel = canceller(spec.profile, submitted);
+          cancels.push(cancel);
+          for (let i = 1; i <= size; i++) {
+            const element = submitted.element(i);
+            for (let k = 1; k <= processesPerJob; k++) handles.push({ id: processesPerJob === 1 ? element : `${element}_${k}`, cancel });
+          }
+        }
+      } catch (err) {
+        // Withdraw what was submitted before the failure: a failed launch leaves nothing queued.
+        await Promise.all(cancels.map((c) => c()));
+        release(spec.profile, undefined);
+        throw err;
+      }
+      return handles;
+    },
+    commands(spec: LaunchSpec, n: number): string[] {
+      // The submitted scripts: they hold the secret file's path, never the secret.
+      return chunks(Math.ceil(n / processesPerJob), arrayMax).map((size) => script(spec, size));
+    },
+  };
+}
+
+/** `total` split into sizes of at most `max`. */
+function chunks(total: number, max: number): number[] {
+  const sizes: number[] = [];
+  for (let left = total; left > 0; left -= max) sizes.push(Math.min(left, max));
+  return sizes;
+}
+
+function optionLines(who: string, options: ClusterConfigOptions['options']): string[] {
+  if (options === undefined) return [];
+  const text = typeof options === 'string' ? options : Array.isArray(options) ? (lines(who, 'options', options) ?? []).join('\n') : undefined;
+  if (text === undefined) throw new ConfigError(`${who}: 'options' must be a string of lines or an array of lines, got ${JSON.stringify(options)}`);
+  return text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+}
+
+function pickScheduler(who: string, program: 'sbatch' | 'qsub' | 'bsub', asked: unknown, raw: readonly string[]): Scheduler {
+  if (program === 'sbatch' || program === 'bsub') {
+    if (asked !== undefined) throw new ConfigError(`${who}: 'scheduler' is only for qsub (SGE or PBS); ${program} is ${program === 'sbatch' ? 'Slurm' : 'LSF'}`);
+    return program === 'sbatch' ? SCHEDULERS.slurm : SCHEDULERS.lsf;
+  }
+  if (asked !== undefined) {
+    if (asked !== 'sge' && asked !== 'pbs') throw new ConfigError(`${who}: 'scheduler' must be 'sge' or 'pbs', got ${JSON.stringify(asked)}`);
+    return SCHEDULERS[asked];
+  }
+  const found = new Set(raw.map((line) => schedulerOfDirective(line)?.name).filter((n) => n === 'sge' || n === 'pbs'));
+  if (found.size === 1) return SCHEDULERS[[...found][0] as 'sge' | 'pbs'];
+  throw new ConfigError(`${who}: qsub is both Grid Engine's and PBS's; say which with scheduler: 'sge' or 'pbs' (or use '#$' or '#PBS' directives)`);
+}
+
+/** Sorts option lines into a shebang, directives and shell lines, rejecting lines the scheduler would ignore or the launcher sets. */
+function splitOptions(who: string, scheduler: Scheduler, raw: readonly string[]): { shebang?: string; directives: string[]; prologue: string[] } {
+  const directives: string[] = [];
+  const prologue: string[] = [];
+  let shebang: string | undefined;
+  let command: string | undefined;
+  raw.forEach((line, i) => {
+    if (i === 0 && line.startsWith('#!')) {
+      shebang = line;
+      return;
+    }
+    const owner = schedulerOfDirective(line);
+    if (owner === undefined) {
+      if (!line.startsWith('#')) command ??= line;
+      prologue.push(line);
+      return;
+    }
+    if (owner !== scheduler) throw new ConfigError(`${who}: '${line}' is a ${owner.name} directive, but this launcher submits to ${scheduler.name}`);
+    // Schedulers stop reading directives at the first command.
+    if (command !== undefined) throw new ConfigError(`${who}: directive '${line}' comes after the command '${command}', where ${scheduler.name} ignores it; put directives first`);
+    if (scheduler.arrayOption.test(line)) throw new ConfigError(`${who}: '${line}' sets the job array, which the launcher does (use arrayMax to cap its size)`);
+    directives.push(line);
+  });
+  return { ...(shebang !== undefined ? { shebang } : {}), directives, prologue };
+}

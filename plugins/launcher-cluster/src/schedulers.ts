@@ -1,0 +1,178 @@
+/**
+ * What differs between batch schedulers, in one table: directive prefix, array directive,
+ * the variables that name an array element at run time, submission output, cancellation.
+ * Facts from the schedulers' documentation (Slurm, Son of Grid Engine, PBS Pro/OpenPBS, LSF).
+ */
+
+/** The schedulers this plugin can submit to. */
+export type SchedulerName = 'slurm' | 'sge' | 'pbs' | 'lsf';
+
+/** One submitted array job, as parsed from the submission command's output. */
+export interface Submitted {
+  /** What the cancel command takes (`12345`, `12345[].server`). */
+  readonly cancelId: string;
+  /** The launch id of array element `index` (1-based): the value its job script computes. */
+  element(index: number): string;
+}
+
+/** One array element as the scheduler lists it. */
+export interface ListedJob {
+  /** The element's launch id (`12345_3`, `123.3`, `12345[3]`). */
+  readonly job: string;
+  /** The scheduler's own state code (`PENDING`, `qw`, `Q`, `PEND`, ...). */
+  readonly state: string;
+}
+
+export interface Scheduler {
+  readonly name: SchedulerName;
+  /** Default submission and cancel programs. */
+  readonly submit: string;
+  readonly cancel: string;
+  /** Directive prefix: `#SBATCH`, `#$`, `#PBS`, `#BSUB`. */
+  readonly prefix: string;
+  /** Arguments before the script (which goes on standard input). */
+  readonly submitArgs: readonly string[];
+  /** The scheduler's usual cap on array size (MaxArraySize 1001 → 1000, MAX_JOB_ARRAY_SIZE 1000, ...). */
+  readonly arrayMax: number;
+  /** Job name length limit (PBS: 15 characters on some sites). */
+  readonly nameMax: number;
+  /** The directive that makes the job an array of `n` elements. */
+  arrayDirective(n: number, jobName: string): string;
+  /** Matches a user's directive that would set the array (the launcher sets it). */
+  readonly arrayOption: RegExp;
+  /** The directive naming the job, or undefined when the array directive carries the name (LSF). */
+  nameDirective(jobName: string): string | undefined;
+  /** Matches a user's directive that names the job (then the launcher adds none). */
+  readonly nameOption: RegExp;
+  /**
+   * The directive choosing the job's shell, for schedulers that ignore the shebang (Grid
+   * Engine's default queue shell is csh), and the pattern of a user's own.
+   */
+  readonly shell?: { directive(interpreter: string): string; option: RegExp };
+  /** Shell text (inside double quotes) for this array element's launch id, at run time. */
+  readonly elementId: string;
+  /** Parses the submission's standard output; undefined if it is not understood. */
+  parse(stdout: string): Submitted | undefined;
+  /** How to list a submission's elements ("list own jobs" in each scheduler's manual). */
+  readonly list: { readonly command: string; args(cancelId: string): string[]; parse(stdout: string, cancelId: string): ListedJob[] };
+}
+
+/** Lines of `stdout` split into whitespace-separated words, empty lines dropped. */
+const rows = (stdout: string): string[][] =>
+  stdout
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((w) => w[0] !== '');
+
+const byIndex = (id: string, format: (id: string, i: number) => string) => (i: number) => format(id, i);
+
+export const SCHEDULERS: Readonly<Record<SchedulerName, Scheduler>> = {
+  slurm: {
+    name: 'slurm',
+    submit: 'sbatch',
+    cancel: 'scancel',
+    prefix: '#SBATCH',
+    // --parsable: "12345" or "12345;cluster" instead of prose.
+    submitArgs: ['--parsable'],
+    arrayMax: 1000,
+    nameMax: 128,
+    arrayDirective: (n) => `#SBATCH --array=1-${n}`,
+    arrayOption: /^#SBATCH\s+(--array\b|-a\b)/,
+    nameDirective: (name) => `#SBATCH --job-name=${name}`,
+    nameOption: /^#SBATCH\s+(--job-name\b|-J\b)/,
+    elementId: '${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}',
+    parse(stdout) {
+      const m = /^(\d+)(?:;\S+)?$/.exec(stdout.trim());
+      return m ? { cancelId: m[1]!, element: byIndex(m[1]!, (id, i) => `${id}_${i}`) } : undefined;
+    },
+    // -r: one line per array element, even pending ones.
+    list: {
+      command: 'squeue',
+      args: (id) => ['-h', '-r', '-j', id, '-o', '%i %T'],
+      parse: (stdout) => rows(stdout).map(([job, state]) => ({ job: job!, state: state ?? '' })),
+    },
+  },
+  sge: {
+    name: 'sge',
+    submit: 'qsub',
+    cancel: 'qdel',
+    prefix: '#$',
+    // -terse: "123.1-4:1" for an array; the job number is what qdel and JOB_ID use.
+    submitArgs: ['-terse'],
+    arrayMax: 75_000,
+    nameMax: 128,
+    arrayDirective: (n) => `#$ -t 1-${n}`,
+    arrayOption: /^#\$\s+-t\b/,
+    nameDirective: (name) => `#$ -N ${name}`,
+    nameOption: /^#\$\s+-N\b/,
+    shell: { directive: (interpreter) => `#$ -S ${interpreter}`, option: /^#\$\s+-S\b/ },
+    elementId: '${JOB_ID}.${SGE_TASK_ID}',
+    parse(stdout) {
+      const m = /^(\d+)(?:\.\S+)?$/.exec(stdout.trim()) ?? /Your job(?:-array)? (\d+)/.exec(stdout);
+      return m ? { cancelId: m[1]!, element: byIndex(m[1]!, (id, i) => `${id}.${i}`) } : undefined;
+    },
+    // -g d: one line per array task; columns job-ID prior name user state ... ja-task-ID.
+    list: {
+      command: 'qstat',
+      args: () => ['-g', 'd', '-u', '*'],
+      parse: (stdout, id) => rows(stdout).filter((w) => w[0] === id).map((w) => ({ job: `${id}.${w[w.length - 1]}`, state: w[4] ?? '' })),
+    },
+  },
+  pbs: {
+    name: 'pbs',
+    submit: 'qsub',
+    cancel: 'qdel',
+    prefix: '#PBS',
+    submitArgs: [],
+    arrayMax: 10_000,
+    nameMax: 15,
+    arrayDirective: (n) => `#PBS -J 1-${n}`,
+    arrayOption: /^#PBS\s+-J\b/,
+    nameDirective: (name) => `#PBS -N ${name}`,
+    nameOption: /^#PBS\s+-N\b/,
+    // PBS_JOBID of a subjob is "12345[3].server": drop the server part.
+    elementId: '${PBS_JOBID%%.*}',
+    parse(stdout) {
+      const text = stdout.trim();
+      const m = /^(\d+)\[\](?:\.\S+)?$/.exec(text);
+      return m ? { cancelId: text, element: byIndex(m[1]!, (id, i) => `${id}[${i}]`) } : undefined;
+    },
+    // -t: the subjobs; columns Job id, Name, User, Time Use, S, Queue.
+    list: {
+      command: 'qstat',
+      args: (id) => ['-t', id],
+      parse: (stdout) =>
+        rows(stdout)
+          .filter((w) => /^\d+\[\d+\]/.test(w[0]!))
+          .map((w) => ({ job: w[0]!.replace(/\..*$/, ''), state: w[4] ?? '' })),
+    },
+  },
+  lsf: {
+    name: 'lsf',
+    submit: 'bsub',
+    cancel: 'bkill',
+    prefix: '#BSUB',
+    submitArgs: [],
+    arrayMax: 1000,
+    nameMax: 128,
+    arrayDirective: (n, jobName) => `#BSUB -J "${jobName}[1-${n}]"`,
+    arrayOption: /^#BSUB\s+-J\b/,
+    nameDirective: () => undefined,
+    nameOption: /^#BSUB\s+-J\b/,
+    elementId: '${LSB_JOBID}[${LSB_JOBINDEX}]',
+    parse(stdout) {
+      const m = /Job <(\d+)> is submitted/.exec(stdout);
+      return m ? { cancelId: m[1]!, element: byIndex(m[1]!, (id, i) => `${id}[${i}]`) } : undefined;
+    },
+    list: {
+      command: 'bjobs',
+      args: (id) => ['-noheader', '-o', 'jobid jobindex stat', id],
+      parse: (stdout) => rows(stdout).map(([id, index, state]) => ({ job: `${id}[${index}]`, state: state ?? '' })),
+    },
+  },
+};
+
+/** The scheduler whose directive prefix starts `line`, if any. */
+export function schedulerOfDirective(line: string): Scheduler | undefined {
+  return Object.values(SCHEDULERS).find((s) => line === s.prefix || line.startsWith(`${s.prefix} `) || line.startsWith(`${s.prefix}\t`));
+}

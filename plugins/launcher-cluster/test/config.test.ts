@@ -1,0 +1,110 @@
+/** Options, validation and job scripts: no scheduler needed. */
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '@mirai-ts/core';
+import { clusterConfig, jobScript, lsf, pbs, sge, slurm } from '@mirai-ts/launcher-cluster';
+
+const spec = { url: 'tcp://10.1.2.3:5555', profile: 'default', options: {} };
+
+describe('job scripts', () => {
+  it('make one array of n with each scheduler, and set MIRAI_LAUNCH_ID from its variables', () => {
+    expect(jobScript(slurm(), 4, spec)).toMatch(/\n#SBATCH --array=1-4\n[^]*MIRAI_LAUNCH_ID="\$\{SLURM_ARRAY_JOB_ID\}_\$\{SLURM_ARRAY_TASK_ID\}"\nexport MIRAI_LAUNCH_ID\nexec /);
+    expect(jobScript(sge(), 4, spec)).toMatch(/\n#\$ -S \/bin\/sh\n[^]*\n#\$ -t 1-4\n[^]*MIRAI_LAUNCH_ID="\$\{JOB_ID\}\.\$\{SGE_TASK_ID\}"/);
+    expect(jobScript(pbs(), 4, spec)).toMatch(/\n#PBS -J 1-4\n[^]*MIRAI_LAUNCH_ID="\$\{PBS_JOBID%%\.\*\}"/);
+    expect(jobScript(lsf(), 4, spec)).toMatch(/\n#BSUB -J "mirai-default\[1-4\]"\n[^]*MIRAI_LAUNCH_ID="\$\{LSB_JOBID\}\[\$\{LSB_JOBINDEX\}\]"/);
+  });
+
+  it('hold the secret file path and the URL, never a secret, and are the same for every element', () => {
+    const launcher = slurm({ secretDir: '/shared/home/me/.secrets', cwd: '/shared/project', node: '/opt/node/bin/node' });
+    const script = jobScript(launcher, 2, spec);
+    expect(script.startsWith('#!/bin/sh\n#SBATCH --job-name=mirai-default\n')).toBe(true);
+    expect(script).toContain(`cd /shared/project || exit 1\n`);
+    expect(script).toMatch(/\nexec \/opt\/node\/bin\/node .* tcp:\/\/10\.1\.2\.3:5555 --secret-file=\/shared\/home\/me\/\.secrets\/[0-9a-f]{8}-default\.secret\n$/);
+    expect(script).not.toMatch(/MIRAI_SECRET/);
+  });
+
+  it('put raw options first, indentation stripped, and start several daemons per job in the background', () => {
+    const launcher = clusterConfig({
+      command: 'sbatch',
+      processesPerJob: 3,
+      options: `
+        #SBATCH --mem=4G
+        #SBATCH --job-name=mine
+        module load nodejs`,
+    });
+    const script = jobScript(launcher, 6, spec);
+    expect(script).toMatch(/^#!\/bin\/sh\n#SBATCH --mem=4G\n#SBATCH --job-name=mine\n#SBATCH --array=1-2\nmodule load nodejs\nMIRAI_JOB_ELEMENT=/);
+    expect(script).toContain('for k in 1 2 3; do\n  MIRAI_LAUNCH_ID="${MIRAI_JOB_ELEMENT}_$k" ');
+    expect(script).toMatch(/ &\ndone\nwait\n$/);
+  });
+
+  it('translate the typed fields into each scheduler\'s directives', () => {
+    const fields = { account: 'proj1', walltime: '1:30:00', cpus: 4, memory: '8G', gpus: 1, logDirectory: '/scratch/logs/' };
+    expect(jobScript(slurm({ ...fields, partition: 'gpu', directives: ['--qos=high'], prologue: ['module load cuda'] }), 1, spec)).toContain(
+      [
+        '#SBATCH --partition=gpu',
+        '#SBATCH --account=proj1',
+        '#SBATCH --time=01:30:00',
+        '#SBATCH --cpus-per-task=4',
+        '#SBATCH --mem=8192M',
+        '#SBATCH --gres=gpu:1',
+        '#SBATCH --output=/scratch/logs/%x-%A_%a.out',
+        '#SBATCH --error=/scratch/logs/%x-%A_%a.err',
+        '#SBATCH --qos=high',
+        '#SBATCH --array=1-1',
+        'module load cuda',
+      ].join('\n'),
+    );
+    expect(jobScript(sge({ ...fields, queue: 'all.q', parallelEnvironment: 'mpi' }), 1, spec)).toContain('#$ -q all.q\n#$ -P proj1\n#$ -l h_rt=01:30:00\n#$ -pe mpi 4\n#$ -l h_vmem=8192M\n#$ -l gpu=1\n#$ -o /scratch/logs\n');
+    expect(jobScript(pbs(fields), 1, spec)).toContain('#PBS -l select=1:ncpus=4:mem=8192mb:ngpus=1\n');
+    expect(jobScript(lsf(fields), 1, spec)).toContain('#BSUB -W 1:30\n#BSUB -n 4\n#BSUB -M 8192\n#BSUB -R "rusage[mem=8192]"\n#BSUB -gpu "num=1"\n#BSUB -o /scratch/logs/%J_%I.out\n');
+  });
+
+  it('split n beyond arrayMax into several submissions (launchRemote shows every script)', () => {
+    const launcher = slurm({ arrayMax: 400 });
+    const scripts = launcher.commands!({ ...spec, secret: 'never-shown' }, 1000);
+    expect(scripts.map((s) => /--array=(\S+)/.exec(s)![1])).toEqual(['1-400', '1-400', '1-200']);
+    expect(scripts.join('')).not.toContain('never-shown');
+    expect(() => jobScript(launcher, 401, spec)).toThrow(/one submission holds 1 to arrayMax \(400\) jobs, got 401/);
+  });
+});
+
+describe('option checks', () => {
+  const fails = (make: () => unknown, message: RegExp): void => {
+    let err: unknown;
+    try {
+      make();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(message);
+  };
+
+  it('reject unknown keys, with a hint for near misses', () => {
+    fails(() => slurm({ partiton: 'x' } as never), /slurm: unknown option 'partiton' \(did you mean 'partition'\?\)/);
+    fails(() => slurm({ queue: 'x' } as never), /unknown option 'queue' \(did you mean 'partition'\?\)/);
+    fails(() => sge({ partition: 'x' } as never), /sge: unknown option 'partition' \(did you mean 'queue'\?\)/);
+    fails(() => clusterConfig({ command: 'sbatch', option: '' } as never), /clusterConfig: unknown option 'option' \(did you mean 'options'\?\)/);
+  });
+
+  it('name the option, the value and what is expected', () => {
+    fails(() => slurm({ cpus: '4' as never }), /slurm: 'cpus' must be a whole number ≥ 1, got '4' \(a string: parse it with Number\(\) first\)/);
+    fails(() => pbs({ walltime: '90 minutes' }), /pbs: 'walltime' must be 'HH:MM:SS' or a whole number of seconds > 0, got '90 minutes'/);
+    fails(() => lsf({ memory: '4 gigs' }), /lsf: 'memory' must be like '4G' or '512M', or a whole number of MiB, got '4 gigs'/);
+    fails(() => slurm({ arrayMax: 0 }), /'arrayMax' must be a whole number ≥ 1, got 0/);
+    fails(() => slurm({ processesPerJob: 1.5 }), /'processesPerJob' must be a whole number ≥ 1, got 1.5/);
+    fails(() => pbs({ jobName: 'a-much-too-long-name' }), /'jobName' may have at most 15 characters for pbs/);
+    fails(() => slurm({ directives: ['--array=1-9'] }), /sets the job array, which the launcher does/);
+    fails(() => slurm({ failOnLaunchTimeout: 'yes' as never }), /'failOnLaunchTimeout' must be true or false, got 'yes'/);
+  });
+
+  it('check raw options: the command, the scheduler, directives the scheduler would ignore', () => {
+    fails(() => clusterConfig({ command: 'srun' }), /'command' must be 'sbatch', 'qsub' or 'bsub' \(or a path to one\), got "srun"/);
+    fails(() => clusterConfig({ command: 'qsub' }), /qsub is both Grid Engine's and PBS's; say which with scheduler: 'sge' or 'pbs'/);
+    fails(() => clusterConfig({ command: 'sbatch', options: '#PBS -q x' }), /'#PBS -q x' is a pbs directive, but this launcher submits to slurm/);
+    fails(() => clusterConfig({ command: 'sbatch', options: 'module load x\n#SBATCH --mem=1G' }), /directive '#SBATCH --mem=1G' comes after the command 'module load x', where slurm ignores it/);
+    fails(() => clusterConfig({ command: 'qsub', scheduler: 'sge', options: '#$ -t 1-10' }), /sets the job array/);
+    expect(clusterConfig({ command: 'qsub', options: ['#$ -q all.q'] }).kind).toBe('sge');
+    expect(clusterConfig({ command: '/opt/pbs/bin/qsub', scheduler: 'pbs' }).cancelCommand).toBe('/opt/pbs/bin/qdel');
+  });
+});
