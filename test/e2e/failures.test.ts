@@ -235,7 +235,7 @@ describe('failures harm only the task they hit', () => {
   });
 
   it('names an unknown URL scheme', async () => {
-    await expect(daemons(1, { url: 'carrier-pigeon://coop' })).rejects.toThrow(/no transport for 'carrier-pigeon:\/\/' URLs \(known: ipc, tcp/);
+    await expect(daemons(1, { url: 'carrier-pigeon://coop' })).rejects.toThrow(/no transport for 'carrier-pigeon:\/\/' URLs \(known: ipc, abstract, tcp/);
   });
 
   it('daemons exit within a second when their host is killed with SIGKILL', async () => {

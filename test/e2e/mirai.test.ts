@@ -178,7 +178,7 @@ describe('mirai on local daemons', () => {
     expect(after.awaiting).toBe(0);
     expect(after.executing).toBe(0);
     const s = status()!;
-    expect(s.url).toMatch(/^ipc:\/\//);
+    expect(s.url).toMatch(/^(ipc|abstract):\/\//);
     expect(s.daemons).toHaveLength(2);
     expect(s.daemons.every((d) => d.state === 'idle' && d.tasks.length === 0)).toBe(true);
     expect(JSON.stringify(s)).not.toMatch(/secret/i);

@@ -2,7 +2,8 @@
  * A {@link Mirai}: the future result of a task. Awaitable, checkable without blocking, never lost.
  */
 import { inspect } from 'node:util';
-import type { MiraiError } from '../errors.js';
+import { CancelledError, type MiraiError } from '../errors.js';
+import type { Submitted } from '../host/compute-pool.js';
 import type { TaskOutcome } from '../host/host-task.js';
 
 /** The value of `m.data` while a mirai is pending. Test with {@link unresolved}, not by identity. */
@@ -38,7 +39,8 @@ export class Mirai<T = unknown> implements PromiseLike<T>, TaskOutcome {
   #promise: Promise<T> | undefined;
   #resolve: ((value: unknown) => void) | undefined;
   #reject: ((error: unknown) => void) | undefined;
-  #cancel: ((reason?: unknown) => boolean) | undefined;
+  /** What stops the task (the host's handle on it): kept instead of a closure per task. */
+  #submitted: Submitted | undefined;
   #listeners: (() => void)[] | undefined;
   #retries = 0;
 
@@ -96,8 +98,9 @@ export class Mirai<T = unknown> implements PromiseLike<T>, TaskOutcome {
    * with a CancelledError (errorValue 20). Returns false if it had already settled.
    */
   cancel(reason?: unknown): boolean {
-    if (this.#state !== State.Pending || this.#cancel === undefined) return false;
-    return this.#cancel(reason);
+    if (this.#state !== State.Pending || this.#submitted === undefined) return false;
+    this.#submitted.cancel(new CancelledError(reason));
+    return true;
   }
 
   /** A native promise of the result. */
@@ -116,8 +119,8 @@ export class Mirai<T = unknown> implements PromiseLike<T>, TaskOutcome {
   }
 
   /** @internal Set by whoever runs the task. */
-  _setCanceller(cancel: (reason?: unknown) => boolean): void {
-    this.#cancel = cancel;
+  _setCanceller(submitted: Submitted): void {
+    this.#submitted = submitted;
   }
 
   /** @internal Calls `listener` once the mirai settles (at once if it has). */
@@ -136,7 +139,7 @@ export class Mirai<T = unknown> implements PromiseLike<T>, TaskOutcome {
     if (this.#state !== State.Pending) return;
     this.#state = State.Fulfilled;
     this.#value = value;
-    this.#cancel = undefined;
+    this.#submitted = undefined;
     this.#resolve?.(value);
     this.#notify();
   }
@@ -146,7 +149,7 @@ export class Mirai<T = unknown> implements PromiseLike<T>, TaskOutcome {
     if (this.#state !== State.Pending) return;
     this.#state = State.Rejected;
     this.#value = error;
-    this.#cancel = undefined;
+    this.#submitted = undefined;
     this.#reject?.(error);
     this.#notify();
   }

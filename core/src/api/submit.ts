@@ -1,8 +1,8 @@
 /**
  * `mirai()`: send a function and its explicit arguments to a daemon; get a {@link Mirai}.
  */
-import { CancelledError, ConfigError, TimeoutError, type MiraiError } from '../errors.js';
-import type { ComputePool } from '../host/compute-pool.js';
+import { CancelledError, ConfigError, TimeoutError } from '../errors.js';
+import type { ComputePool, Submitted } from '../host/compute-pool.js';
 import { EphemeralPool } from '../host/ephemeral-pool.js';
 import { pools } from '../host/registry.js';
 import type { ModuleFunction, TaskContext } from '../task.js';
@@ -72,27 +72,22 @@ export function submitTask<T>(
   }
   // May throw (unserializable arguments, a full queue): nothing is queued then.
   const submitted = pool.submit({ id, fn, params, outcome: mirai as Mirai<unknown>, retry: options.retry ?? 0 });
-  watch(mirai as Mirai<unknown>, options, (error) => submitted.cancel(error));
+  mirai._setCanceller(submitted);
+  if (options.timeout !== undefined || options.signal !== undefined) watch(mirai as Mirai<unknown>, options, submitted);
   return mirai;
 }
 
-/** Wires `timeout` and `signal` (and `m.cancel()`) to `cancel`; unwired once settled. */
-function watch(mirai: Mirai<unknown>, options: MiraiOptions, cancel: (error: MiraiError) => void): void {
+/** Wires `timeout` and `signal` to the task's cancellation; unwired once it settles. */
+function watch(mirai: Mirai<unknown>, options: MiraiOptions, submitted: Submitted): void {
   const { timeout, signal } = options;
-  mirai._setCanceller((reason) => {
-    cancel(new CancelledError(reason));
-    return true;
-  });
   let timer: NodeJS.Timeout | undefined;
-  if (timeout !== undefined) timer = setTimeout(() => cancel(new TimeoutError(timeout)), timeout);
-  const onAbort = (): void => cancel(new CancelledError(signal?.reason));
+  if (timeout !== undefined) timer = setTimeout(() => submitted.cancel(new TimeoutError(timeout)), timeout);
+  const onAbort = (): void => submitted.cancel(new CancelledError(signal?.reason));
   signal?.addEventListener('abort', onAbort, { once: true });
-  if (timer !== undefined || signal !== undefined) {
-    mirai._onSettled(() => {
-      if (timer !== undefined) clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    });
-  }
+  mirai._onSettled(() => {
+    if (timer !== undefined) clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  });
 }
 
 function checkOptions(options: MiraiOptions): void {

@@ -74,7 +74,7 @@ export class DaemonConnection {
     task.daemon = this;
     this.inflight.set(task.id, task);
     this.assigned++;
-    this.channel.send(task.frame);
+    this.channel.send(task);
   }
 
   sendCancel(taskId: number): void {

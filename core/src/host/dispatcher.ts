@@ -11,7 +11,7 @@ import { DEFAULT_LIMITS, FrameFlag, FrameType, frameTypeName, type Frame } from 
 import type { HelloMessage, SerializerRef } from '../wire/messages.js';
 import { admit, RefusalLog, type Admitted } from './admission.js';
 import { DaemonConnection, type DaemonStatus, type Ending } from './daemon-connection.js';
-import type { HostTask, TaskOutcome } from './host-task.js';
+import { HostTask, type TaskCanceller, type TaskOutcome } from './host-task.js';
 import type { ProfileSettings } from './profile-options.js';
 import { readResult, type ResultOutcome } from './results.js';
 import { QueueRoom } from './queue-room.js';
@@ -62,7 +62,7 @@ interface SetupEntry {
   readonly makeOutcome: () => TaskOutcome;
 }
 
-export class Dispatcher {
+export class Dispatcher implements TaskCanceller {
   private readonly queue = new TaskQueue<HostTask>();
   private readonly links = new Set<DaemonConnection>();
   private readonly scheduler: Scheduler;
@@ -388,15 +388,7 @@ export class Dispatcher {
   // Queue and settling
 
   private addSetup(conn: DaemonConnection, entry: SetupEntry, outcome: TaskOutcome): void {
-    const task: HostTask = {
-      id: outcome.id,
-      frame: { ...entry.frame, id: outcome.id },
-      outcome,
-      bytes: 0,
-      daemon: undefined,
-      settled: false,
-      retriesLeft: 0,
-    };
+    const task = new HostTask({ ...entry.frame, id: outcome.id }, outcome, 0, this);
     this.trackOutstanding(+1);
     conn.setup.push(task);
     this.scheduler.setupAdded(conn, this.state);

@@ -1,7 +1,12 @@
-/** A task as the host holds it, from submission until it settles. */
+/**
+ * A task as the host holds it, from submission until it settles. It is its own task frame
+ * (sent as is) and its own cancellation handle: a million queued tasks cost one object each
+ * beside their `Mirai` and segments.
+ */
 import type { MiraiError } from '../errors.js';
-import type { Frame } from '../wire/frame.js';
+import type { Frame, FrameType } from '../wire/frame.js';
 import type { DaemonConnection } from './daemon-connection.js';
+import type { Queueable } from './task-queue.js';
 
 /**
  * Where a task's outcome goes: the API's `Mirai` implements this. The host calls each at most
@@ -15,21 +20,52 @@ export interface TaskOutcome {
   _retried?(): void;
 }
 
-export interface HostTask {
-  readonly id: number;
-  readonly frame: Frame;
-  readonly outcome: TaskOutcome;
-  /** Bytes of the task frame: counted while queued. */
-  readonly bytes: number;
-  /** Where the task runs, once assigned. */
-  daemon: DaemonConnection | undefined;
-  /** True once the outcome has settled (a cancelled task may still run on its daemon). */
-  settled: boolean;
-  /** How many more times the task may be run again if its daemon is lost while running it. */
-  retriesLeft: number;
+/** What can stop a task: the dispatcher that holds it. */
+export interface TaskCanceller {
+  cancel(task: HostTask, error: MiraiError): boolean;
 }
 
-/** The bytes a task frame holds. */
+/**
+ * Host-side memory of a queued task beyond its frame's bytes (this object, its `Mirai`, the
+ * segment list and the queue slot), measured on Node 20: what `maxQueuedBytes` counts per
+ * task besides the frame, so the limit tracks real memory.
+ */
+export const TASK_OVERHEAD_BYTES = 320;
+
+export class HostTask implements Frame, Queueable {
+  readonly type: FrameType;
+  readonly flags: number;
+  readonly id: number;
+  readonly segments: readonly Uint8Array[];
+  /** Bytes counted while queued: the frame's and {@link TASK_OVERHEAD_BYTES}. */
+  readonly bytes: number;
+  /** Where the task runs, once assigned. */
+  daemon: DaemonConnection | undefined = undefined;
+  /** True once the outcome has settled (a cancelled task may still run on its daemon). */
+  settled = false;
+  queuePosition = -1;
+
+  constructor(
+    f: Frame,
+    readonly outcome: TaskOutcome,
+    /** How many more times the task may be run again if its daemon is lost while running it. */
+    public retriesLeft: number,
+    private readonly canceller: TaskCanceller,
+  ) {
+    this.type = f.type;
+    this.flags = f.flags;
+    this.id = f.id;
+    this.segments = f.segments;
+    this.bytes = frameBytes(f) + TASK_OVERHEAD_BYTES;
+  }
+
+  /** Settles the task with `error` now and stops it wherever it is. */
+  cancel(error: MiraiError): void {
+    this.canceller.cancel(this, error);
+  }
+}
+
+/** The bytes a frame holds. */
 export function frameBytes(f: Frame): number {
   let n = 0;
   for (const s of f.segments) n += s.byteLength;

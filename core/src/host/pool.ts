@@ -18,7 +18,7 @@ import type { ComputePool, PoolStatus, Submitted, TaskRequest } from './compute-
 import type { DaemonConnection } from './daemon-connection.js';
 import { Dispatcher, type DaemonEvent } from './dispatcher.js';
 import { QUICK_DEATH_MS, Replacements } from './replacements.js';
-import { frameBytes, type HostTask, type TaskOutcome } from './host-task.js';
+import { HostTask, type TaskOutcome } from './host-task.js';
 import type { ProfileSettings } from './profile-options.js';
 
 /** A launch this pool made, until its process ends or the pool closes. */
@@ -114,9 +114,9 @@ export class DaemonPool implements ComputePool {
 
   /** Queues a task whose frame is built; throws a QueueFullError (nothing queued) when full. */
   submitFrame(request: TaskRequest, f: Frame): Submitted {
-    const task: HostTask = { id: request.id, frame: f, outcome: request.outcome, bytes: frameBytes(f), daemon: undefined, settled: false, retriesLeft: request.retry };
+    const task = new HostTask(f, request.outcome, request.retry, this.dispatcher);
     this.dispatcher.submit(task);
-    return { cancel: (error) => this.dispatcher.cancel(task, error) };
+    return task;
   }
 
   /**

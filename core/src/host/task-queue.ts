@@ -1,19 +1,29 @@
 /**
- * FIFO queue with O(1) push, shift and remove (removal leaves a hole that shift skips).
+ * FIFO queue with O(1) push, shift and remove (removal leaves a hole that shift skips). Each
+ * item carries its own position (`queuePosition`, -1 when not queued), so a million queued
+ * tasks cost a slot each and no side table.
  */
-export class TaskQueue<T extends object> {
+export interface Queueable {
+  /** Absolute position while queued; -1 otherwise. Owned by the queue. */
+  queuePosition: number;
+}
+
+export class TaskQueue<T extends Queueable> {
   private items: (T | undefined)[] = [];
   private head = 0;
-  private readonly positions = new Map<T, number>();
+  private count = 0;
+  /** Absolute position of items[0]: positions stay valid across compactions. */
+  private offset = 0;
 
   /** Number of tasks waiting. */
   get size(): number {
-    return this.positions.size;
+    return this.count;
   }
 
   push(item: T): void {
-    this.positions.set(item, this.offset + this.items.length);
+    item.queuePosition = this.offset + this.items.length;
     this.items.push(item);
+    this.count++;
   }
 
   /** Puts `item` at the front (a task handed back after its daemon was lost). */
@@ -26,7 +36,8 @@ export class TaskQueue<T extends object> {
       this.items.unshift(item);
       this.offset--;
     }
-    this.positions.set(item, this.offset + this.head);
+    item.queuePosition = this.offset + this.head;
+    this.count++;
   }
 
   shift(): T | undefined {
@@ -35,7 +46,8 @@ export class TaskQueue<T extends object> {
       this.items[this.head] = undefined;
       this.head++;
       if (item !== undefined) {
-        this.positions.delete(item);
+        item.queuePosition = -1;
+        this.count--;
         this.compact();
         return item;
       }
@@ -45,10 +57,11 @@ export class TaskQueue<T extends object> {
 
   /** Removes `item` if queued; returns whether it was. */
   remove(item: T): boolean {
-    const position = this.positions.get(item);
-    if (position === undefined) return false;
-    this.positions.delete(item);
-    this.items[position - this.offset] = undefined;
+    const index = item.queuePosition - this.offset;
+    if (item.queuePosition < 0 || this.items[index] !== item) return false;
+    this.items[index] = undefined;
+    item.queuePosition = -1;
+    this.count--;
     return true;
   }
 
@@ -58,9 +71,6 @@ export class TaskQueue<T extends object> {
     for (let item = this.shift(); item !== undefined; item = this.shift()) out.push(item);
     return out;
   }
-
-  /** Absolute index of items[0]: positions stay valid across compactions. */
-  private offset = 0;
 
   private compact(): void {
     if (this.head < 1024 || this.head * 2 < this.items.length) return;

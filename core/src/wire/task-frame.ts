@@ -59,8 +59,14 @@ export function buildTaskFrame(
   const { head, flags } = functionSegment(fn);
   const encoded = params.map((p) => ('encoded' in p ? p.encoded : encodePayload(p.value, serializers, p.name)));
   const assemble = (parts: readonly (readonly Uint8Array[])[]): Frame => {
-    const segments: Uint8Array[] = [head, paramTable(parts)];
-    for (const part of parts) for (const segment of part) segments.push(segment);
+    // Sized exactly: pushing would over-allocate, and a million queued tasks hold their lists.
+    let count = 2;
+    for (const part of parts) count += part.length;
+    const segments = new Array<Uint8Array>(count);
+    segments[0] = head;
+    segments[1] = paramTable(parts);
+    let i = 2;
+    for (const part of parts) for (const segment of part) segments[i++] = segment;
     return frame(type, id, segments, flags);
   };
   if (encoded.some((e) => e instanceof Promise)) return Promise.all(encoded).then(assemble);

@@ -6,8 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { CancelledError, ConnectionResetError, QueueFullError } from '../../src/errors.js';
 import { Dispatcher, type DaemonEvent } from '../../src/host/dispatcher.js';
-import type { HostTask } from '../../src/host/host-task.js';
-import { frameBytes } from '../../src/host/host-task.js';
+import { HostTask } from '../../src/host/host-task.js';
 import { resolveProfileOptions, type DaemonsOptions } from '../../src/host/profile-options.js';
 import { frame, FrameFlag, FrameType } from '../../src/wire/frame.js';
 import { encodePayload } from '../../src/wire/payload.js';
@@ -21,7 +20,9 @@ function task(arg: unknown, retry = 0): HostTask & { outcome: RecordedOutcome } 
   const id = nextId++;
   const f = buildTaskFrame(FrameType.Task, id, (x: unknown) => x, [{ value: arg, name: 'args' }], []);
   if (f instanceof Promise) throw new Error('sync frame expected');
-  return { id, frame: f, outcome: new RecordedOutcome(id), bytes: frameBytes(f), daemon: undefined, settled: false, retriesLeft: retry };
+  // These tests cancel through the dispatcher itself.
+  const canceller = { cancel: (): boolean => { throw new Error('not used here'); } };
+  return new HostTask(f, new RecordedOutcome(id), retry, canceller) as HostTask & { outcome: RecordedOutcome };
 }
 
 async function setup(options: DaemonsOptions = {}) {

@@ -3,8 +3,8 @@ import { TaskQueue } from '../../src/host/task-queue.js';
 
 describe('task queue', () => {
   it('is FIFO, removes in O(1) and survives compaction', () => {
-    const q = new TaskQueue<{ n: number }>();
-    const items = Array.from({ length: 5000 }, (_, n) => ({ n }));
+    const q = new TaskQueue<{ n: number; queuePosition: number }>();
+    const items = Array.from({ length: 5000 }, (_, n) => ({ n, queuePosition: -1 }));
     items.forEach((i) => q.push(i));
     expect(q.remove(items[10]!)).toBe(true);
     expect(q.remove(items[10]!)).toBe(false);
@@ -19,8 +19,8 @@ describe('task queue', () => {
   });
 
   it('puts a handed-back item first, and can still remove it', () => {
-    const q = new TaskQueue<{ n: number }>();
-    const [a, b, c, d] = [1, 2, 3, 4].map((n) => ({ n }));
+    const q = new TaskQueue<{ n: number; queuePosition: number }>();
+    const [a, b, c, d] = [1, 2, 3, 4].map((n) => ({ n, queuePosition: -1 }));
     q.push(a!);
     q.push(b!);
     q.unshift(c!); // at the very front of a fresh queue

@@ -5,6 +5,8 @@ for (const [name, exported] of [
   ['@mirai-ts/core/plugin', 'SocketChannel'],
   ['@mirai-ts/http', 'fastifyHandler'],
   ['@mirai-ts/launcher-ssh', 'sshConfig'],
+  ['@mirai-ts/launcher-cluster', 'slurm'],
+  ['@mirai-ts/transport-ws', 'wsTransport'],
   ['@mirai-ts/transport-nats', 'natsTransport'],
   ['@mirai-ts/serializer-arrow', 'arrowSerializer'],
 ]) {
