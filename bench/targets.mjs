@@ -34,6 +34,9 @@ export const targets = {
   http_offload_p99_ms: { limit: 'http_inline_p99_ms', max: 0.2 },
   // issue 12
   slurm_first_result_s: { limit: 'slurm_submit_limit_s', max: 1.5 },
+  // issue 10
+  queue1m_rss_mb: { max: 500 },
+  killstorm_settled_pct: { min: 100 },
 };
 
 /**

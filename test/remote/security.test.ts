@@ -184,6 +184,7 @@ describe.each(['tcp', 'tls+tcp'] as const)('%s:// under attack', (scheme) => {
     const total = 3_000;
     const batch = 100;
     let opened = 0;
+    const floodStart = Date.now();
     for (let i = 0; i < total; i += batch) {
       await Promise.all(
         Array.from({ length: batch }, () =>
@@ -204,8 +205,11 @@ describe.each(['tcp', 'tls+tcp'] as const)('%s:// under attack', (scheme) => {
     expect(await Promise.all([1, 2, 3].map((x) => mirai(({ x }: { x: number }) => x * x, { x })))).toEqual([1, 4, 9]);
     expect(h.connections).toBe(2);
     // The log is rate-limited, whatever the flood: 3000 refusals over TLS log a few dozen lines
-    // (20 per window; the flood may straddle two windows, plus one summary line each).
-    expect(logs.length - logsBefore).toBeLessThanOrEqual(42);
+    // (20 per 10 s window, plus one summary line each; a slow machine spreads the flood over
+    // more windows).
+    const windows = Math.ceil((Date.now() - floodStart) / 10_000) + 1;
+    expect(logs.length - logsBefore).toBeLessThanOrEqual(21 * windows);
+    expect(logs.length - logsBefore).toBeLessThan(total / 10);
     // Every dropped connection was cleaned up on the host: no leaked sockets.
     expect(await waitFor(() => openFds() <= fdsBefore + 5, 15_000)).toBe(true);
   }, 120_000);

@@ -256,7 +256,7 @@ export class DaemonPool implements ComputePool {
         return;
       case 'ended':
         // A daemon this host killed is replaced from here; a watchdog replaces its own.
-        if (event.how === 'killed') this.replace(conn, `daemon ${conn.id} was ended, stuck in a cancelled task`);
+        if (event.how === 'killed') this.replace(conn, `daemon ${conn.id} was ended, stuck in a cancelled task`, false);
         return;
       case 'disconnect':
         return;
@@ -283,12 +283,15 @@ export class DaemonPool implements ComputePool {
     }
   }
 
-  /** Launches a daemon like `conn`'s, when this host launched it. */
-  private replace(conn: DaemonConnection, why: string): void {
+  /**
+   * Launches a daemon like `conn`'s, when this host launched it. A daemon lost soon after it
+   * connected counts as a crash loop (`mayLoop`), unless the host itself ended it.
+   */
+  private replace(conn: DaemonConnection, why: string, mayLoop = true): void {
     // The launch entry may already be gone (the process's exit can beat its socket's close).
     const launch = this.launchedBy.get(conn);
     if (launch === undefined || this.closed) return;
-    const quickDeath = Date.now() - conn.connectedAt < QUICK_DEATH_MS;
+    const quickDeath = mayLoop && Date.now() - conn.connectedAt < QUICK_DEATH_MS;
     this.replacements.replace(launch.launcher, launch.options, quickDeath ? `${why} ${Date.now() - conn.connectedAt} ms after connecting` : why, quickDeath);
   }
 
