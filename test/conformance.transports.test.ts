@@ -6,7 +6,7 @@
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { createCertificateAuthority, ipcTransport, issueServerCertificate, tcpTransport } from '@mirai-ts/core/plugin';
 import { localUrl } from '@mirai-ts/core';
 import { natsTransport, type NatsTransportOptions } from '@mirai-ts/transport-nats';
@@ -20,15 +20,23 @@ transportConformance(() => ({
   name: 'ipc',
   transport: () => ipcTransport,
   url: () => {
-    const url = localUrl();
-    dirs.push(dirname(new URL(url).pathname));
-    return url;
+    const dir = mkdtempSync(join(tmpdir(), 'mirai-conformance-'));
+    dirs.push(dir);
+    return `ipc://${join(dir, 'host.sock')}`;
   },
   childTransport: 'ipc',
   vanishNoticeMs: 10_000,
   teardown: async () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   },
+}));
+
+transportConformance(() => ({
+  name: 'abstract (Linux abstract sockets, what localUrl() gives)',
+  transport: () => ipcTransport,
+  url: () => localUrl(),
+  childTransport: 'ipc',
+  vanishNoticeMs: 10_000,
 }));
 
 transportConformance(() => ({

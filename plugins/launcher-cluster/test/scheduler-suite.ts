@@ -214,7 +214,7 @@ export function schedulerSuite(c: SchedulerCase): void {
         (e: unknown) => e,
       );
       expect((err as Error).cause).toBeInstanceOf(ConfigError);
-      expect((err as Error).message).toMatch(new RegExp(`${c.name}: the profile listens at ipc://.*other machines cannot reach`));
+      expect((err as Error).message).toMatch(new RegExp(`${c.name}: the profile listens at (ipc|abstract)://.*other machines cannot reach`));
     });
   });
 }
