@@ -1,40 +1,21 @@
 import {
-  Binary,
-  BinaryView,
-  Bool,
-  DateDay,
-  Decimal,
   Dictionary,
-  DurationMillisecond,
   Field,
-  FixedSizeList,
-  Float16,
-  Float32,
-  Float64,
   Int32,
   Int64,
-  IntervalYearMonth,
-  LargeUtf8,
   List,
-  Map_,
-  Null,
   RecordBatch,
   Struct,
   Table,
   tableFromIPC,
   tableToIPC,
-  TimeMillisecond,
-  TimestampMicrosecond,
-  Uint64,
   Utf8,
-  Utf8View,
   Vector,
   vectorFromArray,
-  type DataType,
 } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
 import { ARROW_TAG, arrowRows, arrowSerializer } from '../src/index.js';
-import { everyType } from './cases.js';
+import { everyType, stringToInt } from './cases.js';
 
 const ser = arrowSerializer();
 const roundTrip = <T>(v: T): T => ser.decode(ser.encode(v as never) as Uint8Array[]) as T;

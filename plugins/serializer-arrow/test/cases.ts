@@ -19,23 +19,17 @@ import {
   List,
   Map_,
   Null,
-  RecordBatch,
   Struct,
-  Table,
-  tableFromIPC,
-  tableToIPC,
   TimeMillisecond,
   TimestampMicrosecond,
   Uint64,
   Utf8,
   Utf8View,
-  Vector,
-  vectorFromArray,
   type DataType,
 } from 'apache-arrow';
 
 /** Map<Utf8, Int32>, spelled out for the type checker. */
-const stringToInt = () =>
+export const stringToInt = () =>
   new Map_<Utf8, Int32>(new Field('entries', new Struct<{ key: Utf8; value: Int32 }>([new Field('key', new Utf8(), false), new Field('value', new Int32(), true)]), false));
 
 /** One column per Arrow type, each with a null. */

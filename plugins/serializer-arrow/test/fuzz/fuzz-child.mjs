@@ -98,6 +98,7 @@ for (let i = 0; i < spec.iterations; i++) {
   const steps = [mutate(segments, rng)];
   while (rng() < 0.3 && steps.length < 4) steps.push(mutate(segments, rng));
   let value;
+  if (process.env.MIRAI_FUZZ_TRACE) process.stderr.write(`case ${i} ${steps.join(' ')}\n`);
   try {
     value = decodePayload(segments, 0, [serializer]);
     if (value instanceof Promise) value = await value;
@@ -127,4 +128,15 @@ for (let i = 0; i < spec.iterations; i++) {
   }
 }
 report.maxRssMb = Math.max(report.maxRssMb, Math.round(process.memoryUsage().rss / 2 ** 20));
+// After all that garbage the decoder still works: nothing it keeps (caches, locks) was poisoned.
+report.intactAfter = 0;
+for (const payload of payloads) {
+  try {
+    let value = decodePayload(payload, 0, [serializer]);
+    if (value instanceof Promise) value = await value;
+    report.intactAfter++;
+  } catch (err) {
+    report.escapes.push({ case: 'valid payload after fuzzing', error: String(err?.stack ?? err) });
+  }
+}
 process.stdout.write(`${JSON.stringify(report)}\n`);
