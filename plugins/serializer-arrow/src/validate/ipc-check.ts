@@ -59,10 +59,15 @@ export class IpcChecker {
   private readonly maxDecoded: number;
   private decoded = 0;
 
-  /** @param what names the serializer in error messages ("arrow", "polars"). */
+  /**
+   * @param what names the serializer in error messages ("arrow", "polars").
+   * @param file the stream part of an IPC file, where a dictionary may grow (delta) but not be
+   *   replaced: file readers load every dictionary before any batch.
+   */
   constructor(
     private readonly bytes: IpcBytes,
     private readonly what: string,
+    private readonly file = false,
   ) {
     this.maxRows = 8 * bytes.length + ROWS_FREE;
     this.maxDecoded = DECODED_PER_BYTE * bytes.length + DECODED_FREE;
@@ -116,7 +121,9 @@ export class IpcChecker {
       const field = schema.dictionaries.get(message.id) ?? this.fail(`a dictionary batch for unknown id ${message.id}`);
       const walk = new BatchWalk(this, message.batch, message.bodyLength, bodyStart, message.version, 'dictionary batch');
       walk.top([{ type: field.type }]);
-      const before = message.isDelta ? (this.dictionaryLengths.get(message.id) ?? 0) : 0;
+      const known = this.dictionaryLengths.get(message.id);
+      if (this.file && known !== undefined && !message.isDelta) this.fail(`replaces dictionary ${message.id}, which a file may not`);
+      const before = message.isDelta ? (known ?? 0) : 0;
       this.dictionaryLengths.set(message.id, before + message.batch.length);
     } else {
       const walk = new BatchWalk(this, message.batch, message.bodyLength, bodyStart, message.version, 'record batch');

@@ -5,7 +5,8 @@
  * `ARROW1`. Readers seek to messages through the footer's blocks, so the stream is checked
  * message by message ({@link IpcChecker}), and every block must then point at one of those
  * checked messages, with the same header and body sizes and kind; the footer's schema must be
- * the stream's.
+ * the stream's. Dictionaries may grow by deltas but not be replaced, and the footer lists them
+ * in stream order (readers load them all, in footer order, before any batch).
  */
 import { invalid } from './flatbuffer-reader.js';
 import { contiguous, IpcChecker, type CheckedMessage } from './ipc-check.js';
@@ -29,7 +30,7 @@ export function checkIpcFile(file: Uint8Array, what: string): void {
   const footerStart = n - TAIL - footerLength;
   if (footerLength <= 0 || footerStart < HEAD) fail(`the file footer claims ${footerLength} bytes in a ${n}-byte file`);
   const stream = file.subarray(0, footerStart);
-  const checker = new IpcChecker(contiguous(stream), what);
+  const checker = new IpcChecker(contiguous(stream), what, true);
   const messages = new Map<number, CheckedMessage>();
   let at = HEAD;
   for (;;) {
@@ -54,7 +55,11 @@ export function checkIpcFile(file: Uint8Array, what: string): void {
       fail(`a file footer block (offset ${b.offset}, header ${b.metadataLength} bytes, body ${b.bodyLength} bytes) matches no ${kind} message`);
     }
   };
-  for (const b of footer.dictionaries) block(b, 'dictionary');
+  // Readers apply dictionary blocks in footer order: it must be the stream's order, that was checked.
+  footer.dictionaries.forEach((b, i) => {
+    block(b, 'dictionary');
+    if (i > 0 && b.offset <= footer.dictionaries[i - 1]!.offset) fail('the file footer lists dictionaries out of stream order');
+  });
   for (const b of footer.recordBatches) block(b, 'batch');
 }
 
