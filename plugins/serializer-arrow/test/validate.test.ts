@@ -87,7 +87,7 @@ describe('the Arrow IPC checker', () => {
     const values = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
     const { bytes, decode } = stream(new Table({ d: vectorFromArray(values, new Dictionary(new Utf8(), new Int32())) }));
     // The record batch's indices 4, 5, 6 (the dictionary's own offsets 4, 5, 6 come earlier).
-    const last = find(bytes, 6, 4).findLast((at) => find(bytes, 5, 4, at - 4)[0] === at - 4 && find(bytes, 4, 4, at - 8)[0] === at - 8)!;
+    const last = find(bytes, 6, 4).filter((at) => find(bytes, 5, 4, at - 4)[0] === at - 4 && find(bytes, 4, 4, at - 8)[0] === at - 8).pop()!;
     refused(() => decode(edit(bytes, last, 99, 4)), /dictionary index 99 at row 6 but the dictionary holds 7 values/);
   });
 

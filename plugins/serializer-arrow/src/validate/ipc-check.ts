@@ -311,21 +311,31 @@ function view(bytes: Uint8Array): DataView {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-function readOffset(dv: DataView, i: number, width: 4 | 8): number {
-  return width === 4 ? dv.getInt32(i * 4, true) : Number(dv.getBigInt64(i * 8, true));
+type Typed = Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array | BigUint64Array;
+
+/** `count` values of `ctor` over `bytes`: a view when aligned (the usual case, and fast), else a copy. */
+function typed<T extends Typed>(bytes: Uint8Array, count: number, ctor: { new (b: ArrayBufferLike, o: number, n: number): T; BYTES_PER_ELEMENT: number }): T {
+  const size = ctor.BYTES_PER_ELEMENT;
+  const source = bytes.byteOffset % size === 0 ? bytes : bytes.slice(0, count * size);
+  return new ctor(source.buffer, source.byteOffset, count);
 }
 
 /** Offsets must not decrease and must stay within `limit` (the data bytes or the child rows). */
 function checkOffsets(bytes: Uint8Array, length: number, width: 4 | 8, limit: number, of: string, fail: Fail): void {
-  const dv = view(bytes);
-  let previous = readOffset(dv, 0, width);
-  if (previous < 0) fail(`has a negative first offset ${previous}`);
-  for (let i = 1; i <= length; i++) {
-    const next = readOffset(dv, i, width);
-    if (next < previous) fail(`has offsets that decrease (${previous} then ${next}) at row ${i - 1}`);
-    previous = next;
+  const offsets = width === 4 ? typed(bytes, length + 1, Int32Array) : typed(bytes, length + 1, BigInt64Array);
+  if (offsets instanceof Int32Array) {
+    if (offsets[0]! < 0) fail(`has a negative first offset ${offsets[0]}`);
+    for (let i = 1; i <= length; i++) {
+      if (offsets[i]! < offsets[i - 1]!) fail(`has offsets that decrease (${offsets[i - 1]} then ${offsets[i]}) at row ${i - 1}`);
+    }
+  } else {
+    if (offsets[0]! < 0n) fail(`has a negative first offset ${offsets[0]}`);
+    for (let i = 1; i <= length; i++) {
+      if (offsets[i]! < offsets[i - 1]!) fail(`has offsets that decrease (${offsets[i - 1]} then ${offsets[i]}) at row ${i - 1}`);
+    }
   }
-  if (previous > limit) fail(`has offsets up to ${previous} but only ${limit} ${of}`);
+  const last = Number(offsets[length]!);
+  if (last > limit) fail(`has offsets up to ${last} but only ${limit} ${of}`);
 }
 
 /** Views longer than 12 bytes point into a variadic buffer: it must exist and hold them. */
@@ -345,11 +355,11 @@ function checkViews(bytes: Uint8Array, length: number, sizes: readonly number[],
 }
 
 function checkIndices(bytes: Uint8Array, length: number, bits: number, size: number, fail: Fail): void {
-  const dv = view(bytes);
+  // Signed and unsigned read alike: a negative signed index shows up as a huge unsigned one.
+  const indices =
+    bits === 8 ? bytes : bits === 16 ? typed(bytes, length, Uint16Array) : bits === 32 ? typed(bytes, length, Uint32Array) : typed(bytes, length, BigUint64Array);
   for (let i = 0; i < length; i++) {
-    // Signed and unsigned read alike: a negative signed index shows up as a huge unsigned one.
-    const index =
-      bits === 8 ? dv.getUint8(i) : bits === 16 ? dv.getUint16(i * 2, true) : bits === 32 ? dv.getUint32(i * 4, true) : Number(dv.getBigUint64(i * 8, true));
+    const index = Number(indices[i]!);
     if (index >= size) fail(`has dictionary index ${index} at row ${i} but the dictionary holds ${size} values`);
   }
 }
