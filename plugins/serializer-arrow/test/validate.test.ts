@@ -91,6 +91,17 @@ describe('the Arrow IPC checker', () => {
     refused(() => decode(edit(bytes, last, 99, 4)), /dictionary index 99 at row 6 but the dictionary holds 7 values/);
   });
 
+  it('checks offsets and indices that arrive at misaligned offsets of a Node Buffer', () => {
+    const table = new Table({
+      s: vectorFromArray(['aa', 'bbb', null, 'c'], new Utf8()),
+      d: vectorFromArray(['x', 'y', 'x', null], new Dictionary(new Utf8(), new Int32())),
+    });
+    const { bytes, decode } = stream(table);
+    const odd = Buffer.concat([Buffer.alloc(3), bytes]).subarray(3); // Buffer#slice and #subarray are views
+    expect((decode(odd) as Table).getChild('s')!.toArray()).toEqual(['aa', 'bbb', null, 'c']);
+    expect((decode(odd) as Table).getChild('d')!.toArray()).toEqual(['x', 'y', 'x', null]);
+  });
+
   it('refuses a file whose footer does not fit, or points at no message', () => {
     const file = new Uint8Array(Buffer.from('ARROW1\0\0' + '\0'.repeat(16) + '\xff\xff\xff\x7fARROW1', 'latin1'));
     refused(() => checkIpcFile(file, 'polars'), /^polars: the file footer claims 2147483647 bytes/);

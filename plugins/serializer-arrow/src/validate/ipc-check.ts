@@ -316,7 +316,8 @@ type Typed = Int32Array | BigInt64Array | Uint8Array | Uint16Array | Uint32Array
 /** `count` values of `ctor` over `bytes`: a view when aligned (the usual case, and fast), else a copy. */
 function typed<T extends Typed>(bytes: Uint8Array, count: number, ctor: { new (b: ArrayBufferLike, o: number, n: number): T; BYTES_PER_ELEMENT: number }): T {
   const size = ctor.BYTES_PER_ELEMENT;
-  const source = bytes.byteOffset % size === 0 ? bytes : bytes.slice(0, count * size);
+  // A copy (Buffer#slice would return a view, still misaligned).
+  const source = bytes.byteOffset % size === 0 ? bytes : new Uint8Array(bytes.subarray(0, count * size));
   return new ctor(source.buffer, source.byteOffset, count);
 }
 
