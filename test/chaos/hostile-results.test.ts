@@ -141,7 +141,7 @@ describe('a daemon that passed the handshake and sends lies', () => {
     // The host lives on and the honest daemon still serves correct results.
     const after = await Promise.all(Array.from({ length: 10 }, () => mirai(({ t, df }) => ({ t, df }), { t: args.t, df: args.df }, { profile: PROFILE })));
     expect(after.every(correct)).toBe(true);
-  }, 120_000);
+  }, TASKS * 100 + 60_000);
 });
 
 describe('malformed error records from a daemon that passed the handshake', () => {
