@@ -6,7 +6,7 @@
  * split so that large column buffers travel as their own segments, uncopied.
  */
 import { makeData, RecordBatch, Table, Vector, type Schema } from 'apache-arrow';
-import type { Serializer } from '@mirai-ts/core';
+import { DeserializationError, type Serializer } from '@mirai-ts/core';
 import { arrowRows } from './arrow-rows.js';
 import { writeIpcChunks } from './ipc-chunks.js';
 import { readIpcSegments } from './ipc-segments.js';
@@ -57,12 +57,12 @@ export function arrowSerializer(options: ArrowSerializerOptions = {}): Serialize
     decode(buffers: Uint8Array[]): ArrowValue {
       const kind = buffers[0]?.[0];
       if (buffers[0]?.byteLength !== 1 || kind === undefined || kind > Kind.Vector) {
-        throw new Error('not an Arrow value: the kind segment is missing or unknown');
+        throw new DeserializationError('arrow: not an Arrow value: the kind segment is missing or unknown');
       }
       const { schema, batches } = readIpcSegments(buffers.slice(1));
       if (kind === Kind.Table) return new Table(schema, batches);
       if (kind === Kind.RecordBatch) {
-        if (batches.length !== 1) throw new Error(`an Arrow RecordBatch arrived as ${batches.length} batches`);
+        if (batches.length !== 1) throw new DeserializationError(`arrow: a RecordBatch arrived as ${batches.length} batches`);
         return batches[0]!;
       }
       return vectorOf(schema, batches);
@@ -77,7 +77,7 @@ export function arrowSerializer(options: ArrowSerializerOptions = {}): Serialize
 
 function vectorOf(schema: Schema, batches: readonly RecordBatch[]): Vector {
   const field = schema.fields[0];
-  if (schema.fields.length !== 1 || field === undefined) throw new Error('an Arrow Vector arrived with more than one column');
+  if (schema.fields.length !== 1 || field === undefined) throw new DeserializationError('arrow: a Vector arrived with more than one column');
   const chunks = batches.map((b) => b.data.children[0]!);
   return new Vector(chunks.length > 0 ? chunks : [makeData({ type: field.type, length: 0, nullCount: 0 })]);
 }

@@ -23,6 +23,8 @@ import {
 // The one Arrow internal this reader uses (no public API loads a batch from separate buffers):
 // test/arrow-internals.test.ts pins its shape, and the peer range pins the major version.
 import { VectorLoader } from 'apache-arrow/visitor/vectorloader';
+import { DeserializationError } from '@mirai-ts/core';
+import { IpcChecker, type IpcBytes } from './validate/ipc-check.js';
 
 /** Message headers, named through the public `Message` class. */
 type DictionaryBatch = ReturnType<Message<MessageHeader.DictionaryBatch>['header']>;
@@ -34,12 +36,11 @@ export interface IpcContents {
   readonly batches: RecordBatch[];
 }
 
-const CONTINUATION = -1;
 /** Views of column buffers must start at a multiple of this (64-bit values, Arrow's alignment). */
 const ALIGN = 8;
 
 /** Several byte segments read as one stream. */
-class SegmentedBytes {
+class SegmentedBytes implements IpcBytes {
   private readonly starts: number[] = [];
   readonly length: number;
 
@@ -55,7 +56,7 @@ class SegmentedBytes {
   /** Bytes `[start, end)`: a view when one segment holds them (and alignment allows), else a copy. */
   range(start: number, end: number, align = 1): Uint8Array {
     if (end > this.length || start < 0 || end < start) {
-      throw new RangeError(`the Arrow stream is truncated: wanted bytes ${start}–${end} of ${this.length}`);
+      throw new DeserializationError(`arrow: the stream is truncated: wanted bytes ${start}–${end} of ${this.length}`);
     }
     if (end === start) return new Uint8Array(0);
     const i = this.segmentAt(start);
@@ -78,11 +79,6 @@ class SegmentedBytes {
     return out;
   }
 
-  int32(at: number): number {
-    const b = this.range(at, at + 4);
-    return new DataView(b.buffer, b.byteOffset, 4).getInt32(0, true);
-  }
-
   /** Index of the last non-empty segment starting at or before `at`. */
   private segmentAt(at: number): number {
     let lo = 0;
@@ -97,55 +93,48 @@ class SegmentedBytes {
   }
 }
 
-/** Reads a whole IPC stream from segments. Throws on truncated or malformed input. */
+/**
+ * Reads a whole IPC stream from segments. Every message is checked against the received
+ * bytes first ({@link IpcChecker}); throws a `DeserializationError` on malformed input.
+ */
 export function readIpcSegments(segments: readonly Uint8Array[]): IpcContents {
   const bytes = new SegmentedBytes(segments);
+  const checker = new IpcChecker(bytes, 'arrow');
   let schema: Schema | undefined;
   const dictionaries = new Map<number, Vector>();
   const batches: RecordBatch[] = [];
   let at = 0;
   for (;;) {
-    let length = bytes.int32(at);
-    at += 4;
-    if (length === CONTINUATION) {
-      length = bytes.int32(at);
-      at += 4;
-    }
-    if (length === 0) break; // end-of-stream marker
-    if (length < 0) throw new Error(`bad Arrow message length ${length} at byte ${at - 4}`);
-    const message = Message.decode(bytes.range(at, at + length));
-    at += length;
-    const bodyStart = at;
-    at += message.bodyLength;
-    if (at > bytes.length) throw new RangeError(`the Arrow stream is truncated: a message body ends at ${at} of ${bytes.length}`);
+    const checked = checker.next(at);
+    if (checked === undefined) break; // end-of-stream marker
+    at = checked.end;
+    const message = Message.decode(checked.metadata);
+    const { bodyStart } = checked;
     // The loader only ever calls subarray() on its body.
     const body = { subarray: (b: number, e: number) => bytes.range(bodyStart + b, bodyStart + e, ALIGN) } as Uint8Array;
     if (message.headerType === MessageHeader.Schema) {
-      if (schema !== undefined) throw new Error('the Arrow stream has a second schema');
       schema = message.header() as Schema;
       continue;
     }
-    if (schema === undefined) throw new Error('the Arrow stream does not start with a schema');
+    // The checker has seen the schema first, and every dictionary id.
+    const known = schema!;
     if (message.headerType === MessageHeader.DictionaryBatch) {
       const header = message.header() as DictionaryBatch;
       if (header.data.compression != null) return readWithArrow(segments);
-      const type = schema.dictionaries.get(header.id);
-      if (type === undefined) throw new Error(`the Arrow stream has a dictionary batch for unknown id ${header.id}`);
-      const data = load(body, header.data, schema, dictionaries, [type]);
+      const type = known.dictionaries.get(header.id)!;
+      const data = load(body, header.data, known, dictionaries, [type]);
       const previous = dictionaries.get(header.id);
       const vector = previous !== undefined && header.isDelta ? previous.concat(new Vector(data)) : new Vector(data);
       dictionaries.set(header.id, vector.memoize());
-    } else if (message.headerType === MessageHeader.RecordBatch) {
+    } else {
       const header = message.header() as RecordBatchHeader;
       if (header.compression != null) return readWithArrow(segments);
-      const children = load(body, header, schema, dictionaries, schema.fields);
-      const data = makeData({ type: new Struct(schema.fields), length: header.length, children });
-      batches.push(new RecordBatch(schema, data, message.metadata));
-    } else {
-      throw new Error(`unexpected Arrow message type ${message.headerType}`);
+      const children = load(body, header, known, dictionaries, known.fields);
+      const data = makeData({ type: new Struct(known.fields), length: header.length, children });
+      batches.push(new RecordBatch(known, data, message.metadata));
     }
   }
-  if (schema === undefined) throw new Error('the Arrow stream has no schema');
+  if (schema === undefined) throw new DeserializationError('arrow: the stream has no schema');
   return { schema, batches };
 }
 

@@ -7,6 +7,7 @@
  */
 import ort from 'onnxruntime-node';
 import type { Serializer } from '@mirai-ts/core';
+import { fail, readTensorHeader, type TensorHeader } from './tensor-header.js';
 
 /** Wire tag of this serializer's bytes. */
 export const ONNX_TAG = 'onnx.tensor/1';
@@ -34,17 +35,7 @@ const ARRAY_OF: Record<string, TypedArrayCtor & { BYTES_PER_ELEMENT: number }> =
   uint4: Uint8Array,
 };
 
-interface Header {
-  type: string;
-  dims: number[];
-  /** The strings of a string tensor. */
-  strings?: string[];
-  /** Class of the sender's data array when it was not the default (a Float16Array). */
-  array?: string;
-}
-
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /**
  * A serializer for ONNX Runtime tensors (`ort.Tensor`), wherever they sit in a task's
@@ -70,15 +61,20 @@ export function onnxSerializer(options: OnnxSerializerOptions = {}): Serializer<
     },
     decode(buffers: Uint8Array[]): ort.Tensor {
       const [head, body] = buffers;
-      if (head === undefined) throw new Error('not an ONNX tensor: the header segment is missing');
-      const header = JSON.parse(decoder.decode(head)) as Header;
-      if (typeof header?.type !== 'string' || !Array.isArray(header.dims)) throw new Error('not an ONNX tensor: bad header');
+      if (head === undefined) fail('not an ONNX tensor: the header segment is missing');
+      const { header, elements } = readTensorHeader(head);
       if (header.type === 'string') {
-        if (!Array.isArray(header.strings)) throw new Error('a string tensor arrived without its strings');
+        if (header.strings === undefined) fail('a string tensor arrived without its strings');
+        if (buffers.length !== 1) fail(`a string tensor arrived with ${buffers.length} segments`);
         return new ort.Tensor('string', header.strings, header.dims);
       }
       const ctor = arrayClass(header);
-      if (body === undefined) throw new Error(`a ${header.type} tensor arrived without its data`);
+      if (body === undefined || buffers.length !== 2) fail(`a ${header.type} tensor arrived with ${buffers.length - 1} data segments, not 1`);
+      // 4-bit types pack two elements per byte.
+      const expected = header.type.endsWith('int4') ? Math.ceil(elements / 2) : elements * ctor.BYTES_PER_ELEMENT;
+      if (body.byteLength !== expected) {
+        fail(`a ${header.type} tensor of dims [${header.dims.join(', ')}] needs ${expected} bytes of data but ${body.byteLength} arrived`);
+      }
       return new ort.Tensor(header.type as ort.Tensor.Type, viewAs(ctor, body) as ort.Tensor.DataType, header.dims);
     },
     ref: { specifier: '@mirai-ts/serializer-onnx', exportName: 'onnxSerializer', options },
@@ -86,7 +82,7 @@ export function onnxSerializer(options: OnnxSerializerOptions = {}): Serializer<
 }
 
 function encodeData(tensor: ort.Tensor, data: ort.Tensor.DataType): Uint8Array[] {
-  const header: Header = { type: tensor.type, dims: [...tensor.dims] };
+  const header: TensorHeader = { type: tensor.type, dims: [...tensor.dims] };
   if (tensor.type === 'string') {
     header.strings = data as string[];
     return [encoder.encode(JSON.stringify(header))];
@@ -97,9 +93,9 @@ function encodeData(tensor: ort.Tensor, data: ort.Tensor.DataType): Uint8Array[]
   return [encoder.encode(JSON.stringify(header)), new Uint8Array(view.buffer, view.byteOffset, view.byteLength)];
 }
 
-function arrayClass(header: Header): TypedArrayCtor & { BYTES_PER_ELEMENT: number } {
+function arrayClass(header: TensorHeader): TypedArrayCtor & { BYTES_PER_ELEMENT: number } {
   const fallback = ARRAY_OF[header.type];
-  if (fallback === undefined) throw new Error(`unknown ONNX tensor type '${header.type}'`);
+  if (fallback === undefined) fail(`unknown tensor type '${header.type}'`);
   if (header.array === undefined) return fallback;
   // e.g. Float16Array where the runtime has it; otherwise the default of the same width.
   const named = (globalThis as Record<string, unknown>)[header.array] as (TypedArrayCtor & { BYTES_PER_ELEMENT: number }) | undefined;
@@ -109,7 +105,7 @@ function arrayClass(header: Header): TypedArrayCtor & { BYTES_PER_ELEMENT: numbe
 /** A view of `bytes` as `ctor`; copied once only when the bytes sit at a misaligned offset. */
 function viewAs(ctor: TypedArrayCtor & { BYTES_PER_ELEMENT: number }, bytes: Uint8Array): ArrayBufferView {
   const size = ctor.BYTES_PER_ELEMENT;
-  if (bytes.byteLength % size !== 0) throw new Error(`tensor data of ${bytes.byteLength} bytes is not a whole number of ${size}-byte elements`);
+  if (bytes.byteLength % size !== 0) fail(`tensor data of ${bytes.byteLength} bytes is not a whole number of ${size}-byte elements`);
   const source = bytes.byteOffset % size === 0 ? bytes : new Uint8Array(bytes); // (Buffer#slice would not copy)
   return new ctor(source.buffer, source.byteOffset, source.byteLength / size);
 }

@@ -8,7 +8,8 @@
  * and nulls.
  */
 import pl from 'nodejs-polars';
-import type { Serializer } from '@mirai-ts/core';
+import { DeserializationError, type Serializer } from '@mirai-ts/core';
+import { checkIpcFile } from '@mirai-ts/serializer-arrow/validate';
 
 /** Wire tag of this serializer's bytes. */
 export const POLARS_TAG = 'polars.ipc/1';
@@ -58,11 +59,13 @@ export function polarsSerializer(options: PolarsSerializerOptions = {}): Seriali
       const [head, body] = buffers;
       const kind = head?.[0];
       if (buffers.length !== 2 || head?.byteLength !== 1 || body === undefined || (kind !== Kind.DataFrame && kind !== Kind.Series)) {
-        throw new Error('not a Polars value: expected a kind segment and an IPC segment');
+        throw new DeserializationError('polars: not a Polars value: expected a kind segment and an IPC segment');
       }
+      // Polars trusts the lengths in the IPC headers and aborts the process when one is forged.
+      checkIpcFile(body, 'polars');
       const df = pl.readIPC(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
       if (kind === Kind.DataFrame) return df;
-      if (df.width !== 1) throw new Error(`a Polars Series arrived as ${df.width} columns`);
+      if (df.width !== 1) throw new DeserializationError(`polars: a Series arrived as ${df.width} columns`);
       return df.toSeries(0);
     },
     rows(value: PolarsValue): Iterable<unknown> {

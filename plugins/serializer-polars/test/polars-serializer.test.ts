@@ -1,29 +1,10 @@
 import pl from 'nodejs-polars';
 import { describe, expect, it } from 'vitest';
 import { POLARS_TAG, polarsSerializer } from '../src/index.js';
+import { everyDtype } from './cases.js';
 
 const ser = polarsSerializer();
 const roundTrip = <T>(v: T): T => ser.decode(ser.encode(v as never) as Uint8Array[]) as T;
-
-/** A frame with one column per dtype, each holding a null. */
-function everyDtype(): pl.DataFrame {
-  const base = pl.DataFrame({ a: [1, 2, null], s: ['x', null, 'z'], b: [true, false, null] });
-  return base.withColumns(
-    ...[pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.UInt64, pl.Float32].map((t, i) =>
-      pl.col('a').cast(t).alias(`n${i}`),
-    ),
-    pl.col('s').cast(pl.Categorical).alias('cat'),
-    pl.col('a').cast(pl.Date).alias('date'),
-    pl.col('a').cast(pl.Datetime('ms')).alias('dt_ms'),
-    pl.col('a').cast(pl.Datetime('ns', 'Asia/Tokyo')).alias('dt_tz'),
-    pl.col('a').cast(pl.Duration('us')).alias('duration'),
-    pl.col('a').cast(pl.Int64).cast(pl.Time).alias('time'),
-    pl.concatList([pl.col('a'), pl.col('a')]).alias('list'),
-    pl.concatList([pl.col('a'), pl.col('a')]).cast(pl.FixedSizeList(pl.Float64, 2)).alias('fixed'),
-    pl.struct([pl.col('a'), pl.col('s')]).alias('rec'),
-    pl.lit(null).alias('nothing'),
-  );
-}
 
 describe('polarsSerializer', () => {
   it('has a ref daemons can rebuild it from, options included', () => {
