@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { endAll, freePort, pidsWithEnv, sleep } from './slurm.mjs';
+import { endAll, freePort, pidsWithEnv, readPid, sleep, waitFor } from './slurm.mjs';
 
 const run = promisify(execFile);
 const PACKAGE_ROOT = '/var/lib/gridengine';
@@ -28,15 +28,6 @@ export function sgeMissing() {
   const why = missing.length > 0 ? `Grid Engine is not installed (${missing.join(', ')} missing)` : 'the Grid Engine test cell must be started as root';
   if (process.env.CI) throw new Error(`CI is set but ${why}: apt-get install -y gridengine-master gridengine-exec gridengine-client`);
   return why;
-}
-
-function readPid(file) {
-  try {
-    const pid = Number(readFileSync(file, 'utf8').trim());
-    return pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 const QUEUE = (host, slots) => `qname                 all.q
@@ -218,20 +209,6 @@ function logOf(root) {
     .filter(existsSync)
     .map((f) => `${f}:\n${readFileSync(f, 'utf8').split('\n').slice(-15).join('\n')}`)
     .join('\n');
-}
-
-async function waitFor(check, ms, message) {
-  const deadline = Date.now() + ms;
-  let last;
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(100);
-  }
-  throw new Error(`${message()}${last ? `\n(last error: ${last.message})` : ''}`);
 }
 
 if (process.argv[1] === new URL(import.meta.url).pathname) {

@@ -60,7 +60,8 @@ function kill(pid, signal) {
   }
 }
 
-function readPid(file) {
+/** The pid in a daemon's pid file, if any. */
+export function readPid(file) {
   try {
     const pid = Number(readFileSync(file, 'utf8').trim());
     return pid > 0 ? pid : undefined;
@@ -227,7 +228,8 @@ function logOf(dir, daemon) {
   }
 }
 
-async function waitFor(check, ms, message) {
+/** Polls `check` every 100 ms until it holds; after `ms`, throws `message()` (and the last error). */
+export async function waitFor(check, ms, message) {
   const deadline = Date.now() + ms;
   let last;
   while (Date.now() < deadline) {
