@@ -5,7 +5,7 @@
  * minute here; `pnpm chaos` (MIRAI_CHAOS_LONG=1) runs longer storms.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -49,11 +49,13 @@ describe('chaos: self-healing', () => {
     await daemons(2, { log: () => {} });
     const n = LONG ? 10_000 : 2_000;
     const tasks = Array.from({ length: n }, (_, i) => mirai(async ({ i }: { i: number }) => {
-      await new Promise((r) => setTimeout(r, 1));
+      await new Promise((r) => setTimeout(r, 3));
       return i;
     }, { i }));
+    // Replacements of daemons killed within seconds of connecting back off (a crash loop), so
+    // some rounds find no daemon to kill.
     const killed = await killStorm(LONG ? 100 : 20, 100);
-    expect(killed).toBeGreaterThan(5);
+    expect(killed).toBeGreaterThanOrEqual(3);
     await allSettle(tasks, 60_000);
     const reset = tasks.filter((m) => m.error instanceof ConnectionResetError).length;
     const ok = tasks.filter((m, i) => m.value === i).length;
@@ -98,7 +100,8 @@ describe('chaos: self-healing', () => {
   }, 120_000);
 
   it('a host killed by SIGKILL takes its daemon with it within 2 s, even one in an endless loop, and leaves no files', async () => {
-    const residueBefore = readdirSync(tmpdir()).filter((f) => f.startsWith('mirai-'));
+    // The host gets a temporary folder of its own: whatever it leaves there is its residue.
+    const hostTmp = mkdtempSync(join(tmpdir(), 'chaos-host-'));
     const host = spawn(
       process.execPath,
       [
@@ -111,7 +114,7 @@ describe('chaos: self-healing', () => {
          console.log(JSON.stringify(status().daemons.map((d) => d.pid)));
          setInterval(() => {}, 1000);`,
       ],
-      { stdio: ['ignore', 'pipe', 'inherit'], cwd: root },
+      { stdio: ['ignore', 'pipe', 'inherit'], cwd: root, env: { ...process.env, TMPDIR: hostTmp } },
     );
     const pids = await new Promise<number[]>((resolve) => host.stdout.once('data', (d: Buffer) => resolve(JSON.parse(d.toString()))));
     expect(pids).toHaveLength(1);
@@ -121,8 +124,8 @@ describe('chaos: self-healing', () => {
     const killedAt = Date.now();
     expect(await waitFor(() => !alive(pids[0]!), 5_000, 10)).toBe(true);
     expect(Date.now() - killedAt).toBeLessThan(2_000);
-    const residueAfter = readdirSync(tmpdir()).filter((f) => f.startsWith('mirai-') && !residueBefore.includes(f));
-    expect(residueAfter).toEqual([]);
+    expect(readdirSync(hostTmp)).toEqual([]);
+    rmSync(hostTmp, { recursive: true, force: true });
   }, 30_000);
 
   it('a task cannot read the profile secret from its environment', async () => {
