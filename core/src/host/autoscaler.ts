@@ -12,6 +12,7 @@ import { ConfigError } from '../errors.js';
 import type { DaemonConnection } from './daemon-connection.js';
 import type { LogFunction } from './profile-options.js';
 import { backoffDelay } from './replacements.js';
+import { nearMiss } from '../util/near-miss.js';
 
 /** `daemons({ autoscale })`. */
 export interface AutoscaleOptions {
@@ -83,7 +84,7 @@ export function resolveAutoscale(options: unknown, launchTimeout: number): Autos
   if (typeof options !== 'object' || options === null) throw new ConfigError(`autoscale must be an object { min, max, idle, launchTimeout, throttle }, got ${String(options)}`);
   for (const key of Object.keys(options)) {
     if (!(KEYS as readonly string[]).includes(key)) {
-      const near = KEYS.find((k) => k.toLowerCase() === key.toLowerCase() || k.startsWith(key.slice(0, 3)));
+      const near = KEYS.find((k) => nearMiss(k.toLowerCase(), key.toLowerCase()));
       throw new ConfigError(`autoscale has no option '${key}'${near ? ` (did you mean '${near}'?)` : ''}; it takes ${KEYS.join(', ')}`);
     }
   }
