@@ -24,7 +24,11 @@ export interface AutoscaleOptions {
   readonly idle?: number;
   /** A launch not connected within this long (ms) counts as failed (default: the profile's `launchTimeout`). */
   readonly launchTimeout?: number;
-  /** Demand is gathered this long (ms) before launching, so a burst gives one launch call (default 100). */
+  /**
+   * The least time (ms) between two launch decisions (default 50). The first decision after a
+   * quiet spell waits only for the current burst of submissions to end (the next event-loop
+   * turn), so a loop of 10 000 `mirai()` calls gives one launch call, made at once.
+   */
   readonly throttle?: number;
   /** Told of every scaling decision (for logs and dashboards); must not throw. */
   readonly onScale?: (decision: ScaleDecision) => void;
@@ -77,7 +81,7 @@ export interface AutoscaleSettings extends Required<Omit<AutoscaleOptions, 'onSc
 }
 
 const KEYS = ['min', 'max', 'idle', 'launchTimeout', 'throttle', 'onScale'] as const;
-export const AUTOSCALE_DEFAULTS = { min: 0, idle: 30_000, throttle: 100 } as const;
+export const AUTOSCALE_DEFAULTS = { min: 0, idle: 30_000, throttle: 50 } as const;
 
 /** Checks `autoscale` and fills in its defaults. */
 export function resolveAutoscale(options: unknown, launchTimeout: number): AutoscaleSettings {
@@ -145,7 +149,9 @@ export class Autoscaler {
   private lastError: string | undefined;
   private retryAt: number | undefined;
   private last: ScaleDecision | undefined;
-  private throttleTimer: NodeJS.Timeout | undefined;
+  private throttleTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  /** When the last launch decision was made (ms since the epoch). */
+  private lastEvaluation = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private running = false;
@@ -165,10 +171,13 @@ export class Autoscaler {
   /** Tasks were queued: evaluate once the throttle has gathered the burst. */
   demand(): void {
     if (!this.running || this.throttleTimer !== undefined || this.closed) return;
-    this.throttleTimer = setTimeout(() => {
+    const fire = (): void => {
       this.throttleTimer = undefined;
       this.evaluate();
-    }, this.settings.throttle);
+    };
+    const wait = this.lastEvaluation + this.settings.throttle - Date.now();
+    // After the synchronous burst that queued the tasks, or once the throttle allows.
+    this.throttleTimer = wait <= 0 ? setImmediate(fire) : setTimeout(fire, wait);
     this.throttleTimer.unref();
   }
 
@@ -224,7 +233,7 @@ export class Autoscaler {
 
   close(): void {
     this.closed = true;
-    clearTimeout(this.throttleTimer);
+    this.cancelThrottle();
     clearTimeout(this.retryTimer);
     clearTimeout(this.idleTimer);
   }
@@ -244,8 +253,17 @@ export class Autoscaler {
     return n;
   }
 
+  private cancelThrottle(): void {
+    const t = this.throttleTimer;
+    if (t === undefined) return;
+    if ('hasRef' in t && 'refresh' in t) clearTimeout(t as NodeJS.Timeout);
+    else clearImmediate(t as NodeJS.Immediate);
+    this.throttleTimer = undefined;
+  }
+
   private evaluate(): void {
     if (this.closed) return;
+    this.lastEvaluation = Date.now();
     const target = this.target();
     const connected = this.connections();
     const need = target - connected - this.launching;
