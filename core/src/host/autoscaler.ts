@@ -145,6 +145,8 @@ export class Autoscaler {
   private launching = 0;
   private launchCalls = 0;
   private failures = 0;
+  /** The last failure was a daemon dying right after connecting: a launch that connects is no proof of health then. */
+  private crashLoop = false;
   private failedLaunches = 0;
   private lastError: string | undefined;
   private retryAt: number | undefined;
@@ -189,15 +191,28 @@ export class Autoscaler {
     if (batch !== undefined) batch.remaining--;
   }
 
-  /** A daemon was lost (crashed): launch again if the backlog wants it. No repair on top. */
-  lost(): void {
-    this.demand();
+  /**
+   * A daemon was lost (crashed): launch again if the backlog wants it, no repair on top. One
+   * that died within seconds of connecting (`quickDeath`, a crash loop) counts as a failed
+   * launch, so launching backs off instead of looping.
+   */
+  lost(why: string, quickDeath: boolean): void {
+    if (!this.running || this.closed) return;
+    if (quickDeath) {
+      this.crashLoop = true;
+      this.failed(1, why);
+    } else this.demand();
   }
 
   /** A daemon has nothing to do: arrange for idle daemons above the target to leave. */
   idle(): void {
-    if (!this.running || this.idleTimer !== undefined || this.closed) return;
-    if (this.connections() > this.target()) this.sweep();
+    if (this.crashLoop) {
+      // A daemon answered: the crash loop is over.
+      this.crashLoop = false;
+      this.failures = 0;
+      this.lastError = undefined;
+    }
+    this.scaleDown();
   }
 
   /** Sets the target by hand (`scale(n)`), or back to autoscaling (`'auto'`). */
@@ -253,6 +268,12 @@ export class Autoscaler {
     return n;
   }
 
+  /** Starts the idle sweep when daemons exceed the target and none is armed. */
+  private scaleDown(): void {
+    if (!this.running || this.idleTimer !== undefined || this.closed) return;
+    if (this.connections() > this.target()) this.sweep();
+  }
+
   private cancelThrottle(): void {
     const t = this.throttleTimer;
     if (t === undefined) return;
@@ -269,7 +290,7 @@ export class Autoscaler {
     const need = target - connected - this.launching;
     // While backing off, the retry timer evaluates again.
     if (need > 0 && this.retryTimer === undefined) this.launch(need, target, connected);
-    else if (connected > target) this.idle();
+    else if (connected > target) this.scaleDown();
   }
 
   private launch(n: number, target: number, connected: number): void {
@@ -285,8 +306,10 @@ export class Autoscaler {
     };
     this.host.launch(n, this.settings.launchTimeout).then(
       () => {
-        this.failures = 0;
-        this.lastError = undefined;
+        if (!this.crashLoop) {
+          this.failures = 0;
+          this.lastError = undefined;
+        }
         // Jobs still waiting in a scheduler's queue stay counted as launching until they join.
         if (batch.remaining === 0) done();
       },

@@ -295,13 +295,13 @@ export class DaemonPool implements ComputePool {
         return;
       case 'lost':
         // An autoscaled profile launches for its backlog instead of replacing one for one.
-        if (this.autoscaler !== undefined) this.autoscaler.lost();
+        if (this.autoscaler !== undefined) this.autoscaler.lost(...this.lossOf(conn, `daemon ${conn.id} was lost`));
         else if (this.settings.repair) this.replace(conn, `daemon ${conn.id} was lost`);
         return;
       case 'ended':
         // A daemon this host killed is replaced from here; a watchdog replaces its own.
         if (event.how !== 'killed') return;
-        if (this.autoscaler !== undefined) this.autoscaler.lost();
+        if (this.autoscaler !== undefined) this.autoscaler.lost(`daemon ${conn.id} was ended, stuck in a cancelled task`, false);
         else this.replace(conn, `daemon ${conn.id} was ended, stuck in a cancelled task`, false);
         return;
       case 'disconnect':
@@ -337,8 +337,16 @@ export class DaemonPool implements ComputePool {
     // The launch entry may already be gone (the process's exit can beat its socket's close).
     const launch = this.launchedBy.get(conn);
     if (launch === undefined || this.closed) return;
-    const quickDeath = mayLoop && Date.now() - conn.connectedAt < QUICK_DEATH_MS;
-    this.replacements.replace(launch.launcher, launch.options, quickDeath ? `${why} ${Date.now() - conn.connectedAt} ms after connecting` : why, quickDeath);
+    this.replacements.replace(launch.launcher, launch.options, ...this.lossOf(conn, why, mayLoop));
+  }
+
+  /**
+   * Why a daemon was lost, and whether it died within seconds of connecting (a crash loop;
+   * never for one the host ended, `mayLoop` false).
+   */
+  private lossOf(conn: DaemonConnection, why: string, mayLoop = true): [why: string, quickDeath: boolean] {
+    const after = Date.now() - conn.connectedAt;
+    return mayLoop && after < QUICK_DEATH_MS ? [`${why} ${after} ms after connecting`, true] : [why, false];
   }
 
   /**

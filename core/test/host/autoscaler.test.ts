@@ -120,6 +120,23 @@ describe('autoscaling (in memory)', () => {
     expect(calls).toBeLessThanOrEqual(3);
   });
 
+  it('backs off when autoscaled daemons die right after connecting (a crash loop), instead of relaunching at once', async () => {
+    const launcher: FakeLauncher = new FakeLauncher((_p, id) => {
+      const daemon = launcher.daemons.find((d) => d.received.includes(id) && !d.channel.closed);
+      setImmediate(() => daemon?.crash());
+      return HOLD;
+    });
+    const { pool } = await open(launcher, { autoscale: { max: 1, throttle: 0 } });
+    const r = { ...request(1), retry: 100 };
+    pool.submit(r);
+    await until(() => (pool.status().autoscale?.failures ?? 0) >= 2, 3_000);
+    await new Promise((res) => setTimeout(res, 100));
+    // 0.25 s then 0.5 s between launches: three at most by now, not one per crash in a tight loop.
+    expect(launcher.launches).toBeLessThanOrEqual(3);
+    expect(pool.status().autoscale!.lastError).toMatch(/daemon \d+ was lost \d+ ms after connecting/);
+    expect(r.outcome.settled).toBe(false);
+  });
+
   it('scale(n) sets the target by hand: one launch call up, idle daemons leave at once down', async () => {
     const launcher: FakeLauncher = new FakeLauncher(slowEcho(() => launcher));
     const { pool } = await open(launcher, {});
