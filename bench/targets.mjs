@@ -37,6 +37,9 @@ export const targets = {
   // issue 10
   queue1m_rss_mb: { max: 500 },
   killstorm_settled_pct: { min: 100 },
+  // issue 13
+  autoscale_burst_s: { limit: 'autoscale_fixed_s', max: 1.3 },
+  autoscale_launches: { max: 3 },
 };
 
 /**

@@ -107,6 +107,31 @@ export class ConnectionResetError extends MiraiError {
 }
 named(ConnectionResetError, 'ConnectionResetError');
 
+/** One daemon crash under a task: which daemon, its process, and when (ms since the epoch). */
+export interface CrashRecord {
+  readonly profile: string;
+  readonly daemon: number;
+  readonly pid: number | undefined;
+  readonly at: number;
+}
+
+/**
+ * A task used up its crash budget (`crashesMax`): the daemons running it died that many times
+ * (out of memory, a segfault). `crashes` holds the history, oldest first (errorValue 19).
+ */
+export class CrashLimitError extends ConnectionResetError {
+  constructor(
+    taskId: number,
+    readonly crashes: readonly CrashRecord[],
+  ) {
+    super(
+      `task ${taskId} crashed its daemon ${crashes.length} time(s): ` +
+        crashes.map((c) => `daemon ${c.daemon}${c.pid === undefined ? '' : ` (pid ${c.pid})`} of profile '${c.profile}' at ${new Date(c.at).toISOString()}`).join('; '),
+    );
+  }
+}
+named(CrashLimitError, 'CrashLimitError');
+
 /** A value could not be serialized; `path` says where it sits (`args.db.handle`). */
 export class SerializationError extends MiraiError {
   constructor(

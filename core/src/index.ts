@@ -10,6 +10,8 @@
  * ```
  */
 export { daemons, queueRoom, type DaemonsHandle } from './api/daemons.js';
+export { scale } from './api/scale.js';
+export type { AutoscaleOptions, AutoscaleStatus, ScaleDecision } from './host/autoscaler.js';
 export type { DaemonsOptions, LogFunction } from './host/profile-options.js';
 export { launchLocal, launchRemote, type LaunchOptions } from './api/launch.js';
 export { mirai, type MiraiOptions, type TaskFunction } from './api/submit.js';
@@ -32,6 +34,8 @@ export {
   TimeoutError,
   CancelledError,
   ConnectionResetError,
+  CrashLimitError,
+  type CrashRecord,
   SerializationError,
   DeserializationError,
   NoDaemonsError,

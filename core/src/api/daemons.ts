@@ -27,6 +27,8 @@ export interface DaemonsHandle extends AsyncDisposable {
  * - `daemons(n)`: `n` local daemons; resolves once all have connected.
  * - `daemons(n, { url, launcher })`: listen at `url` and start `n` daemons with `launcher`.
  * - `daemons({ url })`: listen only, for daemons started elsewhere.
+ * - `daemons({ launcher, autoscale: { min, max, idle } })`: daemons with the backlog, `min`
+ *   to `max` (see docs/autoscaling.md); resolves once `min` have connected.
  * - `daemons({ sync: true })`: run tasks in this process.
  * - `daemons(0)`: reset; pending tasks settle with connection reset (19), daemons this host
  *   launched exit, others lose the connection (`autoexit: false` ones wait for the next host);
@@ -45,6 +47,9 @@ export async function daemons(
   const name = currentProfileName(options.profile);
   await resetProfile(name, options.terminate === true);
   const listenOnly = typeof nOrOptions !== 'number';
+  if (options.autoscale !== undefined && !listenOnly) {
+    throw new ConfigError(`daemons(n, { autoscale }): give the number of daemons as autoscale.min/max, not n: daemons({ autoscale: { min, max } })`);
+  }
   if (n === 0 && !listenOnly) return;
 
   if (options.sync) {
@@ -55,7 +60,8 @@ export async function daemons(
   const pool = await DaemonPool.open(resolveProfileOptions(name, options, () => localUrl()));
   pools.set(name, pool);
   try {
-    await pool.launch(n);
+    await pool.launch(n === 0 && options.autoscale !== undefined ? (options.autoscale.min ?? 0) : n);
+    pool.startAutoscaling();
   } catch (err) {
     // A failed launch rolls the profile back, as in mirai.
     pools.delete(name);

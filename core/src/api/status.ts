@@ -2,6 +2,7 @@
 import type { DaemonStatus } from '../host/daemon-connection.js';
 import { pools } from '../host/registry.js';
 import type { LaunchFigures } from '../host/replacements.js';
+import type { AutoscaleStatus } from '../host/autoscaler.js';
 import { currentProfileName } from './profile-scope.js';
 
 /** Compact counters for programs, as mirai's `info()`. */
@@ -32,6 +33,8 @@ export interface Status extends Info {
   readonly peakQueuedBytes: number;
   /** Launching and replacing daemons: how many are pending, failures in a row and why. */
   readonly launches: LaunchFigures;
+  /** Autoscaling (with `autoscale`, or after `scale(n)`): target, connected, launching, failed launches and why. */
+  readonly autoscale?: AutoscaleStatus;
   /** One row per connected daemon. */
   readonly daemons: readonly DaemonStatus[];
 }

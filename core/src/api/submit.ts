@@ -1,8 +1,9 @@
 /**
  * `mirai()`: send a function and its explicit arguments to a daemon; get a {@link Mirai}.
  */
-import { CancelledError, ConfigError, TimeoutError } from '../errors.js';
-import type { ComputePool, Submitted } from '../host/compute-pool.js';
+import { CancelledError, ConfigError, TimeoutError, type CrashRecord } from '../errors.js';
+import type { ComputePool, Submitted, TaskRequest } from '../host/compute-pool.js';
+import type { CrashBudget } from '../host/host-task.js';
 import { EphemeralPool } from '../host/ephemeral-pool.js';
 import { pools } from '../host/registry.js';
 import type { ModuleFunction, TaskContext } from '../task.js';
@@ -25,6 +26,19 @@ export interface MiraiOptions {
    * Default 0: a task may have side effects, so running it twice is the caller's choice.
    */
   readonly retry?: number;
+  /**
+   * A crash budget: after this many daemons died running the task (out of memory, a
+   * segfault) it fails with a CrashLimitError whose `crashes` give the history (daemon, pid,
+   * time), or goes to `escalate`. The task is run again after each crash before that (`retry`
+   * defaults to `crashesMax - 1`; a smaller `retry` ends it sooner).
+   */
+  readonly crashesMax?: number;
+  /**
+   * A profile (more memory, GPUs) the task is sent to once it has crashed `crashesMax`
+   * daemons (default 1 with `escalate`), where it gets a fresh budget; it must be set when
+   * the task is submitted.
+   */
+  readonly escalate?: string;
 }
 
 /** A task function: its arguments object, then a {@link TaskContext}. */
@@ -63,7 +77,7 @@ export function submitTask<T>(
   name: string,
   pool: Pick<ComputePool, 'submit'>,
 ): Mirai<T> {
-  checkOptions(options);
+  checkOptions(options, name);
   const id = nextTaskId();
   const mirai = new Mirai<T>(id, name);
   if (options.signal?.aborted) {
@@ -71,10 +85,55 @@ export function submitTask<T>(
     return mirai;
   }
   // May throw (unserializable arguments, a full queue): nothing is queued then.
-  const submitted = pool.submit({ id, fn, params, outcome: mirai as Mirai<unknown>, retry: options.retry ?? 0 });
+  const submitted =
+    options.crashesMax === undefined && options.escalate === undefined
+      ? pool.submit({ id, fn, params, outcome: mirai as Mirai<unknown>, retry: options.retry ?? 0 })
+      : submitWithBudget(pool, { id, fn, params, outcome: mirai as Mirai<unknown>, retry: 0 }, options);
   mirai._setCanceller(submitted);
   if (options.timeout !== undefined || options.signal !== undefined) watch(mirai as Mirai<unknown>, options, submitted);
   return mirai;
+}
+
+/** Submits a task with a crash budget; cancelling follows it to the profile it is escalated to. */
+function submitWithBudget(pool: Pick<ComputePool, 'submit'>, request: TaskRequest, options: MiraiOptions): Submitted {
+  const handle = {
+    current: undefined as Submitted | undefined,
+    cancel(error: Parameters<Submitted['cancel']>[0]): void {
+      handle.current?.cancel(error);
+    },
+  };
+  handle.current = pool.submit(withBudget(request, options, [], (next) => (handle.current = next)));
+  return handle;
+}
+
+/**
+ * The request with its `retry` and crash budget. With `escalate`, a spent budget resubmits it
+ * to that profile (once), with the history so far; `handOver` learns the new submission.
+ */
+function withBudget(request: TaskRequest, options: MiraiOptions, history: CrashRecord[], handOver: (s: Submitted) => void): TaskRequest {
+  const { crashesMax, escalate } = options;
+  const budget = crashesMax ?? (escalate !== undefined ? 1 : undefined);
+  if (budget === undefined) return { ...request, retry: options.retry ?? 0 };
+  const to = escalate === undefined ? undefined : pools.get(escalate);
+  const crashes: CrashBudget = {
+    history,
+    left: budget,
+    ...(to === undefined
+      ? {}
+      : {
+          escalate: (past: readonly CrashRecord[]) => {
+            // The target may have been reset since: then the task fails with its history.
+            if (pools.get(escalate!) !== to) return false;
+            try {
+              handOver(to.submit(withBudget(request, { ...options, escalate: undefined }, [...past], handOver)));
+              return true;
+            } catch {
+              return false;
+            }
+          },
+        }),
+  };
+  return { ...request, retry: options.retry ?? (escalate !== undefined ? budget : budget - 1), crashes };
 }
 
 /** Wires `timeout` and `signal` to the task's cancellation; unwired once it settles. */
@@ -90,14 +149,25 @@ function watch(mirai: Mirai<unknown>, options: MiraiOptions, submitted: Submitte
   });
 }
 
-function checkOptions(options: MiraiOptions): void {
+function checkOptions(options: MiraiOptions, name: string): void {
   const { timeout, signal } = options;
   if (timeout !== undefined && !(typeof timeout === 'number' && timeout >= 0 && Number.isFinite(timeout))) {
     throw new ConfigError(`timeout must be a number of milliseconds ≥ 0, got ${String(timeout)}`);
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ConfigError('signal must be an AbortSignal');
-  const { retry } = options;
+  const { retry, crashesMax, escalate } = options;
   if (retry !== undefined && !(Number.isInteger(retry) && retry >= 0)) {
     throw new ConfigError(`retry must be a whole number ≥ 0, got ${String(retry)}`);
+  }
+  if (crashesMax !== undefined && !(Number.isInteger(crashesMax) && crashesMax >= 1)) {
+    throw new ConfigError(`crashesMax must be a whole number ≥ 1, got ${String(crashesMax)}`);
+  }
+  if (escalate !== undefined) {
+    if (typeof escalate !== 'string') throw new ConfigError(`escalate must be a profile name, got ${typeof escalate}`);
+    if (escalate === name) throw new ConfigError(`escalate: '${escalate}' is the task's own profile; name a bigger one`);
+    if (!pools.has(escalate)) {
+      const known = [...pools.keys()].filter((p) => p !== name);
+      throw new ConfigError(`escalate: no daemons are set for profile '${escalate}'${known.length > 0 ? ` (profiles: ${known.join(', ')})` : ''}; start them with daemons(n, { profile: '${escalate}' }) first`);
+    }
   }
 }

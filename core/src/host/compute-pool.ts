@@ -11,9 +11,10 @@ import type { DaemonOptions } from '../wire/daemon-args.js';
 import type { TaskParam } from '../wire/task-frame.js';
 import type { DaemonStatus } from './daemon-connection.js';
 import type { DispatcherCounters } from './dispatcher.js';
-import type { TaskOutcome } from './host-task.js';
+import type { CrashBudget, TaskOutcome } from './host-task.js';
 import type { LogFunction } from './profile-options.js';
 import type { LaunchFigures } from './replacements.js';
+import type { AutoscaleStatus } from './autoscaler.js';
 
 /** A task for a pool to run. */
 export interface TaskRequest {
@@ -24,6 +25,8 @@ export interface TaskRequest {
   readonly outcome: TaskOutcome;
   /** Runs left if the daemon running it is lost. */
   readonly retry: number;
+  /** A crash budget (`crashesMax`, `escalate`): daemon pools count crashes against it. */
+  readonly crashes?: CrashBudget;
 }
 
 /** A submitted task, as far as its submitter can act on it. */
@@ -38,6 +41,8 @@ export interface PoolStatus extends DispatcherCounters {
   readonly dispatcher: boolean;
   /** Launching and replacing daemons: what is pending, and failures in a row. */
   readonly launches: LaunchFigures;
+  /** Autoscaling (with `autoscale` or after `scale(n)`): target, launches and failures. */
+  readonly autoscale?: AutoscaleStatus;
   readonly daemons: readonly DaemonStatus[];
 }
 
@@ -62,6 +67,8 @@ export interface ComputePool {
   /** What a launcher needs to start daemons for this pool (`options` override the profile's). */
   launchSpec(options?: DaemonOptions): LaunchSpec;
   status(): PoolStatus;
+  /** Sets the number of daemons by hand (`'auto'`: back to autoscaling); daemon pools only. */
+  scale?(target: number | 'auto'): void;
   /** Resets: pending tasks settle with a connection reset, daemons leave. */
   close(reason?: string, terminate?: boolean): Promise<void>;
 }

@@ -42,6 +42,8 @@ export class DaemonConnection {
   connectedAt = 0;
   assigned = 0;
   completed = 0;
+  /** When it last became free with nothing queued (ms since the epoch), for scale-down. */
+  idleSince = 0;
   /** Tasks sent and not yet answered (at most one with a dispatcher). */
   readonly inflight = new Map<number, HostTask>();
   /** `everywhere()` copies this daemon still has to run, before any other task. */

@@ -5,7 +5,7 @@
  * (results.ts) or from its daemon's loss. Event driven: nothing polls, an idle profile uses
  * no CPU.
  */
-import { ConnectionResetError, QueueFullError, type MiraiError } from '../errors.js';
+import { ConnectionResetError, CrashLimitError, QueueFullError, type MiraiError } from '../errors.js';
 import type { Channel, Listener } from '../transport.js';
 import { DEFAULT_LIMITS, FrameFlag, FrameType, frameTypeName, type Frame } from '../wire/frame.js';
 import type { HelloMessage, SerializerRef } from '../wire/messages.js';
@@ -53,6 +53,10 @@ export interface DispatcherHooks {
   /** Called whenever the number of unsettled tasks goes between zero and non-zero. */
   onBusyChange(busy: boolean): void;
   onDaemon(event: DaemonEvent): void;
+  /** Tasks were queued (submitted, or put back after a crash): for autoscaling. */
+  onDemand?(): void;
+  /** A daemon has nothing to do (it joined, or answered, and the queue is empty): for autoscaling. */
+  onIdle?(conn: DaemonConnection): void;
 }
 
 /** An `everywhere()` call, replayed on every daemon that connects later. */
@@ -153,6 +157,24 @@ export class Dispatcher implements TaskCanceller {
     this.queuedBytes += task.bytes;
     if (this.queuedBytes > this.peakQueuedBytes) this.peakQueuedBytes = this.queuedBytes;
     this.drain();
+    this.hooks.onDemand?.();
+  }
+
+  /** Connected daemons that take tasks (not leaving). */
+  *readyDaemons(): Iterable<DaemonConnection> {
+    for (const link of this.links) if (link.state === 'ready') yield link;
+  }
+
+  /**
+   * Tells a free daemon to exit (scale-down). It is marked leaving first, so no task is
+   * assigned to it meanwhile; its disconnection is then a normal end, not a loss. False if it
+   * is not free (it got a task, set-up, or left).
+   */
+  retire(conn: DaemonConnection): boolean {
+    if (!conn.free || conn.setup.length > 0) return false;
+    conn.state = 'leaving';
+    conn.sendExit();
+    return true;
   }
 
   /** Resolves once there is room for one more task, reserved for the caller's next submission. */
@@ -278,6 +300,7 @@ export class Dispatcher implements TaskCanceller {
     this.scheduler.release(conn);
     this.drain();
     this.notifyWaiters();
+    this.idled(conn);
   }
 
   /**
@@ -340,6 +363,7 @@ export class Dispatcher implements TaskCanceller {
     } else if (conn.inflight.size === 0) {
       this.scheduler.release(conn);
       this.drain();
+      this.idled(conn);
     }
     if (task.settled) return;
     this.completed++;
@@ -356,10 +380,13 @@ export class Dispatcher implements TaskCanceller {
     if (reason && !this.closed && !conn.retired) {
       this.settings.log('warn', `profile '${this.settings.name}': daemon ${conn.id} disconnected: ${reason.message}`);
     }
+    let requeued = false;
     for (const task of conn.inflight.values()) {
       this.executing--;
       if (task.settled) continue;
+      if (task.crashes !== undefined && this.crashed(task, task.crashes, conn)) continue;
       if (task.retriesLeft > 0) {
+        requeued = true;
         // The caller asked for it (`retry`): run it again, before anything queued after it.
         task.retriesLeft--;
         task.daemon = undefined;
@@ -382,6 +409,28 @@ export class Dispatcher implements TaskCanceller {
     const lost = was === 'ready' && !conn.retired && !this.closed;
     if (!conn.retired) this.hooks.onDaemon({ type: lost ? 'lost' : 'disconnect', conn });
     this.drain();
+    if (requeued) this.hooks.onDemand?.();
+  }
+
+  /**
+   * Counts a crash against a task's budget (`crashesMax`). Once spent, the task goes to its
+   * `escalate` profile or fails with the crash history; true when it was settled or handed over
+   * here, false when it may run again (retry rules apply).
+   */
+  private crashed(task: HostTask, budget: NonNullable<HostTask['crashes']>, conn: DaemonConnection): boolean {
+    budget.history.push({ profile: this.settings.name, daemon: conn.id, pid: conn.pid, at: Date.now() });
+    budget.left--;
+    if (budget.left > 0 && task.retriesLeft > 0) return false;
+    this.completed++;
+    if (budget.escalate?.(budget.history)) {
+      // Handed over: the other profile settles the outcome; this one is done with the task.
+      this.settings.log('info', `profile '${this.settings.name}': task ${task.id} crashed ${budget.history.length} daemon(s); escalated`);
+      task.settled = true;
+      this.trackOutstanding(-1);
+      return true;
+    }
+    this.fail(task, new CrashLimitError(task.id, budget.history));
+    return true;
   }
 
   // -------------------------------------------------------------------------
@@ -423,6 +472,13 @@ export class Dispatcher implements TaskCanceller {
     task.settled = true;
     task.outcome._reject(error);
     this.trackOutstanding(-1);
+  }
+
+  /** A daemon is free and nothing is queued for it: note since when, and say so. */
+  private idled(conn: DaemonConnection): void {
+    if (!conn.free || this.hooks.onIdle === undefined) return;
+    conn.idleSince = Date.now();
+    this.hooks.onIdle(conn);
   }
 
   private trackOutstanding(delta: number): void {

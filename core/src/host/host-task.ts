@@ -3,7 +3,7 @@
  * (sent as is) and its own cancellation handle: a million queued tasks cost one object each
  * beside their `Mirai` and segments.
  */
-import type { MiraiError } from '../errors.js';
+import type { CrashRecord, MiraiError } from '../errors.js';
 import type { Frame, FrameType } from '../wire/frame.js';
 import type { DaemonConnection } from './daemon-connection.js';
 import type { Queueable } from './task-queue.js';
@@ -44,6 +44,8 @@ export class HostTask implements Frame, Queueable {
   /** True once the outcome has settled (a cancelled task may still run on its daemon). */
   settled = false;
   queuePosition = -1;
+  /** With a crash budget (`crashesMax`): the crashes so far and the budget. */
+  crashes: CrashBudget | undefined = undefined;
 
   constructor(
     f: Frame,
@@ -70,4 +72,18 @@ export function frameBytes(f: Frame): number {
   let n = 0;
   for (const s of f.segments) n += s.byteLength;
   return n;
+}
+
+/**
+ * A task's crash budget: the daemons that died under it (on every profile it went to) and how
+ * many more may die here before it fails or is escalated.
+ */
+export interface CrashBudget {
+  readonly history: CrashRecord[];
+  left: number;
+  /**
+   * Hands the task to another profile (`escalate`) once the budget is spent; false when it
+   * cannot (none named, or already escalated): the task then fails with a CrashLimitError.
+   */
+  readonly escalate?: (history: readonly CrashRecord[]) => boolean;
 }

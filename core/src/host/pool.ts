@@ -18,6 +18,7 @@ import type { ComputePool, PoolStatus, Submitted, TaskRequest } from './compute-
 import type { DaemonConnection } from './daemon-connection.js';
 import { Dispatcher, type DaemonEvent } from './dispatcher.js';
 import { QUICK_DEATH_MS, Replacements } from './replacements.js';
+import { Autoscaler, resolveAutoscale } from './autoscaler.js';
 import { HostTask, type TaskOutcome } from './host-task.js';
 import type { ProfileSettings } from './profile-options.js';
 
@@ -50,6 +51,8 @@ export class DaemonPool implements ComputePool {
   /** Daemons that connected before their launch call returned (a fast launcher), by launch id. */
   private readonly early = new Map<string, DaemonConnection>();
   private readonly replacements: Replacements;
+  /** With `autoscale`, or once `scale(n)` was called. */
+  private autoscaler: Autoscaler | undefined;
   private busy = false;
   private closed = false;
 
@@ -67,7 +70,10 @@ export class DaemonPool implements ComputePool {
         this.updateRef();
       },
       onDaemon: (event) => this.daemonEvent(event),
+      onDemand: () => this.autoscaler?.demand(),
+      onIdle: () => this.autoscaler?.idle(),
     });
+    if (settings.autoscale !== undefined) this.autoscaler = this.newAutoscaler(settings.autoscale);
     this.replacements = new Replacements(settings.name, (n, launcher, options) => this.launch(n, launcher, options), settings.log, (failures, why) =>
       this.launchesFailing(failures, why),
     );
@@ -115,6 +121,7 @@ export class DaemonPool implements ComputePool {
   /** Queues a task whose frame is built; throws a QueueFullError (nothing queued) when full. */
   submitFrame(request: TaskRequest, f: Frame): Submitted {
     const task = new HostTask(f, request.outcome, request.retry, this.dispatcher);
+    if (request.crashes !== undefined) task.crashes = request.crashes;
     this.dispatcher.submit(task);
     return task;
   }
@@ -156,6 +163,7 @@ export class DaemonPool implements ComputePool {
       dispatcher: this.settings.dispatcher,
       ...this.dispatcher.counters(),
       launches: this.replacements.figures(),
+      ...(this.autoscaler ? { autoscale: this.autoscaler.status() } : {}),
       daemons: this.dispatcher.daemonRows(),
     };
   }
@@ -180,7 +188,7 @@ export class DaemonPool implements ComputePool {
    * connects, or a launch that does not connect within the launch timeout, rejects with a
    * {@link LaunchError} that says why.
    */
-  async launch(n: number, launcher: Launcher = this.settings.launcher, options?: DaemonOptions): Promise<LaunchHandle[]> {
+  async launch(n: number, launcher: Launcher = this.settings.launcher, options?: DaemonOptions, timeout = this.settings.launchTimeout): Promise<LaunchHandle[]> {
     if (n <= 0) return [];
     if (this.closed) throw new LaunchError(`profile '${this.name}' was reset: no more daemons are launched for it`);
     this.hold(+1);
@@ -192,11 +200,11 @@ export class DaemonPool implements ComputePool {
       const all: Promise<unknown> = tracked ? Promise.all(waits) : this.dispatcher.waitForJoins(before + n);
       let timedOut = false;
       try {
-        await withTimeout(all, this.settings.launchTimeout, () => {
+        await withTimeout(all, timeout, () => {
           timedOut = true;
           return new LaunchError(
             `profile '${this.name}': ${n} daemon(s) were launched (${launcher.kind}) but not all connected to ${this.url} ` +
-              `within ${this.settings.launchTimeout} ms`,
+              `within ${timeout} ms`,
           );
         });
       } catch (err) {
@@ -224,6 +232,7 @@ export class DaemonPool implements ComputePool {
     if (this.closed) return;
     this.closed = true;
     this.replacements.close();
+    this.autoscaler?.close();
     await this.dispatcher.close(reason, (conn) => terminate || conn.launch !== undefined);
     // Local daemons exit on Exit; make sure, without waiting on well-behaved ones for long.
     const exits = [...this.launches.values()].map(async ({ handle }) => {
@@ -237,7 +246,39 @@ export class DaemonPool implements ComputePool {
     this.launches.clear();
   }
 
+  /** Starts autoscaling (with `autoscale`), after the initial launch of `min` daemons. */
+  startAutoscaling(): void {
+    this.autoscaler?.start();
+  }
+
+  /**
+   * Sets the number of daemons by hand: more are launched, idle ones above it leave at once,
+   * busy ones when they finish. `'auto'` goes back to the `autoscale` settings.
+   */
+  scale(target: number | 'auto'): void {
+    if (this.closed) throw new LaunchError(`profile '${this.name}' was reset`);
+    if (target === 'auto' && this.settings.autoscale === undefined) throw new ConfigError(`scale('auto'): profile '${this.name}' has no autoscale settings`);
+    // A fixed profile scaled by hand: min 0, max unbounded, never scaled down by idleness alone.
+    this.autoscaler ??= this.newAutoscaler({ min: 0, max: Number.MAX_SAFE_INTEGER, idle: Number.MAX_SAFE_INTEGER });
+    this.autoscaler.scale(target);
+  }
+
   // -------------------------------------------------------------------------
+
+  private newAutoscaler(options: NonNullable<ProfileSettings['autoscale']>): Autoscaler {
+    return new Autoscaler(resolveAutoscale(options, this.settings.launchTimeout), {
+      name: this.name,
+      log: this.settings.log,
+      backlog: () => {
+        const { awaiting, executing } = this.dispatcher.counters();
+        return awaiting + executing;
+      },
+      daemons: () => this.dispatcher.readyDaemons(),
+      retire: (conn) => this.dispatcher.retire(conn),
+      launch: (n, timeout) => this.launch(n, this.settings.launcher, undefined, timeout),
+      failing: (failures, why) => this.launchesFailing(failures, why),
+    });
+  }
 
   /** The profile's daemon options, with `overrides` on top. */
   private daemonOptions(overrides: DaemonOptions | undefined): DaemonOptions {
@@ -250,13 +291,18 @@ export class DaemonPool implements ComputePool {
     switch (event.type) {
       case 'connect':
         this.connected(conn);
+        this.autoscaler?.connected();
         return;
       case 'lost':
-        if (this.settings.repair) this.replace(conn, `daemon ${conn.id} was lost`);
+        // An autoscaled profile launches for its backlog instead of replacing one for one.
+        if (this.autoscaler !== undefined) this.autoscaler.lost(...this.lossOf(conn, `daemon ${conn.id} was lost`));
+        else if (this.settings.repair) this.replace(conn, `daemon ${conn.id} was lost`);
         return;
       case 'ended':
         // A daemon this host killed is replaced from here; a watchdog replaces its own.
-        if (event.how === 'killed') this.replace(conn, `daemon ${conn.id} was ended, stuck in a cancelled task`, false);
+        if (event.how !== 'killed') return;
+        if (this.autoscaler !== undefined) this.autoscaler.lost(`daemon ${conn.id} was ended, stuck in a cancelled task`, false);
+        else this.replace(conn, `daemon ${conn.id} was ended, stuck in a cancelled task`, false);
         return;
       case 'disconnect':
         return;
@@ -291,8 +337,16 @@ export class DaemonPool implements ComputePool {
     // The launch entry may already be gone (the process's exit can beat its socket's close).
     const launch = this.launchedBy.get(conn);
     if (launch === undefined || this.closed) return;
-    const quickDeath = mayLoop && Date.now() - conn.connectedAt < QUICK_DEATH_MS;
-    this.replacements.replace(launch.launcher, launch.options, quickDeath ? `${why} ${Date.now() - conn.connectedAt} ms after connecting` : why, quickDeath);
+    this.replacements.replace(launch.launcher, launch.options, ...this.lossOf(conn, why, mayLoop));
+  }
+
+  /**
+   * Why a daemon was lost, and whether it died within seconds of connecting (a crash loop;
+   * never for one the host ended, `mayLoop` false).
+   */
+  private lossOf(conn: DaemonConnection, why: string, mayLoop = true): [why: string, quickDeath: boolean] {
+    const after = Date.now() - conn.connectedAt;
+    return mayLoop && after < QUICK_DEATH_MS ? [`${why} ${after} ms after connecting`, true] : [why, false];
   }
 
   /**

@@ -8,6 +8,7 @@ import { localLauncher } from '../launchers/local.js';
 import type { Serializer } from '../serializer.js';
 import type { Json, Transport } from '../transport.js';
 import type { DaemonOptions } from '../wire/daemon-args.js';
+import { resolveAutoscale, type AutoscaleOptions } from './autoscaler.js';
 
 /** A log line from the host side of a profile. */
 export type LogFunction = (level: 'info' | 'warn', message: string) => void;
@@ -73,6 +74,11 @@ export interface DaemonsOptions extends DaemonOptions {
   readonly dialOptions?: { readonly [key: string]: Json };
   /** With `daemons(0)`: tell every connected daemon to exit, not only those this host launched. */
   readonly terminate?: boolean;
+  /**
+   * Scale with the backlog: `min` daemons when idle, up to `max` while tasks wait, launched in
+   * one call per burst; idle daemons above `min` leave after `idle` ms. See docs/autoscaling.md.
+   */
+  readonly autoscale?: AutoscaleOptions;
 }
 
 /** Every default, in one place. */
@@ -94,7 +100,7 @@ export interface ProfileSettings
         'dispatcher' | 'serializers' | 'launchTimeout' | 'handshakeTimeout' | 'cancelGrace' | 'repair' | 'maxQueued' | 'maxQueuedBytes' | 'log'
       >
     >,
-    Pick<DaemonsOptions, 'secret' | 'listenOptions' | 'dialOptions'> {
+    Pick<DaemonsOptions, 'secret' | 'listenOptions' | 'dialOptions' | 'autoscale'> {
   readonly name: string;
   /** Where to listen. */
   readonly url: string;
@@ -127,14 +133,21 @@ export function resolveProfileOptions(name: string, options: DaemonsOptions, def
     maxQueuedBytes: positiveOrInfinity(options.maxQueuedBytes, 'maxQueuedBytes'),
     ...(options.listenOptions ? { listenOptions: options.listenOptions } : {}),
     ...(options.dialOptions ? { dialOptions: options.dialOptions } : {}),
+    ...(options.autoscale !== undefined ? { autoscale: checkedAutoscale(options.autoscale, options.launchTimeout) } : {}),
   };
+}
+
+/** Fails early on bad `autoscale` settings; the pool resolves them again when it starts. */
+function checkedAutoscale(autoscale: AutoscaleOptions, launchTimeout: number | undefined): AutoscaleOptions {
+  resolveAutoscale(autoscale, launchTimeout ?? PROFILE_DEFAULTS.launchTimeout);
+  return autoscale;
 }
 
 /** The daemon options among `options`, without the undefined ones. */
 export function pickDaemonOptions(options: DaemonOptions): DaemonOptions {
-  const { autoexit, cleanup, output, idletime, walltime, maxtasks } = options;
+  const { autoexit, cleanup, output, idletime, walltime, maxtasks, nodeOptions } = options;
   return Object.fromEntries(
-    Object.entries({ autoexit, cleanup, output, idletime, walltime, maxtasks }).filter(([, v]) => v !== undefined),
+    Object.entries({ autoexit, cleanup, output, idletime, walltime, maxtasks, nodeOptions }).filter(([, v]) => v !== undefined),
   ) as DaemonOptions;
 }
 
@@ -156,6 +169,13 @@ export function checkDaemonOptions(options: DaemonOptions): void {
     const value = options[key];
     if (value !== undefined && !(typeof value === 'number' && value > 0)) {
       throw new ConfigError(`${key} must be a positive number (ms for times, a count for maxtasks), got ${JSON.stringify(value)}`);
+    }
+  }
+  const { nodeOptions } = options;
+  if (nodeOptions !== undefined) {
+    // Flags only (`--max-old-space-size=32`): they go on the node command line before the daemon script.
+    if (!Array.isArray(nodeOptions) || !nodeOptions.every((f) => typeof f === 'string' && /^--[a-z][\w-]*(=[^\s'"`$;&|<>]*)?$/.test(f))) {
+      throw new ConfigError(`nodeOptions must be an array of node flags such as ['--max-old-space-size=512'], got ${JSON.stringify(nodeOptions)}`);
     }
   }
   if (options.maxtasks !== undefined && !Number.isInteger(options.maxtasks) && Number.isFinite(options.maxtasks)) {

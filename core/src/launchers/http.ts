@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { ConfigError, LaunchError } from '../errors.js';
 import type { LaunchHandle, Launcher, LaunchSpec } from '../launcher.js';
 import { remoteDaemonCommand, type RemoteDaemonProgram } from './remote-command.js';
+import { nearMiss } from '../util/near-miss.js';
 
 /** A value given as is, or a function (sync or async) called for every request: fresh credentials. */
 export type HttpValue<T> = T | (() => T | Promise<T>);
@@ -272,13 +273,4 @@ function checkConfig(options: HttpConfigOptions): HttpConfigOptions {
     if (v !== undefined && (typeof v !== 'string' || v === '')) throw new ConfigError(`httpConfig: '${key}' must be a non-empty string`);
   }
   return { ...options };
-}
-
-/** One edit apart, or one a prefix of the other: close enough for "did you mean". */
-function nearMiss(a: string, b: string): boolean {
-  if (a.startsWith(b) || b.startsWith(a)) return Math.abs(a.length - b.length) <= 2;
-  if (Math.abs(a.length - b.length) > 1) return false;
-  let i = 0;
-  while (i < a.length && a[i] === b[i]) i++;
-  return a.slice(i + 1) === b.slice(i + 1) || a.slice(i) === b.slice(i + 1) || a.slice(i + 1) === b.slice(i);
 }

@@ -27,7 +27,7 @@ export const DAEMON_NODE_FLAGS = ['--experimental-import-meta-resolve'];
 
 /** The argv (after `node`) that starts one daemon. */
 export function daemonArgv(spec: LaunchSpec, script = daemonScript()): string[] {
-  const argv = [...DAEMON_NODE_FLAGS, script, spec.url, ...daemonOptionArgs(spec.options)];
+  const argv = [...DAEMON_NODE_FLAGS, ...(spec.options.nodeOptions ?? []), script, spec.url, ...daemonOptionArgs(spec.options)];
   if (spec.transport) argv.push(`--transport=${JSON.stringify(spec.transport)}`);
   if (spec.dialOptions) argv.push(`--dial-options=${JSON.stringify(spec.dialOptions)}`);
   return argv;

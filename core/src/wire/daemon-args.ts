@@ -23,6 +23,11 @@ export interface DaemonOptions {
    * the local launcher, which the host can end directly.
    */
   readonly watchdog?: boolean;
+  /**
+   * Node flags for the daemon process, before its script: `['--max-old-space-size=512']` for a
+   * memory cap. Flags only (`--name` or `--name=value`), checked by `daemons()`.
+   */
+  readonly nodeOptions?: readonly string[];
 }
 
 /** Command-line flags for `mirai-daemon` that carry `options`. */
