@@ -100,8 +100,15 @@ export class Replacements {
         this.launch(n, launcher, options).then(
           () => {
             this.launching -= n;
-            this.failures = 0;
-            this.lastError = undefined;
+            // Healthy only once the new daemons outlive a crash loop: a daemon that dies within
+            // QUICK_DEATH_MS keeps the count of failures in a row, so the backoff grows.
+            const failuresNow = this.failures;
+            setTimeout(() => {
+              if (this.failures === failuresNow) {
+                this.failures = 0;
+                this.lastError = undefined;
+              }
+            }, QUICK_DEATH_MS).unref();
           },
           (err: Error) => {
             this.launching -= n;

@@ -110,7 +110,9 @@ describe('self-healing (in memory)', () => {
     expect(pool.status().launches.pending).toBe(1);
     expect(logs.filter((l) => /could not start 1 replacement daemon/.test(l))).toHaveLength(2);
     await until(() => pool.status().connections === 1, 5_000);
-    expect(pool.status().launches).toMatchObject({ failures: 0, pending: 0 });
+    expect(pool.status().launches.pending).toBe(0);
+    // Failures clear once the new daemon has outlived a crash loop (5 s).
+    await until(() => pool.status().launches.failures === 0, 8_000);
     await pool.close();
   });
 
