@@ -1,7 +1,8 @@
 /**
  * `mirai()`: send a function and its explicit arguments to a daemon; get a {@link Mirai}.
  */
-import { CancelledError, ConfigError, TimeoutError } from '../errors.js';
+import { CancelledError, TimeoutError } from '../errors.js';
+import { checkOptions, is, type OptionRules } from '../options-check.js';
 import type { ComputePool, Submitted } from '../host/compute-pool.js';
 import { EphemeralPool } from '../host/ephemeral-pool.js';
 import { pools } from '../host/registry.js';
@@ -46,6 +47,7 @@ export function mirai<A, R>(
   args?: A,
   options: MiraiOptions = {},
 ): Mirai<Awaited<R>> {
+  checkOptions('mirai()', options, MIRAI_OPTION_RULES);
   const name = currentProfileName(options.profile);
   // With no daemons set, a task runs in a one-off process; a profile named but not set is a mistake.
   const pool = pools.get(name) ?? (name === DEFAULT_PROFILE ? ephemeral : currentPool(name));
@@ -62,8 +64,8 @@ export function submitTask<T>(
   options: MiraiOptions,
   name: string,
   pool: Pick<ComputePool, 'submit'>,
+  inMap = false,
 ): Mirai<T> {
-  checkOptions(options);
   const id = nextTaskId();
   const mirai = new Mirai<T>(id, name);
   if (options.signal?.aborted) {
@@ -71,7 +73,7 @@ export function submitTask<T>(
     return mirai;
   }
   // May throw (unserializable arguments, a full queue): nothing is queued then.
-  const submitted = pool.submit({ id, fn, params, outcome: mirai as Mirai<unknown>, retry: options.retry ?? 0 });
+  const submitted = pool.submit({ id, fn, params, outcome: mirai as Mirai<unknown>, retry: options.retry ?? 0, inMap });
   mirai._setCanceller(submitted);
   if (options.timeout !== undefined || options.signal !== undefined) watch(mirai as Mirai<unknown>, options, submitted);
   return mirai;
@@ -90,14 +92,10 @@ function watch(mirai: Mirai<unknown>, options: MiraiOptions, submitted: Submitte
   });
 }
 
-function checkOptions(options: MiraiOptions): void {
-  const { timeout, signal } = options;
-  if (timeout !== undefined && !(typeof timeout === 'number' && timeout >= 0 && Number.isFinite(timeout))) {
-    throw new ConfigError(`timeout must be a number of milliseconds ≥ 0, got ${String(timeout)}`);
-  }
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ConfigError('signal must be an AbortSignal');
-  const { retry } = options;
-  if (retry !== undefined && !(Number.isInteger(retry) && retry >= 0)) {
-    throw new ConfigError(`retry must be a whole number ≥ 0, got ${String(retry)}`);
-  }
-}
+/** What each option of `mirai()` may be (`miraiMap()` adds its own). */
+export const MIRAI_OPTION_RULES: OptionRules = {
+  timeout: is.ms,
+  signal: is.signal,
+  profile: is.string,
+  retry: is.whole(0),
+};

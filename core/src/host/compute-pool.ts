@@ -24,6 +24,10 @@ export interface TaskRequest {
   readonly outcome: TaskOutcome;
   /** Runs left if the daemon running it is lost. */
   readonly retry: number;
+  /** An element of a `miraiMap()`. */
+  readonly inMap?: boolean;
+  /** An `everywhere()` copy (sync mode): takes no random stream. */
+  readonly everywhere?: boolean;
 }
 
 /** A submitted task, as far as its submitter can act on it. */
@@ -36,6 +40,9 @@ export interface Submitted {
 export interface PoolStatus extends DispatcherCounters {
   readonly url: string;
   readonly dispatcher: boolean;
+  /** The queue's limits as configured (`Infinity`: none). */
+  readonly maxQueued: number;
+  readonly maxQueuedBytes: number;
   /** Launching and replacing daemons: what is pending, and failures in a row. */
   readonly launches: LaunchFigures;
   readonly daemons: readonly DaemonStatus[];
@@ -52,9 +59,9 @@ export interface ComputePool {
   submit(request: TaskRequest): Submitted;
   /**
    * Runs a task once on every daemon, now and on every daemon that connects later; resolves
-   * with the outcomes for the daemons connected now.
+   * with the outcomes for the daemons connected now, or once `min` daemons have a copy.
    */
-  everywhere<T extends TaskOutcome>(fn: Function | ModuleFunction, params: readonly TaskParam[], makeOutcome: () => T): Promise<T[]>;
+  everywhere<T extends TaskOutcome>(fn: Function | ModuleFunction, params: readonly TaskParam[], makeOutcome: () => T, min?: number): Promise<T[]>;
   /** Resolves once the queue is below its limits. */
   room(): Promise<void>;
   /** Starts `n` more daemons (default launcher and options: the profile's); resolves once they connected. */

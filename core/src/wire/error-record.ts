@@ -78,7 +78,9 @@ function recordOf(thrown: unknown, canSerialize: (v: unknown) => boolean, depth:
   const record: ErrorRecord = { name: String(thrown.name), message, classes, props };
   if (typeof thrown.stack === 'string') {
     const stack = message === thrown.message ? thrown.stack : thrown.stack.replace(thrown.message, message);
-    record.stack = withoutDaemonFrames(stack);
+    // A MiraiError the task got from mirai-ts itself (a nested mirai() timing out, a nested
+    // daemons() refused) was made inside the package: its frames are where it came from.
+    record.stack = isMiraiError(thrown) ? stack : withoutDaemonFrames(stack);
   }
   if (thrown.cause !== undefined && depth < MAX_CAUSE_DEPTH) record.cause = toErrorRecord(thrown.cause, canSerialize, depth + 1);
   if (isMiraiError(thrown)) record.miraiKind = thrown.kind;
