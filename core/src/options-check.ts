@@ -40,7 +40,7 @@ export const is = {
   /** A whole number ≥ `min`; with `infinite`, Infinity too. */
   whole: (min: number, infinite = false): OptionRule =>
     rule(`a whole number ≥ ${min}${infinite ? ' (or Infinity)' : ''}`, (v) => typeof v === 'number' && v >= min && (Number.isSafeInteger(v) || (infinite && v === Infinity))),
-  oneOf: (...values: readonly unknown[]): OptionRule => rule(`one of ${values.map((v) => show(v)).join(', ')}`, (v) => values.includes(v)),
+  oneOf: (...values: readonly unknown[]): OptionRule => rule(`one of ${values.map((v) => (typeof v === 'string' ? `'${v}'` : show(v))).join(', ')}`, (v) => values.includes(v)),
   either: (...rules: readonly OptionRule[]): OptionRule => (value) => {
     const failed = rules.map((r) => r(value));
     return failed.some((f) => f === undefined) ? undefined : failed.join(', or ');
