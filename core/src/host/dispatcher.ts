@@ -52,7 +52,7 @@ export interface DispatcherHooks {
   readonly secret: string;
   readonly serializerRefs: readonly SerializerRef[];
   /** The next daemon's random stream, sent in its Init. */
-  daemonStream(): StreamState;
+  daemonStream?(): StreamState;
   /** Called whenever the number of unsettled tasks goes between zero and non-zero. */
   onBusyChange(busy: boolean): void;
   onDaemon(event: DaemonEvent): void;
@@ -292,7 +292,7 @@ export class Dispatcher implements TaskCanceller {
 
   private connected(conn: DaemonConnection, hello: HelloMessage, admitted: Admitted): void {
     conn.admit(this.nextDaemonId++, hello);
-    admitted.accept(conn.id, this.hooks.serializerRefs, this.hooks.daemonStream());
+    admitted.accept(conn.id, this.hooks.serializerRefs, this.hooks.daemonStream?.());
     conn.channel.setLimits(DEFAULT_LIMITS);
     conn.channel.onFrame = (f) => this.receive(conn, f);
     conn.channel.onClose = (reason) => this.disconnected(conn, reason);
