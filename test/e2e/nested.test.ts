@@ -60,7 +60,7 @@ describe('nested use of mirai-ts', () => {
       try {
         await core.launchLocal(2);
         const inner = await core.miraiMap([1, 2, 3], (x: number, kk: number) => x * kk, { args: k }).flat();
-        return { sum: inner.reduce((a, b) => a + b, 0), connections: core.status()?.connections };
+        return { sum: (inner as number[]).reduce((a: number, b: number) => a + b, 0), connections: core.status()?.connections };
       } finally {
         await core.daemons(0);
       }

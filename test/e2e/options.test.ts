@@ -39,7 +39,7 @@ const bad = (options: Record<string, unknown>): DaemonsOptions => options as Dae
 
 describe('daemons(n)', () => {
   it('daemons() and daemons(undefined) say to call daemons(0); daemons(null) resets like mirai', async () => {
-    expect((await configError(() => (daemons as () => Promise<void>)())).message).toMatch(/n is missing.*daemons\(0\) to reset/);
+    expect((await configError(() => (daemons as unknown as () => Promise<void>)())).message).toMatch(/n is missing.*daemons\(0\) to reset/);
     expect((await configError(() => daemons(undefined as unknown as number))).message).toMatch(/unset process\.env/);
     await daemons(1);
     expect(status()?.connections).toBe(1);

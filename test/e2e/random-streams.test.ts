@@ -4,7 +4,7 @@
  * has a stream of its own.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { daemons, everywhere, mirai, miraiMap } from '@mirai-ts/core';
+import { daemons, everywhere, mirai, miraiMap, type DaemonsOptions } from '@mirai-ts/core';
 
 afterEach(async () => {
   await daemons(0);
@@ -12,7 +12,7 @@ afterEach(async () => {
 
 const ITEMS = Array.from({ length: 12 }, (_, i) => i + 1);
 
-async function draws(n: number, options: Parameters<typeof daemons>[1]): Promise<number[]> {
+async function draws(n: number, options: DaemonsOptions): Promise<number[]> {
   await daemons(n, options);
   try {
     return await miraiMap(ITEMS, () => Math.random()).flat();
