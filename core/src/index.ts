@@ -18,7 +18,7 @@ export { mirai, type MiraiOptions, type TaskFunction } from './api/submit.js';
 export { Mirai, isMirai, UNRESOLVED, type Unresolved } from './api/mirai.js';
 export { miraiMap, MiraiMap, MapElementError, type MiraiMapOptions, type MapResult } from './api/mirai-map.js';
 export { collectMirai, raceMirai, stopMirai, unresolved } from './api/collect.js';
-export { everywhere } from './api/everywhere.js';
+export { everywhere, type EverywhereOptions } from './api/everywhere.js';
 export { status, info, type Status, type Info } from './api/status.js';
 export { withDaemons, requireDaemons, daemonsSet, onDaemon, DEFAULT_PROFILE } from './api/profile-scope.js';
 export { fromModule } from './api/from-module.js';

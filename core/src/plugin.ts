@@ -39,3 +39,4 @@ export { daemonHandshake, type Accepted } from './daemon/handshake.js';
 export { SECRET_ENV, newSecret } from './wire/auth.js';
 export { importPlugin } from './daemon/plugins.js';
 export { withTimeout } from './util/with-timeout.js';
+export { checkOptions, checkCount, is, show, MAX_DAEMONS_PER_CALL, type OptionRule, type OptionRules } from './options-check.js';

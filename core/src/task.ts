@@ -11,6 +11,16 @@ export interface TaskContext {
   readonly taskId: number;
   /** The id of the daemon running the task (0 in sync mode). */
   readonly daemonId: number;
+  /**
+   * A number in [0, 1) from the task's random stream: with the profile's `seed`, a stream of
+   * the task's own (the same numbers whichever daemon runs it); without, the daemon's stream.
+   * With a seed, `Math.random()` inside the task draws from the same stream.
+   */
+  random(): number;
+  /** A whole number between `min` and `max`, both included, from the same stream. */
+  randomInt(min: number, max: number): number;
+  /** A normally distributed number (mean 0 and sd 1 unless given), from the same stream. */
+  randomNormal(mean?: number, sd?: number): number;
 }
 
 /** A function exported by a module file, for code that lives in files. Make one with `fromModule()`. */

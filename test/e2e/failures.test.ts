@@ -124,7 +124,7 @@ describe('failures harm only the task they hit', () => {
     const always = mirai(() => void process.kill(process.pid, 'SIGKILL'), undefined, { retry: 1 });
     expect((await errorOf(always)).errorValue).toBe(19); // two attempts, two daemons gone
     expect(info()!.connections).toBe(0);
-    expect(() => mirai(() => 1, undefined, { retry: -1 })).toThrow(/retry must be a whole number/);
+    expect(() => mirai(() => 1, undefined, { retry: -1 })).toThrow(/option 'retry' must be a whole number/);
   });
 
   it('settles pending tasks with connection reset on daemons(0), and daemons exit', async () => {

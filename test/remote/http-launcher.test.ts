@@ -194,7 +194,7 @@ describe('httpConfig: daemons started through an HTTP API', () => {
     };
     expect(bad(undefined)).toMatch(/must be an object/);
     expect(bad({})).toMatch(/'url' is required/);
-    expect(bad({ url: 'https://api.example.org', tokn: 'x' })).toMatch(/unknown option 'tokn' \(did you mean 'token'\?\)/);
+    expect(bad({ url: 'https://api.example.org', tokn: 'x' })).toMatch(/unknown option 'tokn'; did you mean 'token'\?/);
     expect(bad({ url: 42 })).toMatch(/'url' must be a non-empty string or a function/);
     expect(bad({ url: 'not a url' })).toMatch(/'url' is not a URL/);
     expect(bad({ url: 'ftp://api.example.org' })).toMatch(/must be https/);
@@ -202,10 +202,10 @@ describe('httpConfig: daemons started through an HTTP API', () => {
     expect(bad({ url: 'https://user:pw@api.example.org' })).toMatch(/not in the URL/);
     expect(bad({ url: 'https://api.example.org', data: '{"cmd": "run"}' })).toMatch(/placeholder '%s' exactly once/);
     expect(bad({ url: 'https://api.example.org', data: '%s %s' })).toMatch(/exactly once/);
-    expect(bad({ url: 'https://api.example.org', timeout: Number.NaN })).toMatch(/'timeout' must be a number of ms > 0, got NaN/);
-    expect(bad({ url: 'https://api.example.org', timeout: '5000' })).toMatch(/'timeout'.*got "5000"/);
+    expect(bad({ url: 'https://api.example.org', timeout: Number.NaN })).toMatch(/'timeout' must be a number of milliseconds > 0.*, got NaN/);
+    expect(bad({ url: 'https://api.example.org', timeout: '5000' })).toMatch(/'timeout'.*got '5000' \(a string\)/);
     expect(bad({ url: 'https://api.example.org', headers: { a: 1 } })).toMatch(/header 'a' must be a string/);
-    expect(bad({ url: 'https://api.example.org', allowHttp: 'yes' })).toMatch(/'allowHttp' must be true or false/);
+    expect(bad({ url: 'https://api.example.org', allowHttp: 'yes' })).toMatch(/'allowHttp' must be a boolean \(true or false\)/);
     expect(bad({ url: 'https://api.example.org', token: '' })).toMatch(/'token' must be a non-empty string/);
     // Accepted: loopback over http, http anywhere with allowHttp, functions for every value.
     expect(httpConfig({ url: 'http://localhost:9/x' }).kind).toBe('http');

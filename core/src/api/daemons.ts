@@ -2,12 +2,13 @@
  * `daemons()`: set up (or reset) a compute profile's pool of daemons.
  */
 import { ConfigError, LaunchError } from '../errors.js';
+import { checkCount, show } from '../options-check.js';
 import type { ComputePool } from '../host/compute-pool.js';
 import { DaemonPool } from '../host/pool.js';
-import { defaultLog, resolveProfileOptions, type DaemonsOptions } from '../host/profile-options.js';
+import { checkProfileOptions, defaultLog, resolveProfileOptions, type DaemonsOptions } from '../host/profile-options.js';
 import { pools } from '../host/registry.js';
 import { SyncPool } from '../host/sync-pool.js';
-import { currentPool, currentProfileName } from './profile-scope.js';
+import { currentPool, currentProfileName, inMapTask } from './profile-scope.js';
 import { localUrl } from './urls.js';
 
 /** A running profile. `await using` it, or `close()` it, to reset. */
@@ -33,27 +34,46 @@ export interface DaemonsHandle extends AsyncDisposable {
  * - `daemons(0)`: reset; pending tasks settle with connection reset (19), daemons this host
  *   launched exit, others lose the connection (`autoexit: false` ones wait for the next host);
  *   `daemons(0, { terminate: true })` tells every connected daemon to exit.
+ * - `daemons(null)`: mirai's `daemons(NULL)`, a reset that tells every connected daemon to exit.
+ *
+ * `n` must be a number: `daemons()` and `daemons(undefined)` throw a ConfigError (say `daemons(0)`
+ * to reset), and so does a string such as `process.env.WORKERS` (convert it first). At most
+ * 10 000 daemons per call. Every option is checked; an unknown key is refused.
  */
-export async function daemons(n: 0, options?: { readonly profile?: string; readonly terminate?: boolean }): Promise<void>;
+export async function daemons(n: 0 | null, options?: { readonly profile?: string; readonly terminate?: boolean }): Promise<void>;
 export async function daemons(n: number, options?: DaemonsOptions): Promise<DaemonsHandle>;
 export async function daemons(options: DaemonsOptions): Promise<DaemonsHandle>;
-export async function daemons(
-  nOrOptions: number | DaemonsOptions,
-  maybeOptions: DaemonsOptions = {},
-): Promise<DaemonsHandle | void> {
-  const n = typeof nOrOptions === 'number' ? nOrOptions : 0;
-  const options = typeof nOrOptions === 'number' ? maybeOptions : nOrOptions;
-  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`daemons(n): n must be a whole number ≥ 0, got ${String(nOrOptions)}`);
+export async function daemons(...call: unknown[]): Promise<DaemonsHandle | void> {
+  const [first, second] = call;
+  if (first === undefined) {
+    throw new ConfigError(
+      `daemons(n): n is missing (got ${call.length === 0 ? 'no arguments' : 'undefined'}, an unset process.env variable?); ` +
+        'call daemons(n) to start n daemons, daemons({ url }) to listen, or daemons(0) to reset',
+    );
+  }
+  const reset = first === null;
+  const listenOnly = typeof first === 'object' && first !== null && !Array.isArray(first) && !ArrayBuffer.isView(first);
+  const n = reset || listenOnly ? 0 : checkCount('daemons(n)', first, 0);
+  const options = ((listenOnly ? first : second) ?? {}) as DaemonsOptions;
+  if (listenOnly && second !== undefined) throw new ConfigError(`daemons(options) takes one argument; got a second: ${show(second)}`);
+  checkProfileOptions(options);
+  const localLaunch = n > 0 && options.launcher === undefined && options.remote === undefined && options.sync !== true;
+  if (localLaunch && inMapTask()) {
+    // mirai's guard: every element of the map would start n processes, and so on down.
+    throw new ConfigError(
+      `daemons(${n}) cannot launch local daemons from inside a miraiMap() task (each element would start ${n} processes); ` +
+        'for a nested map, listen with daemons({ url: localUrl() }) and start them with launchLocal(n)',
+    );
+  }
   const name = currentProfileName(options.profile);
-  await resetProfile(name, options.terminate === true);
-  const listenOnly = typeof nOrOptions !== 'number';
+  await resetProfile(name, reset || options.terminate === true);
   if (options.autoscale !== undefined && !listenOnly) {
     throw new ConfigError(`daemons(n, { autoscale }): give the number of daemons as autoscale.min/max, not n: daemons({ autoscale: { min, max } })`);
   }
   if (n === 0 && !listenOnly) return;
 
   if (options.sync) {
-    const sync = new SyncPool(name, options.serializers ?? [], options.log ?? defaultLog);
+    const sync = new SyncPool(name, options.serializers ?? [], options.log ?? defaultLog, options.seed);
     pools.set(name, sync);
     return handleFor(name, sync, 'sync://');
   }

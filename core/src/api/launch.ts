@@ -4,6 +4,7 @@
  */
 import { ConfigError } from '../errors.js';
 import { checkDaemonOptions } from '../host/profile-options.js';
+import { checkCount, is, show } from '../options-check.js';
 import type { Launcher } from '../launcher.js';
 import { localLauncher } from '../launchers/local.js';
 import { checkRemoteUrl } from '../launchers/remote-command.js';
@@ -20,8 +21,10 @@ export type LaunchOptions = DaemonOptions & { readonly profile?: string };
  * daemon options for these daemons only.
  */
 export async function launchLocal(n = 1, options: LaunchOptions = {}): Promise<void> {
+  checkCount('launchLocal(n)', n, 0);
+  const overrides = daemonOverrides('launchLocal()', options);
   const pool = currentPool(options.profile);
-  await pool.launch(n, localLauncher(), daemonOverrides(options));
+  await pool.launch(n, localLauncher(), overrides);
 }
 
 /**
@@ -32,9 +35,12 @@ export async function launchLocal(n = 1, options: LaunchOptions = {}): Promise<v
  * contain the secret.
  */
 export async function launchRemote(n = 1, remote: Launcher = remoteConfig(), options: LaunchOptions = {}): Promise<string[]> {
-  if (!Number.isInteger(n) || n < 1) throw new ConfigError(`launchRemote(n): n must be a whole number ≥ 1, got ${String(n)}`);
+  checkCount('launchRemote(n)', n, 1);
+  if (typeof remote !== 'object' || remote === null || typeof remote.launch !== 'function') {
+    throw new ConfigError(`launchRemote(n, remote): remote must be a launcher such as remoteConfig() or sshConfig(), got ${show(remote)}`);
+  }
+  const overrides = daemonOverrides('launchRemote()', options);
   const pool = currentPool(options.profile);
-  const overrides = daemonOverrides(options);
   const spec = pool.launchSpec(overrides);
   const manual = (remote as Partial<RemoteLauncher>).kind === 'remote' && (remote as RemoteLauncher).config.command === undefined;
   if (manual) {
@@ -46,8 +52,8 @@ export async function launchRemote(n = 1, remote: Launcher = remoteConfig(), opt
 }
 
 /** The daemon options among `options`, checked; undefined when there are none. */
-function daemonOverrides(options: LaunchOptions): DaemonOptions | undefined {
+function daemonOverrides(where: string, options: LaunchOptions): DaemonOptions | undefined {
+  checkDaemonOptions(options, where, { profile: is.string });
   const { profile: _profile, ...rest } = options;
-  checkDaemonOptions(rest);
   return Object.keys(rest).length > 0 ? rest : undefined;
 }

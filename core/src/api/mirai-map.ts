@@ -5,7 +5,8 @@ import { inspect } from 'node:util';
 import { encodePayload } from '../wire/payload.js';
 import { CancelledError, ConfigError, MiraiError } from '../errors.js';
 import { Mirai, whenSettled } from './mirai.js';
-import { submitTask, type MiraiOptions } from './submit.js';
+import { MIRAI_OPTION_RULES, submitTask, type MiraiOptions } from './submit.js';
+import { checkOptions, is } from '../options-check.js';
 import { currentPool, currentProfileName } from './profile-scope.js';
 import { ProgressBar } from './progress-bar.js';
 import { claimant, type Serializer } from '../serializer.js';
@@ -193,6 +194,7 @@ export function miraiMap<I, A, R>(
   fn: ((item: I, args: A, context: TaskContext) => R) | ModuleFunction,
   options: MiraiMapOptions<A> = {},
 ): MiraiMap<Awaited<R>, number | string> {
+  checkOptions('miraiMap()', options, { ...MIRAI_OPTION_RULES, args: is.any });
   const name = currentProfileName(options.profile);
   const pool = currentPool(name);
   const serializers = pool.serializers;
@@ -221,7 +223,7 @@ export function miraiMap<I, A, R>(
   try {
     values.forEach((item, i) => {
       const param = { value: item, name: keys ? `items.${keys[i]}` : `items[${i}]` };
-      mirais.push(submitTask<Awaited<R>>(fn as Function | ModuleFunction, [param, argsParam], taskOptions, name, pool));
+      mirais.push(submitTask<Awaited<R>>(fn as Function | ModuleFunction, [param, argsParam], taskOptions, name, pool, true));
     });
   } catch (err) {
     // One element cannot be sent: nothing of this map may run.

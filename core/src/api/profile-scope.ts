@@ -42,3 +42,9 @@ export function currentPool(profile?: string): ComputePool {
 export function onDaemon(): boolean {
   return (globalThis as Record<symbol, unknown>)[Symbol.for('mirai-ts.daemon')] !== undefined;
 }
+
+/** True when the calling code runs in a `miraiMap()` task on a daemon (see daemon/loop.ts). */
+export function inMapTask(): boolean {
+  const mark = (globalThis as Record<symbol, { inMap?: boolean } | undefined>)[Symbol.for('mirai-ts.daemon')];
+  return mark?.inMap === true;
+}

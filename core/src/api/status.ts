@@ -31,6 +31,9 @@ export interface Status extends Info {
   /** Bytes of queued task frames now, and the most there ever were. */
   readonly queuedBytes: number;
   readonly peakQueuedBytes: number;
+  /** The queue's limits as configured (`Infinity`: none). */
+  readonly maxQueued: number;
+  readonly maxQueuedBytes: number;
   /** Launching and replacing daemons: how many are pending, failures in a row and why. */
   readonly launches: LaunchFigures;
   /** Autoscaling (with `autoscale`, or after `scale(n)`): target, connected, launching, failed launches and why. */

@@ -2,6 +2,7 @@
  * `mirai()`: send a function and its explicit arguments to a daemon; get a {@link Mirai}.
  */
 import { CancelledError, ConfigError, TimeoutError, type CrashRecord } from '../errors.js';
+import { checkOptions, is, type OptionRules } from '../options-check.js';
 import type { ComputePool, Submitted, TaskRequest } from '../host/compute-pool.js';
 import type { CrashBudget } from '../host/host-task.js';
 import { EphemeralPool } from '../host/ephemeral-pool.js';
@@ -60,6 +61,7 @@ export function mirai<A, R>(
   args?: A,
   options: MiraiOptions = {},
 ): Mirai<Awaited<R>> {
+  checkOptions('mirai()', options, MIRAI_OPTION_RULES);
   const name = currentProfileName(options.profile);
   // With no daemons set, a task runs in a one-off process; a profile named but not set is a mistake.
   const pool = pools.get(name) ?? (name === DEFAULT_PROFILE ? ephemeral : currentPool(name));
@@ -76,8 +78,9 @@ export function submitTask<T>(
   options: MiraiOptions,
   name: string,
   pool: Pick<ComputePool, 'submit'>,
+  inMap = false,
 ): Mirai<T> {
-  checkOptions(options, name);
+  checkEscalate(options, name);
   const id = nextTaskId();
   const mirai = new Mirai<T>(id, name);
   if (options.signal?.aborted) {
@@ -87,8 +90,8 @@ export function submitTask<T>(
   // May throw (unserializable arguments, a full queue): nothing is queued then.
   const submitted =
     options.crashesMax === undefined && options.escalate === undefined
-      ? pool.submit({ id, fn, params, outcome: mirai as Mirai<unknown>, retry: options.retry ?? 0 })
-      : submitWithBudget(pool, { id, fn, params, outcome: mirai as Mirai<unknown>, retry: 0 }, options);
+      ? pool.submit({ id, fn, params, outcome: mirai as Mirai<unknown>, retry: options.retry ?? 0, inMap })
+      : submitWithBudget(pool, { id, fn, params, outcome: mirai as Mirai<unknown>, retry: 0, inMap }, options);
   mirai._setCanceller(submitted);
   if (options.timeout !== undefined || options.signal !== undefined) watch(mirai as Mirai<unknown>, options, submitted);
   return mirai;
@@ -149,25 +152,23 @@ function watch(mirai: Mirai<unknown>, options: MiraiOptions, submitted: Submitte
   });
 }
 
-function checkOptions(options: MiraiOptions, name: string): void {
-  const { timeout, signal } = options;
-  if (timeout !== undefined && !(typeof timeout === 'number' && timeout >= 0 && Number.isFinite(timeout))) {
-    throw new ConfigError(`timeout must be a number of milliseconds ≥ 0, got ${String(timeout)}`);
-  }
-  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new ConfigError('signal must be an AbortSignal');
-  const { retry, crashesMax, escalate } = options;
-  if (retry !== undefined && !(Number.isInteger(retry) && retry >= 0)) {
-    throw new ConfigError(`retry must be a whole number ≥ 0, got ${String(retry)}`);
-  }
-  if (crashesMax !== undefined && !(Number.isInteger(crashesMax) && crashesMax >= 1)) {
-    throw new ConfigError(`crashesMax must be a whole number ≥ 1, got ${String(crashesMax)}`);
-  }
-  if (escalate !== undefined) {
-    if (typeof escalate !== 'string') throw new ConfigError(`escalate must be a profile name, got ${typeof escalate}`);
-    if (escalate === name) throw new ConfigError(`escalate: '${escalate}' is the task's own profile; name a bigger one`);
-    if (!pools.has(escalate)) {
-      const known = [...pools.keys()].filter((p) => p !== name);
-      throw new ConfigError(`escalate: no daemons are set for profile '${escalate}'${known.length > 0 ? ` (profiles: ${known.join(', ')})` : ''}; start them with daemons(n, { profile: '${escalate}' }) first`);
-    }
+/** `escalate` must name another profile that is set. */
+function checkEscalate(options: MiraiOptions, name: string): void {
+  const { escalate } = options;
+  if (escalate === undefined) return;
+  if (escalate === name) throw new ConfigError(`escalate: '${escalate}' is the task's own profile; name a bigger one`);
+  if (!pools.has(escalate)) {
+    const known = [...pools.keys()].filter((p) => p !== name);
+    throw new ConfigError(`escalate: no daemons are set for profile '${escalate}'${known.length > 0 ? ` (profiles: ${known.join(', ')})` : ''}; start them with daemons(n, { profile: '${escalate}' }) first`);
   }
 }
+
+/** What each option of `mirai()` may be (`miraiMap()` adds its own). */
+export const MIRAI_OPTION_RULES: OptionRules = {
+  timeout: is.ms,
+  signal: is.signal,
+  profile: is.string,
+  retry: is.whole(0),
+  crashesMax: is.whole(1),
+  escalate: is.string,
+};

@@ -11,7 +11,8 @@ import { frame, FrameFlag, FrameType, HANDSHAKE_LIMITS, jsonSegment, readJsonSeg
 import type { ByeMessage } from '../wire/messages.js';
 import { encodePayload } from '../wire/payload.js';
 import { loadSerializers } from './plugins.js';
-import { decodeTaskParams } from '../wire/task-frame.js';
+import { decodeTaskParams, readTaskStream } from '../wire/task-frame.js';
+import { firstStream, RandomStream } from '../wire/random-stream.js';
 import type { Serializer } from '../serializer.js';
 import { compileSegment, loadModuleFunction } from './compiler.js';
 import type { ModuleFunction, TaskContext } from '../task.js';
@@ -51,7 +52,21 @@ class RunningTask implements TaskContext {
   constructor(
     readonly taskId: number,
     readonly daemonId: number,
+    /** The task's own stream (a seeded profile), or the daemon's. */
+    private readonly stream: RandomStream,
   ) {}
+
+  random(): number {
+    return this.stream.random();
+  }
+
+  randomInt(min: number, max: number): number {
+    return this.stream.randomInt(min, max);
+  }
+
+  randomNormal(mean?: number, sd?: number): number {
+    return this.stream.randomNormal(mean, sd);
+  }
 
   get signal(): AbortSignal {
     if (this.controller === undefined) {
@@ -71,10 +86,15 @@ class RunningTask implements TaskContext {
 
 const GRACE_MS = 200;
 
+/** Put back after each task whose seeded stream stood in for it. */
+const nativeRandom = Math.random;
+
 class DaemonRun {
   private channel!: Channel;
   private daemonId = 0;
   private serializers: Serializer[] = [];
+  /** The daemon's stream, for tasks without one of their own (the host sends it in Init). */
+  private stream: RandomStream = new RandomStream(firstStream());
   private readonly queue: QueuedTask[] = [];
   /** Frames that arrived between Init and the end of the handshake. */
   private readonly early: Frame[] = [];
@@ -141,6 +161,7 @@ class DaemonRun {
   private async handshake(channel: Channel): Promise<void> {
     const { init, held } = await daemonHandshake(channel, this.config.secret, this.config.launchId ? { launchId: this.config.launchId } : {});
     this.daemonId = init.daemonId;
+    if (Array.isArray(init.stream) && init.stream.length === 4) this.stream = new RandomStream(init.stream);
     // Frames that arrive until start() is done are kept, in order, and replayed by it.
     channel.onFrame = (f) => this.early.push(f);
     this.early.push(...held);
@@ -183,7 +204,17 @@ class DaemonRun {
       this.armIdle();
       return;
     }
-    const running = new RunningTask(task.frame.id, this.daemonId);
+    let running: RunningTask;
+    try {
+      const own = task.everywhere ? undefined : readTaskStream(task.frame);
+      running = new RunningTask(task.frame.id, this.daemonId, own === undefined ? this.stream : new RandomStream(own));
+      // With a seed, code that calls Math.random() becomes reproducible unchanged.
+      if (own !== undefined) Math.random = () => running.random();
+      daemonMark().inMap = (task.frame.flags & FrameFlag.InMap) !== 0;
+    } catch (err) {
+      this.finish(task, err, true);
+      return;
+    }
     this.running = running;
     if (this.taskState) {
       Atomics.add(this.taskState, 1, 1); // a new task
@@ -224,6 +255,8 @@ class DaemonRun {
 
   private finish(task: QueuedTask, value: unknown, isError: boolean): void {
     this.running = undefined;
+    Math.random = nativeRandom;
+    daemonMark().inMap = false;
     if (this.taskState) Atomics.store(this.taskState, 0, 0);
     if (!task.everywhere) this.tasksDone++;
     let flags = isError ? FrameFlag.Error : 0;
@@ -369,6 +402,12 @@ class DaemonRun {
       }
     }
   }
+}
+
+/** The daemon's mark on globalThis (see DAEMON_MARK): its id, and whether the running task is a map element. */
+function daemonMark(): { daemonId: number; inMap?: boolean } {
+  const g = globalThis as Record<symbol, { daemonId: number; inMap?: boolean } | undefined>;
+  return (g[DAEMON_MARK] ??= { daemonId: 0 });
 }
 
 /** Errors of the daemon's own work (decoding arguments, encoding results), not the task's. */

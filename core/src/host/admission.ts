@@ -6,6 +6,7 @@
 import type { Channel } from '../transport.js';
 import { newNonce, prove, verify } from '../wire/auth.js';
 import { frame, FrameType, frameTypeName, HANDSHAKE_LIMITS, jsonSegment, PROTOCOL_VERSION, readJsonSegment, type Frame } from '../wire/frame.js';
+import type { StreamState } from '../wire/random-stream.js';
 import type { ChallengeMessage, HelloMessage, InitMessage, SerializerRef } from '../wire/messages.js';
 
 /** What admission reports about one connection. */
@@ -22,7 +23,7 @@ export interface AdmissionOutcome {
 /** A connection past the secret check, before the host has answered. */
 export interface Admitted {
   /** Sends Init: the host's proof, the id the peer gets, the serializers it must load. */
-  accept(daemonId: number, serializers: readonly SerializerRef[]): void;
+  accept(daemonId: number, serializers: readonly SerializerRef[], stream?: StreamState): void;
 }
 
 /** Runs the handshake on a new connection. Until it ends, the channel's handlers are admission's. */
@@ -52,8 +53,8 @@ export function admit(channel: Channel, secret: string, timeoutMs: number, outco
     if (typeof why === 'string') return refuse(why);
     finish();
     outcome.admitted(why, {
-      accept(daemonId, serializers) {
-        const init: InitMessage = { proof: prove(secret, 'host', hostNonce, why.nonce), daemonId, serializers: [...serializers] };
+      accept(daemonId, serializers, stream) {
+        const init: InitMessage = { proof: prove(secret, 'host', hostNonce, why.nonce), daemonId, serializers: [...serializers], ...(stream ? { stream: [...stream] } : {}) };
         channel.send(frame(FrameType.Init, 0, [jsonSegment(init)]));
       },
     });

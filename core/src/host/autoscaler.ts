@@ -12,7 +12,7 @@ import { ConfigError } from '../errors.js';
 import type { DaemonConnection } from './daemon-connection.js';
 import type { LogFunction } from './profile-options.js';
 import { backoffDelay } from './replacements.js';
-import { nearMiss } from '../util/near-miss.js';
+import { checkOptions, is, type OptionRules } from '../options-check.js';
 
 /** `daemons({ autoscale })`. */
 export interface AutoscaleOptions {
@@ -80,41 +80,32 @@ export interface AutoscaleSettings extends Required<Omit<AutoscaleOptions, 'onSc
   readonly onScale: AutoscaleOptions['onScale'];
 }
 
-const KEYS = ['min', 'max', 'idle', 'launchTimeout', 'throttle', 'onScale'] as const;
 export const AUTOSCALE_DEFAULTS = { min: 0, idle: 30_000, throttle: 50 } as const;
+
+/** What each `autoscale` setting may be. */
+const AUTOSCALE_RULES: OptionRules = {
+  min: is.whole(0),
+  max: is.whole(1),
+  idle: is.either(is.ms, is.oneOf(Infinity)),
+  launchTimeout: is.timeout,
+  throttle: is.ms,
+  onScale: is.function,
+};
 
 /** Checks `autoscale` and fills in its defaults. */
 export function resolveAutoscale(options: unknown, launchTimeout: number): AutoscaleSettings {
-  if (typeof options !== 'object' || options === null) throw new ConfigError(`autoscale must be an object { min, max, idle, launchTimeout, throttle }, got ${String(options)}`);
-  for (const key of Object.keys(options)) {
-    if (!(KEYS as readonly string[]).includes(key)) {
-      const near = KEYS.find((k) => nearMiss(k.toLowerCase(), key.toLowerCase()));
-      throw new ConfigError(`autoscale has no option '${key}'${near ? ` (did you mean '${near}'?)` : ''}; it takes ${KEYS.join(', ')}`);
-    }
-  }
+  checkOptions('daemons({ autoscale })', options, AUTOSCALE_RULES);
   const o = options as AutoscaleOptions;
-  const count = (name: 'min' | 'max', value: unknown): number => {
-    if (!(typeof value === 'number' && Number.isInteger(value) && value >= 0)) throw new ConfigError(`autoscale.${name} must be a whole number ≥ 0, got ${JSON.stringify(value)}`);
-    return value;
-  };
-  const ms = (name: 'idle' | 'launchTimeout' | 'throttle', value: unknown, fallback: number, zero: boolean): number => {
-    if (value === undefined) return fallback;
-    if (!(typeof value === 'number' && (zero ? value >= 0 : value > 0) && Number.isFinite(value))) {
-      throw new ConfigError(`autoscale.${name} must be a number of milliseconds ${zero ? '≥ 0' : '> 0'}, got ${JSON.stringify(value)}`);
-    }
-    return value;
-  };
-  if (o.max === undefined) throw new ConfigError('autoscale.max is required: the most daemons to run at once');
-  const max = count('max', o.max);
-  const min = o.min === undefined ? AUTOSCALE_DEFAULTS.min : count('min', o.min);
-  if (max < 1 || min > max) throw new ConfigError(`autoscale needs 0 ≤ min ≤ max and max ≥ 1, got min ${min}, max ${max}`);
-  if (o.onScale !== undefined && typeof o.onScale !== 'function') throw new ConfigError(`autoscale.onScale must be a function, got ${typeof o.onScale}`);
+  if (o.max === undefined) throw new ConfigError('daemons({ autoscale }): max is required: the most daemons to run at once');
+  const max = o.max;
+  const min = o.min ?? AUTOSCALE_DEFAULTS.min;
+  if (min > max) throw new ConfigError(`daemons({ autoscale }): needs min ≤ max, got min ${min}, max ${max}`);
   return {
     min,
     max,
-    idle: ms('idle', o.idle, AUTOSCALE_DEFAULTS.idle, true),
-    launchTimeout: ms('launchTimeout', o.launchTimeout, launchTimeout, false),
-    throttle: ms('throttle', o.throttle, AUTOSCALE_DEFAULTS.throttle, true),
+    idle: o.idle ?? AUTOSCALE_DEFAULTS.idle,
+    launchTimeout: o.launchTimeout ?? launchTimeout,
+    throttle: o.throttle ?? AUTOSCALE_DEFAULTS.throttle,
     onScale: o.onScale,
   };
 }
@@ -373,7 +364,8 @@ export class Autoscaler {
       }
     }
     if (retired.length > 0) this.decide('retire', retired.length, target, count, `daemon(s) ${retired.join(', ')} idle ${wait} ms above the target`);
-    if (next !== undefined && count > target) {
+    // An infinite `idle` (a profile scaled by hand) arms nothing: only scale(n) retires then.
+    if (next !== undefined && Number.isFinite(next) && count > target) {
       this.idleTimer = setTimeout(() => this.sweep(), next - now);
       this.idleTimer.unref();
     }

@@ -27,6 +27,10 @@ export interface TaskRequest {
   readonly retry: number;
   /** A crash budget (`crashesMax`, `escalate`): daemon pools count crashes against it. */
   readonly crashes?: CrashBudget;
+  /** An element of a `miraiMap()`. */
+  readonly inMap?: boolean;
+  /** An `everywhere()` copy (sync mode): takes no random stream. */
+  readonly everywhere?: boolean;
 }
 
 /** A submitted task, as far as its submitter can act on it. */
@@ -39,6 +43,9 @@ export interface Submitted {
 export interface PoolStatus extends DispatcherCounters {
   readonly url: string;
   readonly dispatcher: boolean;
+  /** The queue's limits as configured (`Infinity`: none). */
+  readonly maxQueued: number;
+  readonly maxQueuedBytes: number;
   /** Launching and replacing daemons: what is pending, and failures in a row. */
   readonly launches: LaunchFigures;
   /** Autoscaling (with `autoscale` or after `scale(n)`): target, launches and failures. */
@@ -57,9 +64,9 @@ export interface ComputePool {
   submit(request: TaskRequest): Submitted;
   /**
    * Runs a task once on every daemon, now and on every daemon that connects later; resolves
-   * with the outcomes for the daemons connected now.
+   * with the outcomes for the daemons connected now, or once `min` daemons have a copy.
    */
-  everywhere<T extends TaskOutcome>(fn: Function | ModuleFunction, params: readonly TaskParam[], makeOutcome: () => T): Promise<T[]>;
+  everywhere<T extends TaskOutcome>(fn: Function | ModuleFunction, params: readonly TaskParam[], makeOutcome: () => T, min?: number): Promise<T[]>;
   /** Resolves once the queue is below its limits. */
   room(): Promise<void>;
   /** Starts `n` more daemons (default launcher and options: the profile's); resolves once they connected. */

@@ -9,6 +9,7 @@ import { ConnectionResetError, CrashLimitError, QueueFullError, type MiraiError 
 import type { Channel, Listener } from '../transport.js';
 import { DEFAULT_LIMITS, FrameFlag, FrameType, frameTypeName, type Frame } from '../wire/frame.js';
 import type { HelloMessage, SerializerRef } from '../wire/messages.js';
+import type { StreamState } from '../wire/random-stream.js';
 import { admit, RefusalLog, type Admitted } from './admission.js';
 import { DaemonConnection, type DaemonStatus, type Ending } from './daemon-connection.js';
 import { HostTask, type TaskCanceller, type TaskOutcome } from './host-task.js';
@@ -50,6 +51,8 @@ export type DaemonEvent =
 export interface DispatcherHooks {
   readonly secret: string;
   readonly serializerRefs: readonly SerializerRef[];
+  /** The next daemon's random stream, sent in its Init. */
+  daemonStream?(): StreamState;
   /** Called whenever the number of unsettled tasks goes between zero and non-zero. */
   onBusyChange(busy: boolean): void;
   onDaemon(event: DaemonEvent): void;
@@ -81,6 +84,8 @@ export class Dispatcher implements TaskCanceller {
   private closed = false;
   private readonly waiters = new Set<{ n: number; resolve: () => void }>();
   private readonly setupLog: SetupEntry[] = [];
+  /** `everywhere()` calls waiting for more daemons (`min`): released on close. */
+  private readonly setupWaiters = new Set<() => void>();
   private queuedBytes = 0;
   private peakQueuedBytes = 0;
   private readonly queueRoom: QueueRoom;
@@ -220,20 +225,39 @@ export class Dispatcher implements TaskCanceller {
 
   /**
    * Runs a task once on every daemon, before any later task there, and on every daemon that
-   * connects later. Returns the outcomes for the daemons connected now.
+   * connects later. Resolves with the outcomes for the daemons connected now, or, when fewer
+   * than `min` are, once `min` daemons have been given a copy (or the profile closes: then
+   * with the copies there are).
    */
-  everywhere<T extends TaskOutcome>(taskFrame: Frame, makeOutcome: () => T): T[] {
-    const entry: SetupEntry = { frame: taskFrame, makeOutcome };
-    this.setupLog.push(entry);
-    const copies: T[] = [];
-    for (const link of this.links) {
-      if (link.state !== 'ready') continue;
-      const outcome = makeOutcome();
-      this.addSetup(link, entry, outcome);
-      copies.push(outcome);
-    }
-    this.drain();
-    return copies;
+  everywhere<T extends TaskOutcome>(taskFrame: Frame, makeOutcome: () => T, min = 0): Promise<T[]> {
+    return new Promise((resolve) => {
+      const copies: T[] = [];
+      let initial = true;
+      let done = false;
+      const finish = (): void => {
+        if (done) return;
+        done = true;
+        this.setupWaiters.delete(finish);
+        resolve(copies);
+      };
+      const entry: SetupEntry = {
+        frame: taskFrame,
+        makeOutcome: () => {
+          const outcome = makeOutcome();
+          if (!done) {
+            copies.push(outcome);
+            if (!initial && copies.length >= min) finish();
+          }
+          return outcome;
+        },
+      };
+      this.setupLog.push(entry);
+      for (const link of this.links) if (link.state === 'ready') this.addSetup(link, entry, entry.makeOutcome());
+      initial = false;
+      this.drain();
+      if (copies.length >= min || this.closed) finish();
+      else this.setupWaiters.add(finish);
+    });
   }
 
   /**
@@ -258,6 +282,7 @@ export class Dispatcher implements TaskCanceller {
     }
     for (const waiter of this.waiters) waiter.resolve();
     this.waiters.clear();
+    for (const finish of [...this.setupWaiters]) finish();
     this.queueRoom.release();
     await this.listener.close();
   }
@@ -289,7 +314,7 @@ export class Dispatcher implements TaskCanceller {
 
   private connected(conn: DaemonConnection, hello: HelloMessage, admitted: Admitted): void {
     conn.admit(this.nextDaemonId++, hello);
-    admitted.accept(conn.id, this.hooks.serializerRefs);
+    admitted.accept(conn.id, this.hooks.serializerRefs, this.hooks.daemonStream?.());
     conn.channel.setLimits(DEFAULT_LIMITS);
     conn.channel.onFrame = (f) => this.receive(conn, f);
     conn.channel.onClose = (reason) => this.disconnected(conn, reason);

@@ -13,6 +13,7 @@ import { newSecret } from '../wire/auth.js';
 import type { DaemonOptions } from '../wire/daemon-args.js';
 import { FrameType, HANDSHAKE_LIMITS, type Frame } from '../wire/frame.js';
 import type { SerializerRef } from '../wire/messages.js';
+import { firstStream, StreamSequence } from '../wire/random-stream.js';
 import { buildTaskFrame, type TaskParam } from '../wire/task-frame.js';
 import type { ComputePool, PoolStatus, Submitted, TaskRequest } from './compute-pool.js';
 import type { DaemonConnection } from './daemon-connection.js';
@@ -55,6 +56,10 @@ export class DaemonPool implements ComputePool {
   private autoscaler: Autoscaler | undefined;
   private busy = false;
   private closed = false;
+  /** One stream per daemon (for tasks without a seed): never reproducible, so from random bits. */
+  private readonly daemonStreams = new StreamSequence(firstStream());
+  /** With a seed, one stream per task, in submission order: results do not depend on scheduling. */
+  private readonly taskStreams: StreamSequence | undefined;
 
   private constructor(settings: ProfileSettings, listener: Listener, transport: Transport, secret: string) {
     this.name = settings.name;
@@ -62,9 +67,11 @@ export class DaemonPool implements ComputePool {
     this.secret = secret;
     this.listener = listener;
     this.transport = transport;
+    this.taskStreams = settings.seed === undefined ? undefined : new StreamSequence(firstStream(settings.seed));
     this.dispatcher = new Dispatcher(listener, settings, {
       secret,
       serializerRefs: serializerRefs(settings),
+      daemonStream: () => this.daemonStreams.next(),
       onBusyChange: (busy) => {
         this.busy = busy;
         this.updateRef();
@@ -114,7 +121,12 @@ export class DaemonPool implements ComputePool {
   }
 
   submit(request: TaskRequest): Submitted {
-    const built = buildTaskFrame(FrameType.Task, request.id, request.fn, request.params, this.settings.serializers);
+    // The stream is taken at submission, before any async serializer: the task's place in the
+    // submission order, not when its frame is ready, decides its numbers.
+    const built = buildTaskFrame(FrameType.Task, request.id, request.fn, request.params, this.settings.serializers, {
+      stream: this.taskStreams?.next(),
+      inMap: request.inMap,
+    });
     return built instanceof Promise ? this.submitLater(request, built) : this.submitFrame(request, built);
   }
 
@@ -147,10 +159,11 @@ export class DaemonPool implements ComputePool {
     };
   }
 
-  async everywhere<T extends TaskOutcome>(fn: Function | ModuleFunction, params: readonly TaskParam[], makeOutcome: () => T): Promise<T[]> {
+  async everywhere<T extends TaskOutcome>(fn: Function | ModuleFunction, params: readonly TaskParam[], makeOutcome: () => T, min = 0): Promise<T[]> {
+    // No stream: set-up never takes one of the tasks' (mirai #356).
     const built = buildTaskFrame(FrameType.Everywhere, 0, fn, params, this.settings.serializers);
     const taskFrame: Frame = built instanceof Promise ? await built : built;
-    return this.dispatcher.everywhere(taskFrame, makeOutcome);
+    return this.dispatcher.everywhere(taskFrame, makeOutcome, min);
   }
 
   room(): Promise<void> {
@@ -162,6 +175,8 @@ export class DaemonPool implements ComputePool {
       url: this.url,
       dispatcher: this.settings.dispatcher,
       ...this.dispatcher.counters(),
+      maxQueued: this.settings.maxQueued,
+      maxQueuedBytes: this.settings.maxQueuedBytes,
       launches: this.replacements.figures(),
       ...(this.autoscaler ? { autoscale: this.autoscaler.status() } : {}),
       daemons: this.dispatcher.daemonRows(),
@@ -259,7 +274,7 @@ export class DaemonPool implements ComputePool {
     if (this.closed) throw new LaunchError(`profile '${this.name}' was reset`);
     if (target === 'auto' && this.settings.autoscale === undefined) throw new ConfigError(`scale('auto'): profile '${this.name}' has no autoscale settings`);
     // A fixed profile scaled by hand: min 0, max unbounded, never scaled down by idleness alone.
-    this.autoscaler ??= this.newAutoscaler({ min: 0, max: Number.MAX_SAFE_INTEGER, idle: Number.MAX_SAFE_INTEGER });
+    this.autoscaler ??= this.newAutoscaler({ min: 0, max: Number.MAX_SAFE_INTEGER, idle: Infinity });
     this.autoscaler.scale(target);
   }
 

@@ -2,7 +2,7 @@
  * A profile's options: declared once ({@link DaemonsOptions}, what users pass to `daemons()`),
  * checked and completed with every default in one place ({@link resolveProfileOptions}).
  */
-import { ConfigError } from '../errors.js';
+import { checkOptions, is, type OptionRules } from '../options-check.js';
 import type { Launcher } from '../launcher.js';
 import { localLauncher } from '../launchers/local.js';
 import type { Serializer } from '../serializer.js';
@@ -79,6 +79,13 @@ export interface DaemonsOptions extends DaemonOptions {
    * one call per burst; idle daemons above `min` leave after `idle` ms. See docs/autoscaling.md.
    */
   readonly autoscale?: AutoscaleOptions;
+  /**
+   * Reproducible random numbers: each task gets a random stream of its own, the next one in
+   * the order tasks are submitted, so results do not depend on how many daemons there are,
+   * which runs what, or the transport. Inside a task `Math.random()` and `context.random()`
+   * draw from it. Without a seed, each daemon has a stream of its own (not reproducible).
+   */
+  readonly seed?: number;
 }
 
 /** Every default, in one place. */
@@ -100,7 +107,7 @@ export interface ProfileSettings
         'dispatcher' | 'serializers' | 'launchTimeout' | 'handshakeTimeout' | 'cancelGrace' | 'repair' | 'maxQueued' | 'maxQueuedBytes' | 'log'
       >
     >,
-    Pick<DaemonsOptions, 'secret' | 'listenOptions' | 'dialOptions' | 'autoscale'> {
+    Pick<DaemonsOptions, 'secret' | 'listenOptions' | 'dialOptions' | 'autoscale' | 'seed'> {
   readonly name: string;
   /** Where to listen. */
   readonly url: string;
@@ -114,7 +121,7 @@ export interface ProfileSettings
 
 /** Checks `options` and fills in every default. `defaultUrl` is used when `url` is not given. */
 export function resolveProfileOptions(name: string, options: DaemonsOptions, defaultUrl: () => string): ProfileSettings {
-  checkDaemonOptions(options);
+  checkProfileOptions(options);
   return {
     name,
     url: options.url ?? defaultUrl(),
@@ -129,8 +136,9 @@ export function resolveProfileOptions(name: string, options: DaemonsOptions, def
     handshakeTimeout: options.handshakeTimeout ?? PROFILE_DEFAULTS.handshakeTimeout,
     cancelGrace: options.cancelGrace ?? PROFILE_DEFAULTS.cancelGrace,
     repair: options.repair ?? PROFILE_DEFAULTS.repair,
-    maxQueued: positiveOrInfinity(options.maxQueued, 'maxQueued'),
-    maxQueuedBytes: positiveOrInfinity(options.maxQueuedBytes, 'maxQueuedBytes'),
+    maxQueued: options.maxQueued ?? PROFILE_DEFAULTS.maxQueued,
+    maxQueuedBytes: options.maxQueuedBytes ?? PROFILE_DEFAULTS.maxQueuedBytes,
+    ...(options.seed !== undefined ? { seed: options.seed } : {}),
     ...(options.listenOptions ? { listenOptions: options.listenOptions } : {}),
     ...(options.dialOptions ? { dialOptions: options.dialOptions } : {}),
     ...(options.autoscale !== undefined ? { autoscale: checkedAutoscale(options.autoscale, options.launchTimeout) } : {}),
@@ -151,34 +159,55 @@ export function pickDaemonOptions(options: DaemonOptions): DaemonOptions {
   ) as DaemonOptions;
 }
 
-function positiveOrInfinity(value: number | undefined, name: string): number {
-  if (value === undefined) return Infinity;
-  if (!(typeof value === 'number' && value > 0)) throw new ConfigError(`${name} must be a positive number, got ${JSON.stringify(value)}`);
-  return value;
+/** What each daemon option may be. */
+export const DAEMON_OPTION_RULES: OptionRules = {
+  autoexit: is.oneOf(true, false, 'finish'),
+  cleanup: is.boolean,
+  output: is.boolean,
+  watchdog: is.boolean,
+  idletime: is.positive,
+  walltime: is.positive,
+  maxtasks: is.whole(1, true),
+  // Flags only (`--max-old-space-size=32`): they go on the node command line before the daemon script.
+  nodeOptions: (v) =>
+    Array.isArray(v) && v.every((f) => typeof f === 'string' && /^--[a-z][\w-]*(=[^\s'"`$;&|<>]*)?$/.test(f))
+      ? undefined
+      : "an array of node flags such as ['--max-old-space-size=512']",
+};
+
+/** What each option of `daemons()` may be. */
+export const PROFILE_OPTION_RULES: OptionRules = {
+  ...DAEMON_OPTION_RULES,
+  profile: is.string,
+  url: is.string,
+  dispatcher: is.boolean,
+  sync: is.boolean,
+  serializers: is.array,
+  transports: is.array,
+  transport: is.object,
+  launcher: is.object,
+  remote: is.object,
+  secret: is.string,
+  log: is.function,
+  launchTimeout: is.timeout,
+  handshakeTimeout: is.timeout,
+  cancelGrace: is.ms,
+  maxQueued: is.whole(1, true),
+  maxQueuedBytes: is.positive,
+  repair: is.boolean,
+  listenOptions: is.object,
+  dialOptions: is.object,
+  terminate: is.boolean,
+  seed: is.integer,
+  autoscale: is.object,
+};
+
+/** Checks the options of `daemons()`: every key known, every value of its kind. */
+export function checkProfileOptions(options: unknown): void {
+  checkOptions('daemons()', options, PROFILE_OPTION_RULES);
 }
 
-/** Validates daemon options instead of dropping bad ones silently (a mirai gotcha). */
-export function checkDaemonOptions(options: DaemonOptions): void {
-  const { autoexit, cleanup, output } = options;
-  if (autoexit !== undefined && autoexit !== true && autoexit !== false && autoexit !== 'finish') {
-    throw new ConfigError(`autoexit must be true, false or 'finish', got ${JSON.stringify(autoexit)}`);
-  }
-  if (cleanup !== undefined && typeof cleanup !== 'boolean') throw new ConfigError(`cleanup must be a boolean`);
-  if (output !== undefined && typeof output !== 'boolean') throw new ConfigError(`output must be a boolean`);
-  for (const key of ['idletime', 'walltime', 'maxtasks'] as const) {
-    const value = options[key];
-    if (value !== undefined && !(typeof value === 'number' && value > 0)) {
-      throw new ConfigError(`${key} must be a positive number (ms for times, a count for maxtasks), got ${JSON.stringify(value)}`);
-    }
-  }
-  const { nodeOptions } = options;
-  if (nodeOptions !== undefined) {
-    // Flags only (`--max-old-space-size=32`): they go on the node command line before the daemon script.
-    if (!Array.isArray(nodeOptions) || !nodeOptions.every((f) => typeof f === 'string' && /^--[a-z][\w-]*(=[^\s'"`$;&|<>]*)?$/.test(f))) {
-      throw new ConfigError(`nodeOptions must be an array of node flags such as ['--max-old-space-size=512'], got ${JSON.stringify(nodeOptions)}`);
-    }
-  }
-  if (options.maxtasks !== undefined && !Number.isInteger(options.maxtasks) && Number.isFinite(options.maxtasks)) {
-    throw new ConfigError(`maxtasks must be a whole number, got ${options.maxtasks}`);
-  }
+/** Validates daemon options (`where` names the call) instead of dropping bad ones silently (a mirai gotcha). */
+export function checkDaemonOptions(options: DaemonOptions, where = 'daemon options', extra: OptionRules = {}): void {
+  checkOptions(where, options, { ...DAEMON_OPTION_RULES, ...extra });
 }

@@ -11,6 +11,7 @@ import type { Serializer } from '../serializer.js';
 import { isModuleFunction, type ModuleFunction, type TaskContext } from '../task.js';
 import { fromErrorRecord, toErrorRecord } from '../wire/error-record.js';
 import { decodePayload, encodePayload } from '../wire/payload.js';
+import { firstStream, RandomStream, StreamSequence } from '../wire/random-stream.js';
 import type { TaskParam } from '../wire/task-frame.js';
 import type { ComputePool, PoolStatus, Submitted, TaskRequest } from './compute-pool.js';
 import type { TaskOutcome } from './host-task.js';
@@ -18,12 +19,19 @@ import type { LogFunction } from './profile-options.js';
 
 export class SyncPool implements ComputePool {
   private completed = 0;
+  /** With a seed, one stream per task in submission order, as on daemons. */
+  private readonly taskStreams: StreamSequence | undefined;
+  /** Without, the process's own stream. */
+  private readonly stream = new RandomStream(firstStream());
 
   constructor(
     readonly name: string,
     readonly serializers: readonly Serializer[],
     readonly log: LogFunction,
-  ) {}
+    seed?: number,
+  ) {
+    this.taskStreams = seed === undefined ? undefined : new StreamSequence(firstStream(seed));
+  }
 
   /** Runs the task now; its outcome settles when it finishes. */
   submit(request: TaskRequest): Submitted {
@@ -36,7 +44,16 @@ export class SyncPool implements ComputePool {
       if (error === undefined) request.outcome._fulfil(value);
       else request.outcome._reject(error);
     };
-    const ctx: TaskContext = { signal: controller.signal, taskId: request.id, daemonId: 0 };
+    const own = request.everywhere === true ? undefined : this.taskStreams?.next();
+    const stream = own === undefined ? this.stream : new RandomStream(own);
+    const ctx: TaskContext = {
+      signal: controller.signal,
+      taskId: request.id,
+      daemonId: 0,
+      random: () => stream.random(),
+      randomInt: (min, max) => stream.randomInt(min, max),
+      randomNormal: (mean, sd) => stream.randomNormal(mean, sd),
+    };
     // Arguments are copied through serialization now, so what cannot travel throws here,
     // synchronously, as it would with daemons.
     const parts = request.params.map((p) =>
@@ -46,7 +63,16 @@ export class SyncPool implements ComputePool {
     const fn = request.fn;
     const call = async (p: unknown): Promise<unknown> => {
       const target = isModuleFunction(fn) ? await loadModuleFunction(fn) : (fn as (...a: unknown[]) => unknown);
-      return target(...(p as unknown[]), ctx);
+      if (own === undefined) return target(...(p as unknown[]), ctx);
+      // This process runs other code too: Math.random draws from the task's stream only
+      // while the task runs synchronously (until its first await).
+      const native = Math.random;
+      Math.random = ctx.random;
+      try {
+        return target(...(p as unknown[]), ctx);
+      } finally {
+        Math.random = native;
+      }
     };
     const outcome = copied instanceof Promise ? copied.then(call) : call(copied);
     outcome.then(
@@ -71,9 +97,10 @@ export class SyncPool implements ComputePool {
   }
 
   /** One process: run it here, once. */
-  async everywhere<T extends TaskOutcome>(fn: Function | ModuleFunction, params: readonly TaskParam[], makeOutcome: () => T): Promise<T[]> {
+  async everywhere<T extends TaskOutcome>(fn: Function | ModuleFunction, params: readonly TaskParam[], makeOutcome: () => T, min = 0): Promise<T[]> {
+    if (min > 1) throw new ConfigError(`profile '${this.name}' is in sync mode, one process: everywhere() min must be at most 1, got ${min}`);
     const outcome = makeOutcome();
-    this.submit({ id: outcome.id, fn, params, outcome, retry: 0 });
+    this.submit({ id: outcome.id, fn, params, outcome, retry: 0, everywhere: true });
     return [outcome];
   }
 
@@ -88,7 +115,7 @@ export class SyncPool implements ComputePool {
   }
 
   status(): PoolStatus {
-    return { url: 'sync://', dispatcher: false, launches: { pending: 0, failures: 0, lastError: undefined, retryAt: undefined }, connections: 0, cumulative: 0, awaiting: 0, executing: 0, completed: this.completed, rejected: 0, queuedBytes: 0, peakQueuedBytes: 0, daemons: [] };
+    return { url: 'sync://', dispatcher: false, launches: { pending: 0, failures: 0, lastError: undefined, retryAt: undefined }, connections: 0, cumulative: 0, awaiting: 0, executing: 0, completed: this.completed, rejected: 0, queuedBytes: 0, peakQueuedBytes: 0, maxQueued: Infinity, maxQueuedBytes: Infinity, daemons: [] };
   }
 
   async close(): Promise<void> {}

@@ -5,10 +5,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
+import { checkOptions, is } from '../options-check.js';
 import { ConfigError, LaunchError } from '../errors.js';
 import type { LaunchHandle, Launcher, LaunchSpec } from '../launcher.js';
 import { remoteDaemonCommand, type RemoteDaemonProgram } from './remote-command.js';
-import { nearMiss } from '../util/near-miss.js';
 
 /** A value given as is, or a function (sync or async) called for every request: fresh credentials. */
 export type HttpValue<T> = T | (() => T | Promise<T>);
@@ -49,7 +49,6 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 /** How much of an error answer's body a LaunchError quotes. */
 const BODY_QUOTE_CHARS = 500;
 const VALUE_KEYS = ['url', 'method', 'headers', 'data', 'token', 'cookie'] as const;
-const KNOWN_KEYS = [...VALUE_KEYS, 'timeout', 'allowHttp', 'node', 'script', 'cwd'] as const;
 
 /**
  * A launcher that starts each daemon with one HTTP request (mirai's `http_config()`).
@@ -243,14 +242,15 @@ function redactor(values: readonly (string | undefined)[]): (text: string) => st
 }
 
 function checkConfig(options: HttpConfigOptions): HttpConfigOptions {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new ConfigError(`httpConfig(options): options must be an object with at least 'url'`);
-  }
-  for (const key of Object.keys(options)) {
-    if ((KNOWN_KEYS as readonly string[]).includes(key)) continue;
-    const near = KNOWN_KEYS.find((k) => nearMiss(k.toLowerCase(), key.toLowerCase()));
-    throw new ConfigError(`httpConfig: unknown option '${key}'${near ? ` (did you mean '${near}'?)` : ''}; known: ${KNOWN_KEYS.join(', ')}`);
-  }
+  if (options === undefined) throw new ConfigError(`httpConfig(options): options must be an object with at least 'url'`);
+  checkOptions('httpConfig()', options, {
+    ...Object.fromEntries(VALUE_KEYS.map((k) => [k, is.any])),
+    timeout: is.timeout,
+    allowHttp: is.boolean,
+    node: is.string,
+    script: is.string,
+    cwd: is.string,
+  });
   if (options.url === undefined) throw new ConfigError(`httpConfig: 'url' is required (the API endpoint that starts a daemon)`);
   for (const key of VALUE_KEYS) {
     const v = options[key];
@@ -263,14 +263,6 @@ function checkConfig(options: HttpConfigOptions): HttpConfigOptions {
   if (typeof options.data === 'string' && options.data.split(HTTP_PLACEHOLDER).length !== 2) {
     throw new ConfigError(`httpConfig: 'data' must contain the placeholder '${HTTP_PLACEHOLDER}' exactly once (where the daemon command goes)`);
   }
-  const t = options.timeout;
-  if (t !== undefined && !(typeof t === 'number' && Number.isFinite(t) && t > 0 && t <= 2 ** 31 - 1)) {
-    throw new ConfigError(`httpConfig: 'timeout' must be a number of ms > 0, got ${typeof t === 'number' ? String(t) : JSON.stringify(t) ?? typeof t}`);
-  }
-  if (options.allowHttp !== undefined && typeof options.allowHttp !== 'boolean') throw new ConfigError(`httpConfig: 'allowHttp' must be true or false`);
-  for (const key of ['node', 'script', 'cwd'] as const) {
-    const v = options[key];
-    if (v !== undefined && (typeof v !== 'string' || v === '')) throw new ConfigError(`httpConfig: '${key}' must be a non-empty string`);
-  }
   return { ...options };
 }
+

@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { SECRET_ENV } from '../wire/auth.js';
 import { ConfigError } from '../errors.js';
+import { checkOptions, is } from '../options-check.js';
 import type { LaunchHandle, Launcher, LaunchSpec } from '../launcher.js';
 import { watchChild } from './child-output.js';
 import { shellQuote } from './local.js';
@@ -112,15 +113,17 @@ export function remoteConfig(options: RemoteConfigOptions = {}): RemoteLauncher 
 // ---------------------------------------------------------------------------
 
 function checkConfig(options: RemoteConfigOptions): RemoteConfigOptions {
+  checkOptions('remoteConfig()', options, {
+    command: is.any,
+    args: is.any,
+    quote: is.boolean,
+    secret: is.oneOf('stdin', 'env', 'inline'),
+    node: is.string,
+    script: is.string,
+    cwd: is.string,
+  });
   if (options.command !== undefined && (typeof options.command !== 'string' || options.command.trim() === '')) {
     throw new ConfigError(`remoteConfig: 'command' must be a non-empty string`);
-  }
-  if (options.secret !== undefined && !['stdin', 'env', 'inline'].includes(options.secret)) {
-    throw new ConfigError(`remoteConfig: 'secret' must be 'stdin', 'env' or 'inline', got ${JSON.stringify(options.secret)}`);
-  }
-  for (const key of ['node', 'script', 'cwd'] as const) {
-    const value = options[key];
-    if (value !== undefined && (typeof value !== 'string' || value === '')) throw new ConfigError(`remoteConfig: '${key}' must be a non-empty string`);
   }
   return { ...options };
 }

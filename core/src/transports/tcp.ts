@@ -6,6 +6,15 @@ import { connected, listening, StreamListener } from './stream-listener.js';
 
 /** Host and port of a `tcp://host:port` URL (IPv6 hosts in brackets). */
 export function tcpAddress(url: string): { host: string; port: number } {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\/:(\d*)(\/.*)?$/i.exec(url);
+  if (scheme) {
+    // mirai reads `tcp://:0` as every interface; here the host is always written out, so
+    // that the URL daemons are given to dial is one they can dial.
+    throw new ConfigError(
+      `'${url}' has no host: to listen on every interface write ${scheme[1]}://0.0.0.0:${scheme[2] || 0} ` +
+        `(or [::] for IPv6); for remote daemons listen at hostUrl(), this machine's address`,
+    );
+  }
   let parsed: URL;
   try {
     parsed = new URL(url);

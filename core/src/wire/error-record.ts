@@ -3,7 +3,13 @@
  * cause but drops own properties such as `code`; a record keeps them all.
  */
 import {
+  AuthError,
   CancelledError,
+  ConfigError,
+  LaunchError,
+  NoDaemonsError,
+  ProtocolError,
+  QueueFullError,
   ConnectionResetError,
   DeserializationError,
   isMiraiError,
@@ -78,7 +84,9 @@ function recordOf(thrown: unknown, canSerialize: (v: unknown) => boolean, depth:
   const record: ErrorRecord = { name: String(thrown.name), message, classes, props };
   if (typeof thrown.stack === 'string') {
     const stack = message === thrown.message ? thrown.stack : thrown.stack.replace(thrown.message, message);
-    record.stack = withoutDaemonFrames(stack);
+    // A MiraiError the task got from mirai-ts itself (a nested mirai() timing out, a nested
+    // daemons() refused) was made inside the package: its frames are where it came from.
+    record.stack = isMiraiError(thrown) ? stack : withoutDaemonFrames(stack);
   }
   if (thrown.cause !== undefined && depth < MAX_CAUSE_DEPTH) record.cause = toErrorRecord(thrown.cause, canSerialize, depth + 1);
   if (isMiraiError(thrown)) record.miraiKind = thrown.kind;
@@ -104,11 +112,20 @@ export function withoutDaemonFrames(stack: string): string {
 /** Own properties a record may not set: they would change the error's prototype or shape. */
 const FORBIDDEN = new Set([...RESERVED, '__proto__', 'constructor', 'prototype']);
 
-/** errorValue-carrying kinds, rebuilt as their own classes (a nested mirai() timing out, say). */
+/**
+ * Kinds rebuilt as their own classes (a nested mirai() timing out, a nested daemons() refused),
+ * so `instanceof` works on the host. `serialize` and `deserialize` are built above.
+ */
 const KIND_CLASSES: Partial<Record<MiraiErrorKind, { prototype: MiraiError }>> = {
   timeout: TimeoutError,
   'connection-reset': ConnectionResetError,
   cancelled: CancelledError,
+  config: ConfigError,
+  'no-daemons': NoDaemonsError,
+  launch: LaunchError,
+  protocol: ProtocolError,
+  auth: AuthError,
+  'queue-full': QueueFullError,
 };
 
 const KINDS: ReadonlySet<string> = new Set<MiraiErrorKind>([
@@ -142,7 +159,8 @@ function rebuild(record: ErrorRecord, depth: number): MiraiError {
     err = new SerializationError(record.message, typeof record.props.path === 'string' ? record.props.path : '', cause);
   } else if (kind !== undefined && kind !== 'task') {
     const errorValue = kind === 'timeout' ? 5 : kind === 'connection-reset' ? 19 : kind === 'cancelled' ? 20 : undefined;
-    err = new MiraiError(kind, record.message, { cause, ...(errorValue !== undefined ? { errorValue, retryable: errorValue !== 20 } : {}) });
+    const retryable = errorValue !== undefined ? errorValue !== 20 : kind === 'queue-full';
+    err = new MiraiError(kind, record.message, { cause, retryable, ...(errorValue !== undefined ? { errorValue } : {}) });
     const cls = KIND_CLASSES[kind];
     if (cls !== undefined) Object.setPrototypeOf(err, cls.prototype);
   } else err = new TaskError(record.message, record.classes, cause);

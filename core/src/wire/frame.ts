@@ -40,6 +40,10 @@ export const FrameFlag = {
   Final: 1 << 1,
   /** Task: segment 0 is a module reference (JSON), not function source. */
   ModuleRef: 1 << 2,
+  /** Task: the last segment is the task's random stream (16 bytes, see random-stream.ts). */
+  Stream: 1 << 3,
+  /** Task: an element of a `miraiMap()`; local `daemons(n)` inside it is refused, as in mirai. */
+  InMap: 1 << 4,
 } as const;
 
 /**

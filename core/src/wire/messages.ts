@@ -31,6 +31,11 @@ export interface InitMessage {
   daemonId: number;
   /** Serializer plugins the daemon imports before its first task. */
   serializers: SerializerRef[];
+  /**
+   * This daemon's random stream (xoroshiro128+ state, 4 int32; see random-stream.ts), for
+   * tasks without a seed. Absent for a watchdog.
+   */
+  stream?: [number, number, number, number];
 }
 
 export interface ByeMessage {

@@ -3,6 +3,7 @@
  *   [0] function source (UTF-8), or a module reference (JSON) with the ModuleRef flag
  *   [1] parameter table: u32 segment count of each parameter's payload
  *   [2…] each parameter's payload, one after another (see payload.ts)
+ *   [last] with the Stream flag: the task's random stream (16 bytes, see random-stream.ts)
  *
  * Parameters are encoded separately so a map's shared `args` is encoded once and its
  * buffers are reused by every task frame.
@@ -13,6 +14,15 @@ import { decodePayload, encodePayload } from './payload.js';
 import type { Serializer } from '../serializer.js';
 import { isModuleFunction, type ModuleFunction } from '../task.js';
 import { functionSource } from './function-source.js';
+import { readStreamSegment, streamSegment, type StreamState } from './random-stream.js';
+
+/** What a task frame may carry beside its function and parameters. */
+export interface TaskExtras {
+  /** The task's random stream (a profile with a seed). */
+  readonly stream?: StreamState | undefined;
+  /** The task is an element of a `miraiMap()` (the daemon refuses local `daemons(n)` in it). */
+  readonly inMap?: boolean | undefined;
+}
 
 /** A parameter: its value and its name in error messages, or segments encoded earlier. */
 export type TaskParam = { readonly value: unknown; readonly name: string } | { readonly encoded: readonly Uint8Array[] };
@@ -55,18 +65,22 @@ export function buildTaskFrame(
   fn: Function | ModuleFunction,
   params: readonly TaskParam[],
   serializers: readonly Serializer[],
+  extras: TaskExtras = {},
 ): Frame | Promise<Frame> {
-  const { head, flags } = functionSegment(fn);
+  const { head, flags: fnFlags } = functionSegment(fn);
+  const { stream } = extras;
+  const flags = fnFlags | (stream === undefined ? 0 : FrameFlag.Stream) | (extras.inMap === true ? FrameFlag.InMap : 0);
   const encoded = params.map((p) => ('encoded' in p ? p.encoded : encodePayload(p.value, serializers, p.name)));
   const assemble = (parts: readonly (readonly Uint8Array[])[]): Frame => {
     // Sized exactly: pushing would over-allocate, and a million queued tasks hold their lists.
-    let count = 2;
+    let count = stream === undefined ? 2 : 3;
     for (const part of parts) count += part.length;
     const segments = new Array<Uint8Array>(count);
     segments[0] = head;
     segments[1] = paramTable(parts);
     let i = 2;
     for (const part of parts) for (const segment of part) segments[i++] = segment;
+    if (stream !== undefined) segments[i] = streamSegment(stream);
     return frame(type, id, segments, flags);
   };
   if (encoded.some((e) => e instanceof Promise)) return Promise.all(encoded).then(assemble);
@@ -104,4 +118,12 @@ export function decodeTaskParams(f: Frame, serializers: readonly Serializer[]): 
   }
   if (values.some((v) => v instanceof Promise)) return Promise.all(values);
   return values;
+}
+
+/** Daemon side: the task's random stream, when it has one (a profile with a seed). */
+export function readTaskStream(f: Frame): StreamState | undefined {
+  if ((f.flags & FrameFlag.Stream) === 0) return undefined;
+  const stream = readStreamSegment(f.segments[f.segments.length - 1]);
+  if (stream === undefined) throw new DeserializationError('task frame has a malformed random stream segment');
+  return stream;
 }

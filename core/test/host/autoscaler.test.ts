@@ -177,13 +177,13 @@ describe('autoscaling (in memory)', () => {
 
   it('rejects bad autoscale settings with a ConfigError naming the option', () => {
     const bad = (autoscale: unknown) => () => resolveProfileOptions('x', { autoscale } as DaemonsOptions, () => 'memory://');
-    expect(bad({ max: 2, mx: 3 })).toThrow(/no option 'mx' \(did you mean 'max'\?\)/);
-    expect(bad({ min: 1 })).toThrow(/autoscale.max is required/);
+    expect(bad({ max: 2, mx: 3 })).toThrow(/unknown option 'mx'; did you mean 'max'\?/);
+    expect(bad({ min: 1 })).toThrow(/autoscale \}\): max is required/);
     expect(bad({ max: 2, min: 3 })).toThrow(/min ≤ max/);
-    expect(bad({ max: '4' })).toThrow(/autoscale.max must be a whole number/);
-    expect(bad({ max: 2, idle: -1 })).toThrow(/autoscale.idle must be a number of milliseconds/);
-    expect(bad({ max: 2, onScale: 'log' })).toThrow(/onScale must be a function/);
-    expect(() => resolveProfileOptions('x', { nodeOptions: ['--max-old-space-size=32', 'rm -rf'] }, () => 'memory://')).toThrow(/nodeOptions must be an array of node flags/);
+    expect(bad({ max: '4' })).toThrow(/option 'max' must be a whole number ≥ 1, got '4' \(a string\)/);
+    expect(bad({ max: 2, idle: -1 })).toThrow(/option 'idle' must be a number of milliseconds/);
+    expect(bad({ max: 2, onScale: 'log' })).toThrow(/option 'onScale' must be a function/);
+    expect(() => resolveProfileOptions('x', { nodeOptions: ['--max-old-space-size=32', 'rm -rf'] }, () => 'memory://')).toThrow(/option 'nodeOptions' must be an array of node flags/);
   });
 });
 
@@ -218,7 +218,7 @@ describe('crash budgets (in memory)', () => {
     await daemons(1, { profile: 'bigger', url: 'memory://', transports: [memoryTransport], launcher: big, log: () => {} });
     expect(() => mirai(() => 1, {}, { profile: 'small', escalate: 'huge' })).toThrow(/escalate: no daemons are set for profile 'huge' \(profiles: bigger\)/);
     expect(() => mirai(() => 1, {}, { profile: 'small', escalate: 'small' })).toThrow(ConfigError);
-    expect(() => mirai(() => 1, {}, { profile: 'small', crashesMax: 0 })).toThrow(/crashesMax must be a whole number ≥ 1/);
+    expect(() => mirai(() => 1, {}, { profile: 'small', crashesMax: 0 })).toThrow(/option 'crashesMax' must be a whole number ≥ 1, got 0/);
     const m = mirai(() => 1, {}, { profile: 'small', crashesMax: 1, escalate: 'bigger' });
     expect(await m).toBe('ran on bigger');
     expect(big.daemons[0]!.received).toHaveLength(1);

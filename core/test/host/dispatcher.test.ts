@@ -213,7 +213,7 @@ describe('dispatcher (in memory)', () => {
     const { dispatcher, join } = await setup();
     const setupFrame = buildTaskFrame(FrameType.Everywhere, 0, () => 'set', [{ value: 'setup', name: 'args' }], []);
     if (setupFrame instanceof Promise) throw new Error('sync frame expected');
-    const copies = dispatcher.everywhere(setupFrame, () => new RecordedOutcome(nextId++));
+    const copies = await dispatcher.everywhere(setupFrame, () => new RecordedOutcome(nextId++));
     expect(copies).toEqual([]);
     const queued = task('work');
     dispatcher.submit(queued);

@@ -51,3 +51,27 @@ describe('error records', () => {
     expect(record.message).toMatch(/could not be read/);
   });
 });
+
+describe('a MiraiError a task got from mirai-ts itself', () => {
+  it('comes back as the cause of a TaskError, in its own class, with its own frames', async () => {
+    const { ConfigError, NoDaemonsError } = await import('../../src/errors.js');
+    const { checkCount } = await import('../../src/options-check.js');
+    let inner = new ConfigError('placeholder');
+    try {
+      checkCount('daemons(n)', '2', 0); // thrown inside the package, as a nested daemons('2') would be
+    } catch (err) {
+      inner = err as InstanceType<typeof ConfigError>;
+    }
+    // Its frames are in this package (on a daemon, in the daemon's copy, which a task's own
+    // error would have cut): a MiraiError keeps them all. The e2e test checks the daemon side.
+    const ownFrames = (inner.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l));
+    expect(ownFrames.length).toBeGreaterThan(0);
+    const back = fromErrorRecord(toErrorRecord(inner, () => true));
+    expect(back).toBeInstanceOf(TaskError);
+    expect(back.cause).toBeInstanceOf(ConfigError);
+    expect((back.cause as Error).stack).toBe(inner.stack);
+    const noDaemons = fromErrorRecord(toErrorRecord(new NoDaemonsError('gpu'), () => true)).cause as InstanceType<typeof NoDaemonsError>;
+    expect(noDaemons).toBeInstanceOf(NoDaemonsError);
+    expect(noDaemons.profile).toBe('gpu');
+  });
+});

@@ -1,0 +1,145 @@
+/**
+ * Every option and count a user passes is checked: a ConfigError naming the option, the value
+ * as given and what is expected; unknown keys refused with "did you mean". Also the smaller
+ * parity items: everywhere({ min }), status() queue limits, tcp://:0.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  ConfigError,
+  ConnectionResetError,
+  daemons,
+  everywhere,
+  launchLocal,
+  launchRemote,
+  localUrl,
+  mirai,
+  miraiMap,
+  remoteConfig,
+  status,
+  type DaemonsOptions,
+} from '@mirai-ts/core';
+
+afterEach(async () => {
+  await daemons(0);
+  delete process.env.MIRAI_TEST_WORKERS;
+});
+
+/** Runs `call` and returns the ConfigError it throws or rejects with. */
+async function configError(call: () => unknown): Promise<ConfigError> {
+  try {
+    await call();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError, nothing was thrown');
+}
+
+const bad = (options: Record<string, unknown>): DaemonsOptions => options as DaemonsOptions;
+
+describe('daemons(n)', () => {
+  it('daemons() and daemons(undefined) say to call daemons(0); daemons(null) resets like mirai', async () => {
+    expect((await configError(() => (daemons as unknown as () => Promise<void>)())).message).toMatch(/n is missing.*daemons\(0\) to reset/);
+    expect((await configError(() => daemons(undefined as unknown as number))).message).toMatch(/unset process\.env/);
+    await daemons(1);
+    expect(status()?.connections).toBe(1);
+    await daemons(null);
+    expect(status()).toBeUndefined();
+  });
+
+  it('refuses strings (process.env), booleans, byte arrays and huge counts, starting nothing', async () => {
+    process.env.MIRAI_TEST_WORKERS = '2';
+    const fromEnv = await configError(() => daemons(process.env.MIRAI_TEST_WORKERS as unknown as number));
+    expect(fromEnv.message).toMatch(/got the string '2'.*process\.env.*Number\(process\.env/);
+    expect((await configError(() => daemons(true as unknown as number))).message).toMatch(/whole number ≥ 0, got true/);
+    expect((await configError(() => daemons(new Uint8Array([2]) as unknown as number))).message).toMatch(/got a Uint8Array\(1\)/);
+    expect((await configError(() => daemons(2 ** 53))).message).toMatch(/at most 10000 per call, got 9007199254740992/);
+    expect((await configError(() => daemons(1.5))).message).toMatch(/got 1\.5/);
+    expect(status()).toBeUndefined();
+  });
+
+  it('checks every option, naming it, the value and what is expected', async () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ dispatcher: '' }, /option 'dispatcher' must be a boolean \(true or false\), got '' \(a string\)/],
+      [{ dispatcher: 'yes' }, /'dispatcher'.*got 'yes'/],
+      [{ dispatcher: null }, /'dispatcher'.*got null/],
+      [{ dispatcher: 0 }, /'dispatcher'.*got 0/],
+      [{ sync: 'no' }, /option 'sync' must be a boolean/],
+      [{ repair: 'yes' }, /option 'repair' must be a boolean/],
+      [{ launchTimeout: 'abc' }, /option 'launchTimeout' must be a number of milliseconds > 0.*got 'abc'/],
+      [{ handshakeTimeout: 'abc' }, /option 'handshakeTimeout'.*got 'abc'/],
+      [{ maxQueuedBytes: NaN }, /option 'maxQueuedBytes' must be a number > 0.*got NaN/],
+      [{ maxQueued: 2.5 }, /option 'maxQueued' must be a whole number ≥ 1.*got 2\.5/],
+      [{ autoexit: 'yes' }, /option 'autoexit' must be one of true, false, 'finish'/],
+      [{ maxtask: 3 }, /unknown option 'maxtask'; did you mean 'maxtasks'\?/],
+      [{ dispatch: true }, /did you mean 'dispatcher'\?/],
+      [{ totallyUnknown: 1 }, /unknown option 'totallyUnknown' \(known: /],
+    ];
+    for (const [options, message] of cases) {
+      const err = await configError(() => daemons(1, bad(options)));
+      expect(err.message, JSON.stringify(options)).toMatch(message);
+      expect(err.message).toMatch(/^daemons\(\): /);
+    }
+    expect((await configError(() => daemons(bad({ url: localUrl(), maxtask: 1 })))).message).toMatch(/did you mean 'maxtasks'/);
+    expect(status()).toBeUndefined();
+  });
+
+  it('tcp://:0 is refused with the URL to write instead', async () => {
+    const err = await configError(() => daemons(1, { url: 'tcp://:0' }));
+    expect(err.message).toMatch(/'tcp:\/\/:0' has no host: to listen on every interface write tcp:\/\/0\.0\.0\.0:0/);
+  });
+});
+
+describe('the options of the other calls', () => {
+  it('mirai(), miraiMap() and everywhere()', async () => {
+    expect((await configError(() => mirai(() => 1, undefined, { timout: 10 } as never))).message).toMatch(/^mirai\(\): unknown option 'timout'; did you mean 'timeout'\?/);
+    expect((await configError(() => mirai(() => 1, undefined, { timeout: '100' } as never))).message).toMatch(/option 'timeout'.*got '100' \(a string\)/);
+    expect((await configError(() => mirai(() => 1, undefined, { retry: -1 }))).message).toMatch(/option 'retry' must be a whole number ≥ 0, got -1/);
+    expect((await configError(() => mirai(() => 1, undefined, null as never))).message).toMatch(/options must be an object, got null/);
+    await daemons(1);
+    expect((await configError(() => miraiMap([1], (x: number) => x, { arg: 2 } as never))).message).toMatch(/^miraiMap\(\): unknown option 'arg'; did you mean 'args'\?/);
+    expect((await configError(() => everywhere(() => 1, undefined, { mn: 2 } as never))).message).toMatch(/^everywhere\(\): unknown option 'mn'; did you mean 'min'\?/);
+    expect((await configError(() => everywhere(() => 1, undefined, { min: -1 }))).message).toMatch(/option 'min' must be a whole number ≥ 0, got -1/);
+  });
+
+  it('launchLocal(), launchRemote() and remoteConfig()', async () => {
+    await daemons({ url: localUrl() });
+    expect((await configError(() => launchLocal('2' as unknown as number))).message).toMatch(/^launchLocal\(n\): n must be a number, got the string '2'/);
+    expect((await configError(() => launchLocal(1, { maxtask: 2 } as never))).message).toMatch(/^launchLocal\(\): unknown option 'maxtask'; did you mean 'maxtasks'\?/);
+    expect((await configError(() => launchLocal(1, { idletime: 'abc' } as never))).message).toMatch(/option 'idletime' must be a number > 0/);
+    expect((await configError(() => launchRemote(0))).message).toMatch(/whole number ≥ 1, got 0/);
+    expect((await configError(() => launchRemote(1, {} as never))).message).toMatch(/remote must be a launcher/);
+    expect((await configError(() => remoteConfig({ comand: 'ssh' } as never))).message).toMatch(/^remoteConfig\(\): unknown option 'comand'; did you mean 'command'\?/);
+    expect((await configError(() => remoteConfig({ quote: 'yes' } as never))).message).toMatch(/option 'quote' must be a boolean/);
+    expect((await configError(() => remoteConfig({ secret: 'file' } as never))).message).toMatch(/option 'secret' must be one of 'stdin', 'env', 'inline'/);
+    expect(status()?.connections).toBe(0);
+  });
+});
+
+describe('everywhere({ min }) and status() limits', () => {
+  it('waits until min daemons, counting later ones, have run it', async () => {
+    await daemons({ url: localUrl() });
+    let settled = false;
+    const run = everywhere((_a: undefined, ctx) => ctx.daemonId, undefined, { min: 2 }).finally(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(settled).toBe(false);
+    await launchLocal(2);
+    const ids = await run;
+    expect(ids).toHaveLength(2);
+    expect(new Set(ids).size).toBe(2);
+  });
+
+  it('a reset ends the wait with a ConnectionResetError', async () => {
+    await daemons({ url: localUrl() });
+    const run = everywhere(() => 1, undefined, { min: 3 });
+    await daemons(0);
+    await expect(run).rejects.toBeInstanceOf(ConnectionResetError);
+  });
+
+  it('status() reports maxQueued and maxQueuedBytes beside the queued figures', async () => {
+    await daemons({ url: localUrl(), maxQueued: 5, maxQueuedBytes: 1e6 });
+    expect(status()).toMatchObject({ maxQueued: 5, maxQueuedBytes: 1e6, awaiting: 0, queuedBytes: 0 });
+    await daemons({ url: localUrl() });
+    expect(status()).toMatchObject({ maxQueued: Infinity, maxQueuedBytes: Infinity });
+  });
+});
