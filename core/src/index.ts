@@ -53,3 +53,20 @@ export { remoteConfig, type RemoteConfigOptions, type RemoteLauncher } from './l
 export type { SecretDelivery, RemoteDaemonProgram } from './launchers/remote-command.js';
 export { httpConfig, HTTP_PLACEHOLDER, type HttpConfigOptions, type HttpLauncher, type HttpValue } from './launchers/http.js';
 export type { TlsListenOptions, TlsDialOptions } from './transports/tls.js';
+export {
+  MiraiChannel,
+  type MiraiChannelName,
+  type ProfileSetEvent,
+  type ProfileResetEvent,
+  type DaemonLaunchedEvent,
+  type DaemonEvent,
+  type TaskQueuedEvent,
+  type TaskAssignedEvent,
+  type TaskSettledEvent,
+  type TaskCancelledEvent,
+  type TaskRetriedEvent,
+  type MapEvent,
+  type DaemonTaskStartEvent,
+  type DaemonTaskEndEvent,
+} from './events.js';
+export { setTraceContextProvider, type TraceContext, type TraceTaskInfo, type TraceContextProvider } from './trace-context.js';

@@ -10,6 +10,10 @@ import { currentPool, currentProfileName } from './profile-scope.js';
 import { ProgressBar } from './progress-bar.js';
 import { claimant, type Serializer } from '../serializer.js';
 import type { ModuleFunction, TaskContext } from '../task.js';
+import { active, channels, publish } from '../events.js';
+
+/** Numbers maps for `mirai:map:start`/`end` and trace context providers. */
+let lastMapId = 0;
 
 /** Options of {@link miraiMap}. */
 export interface MiraiMapOptions<A> extends Omit<MiraiOptions, 'signal'> {
@@ -218,17 +222,28 @@ export function miraiMap<I, A, R>(
   const signal = options.signal;
   if (signal?.aborted) throw new CancelledError(signal.reason);
   const mirais: Mirai<Awaited<R>>[] = [];
+  const mapId = ++lastMapId;
+  const observed = active(channels.mapStart) || active(channels.mapEnd);
+  if (observed) publish(channels.mapStart, { profile: name, mapId, size: values.length });
   try {
     values.forEach((item, i) => {
       const param = { value: item, name: keys ? `items.${keys[i]}` : `items[${i}]` };
-      mirais.push(submitTask<Awaited<R>>(fn as Function | ModuleFunction, [param, argsParam], taskOptions, name, pool));
+      mirais.push(submitTask<Awaited<R>>(fn as Function | ModuleFunction, [param, argsParam], taskOptions, name, pool, mapId));
     });
   } catch (err) {
     // One element cannot be sent: nothing of this map may run.
     cancelAll(mirais);
+    if (observed) publish(channels.mapEnd, { profile: name, mapId, size: values.length, failed: values.length });
     throw err;
   }
   const map = new MiraiMap(mirais, keys);
+  if (observed) {
+    void Promise.all(mirais.map(whenSettled)).then(() => {
+      let failed = 0;
+      for (const m of mirais) if (m.data instanceof MiraiError) failed++;
+      publish(channels.mapEnd, { profile: name, mapId, size: mirais.length, failed });
+    });
+  }
   if (signal !== undefined) {
     const onAbort = (): void => void map.cancel(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });

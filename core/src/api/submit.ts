@@ -10,6 +10,7 @@ import type { TaskParam } from '../wire/task-frame.js';
 import { Mirai, nextTaskId } from './mirai.js';
 import { currentPool, currentProfileName, DEFAULT_PROFILE } from './profile-scope.js';
 import { localUrl } from './urls.js';
+import { traceContextFor } from '../trace-context.js';
 
 /** Options of {@link mirai}. */
 export interface MiraiOptions {
@@ -62,6 +63,7 @@ export function submitTask<T>(
   options: MiraiOptions,
   name: string,
   pool: Pick<ComputePool, 'submit'>,
+  mapId?: number,
 ): Mirai<T> {
   checkOptions(options);
   const id = nextTaskId();
@@ -71,7 +73,10 @@ export function submitTask<T>(
     return mirai;
   }
   // May throw (unserializable arguments, a full queue): nothing is queued then.
-  const submitted = pool.submit({ id, fn, params, outcome: mirai as Mirai<unknown>, retry: options.retry ?? 0 });
+  // Asked here, in the caller's async context, where a tracing adapter finds the active span.
+  const trace = traceContextFor({ profile: name, taskId: id, mapId });
+  const request = { id, fn, params, outcome: mirai as Mirai<unknown>, retry: options.retry ?? 0 };
+  const submitted = pool.submit(trace === undefined ? request : { ...request, trace });
   mirai._setCanceller(submitted);
   if (options.timeout !== undefined || options.signal !== undefined) watch(mirai as Mirai<unknown>, options, submitted);
   return mirai;

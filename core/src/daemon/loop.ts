@@ -10,8 +10,10 @@ import { DaemonExit } from '../wire/exit-codes.js';
 import { frame, FrameFlag, FrameType, HANDSHAKE_LIMITS, jsonSegment, readJsonSegment, type Frame } from '../wire/frame.js';
 import type { ByeMessage } from '../wire/messages.js';
 import { encodePayload } from '../wire/payload.js';
-import { loadSerializers } from './plugins.js';
-import { decodeTaskParams } from '../wire/task-frame.js';
+import { loadInstrumentation, loadSerializers, type Instrumentation } from './plugins.js';
+import { decodeTaskParams, readTraceContext } from '../wire/task-frame.js';
+import { active, channels, publish } from '../events.js';
+import { tagTaskOutput } from './task-output.js';
 import type { Serializer } from '../serializer.js';
 import { compileSegment, loadModuleFunction } from './compiler.js';
 import type { ModuleFunction, TaskContext } from '../task.js';
@@ -75,6 +77,9 @@ class DaemonRun {
   private channel!: Channel;
   private daemonId = 0;
   private serializers: Serializer[] = [];
+  private instrumentation: Instrumentation[] | undefined;
+  /** Sets the task id `output: 'host'` tags printed lines with. */
+  private readonly setOutputTask: ((id: number | undefined) => void) | undefined;
   private readonly queue: QueuedTask[] = [];
   /** Frames that arrived between Init and the end of the handshake. */
   private readonly early: Frame[] = [];
@@ -96,6 +101,14 @@ class DaemonRun {
     private readonly exit: (code: number) => void,
   ) {
     this.log = config.log ?? ((line) => process.stderr.write(`[mirai-daemon ${process.pid}] ${line}\n`));
+    this.setOutputTask = config.output === 'host' ? tagTaskOutput() : undefined;
+  }
+
+  /** Lets instrumentation flush (exporters) before the process exits; at most `ms`. */
+  async shutdown(ms: number): Promise<void> {
+    const all = (this.instrumentation ?? []).map((i) => i.shutdown?.().catch(() => {}));
+    if (all.length === 0) return;
+    await Promise.race([Promise.all(all), new Promise((resolve) => setTimeout(resolve, ms).unref())]);
   }
 
   async start(): Promise<void> {
@@ -147,6 +160,8 @@ class DaemonRun {
     // Marked before plugins load: a module guarded by `if (!onDaemon())` must see it.
     (globalThis as Record<symbol, unknown>)[DAEMON_MARK] = { daemonId: this.daemonId };
     this.serializers = await loadSerializers(init.serializers);
+    // Once per process: a reconnecting daemon keeps what it loaded.
+    this.instrumentation ??= await loadInstrumentation(init.instrumentation ?? [], this.log);
   }
 
   private onFrame(f: Frame): void {
@@ -185,6 +200,17 @@ class DaemonRun {
     }
     const running = new RunningTask(task.frame.id, this.daemonId);
     this.running = running;
+    this.setOutputTask?.(task.frame.id);
+    if (active(channels.daemonTaskStart)) {
+      const trace = readTraceContext(task.frame);
+      publish(channels.daemonTaskStart, {
+        taskId: task.frame.id,
+        daemonId: this.daemonId,
+        everywhere: task.everywhere,
+        traceparent: trace?.traceparent,
+        tracestate: trace?.tracestate,
+      });
+    }
     if (this.taskState) {
       Atomics.add(this.taskState, 1, 1); // a new task
       Atomics.store(this.taskState, 0, 1); // busy
@@ -224,6 +250,8 @@ class DaemonRun {
 
   private finish(task: QueuedTask, value: unknown, isError: boolean): void {
     this.running = undefined;
+    this.setOutputTask?.(undefined);
+    if (active(channels.daemonTaskEnd)) publish(channels.daemonTaskEnd, { taskId: task.frame.id, daemonId: this.daemonId, ok: !isError, error: isError ? value : undefined });
     if (this.taskState) Atomics.store(this.taskState, 0, 0);
     if (!task.everywhere) this.tasksDone++;
     let flags = isError ? FrameFlag.Error : 0;
@@ -408,7 +436,7 @@ export function runDaemon(config: DaemonConfig): Promise<number> {
     const run = new DaemonRun(config, (code) => {
       if (done) return;
       done = true;
-      resolve(code);
+      void run.shutdown(2_000).then(() => resolve(code));
     });
     run.start().catch((err: Error & { exitCode?: number }) => {
       if (done) return;

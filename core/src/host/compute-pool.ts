@@ -3,6 +3,7 @@
  * calling process in sync mode (`SyncPool`), or one-off processes when no daemons are set
  * (`EphemeralPool`). Callers never test which.
  */
+import type { TraceContext } from '../trace-context.js';
 import type { MiraiError } from '../errors.js';
 import type { LaunchHandle, Launcher, LaunchSpec } from '../launcher.js';
 import type { Serializer } from '../serializer.js';
@@ -24,6 +25,8 @@ export interface TaskRequest {
   readonly outcome: TaskOutcome;
   /** Runs left if the daemon running it is lost. */
   readonly retry: number;
+  /** W3C trace context to send with the task (from a tracing adapter's provider). */
+  readonly trace?: TraceContext;
 }
 
 /** A submitted task, as far as its submitter can act on it. */

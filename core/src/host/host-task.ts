@@ -44,6 +44,14 @@ export class HostTask implements Frame, Queueable {
   /** True once the outcome has settled (a cancelled task may still run on its daemon). */
   settled = false;
   queuePosition = -1;
+  /**
+   * `performance.now()` when queued and when last assigned, and the result frame's bytes:
+   * set only while someone listens on `mirai:task:settled` (events.ts). Declared, not
+   * initialised, so a task nobody observes carries no extra fields.
+   */
+  declare queuedAt?: number;
+  declare assignedAt?: number;
+  declare bytesReceived?: number;
 
   constructor(
     f: Frame,

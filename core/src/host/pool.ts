@@ -20,6 +20,7 @@ import { Dispatcher, type DaemonEvent } from './dispatcher.js';
 import { QUICK_DEATH_MS, Replacements } from './replacements.js';
 import { HostTask, type TaskOutcome } from './host-task.js';
 import type { ProfileSettings } from './profile-options.js';
+import { active, channels, publish } from '../events.js';
 
 /** A launch this pool made, until its process ends or the pool closes. */
 interface Launch {
@@ -108,7 +109,7 @@ export class DaemonPool implements ComputePool {
   }
 
   submit(request: TaskRequest): Submitted {
-    const built = buildTaskFrame(FrameType.Task, request.id, request.fn, request.params, this.settings.serializers);
+    const built = buildTaskFrame(FrameType.Task, request.id, request.fn, request.params, this.settings.serializers, request.trace);
     return built instanceof Promise ? this.submitLater(request, built) : this.submitFrame(request, built);
   }
 
@@ -187,6 +188,9 @@ export class DaemonPool implements ComputePool {
     try {
       const before = this.dispatcher.counters().cumulative;
       const handles = await launcher.launch(this.launchSpec(options), n);
+      if (active(channels.daemonLaunched)) {
+        publish(channels.daemonLaunched, { profile: this.name, launcher: launcher.kind, count: handles.length, pids: handles.map((h) => h.pid) });
+      }
       const waits = handles.map((handle) => this.track(handle, launcher, options));
       const tracked = handles.every((h) => h.exited !== undefined);
       const all: Promise<unknown> = tracked ? Promise.all(waits) : this.dispatcher.waitForJoins(before + n);
@@ -223,6 +227,7 @@ export class DaemonPool implements ComputePool {
   async close(reason = `profile '${this.name}' was reset`, terminate = false): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (active(channels.profileReset)) publish(channels.profileReset, { profile: this.name, reason });
     this.replacements.close();
     await this.dispatcher.close(reason, (conn) => terminate || conn.launch !== undefined);
     // Local daemons exit on Exit; make sure, without waiting on well-behaved ones for long.

@@ -6,7 +6,7 @@ import { ConfigError } from '../errors.js';
 import type { Launcher } from '../launcher.js';
 import { localLauncher } from '../launchers/local.js';
 import type { Serializer } from '../serializer.js';
-import type { Json, Transport } from '../transport.js';
+import type { Json, PluginRef, Transport } from '../transport.js';
 import type { DaemonOptions } from '../wire/daemon-args.js';
 
 /** A log line from the host side of a profile. */
@@ -73,6 +73,12 @@ export interface DaemonsOptions extends DaemonOptions {
   readonly dialOptions?: { readonly [key: string]: Json };
   /** With `daemons(0)`: tell every connected daemon to exit, not only those this host launched. */
   readonly terminate?: boolean;
+  /**
+   * Daemon-side instrumentation (a tracing adapter's daemon half, such as `@mirai-ts/otel`'s
+   * `otelDaemon()`): each carries a `ref` every daemon imports after the handshake, as it does
+   * serializers; it then subscribes to the daemon's `mirai:daemon:task:*` channels.
+   */
+  readonly instrumentation?: readonly { readonly ref: PluginRef }[];
 }
 
 /** Every default, in one place. */
@@ -104,6 +110,8 @@ export interface ProfileSettings
   readonly launcher: Launcher;
   /** The options launched daemons get. */
   readonly daemonOptions: DaemonOptions;
+  /** `instrumentation`'s refs, sent to daemons in Init. */
+  readonly instrumentation: readonly PluginRef[];
 }
 
 /** Checks `options` and fills in every default. `defaultUrl` is used when `url` is not given. */
@@ -115,6 +123,7 @@ export function resolveProfileOptions(name: string, options: DaemonsOptions, def
     dispatcher: options.dispatcher ?? PROFILE_DEFAULTS.dispatcher,
     daemonOptions: pickDaemonOptions(options),
     serializers: options.serializers ?? [],
+    instrumentation: instrumentationRefs(options.instrumentation),
     transports: options.transport ? [options.transport, ...(options.transports ?? [])] : (options.transports ?? []),
     launcher: options.launcher ?? options.remote ?? localLauncher(),
     ...(options.secret !== undefined ? { secret: options.secret } : {}),
@@ -151,7 +160,9 @@ export function checkDaemonOptions(options: DaemonOptions): void {
     throw new ConfigError(`autoexit must be true, false or 'finish', got ${JSON.stringify(autoexit)}`);
   }
   if (cleanup !== undefined && typeof cleanup !== 'boolean') throw new ConfigError(`cleanup must be a boolean`);
-  if (output !== undefined && typeof output !== 'boolean') throw new ConfigError(`output must be a boolean`);
+  if (output !== undefined && typeof output !== 'boolean' && output !== 'host') {
+    throw new ConfigError(`output must be true, false or 'host' (lines tagged with their task id), got ${JSON.stringify(output)}`);
+  }
   for (const key of ['idletime', 'walltime', 'maxtasks'] as const) {
     const value = options[key];
     if (value !== undefined && !(typeof value === 'number' && value > 0)) {
@@ -161,4 +172,17 @@ export function checkDaemonOptions(options: DaemonOptions): void {
   if (options.maxtasks !== undefined && !Number.isInteger(options.maxtasks) && Number.isFinite(options.maxtasks)) {
     throw new ConfigError(`maxtasks must be a whole number, got ${options.maxtasks}`);
   }
+}
+
+/** The refs of `instrumentation`, checked: daemons must be able to import each. */
+function instrumentationRefs(list: DaemonsOptions['instrumentation']): PluginRef[] {
+  if (list === undefined) return [];
+  if (!Array.isArray(list)) throw new ConfigError(`instrumentation must be an array of { ref }, got ${typeof list}`);
+  return list.map((item: { ref?: PluginRef }, i) => {
+    const ref = item?.ref;
+    if (typeof ref?.specifier !== 'string' || typeof ref.exportName !== 'string') {
+      throw new ConfigError(`instrumentation[${i}] has no ref { specifier, exportName, options }, so daemons cannot load it`);
+    }
+    return ref;
+  });
 }

@@ -40,6 +40,8 @@ export const FrameFlag = {
   Final: 1 << 1,
   /** Task: segment 0 is a module reference (JSON), not function source. */
   ModuleRef: 1 << 2,
+  /** Task: the last segment is W3C trace context (JSON `{ traceparent, tracestate? }`). */
+  TraceContext: 1 << 3,
 } as const;
 
 /**

@@ -31,6 +31,12 @@ export interface InitMessage {
   daemonId: number;
   /** Serializer plugins the daemon imports before its first task. */
   serializers: SerializerRef[];
+  /**
+   * Instrumentation plugins (a tracing adapter's daemon half) the daemon imports before its
+   * first task; each subscribes to the daemon's channels itself. Absent when there are none,
+   * so older daemons see the Init they know.
+   */
+  instrumentation?: PluginRef[];
 }
 
 export interface ByeMessage {

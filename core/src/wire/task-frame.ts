@@ -3,16 +3,19 @@
  *   [0] function source (UTF-8), or a module reference (JSON) with the ModuleRef flag
  *   [1] parameter table: u32 segment count of each parameter's payload
  *   [2…] each parameter's payload, one after another (see payload.ts)
+ *   [last] with the TraceContext flag only: W3C trace context (JSON). Daemons that predate the
+ *          flag ignore it: the parameter table says where the payloads end.
  *
  * Parameters are encoded separately so a map's shared `args` is encoded once and its
  * buffers are reused by every task frame.
  */
 import { ConfigError, DeserializationError } from '../errors.js';
-import { frame, FrameFlag, jsonSegment, textSegment, type Frame, type FrameType } from './frame.js';
+import { frame, FrameFlag, jsonSegment, readJsonSegment, textSegment, type Frame, type FrameType } from './frame.js';
 import { decodePayload, encodePayload } from './payload.js';
 import type { Serializer } from '../serializer.js';
 import { isModuleFunction, type ModuleFunction } from '../task.js';
 import { functionSource } from './function-source.js';
+import { TRACEPARENT, type TraceContext } from '../trace-context.js';
 
 /** A parameter: its value and its name in error messages, or segments encoded earlier. */
 export type TaskParam = { readonly value: unknown; readonly name: string } | { readonly encoded: readonly Uint8Array[] };
@@ -55,19 +58,22 @@ export function buildTaskFrame(
   fn: Function | ModuleFunction,
   params: readonly TaskParam[],
   serializers: readonly Serializer[],
+  trace?: TraceContext,
 ): Frame | Promise<Frame> {
   const { head, flags } = functionSegment(fn);
   const encoded = params.map((p) => ('encoded' in p ? p.encoded : encodePayload(p.value, serializers, p.name)));
   const assemble = (parts: readonly (readonly Uint8Array[])[]): Frame => {
     // Sized exactly: pushing would over-allocate, and a million queued tasks hold their lists.
-    let count = 2;
+    let count = trace === undefined ? 2 : 3;
     for (const part of parts) count += part.length;
     const segments = new Array<Uint8Array>(count);
     segments[0] = head;
     segments[1] = paramTable(parts);
     let i = 2;
     for (const part of parts) for (const segment of part) segments[i++] = segment;
-    return frame(type, id, segments, flags);
+    if (trace === undefined) return frame(type, id, segments, flags);
+    segments[i] = jsonSegment(trace);
+    return frame(type, id, segments, flags | FrameFlag.TraceContext);
   };
   if (encoded.some((e) => e instanceof Promise)) return Promise.all(encoded).then(assemble);
   return assemble(encoded as Uint8Array[][]);
@@ -104,4 +110,16 @@ export function decodeTaskParams(f: Frame, serializers: readonly Serializer[]): 
   }
   if (values.some((v) => v instanceof Promise)) return Promise.all(values);
   return values;
+}
+
+/** Daemon side: the trace context a task frame carries, if any (malformed context is dropped). */
+export function readTraceContext(f: Frame): TraceContext | undefined {
+  if ((f.flags & FrameFlag.TraceContext) === 0) return undefined;
+  try {
+    const ctx = readJsonSegment<TraceContext>(f.segments[f.segments.length - 1]);
+    if (typeof ctx?.traceparent !== 'string' || !TRACEPARENT.test(ctx.traceparent)) return undefined;
+    return typeof ctx.tracestate === 'string' ? { traceparent: ctx.traceparent, tracestate: ctx.tracestate } : { traceparent: ctx.traceparent };
+  } catch {
+    return undefined;
+  }
 }
