@@ -14,7 +14,7 @@ export type { DaemonsOptions, LogFunction } from './host/profile-options.js';
 export { launchLocal, launchRemote, type LaunchOptions } from './api/launch.js';
 export { mirai, type MiraiOptions, type TaskFunction } from './api/submit.js';
 export { Mirai, isMirai, UNRESOLVED, type Unresolved } from './api/mirai.js';
-export { miraiMap, MiraiMap, MapElementError, type MiraiMapOptions, type MapResult } from './api/mirai-map.js';
+export { miraiMap, MiraiMap, MapElementError, type MiraiMapOptions, type MapResult, type CollectOptions } from './api/mirai-map.js';
 export { collectMirai, raceMirai, stopMirai, unresolved } from './api/collect.js';
 export { everywhere } from './api/everywhere.js';
 export { status, info, type Status, type Info } from './api/status.js';
