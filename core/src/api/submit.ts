@@ -4,6 +4,7 @@
 import { CancelledError, ConfigError, TimeoutError } from '../errors.js';
 import type { ComputePool, Submitted } from '../host/compute-pool.js';
 import { EphemeralPool } from '../host/ephemeral-pool.js';
+import { SyncPool } from '../host/sync-pool.js';
 import { pools } from '../host/registry.js';
 import type { ModuleFunction, TaskContext } from '../task.js';
 import type { TaskParam } from '../wire/task-frame.js';
@@ -74,7 +75,8 @@ export function submitTask<T>(
   }
   // May throw (unserializable arguments, a full queue): nothing is queued then.
   // Asked here, in the caller's async context, where a tracing adapter finds the active span.
-  const trace = traceContextFor({ profile: name, taskId: id, mapId });
+  // A sync profile runs tasks in this process and publishes no task events: no context to send.
+  const trace = pool instanceof SyncPool ? undefined : traceContextFor({ profile: name, taskId: id, mapId });
   const request = { id, fn, params, outcome: mirai as Mirai<unknown>, retry: options.retry ?? 0 };
   const submitted = pool.submit(trace === undefined ? request : { ...request, trace });
   mirai._setCanceller(submitted);
