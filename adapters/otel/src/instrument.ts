@@ -82,13 +82,14 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
   depth.addCallback(observeDepth);
   daemonsGauge.addCallback(observeDaemons);
 
-  const attrsOf = (profile: string): Attributes => ({ 'mirai.profile': profile, ...(profiles.get(profile)?.attrs ?? {}) });
+  const attrsOf = (profile: string): Attributes => profiles.get(profile)?.attrs ?? { 'mirai.profile': profile };
   const instant = (name: string, attrs: Attributes, kind = SpanKind.INTERNAL): void => tracer.startSpan(name, { kind, attributes: attrs }).end();
 
   const handlers: Record<string, (message: unknown) => void> = {
     [MiraiChannel.profileSet]: (m) => {
       const e = m as ProfileSetEvent;
-      const attrs = urlAttributes(e.url);
+      // Made once per profile: every task's span shares them.
+      const attrs: Attributes = { 'mirai.profile': e.profile, ...urlAttributes(e.url) };
       const setSpan = e.n > 0 ? tracer.startSpan('daemons set', { attributes: { 'mirai.profile': e.profile, 'mirai.daemons': e.n, ...attrs } }) : undefined;
       if (e.n === 0) instant('daemons set', { 'mirai.profile': e.profile, 'mirai.daemons': 0, ...attrs });
       profiles.set(e.profile, { url: e.url, attrs, setSpan, awaited: e.n, connected: 0 });
@@ -110,7 +111,7 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
     [MiraiChannel.daemonDisconnected]: (m) => disconnect(m as DaemonEvent, 'disconnected'),
     [MiraiChannel.taskAssigned]: (m) => {
       const e = m as TaskAssignedEvent;
-      tasks.get(e.taskId)?.setAttribute('mirai.daemon.id', e.daemonId).addEvent('assigned');
+      tasks.get(e.taskId)?.setAttribute('mirai.daemon.id', e.daemonId);
     },
     [MiraiChannel.taskSettled]: (m) => {
       const e = m as TaskSettledEvent;
@@ -164,7 +165,8 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
   // its context sent with the task; ended when the task settles.
   const provider = (task: TraceTaskInfo): { traceparent: string; tracestate?: string } | undefined => {
     const parent = task.mapId === undefined ? context.active() : (maps.get(task.mapId)?.ctx ?? context.active());
-    const span = tracer.startSpan('mirai', { kind: SpanKind.CLIENT, attributes: { ...attrsOf(task.profile), 'mirai.task.id': task.taskId } }, parent);
+    const span = tracer.startSpan('mirai', { kind: SpanKind.CLIENT, attributes: attrsOf(task.profile) }, parent);
+    span.setAttribute('mirai.task.id', task.taskId);
     const headers = toTraceHeaders(span.spanContext());
     if (headers === undefined || !span.isRecording()) {
       span.end();
