@@ -4,12 +4,15 @@
  * trace across the two processes, on ipc and tcp; metrics through a reader; inert without SDK.
  */
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { ConfigError, daemons, mirai, miraiMap, MiraiError } from '@mirai-ts/core';
+import { ConfigError, daemons, mirai, miraiMap, MiraiError, type DaemonsOptions } from '@mirai-ts/core';
+import { natsTransport } from '@mirai-ts/transport-nats';
+// The NATS plugin's test server helper: starts a private nats-server on 127.0.0.1, stopped by pid.
+import { NatsServer, natsTestsEnabled } from '../../../plugins/transport-nats/test/nats-server.js';
 import { instrumentMirai, otelDaemon, type MiraiInstrumentation } from '../src/index.js';
 import { startOtlpReceiver, type ReceivedSpan } from './otlp-receiver.js';
 
@@ -43,10 +46,23 @@ function metric(rm: ResourceMetrics, name: string) {
   return rm.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === name);
 }
 
-describe.each([
-  ['ipc', undefined],
-  ['tcp', 'tcp://127.0.0.1:0'],
-])('one trace across host and daemons (%s)', (transport, url) => {
+const withNats = natsTestsEnabled(); // with CI set, a missing nats-server fails here
+let nats: NatsServer | undefined;
+beforeAll(async () => {
+  if (withNats) nats = await NatsServer.start();
+}, 60_000);
+afterAll(async () => {
+  await nats?.stop();
+});
+
+/** How each transport's profile is set. */
+const transports: [string, () => DaemonsOptions][] = [
+  ['ipc', () => ({})],
+  ['tcp', () => ({ url: 'tcp://127.0.0.1:0' })],
+  ...(withNats ? [['nats', () => ({ url: `${nats!.url}/otel`, transports: [natsTransport()] })] as [string, () => DaemonsOptions]] : []),
+];
+
+describe.each(transports)('one trace across host and daemons (%s)', (transport, profileOptions) => {
   it('makes daemon eval spans children of the mirai spans, under mirai_map', async () => {
     const exporter = new InMemorySpanExporter();
     const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
@@ -57,7 +73,7 @@ describe.each([
     const receiver = await startOtlpReceiver();
     cleanups.push(() => receiver.close());
 
-    await daemons(2, { ...(url ? { url } : {}), instrumentation: instrumentation(receiver.url) });
+    await daemons(2, { ...profileOptions(), instrumentation: instrumentation(receiver.url) });
     const tracer = provider.getTracer('test');
     const root = tracer.startSpan('request');
     const single = await context.with(trace.setSpan(context.active(), root), () => mirai(() => 42));
@@ -80,7 +96,7 @@ describe.each([
     const parentOf = (s: ReturnType<typeof exporter.getFinishedSpans>[number]) => s.parentSpanContext?.spanId;
     expect(byName('daemons set')).toHaveLength(1);
     expect(byName('daemons set')[0]!.attributes['network.transport']).toBe(transport === 'ipc' ? 'unix' : 'tcp');
-    if (transport === 'tcp') {
+    if (transport !== 'ipc') {
       expect(byName('daemons set')[0]!.attributes['server.address']).toBe('127.0.0.1');
       expect(byName('daemons set')[0]!.attributes['server.port']).toBeGreaterThan(0);
     }
