@@ -15,6 +15,9 @@ const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const haveChromium = existsSync(executablePath);
 if (!haveChromium && process.env.CI === 'true') throw new Error(`CI=true but no Chromium at ${executablePath} (apt-get install -y chromium)`);
 
+/** The page's `document`, as far as the checks below use it (this file has no DOM typings). */
+type PageDocument = { querySelector(s: string): { textContent: string | null } | null; querySelectorAll(s: string): ArrayLike<{ textContent: string | null }> };
+
 const dir = mkdtempSync(join(tmpdir(), 'mirai-dashboard-'));
 let browser: BrowserContext | undefined;
 let board: Dashboard | undefined;
@@ -55,7 +58,8 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
       return i;
     });
     await page.waitForFunction(() => {
-      const n = Number(document.querySelector('section.profile .completed')?.textContent);
+      const doc = (globalThis as unknown as { document: PageDocument }).document;
+      const n = Number(doc.querySelector('section.profile .completed')?.textContent);
       return n > 0 && n < 12;
     }, undefined, { timeout: 10_000 });
     await mp;
@@ -72,10 +76,15 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     expect(await failure.textContent()).toContain('dashboard sees this');
     expect(await failure.locator('pre').textContent()).toMatch(/RangeError: dashboard sees this\n\s+at failingTask/);
     expect(await profile.locator('.failed').textContent()).toBe('1');
-    await page.waitForFunction(() => {
-      const done = [...document.querySelectorAll('section.profile td.done')].map((td) => Number(td.textContent));
-      return done.reduce((a, b) => a + b, 0) === 13;
-    }, undefined, { timeout: 10_000 });
+    await page.waitForFunction(
+      () =>
+        Array.from((globalThis as unknown as { document: PageDocument }).document.querySelectorAll('section.profile td.done')).reduce(
+          (sum, td) => sum + Number(td.textContent),
+          0,
+        ) === 13,
+      undefined,
+      { timeout: 10_000 },
+    );
     expect(await profile.locator('svg[aria-label="task timeline"] rect').count()).toBeGreaterThanOrEqual(13);
 
     const shot = join(dir, 'dashboard.png');
