@@ -82,6 +82,17 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
   depth.addCallback(observeDepth);
   daemonsGauge.addCallback(observeDaemons);
 
+  // Metric attributes, made once per profile and outcome: the task path allocates none.
+  const metricAttrCache = new Map<string, Attributes>();
+  const metricAttrs = (profile: string, outcome: string | undefined): Attributes => {
+    const key = outcome === undefined ? profile : `${profile}\0${outcome}`;
+    let attrs = metricAttrCache.get(key);
+    if (attrs === undefined) {
+      attrs = outcome === undefined ? { 'mirai.profile': profile } : { 'mirai.profile': profile, 'mirai.outcome': outcome, ...(outcome === 'ok' ? {} : { 'mirai.error.kind': outcome }) };
+      metricAttrCache.set(key, attrs);
+    }
+    return attrs;
+  };
   const attrsOf = (profile: string): Attributes => profiles.get(profile)?.attrs ?? { 'mirai.profile': profile };
   const instant = (name: string, attrs: Attributes, kind = SpanKind.INTERNAL): void => tracer.startSpan(name, { kind, attributes: attrs }).end();
 
@@ -115,10 +126,11 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
     },
     [MiraiChannel.taskSettled]: (m) => {
       const e = m as TaskSettledEvent;
-      const attrs = { 'mirai.profile': e.profile };
+      const attrs = metricAttrs(e.profile, undefined);
+      const byOutcome = metricAttrs(e.profile, e.outcome);
       if (e.outcome === 'ok') completed.add(1, attrs);
-      else failed.add(1, { ...attrs, 'mirai.error.kind': e.outcome });
-      if (Number.isFinite(e.totalMs)) duration.record(e.totalMs, { ...attrs, 'mirai.outcome': e.outcome });
+      else failed.add(1, byOutcome);
+      if (Number.isFinite(e.totalMs)) duration.record(e.totalMs, byOutcome);
       sent.add(e.bytesSent, attrs);
       received.add(e.bytesReceived, attrs);
       const span = tasks.get(e.taskId);
