@@ -16,7 +16,7 @@ export type { DaemonsOptions, LogFunction } from './host/profile-options.js';
 export { launchLocal, launchRemote, type LaunchOptions } from './api/launch.js';
 export { mirai, type MiraiOptions, type TaskFunction } from './api/submit.js';
 export { Mirai, isMirai, UNRESOLVED, type Unresolved } from './api/mirai.js';
-export { miraiMap, MiraiMap, MapElementError, type MiraiMapOptions, type MapResult } from './api/mirai-map.js';
+export { miraiMap, MiraiMap, MapElementError, type MiraiMapOptions, type MapResult, type CollectOptions } from './api/mirai-map.js';
 export { collectMirai, raceMirai, stopMirai, unresolved } from './api/collect.js';
 export { everywhere, type EverywhereOptions } from './api/everywhere.js';
 export { status, info, type Status, type Info } from './api/status.js';
@@ -57,3 +57,20 @@ export { remoteConfig, type RemoteConfigOptions, type RemoteLauncher } from './l
 export type { SecretDelivery, RemoteDaemonProgram } from './launchers/remote-command.js';
 export { httpConfig, HTTP_PLACEHOLDER, type HttpConfigOptions, type HttpLauncher, type HttpValue } from './launchers/http.js';
 export type { TlsListenOptions, TlsDialOptions } from './transports/tls.js';
+export {
+  MiraiChannel,
+  type MiraiChannelName,
+  type ProfileSetEvent,
+  type ProfileResetEvent,
+  type DaemonLaunchedEvent,
+  type DaemonEvent,
+  type TaskQueuedEvent,
+  type TaskAssignedEvent,
+  type TaskSettledEvent,
+  type TaskCancelledEvent,
+  type TaskRetriedEvent,
+  type MapEvent,
+  type DaemonTaskStartEvent,
+  type DaemonTaskEndEvent,
+} from './events.js';
+export { setTraceContextProvider, type TraceContext, type TraceTaskInfo, type TraceContextProvider } from './trace-context.js';

@@ -10,6 +10,7 @@ import { pools } from '../host/registry.js';
 import { SyncPool } from '../host/sync-pool.js';
 import { currentPool, currentProfileName, inMapTask } from './profile-scope.js';
 import { localUrl } from './urls.js';
+import { active, channels, publish } from '../events.js';
 
 /** A running profile. `await using` it, or `close()` it, to reset. */
 export interface DaemonsHandle extends AsyncDisposable {
@@ -75,10 +76,12 @@ export async function daemons(...call: unknown[]): Promise<DaemonsHandle | void>
   if (options.sync) {
     const sync = new SyncPool(name, options.serializers ?? [], options.log ?? defaultLog, options.seed);
     pools.set(name, sync);
+    if (active(channels.profileSet)) publish(channels.profileSet, { profile: name, url: 'sync://', n: 0 });
     return handleFor(name, sync, 'sync://');
   }
   const pool = await DaemonPool.open(resolveProfileOptions(name, options, () => localUrl()));
   pools.set(name, pool);
+  if (active(channels.profileSet)) publish(channels.profileSet, { profile: name, url: pool.url, n });
   try {
     await pool.launch(n === 0 && options.autoscale !== undefined ? (options.autoscale.min ?? 0) : n);
     pool.startAutoscaling();

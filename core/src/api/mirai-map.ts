@@ -11,6 +11,10 @@ import { currentPool, currentProfileName } from './profile-scope.js';
 import { ProgressBar } from './progress-bar.js';
 import { claimant, type Serializer } from '../serializer.js';
 import type { ModuleFunction, TaskContext } from '../task.js';
+import { active, channels, publish } from '../events.js';
+
+/** Numbers maps for `mirai:map:start`/`end` and trace context providers. */
+let lastMapId = 0;
 
 /** Options of {@link miraiMap}. */
 export interface MiraiMapOptions<A> extends Omit<MiraiOptions, 'signal'> {
@@ -77,14 +81,18 @@ export class MiraiMap<T = unknown, K extends string | number = number> implement
     return this.collect().then(onFulfilled, onRejected);
   }
 
-  /** Every result in input order, each failure's error in its place. */
-  async collect(options: { progress?: boolean } = {}): Promise<MapResult<K, T | MiraiError>> {
-    const bar = options.progress ? new ProgressBar(this.items.length) : undefined;
+  /**
+   * Every result in input order, each failure's error in its place. `progress: true` draws a
+   * bar on stderr; `onProgress(done, total, failed)` is called as each element settles, for
+   * callers that draw their own.
+   */
+  async collect(options: CollectOptions = {}): Promise<MapResult<K, T | MiraiError>> {
+    const report = progressReporter(options, this.items.length);
     try {
-      if (bar) for await (const _ of this) bar.tick();
+      if (report) for await (const [, result] of this) report(result instanceof MiraiError);
       else await Promise.all(this.items.map((m) => whenSettled(m)));
     } finally {
-      bar?.end();
+      report?.end();
     }
     return this.shape(this.items.map((m) => m.data as T | MiraiError));
   }
@@ -95,18 +103,18 @@ export class MiraiMap<T = unknown, K extends string | number = number> implement
   }
 
   /** Like `await mp`, but the first error (in completion order) cancels all remaining tasks at once and rejects. */
-  async stop(options: { progress?: boolean } = {}): Promise<MapResult<K, T>> {
-    const bar = options.progress ? new ProgressBar(this.items.length) : undefined;
+  async stop(options: CollectOptions = {}): Promise<MapResult<K, T>> {
+    const report = progressReporter(options, this.items.length);
     try {
       for await (const [key, result] of this) {
-        bar?.tick();
+        report?.(result instanceof MiraiError);
         if (result instanceof MiraiError) {
           cancelAll(this.items);
           throw new MapElementError(key, result);
         }
       }
     } finally {
-      bar?.end();
+      report?.end();
     }
     return this.shape(this.items.map((m) => m.data as T)) as MapResult<K, T>;
   }
@@ -154,6 +162,38 @@ export class MiraiMap<T = unknown, K extends string | number = number> implement
   [inspect.custom](): string {
     return `MiraiMap [${this.done}/${this.items.length}]`;
   }
+}
+
+/** Options of {@link MiraiMap.collect} and {@link MiraiMap.stop}. */
+export interface CollectOptions {
+  /** Draw a progress bar (done/total, failures, percent, ETA) on stderr. */
+  readonly progress?: boolean;
+  /** Called each time an element settles: how many settled, of how many, and how many failed. */
+  readonly onProgress?: (done: number, total: number, failed: number) => void;
+}
+
+/** Ticks the bar and calls `onProgress`, as asked; undefined when neither is. */
+function progressReporter(options: CollectOptions, total: number): (((failed: boolean) => void) & { end(): void }) | undefined {
+  if (typeof options !== 'object' || options === null) throw new ConfigError(`collect options must be an object, got ${typeof options}`);
+  for (const key of Object.keys(options)) {
+    if (key !== 'progress' && key !== 'onProgress') throw new ConfigError(`unknown collect option '${key}'; known: progress, onProgress`);
+  }
+  const { progress, onProgress } = options;
+  if (progress !== undefined && typeof progress !== 'boolean') throw new ConfigError(`progress must be a boolean, got ${JSON.stringify(progress)}`);
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw new ConfigError(`onProgress must be a function (done, total, failed) => void, got ${typeof onProgress}`);
+  }
+  if (!progress && onProgress === undefined) return undefined;
+  const bar = progress ? new ProgressBar(total) : undefined;
+  let done = 0;
+  let failed = 0;
+  const report = (isFailure: boolean): void => {
+    done++;
+    if (isFailure) failed++;
+    bar?.tick(isFailure);
+    onProgress?.(done, total, failed);
+  };
+  return Object.assign(report, { end: () => bar?.end() });
 }
 
 /** Cancels in reverse order, so a freed daemon is never handed a task about to be cancelled. */
@@ -220,17 +260,28 @@ export function miraiMap<I, A, R>(
   const signal = options.signal;
   if (signal?.aborted) throw new CancelledError(signal.reason);
   const mirais: Mirai<Awaited<R>>[] = [];
+  const mapId = ++lastMapId;
+  const observed = active(channels.mapStart) || active(channels.mapEnd);
+  if (observed) publish(channels.mapStart, { profile: name, mapId, size: values.length });
   try {
     values.forEach((item, i) => {
       const param = { value: item, name: keys ? `items.${keys[i]}` : `items[${i}]` };
-      mirais.push(submitTask<Awaited<R>>(fn as Function | ModuleFunction, [param, argsParam], taskOptions, name, pool, true));
+      mirais.push(submitTask<Awaited<R>>(fn as Function | ModuleFunction, [param, argsParam], taskOptions, name, pool, true, mapId));
     });
   } catch (err) {
     // One element cannot be sent: nothing of this map may run.
     cancelAll(mirais);
+    if (observed) publish(channels.mapEnd, { profile: name, mapId, size: values.length, failed: values.length });
     throw err;
   }
   const map = new MiraiMap(mirais, keys);
+  if (observed) {
+    void Promise.all(mirais.map(whenSettled)).then(() => {
+      let failed = 0;
+      for (const m of mirais) if (m.data instanceof MiraiError) failed++;
+      publish(channels.mapEnd, { profile: name, mapId, size: mirais.length, failed });
+    });
+  }
   if (signal !== undefined) {
     const onAbort = (): void => void map.cancel(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });

@@ -12,6 +12,7 @@ import type { TaskParam } from '../wire/task-frame.js';
 import { Mirai, nextTaskId } from './mirai.js';
 import { currentPool, currentProfileName, DEFAULT_PROFILE } from './profile-scope.js';
 import { localUrl } from './urls.js';
+import { traceContextFor } from '../trace-context.js';
 
 /** Options of {@link mirai}. */
 export interface MiraiOptions {
@@ -79,6 +80,7 @@ export function submitTask<T>(
   name: string,
   pool: Pick<ComputePool, 'submit'>,
   inMap = false,
+  mapId?: number,
 ): Mirai<T> {
   checkEscalate(options, name);
   const id = nextTaskId();
@@ -88,10 +90,13 @@ export function submitTask<T>(
     return mirai;
   }
   // May throw (unserializable arguments, a full queue): nothing is queued then.
+  // Asked here, in the caller's async context, where a tracing adapter finds the active span.
+  const trace = traceContextFor({ profile: name, taskId: id, mapId });
+  const request = { id, fn, params, outcome: mirai as Mirai<unknown>, inMap, ...(trace === undefined ? {} : { trace }) };
   const submitted =
     options.crashesMax === undefined && options.escalate === undefined
-      ? pool.submit({ id, fn, params, outcome: mirai as Mirai<unknown>, retry: options.retry ?? 0, inMap })
-      : submitWithBudget(pool, { id, fn, params, outcome: mirai as Mirai<unknown>, retry: 0, inMap }, options);
+      ? pool.submit({ ...request, retry: options.retry ?? 0 })
+      : submitWithBudget(pool, { ...request, retry: 0 }, options);
   mirai._setCanceller(submitted);
   if (options.timeout !== undefined || options.signal !== undefined) watch(mirai as Mirai<unknown>, options, submitted);
   return mirai;

@@ -10,9 +10,11 @@ import { DaemonExit } from '../wire/exit-codes.js';
 import { frame, FrameFlag, FrameType, HANDSHAKE_LIMITS, jsonSegment, readJsonSegment, type Frame } from '../wire/frame.js';
 import type { ByeMessage } from '../wire/messages.js';
 import { encodePayload } from '../wire/payload.js';
-import { loadSerializers } from './plugins.js';
-import { decodeTaskParams, readTaskStream } from '../wire/task-frame.js';
+import { loadInstrumentation, loadSerializers, type Instrumentation } from './plugins.js';
+import { decodeTaskParams, readTaskStream, readTraceContext } from '../wire/task-frame.js';
 import { firstStream, RandomStream } from '../wire/random-stream.js';
+import { active, channels, publish } from '../events.js';
+import { tagTaskOutput } from './task-output.js';
 import type { Serializer } from '../serializer.js';
 import { compileSegment, loadModuleFunction } from './compiler.js';
 import type { ModuleFunction, TaskContext } from '../task.js';
@@ -95,6 +97,9 @@ class DaemonRun {
   private serializers: Serializer[] = [];
   /** The daemon's stream, for tasks without one of their own (the host sends it in Init). */
   private stream: RandomStream = new RandomStream(firstStream());
+  private instrumentation: Instrumentation[] | undefined;
+  /** Sets the task id `output: 'host'` tags printed lines with. */
+  private readonly setOutputTask: ((id: number | undefined) => void) | undefined;
   private readonly queue: QueuedTask[] = [];
   /** Frames that arrived between Init and the end of the handshake. */
   private readonly early: Frame[] = [];
@@ -116,6 +121,14 @@ class DaemonRun {
     private readonly exit: (code: number) => void,
   ) {
     this.log = config.log ?? ((line) => process.stderr.write(`[mirai-daemon ${process.pid}] ${line}\n`));
+    this.setOutputTask = config.output === 'host' ? tagTaskOutput() : undefined;
+  }
+
+  /** Lets instrumentation flush (exporters) before the process exits; at most `ms`. */
+  async shutdown(ms: number): Promise<void> {
+    const all = (this.instrumentation ?? []).map((i) => i.shutdown?.().catch(() => {}));
+    if (all.length === 0) return;
+    await Promise.race([Promise.all(all), new Promise((resolve) => setTimeout(resolve, ms).unref())]);
   }
 
   async start(): Promise<void> {
@@ -168,6 +181,8 @@ class DaemonRun {
     // Marked before plugins load: a module guarded by `if (!onDaemon())` must see it.
     (globalThis as Record<symbol, unknown>)[DAEMON_MARK] = { daemonId: this.daemonId };
     this.serializers = await loadSerializers(init.serializers);
+    // Once per process: a reconnecting daemon keeps what it loaded.
+    this.instrumentation ??= await loadInstrumentation(init.instrumentation ?? [], this.log);
   }
 
   private onFrame(f: Frame): void {
@@ -216,6 +231,17 @@ class DaemonRun {
       return;
     }
     this.running = running;
+    this.setOutputTask?.(task.frame.id);
+    if (active(channels.daemonTaskStart)) {
+      const trace = readTraceContext(task.frame);
+      publish(channels.daemonTaskStart, {
+        taskId: task.frame.id,
+        daemonId: this.daemonId,
+        everywhere: task.everywhere,
+        traceparent: trace?.traceparent,
+        tracestate: trace?.tracestate,
+      });
+    }
     if (this.taskState) {
       Atomics.add(this.taskState, 1, 1); // a new task
       Atomics.store(this.taskState, 0, 1); // busy
@@ -257,6 +283,8 @@ class DaemonRun {
     this.running = undefined;
     Math.random = nativeRandom;
     daemonMark().inMap = false;
+    this.setOutputTask?.(undefined);
+    if (active(channels.daemonTaskEnd)) publish(channels.daemonTaskEnd, { taskId: task.frame.id, daemonId: this.daemonId, ok: !isError, error: isError ? value : undefined });
     if (this.taskState) Atomics.store(this.taskState, 0, 0);
     if (!task.everywhere) this.tasksDone++;
     let flags = isError ? FrameFlag.Error : 0;
@@ -447,7 +475,7 @@ export function runDaemon(config: DaemonConfig): Promise<number> {
     const run = new DaemonRun(config, (code) => {
       if (done) return;
       done = true;
-      resolve(code);
+      void run.shutdown(2_000).then(() => resolve(code));
     });
     run.start().catch((err: Error & { exitCode?: number }) => {
       if (done) return;

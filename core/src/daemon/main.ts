@@ -12,7 +12,7 @@ import { DaemonExit } from '../wire/exit-codes.js';
 import { loadTransport } from './plugins.js';
 import type { PluginRef, Transport } from '../transport.js';
 
-const USAGE = `usage: mirai-daemon <url> [--autoexit=true|false|finish] [--cleanup=false] [--output]
+const USAGE = `usage: mirai-daemon <url> [--autoexit=true|false|finish] [--cleanup=false] [--output] [--task-tags]
        [--idletime=ms] [--walltime=ms] [--maxtasks=n] [--watchdog=true|false]
        [--secret-file=path | --secret-stdin]
        [--transport=<json plugin ref>] [--dial-options=<json>]
@@ -49,6 +49,7 @@ async function main(): Promise<void> {
         autoexit: { type: 'string' },
         cleanup: { type: 'string' },
         output: { type: 'boolean' },
+        'task-tags': { type: 'boolean' },
         watchdog: { type: 'string' },
         idletime: { type: 'string' },
         walltime: { type: 'string' },
@@ -100,7 +101,7 @@ async function main(): Promise<void> {
     dialOptions,
     autoexit,
     cleanup: values.cleanup !== 'false',
-    output: values.output ?? false,
+    output: values['task-tags'] === true ? 'host' : (values.output ?? false),
     idletime: numberOption(values.idletime, 'idletime'),
     walltime: numberOption(values.walltime, 'walltime'),
     maxtasks: numberOption(values.maxtasks, 'maxtasks'),

@@ -57,3 +57,25 @@ export async function loadSerializers(refs: readonly SerializerRef[]): Promise<S
 export async function loadTransport(url: string, ref: PluginRef | undefined): Promise<Transport> {
   return ref === undefined ? transportFor(url) : ((await importPlugin(ref)) as Transport);
 }
+
+/** What an instrumentation plugin's factory returns: something to flush before the daemon exits. */
+export interface Instrumentation {
+  shutdown?(): Promise<void>;
+}
+
+/**
+ * Loads the instrumentation plugins the host named in Init. One that fails to load is
+ * reported and skipped: tracing must never stop a daemon from working.
+ */
+export async function loadInstrumentation(refs: readonly PluginRef[], log: (line: string) => void): Promise<Instrumentation[]> {
+  const loaded: Instrumentation[] = [];
+  for (const ref of refs) {
+    try {
+      const made = (await importPlugin(ref)) as Instrumentation | undefined;
+      loaded.push(typeof made === 'object' && made !== null ? made : {});
+    } catch (err) {
+      log(`instrumentation '${ref.exportName}' from package '${ref.specifier}' could not be loaded: ${(err as Error).message}`);
+    }
+  }
+  return loaded;
+}

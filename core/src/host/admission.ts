@@ -3,6 +3,7 @@
  * check the Hello's protocol and proof of the secret, and answer with Init (the host's own
  * proof). A connection that does not prove the secret in time is refused.
  */
+import type { PluginRef } from '../transport.js';
 import type { Channel } from '../transport.js';
 import { newNonce, prove, verify } from '../wire/auth.js';
 import { frame, FrameType, frameTypeName, HANDSHAKE_LIMITS, jsonSegment, PROTOCOL_VERSION, readJsonSegment, type Frame } from '../wire/frame.js';
@@ -23,7 +24,7 @@ export interface AdmissionOutcome {
 /** A connection past the secret check, before the host has answered. */
 export interface Admitted {
   /** Sends Init: the host's proof, the id the peer gets, the serializers it must load. */
-  accept(daemonId: number, serializers: readonly SerializerRef[], stream?: StreamState): void;
+  accept(daemonId: number, serializers: readonly SerializerRef[], stream?: StreamState, instrumentation?: readonly PluginRef[]): void;
 }
 
 /** Runs the handshake on a new connection. Until it ends, the channel's handlers are admission's. */
@@ -53,8 +54,9 @@ export function admit(channel: Channel, secret: string, timeoutMs: number, outco
     if (typeof why === 'string') return refuse(why);
     finish();
     outcome.admitted(why, {
-      accept(daemonId, serializers, stream) {
+      accept(daemonId, serializers, stream, instrumentation = []) {
         const init: InitMessage = { proof: prove(secret, 'host', hostNonce, why.nonce), daemonId, serializers: [...serializers], ...(stream ? { stream: [...stream] } : {}) };
+        if (instrumentation.length > 0) init.instrumentation = [...instrumentation];
         channel.send(frame(FrameType.Init, 0, [jsonSegment(init)]));
       },
     });

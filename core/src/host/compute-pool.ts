@@ -3,6 +3,7 @@
  * calling process in sync mode (`SyncPool`), or one-off processes when no daemons are set
  * (`EphemeralPool`). Callers never test which.
  */
+import type { TraceContext } from '../trace-context.js';
 import type { MiraiError } from '../errors.js';
 import type { LaunchHandle, Launcher, LaunchSpec } from '../launcher.js';
 import type { Serializer } from '../serializer.js';
@@ -31,6 +32,8 @@ export interface TaskRequest {
   readonly inMap?: boolean;
   /** An `everywhere()` copy (sync mode): takes no random stream. */
   readonly everywhere?: boolean;
+  /** W3C trace context to send with the task (from a tracing adapter's provider). */
+  readonly trace?: TraceContext;
 }
 
 /** A submitted task, as far as its submitter can act on it. */

@@ -12,12 +12,13 @@ import type { HelloMessage, SerializerRef } from '../wire/messages.js';
 import type { StreamState } from '../wire/random-stream.js';
 import { admit, RefusalLog, type Admitted } from './admission.js';
 import { DaemonConnection, type DaemonStatus, type Ending } from './daemon-connection.js';
-import { HostTask, type TaskCanceller, type TaskOutcome } from './host-task.js';
+import { frameBytes, HostTask, TASK_OVERHEAD_BYTES, type TaskCanceller, type TaskOutcome } from './host-task.js';
 import type { ProfileSettings } from './profile-options.js';
 import { readResult, type ResultOutcome } from './results.js';
 import { QueueRoom } from './queue-room.js';
 import { DirectScheduler, FifoScheduler, type Scheduler, type SchedulingState } from './scheduling.js';
 import { TaskQueue } from './task-queue.js';
+import { active, channels, publish } from '../events.js';
 
 /** Counters, as mirai's `info()`. */
 export interface DispatcherCounters {
@@ -106,6 +107,10 @@ export class Dispatcher implements TaskCanceller {
       assign: (conn, task) => {
         this.executing++;
         conn.sendTask(task);
+        if (task.queuedAt !== undefined) task.assignedAt = performance.now();
+        if (active(channels.taskAssigned)) {
+          publish(channels.taskAssigned, { profile: this.settings.name, taskId: task.id, daemonId: conn.id, queueDepth: this.queue.size });
+        }
       },
     };
     listener.onChannel = (channel) => this.accept(channel);
@@ -161,6 +166,10 @@ export class Dispatcher implements TaskCanceller {
     this.queue.push(task);
     this.queuedBytes += task.bytes;
     if (this.queuedBytes > this.peakQueuedBytes) this.peakQueuedBytes = this.queuedBytes;
+    if (channels.taskSettled.hasSubscribers) task.queuedAt = performance.now();
+    if (active(channels.taskQueued)) {
+      publish(channels.taskQueued, { profile: this.settings.name, taskId: task.id, bytes: task.bytes - TASK_OVERHEAD_BYTES, queueDepth: this.queue.size });
+    }
     this.drain();
     this.hooks.onDemand?.();
   }
@@ -194,6 +203,7 @@ export class Dispatcher implements TaskCanceller {
   cancel(task: HostTask, error: MiraiError): boolean {
     if (task.settled) return false;
     const conn = task.daemon;
+    if (active(channels.taskCancelled)) publish(channels.taskCancelled, { profile: this.settings.name, taskId: task.id, running: conn !== undefined, error });
     if (conn === undefined) {
       if (this.queue.remove(task)) this.dequeued(task);
       this.completed++;
@@ -314,13 +324,14 @@ export class Dispatcher implements TaskCanceller {
 
   private connected(conn: DaemonConnection, hello: HelloMessage, admitted: Admitted): void {
     conn.admit(this.nextDaemonId++, hello);
-    admitted.accept(conn.id, this.hooks.serializerRefs, this.hooks.daemonStream?.());
+    admitted.accept(conn.id, this.hooks.serializerRefs, this.hooks.daemonStream?.(), this.settings.instrumentation);
     conn.channel.setLimits(DEFAULT_LIMITS);
     conn.channel.onFrame = (f) => this.receive(conn, f);
     conn.channel.onClose = (reason) => this.disconnected(conn, reason);
     this.cumulative++;
     if (this.outstanding === 0) conn.channel.unref();
     this.hooks.onDaemon({ type: 'connect', conn });
+    this.daemonEvent(channels.daemonConnected, conn);
     for (const entry of this.setupLog) this.addSetup(conn, entry, entry.makeOutcome());
     this.scheduler.release(conn);
     this.drain();
@@ -362,6 +373,7 @@ export class Dispatcher implements TaskCanceller {
         return;
       case FrameType.Bye:
         conn.state = 'leaving';
+        this.daemonEvent(channels.daemonLeaving, conn);
         if (conn.inflight.size === 0) conn.sendExit();
         return;
       default:
@@ -380,9 +392,13 @@ export class Dispatcher implements TaskCanceller {
     conn.inflight.delete(f.id);
     conn.completed++;
     this.executing--;
+    if (task.queuedAt !== undefined) task.bytesReceived = frameBytes(f);
     // Give the daemon its next task first, then decode this result: the daemon works while
     // the host settles.
-    if ((f.flags & FrameFlag.Final) !== 0) conn.state = 'leaving';
+    if ((f.flags & FrameFlag.Final) !== 0) {
+      conn.state = 'leaving';
+      this.daemonEvent(channels.daemonLeaving, conn);
+    }
     if (conn.state === 'leaving') {
       if (conn.inflight.size === 0) conn.sendExit();
     } else if (conn.inflight.size === 0) {
@@ -416,6 +432,9 @@ export class Dispatcher implements TaskCanceller {
         task.retriesLeft--;
         task.daemon = undefined;
         task.outcome._retried?.();
+        if (active(channels.taskRetried)) {
+          publish(channels.taskRetried, { profile: this.settings.name, taskId: task.id, daemonId: conn.id, retriesLeft: task.retriesLeft });
+        }
         this.queue.unshift(task);
         this.queuedBytes += task.bytes;
         this.settings.log('info', `profile '${this.settings.name}': task ${task.id} lost with daemon ${conn.id}; running it again (${task.retriesLeft} retries left)`);
@@ -433,6 +452,7 @@ export class Dispatcher implements TaskCanceller {
     // Lost: gone without saying so (Bye, a final result) and not ended by the host.
     const lost = was === 'ready' && !conn.retired && !this.closed;
     if (!conn.retired) this.hooks.onDaemon({ type: lost ? 'lost' : 'disconnect', conn });
+    if (was !== 'handshake') this.daemonEvent(lost ? channels.daemonLost : channels.daemonDisconnected, conn);
     this.drain();
     if (requeued) this.hooks.onDemand?.();
   }
@@ -490,6 +510,7 @@ export class Dispatcher implements TaskCanceller {
     task.settled = true;
     task.outcome._fulfil(value);
     this.trackOutstanding(-1);
+    if (active(channels.taskSettled)) this.settledEvent(task, undefined);
   }
 
   private fail(task: HostTask, error: MiraiError): void {
@@ -497,6 +518,38 @@ export class Dispatcher implements TaskCanceller {
     task.settled = true;
     task.outcome._reject(error);
     this.trackOutstanding(-1);
+    if (active(channels.taskSettled)) this.settledEvent(task, error);
+  }
+
+  private settledEvent(task: HostTask, error: MiraiError | undefined): void {
+    const now = performance.now();
+    const { queuedAt = NaN, assignedAt = NaN } = task;
+    publish(channels.taskSettled, {
+      profile: this.settings.name,
+      taskId: task.id,
+      daemonId: task.daemon?.id,
+      outcome: error === undefined ? 'ok' : error.kind,
+      error,
+      queuedMs: assignedAt - queuedAt,
+      runMs: now - assignedAt,
+      totalMs: now - queuedAt,
+      bytesSent: task.bytes - TASK_OVERHEAD_BYTES,
+      bytesReceived: task.bytesReceived ?? 0,
+    });
+  }
+
+  private daemonEvent(ch: (typeof channels)[keyof typeof channels], conn: DaemonConnection): void {
+    if (!active(ch)) return;
+    publish(ch, {
+      profile: this.settings.name,
+      url: this.listener.url,
+      daemonId: conn.id,
+      pid: conn.pid,
+      hostname: conn.hostname,
+      peer: conn.channel.peer,
+      connectedAt: conn.connectedAt,
+      completed: conn.completed,
+    });
   }
 
   /** A daemon is free and nothing is queued for it: note since when, and say so. */

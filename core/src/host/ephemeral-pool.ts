@@ -19,7 +19,7 @@ export class EphemeralPool implements Pick<ComputePool, 'submit'> {
 
   submit(request: TaskRequest): Submitted {
     // Built now, so that arguments that cannot travel throw here, as with daemons.
-    const built = buildTaskFrame(FrameType.Task, request.id, request.fn, request.params, [], { inMap: request.inMap });
+    const built = buildTaskFrame(FrameType.Task, request.id, request.fn, request.params, [], { inMap: request.inMap, trace: request.trace });
     let submitted: Submitted | undefined;
     let cancelled = false;
     this.open().then(

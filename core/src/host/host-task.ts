@@ -46,6 +46,14 @@ export class HostTask implements Frame, Queueable {
   queuePosition = -1;
   /** With a crash budget (`crashesMax`): the crashes so far and the budget. */
   crashes: CrashBudget | undefined = undefined;
+  /**
+   * `performance.now()` when queued and when last assigned, and the result frame's bytes:
+   * set only while someone listens on `mirai:task:settled` (events.ts). Declared, not
+   * initialised, so a task nobody observes carries no extra fields.
+   */
+  declare queuedAt?: number;
+  declare assignedAt?: number;
+  declare bytesReceived?: number;
 
   constructor(
     f: Frame,

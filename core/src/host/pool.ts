@@ -22,6 +22,7 @@ import { QUICK_DEATH_MS, Replacements } from './replacements.js';
 import { Autoscaler, resolveAutoscale } from './autoscaler.js';
 import { HostTask, type TaskOutcome } from './host-task.js';
 import type { ProfileSettings } from './profile-options.js';
+import { active, channels, publish } from '../events.js';
 
 /** A launch this pool made, until its process ends or the pool closes. */
 interface Launch {
@@ -126,6 +127,7 @@ export class DaemonPool implements ComputePool {
     const built = buildTaskFrame(FrameType.Task, request.id, request.fn, request.params, this.settings.serializers, {
       stream: this.taskStreams?.next(),
       inMap: request.inMap,
+      trace: request.trace,
     });
     return built instanceof Promise ? this.submitLater(request, built) : this.submitFrame(request, built);
   }
@@ -210,6 +212,9 @@ export class DaemonPool implements ComputePool {
     try {
       const before = this.dispatcher.counters().cumulative;
       const handles = await launcher.launch(this.launchSpec(options), n);
+      if (active(channels.daemonLaunched)) {
+        publish(channels.daemonLaunched, { profile: this.name, launcher: launcher.kind, count: handles.length, pids: handles.map((h) => h.pid) });
+      }
       const waits = handles.map((handle) => this.track(handle, launcher, options));
       const tracked = handles.every((h) => h.exited !== undefined);
       const all: Promise<unknown> = tracked ? Promise.all(waits) : this.dispatcher.waitForJoins(before + n);
@@ -246,6 +251,7 @@ export class DaemonPool implements ComputePool {
   async close(reason = `profile '${this.name}' was reset`, terminate = false): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (active(channels.profileReset)) publish(channels.profileReset, { profile: this.name, reason });
     this.replacements.close();
     this.autoscaler?.close();
     await this.dispatcher.close(reason, (conn) => terminate || conn.launch !== undefined);

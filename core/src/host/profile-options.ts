@@ -2,11 +2,12 @@
  * A profile's options: declared once ({@link DaemonsOptions}, what users pass to `daemons()`),
  * checked and completed with every default in one place ({@link resolveProfileOptions}).
  */
+import { ConfigError } from '../errors.js';
 import { checkOptions, is, type OptionRules } from '../options-check.js';
 import type { Launcher } from '../launcher.js';
 import { localLauncher } from '../launchers/local.js';
 import type { Serializer } from '../serializer.js';
-import type { Json, Transport } from '../transport.js';
+import type { Json, PluginRef, Transport } from '../transport.js';
 import type { DaemonOptions } from '../wire/daemon-args.js';
 import { resolveAutoscale, type AutoscaleOptions } from './autoscaler.js';
 
@@ -86,6 +87,12 @@ export interface DaemonsOptions extends DaemonOptions {
    * draw from it. Without a seed, each daemon has a stream of its own (not reproducible).
    */
   readonly seed?: number;
+  /**
+   * Daemon-side instrumentation (a tracing adapter's daemon half, such as `@mirai-ts/otel`'s
+   * `otelDaemon()`): each carries a `ref` every daemon imports after the handshake, as it does
+   * serializers; it then subscribes to the daemon's `mirai:daemon:task:*` channels.
+   */
+  readonly instrumentation?: readonly { readonly ref: PluginRef }[];
 }
 
 /** Every default, in one place. */
@@ -117,6 +124,8 @@ export interface ProfileSettings
   readonly launcher: Launcher;
   /** The options launched daemons get. */
   readonly daemonOptions: DaemonOptions;
+  /** `instrumentation`'s refs, sent to daemons in Init. */
+  readonly instrumentation: readonly PluginRef[];
 }
 
 /** Checks `options` and fills in every default. `defaultUrl` is used when `url` is not given. */
@@ -128,6 +137,7 @@ export function resolveProfileOptions(name: string, options: DaemonsOptions, def
     dispatcher: options.dispatcher ?? PROFILE_DEFAULTS.dispatcher,
     daemonOptions: pickDaemonOptions(options),
     serializers: options.serializers ?? [],
+    instrumentation: instrumentationRefs(options.instrumentation),
     transports: options.transport ? [options.transport, ...(options.transports ?? [])] : (options.transports ?? []),
     launcher: options.launcher ?? options.remote ?? localLauncher(),
     ...(options.secret !== undefined ? { secret: options.secret } : {}),
@@ -163,7 +173,7 @@ export function pickDaemonOptions(options: DaemonOptions): DaemonOptions {
 export const DAEMON_OPTION_RULES: OptionRules = {
   autoexit: is.oneOf(true, false, 'finish'),
   cleanup: is.boolean,
-  output: is.boolean,
+  output: is.oneOf(true, false, 'host'),
   watchdog: is.boolean,
   idletime: is.positive,
   walltime: is.positive,
@@ -200,6 +210,7 @@ export const PROFILE_OPTION_RULES: OptionRules = {
   terminate: is.boolean,
   seed: is.integer,
   autoscale: is.object,
+  instrumentation: is.array,
 };
 
 /** Checks the options of `daemons()`: every key known, every value of its kind. */
@@ -210,4 +221,17 @@ export function checkProfileOptions(options: unknown): void {
 /** Validates daemon options (`where` names the call) instead of dropping bad ones silently (a mirai gotcha). */
 export function checkDaemonOptions(options: DaemonOptions, where = 'daemon options', extra: OptionRules = {}): void {
   checkOptions(where, options, { ...DAEMON_OPTION_RULES, ...extra });
+}
+
+/** The refs of `instrumentation`, checked: daemons must be able to import each. */
+function instrumentationRefs(list: DaemonsOptions['instrumentation']): PluginRef[] {
+  if (list === undefined) return [];
+  if (!Array.isArray(list)) throw new ConfigError(`instrumentation must be an array of { ref }, got ${typeof list}`);
+  return list.map((item: { ref?: PluginRef }, i) => {
+    const ref = item?.ref;
+    if (typeof ref?.specifier !== 'string' || typeof ref.exportName !== 'string') {
+      throw new ConfigError(`instrumentation[${i}] has no ref { specifier, exportName, options }, so daemons cannot load it`);
+    }
+    return ref;
+  });
 }

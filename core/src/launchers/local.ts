@@ -58,7 +58,7 @@ export function localLauncher(): Launcher {
 
 function startOne(spec: LaunchSpec, argv: string[]): LaunchHandle {
   const id = randomUUID();
-  const output = spec.options.output === true;
+  const output = spec.options.output === true || spec.options.output === 'host';
   const child = spawn(process.execPath, argv, {
     cwd: process.cwd(),
     env: withoutSecret({ ...process.env, MIRAI_LAUNCH_ID: id }),

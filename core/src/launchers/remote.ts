@@ -161,13 +161,13 @@ function runLine(line: string, spec: LaunchSpec, secret: SecretDelivery): Launch
   const child = spawn('/bin/sh', ['-c', line], {
     cwd: process.cwd(),
     env,
-    stdio: [secret === 'stdin' ? 'pipe' : 'ignore', spec.options.output === true ? 'pipe' : 'ignore', 'pipe'],
+    stdio: [secret === 'stdin' ? 'pipe' : 'ignore', (spec.options.output === true || spec.options.output === 'host') ? 'pipe' : 'ignore', 'pipe'],
   });
   if (secret === 'stdin') {
     child.stdin?.on('error', () => {}); // a command that never reads stdin must not crash the host
     child.stdin?.end(`${spec.secret}\n`);
   }
-  const watched = watchChild(child, { tag: '', output: spec.options.output === true, redact: spec.secret });
+  const watched = watchChild(child, { tag: '', output: (spec.options.output === true || spec.options.output === 'host'), redact: spec.secret });
   void watched.exited.then(({ code, signal }) => {
     if (code === 0) return;
     const tail = watched.stderrTail().trim();

@@ -9,8 +9,12 @@ export interface DaemonOptions {
   readonly autoexit?: boolean | 'finish';
   /** Remove globals a task created, after each task (default true). `everywhere()` set-up survives. */
   readonly cleanup?: boolean;
-  /** Forward the daemon's stdout and stderr to the host, tagged with the daemon (default false). */
-  readonly output?: boolean;
+  /**
+   * Forward the daemon's stdout and stderr to the host, each line tagged with the daemon
+   * (default false). `'host'`: also tag every line a task prints with `[task <id>]`, so the
+   * lines of one failing task can be found.
+   */
+  readonly output?: boolean | 'host';
   /** Exit (code 1) after this many ms without a task. */
   readonly idletime?: number;
   /** Exit (code 2) once this many ms have passed since start, after the current task. */
@@ -35,7 +39,8 @@ export function daemonOptionArgs(options: DaemonOptions): string[] {
   const args: string[] = [];
   if (options.autoexit !== undefined && options.autoexit !== true) args.push(`--autoexit=${options.autoexit}`);
   if (options.cleanup === false) args.push('--cleanup=false');
-  if (options.output === true) args.push('--output');
+  if (options.output === true || options.output === 'host') args.push('--output');
+  if (options.output === 'host') args.push('--task-tags');
   if (options.watchdog !== undefined) args.push(`--watchdog=${options.watchdog}`);
   for (const key of ['idletime', 'walltime', 'maxtasks'] as const) {
     const value = options[key];

@@ -44,6 +44,8 @@ export const FrameFlag = {
   Stream: 1 << 3,
   /** Task: an element of a `miraiMap()`; local `daemons(n)` inside it is refused, as in mirai. */
   InMap: 1 << 4,
+  /** Task: a segment of W3C trace context (JSON `{ traceparent, tracestate? }`), before the stream segment. */
+  TraceContext: 1 << 5,
 } as const;
 
 /**

@@ -36,6 +36,12 @@ export interface InitMessage {
    * tasks without a seed. Absent for a watchdog.
    */
   stream?: [number, number, number, number];
+  /**
+   * Instrumentation plugins (a tracing adapter's daemon half) the daemon imports before its
+   * first task; each subscribes to the daemon's channels itself. Absent when there are none,
+   * so older daemons see the Init they know.
+   */
+  instrumentation?: PluginRef[];
 }
 
 export interface ByeMessage {

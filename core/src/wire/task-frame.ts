@@ -3,18 +3,22 @@
  *   [0] function source (UTF-8), or a module reference (JSON) with the ModuleRef flag
  *   [1] parameter table: u32 segment count of each parameter's payload
  *   [2…] each parameter's payload, one after another (see payload.ts)
+ *   [last − 1, or last without Stream] with the TraceContext flag: W3C trace context (JSON).
  *   [last] with the Stream flag: the task's random stream (16 bytes, see random-stream.ts)
+ *   Daemons that predate a flag ignore its segment: the parameter table says where the
+ *   payloads end.
  *
  * Parameters are encoded separately so a map's shared `args` is encoded once and its
  * buffers are reused by every task frame.
  */
 import { ConfigError, DeserializationError } from '../errors.js';
-import { frame, FrameFlag, jsonSegment, textSegment, type Frame, type FrameType } from './frame.js';
+import { frame, FrameFlag, jsonSegment, readJsonSegment, textSegment, type Frame, type FrameType } from './frame.js';
 import { decodePayload, encodePayload } from './payload.js';
 import type { Serializer } from '../serializer.js';
 import { isModuleFunction, type ModuleFunction } from '../task.js';
 import { functionSource } from './function-source.js';
 import { readStreamSegment, streamSegment, type StreamState } from './random-stream.js';
+import { TRACEPARENT, type TraceContext } from '../trace-context.js';
 
 /** What a task frame may carry beside its function and parameters. */
 export interface TaskExtras {
@@ -22,6 +26,8 @@ export interface TaskExtras {
   readonly stream?: StreamState | undefined;
   /** The task is an element of a `miraiMap()` (the daemon refuses local `daemons(n)` in it). */
   readonly inMap?: boolean | undefined;
+  /** W3C trace context to send with the task (from a tracing adapter's provider). */
+  readonly trace?: TraceContext | undefined;
 }
 
 /** A parameter: its value and its name in error messages, or segments encoded earlier. */
@@ -68,18 +74,20 @@ export function buildTaskFrame(
   extras: TaskExtras = {},
 ): Frame | Promise<Frame> {
   const { head, flags: fnFlags } = functionSegment(fn);
-  const { stream } = extras;
-  const flags = fnFlags | (stream === undefined ? 0 : FrameFlag.Stream) | (extras.inMap === true ? FrameFlag.InMap : 0);
+  const { stream, trace } = extras;
+  const flags =
+    fnFlags | (stream === undefined ? 0 : FrameFlag.Stream) | (extras.inMap === true ? FrameFlag.InMap : 0) | (trace === undefined ? 0 : FrameFlag.TraceContext);
   const encoded = params.map((p) => ('encoded' in p ? p.encoded : encodePayload(p.value, serializers, p.name)));
   const assemble = (parts: readonly (readonly Uint8Array[])[]): Frame => {
     // Sized exactly: pushing would over-allocate, and a million queued tasks hold their lists.
-    let count = stream === undefined ? 2 : 3;
+    let count = 2 + (stream === undefined ? 0 : 1) + (trace === undefined ? 0 : 1);
     for (const part of parts) count += part.length;
     const segments = new Array<Uint8Array>(count);
     segments[0] = head;
     segments[1] = paramTable(parts);
     let i = 2;
     for (const part of parts) for (const segment of part) segments[i++] = segment;
+    if (trace !== undefined) segments[i++] = jsonSegment(trace);
     if (stream !== undefined) segments[i] = streamSegment(stream);
     return frame(type, id, segments, flags);
   };
@@ -126,4 +134,18 @@ export function readTaskStream(f: Frame): StreamState | undefined {
   const stream = readStreamSegment(f.segments[f.segments.length - 1]);
   if (stream === undefined) throw new DeserializationError('task frame has a malformed random stream segment');
   return stream;
+}
+
+/** Daemon side: the trace context a task frame carries, if any (malformed context is dropped). */
+export function readTraceContext(f: Frame): TraceContext | undefined {
+  if ((f.flags & FrameFlag.TraceContext) === 0) return undefined;
+  // The stream segment, when there is one, comes last.
+  const at = f.segments.length - ((f.flags & FrameFlag.Stream) === 0 ? 1 : 2);
+  try {
+    const ctx = readJsonSegment<TraceContext>(f.segments[at]);
+    if (typeof ctx?.traceparent !== 'string' || !TRACEPARENT.test(ctx.traceparent)) return undefined;
+    return typeof ctx.tracestate === 'string' ? { traceparent: ctx.traceparent, tracestate: ctx.tracestate } : { traceparent: ctx.traceparent };
+  } catch {
+    return undefined;
+  }
 }

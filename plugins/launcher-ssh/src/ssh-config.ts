@@ -161,7 +161,7 @@ function tunnelled(spec: LaunchSpec, config: SshConfigOptions): { daemonSpec: La
 
 /** Runs one ssh session starting `ids.length` daemons; one handle per daemon, sharing the process. */
 function startSession(command: string, args: string[], ids: string[], spec: LaunchSpec, remote: SshRemote): LaunchHandle[] {
-  const output = spec.options.output === true;
+  const output = spec.options.output === true || spec.options.output === 'host'; // 'host': lines also tagged with their task id, by the daemon
   let child: ChildProcess;
   try {
     child = spawn(command, args, { stdio: ['pipe', output ? 'pipe' : 'ignore', 'pipe'] });

@@ -4,6 +4,7 @@ for (const [name, exported] of [
   ['@mirai-ts/core', 'daemons'],
   ['@mirai-ts/core/plugin', 'SocketChannel'],
   ['@mirai-ts/http', 'fastifyHandler'],
+  ['@mirai-ts/dashboard', 'dashboard'],
   ['@mirai-ts/launcher-ssh', 'sshConfig'],
   ['@mirai-ts/launcher-cluster', 'slurm'],
   ['@mirai-ts/transport-ws', 'wsTransport'],

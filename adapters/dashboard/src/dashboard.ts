@@ -1,0 +1,105 @@
+/**
+ * `dashboard()`: an HTTP server with one static page and a server-sent events stream of
+ * {@link Snapshot}s. Bound to 127.0.0.1 by default; bound to any other address it requires a
+ * random token, given in the URL it returns.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ConfigError } from '@mirai-ts/core';
+import { DashboardState } from './state.js';
+
+/** Options of {@link dashboard}. */
+export interface DashboardOptions {
+  /** Port to listen on (default 0: a free one). */
+  readonly port?: number;
+  /** Address to bind (default `127.0.0.1`). Any other address requires the URL's token. */
+  readonly host?: string;
+  /** Profiles set before the dashboard started, to show at once (default `['default']`). */
+  readonly profiles?: readonly string[];
+  /** How often pages are updated at most, in ms (default 250). */
+  readonly interval?: number;
+}
+
+/** A running dashboard. */
+export interface Dashboard extends AsyncDisposable {
+  /** Open this in a browser (it carries the token when one is needed). */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+const KEYS = ['port', 'host', 'profiles', 'interval'];
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** Serves a live page of every profile's daemons, queue, throughput, task timeline and failures. */
+export async function dashboard(options: DashboardOptions = {}): Promise<Dashboard> {
+  for (const key of Object.keys(options)) {
+    if (!KEYS.includes(key)) throw new ConfigError(`dashboard: unknown option '${key}'; known: ${KEYS.join(', ')}`);
+  }
+  const { port = 0, host = '127.0.0.1', profiles = ['default'], interval = 250 } = options;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`dashboard: port must be a whole number 0-65535, got ${JSON.stringify(port)}`);
+  if (typeof host !== 'string' || host === '') throw new ConfigError(`dashboard: host must be an address to bind, got ${JSON.stringify(host)}`);
+  if (!Array.isArray(profiles) || !profiles.every((p) => typeof p === 'string')) throw new ConfigError('dashboard: profiles must be an array of profile names');
+  if (!(typeof interval === 'number' && interval >= 10)) throw new ConfigError(`dashboard: interval must be a number of ms ≥ 10, got ${JSON.stringify(interval)}`);
+  const token = LOOPBACK.has(host) ? undefined : randomBytes(18).toString('base64url');
+  const page = await readFile(new URL('../static/index.html', import.meta.url), 'utf8');
+
+  const state = new DashboardState();
+  state.adopt(profiles);
+  const streams = new Set<ServerResponse>();
+  let pending: NodeJS.Timeout | undefined;
+  const push = (): void => {
+    pending = undefined;
+    const data = `data: ${JSON.stringify(state.snapshot())}\n\n`;
+    for (const res of streams) res.write(data);
+  };
+  state.onChange = () => {
+    if (pending === undefined && streams.size > 0) pending = setTimeout(push, interval);
+  };
+
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://dashboard');
+    if (token !== undefined && !tokenMatches(url.searchParams.get('token'), token)) {
+      res.writeHead(403, { 'content-type': 'text/plain' }).end('forbidden: open the URL dashboard() returned (it carries a token)');
+      return;
+    }
+    const headers = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
+    if (req.method === 'GET' && url.pathname === '/') {
+      res.writeHead(200, { ...headers, 'content-type': 'text/html; charset=utf-8', 'content-security-policy': "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'" }).end(page);
+    } else if (req.method === 'GET' && url.pathname === '/events') {
+      res.writeHead(200, { ...headers, 'content-type': 'text/event-stream', connection: 'keep-alive' });
+      res.write(`data: ${JSON.stringify(state.snapshot())}\n\n`);
+      streams.add(res);
+      req.on('close', () => streams.delete(res));
+    } else if (req.method === 'GET' && url.pathname === '/snapshot') {
+      res.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(JSON.stringify(state.snapshot()));
+    } else {
+      res.writeHead(404, headers).end();
+    }
+  });
+  server.unref(); // the dashboard never keeps the process alive by itself
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new ConfigError(`dashboard cannot listen on ${host}:${port}: ${err.message}`, err)));
+    server.listen(port, host, resolve);
+  });
+  const bound = (server.address() as AddressInfo).port;
+  const shown = host.includes(':') ? `[${host}]` : host;
+  const close = async (): Promise<void> => {
+    state.close();
+    if (pending !== undefined) clearTimeout(pending);
+    for (const res of streams) res.end();
+    streams.clear();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return {
+    url: `http://${shown}:${bound}/${token === undefined ? '' : `?token=${token}`}`,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+function tokenMatches(given: string | null, token: string): boolean {
+  if (given === null || given.length !== token.length) return false;
+  return timingSafeEqual(Buffer.from(given), Buffer.from(token));
+}

@@ -1,0 +1,111 @@
+/**
+ * The dashboard in a real headless Chromium: it shows the daemons that exist, its counts move
+ * while a map runs, a failure appears with its remote stack. A screenshot is saved in the
+ * test's temp folder. With CI=true a missing Chromium fails the test instead of skipping it.
+ */
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { ConfigError, daemons, mirai, miraiMap, status } from '@mirai-ts/core';
+import { dashboard, type Dashboard } from '../src/index.js';
+
+const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const haveChromium = existsSync(executablePath);
+if (!haveChromium && process.env.CI === 'true') throw new Error(`CI=true but no Chromium at ${executablePath} (apt-get install -y chromium)`);
+
+/** The page's `document`, as far as the checks below use it (this file has no DOM typings). */
+type PageDocument = { querySelector(s: string): { textContent: string | null } | null; querySelectorAll(s: string): ArrayLike<{ textContent: string | null }> };
+
+const dir = mkdtempSync(join(tmpdir(), 'mirai-dashboard-'));
+let browser: BrowserContext | undefined;
+let board: Dashboard | undefined;
+
+afterEach(async () => {
+  await board?.close();
+  board = undefined;
+  await daemons(0);
+});
+afterAll(async () => {
+  await browser?.close();
+  rmSync(join(dir, 'profile'), { recursive: true, force: true });
+});
+
+describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
+  it('shows the daemons, counts that move during a map, and a failure with its stack', async () => {
+    // A fresh profile directory: launchPersistentContext passes it as --user-data-dir.
+    browser = await chromium.launchPersistentContext(join(dir, 'profile'), {
+      executablePath,
+      headless: true,
+      viewport: { width: 1000, height: 900 },
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+    });
+    await daemons(2);
+    board = await dashboard({ interval: 50 });
+    expect(board.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const page = await browser.newPage();
+    await page.goto(board.url);
+    const profile = page.locator('section.profile[data-profile="default"]');
+    await profile.locator('.daemons').filter({ hasText: '2' }).waitFor({ timeout: 10_000 });
+    const pids = (status()!.daemons.map((d) => String(d.pid))).sort();
+    const shownPids = (await profile.locator('tbody tr td:nth-child(3)').allTextContents()).sort();
+    expect(shownPids).toEqual(pids);
+
+    // A map of slow tasks: the completed count moves while it runs.
+    const mp = miraiMap(Array.from({ length: 12 }, (_, i) => i), async (i: number) => {
+      await new Promise((r) => setTimeout(r, 60));
+      return i;
+    });
+    await page.waitForFunction(() => {
+      const doc = (globalThis as unknown as { document: PageDocument }).document;
+      const n = Number(doc.querySelector('section.profile .completed')?.textContent);
+      return n > 0 && n < 12;
+    }, undefined, { timeout: 10_000 });
+    await mp;
+    await profile.locator('.completed').filter({ hasText: /^12$/ }).waitFor({ timeout: 10_000 });
+    expect(Number(await profile.locator('.failed').textContent())).toBe(0);
+
+    // A failure shows with the remote stack.
+    const bad = mirai(function failingTask() {
+      throw new RangeError('dashboard sees this');
+    });
+    await bad.catch(() => undefined);
+    const failure = page.locator('#failures .failure').first();
+    await failure.waitFor({ timeout: 10_000 });
+    expect(await failure.textContent()).toContain('dashboard sees this');
+    expect(await failure.locator('pre').textContent()).toMatch(/RangeError: dashboard sees this\n\s+at failingTask/);
+    expect(await profile.locator('.failed').textContent()).toBe('1');
+    await page.waitForFunction(
+      () =>
+        Array.from((globalThis as unknown as { document: PageDocument }).document.querySelectorAll('section.profile td.done')).reduce(
+          (sum, td) => sum + Number(td.textContent),
+          0,
+        ) === 13,
+      undefined,
+      { timeout: 10_000 },
+    );
+    expect(await profile.locator('svg[aria-label="task timeline"] rect').count()).toBeGreaterThanOrEqual(13);
+
+    const shot = join(dir, 'dashboard.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    expect(statSync(shot).size).toBeGreaterThan(5_000);
+    console.log(`dashboard screenshot: ${shot}`);
+  });
+});
+
+describe('dashboard server', () => {
+  it('asks for the token when bound beyond loopback, and checks its options', async () => {
+    board = await dashboard({ host: '0.0.0.0' });
+    const url = new URL(board.url);
+    expect(url.searchParams.get('token')).toMatch(/^[\w-]{24}$/);
+    const port = url.port;
+    expect((await fetch(`http://127.0.0.1:${port}/snapshot`)).status).toBe(403);
+    expect((await fetch(`http://127.0.0.1:${port}/snapshot?token=${'x'.repeat(24)}`)).status).toBe(403);
+    const ok = await fetch(`http://127.0.0.1:${port}/snapshot?token=${url.searchParams.get('token')}`);
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toHaveProperty('profiles');
+    await expect(dashboard({ prot: 1 } as never)).rejects.toThrow(/unknown option 'prot'/);
+    await expect(dashboard({ port: -1 })).rejects.toThrow(ConfigError);
+  });
+});

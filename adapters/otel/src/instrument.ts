@@ -1,0 +1,216 @@
+/**
+ * The host half: subscribes to mirai-ts's lifecycle channels and turns them into spans and
+ * metrics, and installs the trace context provider that sends each `mirai` span's context
+ * with its task, so the daemon's `daemon eval` span is its child.
+ */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import {
+  context,
+  metrics,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type MeterProvider,
+  type Span,
+  type TracerProvider,
+} from '@opentelemetry/api';
+import {
+  ConfigError,
+  MiraiChannel,
+  setTraceContextProvider,
+  status,
+  type DaemonEvent,
+  type DaemonLaunchedEvent,
+  type MapEvent,
+  type ProfileResetEvent,
+  type ProfileSetEvent,
+  type TaskAssignedEvent,
+  type TaskSettledEvent,
+  type TraceTaskInfo,
+} from '@mirai-ts/core';
+import { urlAttributes } from './attributes.js';
+import { toTraceHeaders } from './trace-header.js';
+
+/** Options of {@link instrumentMirai}. */
+export interface InstrumentOptions {
+  /** Default: the global tracer provider (`trace.getTracerProvider()`). */
+  readonly tracerProvider?: TracerProvider;
+  /** Default: the global meter provider. */
+  readonly meterProvider?: MeterProvider;
+}
+
+/** An installed instrumentation: `stop()` unsubscribes and removes the trace context provider. */
+export interface MiraiInstrumentation {
+  stop(): void;
+}
+
+const SCOPE = '@mirai-ts/otel';
+const OPTION_KEYS = ['tracerProvider', 'meterProvider'];
+
+/**
+ * Starts tracing and metering mirai-ts in this process. Inert (no-op spans, no context on the
+ * wire) until an OpenTelemetry SDK is registered or given. One instrumentation at a time: the
+ * last one installed sends trace context.
+ */
+export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumentation {
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.includes(key)) throw new ConfigError(`instrumentMirai: unknown option '${key}'; known: ${OPTION_KEYS.join(', ')}`);
+  }
+  const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE);
+  const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE);
+  const profiles = new Map<string, { url: string; attrs: Attributes; setSpan: Span | undefined; awaited: number; connected: number }>();
+  const tasks = new Map<number, Span>();
+  const maps = new Map<number, { span: Span; ctx: Context }>();
+
+  const completed = meter.createCounter('mirai.tasks.completed', { description: 'Tasks settled with a value' });
+  const failed = meter.createCounter('mirai.tasks.failed', { description: 'Tasks settled with an error, by error kind' });
+  const duration = meter.createHistogram('mirai.task.duration', { unit: 'ms', description: 'Queued to settled' });
+  const sent = meter.createCounter('mirai.bytes.sent', { unit: 'By', description: 'Bytes of task frames sent to daemons' });
+  const received = meter.createCounter('mirai.bytes.received', { unit: 'By', description: 'Bytes of result frames received' });
+  const depth = meter.createObservableGauge('mirai.queue.depth', { description: 'Tasks queued at the host' });
+  const daemonsGauge = meter.createObservableGauge('mirai.daemons.connected', { description: 'Daemons connected' });
+  const observe = (result: { observe(v: number, a: Attributes): void }, pick: 'awaiting' | 'connections'): void => {
+    for (const name of profiles.keys()) {
+      const s = status(name);
+      if (s !== undefined) result.observe(s[pick], { 'mirai.profile': name });
+    }
+  };
+  const observeDepth = (r: Parameters<Parameters<typeof depth.addCallback>[0]>[0]): void => observe(r, 'awaiting');
+  const observeDaemons = (r: Parameters<Parameters<typeof daemonsGauge.addCallback>[0]>[0]): void => observe(r, 'connections');
+  depth.addCallback(observeDepth);
+  daemonsGauge.addCallback(observeDaemons);
+
+  // Metric attributes, made once per profile and outcome: the task path allocates none.
+  const metricAttrCache = new Map<string, Attributes>();
+  const metricAttrs = (profile: string, outcome: string | undefined): Attributes => {
+    const key = outcome === undefined ? profile : `${profile}\0${outcome}`;
+    let attrs = metricAttrCache.get(key);
+    if (attrs === undefined) {
+      attrs = outcome === undefined ? { 'mirai.profile': profile } : { 'mirai.profile': profile, 'mirai.outcome': outcome, ...(outcome === 'ok' ? {} : { 'mirai.error.kind': outcome }) };
+      metricAttrCache.set(key, attrs);
+    }
+    return attrs;
+  };
+  const attrsOf = (profile: string): Attributes => profiles.get(profile)?.attrs ?? { 'mirai.profile': profile };
+  const instant = (name: string, attrs: Attributes, kind = SpanKind.INTERNAL): void => tracer.startSpan(name, { kind, attributes: attrs }).end();
+
+  const handlers: Record<string, (message: unknown) => void> = {
+    [MiraiChannel.profileSet]: (m) => {
+      const e = m as ProfileSetEvent;
+      // Made once per profile: every task's span shares them.
+      const attrs: Attributes = { 'mirai.profile': e.profile, ...urlAttributes(e.url) };
+      const setSpan = e.n > 0 ? tracer.startSpan('daemons set', { attributes: { 'mirai.profile': e.profile, 'mirai.daemons': e.n, ...attrs } }) : undefined;
+      if (e.n === 0) instant('daemons set', { 'mirai.profile': e.profile, 'mirai.daemons': 0, ...attrs });
+      profiles.set(e.profile, { url: e.url, attrs, setSpan, awaited: e.n, connected: 0 });
+    },
+    [MiraiChannel.daemonLaunched]: (m) => {
+      const e = m as DaemonLaunchedEvent;
+      profiles.get(e.profile)?.setSpan?.addEvent('launched', { 'mirai.launcher': e.launcher, 'mirai.daemons': e.count });
+    },
+    [MiraiChannel.daemonConnected]: (m) => {
+      const e = m as DaemonEvent;
+      instant('daemon connect', daemonAttrs(e, attrsOf(e.profile)), SpanKind.SERVER);
+      const p = profiles.get(e.profile);
+      if (p?.setSpan !== undefined && ++p.connected >= p.awaited) {
+        p.setSpan.end();
+        p.setSpan = undefined;
+      }
+    },
+    [MiraiChannel.daemonLost]: (m) => disconnect(m as DaemonEvent, 'lost'),
+    [MiraiChannel.daemonDisconnected]: (m) => disconnect(m as DaemonEvent, 'disconnected'),
+    [MiraiChannel.taskAssigned]: (m) => {
+      const e = m as TaskAssignedEvent;
+      tasks.get(e.taskId)?.setAttribute('mirai.daemon.id', e.daemonId);
+    },
+    [MiraiChannel.taskSettled]: (m) => {
+      const e = m as TaskSettledEvent;
+      const attrs = metricAttrs(e.profile, undefined);
+      const byOutcome = metricAttrs(e.profile, e.outcome);
+      if (e.outcome === 'ok') completed.add(1, attrs);
+      else failed.add(1, byOutcome);
+      if (Number.isFinite(e.totalMs)) duration.record(e.totalMs, byOutcome);
+      sent.add(e.bytesSent, attrs);
+      received.add(e.bytesReceived, attrs);
+      const span = tasks.get(e.taskId);
+      if (span === undefined) return;
+      tasks.delete(e.taskId);
+      if (e.daemonId !== undefined) span.setAttribute('mirai.daemon.id', e.daemonId);
+      if (e.error !== undefined) {
+        span.recordException(e.error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: e.error.message });
+        span.setAttribute('error.type', e.outcome);
+      }
+      span.end();
+    },
+    [MiraiChannel.mapStart]: (m) => {
+      const e = m as MapEvent;
+      const span = tracer.startSpan('mirai_map', { attributes: { ...attrsOf(e.profile), 'mirai.map.size': e.size } });
+      maps.set(e.mapId, { span, ctx: trace.setSpan(context.active(), span) });
+    },
+    [MiraiChannel.mapEnd]: (m) => {
+      const e = m as MapEvent;
+      const entry = maps.get(e.mapId);
+      if (entry === undefined) return;
+      maps.delete(e.mapId);
+      entry.span.setAttribute('mirai.map.failed', e.failed ?? 0);
+      if ((e.failed ?? 0) > 0) entry.span.setStatus({ code: SpanStatusCode.ERROR, message: `${e.failed} of ${e.size} tasks failed` });
+      entry.span.end();
+    },
+    [MiraiChannel.profileReset]: (m) => {
+      const e = m as ProfileResetEvent;
+      instant('daemons reset', { ...attrsOf(e.profile), 'mirai.reason': e.reason });
+      const p = profiles.get(e.profile);
+      p?.setSpan?.end();
+      profiles.delete(e.profile);
+    },
+  };
+
+  function disconnect(e: DaemonEvent, how: 'lost' | 'disconnected'): void {
+    const span = tracer.startSpan('daemon disconnect', { kind: SpanKind.SERVER, attributes: { ...daemonAttrs(e, attrsOf(e.profile)), 'mirai.disconnect': how } });
+    if (how === 'lost') span.setStatus({ code: SpanStatusCode.ERROR, message: 'daemon lost' });
+    span.end();
+  }
+
+  // The `mirai` span: started where the task is submitted (the caller's context, or its map's),
+  // its context sent with the task; ended when the task settles.
+  const provider = (task: TraceTaskInfo): { traceparent: string; tracestate?: string } | undefined => {
+    const parent = task.mapId === undefined ? context.active() : (maps.get(task.mapId)?.ctx ?? context.active());
+    const span = tracer.startSpan('mirai', { kind: SpanKind.CLIENT, attributes: attrsOf(task.profile) }, parent);
+    span.setAttribute('mirai.task.id', task.taskId);
+    const headers = toTraceHeaders(span.spanContext());
+    if (headers === undefined || !span.isRecording()) {
+      span.end();
+      return headers;
+    }
+    tasks.set(task.taskId, span);
+    return headers;
+  };
+
+  for (const [name, fn] of Object.entries(handlers)) subscribe(name, fn);
+  setTraceContextProvider(provider);
+  let stopped = false;
+  return {
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      for (const [name, fn] of Object.entries(handlers)) unsubscribe(name, fn);
+      setTraceContextProvider(undefined);
+      depth.removeCallback(observeDepth);
+      daemonsGauge.removeCallback(observeDaemons);
+      for (const span of tasks.values()) span.end();
+      for (const { span } of maps.values()) span.end();
+      tasks.clear();
+      maps.clear();
+    },
+  };
+}
+
+function daemonAttrs(e: DaemonEvent, base: Attributes): Attributes {
+  const attrs: Attributes = { ...base, 'mirai.daemon.id': e.daemonId };
+  if (e.pid !== undefined) attrs['process.pid'] = e.pid;
+  if (e.hostname !== undefined) attrs['host.name'] = e.hostname;
+  if (e.peer !== undefined) attrs['network.peer.address'] = e.peer;
+  return attrs;
+}

@@ -1,0 +1,163 @@
+/**
+ * @mirai-ts/otel with the official SDK and real daemons: host spans through the in-memory
+ * exporter, daemon spans through the OTLP/HTTP exporter into a receiver in this test, one
+ * trace across the two processes, on ipc and tcp; metrics through a reader; inert without SDK.
+ */
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { ConfigError, daemons, mirai, miraiMap, MiraiError, type DaemonsOptions } from '@mirai-ts/core';
+import { natsTransport } from '@mirai-ts/transport-nats';
+// The NATS plugin's test server helper: starts a private nats-server on 127.0.0.1, stopped by pid.
+import { NatsServer, natsTestsEnabled } from '../../../plugins/transport-nats/test/nats-server.js';
+import { instrumentMirai, otelDaemon, type MiraiInstrumentation } from '../src/index.js';
+import { startOtlpReceiver, type ReceivedSpan } from './otlp-receiver.js';
+
+/** The daemon half as built: daemons here run from the repo root, where the package is not installed. */
+const daemonEntry = join(import.meta.dirname, '..', 'dist', 'daemon.js');
+const instrumentation = (url: string) => [{ ref: { ...otelDaemon({ url, simple: true }).ref, specifier: daemonEntry } }];
+
+class TestReader extends MetricReader {
+  protected override async onShutdown(): Promise<void> {}
+  protected override async onForceFlush(): Promise<void> {}
+}
+
+async function until(check: () => boolean, ms = 10_000): Promise<void> {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > ms) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+// Spans follow the active context across awaits only with a context manager, as with the SDK.
+context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  await daemons(0);
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function metric(rm: ResourceMetrics, name: string) {
+  return rm.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === name);
+}
+
+const withNats = natsTestsEnabled(); // with CI set, a missing nats-server fails here
+let nats: NatsServer | undefined;
+beforeAll(async () => {
+  if (withNats) nats = await NatsServer.start();
+}, 60_000);
+afterAll(async () => {
+  await nats?.stop();
+});
+
+/** How each transport's profile is set. */
+const transports: [string, () => DaemonsOptions][] = [
+  ['ipc', () => ({})],
+  ['tcp', () => ({ url: 'tcp://127.0.0.1:0' })],
+  ...(withNats ? [['nats', () => ({ url: `${nats!.url}/otel`, transports: [natsTransport()] })] as [string, () => DaemonsOptions]] : []),
+];
+
+describe.each(transports)('one trace across host and daemons (%s)', (transport, profileOptions) => {
+  it('makes daemon eval spans children of the mirai spans, under mirai_map', async () => {
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const reader = new TestReader();
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const inst: MiraiInstrumentation = instrumentMirai({ tracerProvider: provider, meterProvider });
+    cleanups.push(() => inst.stop());
+    const receiver = await startOtlpReceiver();
+    cleanups.push(() => receiver.close());
+
+    await daemons(2, { ...profileOptions(), instrumentation: instrumentation(receiver.url) });
+    const tracer = provider.getTracer('test');
+    const root = tracer.startSpan('request');
+    const single = await context.with(trace.setSpan(context.active(), root), () => mirai(() => 42));
+    expect(single).toBe(42);
+    const out = await context.with(trace.setSpan(context.active(), root), () =>
+      miraiMap([1, 2, 3], (x: number) => {
+        if (x === 3) throw new Error('three is bad');
+        return x * 2;
+      }),
+    );
+    root.end();
+    expect(out[2]).toBeInstanceOf(MiraiError);
+    await until(() => receiver.spans.filter((s) => s.name === 'daemon eval').length >= 4);
+    const rm = (await reader.collect()).resourceMetrics;
+    await daemons(0);
+
+    const byName = (n: string) => exporter.getFinishedSpans().filter((s) => s.name === n);
+    const rootId = root.spanContext().spanId;
+    const traceId = root.spanContext().traceId;
+    const parentOf = (s: ReturnType<typeof exporter.getFinishedSpans>[number]) => s.parentSpanContext?.spanId;
+    expect(byName('daemons set')).toHaveLength(1);
+    expect(byName('daemons set')[0]!.attributes['network.transport']).toBe(transport === 'ipc' ? 'unix' : 'tcp');
+    if (transport !== 'ipc') {
+      expect(byName('daemons set')[0]!.attributes['server.address']).toBe('127.0.0.1');
+      expect(byName('daemons set')[0]!.attributes['server.port']).toBeGreaterThan(0);
+    }
+    expect(byName('daemon connect')).toHaveLength(2);
+    expect(byName('daemons reset')).toHaveLength(1);
+    await until(() => exporter.getFinishedSpans().filter((s) => s.name === 'daemon disconnect').length === 2);
+    const [mapSpan] = byName('mirai_map');
+    expect(parentOf(mapSpan!)).toBe(rootId);
+    expect(mapSpan!.status.code).toBe(SpanStatusCode.ERROR);
+    const miraiSpans = byName('mirai');
+    expect(miraiSpans).toHaveLength(4);
+    expect(miraiSpans.every((s) => s.kind === SpanKind.CLIENT && s.spanContext().traceId === traceId)).toBe(true);
+    expect(miraiSpans.filter((s) => parentOf(s) === rootId)).toHaveLength(1);
+    expect(miraiSpans.filter((s) => parentOf(s) === mapSpan!.spanContext().spanId)).toHaveLength(3);
+    const failedSpan = miraiSpans.find((s) => s.status.code === SpanStatusCode.ERROR)!;
+    expect(failedSpan.status.message).toMatch(/three is bad/);
+    expect(failedSpan.attributes['error.type']).toBe('task');
+
+    // Daemon side: one `daemon eval` server span per task, child of that task's `mirai` span.
+    const evals = receiver.spans.filter((s) => s.name === 'daemon eval');
+    expect(evals).toHaveLength(4);
+    for (const e of evals) {
+      const parent = miraiSpans.find((s) => s.spanContext().spanId === e.parentSpanId);
+      expect(parent, `parent of daemon eval for task ${String(e.attributes['mirai.task.id'])}`).toBeDefined();
+      expect(e.traceId).toBe(traceId);
+      expect(e.kind).toBe(2 /* SPAN_KIND_SERVER in OTLP */);
+      expect(e.attributes['mirai.task.id']).toBe(parent!.attributes['mirai.task.id']);
+      expect(e.resource['process.pid']).not.toBe(process.pid);
+    }
+    const failedEval = evals.find((e: ReceivedSpan) => e.status.code === 2)!;
+    expect(failedEval.attributes['mirai.task.id']).toBe(failedSpan.attributes['mirai.task.id']);
+
+    // Metrics.
+    const completed = metric(rm, 'mirai.tasks.completed')!;
+    expect(completed.dataPoints.reduce((n, p) => n + (p.value as number), 0)).toBe(3);
+    const failed = metric(rm, 'mirai.tasks.failed')!;
+    expect(failed.dataPoints.map((p) => [p.attributes['mirai.error.kind'], p.value])).toEqual([['task', 1]]);
+    const histogram = metric(rm, 'mirai.task.duration')!;
+    expect(histogram.dataPoints.reduce((n, p) => n + (p.value as { count: number }).count, 0)).toBe(4);
+    expect(metric(rm, 'mirai.daemons.connected')!.dataPoints[0]!.value).toBe(2);
+    expect(metric(rm, 'mirai.queue.depth')!.dataPoints[0]!.value).toBe(0);
+    expect((metric(rm, 'mirai.bytes.sent')!.dataPoints[0]!.value as number)).toBeGreaterThan(0);
+    expect((metric(rm, 'mirai.bytes.received')!.dataPoints[0]!.value as number)).toBeGreaterThan(0);
+  });
+});
+
+describe('without an SDK', () => {
+  it('sends no trace context: daemon spans are roots, and tasks still run', async () => {
+    const inst = instrumentMirai();
+    cleanups.push(() => inst.stop());
+    const receiver = await startOtlpReceiver();
+    cleanups.push(() => receiver.close());
+    await daemons(1, { instrumentation: instrumentation(receiver.url) });
+    expect(await mirai(() => 'ok')).toBe('ok');
+    await until(() => receiver.spans.some((s) => s.name === 'daemon eval'));
+    expect(receiver.spans.find((s) => s.name === 'daemon eval')!.parentSpanId).toBeUndefined();
+  });
+
+  it('rejects bad options', () => {
+    expect(() => instrumentMirai({ tracer: 1 } as never)).toThrow(ConfigError);
+    expect(() => otelDaemon({ url: 'collector:4318' })).toThrow(/http\(s\) OTLP traces endpoint/);
+    expect(() => otelDaemon({ urll: 'x' } as never)).toThrow(/unknown option 'urll'/);
+  });
+});

@@ -1,0 +1,67 @@
+/**
+ * Observability overhead (issue 14): `rtt_otel_us` is the round trip of `rtt` (core.mjs) with
+ * an OpenTelemetry SDK registered through @mirai-ts/otel (spans and metrics recorded, spans
+ * batched to an exporter that drops them) and the dashboard open with a live SSE client. It runs
+ * beside `rtt` in every round, so the two are compared in the same machine state.
+ */
+import { daemons, mirai, status } from '@mirai-ts/core';
+import { instrumentMirai } from '@mirai-ts/otel';
+import { dashboard } from '@mirai-ts/dashboard';
+import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import { gc, now, trackPid } from './lib/harness.mjs';
+import * as P from './params.mjs';
+
+/** Accepts every batch and keeps nothing: the SDK's work is measured, not an exporter's I/O. */
+const dropExporter = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {}, forceFlush: async () => {} };
+
+class Reader extends MetricReader {
+  async onShutdown() {}
+  async onForceFlush() {}
+}
+
+export const benchmarks = [
+  {
+    name: 'rtt_otel',
+    metrics: { rtt_otel_us: 'µs' },
+    limit: 'rtt',
+    description: 'rtt with @mirai-ts/otel (SDK registered) and the dashboard open with a live client',
+    run: async (ctx) => {
+      const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(dropExporter)] });
+      const reader = new Reader();
+      const meterProvider = new MeterProvider({ readers: [reader] });
+      const inst = instrumentMirai({ tracerProvider, meterProvider });
+      const board = await dashboard();
+      const sse = new AbortController();
+      let pushes = 0;
+      const client = fetch(new URL('events', board.url), { signal: sse.signal }).then(async (res) => {
+        for await (const _ of res.body) pushes++;
+      }).catch(() => {});
+      try {
+        await daemons(1);
+        const [pid] = (status()?.daemons ?? []).map((d) => d.pid);
+        trackPid(pid);
+        ctx.pinHost();
+        ctx.pinPeer(pid);
+        for (let i = 0; i < P.RTT_WARMUP; i++) await mirai(() => 1);
+        gc();
+        const t0 = now();
+        let v;
+        for (let i = 0; i < P.RTT_COUNT; i++) v = await mirai(() => 1);
+        const us = ((now() - t0) * 1000) / P.RTT_COUNT;
+        if (v !== 1) throw new Error('round trip returned the wrong value');
+        await reader.collect();
+        if (pushes === 0) throw new Error('the dashboard pushed nothing to its client');
+        return { rtt_otel_us: us };
+      } finally {
+        await daemons(0);
+        sse.abort();
+        await client;
+        await board.close();
+        inst.stop();
+        await tracerProvider.shutdown();
+        await meterProvider.shutdown();
+      }
+    },
+  },
+];

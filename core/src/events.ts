@@ -1,0 +1,229 @@
+/**
+ * Lifecycle events: `node:diagnostics_channel` channels that the host and the daemon publish
+ * on, and `util.debuglog('mirai')` lines (`NODE_DEBUG=mirai`) for humans. Adapters (OpenTelemetry,
+ * the dashboard) subscribe; nothing is built or published while nobody listens, so the task
+ * path costs one `hasSubscribers` check per event.
+ *
+ * ```ts
+ * import { subscribe } from 'node:diagnostics_channel';
+ * import { MiraiChannel, type TaskSettledEvent } from '@mirai-ts/core';
+ * subscribe(MiraiChannel.taskSettled, (e) => console.log((e as TaskSettledEvent).outcome));
+ * ```
+ */
+import { channel, type Channel } from 'node:diagnostics_channel';
+import { debuglog } from 'node:util';
+import type { MiraiError, MiraiErrorKind } from './errors.js';
+
+/** The channel names, for `diagnostics_channel.subscribe(name, fn)`. */
+export const MiraiChannel = {
+  /** A profile was set up (`daemons()`): {@link ProfileSetEvent}. */
+  profileSet: 'mirai:profile:set',
+  /** A profile was reset: {@link ProfileResetEvent}. */
+  profileReset: 'mirai:profile:reset',
+  /** A launcher started daemons: {@link DaemonLaunchedEvent}. */
+  daemonLaunched: 'mirai:daemon:launched',
+  /** A daemon completed the handshake: {@link DaemonEvent}. */
+  daemonConnected: 'mirai:daemon:connected',
+  /** A daemon said it is leaving (idletime, walltime, maxtasks): {@link DaemonEvent}. */
+  daemonLeaving: 'mirai:daemon:leaving',
+  /** A daemon went away without saying so: {@link DaemonEvent}. */
+  daemonLost: 'mirai:daemon:lost',
+  /** A daemon disconnected normally (it left, or the profile closed): {@link DaemonEvent}. */
+  daemonDisconnected: 'mirai:daemon:disconnected',
+  /** A task entered the queue: {@link TaskQueuedEvent}. */
+  taskQueued: 'mirai:task:queued',
+  /** A task was sent to a daemon: {@link TaskAssignedEvent}. */
+  taskAssigned: 'mirai:task:assigned',
+  /** A task settled, with its outcome and timings: {@link TaskSettledEvent}. */
+  taskSettled: 'mirai:task:settled',
+  /** A task was cancelled (`cancel()`, timeout, signal): {@link TaskCancelledEvent}. */
+  taskCancelled: 'mirai:task:cancelled',
+  /** A task lost with its daemon is run again (`retry`): {@link TaskRetriedEvent}. */
+  taskRetried: 'mirai:task:retried',
+  /** A map was submitted: {@link MapEvent}. */
+  mapStart: 'mirai:map:start',
+  /** Every task of a map settled: {@link MapEvent}. */
+  mapEnd: 'mirai:map:end',
+  /** Daemon side: a task starts running, with the trace context it carries: {@link DaemonTaskStartEvent}. */
+  daemonTaskStart: 'mirai:daemon:task:start',
+  /** Daemon side: a task finished: {@link DaemonTaskEndEvent}. */
+  daemonTaskEnd: 'mirai:daemon:task:end',
+} as const;
+export type MiraiChannelName = (typeof MiraiChannel)[keyof typeof MiraiChannel];
+
+/** `mirai:profile:set`. */
+export interface ProfileSetEvent {
+  readonly profile: string;
+  /** The URL daemons dial (`sync://` for a sync profile). */
+  readonly url: string;
+  /** Daemons asked for. */
+  readonly n: number;
+}
+
+/** `mirai:profile:reset`. */
+export interface ProfileResetEvent {
+  readonly profile: string;
+  readonly reason: string;
+}
+
+/** `mirai:daemon:launched`. */
+export interface DaemonLaunchedEvent {
+  readonly profile: string;
+  /** The launcher's kind (`'local'`, `'ssh'`, …). */
+  readonly launcher: string;
+  readonly count: number;
+  readonly pids: readonly (number | undefined)[];
+}
+
+/** `mirai:daemon:connected`, `leaving`, `lost`, `disconnected`. */
+export interface DaemonEvent {
+  readonly profile: string;
+  /** The URL the daemon dialled (for `server.address`, `server.port`, `network.transport`). */
+  readonly url: string;
+  readonly daemonId: number;
+  readonly pid: number | undefined;
+  readonly hostname: string | undefined;
+  /** The peer's address, as the transport reports it. */
+  readonly peer: string | undefined;
+  /** When it completed the handshake (ms since the epoch). */
+  readonly connectedAt: number;
+  /** Tasks it completed. */
+  readonly completed: number;
+}
+
+/** `mirai:task:queued`. */
+export interface TaskQueuedEvent {
+  readonly profile: string;
+  readonly taskId: number;
+  /** Bytes of the task frame. */
+  readonly bytes: number;
+  /** Tasks queued now, this one included. */
+  readonly queueDepth: number;
+}
+
+/** `mirai:task:assigned`. */
+export interface TaskAssignedEvent {
+  readonly profile: string;
+  readonly taskId: number;
+  readonly daemonId: number;
+  /** Tasks still queued. */
+  readonly queueDepth: number;
+}
+
+/** `mirai:task:settled`. Timings are NaN when the task was not followed from its start. */
+export interface TaskSettledEvent {
+  readonly profile: string;
+  readonly taskId: number;
+  /** The daemon that ran it, if any did. */
+  readonly daemonId: number | undefined;
+  /** `'ok'`, or the error's kind (`'task'`, `'timeout'`, `'cancelled'`, `'connection-reset'`, …). */
+  readonly outcome: 'ok' | MiraiErrorKind;
+  readonly error: MiraiError | undefined;
+  /** Milliseconds queued (queued → assigned). */
+  readonly queuedMs: number;
+  /** Milliseconds on the daemon (assigned → settled). */
+  readonly runMs: number;
+  /** Milliseconds from queued to settled. */
+  readonly totalMs: number;
+  /** Bytes of the task frame sent, and of the result frame received (0 if none came). */
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+}
+
+/** `mirai:task:cancelled`. */
+export interface TaskCancelledEvent {
+  readonly profile: string;
+  readonly taskId: number;
+  /** Whether it was running on a daemon (told to stop) rather than queued. */
+  readonly running: boolean;
+  readonly error: MiraiError;
+}
+
+/** `mirai:task:retried`. */
+export interface TaskRetriedEvent {
+  readonly profile: string;
+  readonly taskId: number;
+  /** The daemon that was lost while running it. */
+  readonly daemonId: number;
+  readonly retriesLeft: number;
+}
+
+/** `mirai:map:start` and `mirai:map:end`. */
+export interface MapEvent {
+  readonly profile: string;
+  /** A process-wide counter. */
+  readonly mapId: number;
+  readonly size: number;
+  /** On `end`: how many elements failed. */
+  readonly failed?: number;
+}
+
+/** `mirai:daemon:task:start` (published in the daemon process). */
+export interface DaemonTaskStartEvent {
+  readonly taskId: number;
+  readonly daemonId: number;
+  /** An `everywhere()` set-up task. */
+  readonly everywhere: boolean;
+  /** W3C trace context the host sent with the task, if any. */
+  readonly traceparent: string | undefined;
+  readonly tracestate: string | undefined;
+}
+
+/** `mirai:daemon:task:end` (published in the daemon process). */
+export interface DaemonTaskEndEvent {
+  readonly taskId: number;
+  readonly daemonId: number;
+  readonly ok: boolean;
+  /** What the task threw, when it failed. */
+  readonly error: unknown;
+}
+
+// ---------------------------------------------------------------------------
+// Internal: the channel objects, and publishing.
+
+/** @internal The channel objects (made once: `channel(name)` looks up a map). */
+export const channels = {
+  profileSet: channel(MiraiChannel.profileSet),
+  profileReset: channel(MiraiChannel.profileReset),
+  daemonLaunched: channel(MiraiChannel.daemonLaunched),
+  daemonConnected: channel(MiraiChannel.daemonConnected),
+  daemonLeaving: channel(MiraiChannel.daemonLeaving),
+  daemonLost: channel(MiraiChannel.daemonLost),
+  daemonDisconnected: channel(MiraiChannel.daemonDisconnected),
+  taskQueued: channel(MiraiChannel.taskQueued),
+  taskAssigned: channel(MiraiChannel.taskAssigned),
+  taskSettled: channel(MiraiChannel.taskSettled),
+  taskCancelled: channel(MiraiChannel.taskCancelled),
+  taskRetried: channel(MiraiChannel.taskRetried),
+  mapStart: channel(MiraiChannel.mapStart),
+  mapEnd: channel(MiraiChannel.mapEnd),
+  daemonTaskStart: channel(MiraiChannel.daemonTaskStart),
+  daemonTaskEnd: channel(MiraiChannel.daemonTaskEnd),
+} as const;
+
+const debug = debuglog('mirai');
+/** Read once: NODE_DEBUG is fixed for the process's life. */
+const debugging = debug.enabled;
+
+/** @internal Whether an event on `ch` would go anywhere: check before building its message. */
+export function active(ch: Channel): boolean {
+  return debugging || ch.hasSubscribers;
+}
+
+/** @internal Publishes `message` on `ch`, and as a `NODE_DEBUG=mirai` line. */
+export function publish(ch: Channel, message: object): void {
+  if (ch.hasSubscribers) ch.publish(message);
+  if (debugging) debug('%s %s', String(ch.name).slice('mirai:'.length), describe(message));
+}
+
+/** `key=value` pairs of a message's scalar fields (an error by its kind and message). */
+function describe(message: object): string {
+  const parts: string[] = [];
+  for (const [key, value] of Object.entries(message)) {
+    if (value === undefined) continue;
+    if (value instanceof Error) parts.push(`${key}=${JSON.stringify(value.message)}`);
+    else if (typeof value !== 'object') parts.push(`${key}=${typeof value === 'string' ? JSON.stringify(value) : String(value)}`);
+    else if (Array.isArray(value)) parts.push(`${key}=${value.join(',')}`);
+  }
+  return parts.join(' ');
+}

@@ -1,0 +1,81 @@
+/**
+ * Lifecycle channels, trace context and task-tagged output with real local daemons.
+ */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { daemons, mirai, MiraiChannel, miraiMap, setTraceContextProvider, type TaskSettledEvent } from '@mirai-ts/core';
+import { waitFor } from '../helpers/wait.js';
+
+const fixture = join(import.meta.dirname, '..', 'helpers', 'fixtures', 'instrumentation.mjs');
+const unsubscribers: (() => void)[] = [];
+function listen(name: string): Record<string, unknown>[] {
+  const seen: Record<string, unknown>[] = [];
+  const fn = (m: unknown): void => void seen.push(m as Record<string, unknown>);
+  subscribe(name, fn);
+  unsubscribers.push(() => unsubscribe(name, fn));
+  return seen;
+}
+
+afterEach(async () => {
+  for (const u of unsubscribers.splice(0)) u();
+  setTraceContextProvider(undefined);
+  vi.restoreAllMocks();
+  await daemons(0);
+});
+
+describe('observability with real daemons', () => {
+  it('publishes the lifecycle of a map with a failure, from set to reset', async () => {
+    const set = listen(MiraiChannel.profileSet);
+    const connected = listen(MiraiChannel.daemonConnected);
+    const settled = listen(MiraiChannel.taskSettled);
+    const maps = listen(MiraiChannel.mapEnd);
+    const reset = listen(MiraiChannel.profileReset);
+    await daemons(2);
+    const out = await miraiMap([1, 2, 3], (x: number) => {
+      if (x === 2) throw new Error('two');
+      return x;
+    });
+    expect(out[1]).toBeInstanceOf(Error);
+    await daemons(0);
+    expect(set).toEqual([expect.objectContaining({ profile: 'default', n: 2 })]);
+    expect(connected.map((c) => typeof c.pid)).toEqual(['number', 'number']);
+    const kinds = (settled as unknown as TaskSettledEvent[]).map((s) => s.outcome).sort();
+    expect(kinds).toEqual(['ok', 'ok', 'task']);
+    expect((settled as unknown as TaskSettledEvent[]).find((s) => s.outcome === 'task')!.error!.message).toMatch(/two/);
+    expect(maps).toEqual([expect.objectContaining({ size: 3, failed: 1 })]);
+    expect(reset).toHaveLength(1);
+  });
+
+  it('carries the trace context to a daemon-side instrumentation loaded by reference', async () => {
+    const parent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    setTraceContextProvider(({ taskId }) => ({ traceparent: parent, tracestate: `task=${taskId}` }));
+    await daemons(1, { instrumentation: [{ ref: { specifier: fixture, exportName: 'captureTrace', options: { tag: 'e2e' } } }] });
+    const m = mirai(() => (globalThis as { __miraiSeen?: unknown }).__miraiSeen);
+    const seen = (await m) as Record<string, unknown>;
+    expect(seen).toEqual({ traceparent: parent, tracestate: `task=${m.id}`, taskId: m.id, tag: 'e2e' });
+    // Without a provider, nothing is sent.
+    setTraceContextProvider(undefined);
+    const plain = (await mirai(() => (globalThis as { __miraiSeen?: unknown }).__miraiSeen)) as Record<string, unknown>;
+    expect(plain.traceparent).toBeUndefined();
+  });
+
+  it("output: 'host' tags each line a task prints with its task id", async () => {
+    const lines: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    vi.spyOn(process.stdout, 'write').mockImplementation(((chunk: string | Uint8Array, ...rest: never[]) => {
+      lines.push(String(chunk));
+      return write(chunk, ...rest);
+    }) as typeof process.stdout.write);
+    await daemons(1, { output: 'host' });
+    const m = mirai(() => {
+      console.log('first line\nsecond line');
+      return 1;
+    });
+    await m;
+    await waitFor(() => lines.join('').includes('second line'));
+    const text = lines.join('');
+    expect(text).toMatch(new RegExp(`\\[default daemon pid \\d+\\] \\[task ${m.id}\\] first line\\n`));
+    expect(text).toMatch(new RegExp(`\\[default daemon pid \\d+\\] \\[task ${m.id}\\] second line\\n`));
+  });
+});
