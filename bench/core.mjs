@@ -10,6 +10,7 @@ import { daemons, mirai, miraiMap, status, stopMirai } from '@mirai-ts/core';
 import { cpuSeconds, gc, listenUnix, now, rssMb, sleep, spawnNode, stopChild, trackPid, withCap } from './lib/harness.mjs';
 import { checkPayload, payloadArray } from './lib/payload.mjs';
 import * as P from './params.mjs';
+import { miraiRoundTripUs } from './lib/rtt.mjs';
 
 const DIAL = new URL('./children/dial.cjs', import.meta.url).pathname;
 
@@ -89,13 +90,7 @@ export const benchmarks = [
       withDaemons(1, async ([pid]) => {
         ctx.pinHost();
         ctx.pinPeer(pid);
-        for (let i = 0; i < P.RTT_WARMUP; i++) await mirai(() => 1);
-        gc();
-        const t0 = now();
-        let v;
-        for (let i = 0; i < P.RTT_COUNT; i++) v = await mirai(() => 1);
-        const us = ((now() - t0) * 1000) / P.RTT_COUNT;
-        if (v !== 1) throw new Error('round trip returned the wrong value');
+        const us = await miraiRoundTripUs();
         return { rtt_us: us };
       }),
   },

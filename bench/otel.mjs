@@ -9,8 +9,8 @@ import { instrumentMirai } from '@mirai-ts/otel';
 import { dashboard } from '@mirai-ts/dashboard';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import { gc, now, trackPid } from './lib/harness.mjs';
-import * as P from './params.mjs';
+import { trackPid } from './lib/harness.mjs';
+import { miraiRoundTripUs } from './lib/rtt.mjs';
 
 /** Accepts every batch and keeps nothing: the SDK's work is measured, not an exporter's I/O. */
 const dropExporter = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {}, forceFlush: async () => {} };
@@ -43,13 +43,7 @@ export const benchmarks = [
         trackPid(pid);
         ctx.pinHost();
         ctx.pinPeer(pid);
-        for (let i = 0; i < P.RTT_WARMUP; i++) await mirai(() => 1);
-        gc();
-        const t0 = now();
-        let v;
-        for (let i = 0; i < P.RTT_COUNT; i++) v = await mirai(() => 1);
-        const us = ((now() - t0) * 1000) / P.RTT_COUNT;
-        if (v !== 1) throw new Error('round trip returned the wrong value');
+        const us = await miraiRoundTripUs();
         await reader.collect();
         if (pushes === 0) throw new Error('the dashboard pushed nothing to its client');
         return { rtt_otel_us: us };

@@ -1,0 +1,16 @@
+/** The round-trip loop every latency benchmark of ours runs: warm up, collect, time. */
+import { mirai } from '@mirai-ts/core';
+import { gc, now } from './harness.mjs';
+import * as P from '../params.mjs';
+
+/** Mean µs of `P.RTT_COUNT` sequential `await mirai(() => 1)` on the current profile, after a warm-up. */
+export async function miraiRoundTripUs() {
+  for (let i = 0; i < P.RTT_WARMUP; i++) await mirai(() => 1);
+  gc();
+  const t0 = now();
+  let v;
+  for (let i = 0; i < P.RTT_COUNT; i++) v = await mirai(() => 1);
+  const us = ((now() - t0) * 1000) / P.RTT_COUNT;
+  if (v !== 1) throw new Error('round trip returned the wrong value');
+  return us;
+}
