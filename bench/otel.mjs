@@ -4,7 +4,7 @@
  * batched to an exporter that drops them) and the dashboard open with a live SSE client. It runs
  * beside `rtt` in every round, so the two are compared in the same machine state.
  */
-import { daemons, mirai, status } from '@mirai-ts/core';
+import { daemons, status } from '@mirai-ts/core';
 import { instrumentMirai } from '@mirai-ts/otel';
 import { dashboard } from '@mirai-ts/dashboard';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
