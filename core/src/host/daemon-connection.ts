@@ -48,6 +48,12 @@ export class DaemonConnection {
   readonly inflight = new Map<number, HostTask>();
   /** `everywhere()` copies this daemon still has to run, before any other task. */
   readonly setup: HostTask[] = [];
+  /**
+   * Set when the daemon is lost: the most times any task it was running had been sent (0: it
+   * was running nothing). A task on its first run that takes its daemon down is a poison task;
+   * one that does it again, or a daemon that dies idle, is a crash loop.
+   */
+  lostRunning = 0;
   /** Set when the host ended this daemon on purpose (stuck in a cancelled task). */
   retired = false;
   /** The daemon's watchdog connection, when it runs one: it can replace a stuck daemon. */
@@ -73,6 +79,7 @@ export class DaemonConnection {
   }
 
   sendTask(task: HostTask): void {
+    task.runs++;
     task.daemon = this;
     this.inflight.set(task.id, task);
     this.assigned++;

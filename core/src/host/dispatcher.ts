@@ -422,6 +422,7 @@ export class Dispatcher implements TaskCanceller {
       this.settings.log('warn', `profile '${this.settings.name}': daemon ${conn.id} disconnected: ${reason.message}`);
     }
     let requeued = false;
+    for (const task of conn.inflight.values()) conn.lostRunning = Math.max(conn.lostRunning, task.runs);
     for (const task of conn.inflight.values()) {
       this.executing--;
       if (task.settled) continue;

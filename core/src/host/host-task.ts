@@ -44,6 +44,8 @@ export class HostTask implements Frame, Queueable {
   /** True once the outcome has settled (a cancelled task may still run on its daemon). */
   settled = false;
   queuePosition = -1;
+  /** How many times it was sent to a daemon (more than once after a lost daemon, with `retry`). */
+  runs = 0;
   /** With a crash budget (`crashesMax`): the crashes so far and the budget. */
   crashes: CrashBudget | undefined = undefined;
   /**

@@ -367,7 +367,11 @@ export class DaemonPool implements ComputePool {
    */
   private lossOf(conn: DaemonConnection, why: string, mayLoop = true): [why: string, quickDeath: boolean] {
     const after = Date.now() - conn.connectedAt;
-    return mayLoop && after < QUICK_DEATH_MS ? [`${why} ${after} ms after connecting`, true] : [why, false];
+    // A daemon that died running a task on its first run was most likely killed by that task
+    // (a poison task, which costs its own task only), not by a launch that cannot work: no
+    // backoff for that. One that dies idle, or under a task it already took down once, loops.
+    const poisoned = conn.lostRunning === 1;
+    return mayLoop && !poisoned && after < QUICK_DEATH_MS ? [`${why} ${after} ms after connecting`, true] : [why, false];
   }
 
   /**
