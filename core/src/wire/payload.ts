@@ -150,6 +150,9 @@ function numberSkeleton(value: number): Uint8Array {
 
 const LONE_SURROGATE = /\p{Cs}/u;
 
+/** Strings longer than this skip the UTF-8 scalar path (see encodePayload). */
+const SCALAR_STRING_MAX_CHARS = 1 << 20;
+
 function stringSkeleton(value: string): Uint8Array {
   const out = Buffer.allocUnsafe(1 + Buffer.byteLength(value));
   out[0] = SCALAR_STRING;
@@ -199,7 +202,11 @@ export function encodePayload(
   if (value === undefined || value === null || typeof value === 'boolean') return primitivePayload(value);
   if (typeof value === 'number') return [numberSkeleton(value), EMPTY];
   // UTF-8 cannot hold a lone surrogate: such strings take V8's path, which keeps them.
-  if (typeof value === 'string' && !LONE_SURROGATE.test(value)) return [stringSkeleton(value), EMPTY];
+  // Long strings take V8's path, which keeps their one- or two-byte form: decoding a UTF-8
+  // copy of a string of hundreds of millions of characters would exceed V8's string limit.
+  if (typeof value === 'string' && value.length <= SCALAR_STRING_MAX_CHARS && !LONE_SURROGATE.test(value)) {
+    return [stringSkeleton(value), EMPTY];
+  }
   let root: unknown = value;
   let claimed: Claimed | undefined;
   if (serializers.length > 0) {

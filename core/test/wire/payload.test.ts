@@ -113,3 +113,14 @@ describe('payloads', () => {
     expect(() => decodePayload([Buffer.from([0x07]), new Uint8Array(0)], 0, [])).toThrow(DeserializationError);
   });
 });
+
+describe('long strings', () => {
+  it('travel in V8 form, not as a UTF-8 scalar whose decoding could exceed the string limit', () => {
+    const long = 'é'.repeat((1 << 20) + 1);
+    const segments = encodePayload(long, [], 'args') as Uint8Array[];
+    expect(segments[0]![0]).toBe(0xff); // V8's version tag, not the scalar string tag
+    expect(decodePayload(segments, 0, [])).toBe(long);
+    const short = encodePayload('é'.repeat(10), [], 'args') as Uint8Array[];
+    expect(short[0]![0]).not.toBe(0xff);
+  });
+});
