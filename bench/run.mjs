@@ -35,7 +35,7 @@ import { killEverything, median, now, setAffinity } from './lib/harness.mjs';
 import { targets, verdict } from './targets.mjs';
 
 /** Benchmark groups, in run order. Extension point: add new group files here. */
-const GROUPS = ['./core.mjs', './limits.mjs', './remote.mjs', './serializers.mjs', './nats.mjs', './ws.mjs', './http.mjs', './cluster.mjs', './chaos.mjs', './autoscale.mjs', './otel.mjs'];
+const GROUPS = ['./core.mjs', './limits.mjs', './perf.mjs', './placements.mjs', './remote.mjs', './serializers.mjs', './nats.mjs', './ws.mjs', './http.mjs', './cluster.mjs', './chaos.mjs', './autoscale.mjs', './otel.mjs'];
 
 const DEFAULT_ROUNDS = 3;
 const DEFAULT_CAP_MS = 120_000;

@@ -34,6 +34,20 @@ export const targets = {
   http_offload_p99_ms: { limit: 'http_inline_p99_ms', max: 0.2 },
   // issue 14
   rtt_otel_us: { limit: 'rtt_us', max: 1.15 },
+  // issue 16
+  tps_prefetch: { min: 100_000 },
+  map10k_chunked_s: { max: 0.05 },
+  rtt_threads_us: { limit: 'rtt_piscina_us', max: 1 },
+  tps_threads: { limit: 'tps_piscina', min: 1 },
+  payload100mb_threads_s: { limit: 'payload100mb_piscina_s', max: 1 },
+  dispatch_10k_daemons_us: { limit: 'dispatch_10_daemons_us', max: 1.5 },
+  host_kb_per_daemon: { max: 20 },
+  rtt_threads_us_free: { limit: 'rtt_piscina_us_free', max: 1 },
+  rtt_threads_us_same: { limit: 'rtt_piscina_us_same', max: 1 },
+  rtt_threads_us_cross: { limit: 'rtt_piscina_us_cross', max: 1 },
+  rtt_us_free: { limit: 'rtt_workerpool_us_free', max: 1 },
+  rtt_us_same: { limit: 'rtt_workerpool_us_same', max: 1 },
+  rtt_us_cross: { limit: 'rtt_workerpool_us_cross', max: 1 },
   // issue 12
   slurm_first_result_s: { limit: 'slurm_submit_limit_s', max: 1.5 },
   // issue 10

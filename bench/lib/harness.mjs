@@ -206,9 +206,12 @@ export function cpuSeconds(pid) {
 
 // ---------------------------------------------------------------- CPU pinning (--pin)
 
-/** Sets the CPU affinity of every thread of `pid` (a `taskset` list such as '0' or '0-1'). */
-export function setAffinity(pid, cpuList) {
-  execFileSync('taskset', ['-a', '-p', '-c', cpuList, String(pid)], { stdio: 'ignore' });
+/**
+ * Sets the CPU affinity of every thread of `pid` (a `taskset` list such as '0' or '0-1'), or
+ * with `allThreads` false of that one thread id only.
+ */
+export function setAffinity(pid, cpuList, allThreads = true) {
+  execFileSync('taskset', [...(allThreads ? ['-a'] : []), '-p', '-c', cpuList, String(pid)], { stdio: 'ignore' });
 }
 
 /**

@@ -45,6 +45,11 @@ export interface Listener {
   readonly url: string;
   onChannel: (channel: Channel) => void;
   /**
+   * Optional: set by the host; a listener calls it when it turned a connection away itself
+   * (the process is about to run out of file descriptors), so the host logs and counts it.
+   */
+  onDropped?: (peer: string, why: string) => void;
+  /**
    * Optional: dial options every daemon of this listener needs (the CA certificate of a
    * zero-config TLS listener). The profile puts them in launch specs, under its own.
    */

@@ -81,6 +81,12 @@ describe('nested use of mirai-ts', () => {
     expect(err).toBeInstanceOf(TaskError);
     expect((err as TaskError).cause).toBeInstanceOf(ConfigError);
     expect(((err as TaskError).cause as Error).message).toMatch(/cannot launch local daemons from inside a miraiMap\(\) task.*launchLocal\(n\)/);
+    // Items of a chunked map are map elements too.
+    const chunked = await miraiMap([1, 2, 3], async () => {
+      const core = await import(`${'@mirai-ts'}/core`);
+      await core.daemons(2);
+    }, { chunk: 3 });
+    for (const item of chunked) expect(((item as TaskError).cause as Error).message).toMatch(/inside a miraiMap\(\) task/);
     const n = await mirai(async () => {
       const core = await import(`${'@mirai-ts'}/core`);
       await core.daemons(1);

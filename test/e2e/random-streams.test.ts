@@ -35,6 +35,25 @@ describe('seed', () => {
     expect(await miraiMap(ITEMS, () => Math.random()).flat()).toEqual(reference);
   });
 
+  it('gives each item of a chunked map the numbers it gets as a task of its own', async () => {
+    const reference = await draws(1, { seed: 4321 });
+    await daemons(2, { seed: 4321 });
+    // 12 items in chunks of 5: 5 + 5 + 2, each item on its own stream inside its chunk.
+    expect(await miraiMap(ITEMS, () => [Math.random(), Math.random()], { chunk: 5 }).flat()).toEqual(
+      await (async () => {
+        await daemons(3, { seed: 4321 });
+        return miraiMap(ITEMS, () => [Math.random(), Math.random()]).flat();
+      })(),
+    );
+    await daemons(2, { seed: 4321, url: 'tcp://127.0.0.1:0' });
+    expect(await miraiMap(ITEMS, () => Math.random(), { chunk: 4 }).flat()).toEqual(reference);
+    // A task after the map takes the stream after the map's 12.
+    const next = await mirai(() => Math.random());
+    await daemons(1, { seed: 4321 });
+    await miraiMap(ITEMS, () => 0).flat();
+    expect(await mirai(() => Math.random())).toBe(next);
+  });
+
   it('differs between seeds, and context.random() draws from the same stream as Math.random()', async () => {
     const a = await draws(2, { seed: 1 });
     const b = await draws(2, { seed: 2 });

@@ -7,6 +7,7 @@ import { CancelledError, ConfigError, MiraiError } from '../errors.js';
 import { Mirai, whenSettled } from './mirai.js';
 import { MIRAI_OPTION_RULES, submitTask, type MiraiOptions } from './submit.js';
 import { checkOptions, is } from '../options-check.js';
+import { submitChunks } from './map-chunks.js';
 import { currentPool, currentProfileName } from './profile-scope.js';
 import { ProgressBar } from './progress-bar.js';
 import { claimant, type Serializer } from '../serializer.js';
@@ -22,6 +23,13 @@ export interface MiraiMapOptions<A> extends Omit<MiraiOptions, 'signal'> {
   readonly args?: A;
   /** Cancels every task of the map when aborted. */
   readonly signal?: AbortSignal;
+  /**
+   * Items per task frame (default 1). Above 1, each daemon gets `chunk` items at once and runs
+   * `fn` on them one after another: far less overhead for tiny items, but a chunk is the unit
+   * of scheduling, retry and timeout. Every item still gets its own mirai and outcome. Pools
+   * without daemons (`sync`, none set) run one task per item.
+   */
+  readonly chunk?: number;
 }
 
 /** A map's collected results: an array, or an object with the input's keys. */
@@ -234,7 +242,7 @@ export function miraiMap<I, A, R>(
   fn: ((item: I, args: A, context: TaskContext) => R) | ModuleFunction,
   options: MiraiMapOptions<A> = {},
 ): MiraiMap<Awaited<R>, number | string> {
-  checkOptions('miraiMap()', options, { ...MIRAI_OPTION_RULES, args: is.any });
+  checkOptions('miraiMap()', options, { ...MIRAI_OPTION_RULES, args: is.any, chunk: is.whole(1) });
   const name = currentProfileName(options.profile);
   const pool = currentPool(name);
   const serializers = pool.serializers;
@@ -259,15 +267,21 @@ export function miraiMap<I, A, R>(
   };
   const signal = options.signal;
   if (signal?.aborted) throw new CancelledError(signal.reason);
-  const mirais: Mirai<Awaited<R>>[] = [];
+  const chunk = options.chunk ?? 1;
+  const itemName = (i: number): string => (keys ? `items.${keys[i]}` : `items[${i}]`);
+  let mirais: Mirai<Awaited<R>>[] = [];
   const mapId = ++lastMapId;
   const observed = active(channels.mapStart) || active(channels.mapEnd);
   if (observed) publish(channels.mapStart, { profile: name, mapId, size: values.length });
   try {
-    values.forEach((item, i) => {
-      const param = { value: item, name: keys ? `items.${keys[i]}` : `items[${i}]` };
-      mirais.push(submitTask<Awaited<R>>(fn as Function | ModuleFunction, [param, argsParam], taskOptions, name, pool, true, mapId));
-    });
+    if (chunk > 1 && pool.batches === true) {
+      mirais = submitChunks<Awaited<R>>(pool, name, fn as Function | ModuleFunction, values, itemName, argsParam, chunk, taskOptions, mapId);
+    } else {
+      values.forEach((item, i) => {
+        const param = { value: item, name: itemName(i) };
+        mirais.push(submitTask<Awaited<R>>(fn as Function | ModuleFunction, [param, argsParam], taskOptions, name, pool, true, mapId));
+      });
+    }
   } catch (err) {
     // One element cannot be sent: nothing of this map may run.
     cancelAll(mirais);

@@ -11,8 +11,8 @@ import { frame, FrameFlag, FrameType, HANDSHAKE_LIMITS, jsonSegment, readJsonSeg
 import type { ByeMessage } from '../wire/messages.js';
 import { encodePayload } from '../wire/payload.js';
 import { loadInstrumentation, loadSerializers, type Instrumentation } from './plugins.js';
-import { decodeTaskParams, readTaskStream, readTraceContext } from '../wire/task-frame.js';
-import { firstStream, RandomStream } from '../wire/random-stream.js';
+import { batchResultSegments, decodeTaskParams, readTaskStream, readTraceContext, taskFunctionSegment } from '../wire/task-frame.js';
+import { firstStream, RandomStream, StreamSequence, type StreamState } from '../wire/random-stream.js';
 import { active, channels, publish } from '../events.js';
 import { tagTaskOutput } from './task-output.js';
 import type { Serializer } from '../serializer.js';
@@ -55,8 +55,13 @@ class RunningTask implements TaskContext {
     readonly taskId: number,
     readonly daemonId: number,
     /** The task's own stream (a seeded profile), or the daemon's. */
-    private readonly stream: RandomStream,
+    private stream: RandomStream,
   ) {}
+
+  /** Switches to the stream of the next item of a chunk (a seeded profile). */
+  useStream(stream: RandomStream): void {
+    this.stream = stream;
+  }
 
   random(): number {
     return this.stream.random();
@@ -76,6 +81,11 @@ class RunningTask implements TaskContext {
       if (this.aborted) this.controller.abort(this.reason);
     }
     return this.controller.signal;
+  }
+
+  /** True once the host cancelled the task. */
+  get cancelled(): boolean {
+    return this.aborted;
   }
 
   abort(reason: unknown): void {
@@ -210,7 +220,11 @@ class DaemonRun {
       return;
     }
     const index = this.queue.findIndex((t) => t.frame.id === id);
-    if (index >= 0) this.queue.splice(index, 1);
+    if (index < 0) return;
+    // A task waiting here (prefetched, or sent in direct mode) is dropped, and answered so
+    // the host knows it holds nothing more for this daemon (it ignores the answer itself).
+    this.queue.splice(index, 1);
+    this.sendResult(id, new Error('cancelled before it started'), FrameFlag.Error);
   }
 
   private runNext(): void {
@@ -220,8 +234,9 @@ class DaemonRun {
       return;
     }
     let running: RunningTask;
+    let own: StreamState | undefined;
     try {
-      const own = task.everywhere ? undefined : readTaskStream(task.frame);
+      own = task.everywhere ? undefined : readTaskStream(task.frame);
       running = new RunningTask(task.frame.id, this.daemonId, own === undefined ? this.stream : new RandomStream(own));
       // With a seed, code that calls Math.random() becomes reproducible unchanged.
       if (own !== undefined) Math.random = () => running.random();
@@ -246,10 +261,9 @@ class DaemonRun {
       Atomics.add(this.taskState, 1, 1); // a new task
       Atomics.store(this.taskState, 0, 1); // busy
     }
-    const ctx: TaskContext = running;
     let outcome: unknown;
     try {
-      outcome = this.invoke(task.frame, ctx);
+      outcome = this.invoke(task.frame, running, own);
     } catch (err) {
       this.finish(task, err, true);
       return;
@@ -265,15 +279,18 @@ class DaemonRun {
   }
 
   /** Decodes the task and calls it; returns its value or a promise of it. */
-  private invoke(f: Frame, ctx: TaskContext): unknown {
+  private invoke(f: Frame, ctx: RunningTask, own: StreamState | undefined): unknown {
     const isModule = (f.flags & FrameFlag.ModuleRef) !== 0;
     const params = machineryStep(() => decodeTaskParams(f, this.serializers));
-    const call = (fn: AnyFunction, p: unknown): unknown => fn(...(p as unknown[]), ctx);
+    const call =
+      (f.flags & FrameFlag.Batch) !== 0
+        ? (fn: AnyFunction, p: unknown): unknown => runChunk(fn, p as [unknown[], unknown], ctx, own)
+        : (fn: AnyFunction, p: unknown): unknown => fn(...(p as unknown[]), ctx);
+    const head = taskFunctionSegment(f);
     if (isModule) {
-      const ref = readJsonSegment<ModuleFunction>(f.segments[0]);
+      const ref = readJsonSegment<ModuleFunction>(head);
       return Promise.all([loadModuleFunction(ref), params]).then(([fn, p]) => call(fn, p));
     }
-    const head = f.segments[0];
     if (head === undefined) throw new Error('task frame without a function');
     const fn = compileSegment(head);
     return params instanceof Promise ? params.then((p) => call(fn, p)) : call(fn, params);
@@ -307,19 +324,15 @@ class DaemonRun {
 
   private sendResult(id: number, value: unknown, flags: number): void {
     const send = (segments: Uint8Array[], f: number): void => this.channel.send(frame(FrameType.Result, id, segments, f));
-    const sendError = (err: unknown): void => {
-      const record = toErrorRecord(err, (v) => canEncode(v));
-      if (typeof err === 'object' && err !== null && machineryErrors.has(err)) record.machinery = true;
-      let segments: Uint8Array[];
-      try {
-        segments = encodePayload(record, [], 'error') as Uint8Array[];
-      } catch {
-        segments = encodePayload({ name: record.name, message: record.message, stack: record.stack, classes: [], props: {} }, [], 'error') as Uint8Array[];
-      }
-      send(segments, flags | FrameFlag.Error);
-    };
+    const sendError = (err: unknown): void => send(encodeError(err), flags | FrameFlag.Error);
     if ((flags & FrameFlag.Error) !== 0) {
       sendError(value);
+      return;
+    }
+    if (value instanceof ChunkOutcomes) {
+      const items = value.encode(this.serializers);
+      if (items instanceof Promise) void items.then((done) => send(batchResultSegments(done), flags | FrameFlag.Batch));
+      else send(batchResultSegments(items), flags | FrameFlag.Batch);
       return;
     }
     let encoded: Uint8Array[] | Promise<Uint8Array[]>;
@@ -454,6 +467,95 @@ function machineryStep<T>(step: () => T): T {
     return mark(err);
   }
   return (out instanceof Promise ? out.catch(mark) : out) as T;
+}
+
+/** An error as a Result payload: its record, or a bare one if the record cannot be encoded. */
+function encodeError(err: unknown): Uint8Array[] {
+  const record = toErrorRecord(err, (v) => canEncode(v));
+  if (typeof err === 'object' && err !== null && machineryErrors.has(err)) record.machinery = true;
+  try {
+    return encodePayload(record, [], 'error') as Uint8Array[];
+  } catch {
+    return encodePayload({ name: record.name, message: record.message, stack: record.stack, classes: [], props: {} }, [], 'error') as Uint8Array[];
+  }
+}
+
+/** Each item's outcome in a chunk (flag Batch): one item's error never fails its siblings. */
+class ChunkOutcomes {
+  readonly values: unknown[];
+  readonly failed: boolean[];
+  constructor(n: number) {
+    this.values = new Array<unknown>(n);
+    this.failed = new Array<boolean>(n).fill(false);
+  }
+
+  /** Each item's Result payload; a value that cannot be encoded becomes that item's error. */
+  encode(serializers: readonly Serializer[]): EncodedItem[] | Promise<EncodedItem[]> {
+    const items = this.values.map((value, i): EncodedItem | Promise<EncodedItem> => {
+      if (this.failed[i]) return { segments: encodeError(value), error: true };
+      const asError = (err: unknown): EncodedItem => ({ segments: encodeError(err), error: true });
+      try {
+        const encoded = machineryStep(() => encodePayload(value, serializers, `result[${i}]`));
+        return encoded instanceof Promise ? encoded.then((segments) => ({ segments, error: false }), asError) : { segments: encoded, error: false };
+      } catch (err) {
+        return asError(err);
+      }
+    });
+    return items.some((e) => e instanceof Promise) ? Promise.all(items) : (items as EncodedItem[]);
+  }
+}
+
+interface EncodedItem {
+  readonly segments: readonly Uint8Array[];
+  readonly error: boolean;
+}
+
+/**
+ * Runs `fn(item, args, ctx)` for each item of a chunk, one after another (an async item is
+ * awaited before the next starts, as separate tasks would be). Once the host cancels the chunk,
+ * the items not yet started fail with the cancellation. With a seeded stream (`first`), item i
+ * draws from it jumped i times: the numbers the same item gets as a task of its own.
+ */
+function runChunk(fn: AnyFunction, [items, args]: [unknown[], unknown], ctx: RunningTask, first: StreamState | undefined): ChunkOutcomes | Promise<ChunkOutcomes> {
+  if (!Array.isArray(items)) throw new TypeError('a chunk frame must carry an array of items');
+  const out = new ChunkOutcomes(items.length);
+  const streams = first === undefined ? undefined : new StreamSequence(first);
+  let i = 0;
+  const step = (): ChunkOutcomes | Promise<ChunkOutcomes> => {
+    for (; i < items.length; i++) {
+      if (streams !== undefined) ctx.useStream(new RandomStream(streams.next()));
+      if (ctx.cancelled) {
+        out.values[i] = new Error('cancelled by the host');
+        out.failed[i] = true;
+        continue;
+      }
+      let value: unknown;
+      try {
+        value = fn(items[i], args, ctx);
+      } catch (err) {
+        out.values[i] = err;
+        out.failed[i] = true;
+        continue;
+      }
+      if (typeof value === 'object' && value !== null && typeof (value as PromiseLike<unknown>).then === 'function') {
+        const at = i++;
+        return Promise.resolve(value).then(
+          (v) => {
+            out.values[at] = v;
+            return step();
+          },
+          (err: unknown) => {
+            out.values[at] = err;
+            out.failed[at] = true;
+            return step();
+          },
+        );
+      }
+      out.values[i] = value;
+    }
+    return out;
+  };
+  return step();
 }
 
 function canEncode(value: unknown): boolean {

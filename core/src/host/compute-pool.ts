@@ -34,6 +34,11 @@ export interface TaskRequest {
   readonly everywhere?: boolean;
   /** W3C trace context to send with the task (from a tracing adapter's provider). */
   readonly trace?: TraceContext;
+  /**
+   * A chunk of a map (`miraiMap(..., { chunk })`) of this many items: params are (items, args)
+   * and the outcome is fulfilled with one ResultOutcome per item. Only pools with `batches` take it.
+   */
+  readonly batch?: number;
 }
 
 /** A submitted task, as far as its submitter can act on it. */
@@ -60,6 +65,8 @@ export interface ComputePool {
   readonly name: string;
   readonly serializers: readonly Serializer[];
   readonly log: LogFunction;
+  /** True if `submit()` takes chunks of a map (`TaskRequest.batch`); other pools get one task per item. */
+  readonly batches?: boolean;
   /**
    * Queues a task. Throws (nothing queued) when it cannot be sent (a SerializationError) or
    * the queue is full (a QueueFullError).

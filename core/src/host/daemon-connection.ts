@@ -58,6 +58,8 @@ export class DaemonConnection {
   retired = false;
   /** The daemon's watchdog connection, when it runs one: it can replace a stuck daemon. */
   watchdog: Channel | undefined;
+  /** Position in the FIFO scheduler's queue of daemons with room; -1 when not in it. */
+  queuePosition = -1;
   /** The launch that started this daemon, when this host started it. */
   launch: { readonly handle: LaunchHandle; readonly kind: string } | undefined;
 

@@ -97,7 +97,7 @@ export class Dispatcher implements TaskCanceller {
     private readonly settings: ProfileSettings,
     private readonly hooks: DispatcherHooks,
   ) {
-    this.scheduler = settings.dispatcher ? new FifoScheduler() : new DirectScheduler();
+    this.scheduler = settings.dispatcher ? new FifoScheduler(settings.prefetch) : new DirectScheduler();
     this.refusals = new RefusalLog(settings.name, settings.log);
     this.queueRoom = new QueueRoom(settings.maxQueued, settings.maxQueuedBytes, () => ({ tasks: this.queue.size, bytes: this.queuedBytes }));
     this.state = {
@@ -114,6 +114,10 @@ export class Dispatcher implements TaskCanceller {
       },
     };
     listener.onChannel = (channel) => this.accept(channel);
+    listener.onDropped = (peer, why) => {
+      this.rejected++;
+      this.refusals.refused(peer, why);
+    };
   }
 
   get connections(): number {
@@ -210,13 +214,19 @@ export class Dispatcher implements TaskCanceller {
     } else {
       conn.sendCancel(task.id);
       // A task stuck in synchronous code cannot hear the Cancel: if its daemon has not
-      // answered within the grace, it is ended (and replaced, see the pool).
-      const timer = setTimeout(() => {
+      // answered within the grace, it is ended (and replaced, see the pool). A prefetched
+      // task waiting behind another (daemons run their tasks in order) is not stuck: the
+      // daemon answers its Cancel once free, so the grace starts when it is first in line.
+      const check = (): void => {
         if (!conn.inflight.has(task.id) || conn.state === 'gone') return;
+        if (conn.inflight.keys().next().value !== task.id) {
+          setTimeout(check, this.settings.cancelGrace).unref();
+          return;
+        }
         this.settings.log('info', `profile '${this.settings.name}': daemon ${conn.id} did not stop cancelled task ${task.id} within ${this.settings.cancelGrace} ms; replacing it`);
         this.hooks.onDaemon({ type: 'ended', conn, how: conn.end() });
-      }, this.settings.cancelGrace);
-      timer.unref();
+      };
+      setTimeout(check, this.settings.cancelGrace).unref();
     }
     this.fail(task, error);
     return true;
@@ -401,7 +411,7 @@ export class Dispatcher implements TaskCanceller {
     }
     if (conn.state === 'leaving') {
       if (conn.inflight.size === 0) conn.sendExit();
-    } else if (conn.inflight.size === 0) {
+    } else if (conn.inflight.size < this.settings.prefetch) {
       this.scheduler.release(conn);
       this.drain();
       this.idled(conn);
@@ -421,14 +431,13 @@ export class Dispatcher implements TaskCanceller {
     if (reason && !this.closed && !conn.retired) {
       this.settings.log('warn', `profile '${this.settings.name}': daemon ${conn.id} disconnected: ${reason.message}`);
     }
-    let requeued = false;
+    const again: HostTask[] = [];
     for (const task of conn.inflight.values()) conn.lostRunning = Math.max(conn.lostRunning, task.runs);
     for (const task of conn.inflight.values()) {
       this.executing--;
       if (task.settled) continue;
       if (task.crashes !== undefined && this.crashed(task, task.crashes, conn)) continue;
       if (task.retriesLeft > 0) {
-        requeued = true;
         // The caller asked for it (`retry`): run it again, before anything queued after it.
         task.retriesLeft--;
         task.daemon = undefined;
@@ -436,7 +445,7 @@ export class Dispatcher implements TaskCanceller {
         if (active(channels.taskRetried)) {
           publish(channels.taskRetried, { profile: this.settings.name, taskId: task.id, daemonId: conn.id, retriesLeft: task.retriesLeft });
         }
-        this.queue.unshift(task);
+        again.push(task);
         this.queuedBytes += task.bytes;
         this.settings.log('info', `profile '${this.settings.name}': task ${task.id} lost with daemon ${conn.id}; running it again (${task.retriesLeft} retries left)`);
         continue;
@@ -446,6 +455,8 @@ export class Dispatcher implements TaskCanceller {
       this.fail(task, new ConnectionResetError(`daemon ${conn.id}${pid} disconnected while running task ${task.id}`));
     }
     conn.inflight.clear();
+    // Prefetched tasks go back at the head of the queue in the order they were sent.
+    for (let i = again.length - 1; i >= 0; i--) this.queue.unshift(again[i]!);
     for (const task of conn.setup.splice(0)) {
       this.completed++;
       this.fail(task, new ConnectionResetError(`daemon ${conn.id} disconnected before it ran everywhere() task ${task.id}`));
@@ -455,7 +466,7 @@ export class Dispatcher implements TaskCanceller {
     if (!conn.retired) this.hooks.onDaemon({ type: lost ? 'lost' : 'disconnect', conn });
     if (was !== 'handshake') this.daemonEvent(lost ? channels.daemonLost : channels.daemonDisconnected, conn);
     this.drain();
-    if (requeued) this.hooks.onDemand?.();
+    if (again.length > 0) this.hooks.onDemand?.();
   }
 
   /**

@@ -13,7 +13,7 @@ import { newSecret } from '../wire/auth.js';
 import type { DaemonOptions } from '../wire/daemon-args.js';
 import { FrameType, HANDSHAKE_LIMITS, type Frame } from '../wire/frame.js';
 import type { SerializerRef } from '../wire/messages.js';
-import { firstStream, StreamSequence } from '../wire/random-stream.js';
+import { firstStream, StreamSequence, type StreamState } from '../wire/random-stream.js';
 import { buildTaskFrame, type TaskParam } from '../wire/task-frame.js';
 import type { ComputePool, PoolStatus, Submitted, TaskRequest } from './compute-pool.js';
 import type { DaemonConnection } from './daemon-connection.js';
@@ -103,6 +103,9 @@ export class DaemonPool implements ComputePool {
     return new DaemonPool(settings, listener, transport, settings.secret ?? newSecret());
   }
 
+  /** Takes chunks of a map as one task frame each (flag Batch). */
+  readonly batches = true;
+
   get serializers(): ProfileSettings['serializers'] {
     return this.settings.serializers;
   }
@@ -125,11 +128,20 @@ export class DaemonPool implements ComputePool {
     // The stream is taken at submission, before any async serializer: the task's place in the
     // submission order, not when its frame is ready, decides its numbers.
     const built = buildTaskFrame(FrameType.Task, request.id, request.fn, request.params, this.settings.serializers, {
-      stream: this.taskStreams?.next(),
+      stream: this.takeStreams(request.batch ?? 1),
       inMap: request.inMap,
       trace: request.trace,
+      batch: request.batch !== undefined,
     });
     return built instanceof Promise ? this.submitLater(request, built) : this.submitFrame(request, built);
+  }
+
+  /** The next task's random stream (a seeded profile); a chunk of n items takes n, and sends the first. */
+  private takeStreams(n: number): StreamState | undefined {
+    if (this.taskStreams === undefined) return undefined;
+    const first = this.taskStreams.next();
+    for (let i = 1; i < n; i++) this.taskStreams.next();
+    return first;
   }
 
   /** Queues a task whose frame is built; throws a QueueFullError (nothing queued) when full. */

@@ -27,6 +27,13 @@ export interface DaemonsOptions extends DaemonOptions {
   readonly url?: string;
   /** FIFO dispatcher with one task per daemon (default true), or direct round-robin (false). */
   readonly dispatcher?: boolean;
+  /**
+   * With the dispatcher: how many tasks each daemon may hold at once (default 1, mirai's rule).
+   * Above 1, a daemon starts its next task as soon as it answers one, which multiplies the
+   * throughput of tiny tasks; but a slow task delays the ones prefetched behind it. A whole
+   * number ≥ 1; not with `dispatcher: false` (direct mode already sends everything).
+   */
+  readonly prefetch?: number;
   /** Run tasks in this process, for debugging. */
   readonly sync?: boolean;
   /** Serializer plugins for this profile. */
@@ -98,6 +105,7 @@ export interface DaemonsOptions extends DaemonOptions {
 /** Every default, in one place. */
 export const PROFILE_DEFAULTS = {
   dispatcher: true,
+  prefetch: 1,
   launchTimeout: 30_000,
   handshakeTimeout: 10_000,
   cancelGrace: 150,
@@ -111,7 +119,7 @@ export interface ProfileSettings
   extends Required<
       Pick<
         DaemonsOptions,
-        'dispatcher' | 'serializers' | 'launchTimeout' | 'handshakeTimeout' | 'cancelGrace' | 'repair' | 'maxQueued' | 'maxQueuedBytes' | 'log'
+        'dispatcher' | 'prefetch' | 'serializers' | 'launchTimeout' | 'handshakeTimeout' | 'cancelGrace' | 'repair' | 'maxQueued' | 'maxQueuedBytes' | 'log'
       >
     >,
     Pick<DaemonsOptions, 'secret' | 'listenOptions' | 'dialOptions' | 'autoscale' | 'seed'> {
@@ -135,6 +143,7 @@ export function resolveProfileOptions(name: string, options: DaemonsOptions, def
     name,
     url: options.url ?? defaultUrl(),
     dispatcher: options.dispatcher ?? PROFILE_DEFAULTS.dispatcher,
+    prefetch: checkPrefetch(options),
     daemonOptions: pickDaemonOptions(options),
     serializers: options.serializers ?? [],
     instrumentation: instrumentationRefs(options.instrumentation),
@@ -191,6 +200,7 @@ export const PROFILE_OPTION_RULES: OptionRules = {
   profile: is.string,
   url: is.string,
   dispatcher: is.boolean,
+  prefetch: is.whole(1),
   sync: is.boolean,
   serializers: is.array,
   transports: is.array,
@@ -221,6 +231,15 @@ export function checkProfileOptions(options: unknown): void {
 /** Validates daemon options (`where` names the call) instead of dropping bad ones silently (a mirai gotcha). */
 export function checkDaemonOptions(options: DaemonOptions, where = 'daemon options', extra: OptionRules = {}): void {
   checkOptions(where, options, { ...DAEMON_OPTION_RULES, ...extra });
+}
+
+/** `prefetch` (checked as a whole number ≥ 1 already): above 1 it needs the dispatcher. */
+function checkPrefetch(options: DaemonsOptions): number {
+  const prefetch = options.prefetch ?? PROFILE_DEFAULTS.prefetch;
+  if (prefetch > 1 && options.dispatcher === false) {
+    throw new ConfigError(`daemons(): prefetch: ${prefetch} needs the dispatcher; with dispatcher: false every task is sent to its daemon at once already`);
+  }
+  return prefetch;
 }
 
 /** The refs of `instrumentation`, checked: daemons must be able to import each. */

@@ -8,12 +8,14 @@ import type { Serializer } from '../serializer.js';
 import { fromErrorRecord } from '../wire/error-record.js';
 import { FrameFlag, type Frame } from '../wire/frame.js';
 import { decodePayload } from '../wire/payload.js';
+import { batchResultEntries } from '../wire/task-frame.js';
 
 export type ResultOutcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: MiraiError };
 
 /** The outcome a Result frame carries; a promise when a plugin serializer decodes asynchronously. */
 export function readResult(f: Frame, serializers: readonly Serializer[]): ResultOutcome | Promise<ResultOutcome> {
   const isError = (f.flags & FrameFlag.Error) !== 0;
+  if ((f.flags & FrameFlag.Batch) !== 0 && !isError) return readChunk(f, serializers);
   let decoded: unknown;
   try {
     decoded = decodePayload(f.segments, 0, serializers);
@@ -40,4 +42,29 @@ function outcome(taskId: number, decoded: unknown, isError: boolean): ResultOutc
 
 function failed(taskId: number, err: unknown): ResultOutcome {
   return { ok: false, error: isMiraiError(err) ? err : new DeserializationError(`the result of task ${taskId} could not be decoded`, err) };
+}
+
+/**
+ * A chunk's Result (flag Batch): its value is one {@link ResultOutcome} per item, in item
+ * order, each decoded on its own so one item's bad bytes fail only that item.
+ */
+function readChunk(f: Frame, serializers: readonly Serializer[]): ResultOutcome | Promise<ResultOutcome> {
+  let entries: { readonly start: number; readonly error: boolean }[];
+  try {
+    entries = batchResultEntries(f);
+  } catch (err) {
+    return failed(f.id, err);
+  }
+  const items = entries.map(({ start, error }): ResultOutcome | Promise<ResultOutcome> => {
+    let decoded: unknown;
+    try {
+      decoded = decodePayload(f.segments, start, serializers);
+    } catch (err) {
+      return failed(f.id, err);
+    }
+    if (decoded instanceof Promise) return decoded.then((v: unknown) => outcome(f.id, v, error), (err: unknown) => failed(f.id, err));
+    return outcome(f.id, decoded, error);
+  });
+  if (items.some((o) => o instanceof Promise)) return Promise.all(items).then((value) => ({ ok: true, value }));
+  return { ok: true, value: items };
 }

@@ -55,6 +55,11 @@ export class TaskQueue<T extends Queueable> {
     return undefined;
   }
 
+  /** Whether `item` is queued here (an item belongs to at most one queue at a time). */
+  has(item: T): boolean {
+    return item.queuePosition >= 0;
+  }
+
   /** Removes `item` if queued; returns whether it was. */
   remove(item: T): boolean {
     const index = item.queuePosition - this.offset;

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import type { FrameLimits } from '../wire/frame.js';
 import type { Channel, Json, Listener } from '../transport.js';
@@ -18,6 +19,7 @@ export interface StreamListenerOptions {
 /** A {@link Listener} over a Node `net`/`tls` server; shared by the stream transports. */
 export class StreamListener implements Listener {
   onChannel: (channel: Channel) => void = (channel) => channel.close();
+  onDropped?: (peer: string, why: string) => void;
   readonly dialOptions: { readonly [key: string]: Json } | undefined;
   private readonly sockets = new Set<Socket>();
 
@@ -28,6 +30,15 @@ export class StreamListener implements Listener {
     private readonly options: StreamListenerOptions = {},
   ) {
     this.dialOptions = options.dialOptions;
+    // Out of file descriptors, libuv accepts and closes connections silently: stop short of
+    // the limit instead, so each turned-away daemon is logged and counted, and the host
+    // keeps serving those it has.
+    const room = connectionRoom();
+    if (room !== undefined) server.maxConnections = room;
+    server.on('drop', (data?: { remoteAddress?: string; remotePort?: number }) => {
+      const peer = data?.remoteAddress ? `${data.remoteAddress}:${data.remotePort}` : 'local socket';
+      this.onDropped?.(peer, `too many open files: the host is near its file descriptor limit (EMFILE; ${room} connections, ulimit -n ${fdLimit()}); raise it with \`ulimit -n\``);
+    });
     server.on(options.connectionEvent ?? 'connection', (raw: Socket) => {
       const peer = raw.remoteAddress ? `${raw.remoteAddress}:${raw.remotePort}` : 'local socket';
       const socket = options.wrap ? options.wrap(raw) : raw;
@@ -52,6 +63,32 @@ export class StreamListener implements Listener {
   unref(): void {
     this.server.unref();
   }
+}
+
+/** Descriptors kept free for everything else the host opens (files, launches, its own sockets). */
+const FD_RESERVE = 32;
+
+/** The soft limit on open files (Linux, from /proc), or undefined where it cannot be read. */
+function fdLimit(): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** How many more connections fit under the fd limit, with a reserve; undefined if unknown. */
+function connectionRoom(): number | undefined {
+  const limit = fdLimit();
+  if (limit === undefined) return undefined;
+  let open = 0;
+  try {
+    open = readdirSync('/proc/self/fd').length;
+  } catch {
+    return undefined;
+  }
+  return Math.max(1, limit - open - FD_RESERVE);
 }
 
 /** Waits for a server to listen or fail. */

@@ -46,6 +46,14 @@ export const FrameFlag = {
   InMap: 1 << 4,
   /** Task: a segment of W3C trace context (JSON `{ traceparent, tracestate? }`), before the stream segment. */
   TraceContext: 1 << 5,
+  /**
+   * Task: a chunk of a map. The parameters are (items, args); the function segment follows the
+   * parameters (before trace context and stream), and segment 0 is a stub that makes daemons
+   * without this flag refuse the chunk. With Stream, the stream is the first item's; item i
+   * draws from it jumped i times. Result: one payload per item, each a value or an error
+   * record (see task-frame.ts).
+   */
+  Batch: 1 << 6,
 } as const;
 
 /**

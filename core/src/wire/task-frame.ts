@@ -3,8 +3,10 @@
  *   [0] function source (UTF-8), or a module reference (JSON) with the ModuleRef flag
  *   [1] parameter table: u32 segment count of each parameter's payload
  *   [2…] each parameter's payload, one after another (see payload.ts)
- *   [last − 1, or last without Stream] with the TraceContext flag: W3C trace context (JSON).
- *   [last] with the Stream flag: the task's random stream (16 bytes, see random-stream.ts)
+ *   then, in this order, each only with its flag:
+ *   - Batch: the function segment (segment 0 is then a refusal stub, see below);
+ *   - TraceContext: W3C trace context (JSON);
+ *   - Stream: the task's random stream (16 bytes, see random-stream.ts), always last.
  *   Daemons that predate a flag ignore its segment: the parameter table says where the
  *   payloads end.
  *
@@ -28,6 +30,8 @@ export interface TaskExtras {
   readonly inMap?: boolean | undefined;
   /** W3C trace context to send with the task (from a tracing adapter's provider). */
   readonly trace?: TraceContext | undefined;
+  /** The frame is a chunk of a map (flag Batch): its first parameter is the array of items. */
+  readonly batch?: boolean | undefined;
 }
 
 /** A parameter: its value and its name in error messages, or segments encoded earlier. */
@@ -61,9 +65,16 @@ export function functionSegment(fn: Function | ModuleFunction): { head: Uint8Arr
   throw new ConfigError(`fn must be a function or fromModule(...), got ${fn === null ? 'null' : typeof fn}`);
 }
 
+/** What a daemon that predates the Batch flag runs instead of a chunk: a clear refusal. */
+const BATCH_REFUSAL = 'this daemon does not support chunked maps (frame flag Batch); upgrade @mirai-ts/core where the daemons run, or map without `chunk`';
+const batchStub = textSegment(`() => { throw new Error(${JSON.stringify(BATCH_REFUSAL)}); }`);
+const batchModuleStub = jsonSegment({ module: `data:text/javascript,throw new Error(${encodeURIComponent(JSON.stringify(BATCH_REFUSAL))})`, export: 'refused' });
+
 /**
- * Builds a task frame. Synchronous unless a plugin serializer is async; throws a
- * SerializationError naming the parameter path when a value cannot be sent.
+ * Builds a task frame. With `batch`, the frame is a chunk of a map (flag Batch): its first
+ * parameter is the array of items, and the function travels last, after a refusal stub.
+ * Synchronous unless a plugin serializer is async; throws a SerializationError naming the
+ * parameter path when a value cannot be sent.
  */
 export function buildTaskFrame(
   type: FrameType,
@@ -75,18 +86,24 @@ export function buildTaskFrame(
 ): Frame | Promise<Frame> {
   const { head, flags: fnFlags } = functionSegment(fn);
   const { stream, trace } = extras;
+  const batch = extras.batch === true;
   const flags =
-    fnFlags | (stream === undefined ? 0 : FrameFlag.Stream) | (extras.inMap === true ? FrameFlag.InMap : 0) | (trace === undefined ? 0 : FrameFlag.TraceContext);
+    fnFlags |
+    (stream === undefined ? 0 : FrameFlag.Stream) |
+    (extras.inMap === true ? FrameFlag.InMap : 0) |
+    (trace === undefined ? 0 : FrameFlag.TraceContext) |
+    (batch ? FrameFlag.Batch : 0);
   const encoded = params.map((p) => ('encoded' in p ? p.encoded : encodePayload(p.value, serializers, p.name)));
   const assemble = (parts: readonly (readonly Uint8Array[])[]): Frame => {
     // Sized exactly: pushing would over-allocate, and a million queued tasks hold their lists.
-    let count = 2 + (stream === undefined ? 0 : 1) + (trace === undefined ? 0 : 1);
+    let count = 2 + (batch ? 1 : 0) + (stream === undefined ? 0 : 1) + (trace === undefined ? 0 : 1);
     for (const part of parts) count += part.length;
     const segments = new Array<Uint8Array>(count);
-    segments[0] = head;
+    segments[0] = !batch ? head : (flags & FrameFlag.ModuleRef) !== 0 ? batchModuleStub : batchStub;
     segments[1] = paramTable(parts);
     let i = 2;
     for (const part of parts) for (const segment of part) segments[i++] = segment;
+    if (batch) segments[i++] = head;
     if (trace !== undefined) segments[i++] = jsonSegment(trace);
     if (stream !== undefined) segments[i] = streamSegment(stream);
     return frame(type, id, segments, flags);
@@ -140,7 +157,7 @@ export function readTaskStream(f: Frame): StreamState | undefined {
 export function readTraceContext(f: Frame): TraceContext | undefined {
   if ((f.flags & FrameFlag.TraceContext) === 0) return undefined;
   // The stream segment, when there is one, comes last.
-  const at = f.segments.length - ((f.flags & FrameFlag.Stream) === 0 ? 1 : 2);
+  const at = f.segments.length - 1 - ((f.flags & FrameFlag.Stream) === 0 ? 0 : 1);
   try {
     const ctx = readJsonSegment<TraceContext>(f.segments[at]);
     if (typeof ctx?.traceparent !== 'string' || !TRACEPARENT.test(ctx.traceparent)) return undefined;
@@ -148,4 +165,45 @@ export function readTraceContext(f: Frame): TraceContext | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The segment naming a task's function: the first, or in a chunk (flag Batch) the one after the parameters. */
+export function taskFunctionSegment(f: Frame): Uint8Array | undefined {
+  if ((f.flags & FrameFlag.Batch) === 0) return f.segments[0];
+  const trailing = ((f.flags & FrameFlag.Stream) === 0 ? 0 : 1) + ((f.flags & FrameFlag.TraceContext) === 0 ? 0 : 1);
+  return f.segments[f.segments.length - 1 - trailing];
+}
+
+/**
+ * A chunk's Result (flag Batch): segment 0 holds one u32 per item, its payload's segment
+ * count with the top bit set when the payload is an error record; the payloads follow.
+ */
+export const BATCH_ERROR_BIT = 0x8000_0000;
+
+/** Daemon side: one Result payload of a chunk from each item's encoded value or error. */
+export function batchResultSegments(items: readonly { readonly segments: readonly Uint8Array[]; readonly error: boolean }[]): Uint8Array[] {
+  const table = new Uint32Array(items.length);
+  const segments: Uint8Array[] = [new Uint8Array(table.buffer)];
+  items.forEach((item, i) => {
+    table[i] = (item.segments.length | (item.error ? BATCH_ERROR_BIT : 0)) >>> 0;
+    for (const s of item.segments) segments.push(s);
+  });
+  return segments;
+}
+
+/** Host side: where each item's payload starts in a chunk's Result, and whether it is an error. */
+export function batchResultEntries(f: Frame): { readonly start: number; readonly error: boolean }[] {
+  const tableSegment = f.segments[0];
+  if (tableSegment === undefined || tableSegment.byteLength % 4 !== 0) throw new DeserializationError('chunk result has no item table');
+  const table = new DataView(tableSegment.buffer, tableSegment.byteOffset, tableSegment.byteLength);
+  const entries: { start: number; error: boolean }[] = [];
+  let start = 1;
+  for (let i = 0; i < tableSegment.byteLength / 4; i++) {
+    const word = table.getUint32(4 * i, true);
+    const count = word & ~BATCH_ERROR_BIT;
+    if (count === 0 || start + count > f.segments.length) throw new DeserializationError('chunk result item table is out of range');
+    entries.push({ start, error: (word & BATCH_ERROR_BIT) !== 0 });
+    start += count;
+  }
+  return entries;
 }

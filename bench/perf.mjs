@@ -1,0 +1,252 @@
+/**
+ * Issue 16 benchmarks: opt-in prefetch, chunked maps, thread daemons beside piscina.
+ * Built packages only (core/dist and the plugins' dist folders): build first. Each benchmark starts its
+ * own pool and resets it in a `finally`.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { daemons, info, mirai, miraiMap, status } from '@mirai-ts/core';
+import { threadDaemons } from '@mirai-ts/threads';
+import { Piscina } from 'piscina';
+import { gc, now, sleep, stopChild, trackPid } from './lib/harness.mjs';
+import { checkPayload, payloadArray } from './lib/payload.mjs';
+import * as P from './params.mjs';
+
+/** Tasks in flight per daemon for the prefetch figure. */
+const PREFETCH = 64;
+/** Items per task frame for the chunked map figure. */
+const CHUNK = 500;
+
+async function trivialBatch(count) {
+  const ms = new Array(count);
+  for (let i = 0; i < count; i++) ms[i] = mirai(() => 1);
+  const values = await Promise.all(ms);
+  if (values[count - 1] !== 1) throw new Error('a trivial task returned the wrong value');
+}
+
+export const benchmarks = [
+  {
+    name: 'tps_prefetch',
+    metrics: { tps_prefetch: 'tasks/s' },
+    limit: 'tps_limit',
+    description: `${P.TPS_COUNT} trivial tasks on 2 daemons with prefetch: ${PREFETCH} (submit all, await all)`,
+    async run() {
+      try {
+        await daemons(2, { prefetch: PREFETCH });
+        await trivialBatch(P.TPS_WARMUP);
+        gc();
+        const t0 = now();
+        await trivialBatch(P.TPS_COUNT);
+        return { tps_prefetch: (P.TPS_COUNT * 1000) / (now() - t0) };
+      } finally {
+        await daemons(0);
+      }
+    },
+  },
+  {
+    name: 'map10k_chunked',
+    metrics: { map10k_chunked_s: 's', map10k_unchunked_s: 's' },
+    description: `miraiMap of ${P.MAP_ITEMS} trivial items on 2 daemons with chunk: ${CHUNK}, beside the same map unchunked`,
+    async run(ctx) {
+      try {
+        await daemons(2);
+        const items = Array.from({ length: P.MAP_ITEMS }, (_, i) => i);
+        await miraiMap(items.slice(0, P.MAP_WARMUP), (x) => x, { chunk: 50 });
+        const out = {};
+        const time = async (metric, options) => {
+          gc();
+          const t0 = now();
+          const values = await miraiMap(items, (x) => x, options);
+          out[metric] = (now() - t0) / 1000;
+          if (values.length !== items.length || values[items.length - 1] !== items.length - 1) throw new Error('map values are wrong');
+        };
+        const steps = [() => time('map10k_chunked_s', { chunk: CHUNK }), () => time('map10k_unchunked_s', {})];
+        for (const step of ctx.round % 2 === 0 ? steps : steps.reverse()) await step();
+        return out;
+      } finally {
+        await daemons(0);
+      }
+    },
+  },
+];
+
+const PISCINA_TASK = new URL('./children/piscina-task.mjs', import.meta.url).href;
+
+/** Sequential round trips: µs each. */
+export async function roundTrips(call) {
+  for (let i = 0; i < P.RTT_WARMUP; i++) await call();
+  gc();
+  const t0 = now();
+  let v;
+  for (let i = 0; i < P.RTT_COUNT; i++) v = await call();
+  if (v !== 1) throw new Error('a round trip returned the wrong value');
+  return ((now() - t0) * 1000) / P.RTT_COUNT;
+}
+
+/** Submit-all, await-all throughput: tasks/s. */
+async function throughput(call) {
+  const batch = async (n) => {
+    const ps = new Array(n);
+    for (let i = 0; i < n; i++) ps[i] = call();
+    const values = await Promise.all(ps);
+    if (values[n - 1] !== 1) throw new Error('a task returned the wrong value');
+  };
+  await batch(P.TPS_WARMUP);
+  gc();
+  const t0 = now();
+  await batch(P.TPS_COUNT);
+  return (P.TPS_COUNT * 1000) / (now() - t0);
+}
+
+/** Each figure of ours, then piscina's (or the reverse on odd rounds), on the same machine state. */
+async function threadFigures(ctx) {
+  const ours = async (out) => {
+    try {
+      await daemons(1, threadDaemons());
+      out.rtt_threads_us = await roundTrips(() => mirai(() => 1));
+      await daemons(0);
+      await daemons(2, threadDaemons());
+      out.tps_threads = await throughput(() => mirai(() => 1));
+      await daemons(0);
+      await daemons(1, threadDaemons({ transfer: true }));
+      await mirai(({ x }) => x, { x: new Float64Array(8192) }); // warm, as piscina's pool is
+      const x = payloadArray(ctx).slice();
+      gc();
+      const t0 = now();
+      const y = await mirai(({ x }) => x, { x });
+      out.payload100mb_threads_s = (now() - t0) / 1000;
+      checkPayload(payloadArray(ctx), y);
+    } finally {
+      await daemons(0);
+    }
+  };
+  const theirs = async (out) => {
+    let pool = new Piscina({ filename: PISCINA_TASK, minThreads: 1, maxThreads: 1 });
+    try {
+      out.rtt_piscina_us = await roundTrips(() => pool.run(null));
+      await pool.destroy();
+      pool = new Piscina({ filename: PISCINA_TASK, minThreads: 2, maxThreads: 2 });
+      out.tps_piscina = await throughput(() => pool.run(null));
+      await pool.destroy();
+      pool = new Piscina({ filename: PISCINA_TASK, minThreads: 1, maxThreads: 1 });
+      await pool.run(null);
+      const x = payloadArray(ctx).slice();
+      gc();
+      const t0 = now();
+      const y = await pool.run({ x }, { transferList: [x.buffer] });
+      out.payload100mb_piscina_s = (now() - t0) / 1000;
+      checkPayload(payloadArray(ctx), y);
+    } finally {
+      await pool.destroy();
+    }
+  };
+  const out = {};
+  for (const step of ctx.round % 2 === 0 ? [ours, theirs] : [theirs, ours]) await step(out);
+  return out;
+}
+
+benchmarks.push({
+  name: 'threads',
+  metrics: {
+    rtt_threads_us: 'µs',
+    rtt_piscina_us: 'µs',
+    tps_threads: 'tasks/s',
+    tps_piscina: 'tasks/s',
+    payload100mb_threads_s: 's',
+    payload100mb_piscina_s: 's',
+  },
+  description: 'thread daemons (@mirai-ts/threads) beside piscina 5 in the same round: round trip (1 thread), trivial tasks/s (2 threads), 100 MB moved there and back',
+  run: threadFigures,
+});
+
+const SIM = new URL('./children/daemon-sim.mjs', import.meta.url).pathname;
+/** Simulated daemons for the scale figures, and the tasks timed per dispatch figure. */
+const SCALE_SMALL = 10;
+const SCALE_LARGE = 10_000;
+const SCALE_TASKS = 20_000;
+let simChildren = new Set();
+
+/**
+ * Starts `count` simulated daemons in one child process (its fd limit raised to the hard
+ * limit with `ulimit -n` in a child shell); resolves once the host admitted them all.
+ */
+async function simulate(url, secret, count) {
+  const before = info().cumulative;
+  const child = spawn('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, SIM, url, String(count)], {
+    env: { ...process.env, MIRAI_SECRET: secret },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  child.exited = new Promise((resolve) => child.once('exit', resolve));
+  simChildren.add(child);
+  trackPid(child.pid);
+  while (info().cumulative - before < count) {
+    if (child.exitCode !== null) throw new Error(`the daemon simulator exited with code ${child.exitCode}`);
+    await sleep(20); // info() counts connections: polling it often would slow the host it measures
+  }
+  return child;
+}
+
+async function stopSims() {
+  for (const child of simChildren) await stopChild(child);
+  simChildren = new Set();
+}
+
+/** Per-task cost (µs) of SCALE_TASKS trivial tasks submitted at once. */
+async function dispatchCost() {
+  const batch = async (n) => {
+    const ms = new Array(n);
+    for (let i = 0; i < n; i++) ms[i] = mirai(() => 1);
+    const values = await Promise.all(ms);
+    if (values[n - 1] !== 1) throw new Error('a simulated daemon answered the wrong value');
+  };
+  await batch(P.TPS_WARMUP);
+  gc();
+  const t0 = now();
+  await batch(SCALE_TASKS);
+  return ((now() - t0) * 1000) / SCALE_TASKS;
+}
+
+benchmarks.push({
+  name: 'scale',
+  metrics: {
+    dispatch_10_daemons_us: 'µs',
+    dispatch_10k_daemons_us: 'µs',
+    host_kb_per_daemon: 'KiB',
+    accept_10k_s: 's',
+  },
+  description: `one host with ${SCALE_SMALL} and ${SCALE_LARGE} simulated daemons (children/daemon-sim.mjs, one process, real handshakes): per-task dispatch cost, host RSS per connected daemon, time to admit ${SCALE_LARGE}`,
+  capMs: 180_000,
+  async run(ctx) {
+    const secret = randomBytes(32).toString('hex');
+    try {
+      await daemons({ secret });
+      const url = status().url;
+      await simulate(url, secret, SCALE_SMALL);
+      const small = await dispatchCost();
+      await stopSims();
+      while (info().connections > 0) await sleep(5);
+      gc();
+      await sleep(50);
+      gc();
+      const rss0 = process.memoryUsage().rss;
+      const t0 = now();
+      await simulate(url, secret, SCALE_LARGE);
+      const accept = (now() - t0) / 1000;
+      gc();
+      await sleep(50);
+      gc();
+      const perDaemon = (process.memoryUsage().rss - rss0) / 1024 / SCALE_LARGE;
+      const large = await dispatchCost();
+      if (ctx.round === 0) ctx.note('host_kb_per_daemon', 'growth of the host process RSS while the simulated daemons connect, after a full GC, divided by their number');
+      return { dispatch_10_daemons_us: small, dispatch_10k_daemons_us: large, host_kb_per_daemon: perDaemon, accept_10k_s: accept };
+    } finally {
+      await daemons(0);
+      await stopSims();
+    }
+  },
+});
+
+export async function cleanup() {
+  await daemons(0);
+  await stopSims();
+}

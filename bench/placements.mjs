@@ -1,0 +1,118 @@
+/**
+ * Round-trip latency in every placement, in one run: free (the OS decides), same core (every
+ * process and thread on CPU 0) and cross core (the host's main thread on CPU 0, the peer on
+ * CPU 1), for ours (a process daemon, and a thread daemon), the raw Unix-socket limit, piscina
+ * (a worker thread) and workerpool (a child process). Small-message latency is mostly the cost
+ * of waking the other side, so one placement alone can flatter or hurt anyone.
+ */
+import { readdirSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { createRequire } from 'node:module';
+import { daemons, mirai } from '@mirai-ts/core';
+import { threadDaemons } from '@mirai-ts/threads';
+import { Piscina } from 'piscina';
+import { benchmarks as core } from './core.mjs';
+import { benchmarks as limits } from './limits.mjs';
+import { roundTrips } from './perf.mjs';
+import { setAffinity } from './lib/harness.mjs';
+import * as P from './params.mjs';
+
+const workerpool = createRequire(import.meta.url)('workerpool');
+const PISCINA_TASK = new URL('./children/piscina-task.mjs', import.meta.url).href;
+const WORKERPOOL_TASK = new URL('./children/workerpool-task.cjs', import.meta.url).pathname;
+const PLACEMENTS = ['free', 'same', 'cross'];
+const ALL = `0-${cpus().length - 1}`;
+
+/** Pins for a placement: the host (every thread), a peer process, or this process's other threads. */
+function pinning(placement) {
+  const on = placement !== 'free' && cpus().length > 1;
+  const peerCpu = placement === 'cross' ? '1' : '0';
+  return {
+    pinHost: on ? () => setAffinity(process.pid, '0') : () => {},
+    pinPeer: on ? (pid) => setAffinity(pid, peerCpu) : () => {},
+    /** Threads: the main thread on CPU 0, every other thread of this process on the peer's CPU. */
+    pinThreads: on
+      ? () => {
+          setAffinity(process.pid, '0');
+          for (const tid of readdirSync('/proc/self/task')) if (Number(tid) !== process.pid) setAffinity(Number(tid), peerCpu, false);
+        }
+      : () => {},
+  };
+}
+
+const rttOurs = core.find((b) => b.name === 'rtt');
+const rttLimit = limits.find((b) => b.name === 'rtt_limit');
+
+/** Each system's round trip in one placement; all CPUs given back after each. */
+async function placementRound(ctx, placement, out) {
+  const pin = pinning(placement);
+  const sub = { ...ctx, pinHost: pin.pinHost, pinPeer: pin.pinPeer };
+  const steps = {
+    ours: async () => (out[`rtt_us_${placement}`] = (await rttOurs.run(sub)).rtt_us),
+    limit: async () => (out[`rtt_limit_us_${placement}`] = (await rttLimit.run(sub)).rtt_limit_us),
+    threads: async () => {
+      try {
+        await daemons(1, threadDaemons());
+        pin.pinThreads();
+        out[`rtt_threads_us_${placement}`] = await roundTrips(() => mirai(() => 1));
+      } finally {
+        await daemons(0);
+      }
+    },
+    piscina: async () => {
+      const pool = new Piscina({ filename: PISCINA_TASK, minThreads: 1, maxThreads: 1 });
+      try {
+        await pool.run(null);
+        pin.pinThreads();
+        out[`rtt_piscina_us_${placement}`] = await roundTrips(() => pool.run(null));
+      } finally {
+        await pool.destroy();
+      }
+    },
+    workerpool: async () => {
+      const pool = workerpool.pool(WORKERPOOL_TASK, { workerType: 'process', maxWorkers: 1, minWorkers: 1 });
+      try {
+        await pool.exec('one');
+        pin.pinHost();
+        const pid = pool.workers[0]?.worker?.pid;
+        if (typeof pid === 'number') pin.pinPeer(pid);
+        out[`rtt_workerpool_us_${placement}`] = await roundTrips(() => pool.exec('one'));
+      } finally {
+        await pool.terminate(true);
+      }
+    },
+  };
+  const order = Object.keys(steps);
+  // Rotate who goes first from round to round, so no one always meets the same machine state.
+  for (let i = 0; i < order.length; i++) {
+    const name = order[(i + ctx.round) % order.length];
+    try {
+      await steps[name]();
+    } finally {
+      setAffinity(process.pid, ALL);
+    }
+  }
+}
+
+const metrics = {};
+for (const p of PLACEMENTS) for (const who of ['rtt_us', 'rtt_limit_us', 'rtt_threads_us', 'rtt_piscina_us', 'rtt_workerpool_us']) metrics[`${who}_${p}`] = 'µs';
+
+export const benchmarks = [
+  {
+    name: 'placements',
+    metrics,
+    description: 'round trip (1 worker each) free, same core and cross core: ours (process and thread daemon), the raw Unix-socket limit, piscina, workerpool (processes)',
+    capMs: 300_000,
+    async run(ctx) {
+      const out = {};
+      const order = ctx.round % 2 === 0 ? PLACEMENTS : [...PLACEMENTS].reverse();
+      for (const placement of order) await placementRound(ctx, placement, out);
+      return out;
+    },
+  },
+];
+
+export async function cleanup() {
+  await daemons(0);
+  setAffinity(process.pid, ALL);
+}

@@ -1,0 +1,71 @@
+/**
+ * Starts daemons as worker threads of the host process. Each runs core's daemon loop
+ * (`runDaemon`) and dials the host over the `thread://` transport. `kill()` terminates the
+ * thread, which is how a thread stuck in a cancelled task is replaced.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { LaunchError, type LaunchHandle, type Launcher, type LaunchSpec } from '@mirai-ts/core';
+import type { DaemonOptions } from '@mirai-ts/core';
+import { acceptDial } from './thread-transport.js';
+
+/** What a thread daemon gets (in memory: the secret never leaves the process). */
+export interface ThreadWorkerData {
+  readonly url: string;
+  readonly secret: string;
+  readonly launchId: string;
+  readonly options: DaemonOptions;
+  readonly transfer: boolean;
+}
+
+/** The built worker entry; from sources (tests), the built one beside them. */
+function workerScript(): URL {
+  const here = new URL('./worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(here))) return here;
+  const built = new URL('../dist/worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(built))) return built;
+  throw new LaunchError('@mirai-ts/threads: dist/worker.js is missing; build the package first');
+}
+
+/**
+ * The host's Node flags without export conditions: a test runner's `--conditions=source` would
+ * make the worker import TypeScript sources it cannot run.
+ */
+function workerExecArgv(): string[] {
+  const out: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--conditions' || a === '-C') i++;
+    else if (!a.startsWith('--conditions=')) out.push(a);
+  }
+  return out;
+}
+
+let launches = 0;
+
+/** A launcher of thread daemons; `transfer` must match the profile's thread transport. */
+export function threadLauncher(options: { readonly transfer?: boolean } = {}): Launcher {
+  const transfer = options.transfer ?? false;
+  return {
+    kind: 'thread',
+    async launch(spec: LaunchSpec, n: number): Promise<LaunchHandle[]> {
+      if (!spec.url.startsWith('thread://')) throw new LaunchError(`thread daemons dial thread:// URLs; this profile listens at ${spec.url}`);
+      const script = workerScript();
+      const handles: LaunchHandle[] = [];
+      for (let i = 0; i < n; i++) {
+        const launchId = `thread-${++launches}`;
+        const data: ThreadWorkerData = { url: spec.url, secret: spec.secret, launchId, options: spec.options, transfer };
+        const worker = new Worker(script, { workerData: data, execArgv: workerExecArgv() });
+        // Threads never keep the host alive on their own: the connection does while tasks are out.
+        worker.unref();
+        worker.on('message', (message: unknown) => void acceptDial(message));
+        worker.on('error', (err) => process.stderr.write(`[mirai-ts] thread daemon ${launchId} failed: ${err.message}\n`));
+        const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => worker.once('exit', (code) => resolve({ code, signal: null })));
+        handles.push({ id: launchId, exited, kill: () => void worker.terminate() });
+      }
+      return handles;
+    },
+  };
+}

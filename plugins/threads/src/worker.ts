@@ -1,0 +1,20 @@
+/**
+ * A thread daemon's entry: runs core's daemon loop in this worker thread, dialling the host
+ * over the thread transport, and ends the thread with the loop's exit code.
+ */
+import { workerData } from 'node:worker_threads';
+import { runDaemon } from '@mirai-ts/core/plugin';
+import type { ThreadWorkerData } from './thread-launcher.js';
+import { threadTransport } from './thread-transport.js';
+
+const data = workerData as ThreadWorkerData;
+const code = await runDaemon({
+  ...data.options,
+  watchdog: undefined,
+  url: data.url,
+  secret: data.secret,
+  launchId: data.launchId,
+  transport: threadTransport({ transfer: data.transfer }),
+  log: (line) => void process.stderr.write(`[mirai-thread ${data.launchId}] ${line}\n`),
+});
+process.exit(code);

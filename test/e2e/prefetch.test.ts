@@ -1,0 +1,53 @@
+/**
+ * Prefetch (`daemons(n, { prefetch: k })`) with real daemon processes: every task settles
+ * with its own value, a cancelled prefetched task leaves its daemon alone, and a daemon killed
+ * with prefetched tasks re-runs them elsewhere (`retry`).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { CancelledError, daemons, mirai, status } from '@mirai-ts/core';
+
+describe('prefetch with real daemons', () => {
+  afterEach(async () => {
+    await daemons(0);
+  });
+
+  it('runs many tiny tasks with k in flight per daemon, each settling with its own value', async () => {
+    await daemons(2, { prefetch: 16 });
+    const ms = Array.from({ length: 2000 }, (_, i) => mirai(({ i }: { i: number }) => i * 2, { i }));
+    const values = await Promise.all(ms);
+    expect(values).toEqual(Array.from({ length: 2000 }, (_, i) => i * 2));
+    expect(status()?.dispatcher).toBe(true);
+    expect(status()?.executing).toBe(0);
+  });
+
+  it('cancels a task waiting behind a slow one without replacing the daemon', async () => {
+    await daemons(1, { prefetch: 4, cancelGrace: 50 });
+    const pid = status()!.daemons[0]!.pid;
+    const slow = mirai(() => new Promise((r) => setTimeout(() => r('slow'), 300)));
+    const waiting = mirai(() => 'never');
+    const next = mirai(() => 'next');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(waiting.cancel('stop')).toBe(true);
+    await expect(Promise.resolve(waiting)).rejects.toBeInstanceOf(CancelledError);
+    expect(await slow).toBe('slow');
+    expect(await next).toBe('next');
+    expect(status()!.daemons.map((d) => d.pid)).toEqual([pid]);
+  });
+
+  it('re-runs the prefetched tasks of a killed daemon, in order, with retry', async () => {
+    await daemons(1, { prefetch: 4 });
+    const first = status()!.daemons[0]!.pid!;
+    const order: number[] = [];
+    const kill = mirai(({ pid }: { pid: number }) => {
+      if (process.pid === pid) process.kill(pid, 'SIGKILL');
+      return 'survived';
+    }, { pid: first }, { retry: 1 });
+    const rest = [1, 2, 3].map((i) => mirai(({ i }: { i: number }) => ({ i, pid: process.pid }), { i }, { retry: 1 }));
+    for (const m of rest) void Promise.resolve(m).then((v) => order.push(v.i));
+    expect(await kill).toBe('survived');
+    const values = await Promise.all(rest);
+    expect(values.map((v) => v.i)).toEqual([1, 2, 3]);
+    expect(values.every((v) => v.pid !== first)).toBe(true);
+    expect(order).toEqual([1, 2, 3]);
+  });
+});
