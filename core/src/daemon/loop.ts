@@ -11,7 +11,7 @@ import { frame, FrameFlag, FrameType, HANDSHAKE_LIMITS, jsonSegment, readJsonSeg
 import type { ByeMessage } from '../wire/messages.js';
 import { encodePayload } from '../wire/payload.js';
 import { loadInstrumentation, loadSerializers, type Instrumentation } from './plugins.js';
-import { batchResultSegments, decodeTaskParams, readTaskStream, readTraceContext, taskFunctionSegment } from '../wire/task-frame.js';
+import { batchResultSegments, batchWholeSegments, decodeTaskParams, readTaskStream, readTraceContext, taskFunctionSegment } from '../wire/task-frame.js';
 import { firstStream, RandomStream, StreamSequence, type StreamState } from '../wire/random-stream.js';
 import { active, channels, publish } from '../events.js';
 import { tagTaskOutput } from './task-output.js';
@@ -330,9 +330,15 @@ class DaemonRun {
       return;
     }
     if (value instanceof ChunkOutcomes) {
-      const items = value.encode(this.serializers);
-      if (items instanceof Promise) void items.then((done) => send(batchResultSegments(done), flags | FrameFlag.Batch));
-      else send(batchResultSegments(items), flags | FrameFlag.Batch);
+      const perItem = (): void => {
+        const items = value.encode(this.serializers);
+        if (items instanceof Promise) void items.then((done) => send(batchResultSegments(done), flags | FrameFlag.Batch));
+        else send(batchResultSegments(items), flags | FrameFlag.Batch);
+      };
+      const sendWhole = (whole: Uint8Array[] | undefined): void => (whole === undefined ? perItem() : send(batchWholeSegments(whole), flags | FrameFlag.Batch));
+      const whole = value.encodeWhole(this.serializers);
+      if (whole instanceof Promise) void whole.then(sendWhole);
+      else sendWhole(whole);
       return;
     }
     let encoded: Uint8Array[] | Promise<Uint8Array[]>;
@@ -487,6 +493,21 @@ class ChunkOutcomes {
   constructor(n: number) {
     this.values = new Array<unknown>(n);
     this.failed = new Array<boolean>(n).fill(false);
+  }
+
+  /**
+   * When every item succeeded, the values as one array payload (one encoding for the chunk);
+   * undefined when an item failed or a value cannot be encoded: then each item is encoded on
+   * its own, so the error names that item and fails only it.
+   */
+  encodeWhole(serializers: readonly Serializer[]): Uint8Array[] | Promise<Uint8Array[] | undefined> | undefined {
+    if (this.failed.includes(true)) return undefined;
+    try {
+      const encoded = encodePayload(this.values, serializers, 'result');
+      return encoded instanceof Promise ? encoded.catch(() => undefined) : encoded;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Each item's Result payload; a value that cannot be encoded becomes that item's error. */

@@ -8,7 +8,7 @@ import type { Serializer } from '../serializer.js';
 import { fromErrorRecord } from '../wire/error-record.js';
 import { FrameFlag, type Frame } from '../wire/frame.js';
 import { decodePayload } from '../wire/payload.js';
-import { batchResultEntries } from '../wire/task-frame.js';
+import { batchResultEntries, type BatchEntry } from '../wire/task-frame.js';
 
 export type ResultOutcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: MiraiError };
 
@@ -49,12 +49,13 @@ function failed(taskId: number, err: unknown): ResultOutcome {
  * order, each decoded on its own so one item's bad bytes fail only that item.
  */
 function readChunk(f: Frame, serializers: readonly Serializer[]): ResultOutcome | Promise<ResultOutcome> {
-  let entries: { readonly start: number; readonly error: boolean }[];
+  let entries: BatchEntry[];
   try {
     entries = batchResultEntries(f);
   } catch (err) {
     return failed(f.id, err);
   }
+  if (entries[0]?.whole === true) return readWholeChunk(f, entries[0].start, serializers);
   const items = entries.map(({ start, error }): ResultOutcome | Promise<ResultOutcome> => {
     let decoded: unknown;
     try {
@@ -67,4 +68,21 @@ function readChunk(f: Frame, serializers: readonly Serializer[]): ResultOutcome 
   });
   if (items.some((o) => o instanceof Promise)) return Promise.all(items).then((value) => ({ ok: true, value }));
   return { ok: true, value: items };
+}
+
+/** A chunk whose items all succeeded, sent as one array of values: one outcome per element. */
+function readWholeChunk(f: Frame, start: number, serializers: readonly Serializer[]): ResultOutcome | Promise<ResultOutcome> {
+  const split = (values: unknown): ResultOutcome => {
+    if (!Array.isArray(values)) return failed(f.id, new DeserializationError(`the result of chunk ${f.id} is not an array of item values`));
+    const items = new Array<ResultOutcome>(values.length);
+    for (let i = 0; i < values.length; i++) items[i] = { ok: true, value: values[i] };
+    return { ok: true, value: items };
+  };
+  let decoded: unknown;
+  try {
+    decoded = decodePayload(f.segments, start, serializers);
+  } catch (err) {
+    return failed(f.id, err);
+  }
+  return decoded instanceof Promise ? decoded.then(split, (err: unknown) => failed(f.id, err)) : split(decoded);
 }

@@ -44,15 +44,23 @@ export class SocketChannel implements Channel {
   send(frame: Frame): void {
     if (this.closed) return;
     const chunks = encodeFrame(frame);
-    if (chunks.length === 1) {
-      this.socket.write(chunks[0]!);
-      return;
+    // Frames sent in the same tick (a dispatcher filling prefetch slots, a daemon answering a
+    // run of tasks, a frame's head and its large segments) leave in one writev, not one
+    // system call each; the socket is uncorked once the current tick's work is done.
+    if (NOCORK) { if (chunks.length === 1) { this.socket.write(chunks[0]!); return; } this.socket.cork(); for (const c of chunks) this.socket.write(c); this.socket.uncork(); return; }
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
     }
-    // Gather write: one writev for the head and every large segment, no copy.
-    this.socket.cork();
     for (const chunk of chunks) this.socket.write(chunk);
-    this.socket.uncork();
   }
+
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   close(reason?: Error): void {
     if (this.closed) return;
@@ -88,6 +96,7 @@ export class SocketChannel implements Channel {
   }
 }
 
+const NOCORK = process.env.MIRAI_NOCORK === '1';
 const STATIC_READ_BYTES = 64 * 1024;
 
 /**

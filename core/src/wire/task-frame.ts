@@ -176,9 +176,13 @@ export function taskFunctionSegment(f: Frame): Uint8Array | undefined {
 
 /**
  * A chunk's Result (flag Batch): segment 0 holds one u32 per item, its payload's segment
- * count with the top bit set when the payload is an error record; the payloads follow.
+ * count with the top bit set when the payload is an error record; the payloads follow. When
+ * every item succeeded, the daemon may instead send one entry with bit 30 set: its payload is
+ * an array of every item's value, one encoding for the whole chunk.
  */
 export const BATCH_ERROR_BIT = 0x8000_0000;
+/** See {@link BATCH_ERROR_BIT}: the entry's payload is the array of all the items' values. */
+export const BATCH_WHOLE_BIT = 0x4000_0000;
 
 /** Daemon side: one Result payload of a chunk from each item's encoded value or error. */
 export function batchResultSegments(items: readonly { readonly segments: readonly Uint8Array[]; readonly error: boolean }[]): Uint8Array[] {
@@ -191,18 +195,35 @@ export function batchResultSegments(items: readonly { readonly segments: readonl
   return segments;
 }
 
+/** Daemon side: a chunk's Result whose payload (`segments`) is the array of every item's value. */
+export function batchWholeSegments(segments: readonly Uint8Array[]): Uint8Array[] {
+  const table = new Uint32Array([(segments.length | BATCH_WHOLE_BIT) >>> 0]);
+  return [new Uint8Array(table.buffer), ...segments];
+}
+
+/** One entry of a chunk's Result: where its payload starts, and what it holds. */
+export interface BatchEntry {
+  readonly start: number;
+  readonly error: boolean;
+  /** The payload is the array of all the items' values (the only entry then). */
+  readonly whole: boolean;
+}
+
 /** Host side: where each item's payload starts in a chunk's Result, and whether it is an error. */
-export function batchResultEntries(f: Frame): { readonly start: number; readonly error: boolean }[] {
+export function batchResultEntries(f: Frame): BatchEntry[] {
   const tableSegment = f.segments[0];
   if (tableSegment === undefined || tableSegment.byteLength % 4 !== 0) throw new DeserializationError('chunk result has no item table');
   const table = new DataView(tableSegment.buffer, tableSegment.byteOffset, tableSegment.byteLength);
-  const entries: { start: number; error: boolean }[] = [];
+  const n = tableSegment.byteLength / 4;
+  const entries: BatchEntry[] = [];
   let start = 1;
-  for (let i = 0; i < tableSegment.byteLength / 4; i++) {
+  for (let i = 0; i < n; i++) {
     const word = table.getUint32(4 * i, true);
-    const count = word & ~BATCH_ERROR_BIT;
+    const count = word & ~(BATCH_ERROR_BIT | BATCH_WHOLE_BIT);
+    const whole = (word & BATCH_WHOLE_BIT) !== 0;
     if (count === 0 || start + count > f.segments.length) throw new DeserializationError('chunk result item table is out of range');
-    entries.push({ start, error: (word & BATCH_ERROR_BIT) !== 0 });
+    if (whole && (n !== 1 || (word & BATCH_ERROR_BIT) !== 0)) throw new DeserializationError('chunk result item table mixes a whole-chunk entry with others');
+    entries.push({ start, error: (word & BATCH_ERROR_BIT) !== 0, whole });
     start += count;
   }
   return entries;

@@ -8,7 +8,7 @@ import { readResult } from '../../src/host/results.js';
 import { toErrorRecord } from '../../src/wire/error-record.js';
 import { frame, FrameFlag, FrameType, readJsonSegment } from '../../src/wire/frame.js';
 import { encodePayload } from '../../src/wire/payload.js';
-import { batchResultSegments, buildTaskFrame, decodeTaskParams, readTaskStream, readTraceContext, taskFunctionSegment } from '../../src/wire/task-frame.js';
+import { batchResultSegments, batchWholeSegments, buildTaskFrame, decodeTaskParams, readTaskStream, readTraceContext, taskFunctionSegment } from '../../src/wire/task-frame.js';
 import { fromModule, type ModuleFunction } from '../../src/index.js';
 
 describe('chunk frames (flag Batch)', () => {
@@ -63,6 +63,27 @@ describe('chunk frames (flag Batch)', () => {
     expect(items[1]!.ok).toBe(false);
     expect(items[1]!.error!.message).toMatch(/bad item/);
     expect((items[2]!.value as Float64Array)[4095]).toBe(2);
+  });
+
+  it('reads a chunk sent as one array of values as one outcome per item; a non-array fails the chunk', () => {
+    const whole = readResult(frame(FrameType.Result, 12, batchWholeSegments(encodePayload([1, 'two', { three: 3 }], [], 'r') as Uint8Array[]), FrameFlag.Batch), []);
+    if (whole instanceof Promise || !whole.ok) throw new Error('a sync, ok chunk outcome expected');
+    expect(whole.value).toEqual([
+      { ok: true, value: 1 },
+      { ok: true, value: 'two' },
+      { ok: true, value: { three: 3 } },
+    ]);
+    const notArray = readResult(frame(FrameType.Result, 13, batchWholeSegments(encodePayload({ a: 1 }, [], 'r') as Uint8Array[]), FrameFlag.Batch), []);
+    if (notArray instanceof Promise) throw new Error('sync expected');
+    expect(notArray.ok).toBe(false);
+    // A whole-chunk entry beside per-item entries is malformed.
+    const [table, ...payload] = batchWholeSegments(encodePayload([1], [], 'r') as Uint8Array[]);
+    const mixed = new Uint8Array(8);
+    mixed.set(table!, 0);
+    mixed.set(table!, 4);
+    const out = readResult(frame(FrameType.Result, 14, [mixed, ...payload, ...payload], FrameFlag.Batch), []);
+    if (out instanceof Promise) throw new Error('sync expected');
+    expect(out.ok).toBe(false);
   });
 
   it('fails the whole chunk, not the host, when the item table is garbage', () => {
