@@ -56,7 +56,10 @@ export function checkOptions(where: string, options: unknown, rules: OptionRules
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new ConfigError(`${where}: options must be an object, got ${show(options)}`);
   }
-  for (const [key, value] of Object.entries(options)) {
+  // for-in, not Object.entries: mirai() checks its options on every call, most often `{}`.
+  for (const key in options) {
+    if (!Object.hasOwn(options, key)) continue;
+    const value = (options as Record<string, unknown>)[key];
     const check = rules[key];
     if (check === undefined) {
       const near = nearest(key, Object.keys(rules));

@@ -67,7 +67,7 @@ export function submitChunks<T>(
       const outcome = new ChunkOutcome(items);
       const param: TaskParam = { value: values.slice(from, to), name: `${itemName(from)}…${itemName(to - 1)}` };
       // Asked here, in the caller's async context, where a tracing adapter finds the active span.
-      const trace = traceContextFor({ profile: name, taskId: outcome.id, mapId });
+      const trace = traceContextFor(name, outcome.id, mapId);
       const submitted = pool.submit({
         id: outcome.id,
         fn,

@@ -91,12 +91,12 @@ export function submitTask<T>(
   }
   // May throw (unserializable arguments, a full queue): nothing is queued then.
   // Asked here, in the caller's async context, where a tracing adapter finds the active span.
-  const trace = traceContextFor({ profile: name, taskId: id, mapId });
-  const request = { id, fn, params, outcome: mirai as Mirai<unknown>, inMap, ...(trace === undefined ? {} : { trace }) };
+  const trace = traceContextFor(name, id, mapId);
+  const outcome = mirai as Mirai<unknown>;
   const submitted =
     options.crashesMax === undefined && options.escalate === undefined
-      ? pool.submit({ ...request, retry: options.retry ?? 0 })
-      : submitWithBudget(pool, { ...request, retry: 0 }, options);
+      ? pool.submit({ id, fn, params, outcome, inMap, trace, retry: options.retry ?? 0 })
+      : submitWithBudget(pool, { id, fn, params, outcome, inMap, trace, retry: 0 }, options);
   mirai._setCanceller(submitted);
   if (options.timeout !== undefined || options.signal !== undefined) watch(mirai as Mirai<unknown>, options, submitted);
   return mirai;

@@ -108,6 +108,10 @@ class DaemonRun {
   /** The daemon's stream, for tasks without one of their own (the host sends it in Init). */
   private stream: RandomStream = new RandomStream(firstStream());
   private instrumentation: Instrumentation[] | undefined;
+  /** True while a seeded task's stream stands in for Math.random. */
+  private randomReplaced = false;
+  /** This process's mark (see DAEMON_MARK), set by the handshake. */
+  private mark: { daemonId: number; inMap?: boolean } = daemonMark();
   /** Sets the task id `output: 'host'` tags printed lines with. */
   private readonly setOutputTask: ((id: number | undefined) => void) | undefined;
   private readonly queue: QueuedTask[] = [];
@@ -189,7 +193,8 @@ class DaemonRun {
     channel.onFrame = (f) => this.early.push(f);
     this.early.push(...held);
     // Marked before plugins load: a module guarded by `if (!onDaemon())` must see it.
-    (globalThis as Record<symbol, unknown>)[DAEMON_MARK] = { daemonId: this.daemonId };
+    this.mark = { daemonId: this.daemonId, inMap: false };
+    (globalThis as Record<symbol, unknown>)[DAEMON_MARK] = this.mark;
     this.serializers = await loadSerializers(init.serializers);
     // Once per process: a reconnecting daemon keeps what it loaded.
     this.instrumentation ??= await loadInstrumentation(init.instrumentation ?? [], this.log);
@@ -239,8 +244,13 @@ class DaemonRun {
       own = task.everywhere ? undefined : readTaskStream(task.frame);
       running = new RunningTask(task.frame.id, this.daemonId, own === undefined ? this.stream : new RandomStream(own));
       // With a seed, code that calls Math.random() becomes reproducible unchanged.
-      if (own !== undefined) Math.random = () => running.random();
-      daemonMark().inMap = (task.frame.flags & FrameFlag.InMap) !== 0;
+      if (own !== undefined) {
+        Math.random = () => running.random();
+        this.randomReplaced = true;
+      }
+      const inMap = (task.frame.flags & FrameFlag.InMap) !== 0;
+      // Written only when it changes: a store on every task costs the hot path.
+      if (inMap !== this.mark.inMap) this.mark.inMap = inMap;
     } catch (err) {
       this.finish(task, err, true);
       return;
@@ -282,10 +292,8 @@ class DaemonRun {
   private invoke(f: Frame, ctx: RunningTask, own: StreamState | undefined): unknown {
     const isModule = (f.flags & FrameFlag.ModuleRef) !== 0;
     const params = machineryStep(() => decodeTaskParams(f, this.serializers));
-    const call =
-      (f.flags & FrameFlag.Batch) !== 0
-        ? (fn: AnyFunction, p: unknown): unknown => runChunk(fn, p as [unknown[], unknown], ctx, own)
-        : (fn: AnyFunction, p: unknown): unknown => fn(...(p as unknown[]), ctx);
+    const batch = (f.flags & FrameFlag.Batch) !== 0;
+    const call = (fn: AnyFunction, p: unknown[]): unknown => (batch ? runChunk(fn, p as [unknown[], unknown], ctx, own) : fn(...p, ctx));
     const head = taskFunctionSegment(f);
     if (isModule) {
       const ref = readJsonSegment<ModuleFunction>(head);
@@ -293,13 +301,20 @@ class DaemonRun {
     }
     if (head === undefined) throw new Error('task frame without a function');
     const fn = compileSegment(head);
-    return params instanceof Promise ? params.then((p) => call(fn, p)) : call(fn, params);
+    if (params instanceof Promise) return params.then((p) => call(fn, p));
+    // The common case, without a closure call: a plain task with its parameters decoded.
+    return batch ? runChunk(fn, params as [unknown[], unknown], ctx, own) : fn(...params, ctx);
   }
 
   private finish(task: QueuedTask, value: unknown, isError: boolean): void {
     this.running = undefined;
-    Math.random = nativeRandom;
-    daemonMark().inMap = false;
+    // Put back only if replaced: assigning Math.random on every task makes V8 drop its
+    // optimisations of Math.random wherever it is called.
+    if (this.randomReplaced) {
+      Math.random = nativeRandom;
+      this.randomReplaced = false;
+    }
+    if (this.mark.inMap === true) this.mark.inMap = false;
     this.setOutputTask?.(undefined);
     if (active(channels.daemonTaskEnd)) publish(channels.daemonTaskEnd, { taskId: task.frame.id, daemonId: this.daemonId, ok: !isError, error: isError ? value : undefined });
     if (this.taskState) Atomics.store(this.taskState, 0, 0);

@@ -33,7 +33,7 @@ export interface TaskRequest {
   /** An `everywhere()` copy (sync mode): takes no random stream. */
   readonly everywhere?: boolean;
   /** W3C trace context to send with the task (from a tracing adapter's provider). */
-  readonly trace?: TraceContext;
+  readonly trace?: TraceContext | undefined;
   /**
    * A chunk of a map (`miraiMap(..., { chunk })`) of this many items: params are (items, args)
    * and the outcome is fulfilled with one ResultOutcome per item. Only pools with `batches` take it.

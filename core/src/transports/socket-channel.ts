@@ -34,33 +34,31 @@ export class SocketChannel implements Channel {
   /** Feeds received bytes to the decoder; a protocol violation closes the channel. */
   read(chunk: Buffer): void {
     if (this.closed) return;
+    // Frames sent while these are handled (a daemon answering a run of prefetched tasks, a
+    // host sending the next tasks as results come in) leave in one writev, not a system call
+    // each; a lone round trip pays only the cork.
+    this.socket.cork();
     try {
       this.decoder.push(chunk);
     } catch (err) {
       this.close(err as Error);
+    } finally {
+      this.socket.uncork();
     }
   }
 
   send(frame: Frame): void {
     if (this.closed) return;
     const chunks = encodeFrame(frame);
-    // Frames sent in the same tick (a dispatcher filling prefetch slots, a daemon answering a
-    // run of tasks, a frame's head and its large segments) leave in one writev, not one
-    // system call each; the socket is uncorked once the current tick's work is done.
-    if (NOCORK) { if (chunks.length === 1) { this.socket.write(chunks[0]!); return; } this.socket.cork(); for (const c of chunks) this.socket.write(c); this.socket.uncork(); return; }
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
+    if (chunks.length === 1) {
+      this.socket.write(chunks[0]!);
+      return;
     }
+    // Gather write: one writev for the head and every large segment, no copy.
+    this.socket.cork();
     for (const chunk of chunks) this.socket.write(chunk);
-  }
-
-  private corked = false;
-  private readonly uncork = (): void => {
-    this.corked = false;
     this.socket.uncork();
-  };
+  }
 
   close(reason?: Error): void {
     if (this.closed) return;
@@ -96,7 +94,6 @@ export class SocketChannel implements Channel {
   }
 }
 
-const NOCORK = process.env.MIRAI_NOCORK === '1';
 const STATIC_READ_BYTES = 64 * 1024;
 
 /**

@@ -149,14 +149,14 @@ describe('trace context in task frames', () => {
   });
 
   it('comes from the installed provider, which must give a well-formed traceparent', () => {
-    expect(traceContextFor({ profile: 'p', taskId: 1, mapId: undefined })).toBeUndefined();
+    expect(traceContextFor('p', 1, undefined)).toBeUndefined();
     const asked: number[] = [];
     setTraceContextProvider((t) => {
       asked.push(t.taskId);
       return t.taskId === 1 ? { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' } : { traceparent: 'garbage' };
     });
-    expect(traceContextFor({ profile: 'p', taskId: 1, mapId: undefined })?.traceparent).toMatch(/^00-/);
-    expect(traceContextFor({ profile: 'p', taskId: 2, mapId: 3 })).toBeUndefined();
+    expect(traceContextFor('p', 1, undefined)?.traceparent).toMatch(/^00-/);
+    expect(traceContextFor('p', 2, 3)).toBeUndefined();
     expect(asked).toEqual([1, 2]);
     expect(() => setTraceContextProvider(42 as never)).toThrow(TypeError);
   });
