@@ -1,11 +1,12 @@
 /**
  * The daemon half, imported by each daemon by reference (see {@link otelDaemon}): a tracer
  * provider exporting OTLP/HTTP, and a `daemon eval` server span per task, child of the host's
- * `mirai` span through the trace context the task frame carries.
+ * `mirai` span through the trace context the task frame carries, and the active span while
+ * the task runs (spans the task starts are its children).
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { hostname } from 'node:os';
-import { context, SpanKind, SpanStatusCode, trace, type Span, type Tracer } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
 import { MiraiChannel, type DaemonTaskEndEvent, type DaemonTaskStartEvent } from '@mirai-ts/core';
 import { fromTraceparent } from './trace-header.js';
 
@@ -25,63 +26,94 @@ export interface DaemonTracingOptions {
   readonly simple?: boolean;
 }
 
+/** What the daemon keeps of its tracing: the `run` hook and the flush before exit. */
+export interface DaemonTracing {
+  /** Runs a task with its `daemon eval` span active. */
+  run<T>(taskId: number, task: () => T): T;
+  shutdown(): Promise<void>;
+}
+
 /**
- * Called in the daemon with the options given to `otelDaemon()`: starts the exporter and
- * subscribes to the daemon's task channels. Returns what the daemon flushes before it exits.
+ * Called in the daemon with the options given to `otelDaemon()`: starts the exporter,
+ * registers the provider (and a context manager) globally unless the daemon already has
+ * them, so `trace.getTracer()` inside tasks exports too, and subscribes to the daemon's task
+ * channels.
  */
-export async function startDaemonTracing(options: DaemonTracingOptions = {}): Promise<{ shutdown(): Promise<void> }> {
-  const [{ BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor }, { OTLPTraceExporter }, { resourceFromAttributes }] = await Promise.all([
+export async function startDaemonTracing(options: DaemonTracingOptions = {}): Promise<DaemonTracing> {
+  const [{ BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor }, { OTLPTraceExporter }, { resourceFromAttributes }, { AsyncLocalStorageContextManager }] = await Promise.all([
     import('@opentelemetry/sdk-trace-base'),
     import('@opentelemetry/exporter-trace-otlp-http'),
     import('@opentelemetry/resources'),
+    import('@opentelemetry/context-async-hooks'),
   ]);
   const exporter = new OTLPTraceExporter({ ...(options.url ? { url: options.url } : {}), ...(options.headers ? { headers: options.headers } : {}) });
+  // Batched by default: one export per 512 spans or 5 s, never one HTTP request per task.
   const processor = options.simple ? new SimpleSpanProcessor(exporter) : new BatchSpanProcessor(exporter);
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ 'service.name': options.serviceName ?? 'mirai-daemon', 'process.pid': process.pid, 'host.name': hostname() }),
     spanProcessors: [processor],
   });
-  const stop = traceDaemonTasks(provider.getTracer('@mirai-ts/otel'));
+  // Both fail (return false) when the daemon registered its own SDK (`--import`): then that
+  // one serves the tasks' spans, and ours still exports `daemon eval`.
+  const manager = new AsyncLocalStorageContextManager();
+  if (context.setGlobalContextManager(manager)) manager.enable();
+  const registered = trace.setGlobalTracerProvider(provider);
+  const tracing = traceDaemonTasks(provider.getTracer('@mirai-ts/otel'));
   return {
+    run: (taskId, task) => tracing.run(taskId, task),
     async shutdown() {
-      stop();
+      tracing.stop();
       await provider.shutdown();
+      if (registered) trace.disable();
     },
   };
 }
 
-/** Turns the daemon's task channels into `daemon eval` spans with `tracer`; returns the unsubscriber. */
-export function traceDaemonTasks(tracer: Tracer): () => void {
-  const running = new Map<number, Span>();
+/** `daemon eval` spans of a daemon's tasks (see {@link traceDaemonTasks}). */
+export interface DaemonTaskTracing {
+  /** Runs a task with its `daemon eval` span as the active span. */
+  run<T>(taskId: number, task: () => T): T;
+  /** Unsubscribes, and ends spans still open. */
+  stop(): void;
+}
+
+/** Turns the daemon's task channels into `daemon eval` spans made with `tracer`. */
+export function traceDaemonTasks(tracer: Tracer): DaemonTaskTracing {
+  const running = new Map<number, { span: Span; ctx: ReturnType<typeof trace.setSpan> }>();
+  const options = { kind: SpanKind.SERVER, attributes: undefined as Attributes | undefined };
   const onStart = (m: unknown): void => {
     const e = m as DaemonTaskStartEvent;
     const remote = e.traceparent === undefined ? undefined : fromTraceparent(e.traceparent);
-    const parent = remote === undefined ? context.active() : trace.setSpanContext(context.active(), remote);
-    const span = tracer.startSpan(
-      e.everywhere ? 'daemon everywhere' : 'daemon eval',
-      { kind: SpanKind.SERVER, attributes: { 'mirai.task.id': e.taskId, 'mirai.daemon.id': e.daemonId, 'process.pid': process.pid } },
-      parent,
-    );
-    running.set(e.taskId, span);
+    const parent = remote === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, remote);
+    // The process's pid and host are the resource's: the span carries only what is its own.
+    options.attributes = { 'mirai.task.id': e.taskId, 'mirai.daemon.id': e.daemonId };
+    const span = tracer.startSpan(e.everywhere ? 'daemon everywhere' : 'daemon eval', options, parent);
+    running.set(e.taskId, { span, ctx: trace.setSpan(parent, span) });
   };
   const onEnd = (m: unknown): void => {
     const e = m as DaemonTaskEndEvent;
-    const span = running.get(e.taskId);
-    if (span === undefined) return;
+    const entry = running.get(e.taskId);
+    if (entry === undefined) return;
     running.delete(e.taskId);
     if (!e.ok) {
       const err = e.error instanceof Error ? e.error : new Error(String(e.error));
-      span.recordException(err);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+      entry.span.recordException(err);
+      entry.span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
     }
-    span.end();
+    entry.span.end();
   };
   subscribe(MiraiChannel.daemonTaskStart, onStart);
   subscribe(MiraiChannel.daemonTaskEnd, onEnd);
-  return () => {
-    unsubscribe(MiraiChannel.daemonTaskStart, onStart);
-    unsubscribe(MiraiChannel.daemonTaskEnd, onEnd);
-    for (const span of running.values()) span.end();
-    running.clear();
+  return {
+    run<T>(taskId: number, task: () => T): T {
+      const entry = running.get(taskId);
+      return entry === undefined ? task() : context.with(entry.ctx, task);
+    },
+    stop() {
+      unsubscribe(MiraiChannel.daemonTaskStart, onStart);
+      unsubscribe(MiraiChannel.daemonTaskEnd, onEnd);
+      for (const { span } of running.values()) span.end();
+      running.clear();
+    },
   };
 }

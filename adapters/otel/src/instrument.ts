@@ -11,9 +11,11 @@ import {
   SpanStatusCode,
   trace,
   type Attributes,
+  type BatchObservableCallback,
   type Context,
   type MeterProvider,
   type Span,
+  type SpanOptions,
   type TracerProvider,
 } from '@opentelemetry/api';
 import {
@@ -26,7 +28,6 @@ import {
   type MapEvent,
   type ProfileResetEvent,
   type ProfileSetEvent,
-  type TaskAssignedEvent,
   type TaskSettledEvent,
   type TraceTaskInfo,
 } from '@mirai-ts/core';
@@ -60,15 +61,34 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
   }
   const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE);
   const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE);
-  const profiles = new Map<string, { url: string; attrs: Attributes; setSpan: Span | undefined; awaited: number; connected: number }>();
+  const profiles = new Map<string, { url: string; attrs: Attributes; spanOptions: SpanOptions; setSpan: Span | undefined; awaited: number; connected: number }>();
   const tasks = new Map<number, Span>();
   const maps = new Map<number, { span: Span; ctx: Context }>();
 
-  const completed = meter.createCounter('mirai.tasks.completed', { description: 'Tasks settled with a value' });
-  const failed = meter.createCounter('mirai.tasks.failed', { description: 'Tasks settled with an error, by error kind' });
+  // Counters are observed: a task adds to plain numbers here, and the SDK reads the totals
+  // when it collects, so the task path does no attribute hashing for them.
+  const completed = meter.createObservableCounter('mirai.tasks.completed', { description: 'Tasks settled with a value' });
+  const failed = meter.createObservableCounter('mirai.tasks.failed', { description: 'Tasks settled with an error, by error kind' });
+  const sent = meter.createObservableCounter('mirai.bytes.sent', { unit: 'By', description: 'Bytes of task frames sent to daemons' });
+  const received = meter.createObservableCounter('mirai.bytes.received', { unit: 'By', description: 'Bytes of result frames received' });
   const duration = meter.createHistogram('mirai.task.duration', { unit: 'ms', description: 'Queued to settled' });
-  const sent = meter.createCounter('mirai.bytes.sent', { unit: 'By', description: 'Bytes of task frames sent to daemons' });
-  const received = meter.createCounter('mirai.bytes.received', { unit: 'By', description: 'Bytes of result frames received' });
+  /** Totals per profile, kept after a reset: counters only go up. */
+  const totals = new Map<string, { completed: number; failed: Map<string, number>; sent: number; received: number }>();
+  const totalsOf = (profile: string): NonNullable<ReturnType<typeof totals.get>> => {
+    let t = totals.get(profile);
+    if (t === undefined) totals.set(profile, (t = { completed: 0, failed: new Map(), sent: 0, received: 0 }));
+    return t;
+  };
+  const observeTotals: BatchObservableCallback = (result) => {
+    for (const [profile, t] of totals) {
+      const attrs = metricAttrs(profile, undefined);
+      result.observe(completed, t.completed, attrs);
+      for (const [kind, n] of t.failed) result.observe(failed, n, metricAttrs(profile, kind));
+      result.observe(sent, t.sent, attrs);
+      result.observe(received, t.received, attrs);
+    }
+  };
+  meter.addBatchObservableCallback(observeTotals, [completed, failed, sent, received]);
   const depth = meter.createObservableGauge('mirai.queue.depth', { description: 'Tasks queued at the host' });
   const daemonsGauge = meter.createObservableGauge('mirai.daemons.connected', { description: 'Daemons connected' });
   const observe = (result: { observe(v: number, a: Attributes): void }, pick: 'awaiting' | 'connections'): void => {
@@ -94,6 +114,7 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
     return attrs;
   };
   const attrsOf = (profile: string): Attributes => profiles.get(profile)?.attrs ?? { 'mirai.profile': profile };
+  const spanOptionsOf = (profile: string): SpanOptions => profiles.get(profile)?.spanOptions ?? { kind: SpanKind.CLIENT, attributes: { 'mirai.profile': profile } };
   const instant = (name: string, attrs: Attributes, kind = SpanKind.INTERNAL): void => tracer.startSpan(name, { kind, attributes: attrs }).end();
 
   const handlers: Record<string, (message: unknown) => void> = {
@@ -103,7 +124,7 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
       const attrs: Attributes = { 'mirai.profile': e.profile, ...urlAttributes(e.url) };
       const setSpan = e.n > 0 ? tracer.startSpan('daemons set', { attributes: { 'mirai.profile': e.profile, 'mirai.daemons': e.n, ...attrs } }) : undefined;
       if (e.n === 0) instant('daemons set', { 'mirai.profile': e.profile, 'mirai.daemons': 0, ...attrs });
-      profiles.set(e.profile, { url: e.url, attrs, setSpan, awaited: e.n, connected: 0 });
+      profiles.set(e.profile, { url: e.url, attrs, spanOptions: { kind: SpanKind.CLIENT, attributes: attrs }, setSpan, awaited: e.n, connected: 0 });
     },
     [MiraiChannel.daemonLaunched]: (m) => {
       const e = m as DaemonLaunchedEvent;
@@ -120,19 +141,15 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
     },
     [MiraiChannel.daemonLost]: (m) => disconnect(m as DaemonEvent, 'lost'),
     [MiraiChannel.daemonDisconnected]: (m) => disconnect(m as DaemonEvent, 'disconnected'),
-    [MiraiChannel.taskAssigned]: (m) => {
-      const e = m as TaskAssignedEvent;
-      tasks.get(e.taskId)?.setAttribute('mirai.daemon.id', e.daemonId);
-    },
+    // The daemon's id goes on the span when the task settles (no subscription to `assigned`).
     [MiraiChannel.taskSettled]: (m) => {
       const e = m as TaskSettledEvent;
-      const attrs = metricAttrs(e.profile, undefined);
-      const byOutcome = metricAttrs(e.profile, e.outcome);
-      if (e.outcome === 'ok') completed.add(1, attrs);
-      else failed.add(1, byOutcome);
-      if (Number.isFinite(e.totalMs)) duration.record(e.totalMs, byOutcome);
-      sent.add(e.bytesSent, attrs);
-      received.add(e.bytesReceived, attrs);
+      const t = totalsOf(e.profile);
+      if (e.outcome === 'ok') t.completed++;
+      else t.failed.set(e.outcome, (t.failed.get(e.outcome) ?? 0) + 1);
+      t.sent += e.bytesSent;
+      t.received += e.bytesReceived;
+      if (Number.isFinite(e.totalMs)) duration.record(e.totalMs, metricAttrs(e.profile, e.outcome));
       const span = tasks.get(e.taskId);
       if (span === undefined) return;
       tasks.delete(e.taskId);
@@ -177,7 +194,7 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
   // its context sent with the task; ended when the task settles.
   const provider = (task: TraceTaskInfo): { traceparent: string; tracestate?: string } | undefined => {
     const parent = task.mapId === undefined ? context.active() : (maps.get(task.mapId)?.ctx ?? context.active());
-    const span = tracer.startSpan('mirai', { kind: SpanKind.CLIENT, attributes: attrsOf(task.profile) }, parent);
+    const span = tracer.startSpan('mirai', spanOptionsOf(task.profile), parent);
     span.setAttribute('mirai.task.id', task.taskId);
     const headers = toTraceHeaders(span.spanContext());
     if (headers === undefined || !span.isRecording()) {
@@ -197,6 +214,7 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
       stopped = true;
       for (const [name, fn] of Object.entries(handlers)) unsubscribe(name, fn);
       setTraceContextProvider(undefined);
+      meter.removeBatchObservableCallback(observeTotals, [completed, failed, sent, received]);
       depth.removeCallback(observeDepth);
       daemonsGauge.removeCallback(observeDaemons);
       for (const span of tasks.values()) span.end();

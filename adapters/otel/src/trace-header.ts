@@ -1,18 +1,26 @@
 /** W3C `traceparent` ⇄ OpenTelemetry span context, without a propagator dependency. */
-import { TraceFlags, isSpanContextValid, type SpanContext } from '@opentelemetry/api';
+import { INVALID_SPANID, INVALID_TRACEID, TraceFlags, type SpanContext } from '@opentelemetry/api';
 
-/** The `traceparent` (and `tracestate`) of a span context, or undefined if it is not valid. */
+/** Two lowercase hex digits per byte value, made once: flags are formatted without padStart. */
+const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/**
+ * The `traceparent` (and `tracestate`) of a span context, or undefined if it names no span.
+ * The ids are not checked here beyond the all-zero invalid ones: core checks the header's
+ * shape before it reaches the wire.
+ */
 export function toTraceHeaders(sc: SpanContext): { traceparent: string; tracestate?: string } | undefined {
-  if (!isSpanContextValid(sc)) return undefined;
-  const traceparent = `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, '0')}`;
+  if (sc.traceId === INVALID_TRACEID || sc.spanId === INVALID_SPANID) return undefined;
+  const traceparent = `00-${sc.traceId}-${sc.spanId}-${HEX2[sc.traceFlags & 0xff]}`;
   const tracestate = sc.traceState?.serialize();
   return tracestate ? { traceparent, tracestate } : { traceparent };
 }
 
-/** The remote span context a `traceparent` names (core already checked its shape). */
+/** The remote span context a `traceparent` names (core already checked its shape: `vv-<32 hex>-<16 hex>-ff`). */
 export function fromTraceparent(traceparent: string): SpanContext | undefined {
-  const [version, traceId, spanId, flags] = traceparent.split('-');
-  if (version === undefined || traceId === undefined || spanId === undefined || flags === undefined) return undefined;
-  const sc: SpanContext = { traceId, spanId, traceFlags: parseInt(flags, 16) & TraceFlags.SAMPLED, isRemote: true };
-  return isSpanContextValid(sc) ? sc : undefined;
+  if (traceparent.length !== 55) return undefined;
+  const traceId = traceparent.slice(3, 35);
+  const spanId = traceparent.slice(36, 52);
+  if (traceId === INVALID_TRACEID || spanId === INVALID_SPANID) return undefined;
+  return { traceId, spanId, traceFlags: parseInt(traceparent.slice(53, 55), 16) & TraceFlags.SAMPLED, isRemote: true };
 }

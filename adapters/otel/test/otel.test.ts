@@ -1,7 +1,8 @@
 /**
  * @mirai-ts/otel with the official SDK and real daemons: host spans through the in-memory
  * exporter, daemon spans through the OTLP/HTTP exporter into a receiver in this test, one
- * trace across the two processes, on ipc and tcp; metrics through a reader; inert without SDK.
+ * trace across the two processes, on ipc, tcp and nats, with a span a task starts on the daemon
+ * as the child of its `daemon eval`; metrics through a reader; inert without SDK.
  */
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -63,7 +64,7 @@ const transports: [string, () => DaemonsOptions][] = [
 ];
 
 describe.each(transports)('one trace across host and daemons (%s)', (transport, profileOptions) => {
-  it('makes daemon eval spans children of the mirai spans, under mirai_map', async () => {
+  it('makes daemon eval spans children of the mirai spans, under mirai_map, and parents of spans a task starts', async () => {
     const exporter = new InMemorySpanExporter();
     const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
     const reader = new TestReader();
@@ -84,9 +85,20 @@ describe.each(transports)('one trace across host and daemons (%s)', (transport, 
         return x * 2;
       }),
     );
+    // A span the task starts itself, after an await, on the daemon: a child of its `daemon eval`.
+    const inside = await context.with(trace.setSpan(context.active(), root), () =>
+      mirai(async () => {
+        const api = await import('@opentelemetry/api');
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        const span = api.trace.getTracer('my-task').startSpan('load data');
+        span.end();
+        return span.spanContext().traceId;
+      }),
+    );
     root.end();
     expect(out[2]).toBeInstanceOf(MiraiError);
-    await until(() => receiver.spans.filter((s) => s.name === 'daemon eval').length >= 4);
+    expect(inside).toBe(root.spanContext().traceId);
+    await until(() => receiver.spans.filter((s) => s.name === 'daemon eval').length >= 5 && receiver.spans.some((s) => s.name === 'load data'));
     const rm = (await reader.collect()).resourceMetrics;
     await daemons(0);
 
@@ -107,9 +119,9 @@ describe.each(transports)('one trace across host and daemons (%s)', (transport, 
     expect(parentOf(mapSpan!)).toBe(rootId);
     expect(mapSpan!.status.code).toBe(SpanStatusCode.ERROR);
     const miraiSpans = byName('mirai');
-    expect(miraiSpans).toHaveLength(4);
+    expect(miraiSpans).toHaveLength(5);
     expect(miraiSpans.every((s) => s.kind === SpanKind.CLIENT && s.spanContext().traceId === traceId)).toBe(true);
-    expect(miraiSpans.filter((s) => parentOf(s) === rootId)).toHaveLength(1);
+    expect(miraiSpans.filter((s) => parentOf(s) === rootId)).toHaveLength(2);
     expect(miraiSpans.filter((s) => parentOf(s) === mapSpan!.spanContext().spanId)).toHaveLength(3);
     const failedSpan = miraiSpans.find((s) => s.status.code === SpanStatusCode.ERROR)!;
     expect(failedSpan.status.message).toMatch(/three is bad/);
@@ -117,7 +129,7 @@ describe.each(transports)('one trace across host and daemons (%s)', (transport, 
 
     // Daemon side: one `daemon eval` server span per task, child of that task's `mirai` span.
     const evals = receiver.spans.filter((s) => s.name === 'daemon eval');
-    expect(evals).toHaveLength(4);
+    expect(evals).toHaveLength(5);
     for (const e of evals) {
       const parent = miraiSpans.find((s) => s.spanContext().spanId === e.parentSpanId);
       expect(parent, `parent of daemon eval for task ${String(e.attributes['mirai.task.id'])}`).toBeDefined();
@@ -128,14 +140,20 @@ describe.each(transports)('one trace across host and daemons (%s)', (transport, 
     }
     const failedEval = evals.find((e: ReceivedSpan) => e.status.code === 2)!;
     expect(failedEval.attributes['mirai.task.id']).toBe(failedSpan.attributes['mirai.task.id']);
+    const loadData = receiver.spans.filter((s) => s.name === 'load data');
+    expect(loadData).toHaveLength(1);
+    const itsEval = evals.find((e) => e.spanId === loadData[0]!.parentSpanId);
+    expect(itsEval, 'the span started inside the task has its daemon eval span as parent').toBeDefined();
+    expect(loadData[0]!.traceId).toBe(traceId);
+    expect(miraiSpans.find((s) => s.spanContext().spanId === itsEval!.parentSpanId)!.attributes['mirai.task.id']).toBe(itsEval!.attributes['mirai.task.id']);
 
     // Metrics.
     const completed = metric(rm, 'mirai.tasks.completed')!;
-    expect(completed.dataPoints.reduce((n, p) => n + (p.value as number), 0)).toBe(3);
+    expect(completed.dataPoints.reduce((n, p) => n + (p.value as number), 0)).toBe(4);
     const failed = metric(rm, 'mirai.tasks.failed')!;
     expect(failed.dataPoints.map((p) => [p.attributes['mirai.error.kind'], p.value])).toEqual([['task', 1]]);
     const histogram = metric(rm, 'mirai.task.duration')!;
-    expect(histogram.dataPoints.reduce((n, p) => n + (p.value as { count: number }).count, 0)).toBe(4);
+    expect(histogram.dataPoints.reduce((n, p) => n + (p.value as { count: number }).count, 0)).toBe(5);
     expect(metric(rm, 'mirai.daemons.connected')!.dataPoints[0]!.value).toBe(2);
     expect(metric(rm, 'mirai.queue.depth')!.dataPoints[0]!.value).toBe(0);
     expect((metric(rm, 'mirai.bytes.sent')!.dataPoints[0]!.value as number)).toBeGreaterThan(0);

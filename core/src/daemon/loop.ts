@@ -10,7 +10,7 @@ import { DaemonExit } from '../wire/exit-codes.js';
 import { frame, FrameFlag, FrameType, HANDSHAKE_LIMITS, jsonSegment, readJsonSegment, type Frame } from '../wire/frame.js';
 import type { ByeMessage } from '../wire/messages.js';
 import { encodePayload } from '../wire/payload.js';
-import { loadInstrumentation, loadSerializers, type Instrumentation } from './plugins.js';
+import { loadInstrumentation, loadSerializers, taskRunner, type Instrumentation, type TaskRunner } from './plugins.js';
 import { batchResultSegments, batchWholeSegments, decodeTaskParams, readTaskStream, readTraceContext, taskFunctionSegment } from '../wire/task-frame.js';
 import { firstStream, RandomStream, StreamSequence, type StreamState } from '../wire/random-stream.js';
 import { active, channels, publish } from '../events.js';
@@ -112,6 +112,8 @@ class DaemonRun {
   private randomReplaced = false;
   /** This process's mark (see DAEMON_MARK), set by the handshake. */
   private mark: { daemonId: number; inMap?: boolean } = daemonMark();
+  /** Calls tasks through instrumentation `run` hooks; undefined without any. */
+  private runTask: TaskRunner | undefined;
   /** Sets the task id `output: 'host'` tags printed lines with. */
   private readonly setOutputTask: ((id: number | undefined) => void) | undefined;
   private readonly queue: QueuedTask[] = [];
@@ -198,6 +200,7 @@ class DaemonRun {
     this.serializers = await loadSerializers(init.serializers);
     // Once per process: a reconnecting daemon keeps what it loaded.
     this.instrumentation ??= await loadInstrumentation(init.instrumentation ?? [], this.log);
+    this.runTask = taskRunner(this.instrumentation);
   }
 
   private onFrame(f: Frame): void {
@@ -273,7 +276,7 @@ class DaemonRun {
     }
     let outcome: unknown;
     try {
-      outcome = this.invoke(task.frame, running, own);
+      outcome = this.runTask === undefined ? this.invoke(task.frame, running, own) : this.runTask(task.frame.id, () => this.invoke(task.frame, running, own));
     } catch (err) {
       this.finish(task, err, true);
       return;

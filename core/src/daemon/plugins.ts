@@ -58,9 +58,34 @@ export async function loadTransport(url: string, ref: PluginRef | undefined): Pr
   return ref === undefined ? transportFor(url) : ((await importPlugin(ref)) as Transport);
 }
 
-/** What an instrumentation plugin's factory returns: something to flush before the daemon exits. */
+/** What an instrumentation plugin's factory returns. */
 export interface Instrumentation {
+  /** Flushes (exporters) before the daemon exits. */
   shutdown?(): Promise<void>;
+  /**
+   * Runs one task: calls `task()` and returns what it returns (a value or a promise), inside
+   * the context the instrumentation keeps for it (an OpenTelemetry `daemon eval` span made
+   * active, so spans the task starts are its children). Called right after
+   * `mirai:daemon:task:start` was published for `taskId`.
+   */
+  run?<T>(taskId: number, task: () => T): T;
+}
+
+/** Calls a task through the instrumentation's `run` hooks. */
+export type TaskRunner = (taskId: number, task: () => unknown) => unknown;
+
+/**
+ * One runner for every instrumentation with a `run` hook (the first loaded is outermost), or
+ * undefined when none has one: the daemon then calls tasks directly, at no cost.
+ */
+export function taskRunner(list: readonly Instrumentation[]): TaskRunner | undefined {
+  const hooks = list.filter((i) => typeof i.run === 'function');
+  if (hooks.length === 0) return undefined;
+  if (hooks.length === 1) {
+    const only = hooks[0]!;
+    return (taskId, task) => only.run!(taskId, task);
+  }
+  return hooks.reduceRight<TaskRunner>((inner, i) => (taskId, task) => i.run!(taskId, () => inner(taskId, task)), (_taskId, task) => task());
 }
 
 /**
