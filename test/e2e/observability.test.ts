@@ -4,7 +4,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { daemons, mirai, MiraiChannel, miraiMap, setTraceContextProvider, type TaskSettledEvent } from '@mirai-ts/core';
+import { CancelledError, daemons, mirai, MiraiChannel, miraiMap, setTraceContextProvider, stopMirai, type TaskContext, type TaskSettledEvent } from '@mirai-ts/core';
 import { waitFor } from '../helpers/wait.js';
 
 const fixture = join(import.meta.dirname, '..', 'helpers', 'fixtures', 'instrumentation.mjs');
@@ -58,6 +58,38 @@ describe('observability with real daemons', () => {
     setTraceContextProvider(undefined);
     const plain = (await mirai(() => (globalThis as { __miraiSeen?: unknown }).__miraiSeen)) as Record<string, unknown>;
     expect(plain.traceparent).toBeUndefined();
+  });
+
+  it('publishes the same task lifecycle for a sync profile, run in this process', async () => {
+    const queued = listen(MiraiChannel.taskQueued);
+    const assigned = listen(MiraiChannel.taskAssigned);
+    const settled = listen(MiraiChannel.taskSettled) as unknown as TaskSettledEvent[];
+    const cancelled = listen(MiraiChannel.taskCancelled);
+    await daemons({ sync: true });
+    const ok = mirai((a: { text: string }) => a.text.repeat(100), { text: 'xy' });
+    expect(await ok).toHaveLength(200);
+    const bad = mirai(() => {
+      throw new Error('sync failure');
+    });
+    await expect(bad).rejects.toThrow(/sync failure/);
+    const stuck = mirai((_: undefined, ctx: TaskContext) => new Promise((resolve) => ctx.signal.addEventListener('abort', resolve)));
+    expect(stopMirai(stuck)).toBe(true);
+    await expect(stuck).rejects.toBeInstanceOf(CancelledError);
+
+    const ids = [ok.id, bad.id, stuck.id];
+    expect(queued.map((e) => e.taskId)).toEqual(ids);
+    expect(queued.every((e) => e.profile === 'default' && e.queueDepth === 0)).toBe(true);
+    expect(queued[0]!.bytes).toBeGreaterThan(2); // the encoded argument
+    expect(assigned.map((e) => [e.taskId, e.daemonId])).toEqual(ids.map((id) => [id, 0]));
+    expect(settled.map((e) => [e.taskId, e.outcome])).toEqual([
+      [ok.id, 'ok'],
+      [bad.id, 'task'],
+      [stuck.id, 'cancelled'],
+    ]);
+    expect(settled[0]!.bytesReceived).toBeGreaterThan(200); // the 200-character result
+    expect(settled[1]!.error!.message).toMatch(/sync failure/);
+    expect(settled.every((e) => e.daemonId === 0 && Number.isFinite(e.totalMs) && e.totalMs >= 0)).toBe(true);
+    expect(cancelled).toEqual([expect.objectContaining({ taskId: stuck.id, running: true })]);
   });
 
   it("output: 'host' tags each line a task prints with its task id", async () => {

@@ -161,6 +161,30 @@ describe.each(transports)('one trace across host and daemons (%s)', (transport, 
   });
 });
 
+describe('sync profiles', () => {
+  it('end a mirai span per task and count it, as daemons do', async () => {
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const reader = new TestReader();
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const inst = instrumentMirai({ tracerProvider: provider, meterProvider });
+    cleanups.push(() => inst.stop());
+    await daemons({ sync: true });
+    expect(await mirai(() => 'here')).toBe('here');
+    await expect(
+      mirai(() => {
+        throw new Error('sync bad');
+      }),
+    ).rejects.toThrow(/sync bad/);
+    const spans = exporter.getFinishedSpans().filter((s) => s.name === 'mirai');
+    expect(spans.map((s) => s.status.code)).toEqual([SpanStatusCode.UNSET, SpanStatusCode.ERROR]);
+    expect(spans.every((s) => s.attributes['mirai.daemon.id'] === 0)).toBe(true);
+    const rm = (await reader.collect()).resourceMetrics;
+    expect(metric(rm, 'mirai.tasks.completed')!.dataPoints.map((p) => p.value)).toEqual([1]);
+    expect(metric(rm, 'mirai.tasks.failed')!.dataPoints.map((p) => [p.attributes['mirai.error.kind'], p.value])).toEqual([['task', 1]]);
+  });
+});
+
 describe('without an SDK', () => {
   it('sends no trace context: daemon spans are roots, and tasks still run', async () => {
     const inst = instrumentMirai();

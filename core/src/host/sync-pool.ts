@@ -6,6 +6,7 @@
  */
 import { loadModuleFunction } from '../daemon/compiler.js';
 import { CancelledError, ConfigError, isMiraiError, type MiraiError } from '../errors.js';
+import { active, channels, publish } from '../events.js';
 import type { LaunchHandle, LaunchSpec } from '../launcher.js';
 import type { Serializer } from '../serializer.js';
 import { isModuleFunction, type ModuleFunction, type TaskContext } from '../task.js';
@@ -33,16 +34,38 @@ export class SyncPool implements ComputePool {
     this.taskStreams = seed === undefined ? undefined : new StreamSequence(firstStream(seed));
   }
 
-  /** Runs the task now; its outcome settles when it finishes. */
+  /**
+   * Runs the task now; its outcome settles when it finishes. It publishes the task events a
+   * daemon pool does (queued, assigned to daemon 0, the calling process, settled, cancelled),
+   * with the bytes its arguments and result encode to; nothing is measured when nobody listens.
+   */
   submit(request: TaskRequest): Submitted {
     const controller = new AbortController();
     let settled = false;
+    // Whether anyone follows this task, decided once: the bytes and timings cost nothing otherwise.
+    const observed = active(channels.taskQueued) || active(channels.taskAssigned) || active(channels.taskSettled) || active(channels.taskCancelled);
+    const sizes = observed ? { sent: 0, received: 0, startedAt: performance.now() } : undefined;
     const settle = (error: MiraiError | undefined, value?: unknown): void => {
       if (settled) return;
       settled = true;
       this.completed++;
       if (error === undefined) request.outcome._fulfil(value);
       else request.outcome._reject(error);
+      if (sizes !== undefined && active(channels.taskSettled)) {
+        const runMs = performance.now() - sizes.startedAt;
+        publish(channels.taskSettled, {
+          profile: this.name,
+          taskId: request.id,
+          daemonId: 0,
+          outcome: error === undefined ? 'ok' : error.kind,
+          error,
+          queuedMs: 0,
+          runMs,
+          totalMs: runMs,
+          bytesSent: sizes.sent,
+          bytesReceived: sizes.received,
+        });
+      }
     };
     const own = request.everywhere === true ? undefined : this.taskStreams?.next();
     const stream = own === undefined ? this.stream : new RandomStream(own);
@@ -56,10 +79,19 @@ export class SyncPool implements ComputePool {
     };
     // Arguments are copied through serialization now, so what cannot travel throws here,
     // synchronously, as it would with daemons.
-    const parts = request.params.map((p) =>
-      'encoded' in p ? decodePayload(p.encoded, 0, this.serializers) : roundTrip(p.value, this.serializers, p.name),
-    );
+    const countSent = sizes === undefined ? undefined : (n: number): void => void (sizes.sent += n);
+    const parts = request.params.map((p) => {
+      if (!('encoded' in p)) return roundTrip(p.value, this.serializers, p.name, countSent);
+      countSent?.(byteLength(p.encoded));
+      return decodePayload(p.encoded, 0, this.serializers);
+    });
     const copied = parts.some((p) => p instanceof Promise) ? Promise.all(parts) : parts;
+    if (sizes !== undefined) {
+      // Queued and taken at once: the calling process is its only "daemon", number 0.
+      if (active(channels.taskQueued)) publish(channels.taskQueued, { profile: this.name, taskId: request.id, bytes: sizes.sent, queueDepth: 0 });
+      if (active(channels.taskAssigned)) publish(channels.taskAssigned, { profile: this.name, taskId: request.id, daemonId: 0, queueDepth: 0 });
+    }
+    const countReceived = sizes === undefined ? undefined : (n: number): void => void (sizes.received += n);
     const fn = request.fn;
     const call = async (p: unknown): Promise<unknown> => {
       const target = isModuleFunction(fn) ? await loadModuleFunction(fn) : (fn as (...a: unknown[]) => unknown);
@@ -78,7 +110,7 @@ export class SyncPool implements ComputePool {
     outcome.then(
       (value) => {
         try {
-          const out = roundTrip(value, this.serializers, 'result');
+          const out = roundTrip(value, this.serializers, 'result', countReceived);
           if (out instanceof Promise) out.then((v) => settle(undefined, v), (e: unknown) => settle(asMiraiError(e)));
           else settle(undefined, out);
         } catch (err) {
@@ -90,6 +122,7 @@ export class SyncPool implements ComputePool {
     );
     return {
       cancel: (error) => {
+        if (!settled && active(channels.taskCancelled)) publish(channels.taskCancelled, { profile: this.name, taskId: request.id, running: true, error });
         controller.abort(error);
         settle(error);
       },
@@ -125,10 +158,23 @@ export class SyncPool implements ComputePool {
   }
 }
 
-function roundTrip(value: unknown, serializers: readonly Serializer[], root: string): unknown {
+/** Encodes and decodes `value`, as travelling to a daemon would; `count` learns the encoded size. */
+function roundTrip(value: unknown, serializers: readonly Serializer[], root: string, count?: (bytes: number) => void): unknown {
   const segments = encodePayload(value, serializers, root);
-  if (segments instanceof Promise) return segments.then((s) => decodePayload(s, 0, serializers));
+  if (segments instanceof Promise) {
+    return segments.then((s) => {
+      count?.(byteLength(s));
+      return decodePayload(s, 0, serializers);
+    });
+  }
+  count?.(byteLength(segments));
   return decodePayload(segments, 0, serializers);
+}
+
+function byteLength(segments: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const s of segments) n += s.byteLength;
+  return n;
 }
 
 function asMiraiError(err: unknown): MiraiError {
