@@ -1,23 +1,67 @@
 /**
  * Observability overhead (issue 14): `rtt_otel_us` is the round trip of `rtt` (core.mjs) with
- * an OpenTelemetry SDK registered through @mirai-ts/otel (spans and metrics recorded, spans
- * batched to an exporter that drops them) and the dashboard open with a live SSE client. It runs
- * beside `rtt` in every round, so the two are compared in the same machine state.
+ * everything on that a traced deployment has:
+ * - an OpenTelemetry SDK registered globally on the host (tracer provider with a
+ *   BatchSpanProcessor, meter provider with a reader, and the AsyncLocalStorage context
+ *   manager NodeSDK installs), instrumented by `instrumentMirai()`; the host's spans go to an
+ *   exporter that drops them, so the SDK's work is measured, not an exporter's I/O;
+ * - the daemon exporting its `daemon eval` spans over OTLP/HTTP (`otelDaemon()`) to a
+ *   collector stand-in in another process (children/otlp-sink.mjs);
+ * - the dashboard open with a live SSE client.
+ * It runs beside `rtt` in every round, so the two are compared in the same machine state; the
+ * SDK is unregistered after each round, so `rtt` never runs with it.
  */
-import { daemons, status } from '@mirai-ts/core';
-import { instrumentMirai } from '@mirai-ts/otel';
-import { dashboard } from '@mirai-ts/dashboard';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { context, metrics, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import { trackPid } from './lib/harness.mjs';
+import { daemons, status } from '@mirai-ts/core';
+import { instrumentMirai, otelDaemon } from '@mirai-ts/otel';
+import { dashboard } from '@mirai-ts/dashboard';
+import { stopChild, trackPid, withCap } from './lib/harness.mjs';
 import { miraiRoundTripUs } from './lib/rtt.mjs';
 
-/** Accepts every batch and keeps nothing: the SDK's work is measured, not an exporter's I/O. */
-const dropExporter = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {}, forceFlush: async () => {} };
+const SINK = new URL('./children/otlp-sink.mjs', import.meta.url).pathname;
+
+/** Counts the spans of every batch and keeps nothing. */
+function dropExporter() {
+  const exporter = {
+    spans: 0,
+    export: (spans, done) => {
+      exporter.spans += spans.length;
+      done({ code: 0 });
+    },
+    shutdown: async () => {},
+    forceFlush: async () => {},
+  };
+  return exporter;
+}
 
 class Reader extends MetricReader {
   async onShutdown() {}
   async onForceFlush() {}
+}
+
+/** Starts the collector stand-in; resolves with its traces URL and a count of exports. */
+async function startSink() {
+  const child = spawn(process.execPath, [SINK], { stdio: ['ignore', 'pipe', 'inherit'] });
+  trackPid(child.pid);
+  child.exited = new Promise((resolve) => child.once('exit', resolve));
+  const sink = { child, url: '', exports: 0 };
+  const ready = new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`the OTLP sink exited (${code}) before listening`)));
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      if (line.startsWith('port ')) {
+        sink.url = `http://127.0.0.1:${line.slice(5)}/v1/traces`;
+        resolve();
+      } else if (line.startsWith('export ')) sink.exports++;
+    });
+  });
+  const started = await withCap(ready, 10_000);
+  if (started?.timedOut) throw new Error('the OTLP sink did not start within 10 s');
+  return sink;
 }
 
 export const benchmarks = [
@@ -25,27 +69,38 @@ export const benchmarks = [
     name: 'rtt_otel',
     metrics: { rtt_otel_us: 'µs' },
     limit: 'rtt',
-    description: 'rtt with @mirai-ts/otel (SDK registered) and the dashboard open with a live client',
+    description: 'rtt with an OTel SDK registered (instrumentMirai), the daemon exporting OTLP/HTTP, and the dashboard open with a live client',
     run: async (ctx) => {
-      const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(dropExporter)] });
+      const sink = await startSink();
+      const exporter = dropExporter();
+      const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)] });
       const reader = new Reader();
       const meterProvider = new MeterProvider({ readers: [reader] });
-      const inst = instrumentMirai({ tracerProvider, meterProvider });
+      context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+      trace.setGlobalTracerProvider(tracerProvider);
+      metrics.setGlobalMeterProvider(meterProvider);
+      const inst = instrumentMirai();
       const board = await dashboard();
       const sse = new AbortController();
       let pushes = 0;
-      const client = fetch(new URL('events', board.url), { signal: sse.signal }).then(async (res) => {
-        for await (const _ of res.body) pushes++;
-      }).catch(() => {});
+      const client = fetch(new URL('events', board.url), { signal: sse.signal })
+        .then(async (res) => {
+          for await (const _ of res.body) pushes++;
+        })
+        .catch(() => {});
       try {
-        await daemons(1);
+        await daemons(1, { instrumentation: [otelDaemon({ url: sink.url })] });
         const [pid] = (status()?.daemons ?? []).map((d) => d.pid);
         trackPid(pid);
         ctx.pinHost();
         ctx.pinPeer(pid);
         const us = await miraiRoundTripUs();
         await reader.collect();
+        await daemons(0); // the daemon flushes its spans before it exits
+        await tracerProvider.forceFlush();
         if (pushes === 0) throw new Error('the dashboard pushed nothing to its client');
+        if (exporter.spans === 0) throw new Error('the host recorded no spans');
+        if (sink.exports === 0) throw new Error('the daemon exported no spans');
         return { rtt_otel_us: us };
       } finally {
         await daemons(0);
@@ -55,6 +110,10 @@ export const benchmarks = [
         inst.stop();
         await tracerProvider.shutdown();
         await meterProvider.shutdown();
+        trace.disable();
+        metrics.disable();
+        context.disable();
+        await stopChild(sink.child);
       }
     },
   },
