@@ -6,9 +6,12 @@
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { hostname } from 'node:os';
-import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
+import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
 import { MiraiChannel, type DaemonTaskEndEvent, type DaemonTaskStartEvent } from '@mirai-ts/core';
+import { EvalSpan } from './eval-span.js';
 import { fromTraceparent } from './trace-header.js';
+
+const SCOPE = { name: '@mirai-ts/otel' };
 
 /** Options of the daemon half; they travel to daemons as JSON. */
 export interface DaemonTracingOptions {
@@ -49,16 +52,16 @@ export async function startDaemonTracing(options: DaemonTracingOptions = {}): Pr
   const exporter = new OTLPTraceExporter({ ...(options.url ? { url: options.url } : {}), ...(options.headers ? { headers: options.headers } : {}) });
   // Batched by default: one export per 512 spans or 5 s, never one HTTP request per task.
   const processor = options.simple ? new SimpleSpanProcessor(exporter) : new BatchSpanProcessor(exporter);
-  const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': options.serviceName ?? 'mirai-daemon', 'process.pid': process.pid, 'host.name': hostname() }),
-    spanProcessors: [processor],
-  });
+  const resource = resourceFromAttributes({ 'service.name': options.serviceName ?? 'mirai-daemon', 'process.pid': process.pid, 'host.name': hostname() });
+  const provider = new BasicTracerProvider({ resource, spanProcessors: [processor] });
   // Both fail (return false) when the daemon registered its own SDK (`--import`): then that
   // one serves the tasks' spans, and ours still exports `daemon eval`.
   const manager = new AsyncLocalStorageContextManager();
   if (context.setGlobalContextManager(manager)) manager.enable();
   const registered = trace.setGlobalTracerProvider(provider);
-  const tracing = traceDaemonTasks(provider.getTracer('@mirai-ts/otel'));
+  // `daemon eval` spans skip the SDK's tracer (see eval-span.ts) but share its processor.
+  const evalScope = { processor, resource, instrumentationScope: SCOPE };
+  const tracing = followTasks((name, parent, attributes) => new EvalSpan(name, parent, attributes, evalScope));
   return {
     run: (taskId, task) => tracing.run(taskId, task),
     async shutdown() {
@@ -79,28 +82,44 @@ export interface DaemonTaskTracing {
 
 /** Turns the daemon's task channels into `daemon eval` spans made with `tracer`. */
 export function traceDaemonTasks(tracer: Tracer): DaemonTaskTracing {
+  return followTasks((name, parent, attributes) =>
+    tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, parent)),
+  );
+}
+
+/** Makes a `daemon eval` span: its name, the host's span context (if sent) and its attributes. */
+type StartSpan = (name: string, parent: SpanContext | undefined, attributes: Attributes) => Span;
+
+function followTasks(start: StartSpan): DaemonTaskTracing {
   const running = new Map<number, { span: Span; ctx: ReturnType<typeof trace.setSpan> }>();
-  const options = { kind: SpanKind.SERVER, attributes: undefined as Attributes | undefined };
   const onStart = (m: unknown): void => {
     const e = m as DaemonTaskStartEvent;
     const remote = e.traceparent === undefined ? undefined : fromTraceparent(e.traceparent);
-    const parent = remote === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, remote);
     // The process's pid and host are the resource's: the span carries only what is its own.
-    options.attributes = { 'mirai.task.id': e.taskId, 'mirai.daemon.id': e.daemonId };
-    const span = tracer.startSpan(e.everywhere ? 'daemon everywhere' : 'daemon eval', options, parent);
-    running.set(e.taskId, { span, ctx: trace.setSpan(parent, span) });
+    const span = start(e.everywhere ? 'daemon everywhere' : 'daemon eval', remote, { 'mirai.task.id': e.taskId, 'mirai.daemon.id': e.daemonId });
+    running.set(e.taskId, { span, ctx: trace.setSpan(ROOT_CONTEXT, span) });
+  };
+  // Spans end in a microtask, after the daemon has sent the task's result: ending one (and, every
+  // 512 spans, serializing a batch for export) then costs the host no waiting.
+  const ended: { span: Span; event: DaemonTaskEndEvent; at: number }[] = [];
+  const flush = (): void => {
+    for (const { span, event, at } of ended) {
+      if (!event.ok) {
+        const err = event.error instanceof Error ? event.error : new Error(String(event.error));
+        span.recordException(err, at);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+      }
+      span.end(at);
+    }
+    ended.length = 0;
   };
   const onEnd = (m: unknown): void => {
-    const e = m as DaemonTaskEndEvent;
-    const entry = running.get(e.taskId);
+    const event = m as DaemonTaskEndEvent;
+    const entry = running.get(event.taskId);
     if (entry === undefined) return;
-    running.delete(e.taskId);
-    if (!e.ok) {
-      const err = e.error instanceof Error ? e.error : new Error(String(e.error));
-      entry.span.recordException(err);
-      entry.span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
-    }
-    entry.span.end();
+    running.delete(event.taskId);
+    ended.push({ span: entry.span, event, at: performance.now() });
+    if (ended.length === 1) queueMicrotask(flush);
   };
   subscribe(MiraiChannel.daemonTaskStart, onStart);
   subscribe(MiraiChannel.daemonTaskEnd, onEnd);
@@ -112,6 +131,7 @@ export function traceDaemonTasks(tracer: Tracer): DaemonTaskTracing {
     stop() {
       unsubscribe(MiraiChannel.daemonTaskStart, onStart);
       unsubscribe(MiraiChannel.daemonTaskEnd, onEnd);
+      flush();
       for (const { span } of running.values()) span.end();
       running.clear();
     },

@@ -124,7 +124,7 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
       const attrs: Attributes = { 'mirai.profile': e.profile, ...urlAttributes(e.url) };
       const setSpan = e.n > 0 ? tracer.startSpan('daemons set', { attributes: { 'mirai.profile': e.profile, 'mirai.daemons': e.n, ...attrs } }) : undefined;
       if (e.n === 0) instant('daemons set', { 'mirai.profile': e.profile, 'mirai.daemons': 0, ...attrs });
-      profiles.set(e.profile, { url: e.url, attrs, spanOptions: { kind: SpanKind.CLIENT, attributes: attrs }, setSpan, awaited: e.n, connected: 0 });
+      profiles.set(e.profile, { url: e.url, attrs, spanOptions: { kind: SpanKind.CLIENT, attributes: { 'mirai.profile': e.profile } }, setSpan, awaited: e.n, connected: 0 });
     },
     [MiraiChannel.daemonLaunched]: (m) => {
       const e = m as DaemonLaunchedEvent;
@@ -149,17 +149,12 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
       else t.failed.set(e.outcome, (t.failed.get(e.outcome) ?? 0) + 1);
       t.sent += e.bytesSent;
       t.received += e.bytesReceived;
-      if (Number.isFinite(e.totalMs)) duration.record(e.totalMs, metricAttrs(e.profile, e.outcome));
       const span = tasks.get(e.taskId);
-      if (span === undefined) return;
-      tasks.delete(e.taskId);
-      if (e.daemonId !== undefined) span.setAttribute('mirai.daemon.id', e.daemonId);
-      if (e.error !== undefined) {
-        span.recordException(e.error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: e.error.message });
-        span.setAttribute('error.type', e.outcome);
-      }
-      span.end();
+      if (span !== undefined) tasks.delete(e.taskId);
+      // The span ends (and the histogram records) in a microtask: after the code awaiting the
+      // task has run on and sent its next task, not on the way to it. Ended at this time.
+      settledQueue.push({ e, span, at: performance.now(), attrs: attrsOf(e.profile) });
+      if (settledQueue.length === 1) queueMicrotask(flushSettled);
     },
     [MiraiChannel.mapStart]: (m) => {
       const e = m as MapEvent;
@@ -170,6 +165,7 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
       const e = m as MapEvent;
       const entry = maps.get(e.mapId);
       if (entry === undefined) return;
+      flushSettled(); // its tasks' spans end before it
       maps.delete(e.mapId);
       entry.span.setAttribute('mirai.map.failed', e.failed ?? 0);
       if ((e.failed ?? 0) > 0) entry.span.setStatus({ code: SpanStatusCode.ERROR, message: `${e.failed} of ${e.size} tasks failed` });
@@ -183,6 +179,24 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
       profiles.delete(e.profile);
     },
   };
+
+  const settledQueue: { e: TaskSettledEvent; span: Span | undefined; at: number; attrs: Attributes }[] = [];
+  function flushSettled(): void {
+    for (const { e, span, at, attrs } of settledQueue) {
+      if (Number.isFinite(e.totalMs)) duration.record(e.totalMs, metricAttrs(e.profile, e.outcome));
+      if (span === undefined) continue;
+      // The profile's URL attributes are set here, not when the span starts, to keep them off the submit path.
+      span.setAttributes(attrs);
+      if (e.daemonId !== undefined) span.setAttribute('mirai.daemon.id', e.daemonId);
+      if (e.error !== undefined) {
+        span.recordException(e.error, at);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: e.error.message });
+        span.setAttribute('error.type', e.outcome);
+      }
+      span.end(at);
+    }
+    settledQueue.length = 0;
+  }
 
   function disconnect(e: DaemonEvent, how: 'lost' | 'disconnected'): void {
     const span = tracer.startSpan('daemon disconnect', { kind: SpanKind.SERVER, attributes: { ...daemonAttrs(e, attrsOf(e.profile)), 'mirai.disconnect': how } });
@@ -214,6 +228,7 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
       stopped = true;
       for (const [name, fn] of Object.entries(handlers)) unsubscribe(name, fn);
       setTraceContextProvider(undefined);
+      flushSettled();
       meter.removeBatchObservableCallback(observeTotals, [completed, failed, sent, received]);
       depth.removeCallback(observeDepth);
       daemonsGauge.removeCallback(observeDaemons);
