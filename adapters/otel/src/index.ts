@@ -9,5 +9,5 @@
  */
 export { instrumentMirai, type InstrumentOptions, type MiraiInstrumentation } from './instrument.js';
 export { otelDaemon } from './otel-daemon.js';
-export type { DaemonTracingOptions } from './daemon.js';
+export type { DaemonTaskTracing, DaemonTracing, DaemonTracingOptions } from './daemon.js';
 export { traceDaemonTasks } from './daemon.js';
