@@ -104,7 +104,7 @@ export function buildTaskFrame(
     let i = 2;
     for (const part of parts) for (const segment of part) segments[i++] = segment;
     if (batch) segments[i++] = head;
-    if (trace !== undefined) segments[i++] = jsonSegment(trace);
+    if (trace !== undefined) segments[i++] = traceSegment(trace);
     if (stream !== undefined) segments[i] = streamSegment(stream);
     return frame(type, id, segments, flags);
   };
@@ -153,13 +153,46 @@ export function readTaskStream(f: Frame): StreamState | undefined {
   return stream;
 }
 
+/**
+ * A trace context as a frame segment: 26 bytes, the `traceparent` fields in binary (version,
+ * 16-byte trace id, 8-byte parent id, flags), then `tracestate` as UTF-8 if any. Binary, not
+ * JSON: it is on every traced task's path, on both sides.
+ */
+export function traceSegment(trace: TraceContext): Uint8Array {
+  const { traceparent, tracestate } = trace;
+  const state = tracestate === undefined || tracestate === '' ? 0 : Buffer.byteLength(tracestate);
+  // Zeroed: a malformed traceparent from a direct caller must not put stale memory on the wire.
+  const out = Buffer.alloc(TRACE_BYTES + state);
+  // traceparent is checked on the host (traceContextFor): vv-<32 hex>-<16 hex>-ff.
+  out.write(traceparent.slice(0, 2), 0, 'hex');
+  out.write(traceparent.slice(3, 35), 1, 'hex');
+  out.write(traceparent.slice(36, 52), 17, 'hex');
+  out.write(traceparent.slice(53, 55), 25, 'hex');
+  if (state > 0) out.write(tracestate!, TRACE_BYTES, 'utf8');
+  return out;
+}
+
+const TRACE_BYTES = 26;
+const JSON_OPEN_BRACE = 0x7b;
+
 /** Daemon side: the trace context a task frame carries, if any (malformed context is dropped). */
 export function readTraceContext(f: Frame): TraceContext | undefined {
   if ((f.flags & FrameFlag.TraceContext) === 0) return undefined;
   // The stream segment, when there is one, comes last.
-  const at = f.segments.length - 1 - ((f.flags & FrameFlag.Stream) === 0 ? 0 : 1);
+  const segment = f.segments[f.segments.length - 1 - ((f.flags & FrameFlag.Stream) === 0 ? 0 : 1)];
+  if (segment === undefined) return undefined;
+  // Hosts before the binary form sent JSON `{ traceparent, tracestate? }`.
+  if (segment[0] === JSON_OPEN_BRACE) return readJsonTraceContext(segment);
+  if (segment.byteLength < TRACE_BYTES) return undefined;
+  const bytes = Buffer.from(segment.buffer, segment.byteOffset, segment.byteLength);
+  const traceparent = `${bytes.toString('hex', 0, 1)}-${bytes.toString('hex', 1, 17)}-${bytes.toString('hex', 17, 25)}-${bytes.toString('hex', 25, 26)}`;
+  if (segment.byteLength === TRACE_BYTES) return { traceparent };
+  return { traceparent, tracestate: bytes.toString('utf8', TRACE_BYTES) };
+}
+
+function readJsonTraceContext(segment: Uint8Array): TraceContext | undefined {
   try {
-    const ctx = readJsonSegment<TraceContext>(f.segments[at]);
+    const ctx = readJsonSegment<TraceContext>(segment);
     if (typeof ctx?.traceparent !== 'string' || !TRACEPARENT.test(ctx.traceparent)) return undefined;
     return typeof ctx.tracestate === 'string' ? { traceparent: ctx.traceparent, tracestate: ctx.tracestate } : { traceparent: ctx.traceparent };
   } catch {

@@ -10,7 +10,7 @@ import { MiraiChannel, type TaskSettledEvent } from '../../src/events.js';
 import { DaemonPool } from '../../src/host/pool.js';
 import { resolveProfileOptions, type DaemonsOptions } from '../../src/host/profile-options.js';
 import { setTraceContextProvider, traceContextFor } from '../../src/trace-context.js';
-import { FrameFlag, FrameType } from '../../src/wire/frame.js';
+import { FrameFlag, FrameType, jsonSegment, type Frame } from '../../src/wire/frame.js';
 import { buildTaskFrame, decodeTaskParams, readTraceContext } from '../../src/wire/task-frame.js';
 import { FakeLauncher, HOLD, memoryTransport, RecordedOutcome, until, type Behaviour } from '../support/memory-transport.js';
 
@@ -146,6 +146,18 @@ describe('trace context in task frames', () => {
     const plain = buildTaskFrame(FrameType.Task, 8, (a: unknown) => a, [{ value: 1, name: 'args' }], []);
     if (plain instanceof Promise) throw new Error('sync');
     expect(readTraceContext(plain)).toBeUndefined();
+  });
+
+  it('travels in 26 bytes of binary (plus tracestate); the JSON form of older hosts is still read, a short segment dropped', () => {
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00';
+    const f = buildTaskFrame(FrameType.Task, 9, () => 1, [], [], { trace: { traceparent } });
+    if (f instanceof Promise) throw new Error('sync');
+    expect(f.segments.at(-1)!.byteLength).toBe(26);
+    expect(readTraceContext(f)).toEqual({ traceparent });
+    const withSegment = (segment: Uint8Array): Frame => ({ ...f, segments: [...f.segments.slice(0, -1), segment] });
+    expect(readTraceContext(withSegment(jsonSegment({ traceparent, tracestate: 'a=b' })))).toEqual({ traceparent, tracestate: 'a=b' });
+    expect(readTraceContext(withSegment(jsonSegment({ traceparent: 'garbage' })))).toBeUndefined();
+    expect(readTraceContext(withSegment(new Uint8Array(25)))).toBeUndefined();
   });
 
   it('comes from the installed provider, which must give a well-formed traceparent', () => {
