@@ -3,9 +3,9 @@
  * in core's frame layout (`encodeFrame`), sent as fragments so large segments are never
  * copied into one buffer on the sending side.
  *
- * Small frames (every task and result of a round trip) are one `ws.send` of one buffer, and
- * a received message is decoded by the channel's one decoder: the round trip costs little
- * more than a raw `ws` ping-pong (bench/ws.mjs measures both).
+ * Small frames (every task and result of a round trip) are one `ws.send` of one buffer,
+ * further messages of the same tick join one write, and a received message is decoded by
+ * the channel's one decoder (bench/ws.mjs measures a round trip beside a raw `ws` ping-pong).
  */
 import type { Socket } from 'node:net';
 import { ProtocolError, type Channel } from '@mirai-ts/core';
@@ -55,6 +55,15 @@ export class WsChannel implements Channel {
   /** What the decoder produced from the current message. */
   private decoded: Frame | undefined;
   private decodedCount = 0;
+  /** Whether a message was sent in the current tick, and the socket corked until its end. */
+  private sentThisTick = false;
+  private corked = false;
+  private readonly endTick = (): void => {
+    this.sentThisTick = false;
+    if (!this.corked) return;
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   constructor(
     private readonly ws: WebSocket,
@@ -118,20 +127,27 @@ export class WsChannel implements Channel {
       this.close(new ProtocolError(`a frame of ${bytes} bytes exceeds the WebSocket transport's limit of ${MAX_MESSAGE_BYTES} bytes per frame`));
       return;
     }
+    // A lone message (a round trip's task or result) goes straight to the socket. Messages
+    // that follow it in the same tick (a dispatcher filling prefetch slots, a daemon answering
+    // a run of tasks) and a large frame's fragments are corked and leave in one gather write
+    // at the end of the tick, as core's socket channels do.
+    if (!this.sentThisTick) {
+      this.sentThisTick = true;
+      process.nextTick(this.endTick);
+      if (chunks.length > 1) this.cork();
+    } else {
+      this.cork();
+    }
+    // One message: the head, then each large segment as it is, as fragments of it.
     const last = chunks.length - 1;
-    if (last === 0) {
-      this.ws.send(chunks[0]!, LAST_FRAGMENT);
-      return;
-    }
-    // One message, in fragments: the head, then each large segment as it is; corked, they
-    // reach the socket as one gather write instead of a write per fragment.
+    for (let i = 0; i < last; i++) this.ws.send(chunks[i]!, MORE_FRAGMENTS);
+    this.ws.send(chunks[last]!, LAST_FRAGMENT);
+  }
+
+  private cork(): void {
+    if (this.corked) return;
+    this.corked = true;
     this.socket.cork();
-    try {
-      for (let i = 0; i < last; i++) this.ws.send(chunks[i]!, MORE_FRAGMENTS);
-      this.ws.send(chunks[last]!, LAST_FRAGMENT);
-    } finally {
-      this.socket.uncork();
-    }
   }
 
   close(reason?: Error): void {
