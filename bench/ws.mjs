@@ -7,71 +7,103 @@
  *   const { rtt_ws_us, rtt_ws_limit_us, rtt_wss_us } = await wsBench({ round: 0 });
  *
  * - rtt_ws_us: mean of sequential `await mirai(() => 1)`, 1 daemon dialling in at ws://.
- * - rtt_ws_limit_us: mean of sequential 32-byte binary messages echoed by another process
- *   through `ws` (the raw limit; target: ours ≤ 1.5×). Ours and the limit swap order each
+ * - rtt_ws_limit_us: mean of sequential raw `ws` ping-pongs laid out as mirai's are: this
+ *   process runs the WebSocket server (an HTTP server upgrading at a path, as the host's
+ *   listener), another process dials it as a client (masking, as a daemon) and answers each
+ *   binary message with one of its own, TASK_BYTES out and RESULT_BYTES back (the sizes of
+ *   `mirai(() => 1)`'s frames), perMessageDeflate off and TCP_NODELAY on both ends, as in
+ *   the transport (the raw limit; target: ours ≤ 1.5×). Ours and the limit swap order each
  *   round (`round` even: ours first).
  * - rtt_wss_us: the same as rtt_ws_us at wss:// (zero-config TLS); target ≤ 1.5 × rtt_ws_us.
+ *
+ * Both loops start after a full GC; under `--pin` this process and its peer (the daemon, or
+ * the echo client) are pinned as the other latency benchmarks are. Every process started
+ * here is stopped before a round returns.
  */
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { runStandalone } from './lib/harness.mjs';
+import { gc, runStandalone, stopChild, trackPid } from './lib/harness.mjs';
 
 const PLUGIN_DIR = fileURLToPath(new URL('../plugins/transport-ws/', import.meta.url));
 const RTT_WARMUP = 300;
 const RTT_COUNT = 3_000;
+/**
+ * Bytes of the task and result frames of `mirai(() => 1)` (header, length table, function
+ * reference, arguments; the value): what one round trip of ours puts in its two messages.
+ */
+const TASK_BYTES = 46;
+const RESULT_BYTES = 33;
 
 const now = () => performance.now();
+const noPin = { pinHost: () => {}, pinPeer: () => {} };
 
-/** An echo server in its own process (as a daemon is), on the plugin's own `ws`. */
-async function startEcho() {
-  const source = `
-    import { WebSocketServer } from 'ws';
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
-    wss.on('connection', (ws) => ws.on('message', (data) => ws.send(data, { binary: true })));
-    wss.on('listening', () => process.stdout.write('ready ' + wss.address().port + '\\n'));`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', source], { cwd: PLUGIN_DIR, stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise((resolve, reject) => {
-    child.stdout.once('data', (d) => resolve(Number(/ready (\d+)/.exec(String(d))?.[1])));
-    child.once('exit', (code) => reject(new Error(`echo server exited (${code})`)));
-  });
-  return { child, port };
+/** Mean µs of `RTT_COUNT` sequential `once()` after a warm-up and a full GC. */
+async function timeLoop(once) {
+  for (let i = 0; i < RTT_WARMUP; i++) await once();
+  gc();
+  const t0 = now();
+  for (let i = 0; i < RTT_COUNT; i++) await once();
+  return ((now() - t0) * 1000) / RTT_COUNT;
 }
 
-async function rawRtt() {
-  const WebSocket = createRequire(`${PLUGIN_DIR}package.json`)('ws');
-  const echo = await startEcho();
-  const ws = new WebSocket(`ws://127.0.0.1:${echo.port}/`, { perMessageDeflate: false });
+/** The raw limit's peer: a process that dials `url` as a WebSocket client and answers every message. */
+function startEchoClient(url) {
+  const source = `
+    import WebSocket from 'ws';
+    const ws = new WebSocket(${JSON.stringify(url)}, { perMessageDeflate: false });
+    const answer = Buffer.alloc(${RESULT_BYTES}, 2);
+    ws.on('message', () => ws.send(answer, { binary: true }));
+    ws.on('close', () => process.exit(0));
+    ws.on('error', () => process.exit(1));`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', source], { cwd: PLUGIN_DIR, stdio: ['ignore', 'ignore', 'inherit'] });
+  child.exited = new Promise((resolve) => child.once('exit', resolve));
+  trackPid(child.pid);
+  return child;
+}
+
+async function rawRtt(pin) {
+  const { WebSocketServer } = createRequire(`${PLUGIN_DIR}package.json`)('ws');
+  const server = createServer();
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, clientTracking: false });
+  server.on('upgrade', (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws)));
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const connected = new Promise((resolve) => wss.once('connection', resolve));
+  const child = startEchoClient(`ws://127.0.0.1:${server.address().port}/bench`);
+  let ws;
   try {
-    await new Promise((resolve, reject) => {
-      ws.once('open', resolve);
-      ws.once('error', reject);
-    });
-    const payload = Buffer.alloc(32, 1);
+    ws = await Promise.race([connected, child.exited.then((code) => Promise.reject(new Error(`echo client exited (${code})`)))]);
+    pin.pinHost();
+    pin.pinPeer(child.pid);
+    const payload = Buffer.alloc(TASK_BYTES, 1);
     let resolveOne;
     ws.on('message', () => resolveOne());
-    const once = () =>
-      new Promise((resolve) => {
-        resolveOne = resolve;
-        ws.send(payload, { binary: true });
-      });
-    for (let i = 0; i < RTT_WARMUP; i++) await once();
-    const t0 = now();
-    for (let i = 0; i < RTT_COUNT; i++) await once();
-    return ((now() - t0) * 1000) / RTT_COUNT;
+    return await timeLoop(
+      () =>
+        new Promise((resolve) => {
+          resolveOne = resolve;
+          ws.send(payload, { binary: true });
+        }),
+    );
   } finally {
-    ws.terminate();
-    echo.child.kill('SIGKILL');
+    ws?.terminate();
+    await new Promise((resolve) => server.close(resolve));
+    await stopChild(child);
   }
 }
 
-async function miraiRtt(core, transport, url) {
+async function miraiRtt(core, transport, url, pin) {
   try {
     await core.daemons(1, { url, transports: [transport] });
-    for (let i = 0; i < RTT_WARMUP; i++) await core.mirai(() => 1);
-    const t0 = now();
-    for (let i = 0; i < RTT_COUNT; i++) await core.mirai(() => 1);
-    return ((now() - t0) * 1000) / RTT_COUNT;
+    const pids = (core.status()?.daemons ?? []).map((d) => d.pid).filter((pid) => typeof pid === 'number');
+    pids.forEach(trackPid);
+    pin.pinHost();
+    if (pids[0] !== undefined) pin.pinPeer(pids[0]);
+    return await timeLoop(() => core.mirai(() => 1));
   } finally {
     await core.daemons(0);
   }
@@ -79,7 +111,7 @@ async function miraiRtt(core, transport, url) {
 
 /**
  * One round of the WebSocket benchmarks.
- * @param {{ round?: number, log?: (text: string) => void }} [options]
+ * @param {{ round?: number, log?: (text: string) => void, pinHost?: () => void, pinPeer?: (pid: number) => void }} [options]
  * @returns {Promise<{ rtt_ws_us: number, rtt_ws_limit_us: number, rtt_wss_us: number }>}
  */
 export async function wsBench(options = {}) {
@@ -87,17 +119,18 @@ export async function wsBench(options = {}) {
   const core = await import('@mirai-ts/core');
   const { wsTransport } = await import('@mirai-ts/transport-ws');
   const transport = wsTransport();
+  const pin = { pinHost: options.pinHost ?? noPin.pinHost, pinPeer: options.pinPeer ?? noPin.pinPeer };
   const oursFirst = (options.round ?? 0) % 2 === 0;
   let rtt_ws_us;
   let rtt_ws_limit_us;
   if (oursFirst) {
-    rtt_ws_us = await miraiRtt(core, transport, 'ws://127.0.0.1:0/bench');
-    rtt_ws_limit_us = await rawRtt();
+    rtt_ws_us = await miraiRtt(core, transport, 'ws://127.0.0.1:0/bench', pin);
+    rtt_ws_limit_us = await rawRtt(pin);
   } else {
-    rtt_ws_limit_us = await rawRtt();
-    rtt_ws_us = await miraiRtt(core, transport, 'ws://127.0.0.1:0/bench');
+    rtt_ws_limit_us = await rawRtt(pin);
+    rtt_ws_us = await miraiRtt(core, transport, 'ws://127.0.0.1:0/bench', pin);
   }
-  const rtt_wss_us = await miraiRtt(core, transport, 'wss://127.0.0.1:0/bench');
+  const rtt_wss_us = await miraiRtt(core, transport, 'wss://127.0.0.1:0/bench', pin);
   log(`rtt_ws ${rtt_ws_us.toFixed(1)} µs, raw ws ${rtt_ws_limit_us.toFixed(1)} µs, rtt_wss ${rtt_wss_us.toFixed(1)} µs`);
   return { rtt_ws_us, rtt_ws_limit_us, rtt_wss_us };
 }
@@ -107,11 +140,17 @@ export const benchmarks = [
   {
     name: 'ws',
     metrics: { rtt_ws_us: 'µs', rtt_ws_limit_us: 'µs', rtt_wss_us: 'µs' },
-    description: 'mirai over WebSocket: sequential RTT at ws:// beside a raw ws ping-pong between two processes (same round), and at wss://',
+    description: 'mirai over WebSocket: sequential RTT at ws:// beside a raw ws ping-pong laid out the same way (same round), and at wss://',
     capMs: 120_000,
-    run: (ctx) => wsBench({ round: ctx.round, log: ctx.log }),
+    run: (ctx) => wsBench({ round: ctx.round, log: ctx.log, pinHost: ctx.pinHost, pinPeer: ctx.pinPeer }),
   },
 ];
+
+/** Resets the default profile after a failed or capped round. */
+export async function cleanup() {
+  const core = await import('@mirai-ts/core');
+  await core.daemons(0);
+}
 
 // `node bench/ws.mjs`: one round, printed as JSON.
 runStandalone(import.meta.url, wsBench);

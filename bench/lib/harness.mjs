@@ -158,18 +158,33 @@ export function descendants(root = process.pid) {
 
 /**
  * Final clean-up: stops every tracked child, then any tracked pid or descendant still
- * alive (SIGTERM, then SIGKILL). Returns the pids that had been left running by someone
- * else (daemons the core did not stop), so the run can report them.
+ * alive a second later (SIGTERM, then SIGKILL). Returns the processes that had been left running by
+ * someone else (daemons the core did not stop), as `pid (command line)`, so the run can
+ * report them and say what they were.
  */
 export async function killEverything() {
   await Promise.all([...trackedChildren].map((c) => stopChild(c)));
-  const leftovers = [...new Set([...trackedPids, ...descendants()])].filter(isAlive);
+  const candidates = () => [...new Set([...trackedPids, ...descendants()])].filter(isAlive);
+  // A process on its way out (a daemon told to exit, a helper whose input just closed) is
+  // not left running: give such processes a moment, as the test suite's teardown does.
+  let leftovers = candidates();
+  for (const until = now() + 1000; leftovers.length > 0 && now() < until; leftovers = candidates()) await sleep(20);
+  const described = leftovers.map((pid) => `${pid} (${commandLine(pid)})`);
   for (const pid of leftovers) signal(pid, 'SIGTERM');
   const deadline = now() + 1000;
   while (leftovers.some(isAlive) && now() < deadline) await sleep(20);
   for (const pid of leftovers) if (isAlive(pid)) signal(pid, 'SIGKILL');
   if (socketDir) rmSync(socketDir, { recursive: true, force: true });
-  return leftovers;
+  return described;
+}
+
+/** The first 100 characters of `pid`'s command line, for reports. */
+function commandLine(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/[\0\s]+/g, ' ').trim().slice(0, 100);
+  } catch {
+    return '?';
+  }
 }
 
 function signal(pid, sig) {

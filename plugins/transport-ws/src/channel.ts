@@ -2,6 +2,10 @@
  * A core {@link Channel} over one WebSocket: each frame is one binary WebSocket message,
  * in core's frame layout (`encodeFrame`), sent as fragments so large segments are never
  * copied into one buffer on the sending side.
+ *
+ * Small frames (every task and result of a round trip) are one `ws.send` of one buffer,
+ * further messages of the same tick join one write, and a received message is decoded by
+ * the channel's one decoder (bench/ws.mjs measures a round trip beside a raw `ws` ping-pong).
  */
 import type { Socket } from 'node:net';
 import { ProtocolError, type Channel } from '@mirai-ts/core';
@@ -28,6 +32,10 @@ interface WithReceiver {
 /** Close codes that mean "done", not "broken". */
 const NORMAL_CLOSE = new Set([1000, 1001, 1005]);
 
+/** `ws.send` options, made once: the last (or only) fragment of a message, and the others. */
+const LAST_FRAGMENT = { binary: true, compress: false, fin: true } as const;
+const MORE_FRAGMENTS = { binary: true, compress: false, fin: false } as const;
+
 export class WsChannel implements Channel {
   onClose: (reason: Error | undefined) => void = () => {};
   closed = false;
@@ -38,6 +46,24 @@ export class WsChannel implements Channel {
   private limits: FrameLimits;
   private closeReason: Error | undefined;
   private readonly heartbeat: NodeJS.Timeout | undefined;
+  /**
+   * One decoder for every message: a message is decoded only once its header declares exactly
+   * its own length, so each one starts the decoder on a frame boundary and leaves it on the
+   * next; a message that breaks the layout closes the channel, decoder and all.
+   */
+  private readonly decoder: FrameDecoder;
+  /** What the decoder produced from the current message. */
+  private decoded: Frame | undefined;
+  private decodedCount = 0;
+  /** Whether a message was sent in the current tick, and the socket corked until its end. */
+  private sentThisTick = false;
+  private corked = false;
+  private readonly endTick = (): void => {
+    this.sentThisTick = false;
+    if (!this.corked) return;
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   constructor(
     private readonly ws: WebSocket,
@@ -48,6 +74,11 @@ export class WsChannel implements Channel {
   ) {
     this.peer = peer;
     this.limits = limits;
+    this.decoder = new FrameDecoder(limits, (frame) => {
+      this.decoded = frame;
+      this.decodedCount++;
+    });
+    // Fragments as they arrived: a large message is never copied into one buffer to be read.
     ws.binaryType = 'fragments';
     this.applyMessageLimit();
     ws.on('message', (data, isBinary) => this.receive(data as Buffer[] | Buffer, isBinary));
@@ -96,9 +127,27 @@ export class WsChannel implements Channel {
       this.close(new ProtocolError(`a frame of ${bytes} bytes exceeds the WebSocket transport's limit of ${MAX_MESSAGE_BYTES} bytes per frame`));
       return;
     }
+    // A lone message (a round trip's task or result) goes straight to the socket. Messages
+    // that follow it in the same tick (a dispatcher filling prefetch slots, a daemon answering
+    // a run of tasks) and a large frame's fragments are corked and leave in one gather write
+    // at the end of the tick, as core's socket channels do.
+    if (!this.sentThisTick) {
+      this.sentThisTick = true;
+      process.nextTick(this.endTick);
+      if (chunks.length > 1) this.cork();
+    } else {
+      this.cork();
+    }
+    // One message: the head, then each large segment as it is, as fragments of it.
     const last = chunks.length - 1;
-    // One message, in fragments: the head, then each large segment as it is.
-    for (let i = 0; i <= last; i++) this.ws.send(chunks[i]!, { binary: true, compress: false, fin: i === last });
+    for (let i = 0; i < last; i++) this.ws.send(chunks[i]!, MORE_FRAGMENTS);
+    this.ws.send(chunks[last]!, LAST_FRAGMENT);
+  }
+
+  private cork(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
   }
 
   close(reason?: Error): void {
@@ -118,6 +167,7 @@ export class WsChannel implements Channel {
 
   setLimits(limits: FrameLimits): void {
     this.limits = limits;
+    this.decoder.setLimits(limits);
     this.applyMessageLimit();
   }
 
@@ -158,21 +208,23 @@ export class WsChannel implements Channel {
       this.close(new ProtocolError(`a WebSocket message of ${bytes} bytes from ${this.peer} declares a frame of ${declared} bytes`));
       return;
     }
-    const frames: Frame[] = [];
+    this.decoded = undefined;
+    this.decodedCount = 0;
     try {
-      // A fresh decoder per message: a frame may not spill into the next message.
-      const decoder = new FrameDecoder(this.limits, (f) => frames.push(f));
-      for (const part of parts) decoder.push(part);
+      for (const part of parts) this.decoder.push(part);
     } catch (err) {
       this.close(err as Error);
       return;
     }
-    const frame = frames[0];
-    if (frames.length !== 1 || frameBytes(frame!) !== bytes) {
-      this.close(new ProtocolError(`a WebSocket message from ${this.peer} does not hold exactly one frame (${bytes} bytes, ${frames.length} whole frame(s))`));
+    const frame = this.decoded;
+    this.decoded = undefined;
+    // A frame may not spill into the next message, nor two share one.
+    if (this.decodedCount !== 1 || frame === undefined || frameBytes(frame) !== bytes) {
+      this.close(new ProtocolError(`a WebSocket message from ${this.peer} does not hold exactly one frame (${bytes} bytes, ${this.decodedCount} whole frame(s))`));
       return;
     }
-    this.onFrame(frame!);
+    if (this.handler !== undefined) this.handler(frame);
+    else this.early.push(frame);
   }
 
   private finish(): void {

@@ -32,6 +32,36 @@ describe('WebSocket channel', () => {
     }
   });
 
+  it('frames of every size in a row arrive whole and in order (one decoder per channel, fragments corked)', async () => {
+    const t = wsTransport();
+    const listener = await t.listen('ws://127.0.0.1:0/mixed', { handshakeLimits: DEFAULT_LIMITS });
+    try {
+      const accepted = new Promise<Channel>((resolve) => (listener.onChannel = resolve));
+      const daemon = await t.dial(listener.url, { limits: DEFAULT_LIMITS });
+      const host = await accepted;
+      host.setLimits(DEFAULT_LIMITS);
+      // Small frames go as one buffer; 64 KiB segments make multi-fragment messages.
+      const sizes = [0, 1, 40, 70_000, 3, 200_000, 16, 65_536, 0, 9];
+      const sent = sizes.map((n, i) => frame(FrameType.Result, i + 1, n === 0 ? [] : [new Uint8Array(n).fill(i + 1), new Uint8Array(5).fill(i)]));
+      const got: { id: number; lengths: number[]; first: number | undefined; last: number | undefined }[] = [];
+      const all = new Promise<void>((resolve) => {
+        host.onFrame = (f) => {
+          got.push({ id: f.id, lengths: f.segments.map((s) => s.byteLength), first: f.segments[0]?.[0], last: f.segments[1]?.[4] });
+          if (got.length === sent.length) resolve();
+        };
+      });
+      for (const f of sent) daemon.send(f);
+      await all;
+      expect(got).toEqual(
+        sent.map((f, i) => ({ id: i + 1, lengths: f.segments.map((s) => s.byteLength), first: f.segments.length > 0 ? i + 1 : undefined, last: f.segments.length > 0 ? i : undefined })),
+      );
+      expect(host.closed).toBe(false);
+      daemon.close();
+    } finally {
+      await listener.close();
+    }
+  });
+
   // Past the handshake (limits at their largest), a peer still cannot make this side allocate
   // what a frame claims, nor slip two frames, or half of one, into a message.
   const lies: [string, () => Buffer, RegExp][] = [
