@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ModuleFunction } from '../task.js';
-import { rewriteDynamicImports, TASK_SOURCE_URL } from '../wire/function-source.js';
+import { explainReferenceError, rewriteDynamicImports, TASK_SOURCE_URL } from '../wire/function-source.js';
 
 type AnyFunction = (...args: unknown[]) => unknown;
 
@@ -104,10 +104,39 @@ export function compileSource(source: string): AnyFunction {
   ) as (...shims: unknown[]) => unknown;
   const made = factory(keepName, viteImport, viteImport, taskImport);
   if (typeof made !== 'function') throw new TypeError(`the task source did not evaluate to a function but to ${typeof made}`);
-  fn = made as AnyFunction;
+  fn = withAdvice(made as AnyFunction, source);
   if (compiled.size >= MAX_CACHED) compiled.delete(compiled.keys().next().value as string);
   compiled.set(source, fn);
   return fn;
+}
+
+/**
+ * The task's function, whose ReferenceErrors are explained with its source at hand: whether
+ * the missing name is called (a module-level helper function, which cannot travel in args), a
+ * toolchain's helper, or what a CommonJS build left. The explanation goes into the message,
+ * so the host gets it as the task's error.
+ */
+function withAdvice(fn: AnyFunction, source: string): AnyFunction {
+  const explain = (err: unknown): never => {
+    if (err instanceof ReferenceError) {
+      const advice = explainReferenceError(err.message, source);
+      if (advice !== undefined) {
+        const stack = err.stack;
+        err.message = advice;
+        if (stack !== undefined) err.stack = stack.replace(/^.*$/m, () => `${err.name}: ${advice}`);
+      }
+    }
+    throw err;
+  };
+  return function (this: unknown, ...args: unknown[]): unknown {
+    let out: unknown;
+    try {
+      out = fn.apply(this, args);
+    } catch (err) {
+      explain(err);
+    }
+    return out instanceof Promise ? out.catch(explain) : out;
+  };
 }
 
 const moduleCache = new Map<string, AnyFunction>();
