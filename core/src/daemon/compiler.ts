@@ -139,6 +139,20 @@ function withAdvice(fn: AnyFunction, source: string): AnyFunction {
   };
 }
 
+/**
+ * A TypeScript module this daemon cannot load: it has no loader. Says where loaders come from,
+ * keeping the error's class and code.
+ */
+function withLoaderAdvice(err: unknown): unknown {
+  if (err instanceof Error && (err as NodeJS.ErrnoException).code === 'ERR_UNKNOWN_FILE_EXTENSION' && /\.[mc]?tsx?"/.test(err.message)) {
+    err.message +=
+      ': this daemon has no TypeScript loader. Local daemons inherit the host\'s loaders (node --import tsx app.ts, the tsx command); ' +
+      "under vitest, whose loader they cannot inherit, or with execArgv: 'none', pass execArgv: ['--import', 'tsx'] to daemons(). " +
+      "Remote daemons need it on their own command line (nodeOptions: ['--import=tsx']); or point fromModule at compiled JavaScript.";
+  }
+  return err;
+}
+
 const moduleCache = new Map<string, AnyFunction>();
 
 /** Imports a module function (from `fromModule()`). */
@@ -146,7 +160,9 @@ export async function loadModuleFunction(ref: ModuleFunction): Promise<AnyFuncti
   const key = `${ref.module}#${ref.export}`;
   const cached = moduleCache.get(key);
   if (cached) return cached;
-  const mod = (await taskImport(ref.module)) as Record<string, unknown>;
+  const mod = (await taskImport(ref.module).catch((err: unknown) => {
+    throw withLoaderAdvice(err);
+  })) as Record<string, unknown>;
   const fn = mod[ref.export];
   if (typeof fn !== 'function') {
     throw new TypeError(`module '${ref.module}' has no exported function '${ref.export}' (found ${typeof fn})`);
