@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ModuleFunction } from '../task.js';
+import { resolveImport } from './resolve.js';
 import { explainReferenceError, rewriteDynamicImports, TASK_SOURCE_URL } from '../wire/function-source.js';
 
 type AnyFunction = (...args: unknown[]) => unknown;
@@ -47,6 +48,9 @@ export function taskImport(specifier: unknown): Promise<unknown> {
       url = undefined;
     }
   }
+  // Without the flag (mirai-daemon started by hand): resolve with the `import` condition ourselves,
+  // then as require() would, for packages that only have a CommonJS `main`.
+  if (url === undefined) url = resolveImport(specifier, cwd);
   if (url === undefined) {
     try {
       url = pathToFileURL(createRequire(`${cwd}/index.js`).resolve(specifier)).href;
