@@ -174,8 +174,10 @@ function checkedAutoscale(autoscale: AutoscaleOptions, launchTimeout: number | u
 export function pickDaemonOptions(options: DaemonOptions & LocalDaemonOptions): DaemonOptions & LocalDaemonOptions {
   const { autoexit, cleanup, output, idletime, walltime, maxtasks, nodeOptions, execArgv, daemonScript } = options;
   // execArgv and daemonScript ride along for the local launcher (launchLocal() too); other launchers ignore them.
+  // A URL becomes its href: options may be structured-cloned (thread daemons' workerData), and a URL is not cloneable.
+  const script = daemonScript instanceof URL ? daemonScript.href : daemonScript;
   return Object.fromEntries(
-    Object.entries({ autoexit, cleanup, output, idletime, walltime, maxtasks, nodeOptions, execArgv, daemonScript }).filter(([, v]) => v !== undefined),
+    Object.entries({ autoexit, cleanup, output, idletime, walltime, maxtasks, nodeOptions, execArgv, daemonScript: script }).filter(([, v]) => v !== undefined),
   ) as DaemonOptions & LocalDaemonOptions;
 }
 
