@@ -15,8 +15,9 @@ export type { AutoscaleOptions, AutoscaleStatus, ScaleDecision } from './host/au
 export type { DaemonsOptions, LogFunction } from './host/profile-options.js';
 export { launchLocal, launchRemote, type LaunchOptions } from './api/launch.js';
 export { mirai, type MiraiOptions, type TaskFunction } from './api/submit.js';
+export type { Sendable, HoldsUnsendable, ArgsThenOptions, CannotSendFunctionsOrSymbols } from './api/sendable.js';
 export { Mirai, isMirai, UNRESOLVED, type Unresolved } from './api/mirai.js';
-export { miraiMap, MiraiMap, MapElementError, type MiraiMapOptions, type MapResult, type CollectOptions } from './api/mirai-map.js';
+export { miraiMap, MiraiMap, MapElementError, type MiraiMapOptions, type MapOptionsFor, type MapResult, type CollectOptions } from './api/mirai-map.js';
 export { collectMirai, raceMirai, stopMirai, unresolved } from './api/collect.js';
 export { everywhere, type EverywhereOptions } from './api/everywhere.js';
 export { status, info, type Status, type Info } from './api/status.js';

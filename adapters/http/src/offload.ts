@@ -34,7 +34,8 @@ export async function offload<Req, A, R>(
     const args = await argsOf(request);
     // A web server wants 503 without daemons, not a one-off process per request.
     requireDaemons(options.profile);
-    const task = mirai<A, R>(fn, args, {
+    // A generic A cannot be checked for sendability here: the handler's own signature was.
+    const task = mirai<unknown, R>(fn as TaskFunction<unknown, R> | ModuleFunction, args, {
       signal,
       retry: options.retry,
       ...(options.profile === undefined ? {} : { profile: options.profile }),

@@ -18,26 +18,26 @@ describe('options', () => {
   });
 
   it('rejects unknown keys, with a suggestion for near misses', () => {
-    expect(() => checkOptions({ timout: 5 } as never)).toThrow(/unknown option 'timout' \(did you mean 'timeout'\?\)/);
-    expect(() => checkOptions({ zzzzzz: 1 } as never)).toThrow(/unknown option 'zzzzzz'; known: profile, timeout/);
+    expect(() => checkOptions({ timout: 5 } as never)).toThrow(/@mirai-ts\/http: unknown option 'timout'; did you mean 'timeout'\?/);
+    expect(() => checkOptions({ zzzzzz: 1 } as never)).toThrow(/unknown option 'zzzzzz' \(known: profile, timeout, retry/);
   });
 
   it.each([
-    [{ timeout: 0 }, /'timeout' must be a positive number of milliseconds, got 0/],
-    [{ timeout: '100' }, /'timeout' must be a positive number.*'100' \(a string\)/],
-    [{ retry: 1.5 }, /'retry' must be a whole number ≥ 0/],
-    [{ retryAfter: -1 }, /'retryAfter' must be a whole number of seconds/],
-    [{ retryAfter: '5' }, /'retryAfter'.*'5' \(a string\)/],
-    [{ profile: '' }, /'profile' must be a non-empty string/],
-    [{ exposeErrors: 'yes' }, /'exposeErrors' must be a boolean/],
-    [{ onError: 'log' }, /'onError' must be a function/],
+    [{ timeout: 0 }, /option 'timeout' must be a number of milliseconds > 0 and ≤ 2147483647, got 0$/],
+    [{ timeout: '100' }, /option 'timeout' must be a number of milliseconds.*got '100' \(a string\)/],
+    [{ retry: 1.5 }, /option 'retry' must be a whole number ≥ 0, got 1.5/],
+    [{ retryAfter: -1 }, /option 'retryAfter' must be a whole number of seconds ≥ 0, got -1/],
+    [{ retryAfter: '5' }, /option 'retryAfter'.*'5' \(a string\)/],
+    [{ profile: '' }, /option 'profile' must be a non-empty string/],
+    [{ exposeErrors: 'yes' }, /option 'exposeErrors' must be a boolean/],
+    [{ onError: 'log' }, /option 'onError' must be a function, got 'log'/],
   ])('rejects %j', (options, message) => {
     expect(() => checkOptions(options as never)).toThrow(ConfigError);
     expect(() => checkOptions(options as never)).toThrow(message);
   });
 
   it('rejects a non-object and checks the task and argsOf when a handler is made', () => {
-    expect(() => checkOptions(5 as never)).toThrow(/options must be an object, got 5 \(number\)/);
+    expect(() => checkOptions(5 as never)).toThrow(/@mirai-ts\/http: options must be an object, got 5$/);
     const makers = [miraiHandler, expressHandler, fastifyHandler] as ((fn: unknown, argsOf: unknown, options?: unknown) => unknown)[];
     for (const make of makers) {
       expect(() => make('fib', () => ({}))).toThrow(/the task must be a function or fromModule/);

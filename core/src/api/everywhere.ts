@@ -4,6 +4,7 @@
 import { ConnectionResetError } from '../errors.js';
 import { checkOptions, is } from '../options-check.js';
 import type { ModuleFunction, TaskContext } from '../task.js';
+import type { ArgsThenOptions } from './sendable.js';
 import { Mirai, nextTaskId } from './mirai.js';
 import { MiraiMap } from './mirai-map.js';
 import { currentPool, currentProfileName } from './profile-scope.js';
@@ -27,6 +28,10 @@ export interface EverywhereOptions {
  * the daemons connected now (at least `min` of them) are done. It takes no random stream:
  * tasks of a profile with a `seed` get the same numbers with or without it.
  */
+export async function everywhere<A, R>(
+  fn: ((args: A, context: TaskContext) => R) | ModuleFunction,
+  ...argsThenOptions: ArgsThenOptions<A, EverywhereOptions>
+): Promise<Awaited<R>[]>;
 export async function everywhere<A, R>(
   fn: ((args: A, context: TaskContext) => R) | ModuleFunction,
   args?: A,

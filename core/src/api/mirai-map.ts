@@ -12,6 +12,7 @@ import { currentPool, currentProfileName } from './profile-scope.js';
 import { ProgressBar } from './progress-bar.js';
 import { claimant, type Serializer } from '../serializer.js';
 import type { ModuleFunction, TaskContext } from '../task.js';
+import type { Sendable } from './sendable.js';
 import { active, channels, publish } from '../events.js';
 
 /** Numbers maps for `mirai:map:start`/`end` and trace context providers. */
@@ -31,6 +32,14 @@ export interface MiraiMapOptions<A> extends Omit<MiraiOptions, 'signal'> {
    */
   readonly chunk?: number;
 }
+
+/**
+ * The options of a map whose function takes `A` as its second argument: `args` is required
+ * (and so are the options) unless the function accepts `undefined` there.
+ */
+export type MapOptionsFor<A> = undefined extends A
+  ? [options?: MiraiMapOptions<Sendable<A>>]
+  : [options: MiraiMapOptions<Sendable<A>> & { readonly args: Sendable<A> }];
 
 /** A map's collected results: an array, or an object with the input's keys. */
 export type MapResult<K, T> = K extends number ? T[] : Record<string, T>;
@@ -228,14 +237,14 @@ function serializerRows(items: unknown, serializers: readonly Serializer[]): unk
  * object (per value, keys kept). Requires daemons to be set.
  */
 export function miraiMap<I, A, R>(
-  items: Iterable<I>,
+  items: Iterable<Sendable<I>>,
   fn: ((item: I, args: A, context: TaskContext) => R) | ModuleFunction,
-  options?: MiraiMapOptions<A>,
+  ...options: MapOptionsFor<A>
 ): MiraiMap<Awaited<R>, number>;
 export function miraiMap<I, A, R>(
   items: Record<string, I>,
   fn: ((item: I, args: A, context: TaskContext) => R) | ModuleFunction,
-  options?: MiraiMapOptions<A>,
+  ...options: MapOptionsFor<A>
 ): MiraiMap<Awaited<R>, string>;
 export function miraiMap<I, A, R>(
   items: Iterable<I> | Record<string, I>,

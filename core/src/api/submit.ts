@@ -8,6 +8,7 @@ import type { CrashBudget } from '../host/host-task.js';
 import { EphemeralPool } from '../host/ephemeral-pool.js';
 import { pools } from '../host/registry.js';
 import type { ModuleFunction, TaskContext } from '../task.js';
+import type { ArgsThenOptions } from './sendable.js';
 import type { TaskParam } from '../wire/task-frame.js';
 import { Mirai, nextTaskId } from './mirai.js';
 import { currentPool, currentProfileName, DEFAULT_PROFILE } from './profile-scope.js';
@@ -56,17 +57,17 @@ export type TaskFunction<A, R> = (args: A, context: TaskContext) => R;
  * Throws a SerializationError, naming the path, when `args` holds something that cannot be
  * sent (a function, a symbol, a socket): nothing is sent then.
  * With no daemons set, the task runs in a one-off process.
+ *
+ * Types: `args` is required when `fn` needs it (`mirai((n: number) => n)` does not compile),
+ * and args that TypeScript can see hold a function or a symbol do not compile either.
  */
-export function mirai<A, R>(
-  fn: TaskFunction<A, R> | ModuleFunction,
-  args?: A,
-  options: MiraiOptions = {},
-): Mirai<Awaited<R>> {
+export function mirai<A, R>(fn: TaskFunction<A, R> | ModuleFunction, ...argsThenOptions: ArgsThenOptions<A, MiraiOptions>): Mirai<Awaited<R>>;
+export function mirai(fn: TaskFunction<unknown, unknown> | ModuleFunction, args?: unknown, options: MiraiOptions = {}): Mirai<unknown> {
   checkOptions('mirai()', options, MIRAI_OPTION_RULES);
   const name = currentProfileName(options.profile);
   // With no daemons set, a task runs in a one-off process; a profile named but not set is a mistake.
   const pool = pools.get(name) ?? (name === DEFAULT_PROFILE ? ephemeral : currentPool(name));
-  return submitTask<Awaited<R>>(fn as Function | ModuleFunction, [{ value: args, name: 'args' }], options, name, pool);
+  return submitTask<unknown>(fn as Function | ModuleFunction, [{ value: args, name: 'args' }], options, name, pool);
 }
 
 /** With no daemons set, each task runs in a one-off process. */

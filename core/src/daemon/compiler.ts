@@ -8,7 +8,8 @@ import { createRequire } from 'node:module';
 import { resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ModuleFunction } from '../task.js';
-import { rewriteDynamicImports, TASK_SOURCE_URL } from '../wire/function-source.js';
+import { resolveImport } from './resolve.js';
+import { explainReferenceError, rewriteDynamicImports, TASK_SOURCE_URL } from '../wire/function-source.js';
 
 type AnyFunction = (...args: unknown[]) => unknown;
 
@@ -47,6 +48,9 @@ export function taskImport(specifier: unknown): Promise<unknown> {
       url = undefined;
     }
   }
+  // Without the flag (mirai-daemon started by hand): resolve with the `import` condition ourselves,
+  // then as require() would, for packages that only have a CommonJS `main`.
+  if (url === undefined) url = resolveImport(specifier, cwd);
   if (url === undefined) {
     try {
       url = pathToFileURL(createRequire(`${cwd}/index.js`).resolve(specifier)).href;
@@ -104,10 +108,55 @@ export function compileSource(source: string): AnyFunction {
   ) as (...shims: unknown[]) => unknown;
   const made = factory(keepName, viteImport, viteImport, taskImport);
   if (typeof made !== 'function') throw new TypeError(`the task source did not evaluate to a function but to ${typeof made}`);
-  fn = made as AnyFunction;
+  fn = withAdvice(made as AnyFunction, source);
   if (compiled.size >= MAX_CACHED) compiled.delete(compiled.keys().next().value as string);
   compiled.set(source, fn);
   return fn;
+}
+
+/**
+ * The task's function, whose ReferenceErrors are explained with its source at hand: whether
+ * the missing name is called (a module-level helper function, which cannot travel in args), a
+ * toolchain's helper, or what a CommonJS build left. The explanation goes into the message,
+ * so the host gets it as the task's error.
+ */
+function withAdvice(fn: AnyFunction, source: string): AnyFunction {
+  const explain = (err: unknown): never => {
+    if (err instanceof ReferenceError) {
+      const advice = explainReferenceError(err.message, source);
+      if (advice !== undefined) {
+        const stack = err.stack;
+        err.message = advice;
+        if (stack !== undefined) err.stack = stack.replace(/^.*$/m, () => `${err.name}: ${advice}`);
+      }
+    }
+    throw err;
+  };
+  // `arguments`, not a rest array: no allocation per call on the daemon's hot path.
+  return function (this: unknown): unknown {
+    let out: unknown;
+    try {
+      // eslint-disable-next-line prefer-rest-params
+      out = fn.apply(this, arguments as unknown as unknown[]);
+    } catch (err) {
+      explain(err);
+    }
+    return out instanceof Promise ? out.catch(explain) : out;
+  };
+}
+
+/**
+ * A TypeScript module this daemon cannot load: it has no loader. Says where loaders come from,
+ * keeping the error's class and code.
+ */
+function withLoaderAdvice(err: unknown): unknown {
+  if (err instanceof Error && (err as NodeJS.ErrnoException).code === 'ERR_UNKNOWN_FILE_EXTENSION' && /\.[mc]?tsx?"/.test(err.message)) {
+    err.message +=
+      ': this daemon has no TypeScript loader. Local daemons inherit the host\'s loaders (node --import tsx app.ts, the tsx command); ' +
+      "under vitest, whose loader they cannot inherit, or with execArgv: 'none', pass execArgv: ['--import', 'tsx'] to daemons(). " +
+      "Remote daemons need it on their own command line (nodeOptions: ['--import=tsx']); or point fromModule at compiled JavaScript.";
+  }
+  return err;
 }
 
 const moduleCache = new Map<string, AnyFunction>();
@@ -117,7 +166,9 @@ export async function loadModuleFunction(ref: ModuleFunction): Promise<AnyFuncti
   const key = `${ref.module}#${ref.export}`;
   const cached = moduleCache.get(key);
   if (cached) return cached;
-  const mod = (await taskImport(ref.module)) as Record<string, unknown>;
+  const mod = (await taskImport(ref.module).catch((err: unknown) => {
+    throw withLoaderAdvice(err);
+  })) as Record<string, unknown>;
   const fn = mod[ref.export];
   if (typeof fn !== 'function') {
     throw new TypeError(`module '${ref.module}' has no exported function '${ref.export}' (found ${typeof fn})`);

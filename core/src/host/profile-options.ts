@@ -5,7 +5,7 @@
 import { ConfigError } from '../errors.js';
 import { checkOptions, is, type OptionRules } from '../options-check.js';
 import type { Launcher } from '../launcher.js';
-import { localLauncher } from '../launchers/local.js';
+import { checkExecArgv, localLauncher, type LocalDaemonOptions } from '../launchers/local.js';
 import type { Serializer } from '../serializer.js';
 import type { Json, PluginRef, Transport } from '../transport.js';
 import type { DaemonOptions } from '../wire/daemon-args.js';
@@ -20,7 +20,7 @@ export const defaultLog: LogFunction = (level, message) => {
 };
 
 /** Options of {@link daemons}. */
-export interface DaemonsOptions extends DaemonOptions {
+export interface DaemonsOptions extends DaemonOptions, LocalDaemonOptions {
   /** Profile name (default: the current one, normally `'default'`). */
   readonly profile?: string;
   /** Where to listen: default a private local IPC socket; `tcp://127.0.0.1:0` works too. */
@@ -171,11 +171,14 @@ function checkedAutoscale(autoscale: AutoscaleOptions, launchTimeout: number | u
 }
 
 /** The daemon options among `options`, without the undefined ones. */
-export function pickDaemonOptions(options: DaemonOptions): DaemonOptions {
-  const { autoexit, cleanup, output, idletime, walltime, maxtasks, nodeOptions } = options;
+export function pickDaemonOptions(options: DaemonOptions & LocalDaemonOptions): DaemonOptions & LocalDaemonOptions {
+  const { autoexit, cleanup, output, idletime, walltime, maxtasks, nodeOptions, execArgv, daemonScript } = options;
+  // execArgv and daemonScript ride along for the local launcher (launchLocal() too); other launchers ignore them.
+  // A URL becomes its href: options may be structured-cloned (thread daemons' workerData), and a URL is not cloneable.
+  const script = daemonScript instanceof URL ? daemonScript.href : daemonScript;
   return Object.fromEntries(
-    Object.entries({ autoexit, cleanup, output, idletime, walltime, maxtasks, nodeOptions }).filter(([, v]) => v !== undefined),
-  ) as DaemonOptions;
+    Object.entries({ autoexit, cleanup, output, idletime, walltime, maxtasks, nodeOptions, execArgv, daemonScript: script }).filter(([, v]) => v !== undefined),
+  ) as DaemonOptions & LocalDaemonOptions;
 }
 
 /** What each daemon option may be. */
@@ -197,6 +200,9 @@ export const DAEMON_OPTION_RULES: OptionRules = {
 /** What each option of `daemons()` may be. */
 export const PROFILE_OPTION_RULES: OptionRules = {
   ...DAEMON_OPTION_RULES,
+  // Local launches only (the local launcher, launchLocal(), mirai() without daemons).
+  execArgv: checkExecArgv,
+  daemonScript: (v) => (v instanceof URL || (typeof v === 'string' && v !== '') ? undefined : 'a path or file URL of the daemon entry script'),
   profile: is.string,
   url: is.string,
   dispatcher: is.boolean,

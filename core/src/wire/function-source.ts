@@ -44,33 +44,157 @@ function normalizeSource(fn: Function): string {
 // ---------------------------------------------------------------------------
 // Daemon side.
 
-/** Helpers toolchains inject into function bodies, and what to tell the user. */
-const TOOLCHAIN_HELPERS: Record<string, string> = {
-  __awaiter: 'TypeScript down-levelled async code; compile with "target": "ES2017" or later (ES2022 recommended)',
-  __generator: 'TypeScript down-levelled generators; compile with "target": "ES2017" or later',
-  __assign: 'TypeScript down-levelled object spread; compile with "target": "ES2018" or later',
-  __rest: 'TypeScript down-levelled object rest; compile with "target": "ES2018" or later',
-  __spreadArray: 'TypeScript down-levelled array spread; compile with "target": "ES2015" or later',
-  _asyncToGenerator: 'Babel down-levelled async code; target a Node version with native async functions',
-  _defineProperty: 'Babel inserted a helper; target a current Node version',
-  _interopRequireDefault: 'Babel inserted a helper; import modules inside the function with await import()',
+/** What a task-source advice says to do when all else fails: the one fix that always works. */
+const FROM_MODULE = 'or put the function in a module and call it with fromModule(path, name)';
+
+/**
+ * Names a CommonJS build leaves in function bodies: `require`, the module wrapper's
+ * variables and the interop helpers that tsc, esbuild, Babel, swc and webpack wrap around it.
+ */
+const COMMONJS_NAMES = new Set([
+  'require',
+  'module',
+  'exports',
+  '__dirname',
+  '__filename',
+  '__importStar',
+  '__importDefault',
+  '__createBinding',
+  '__setModuleDefault',
+  '__exportStar',
+  '__toESM',
+  '__toCommonJS',
+  '__require',
+  '_interopRequireWildcard',
+  '_interopRequireDefault',
+  '_interop_require_wildcard',
+  '_interop_require_default',
+  '__webpack_require__',
+]);
+
+/** How each toolchain is told to stop lowering modern syntax. */
+const RAISE_TARGET = {
+  tsc: (to: string) => `raise "target" in tsconfig.json to ${to} or later (ES2022 recommended)`,
+  esbuild: (to: string) => `set esbuild's target to node20 (or ${to.toLowerCase()} or later)`,
+  babel: () => `set @babel/preset-env's targets to your Node version ({ targets: { node: '20' } })`,
+  swc: () => `set swc's jsc.target to es2022 (or env.targets to node 20)`,
 };
 
-/** Explains a ReferenceError raised by a task: a free variable, or a toolchain helper. */
-export function explainReferenceError(message: string): string | undefined {
+type Toolchain = keyof typeof RAISE_TARGET;
+
+/** Helpers toolchains put in function bodies when they lower syntax: who, what, and from which target on they are not needed. */
+const DOWNLEVEL_HELPERS: Record<string, readonly [Toolchain, string, string]> = {
+  __awaiter: ['tsc', 'async functions', 'ES2017'],
+  __generator: ['tsc', 'async functions and generators', 'ES2017'],
+  __assign: ['tsc', 'object spread', 'ES2018'],
+  __rest: ['tsc', 'object rest', 'ES2018'],
+  __spreadArray: ['tsc', 'array spread', 'ES2015'],
+  __spread: ['tsc', 'array spread', 'ES2015'],
+  __read: ['tsc', 'destructuring', 'ES2015'],
+  __values: ['tsc', 'for…of', 'ES2015'],
+  __extends: ['tsc', 'classes', 'ES2015'],
+  __makeTemplateObject: ['tsc', 'tagged templates', 'ES2015'],
+  __asyncGenerator: ['tsc', 'async generators', 'ES2018'],
+  __asyncValues: ['tsc', 'for await…of', 'ES2018'],
+  __asyncDelegator: ['tsc', 'async generators', 'ES2018'],
+  __await: ['tsc', 'async generators', 'ES2018'],
+  __classPrivateFieldGet: ['tsc', 'private class fields', 'ES2022'],
+  __classPrivateFieldSet: ['tsc', 'private class fields', 'ES2022'],
+  __async: ['esbuild', 'async functions', 'ES2017'],
+  __spreadValues: ['esbuild', 'object spread', 'ES2018'],
+  __spreadProps: ['esbuild', 'object spread', 'ES2018'],
+  __objRest: ['esbuild', 'object rest', 'ES2018'],
+  __forAwait: ['esbuild', 'for await…of', 'ES2018'],
+  __publicField: ['esbuild', 'class fields', 'ES2022'],
+  __privateGet: ['esbuild', 'private class fields', 'ES2022'],
+  __privateSet: ['esbuild', 'private class fields', 'ES2022'],
+  __privateAdd: ['esbuild', 'private class fields', 'ES2022'],
+  __pow: ['esbuild', 'the ** operator', 'ES2016'],
+  _asyncToGenerator: ['babel', 'async functions', 'ES2017'],
+  _regeneratorRuntime: ['babel', 'generators', 'ES2015'],
+  regeneratorRuntime: ['babel', 'generators', 'ES2015'],
+  _objectSpread: ['babel', 'object spread', 'ES2018'],
+  _objectSpread2: ['babel', 'object spread', 'ES2018'],
+  _defineProperty: ['babel', 'object spread or class fields', 'ES2018'],
+  _objectWithoutProperties: ['babel', 'object rest', 'ES2018'],
+  _toConsumableArray: ['babel', 'array spread', 'ES2015'],
+  _slicedToArray: ['babel', 'destructuring', 'ES2015'],
+  _classCallCheck: ['babel', 'classes', 'ES2015'],
+  _async_to_generator: ['swc', 'async functions', 'ES2017'],
+  _ts_generator: ['swc', 'generators', 'ES2015'],
+  _object_spread: ['swc', 'object spread', 'ES2018'],
+  _object_spread_props: ['swc', 'object spread', 'ES2018'],
+  _define_property: ['swc', 'object spread or class fields', 'ES2018'],
+  _to_consumable_array: ['swc', 'array spread', 'ES2015'],
+  _sliced_to_array: ['swc', 'destructuring', 'ES2015'],
+};
+
+const COMMONJS_ADVICE =
+  'daemons run a task as ES module code, where require() and the helpers of a CommonJS file do not exist ' +
+  '(tsc "module": "commonjs" turns await import(x) into Promise.resolve().then(() => __importStar(require(x)))). ' +
+  'Compile the file that holds the task with "module": "nodenext" (or "node16", "esnext"), which keeps import() as it is even in CommonJS output, ' +
+  `use await import() inside the task instead of require(), ${FROM_MODULE}`;
+
+/** True when `source` holds what a CommonJS build leaves: `require(` or an interop helper call. */
+function looksCommonJs(source: string): boolean {
+  return /(?<![\w$.])(require|__importStar|__importDefault|__toESM|_interopRequire\w*|_interop_require_\w+)\s*\(|(?<![\w$])tslib_\d+\./.test(source);
+}
+
+/** How `name` is used in `source`: called, constructed, read as a namespace, or only as a value. */
+function usage(name: string, source: string): 'call' | 'new' | 'member' | 'value' | 'absent' {
+  const id = name.replace(/\$/g, '\\$');
+  if (!new RegExp(`(?<![\\w$])${id}(?![\\w$])`).test(source)) return 'absent';
+  if (new RegExp(`\\bnew\\s+${id}(?![\\w$])`).test(source)) return 'new';
+  if (new RegExp(`(?<![\\w$.])${id}\\s*\\(`).test(source)) return 'call';
+  if (new RegExp(`(?<![\\w$.])${id}\\s*\\.`).test(source)) return 'member';
+  return 'value';
+}
+
+/**
+ * Explains a ReferenceError raised by a task: a toolchain helper (a downlevel or CommonJS
+ * one), a module-level function or class, a module imported at the top of its file, or data
+ * that was not passed. With the task's `source`, the advice fits how the name is used there
+ * and notes a CommonJS build around a downlevel helper.
+ */
+export function explainReferenceError(message: string, source?: string): string | undefined {
   const match = /^(\S+) is not defined$/.exec(message);
   if (!match) return undefined;
   const name = match[1]!;
-  const helper = TOOLCHAIN_HELPERS[name];
-  if (helper) return `${message}: the function's source calls ${name}, a helper your toolchain inserted: ${helper}, or move the code into a module and use fromModule().`;
-  if (/^cov_/.test(name)) return `${message}: coverage instrumentation was inserted into the function; exclude it from coverage or use fromModule().`;
-  if (/^_?_?vi_import_\d+__$|^__vi_|^__vite_ssr_import_\d+__$/.test(name)) {
-    return `${message}: the function uses a module imported at the top of its file; import it inside the function with await import().`;
+  const commonJs = source !== undefined && looksCommonJs(source);
+  const helper = DOWNLEVEL_HELPERS[name];
+  if (helper) {
+    const [tool, lowered, target] = helper;
+    const also = commonJs ? `; it was also compiled to CommonJS: ${COMMONJS_ADVICE}` : `, ${FROM_MODULE}`;
+    return (
+      `${message}: the task's source calls ${name}, a helper ${tool} inserted in place of ${lowered} for an old target; ` +
+      `it lives in the file the task came from, not on the daemon. ${capitalize(RAISE_TARGET[tool](target))}${also}.`
+    );
+  }
+  if (COMMONJS_NAMES.has(name) || /^tslib(_\d+)?$/.test(name)) {
+    return `${message}: the task's source uses ${name}, which a CommonJS build leaves in it; ${COMMONJS_ADVICE}.`;
+  }
+  if (/^cov_/.test(name)) return `${message}: coverage instrumentation was inserted into the function; exclude it from coverage, ${FROM_MODULE}.`;
+  if (/^_?_?vi_import_\d+__$|^__vi_|^__vite_ssr_import_\d+__$|^import_[\w$]+$/.test(name)) {
+    return `${message}: the function uses a module imported at the top of its file; import it inside the function with await import(), ${FROM_MODULE}.`;
+  }
+  const use = source === undefined ? 'value' : usage(name, source);
+  if (use === 'absent') return undefined; // raised by code the task called, not by the task's own source
+  if (use === 'call' || use === 'new') {
+    const what = use === 'new' ? 'a class' : 'a function';
+    return (
+      `${message}: the task ${use === 'new' ? 'constructs' : 'calls'} ${name}, ${what} from the code around it. Nothing is captured implicitly, ` +
+      `and functions cannot be passed in args (they have no serialized form): define ${name} inside the task, ${FROM_MODULE}.`
+    );
   }
   return (
     `${message}: the task uses '${name}', which it was not given. Nothing is captured implicitly; ` +
-    `pass it in args, e.g. mirai(({ ${name} }) => …, { ${name} }), or import it inside the function.`
+    `pass it in args, e.g. mirai(({ ${name} }) => …, { ${name} }), or import it inside the function ` +
+    `(a function cannot be passed: define it inside the task, ${FROM_MODULE}).`
   );
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /**

@@ -36,4 +36,29 @@ describe('function source', () => {
     expect(explainReferenceError('__awaiter is not defined')).toMatch(/target/);
     expect(explainReferenceError('something else')).toBeUndefined();
   });
+
+  it('fits the advice to how the task source uses the name', () => {
+    const calls = explainReferenceError('helper is not defined', '({ x }) => helper(x) + 1');
+    expect(calls).toMatch(/the task calls helper, a function from the code around it.*define helper inside the task.*fromModule/);
+    expect(calls).not.toContain('mirai(({ helper })');
+    expect(explainReferenceError('Model is not defined', '() => new Model()')).toMatch(/constructs Model, a class/);
+    expect(explainReferenceError('path is not defined', '() => path.join("a")')).toMatch(/pass it in args.*or import it inside the function/);
+    // Raised by code the task called, not by its own source: no claim about the task.
+    expect(explainReferenceError('other is not defined', '() => run()')).toBeUndefined();
+    // `o.helper(` is a member call, not the free name.
+    expect(explainReferenceError('helper is not defined', '() => o.helper(1) + helper')).toMatch(/uses 'helper'/);
+  });
+
+  it('names the toolchain and its own fix for downlevel helpers', () => {
+    expect(explainReferenceError('_asyncToGenerator is not defined')).toMatch(/babel inserted.*@babel\/preset-env's targets/);
+    expect(explainReferenceError('_async_to_generator is not defined')).toMatch(/swc inserted.*jsc\.target to es2022/);
+    expect(explainReferenceError('__spreadValues is not defined')).toMatch(/esbuild inserted in place of object spread.*es2018/);
+    expect(explainReferenceError('__awaiter is not defined', 'function (a) { return __awaiter(this, void 0, void 0, function () {}) }')).not.toContain(
+      'CommonJS',
+    );
+    expect(explainReferenceError('__awaiter is not defined', '() => __awaiter(0, [], 0, function* () { yield require("x") })')).toMatch(
+      /also compiled to CommonJS/,
+    );
+    expect(explainReferenceError('__dirname is not defined')).toMatch(/CommonJS build/);
+  });
 });
