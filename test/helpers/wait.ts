@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /** Polls `check` until it returns true or `ms` pass; returns its last answer. */
 export async function waitFor(check: () => boolean | Promise<boolean>, ms = 5_000, every = 20): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -8,13 +10,21 @@ export async function waitFor(check: () => boolean | Promise<boolean>, ms = 5_00
   }
 }
 
-/** True while a process with this pid exists. */
+/**
+ * True while a process with this pid runs. A zombie (exited, not yet reaped) counts as gone:
+ * a daemon whose host was killed is reparented to init, which may take seconds to reap it.
+ */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    // Field 3 of /proc/<pid>/stat, after the parenthesised command name, is the state.
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return true; // no /proc (macOS): the signal check is all there is
   }
 }
 
