@@ -1,6 +1,6 @@
 /** Working with several mirai at once. */
 import type { MiraiError } from '../errors.js';
-import { Mirai, UNRESOLVED, whenSettled } from './mirai.js';
+import { allSettled, Mirai, UNRESOLVED } from './mirai.js';
 import { MiraiMap } from './mirai-map.js';
 
 type MiraiLike = Mirai<unknown> | MiraiMap<unknown, string | number>;
@@ -34,7 +34,7 @@ export function stopMirai(x: MiraiLike | readonly MiraiLike[]): boolean | boolea
 
 /** Waits for every mirai and returns their values in order; failures in place as errors. */
 export async function collectMirai<T>(list: readonly Mirai<T>[]): Promise<(T | MiraiError)[]> {
-  await Promise.all(list.map(whenSettled));
+  await allSettled(list);
   return list.map((m) => m.data as T | MiraiError);
 }
 

@@ -4,7 +4,7 @@
 import { inspect } from 'node:util';
 import { encodePayload } from '../wire/payload.js';
 import { CancelledError, ConfigError, MiraiError } from '../errors.js';
-import { Mirai, whenSettled } from './mirai.js';
+import { allSettled, Mirai } from './mirai.js';
 import { MIRAI_OPTION_RULES, submitTask, type MiraiOptions } from './submit.js';
 import { checkOptions, is } from '../options-check.js';
 import { submitChunks } from './map-chunks.js';
@@ -107,7 +107,7 @@ export class MiraiMap<T = unknown, K extends string | number = number> implement
     const report = progressReporter(options, this.items.length);
     try {
       if (report) for await (const [, result] of this) report(result instanceof MiraiError);
-      else await Promise.all(this.items.map((m) => whenSettled(m)));
+      else await allSettled(this.items);
     } finally {
       report?.end();
     }
@@ -299,7 +299,7 @@ export function miraiMap<I, A, R>(
   }
   const map = new MiraiMap(mirais, keys);
   if (observed) {
-    void Promise.all(mirais.map(whenSettled)).then(() => {
+    void allSettled(mirais).then(() => {
       let failed = 0;
       for (const m of mirais) if (m.data instanceof MiraiError) failed++;
       publish(channels.mapEnd, { profile: name, mapId, size: mirais.length, failed });
@@ -308,7 +308,7 @@ export function miraiMap<I, A, R>(
   if (signal !== undefined) {
     const onAbort = (): void => void map.cancel(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
-    Promise.all(mirais.map(whenSettled)).then(() =>
+    void allSettled(mirais).then(() =>
       signal.removeEventListener('abort', onAbort),
     );
   }
