@@ -39,15 +39,18 @@ export class PortChannel implements Channel {
     if (total <= PACK_MAX_BYTES) {
       // Tiny frame (every task and result of tiny work): cloning a string costs a third of
       // cloning a typed array, so its bytes travel as one string of char codes 0-255.
-      const packed = new Uint8Array(total);
-      const lengths = new Array<number>(f.segments.length);
+      // latin1 maps each byte to the char code of the same value, natively both ways.
+      const packed = Buffer.allocUnsafe(total);
+      const segments = f.segments;
+      const lengths = new Array<number>(segments.length);
       let at = 0;
-      f.segments.forEach((s, i) => {
+      for (let i = 0; i < segments.length; i++) {
+        const s = segments[i]!;
         packed.set(s, at);
         at += s.byteLength;
         lengths[i] = s.byteLength;
-      });
-      const message: Posted = [f.type, f.flags, f.id, String.fromCharCode.apply(null, packed as unknown as number[]), lengths];
+      }
+      const message: Posted = [f.type, f.flags, f.id, packed.toString('latin1', 0, total), lengths];
       this.port.postMessage(message);
       return;
     }
@@ -89,14 +92,14 @@ export class PortChannel implements Channel {
     let segments: Uint8Array[];
     if (message.length === 5) {
       const [, , , text, lengths] = message;
-      const packed = new Uint8Array(text.length);
-      for (let i = 0; i < text.length; i++) packed[i] = text.charCodeAt(i);
+      const packed = Buffer.from(text, 'latin1');
       segments = new Array<Uint8Array>(lengths.length);
       let at = 0;
-      lengths.forEach((n, i) => {
+      for (let i = 0; i < lengths.length; i++) {
+        const n = lengths[i]!;
         segments[i] = packed.subarray(at, at + n);
         at += n;
-      });
+      }
     } else segments = message[3];
     const limits = this.limits;
     if (limits !== undefined) {

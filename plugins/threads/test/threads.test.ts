@@ -103,3 +103,29 @@ describe('thread daemons', () => {
     await listener.close();
   });
 });
+
+describe('PortChannel', () => {
+  it('carries every byte value of a small (packed) frame and of a large one unchanged', async () => {
+    const { MessageChannel } = await import('node:worker_threads');
+    const { PortChannel } = await import('../src/index.js');
+    const { port1, port2 } = new MessageChannel();
+    const a = new PortChannel(port1, 'a', false);
+    const b = new PortChannel(port2, 'b', false);
+    const got: Frame[] = [];
+    b.onFrame = (f) => got.push(f);
+    const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+    const big = new Uint8Array(10_000).map((_, i) => (i * 7) & 255);
+    a.send(frame(FrameType.Task, 1, [all, new Uint8Array(0), all.subarray(250)], 3));
+    a.send(frame(FrameType.Result, 2, [big, all], 0));
+    for (let i = 0; i < 100 && got.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(got.map((f) => [f.type, f.id, f.flags])).toEqual([
+      [FrameType.Task, 1, 3],
+      [FrameType.Result, 2, 0],
+    ]);
+    expect(got[0]!.segments.map((s) => [...s])).toEqual([[...all], [], [...all.subarray(250)]]);
+    expect([...got[1]!.segments[0]!]).toEqual([...big]);
+    expect([...got[1]!.segments[1]!]).toEqual([...all]);
+    a.close();
+    b.close();
+  });
+});
