@@ -293,20 +293,15 @@ class DaemonRun {
 
   /** Decodes the task and calls it; returns its value or a promise of it. */
   private invoke(f: Frame, ctx: RunningTask, own: StreamState | undefined): unknown {
-    const isModule = (f.flags & FrameFlag.ModuleRef) !== 0;
     const params = machineryStep(() => decodeTaskParams(f, this.serializers));
-    const batch = (f.flags & FrameFlag.Batch) !== 0;
-    const call = (fn: AnyFunction, p: unknown[]): unknown => (batch ? runChunk(fn, p as [unknown[], unknown], ctx, own) : fn(...p, ctx));
     const head = taskFunctionSegment(f);
-    if (isModule) {
+    if ((f.flags & FrameFlag.ModuleRef) !== 0) {
       const ref = readJsonSegment<ModuleFunction>(head);
-      return Promise.all([loadModuleFunction(ref), params]).then(([fn, p]) => call(fn, p));
+      return Promise.all([loadModuleFunction(ref), params]).then(([fn, p]) => callTask(f, fn, p, ctx, own));
     }
     if (head === undefined) throw new Error('task frame without a function');
     const fn = compileSegment(head);
-    if (params instanceof Promise) return params.then((p) => call(fn, p));
-    // The common case, without a closure call: a plain task with its parameters decoded.
-    return batch ? runChunk(fn, params as [unknown[], unknown], ctx, own) : fn(...params, ctx);
+    return params instanceof Promise ? params.then((p) => callTask(f, fn, p, ctx, own)) : callTask(f, fn, params, ctx, own);
   }
 
   private finish(task: QueuedTask, value: unknown, isError: boolean): void {
@@ -547,6 +542,11 @@ class ChunkOutcomes {
 interface EncodedItem {
   readonly segments: readonly Uint8Array[];
   readonly error: boolean;
+}
+
+/** Calls a task's function with its parameters and context, or runs it over a chunk's items (flag Batch). */
+function callTask(f: Frame, fn: AnyFunction, params: unknown[], ctx: RunningTask, own: StreamState | undefined): unknown {
+  return (f.flags & FrameFlag.Batch) !== 0 ? runChunk(fn, params as [unknown[], unknown], ctx, own) : fn(...params, ctx);
 }
 
 /**
