@@ -311,6 +311,28 @@ describe('daemon lifecycle', () => {
     expect(info()!.cumulative).toBe(1); // left by its limit: not replaced
   });
 
+  it('removes the globals a task left before the next task runs, even one prefetched right behind it', async () => {
+    await daemons(1, { prefetch: 4 });
+    type G = Record<string, unknown>;
+    await everywhere(() => {
+      (globalThis as G).fromSetup = 'kept';
+    });
+    // Sent together: the reader runs in the same read of the daemon as the writer.
+    const writer = mirai(() => {
+      (globalThis as G).leftover = 42;
+      return (globalThis as G).leftover;
+    });
+    const reader = mirai(() => [(globalThis as G).leftover ?? 'gone', (globalThis as G).fromSetup]);
+    expect(await writer).toBe(42);
+    expect(await reader).toEqual(['gone', 'kept']);
+    // And after a pause (the clean-up after the result left).
+    await mirai(() => {
+      (globalThis as G).later = 1;
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await mirai(() => (globalThis as G).later ?? 'gone')).toBe('gone');
+  });
+
   it('cleanup: false keeps globals between tasks', async () => {
     await daemons(1, { cleanup: false });
     await mirai(() => {

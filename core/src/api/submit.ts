@@ -62,13 +62,16 @@ export type TaskFunction<A, R> = (args: A, context: TaskContext) => R;
  * and args that TypeScript can see hold a function or a symbol do not compile either.
  */
 export function mirai<A, R>(fn: TaskFunction<A, R> | ModuleFunction, ...argsThenOptions: ArgsThenOptions<A, MiraiOptions>): Mirai<Awaited<R>>;
-export function mirai(fn: TaskFunction<unknown, unknown> | ModuleFunction, args?: unknown, options: MiraiOptions = {}): Mirai<unknown> {
+export function mirai(fn: TaskFunction<unknown, unknown> | ModuleFunction, args?: unknown, options: MiraiOptions = NO_OPTIONS): Mirai<unknown> {
   checkOptions('mirai()', options, MIRAI_OPTION_RULES);
   const name = currentProfileName(options.profile);
   // With no daemons set, a task runs in a one-off process; a profile named but not set is a mistake.
   const pool = pools.get(name) ?? (name === DEFAULT_PROFILE ? ephemeral : currentPool(name));
   return submitTask<unknown>(fn as Function | ModuleFunction, [{ value: args, name: 'args' }], options, name, pool);
 }
+
+/** The options of a call that gives none: one shared object, not a fresh `{}` per task. */
+const NO_OPTIONS: MiraiOptions = Object.freeze({});
 
 /** With no daemons set, each task runs in a one-off process. */
 const ephemeral = new EphemeralPool(() => localUrl());

@@ -92,9 +92,17 @@ export function compileSegment(segment: Uint8Array): AnyFunction {
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 
+/** Sources up to this size are compared in a loop: cheaper than a call into native code. */
+const LOOP_COMPARE_BYTES = 256;
+
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+  const n = a.byteLength;
+  if (n !== b.byteLength) return false;
+  if (n <= LOOP_COMPARE_BYTES) {
+    for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+  return Buffer.from(a.buffer, a.byteOffset, n).equals(b);
 }
 
 /** Compiles function source (from `functionSource()`) in the daemon's global scope. */

@@ -127,6 +127,8 @@ class DaemonRun {
   /** Set once the daemon has announced it is leaving: the exit code to use. */
   private leaving: number | undefined;
   private globalsSnapshot: Set<string> | undefined;
+  /** A task ended since the globals were last cleaned (see globalsToClean). */
+  private globalsDirty = false;
   private watchdog: Worker | undefined;
   /** Shared with the watchdog: [busy (0/1), number of tasks started]. */
   private taskState: Int32Array | undefined;
@@ -241,6 +243,7 @@ class DaemonRun {
       this.armIdle();
       return;
     }
+    if (this.globalsDirty) this.cleanGlobals();
     let running: RunningTask;
     let own: StreamState | undefined;
     try {
@@ -325,10 +328,9 @@ class DaemonRun {
     }
     if (this.leaving !== undefined) flags |= FrameFlag.Final;
     this.sendResult(task.frame.id, value, flags);
-    // Clean up after the result is on its way: no later frame is read before this is done.
     if (this.config.cleanup !== false) {
       if (task.everywhere) this.snapshotGlobals();
-      else this.cleanGlobals();
+      else this.globalsToClean();
     }
     if (this.leaving !== undefined) return; // wait for the host's Exit
     if (this.queue.length > 0) this.runNext();
@@ -449,7 +451,24 @@ class DaemonRun {
     this.globalsSnapshot = new Set(Object.keys(globalThis));
   }
 
+  /**
+   * The globals a task left are removed once its result has left (a microtask runs after the
+   * read that brought the task, and the write of its result, are done), or before the next
+   * task if that comes first: listing the globals takes microseconds, not on the round trip.
+   */
+  private globalsToClean(): void {
+    if (this.globalsDirty) return;
+    this.globalsDirty = true;
+    // A then on a settled promise, not queueMicrotask: Node wraps each of those in an async resource.
+    void SETTLED.then(this.cleanLater);
+  }
+
+  private readonly cleanLater = (): void => {
+    if (this.globalsDirty) this.cleanGlobals();
+  };
+
   private cleanGlobals(): void {
+    this.globalsDirty = false;
     const snapshot = this.globalsSnapshot;
     if (snapshot === undefined) return;
     for (const name of Object.keys(globalThis)) {
@@ -463,6 +482,8 @@ class DaemonRun {
     }
   }
 }
+
+const SETTLED = Promise.resolve();
 
 /** The daemon's mark on globalThis (see DAEMON_MARK): its id, and whether the running task is a map element. */
 function daemonMark(): { daemonId: number; inMap?: boolean } {

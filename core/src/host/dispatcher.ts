@@ -82,6 +82,12 @@ export class Dispatcher implements TaskCanceller {
   private executing = 0;
   /** Unsettled tasks (queued or running). */
   private outstanding = 0;
+  /**
+   * A daemon that answers is given more work once it holds at most this many tasks: at once
+   * with one in flight, at half depth with `prefetch: k`. Refilling half a window at a time
+   * sends tasks in runs, one write each way, instead of a write per task.
+   */
+  private readonly refillAt: number;
   private closed = false;
   private readonly waiters = new Set<{ n: number; resolve: () => void }>();
   private readonly setupLog: SetupEntry[] = [];
@@ -98,6 +104,7 @@ export class Dispatcher implements TaskCanceller {
     private readonly hooks: DispatcherHooks,
   ) {
     this.scheduler = settings.dispatcher ? new FifoScheduler(settings.prefetch) : new DirectScheduler();
+    this.refillAt = settings.prefetch >> 1;
     this.refusals = new RefusalLog(settings.name, settings.log);
     this.queueRoom = new QueueRoom(settings.maxQueued, settings.maxQueuedBytes, () => ({ tasks: this.queue.size, bytes: this.queuedBytes }));
     this.state = {
@@ -411,7 +418,7 @@ export class Dispatcher implements TaskCanceller {
     }
     if (conn.state === 'leaving') {
       if (conn.inflight.size === 0) conn.sendExit();
-    } else if (conn.inflight.size < this.settings.prefetch) {
+    } else if (conn.inflight.size <= this.refillAt) {
       this.scheduler.release(conn);
       this.drain();
       this.idled(conn);

@@ -3,6 +3,9 @@ import { encodeFrame, FrameDecoder } from '../wire/frame-codec.js';
 import type { Frame, FrameLimits } from '../wire/frame.js';
 import type { Channel } from '../transport.js';
 
+/** Frames gathered during one read are copied into one buffer up to this size. */
+const COALESCE_BYTES = 64 * 1024;
+
 /** A {@link Channel} over a Node stream socket (Unix socket, TCP, TLS). */
 export class SocketChannel implements Channel {
   onFrame: (frame: Frame) => void = () => {};
@@ -12,6 +15,10 @@ export class SocketChannel implements Channel {
   private readonly socket: Socket;
   private readonly decoder: FrameDecoder;
   private closeReason: Error | undefined;
+  /** While a read is handled: frames sent meanwhile wait in `gathered` (see read). */
+  private gathering = false;
+  private gathered: Uint8Array[] = [];
+  private gatheredBytes = 0;
 
   /**
    * @param staticReads the socket reads through a {@link StaticReader}: into one reused
@@ -35,26 +42,54 @@ export class SocketChannel implements Channel {
   read(chunk: Buffer): void {
     if (this.closed) return;
     // Frames sent while these are handled (a daemon answering a run of prefetched tasks, a
-    // host sending the next tasks as results come in) leave in one writev, not a system call
-    // each; a lone round trip pays only the cork.
-    this.socket.cork();
+    // host sending the next tasks as results come in) are gathered and leave in one write.
+    this.gathering = true;
     try {
       this.decoder.push(chunk);
     } catch (err) {
       this.close(err as Error);
     } finally {
-      this.socket.uncork();
+      this.flush();
     }
   }
 
   send(frame: Frame): void {
     if (this.closed) return;
     const chunks = encodeFrame(frame);
+    if (this.gathering) {
+      for (const chunk of chunks) {
+        this.gathered.push(chunk);
+        this.gatheredBytes += chunk.byteLength;
+      }
+      return;
+    }
+    this.write(chunks, -1);
+  }
+
+  /**
+   * Writes what was gathered during a read. Small frames are copied into one buffer: a write
+   * per frame through the stream (even corked) costs more than the copy.
+   */
+  private flush(): void {
+    this.gathering = false;
+    const out = this.gathered;
+    if (out.length === 0) return;
+    const bytes = this.gatheredBytes;
+    this.gathered = [];
+    this.gatheredBytes = 0;
+    if (!this.closed) this.write(out, bytes);
+  }
+
+  /** One write for one chunk or small chunks together; else a gather write (one writev, no copy). */
+  private write(chunks: readonly Uint8Array[], bytes: number): void {
     if (chunks.length === 1) {
       this.socket.write(chunks[0]!);
       return;
     }
-    // Gather write: one writev for the head and every large segment, no copy.
+    if (bytes >= 0 && bytes <= COALESCE_BYTES) {
+      this.socket.write(Buffer.concat(chunks, bytes));
+      return;
+    }
     this.socket.cork();
     for (const chunk of chunks) this.socket.write(chunk);
     this.socket.uncork();
@@ -68,6 +103,11 @@ export class SocketChannel implements Channel {
       this.socket.destroy();
     } else {
       // Let queued frames (an Exit, a final result) leave before the socket goes.
+      if (this.gathered.length > 0) {
+        this.write(this.gathered, this.gatheredBytes);
+        this.gathered = [];
+        this.gatheredBytes = 0;
+      }
       this.socket.end();
       const timer = setTimeout(() => this.socket.destroy(), 1000);
       timer.unref();

@@ -170,24 +170,28 @@ function readScalar(skeleton: Uint8Array): unknown {
 const NOT_PRIMITIVE = Symbol('not a primitive');
 const primitiveValues = [undefined, null, true, false] as const;
 
+/**
+ * Payloads of undefined, null, true and false never change: encoded once, shared (frozen) by
+ * every frame that carries one.
+ */
+const primitivePayloads = new Map<unknown, Uint8Array[]>(
+  primitiveValues.map((value) => [value, Object.freeze([v8.serialize(value), EMPTY]) as Uint8Array[]]),
+);
+
+function primitivePayload(value: undefined | null | boolean): Uint8Array[] {
+  return primitivePayloads.get(value)!;
+}
+
 /** undefined, null, true or false from their (tiny) V8 encodings, without a deserializer. */
 function knownPrimitive(skeleton: Uint8Array): unknown {
   for (const value of primitiveValues) {
-    const known = primitivePayload(value)[0]!;
-    if (known.byteLength === skeleton.byteLength && known.every((b, i) => b === skeleton[i])) return value;
+    const known = primitivePayloads.get(value)![0]!;
+    if (known.byteLength !== skeleton.byteLength) continue;
+    let same = true;
+    for (let i = 0; i < known.byteLength; i++) if (known[i] !== skeleton[i]) same = false;
+    if (same) return value;
   }
   return NOT_PRIMITIVE;
-}
-
-/** Payloads of undefined, null, true and false never change: encode them once. */
-const primitivePayloads = new Map<unknown, Uint8Array>();
-function primitivePayload(value: undefined | null | boolean): Uint8Array[] {
-  let skeleton = primitivePayloads.get(value);
-  if (skeleton === undefined) {
-    skeleton = v8.serialize(value);
-    primitivePayloads.set(value, skeleton);
-  }
-  return [skeleton, EMPTY];
 }
 
 /**

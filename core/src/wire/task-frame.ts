@@ -37,8 +37,15 @@ export interface TaskExtras {
 /** A parameter: its value and its name in error messages, or segments encoded earlier. */
 export type TaskParam = { readonly value: unknown; readonly name: string } | { readonly encoded: readonly Uint8Array[] };
 
+/**
+ * Function segments by identity, for long sources only. A task is usually a fresh closure per
+ * call (`mirai(() => work())` in a loop): a weak entry per closure costs more (the entry, and
+ * GC work on weak tables) than finding its segment by text, so short sources go by text alone.
+ */
 const functionSegments = new WeakMap<Function, Uint8Array>();
-/** By source text too: a loop creating `() => 1` afresh each time makes new functions, same text. */
+/** Sources at least this long are also cached by identity: hashing them costs more than the entry. */
+const IDENTITY_CACHE_CHARS = 512;
+/** By source text: fresh closures of the same code share one segment. */
 const textSegments = new Map<string, Uint8Array>();
 
 function segmentForText(text: string, fn: Function): Uint8Array {
@@ -51,18 +58,24 @@ function segmentForText(text: string, fn: Function): Uint8Array {
   return head;
 }
 
-/** The segment naming the function, and the frame flags that go with it. */
-export function functionSegment(fn: Function | ModuleFunction): { head: Uint8Array; flags: number } {
+/** The segment naming the function: its source, or a module reference (with {@link functionFlags}). */
+export function functionSegment(fn: Function | ModuleFunction): Uint8Array {
   if (typeof fn === 'function') {
     let head = functionSegments.get(fn);
     if (head === undefined) {
-      head = segmentForText(Function.prototype.toString.call(fn), fn);
-      functionSegments.set(fn, head);
+      const text = Function.prototype.toString.call(fn);
+      head = segmentForText(text, fn);
+      if (text.length >= IDENTITY_CACHE_CHARS) functionSegments.set(fn, head);
     }
-    return { head, flags: 0 };
+    return head;
   }
-  if (isModuleFunction(fn)) return { head: jsonSegment({ module: fn.module, export: fn.export }), flags: FrameFlag.ModuleRef };
+  if (isModuleFunction(fn)) return jsonSegment({ module: fn.module, export: fn.export });
   throw new ConfigError(`fn must be a function or fromModule(...), got ${fn === null ? 'null' : typeof fn}`);
+}
+
+/** The frame flags that go with {@link functionSegment}: ModuleRef for `fromModule()`. */
+export function functionFlags(fn: Function | ModuleFunction): number {
+  return typeof fn === 'function' ? 0 : FrameFlag.ModuleRef;
 }
 
 /** What a daemon that predates the Batch flag runs instead of a chunk: a clear refusal. */
@@ -84,7 +97,8 @@ export function buildTaskFrame(
   serializers: readonly Serializer[],
   extras: TaskExtras = {},
 ): Frame | Promise<Frame> {
-  const { head, flags: fnFlags } = functionSegment(fn);
+  const head = functionSegment(fn);
+  const fnFlags = functionFlags(fn);
   const { stream, trace } = extras;
   const batch = extras.batch === true;
   const flags =
@@ -93,29 +107,44 @@ export function buildTaskFrame(
     (extras.inMap === true ? FrameFlag.InMap : 0) |
     (trace === undefined ? 0 : FrameFlag.TraceContext) |
     (batch ? FrameFlag.Batch : 0);
-  const encoded = params.map((p) => ('encoded' in p ? p.encoded : encodePayload(p.value, serializers, p.name)));
-  const assemble = (parts: readonly (readonly Uint8Array[])[]): Frame => {
-    // Sized exactly: pushing would over-allocate, and a million queued tasks hold their lists.
-    let count = 2 + (batch ? 1 : 0) + (stream === undefined ? 0 : 1) + (trace === undefined ? 0 : 1);
-    for (const part of parts) count += part.length;
-    const segments = new Array<Uint8Array>(count);
-    segments[0] = !batch ? head : (flags & FrameFlag.ModuleRef) !== 0 ? batchModuleStub : batchStub;
-    segments[1] = paramTable(parts);
-    let i = 2;
-    for (const part of parts) for (const segment of part) segments[i++] = segment;
-    if (batch) segments[i++] = head;
-    if (trace !== undefined) segments[i++] = traceSegment(trace);
-    if (stream !== undefined) segments[i] = streamSegment(stream);
-    return frame(type, id, segments, flags);
-  };
-  if (encoded.some((e) => e instanceof Promise)) return Promise.all(encoded).then(assemble);
-  return assemble(encoded as Uint8Array[][]);
+  // Loops, not map/some with closures: this runs for every task.
+  const encoded = new Array<readonly Uint8Array[] | Promise<readonly Uint8Array[]>>(params.length);
+  let pending = false;
+  for (let i = 0; i < params.length; i++) {
+    const p = params[i]!;
+    const e = 'encoded' in p ? p.encoded : encodePayload(p.value, serializers, p.name);
+    if (e instanceof Promise) pending = true;
+    encoded[i] = e;
+  }
+  if (pending) return Promise.all(encoded).then((parts) => assemble(type, id, flags, head, parts, extras));
+  return assemble(type, id, flags, head, encoded as (readonly Uint8Array[])[], extras);
+}
+
+/** The task frame from its encoded parameters (see {@link buildTaskFrame}). */
+function assemble(type: FrameType, id: number, flags: number, head: Uint8Array, parts: readonly (readonly Uint8Array[])[], extras: TaskExtras): Frame {
+  const { stream, trace } = extras;
+  const batch = (flags & FrameFlag.Batch) !== 0;
+  // Sized exactly: pushing would over-allocate, and a million queued tasks hold their lists.
+  let count = 2 + (batch ? 1 : 0) + (stream === undefined ? 0 : 1) + (trace === undefined ? 0 : 1);
+  for (const part of parts) count += part.length;
+  const segments = new Array<Uint8Array>(count);
+  segments[0] = !batch ? head : (flags & FrameFlag.ModuleRef) !== 0 ? batchModuleStub : batchStub;
+  segments[1] = paramTable(parts);
+  let i = 2;
+  for (const part of parts) for (const segment of part) segments[i++] = segment;
+  if (batch) segments[i++] = head;
+  if (trace !== undefined) segments[i++] = traceSegment(trace);
+  if (stream !== undefined) segments[i] = streamSegment(stream);
+  return frame(type, id, segments, flags);
 }
 
 /** Parameter tables repeat (a map's tasks all have the same shape): share them. */
 const tables = new Map<string, Uint8Array>();
+/** The table of one parameter of n segments, by n (most tasks: `args` alone). */
+const singleTables = Array.from({ length: 16 }, (_, n) => new Uint8Array(new Uint32Array([n]).buffer));
 
 function paramTable(parts: readonly (readonly Uint8Array[])[]): Uint8Array {
+  if (parts.length === 1 && parts[0]!.length < singleTables.length) return singleTables[parts[0]!.length]!;
   const key = parts.map((p) => p.length).join(',');
   let table = tables.get(key);
   if (table === undefined) {
@@ -130,19 +159,22 @@ function paramTable(parts: readonly (readonly Uint8Array[])[]): Uint8Array {
 export function decodeTaskParams(f: Frame, serializers: readonly Serializer[]): unknown[] | Promise<unknown[]> {
   const tableSegment = f.segments[1];
   if (tableSegment === undefined || tableSegment.byteLength % 4 !== 0) throw new DeserializationError('task frame has no parameter table');
-  const table = new DataView(tableSegment.buffer, tableSegment.byteOffset, tableSegment.byteLength);
-  const values: unknown[] = [];
+  const n = tableSegment.byteLength >>> 2;
+  const values = new Array<unknown>(n);
+  let pending = false;
   let start = 2;
-  for (let i = 0; i < tableSegment.byteLength / 4; i++) {
-    const count = table.getUint32(4 * i, true);
+  for (let i = 0; i < n; i++) {
+    const at = 4 * i;
+    const count = (tableSegment[at]! | (tableSegment[at + 1]! << 8) | (tableSegment[at + 2]! << 16) | (tableSegment[at + 3]! << 24)) >>> 0;
     if (start + count > f.segments.length) throw new DeserializationError('task frame parameter table is out of range');
     // Payload references are relative to its first segment; later parameters' segments
     // after it are never referenced, so no slice is needed.
-    values.push(decodePayload(f.segments, start, serializers));
+    const value = decodePayload(f.segments, start, serializers);
+    if (value instanceof Promise) pending = true;
+    values[i] = value;
     start += count;
   }
-  if (values.some((v) => v instanceof Promise)) return Promise.all(values);
-  return values;
+  return pending ? Promise.all(values) : values;
 }
 
 /** Daemon side: the task's random stream, when it has one (a profile with a seed). */
