@@ -22,9 +22,10 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runStandalone } from './lib/harness.mjs';
+import * as P from './params.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const RTT_WARMUP = 300;
+const { RTT_WARMUP } = P;
 const RTT_COUNT = 3_000;
 const TPS_COUNT = 20_000;
 

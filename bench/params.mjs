@@ -3,8 +3,12 @@
  * amount of work. Change them here, never in one side only.
  */
 
-/** Round trips discarded before timing (JIT, socket buffers, dispatcher warm-up). */
-export const RTT_WARMUP = 300;
+/**
+ * Round trips discarded before timing (JIT, socket buffers, dispatcher warm-up). Enough for
+ * both sides to reach their optimised code: with a few hundred, part of each side still ran
+ * in V8's lower tiers, and the figure measured warm-up, not a pool that has been running.
+ */
+export const RTT_WARMUP = 3_000;
 /** Timed sequential round trips per round. */
 export const RTT_COUNT = 5_000;
 /** Body bytes of the raw ping-pong message (plus a 4-byte length prefix). */

@@ -25,9 +25,10 @@ import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { gc, runStandalone, stopChild, trackPid } from './lib/harness.mjs';
+import * as P from './params.mjs';
 
 const PLUGIN_DIR = fileURLToPath(new URL('../plugins/transport-ws/', import.meta.url));
-const RTT_WARMUP = 300;
+const { RTT_WARMUP } = P;
 const RTT_COUNT = 3_000;
 /**
  * Bytes of the task and result frames of `mirai(() => 1)` (header, length table, function

@@ -55,15 +55,10 @@ export class WsChannel implements Channel {
   /** What the decoder produced from the current message. */
   private decoded: Frame | undefined;
   private decodedCount = 0;
-  /** Whether a message was sent in the current tick, and the socket corked until its end. */
-  private sentThisTick = false;
+  /** Whether the socket is corked: while a read is handled (see the constructor). */
   private corked = false;
-  private readonly endTick = (): void => {
-    this.sentThisTick = false;
-    if (!this.corked) return;
-    this.corked = false;
-    this.socket.uncork();
-  };
+  private readonly startRead = (): void => this.cork();
+  private readonly endRead = (): void => this.uncork();
 
   constructor(
     private readonly ws: WebSocket,
@@ -82,6 +77,11 @@ export class WsChannel implements Channel {
     ws.binaryType = 'fragments';
     this.applyMessageLimit();
     ws.on('message', (data, isBinary) => this.receive(data as Buffer[] | Buffer, isBinary));
+    // Messages sent while a read is handled (a dispatcher refilling prefetch slots, a daemon
+    // answering a run of tasks) leave in one write, as core's socket channels gather theirs:
+    // ws parses a read and delivers its messages synchronously, between these two listeners.
+    socket.prependListener('data', this.startRead);
+    socket.on('data', this.endRead);
     ws.on('error', (err: Error & { code?: string }) => {
       if (this.closeReason !== undefined) return;
       this.closeReason =
@@ -127,27 +127,26 @@ export class WsChannel implements Channel {
       this.close(new ProtocolError(`a frame of ${bytes} bytes exceeds the WebSocket transport's limit of ${MAX_MESSAGE_BYTES} bytes per frame`));
       return;
     }
-    // A lone message (a round trip's task or result) goes straight to the socket. Messages
-    // that follow it in the same tick (a dispatcher filling prefetch slots, a daemon answering
-    // a run of tasks) and a large frame's fragments are corked and leave in one gather write
-    // at the end of the tick, as core's socket channels do.
-    if (!this.sentThisTick) {
-      this.sentThisTick = true;
-      process.nextTick(this.endTick);
-      if (chunks.length > 1) this.cork();
-    } else {
-      this.cork();
-    }
-    // One message: the head, then each large segment as it is, as fragments of it.
+    // One message: the head, then each large segment as it is, as fragments of it, in one
+    // gather write. A lone message (a round trip's task or result) goes straight out.
+    const gather = chunks.length > 1 && !this.corked;
+    if (gather) this.cork();
     const last = chunks.length - 1;
     for (let i = 0; i < last; i++) this.ws.send(chunks[i]!, MORE_FRAGMENTS);
     this.ws.send(chunks[last]!, LAST_FRAGMENT);
+    if (gather) this.uncork();
   }
 
   private cork(): void {
     if (this.corked) return;
     this.corked = true;
     this.socket.cork();
+  }
+
+  private uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.socket.uncork();
   }
 
   close(reason?: Error): void {
