@@ -495,11 +495,13 @@ function daemonMark(): { daemonId: number; inMap?: boolean } {
 const machineryErrors = new WeakSet<object>();
 
 /** Runs a step of the daemon's own work, marking what it throws or rejects with as machinery. */
+function markMachineryError(err: unknown): never {
+  if (typeof err === 'object' && err !== null) machineryErrors.add(err);
+  throw err;
+}
+
 function machineryStep<T>(step: () => T): T {
-  const mark = (err: unknown): never => {
-    if (typeof err === 'object' && err !== null) machineryErrors.add(err);
-    throw err;
-  };
+  const mark = markMachineryError;
   let out: T;
   try {
     out = step();
@@ -567,7 +569,9 @@ interface EncodedItem {
 
 /** Calls a task's function with its parameters and context, or runs it over a chunk's items (flag Batch). */
 function callTask(f: Frame, fn: AnyFunction, params: unknown[], ctx: RunningTask, own: StreamState | undefined): unknown {
-  return (f.flags & FrameFlag.Batch) !== 0 ? runChunk(fn, params as [unknown[], unknown], ctx, own) : fn(...params, ctx);
+  if ((f.flags & FrameFlag.Batch) !== 0) return runChunk(fn, params as [unknown[], unknown], ctx, own);
+  // One parameter (args) is every task of mirai(): a plain call, not a spread.
+  return params.length === 1 ? fn(params[0], ctx) : fn(...params, ctx);
 }
 
 /**
