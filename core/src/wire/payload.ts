@@ -160,7 +160,16 @@ function stringSkeleton(value: string): Uint8Array {
   return out;
 }
 
+/** A double's 8 bytes are read through this (no Buffer per value); little-endian machines only. */
+const scratchNumber = new Float64Array(1);
+const scratchBytes = new Uint8Array(scratchNumber.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 function readScalar(skeleton: Uint8Array): unknown {
+  if (skeleton[0] === SCALAR_NUMBER && skeleton.byteLength === 9 && LITTLE_ENDIAN) {
+    for (let i = 0; i < 8; i++) scratchBytes[i] = skeleton[i + 1]!;
+    return scratchNumber[0];
+  }
   const b = Buffer.from(skeleton.buffer, skeleton.byteOffset, skeleton.byteLength);
   if (b[0] === SCALAR_NUMBER && b.length === 9) return b.readDoubleLE(1);
   if (b[0] === SCALAR_STRING) return b.toString('utf8', 1);
