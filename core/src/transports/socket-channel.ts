@@ -1,10 +1,7 @@
 import type { Socket } from 'node:net';
-import { encodeFrame, FrameDecoder } from '../wire/frame-codec.js';
+import { encodeFrame, encodeFrames, FrameDecoder } from '../wire/frame-codec.js';
 import type { Frame, FrameLimits } from '../wire/frame.js';
 import type { Channel } from '../transport.js';
-
-/** Frames gathered during one read are copied into one buffer up to this size. */
-const COALESCE_BYTES = 64 * 1024;
 
 /** A {@link Channel} over a Node stream socket (Unix socket, TCP, TLS). */
 export class SocketChannel implements Channel {
@@ -17,8 +14,7 @@ export class SocketChannel implements Channel {
   private closeReason: Error | undefined;
   /** While a read is handled: frames sent meanwhile wait in `gathered` (see read). */
   private gathering = false;
-  private gathered: Uint8Array[] = [];
-  private gatheredBytes = 0;
+  private gathered: Frame[] = [];
 
   /**
    * @param staticReads the socket reads through a {@link StaticReader}: into one reused
@@ -55,39 +51,34 @@ export class SocketChannel implements Channel {
 
   send(frame: Frame): void {
     if (this.closed) return;
-    const chunks = encodeFrame(frame);
     if (this.gathering) {
-      for (const chunk of chunks) {
-        this.gathered.push(chunk);
-        this.gatheredBytes += chunk.byteLength;
-      }
+      this.gathered.push(frame);
       return;
     }
-    this.write(chunks, -1);
+    this.write(encodeFrame(frame));
   }
 
-  /**
-   * Writes what was gathered during a read. Small frames are copied into one buffer: a write
-   * per frame through the stream (even corked) costs more than the copy.
-   */
+  /** Writes the frames sent during a read, encoded together (see encodeFrames). */
   private flush(): void {
     this.gathering = false;
-    const out = this.gathered;
-    if (out.length === 0) return;
-    const bytes = this.gatheredBytes;
+    const frames = this.gathered;
+    if (frames.length === 0) return;
     this.gathered = [];
-    this.gatheredBytes = 0;
-    if (!this.closed) this.write(out, bytes);
-  }
-
-  /** One write for one chunk or small chunks together; else a gather write (one writev, no copy). */
-  private write(chunks: readonly Uint8Array[], bytes: number): void {
-    if (chunks.length === 1) {
-      this.socket.write(chunks[0]!);
+    if (this.closed) return;
+    let chunks: Uint8Array[];
+    try {
+      chunks = encodeFrames(frames);
+    } catch (err) {
+      this.close(err as Error);
       return;
     }
-    if (bytes >= 0 && bytes <= COALESCE_BYTES) {
-      this.socket.write(Buffer.concat(chunks, bytes));
+    this.write(chunks);
+  }
+
+  /** One write for one chunk; else a gather write (one writev, no copy of large segments). */
+  private write(chunks: readonly Uint8Array[]): void {
+    if (chunks.length === 1) {
+      this.socket.write(chunks[0]!);
       return;
     }
     this.socket.cork();
@@ -103,11 +94,7 @@ export class SocketChannel implements Channel {
       this.socket.destroy();
     } else {
       // Let queued frames (an Exit, a final result) leave before the socket goes.
-      if (this.gathered.length > 0) {
-        this.write(this.gathered, this.gatheredBytes);
-        this.gathered = [];
-        this.gatheredBytes = 0;
-      }
+      if (this.gathered.length > 0) this.flush();
       this.socket.end();
       const timer = setTimeout(() => this.socket.destroy(), 1000);
       timer.unref();

@@ -27,42 +27,58 @@ const INLINE_SEGMENT_BYTES = 16 * 1024;
  * the length table and every small segment; large segments follow as they are.
  */
 export function encodeFrame(frame: Frame): Uint8Array[] {
-  const segments = frame.segments;
-  const n = segments.length;
-  let headBytes = FRAME_HEADER_BYTES + 4 * n;
-  // Small segments are packed into the head only while no large one precedes them,
-  // so bytes stay in order.
-  let inlineCount = 0;
-  for (; inlineCount < n; inlineCount++) {
-    const len = segments[inlineCount]!.byteLength;
-    if (len >= INLINE_SEGMENT_BYTES) break;
-    headBytes += len;
+  return encodeFrames([frame]);
+}
+
+/**
+ * Encodes frames back to back for one gather write (the frames a channel sends while it
+ * handles a read): every header, length table and small segment is packed into one buffer,
+ * and large segments are handed over as they are, in their place, never copied.
+ */
+export function encodeFrames(frames: readonly Frame[]): Uint8Array[] {
+  let packedBytes = 0;
+  for (const frame of frames) {
+    const segments = frame.segments;
+    packedBytes += FRAME_HEADER_BYTES + 4 * segments.length;
+    for (let i = 0; i < segments.length; i++) {
+      const len = segments[i]!.byteLength;
+      if (len > 0xffffffff) throw new RangeError(`frame segment ${i} is ${len} bytes; the limit is 4 GiB - 1`);
+      if (len < INLINE_SEGMENT_BYTES) packedBytes += len;
+    }
   }
-  const head = Buffer.allocUnsafe(headBytes);
-  head[0] = FRAME_MAGIC;
-  head[1] = frame.type;
-  head.writeUInt16LE(frame.flags, 2);
-  head.writeUInt32LE(frame.id >>> 0, 4);
-  head.writeUInt32LE(n, 8);
-  head.writeUInt32LE(0, 12);
-  let offset = FRAME_HEADER_BYTES;
-  for (let i = 0; i < n; i++) {
-    const len = segments[i]!.byteLength;
-    if (len > 0xffffffff) throw new RangeError(`frame segment ${i} is ${len} bytes; the limit is 4 GiB - 1`);
-    head.writeUInt32LE(len, offset);
-    offset += 4;
+  const packed = Buffer.allocUnsafe(packedBytes);
+  const chunks: Uint8Array[] = [];
+  let at = 0;
+  /** Where the packed bytes not yet handed over as a chunk start. */
+  let from = 0;
+  for (const frame of frames) {
+    const segments = frame.segments;
+    const n = segments.length;
+    packed[at] = FRAME_MAGIC;
+    packed[at + 1] = frame.type;
+    packed.writeUInt16LE(frame.flags, at + 2);
+    packed.writeUInt32LE(frame.id >>> 0, at + 4);
+    packed.writeUInt32LE(n, at + 8);
+    packed.writeUInt32LE(0, at + 12);
+    at += FRAME_HEADER_BYTES;
+    for (let i = 0; i < n; i++) {
+      packed.writeUInt32LE(segments[i]!.byteLength, at);
+      at += 4;
+    }
+    for (let i = 0; i < n; i++) {
+      const segment = segments[i]!;
+      if (segment.byteLength < INLINE_SEGMENT_BYTES) {
+        packed.set(segment, at);
+        at += segment.byteLength;
+      } else {
+        // A large segment goes out as it is, between what was packed before it and after it.
+        if (at > from) chunks.push(packed.subarray(from, at));
+        chunks.push(segment);
+        from = at;
+      }
+    }
   }
-  for (let i = 0; i < inlineCount; i++) {
-    const seg = segments[i]!;
-    head.set(seg, offset);
-    offset += seg.byteLength;
-  }
-  if (inlineCount === n) return [head];
-  const chunks: Uint8Array[] = [head];
-  for (let i = inlineCount; i < n; i++) {
-    const seg = segments[i]!;
-    if (seg.byteLength > 0) chunks.push(seg);
-  }
+  if (at > from) chunks.push(packed.subarray(from, at));
   return chunks;
 }
 

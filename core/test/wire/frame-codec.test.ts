@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeFrame, FrameDecoder } from '../../src/wire/frame-codec.js';
+import { encodeFrame, encodeFrames, FrameDecoder } from '../../src/wire/frame-codec.js';
 import { DEFAULT_LIMITS, frame, FrameType, HANDSHAKE_LIMITS, type Frame } from '../../src/wire/frame.js';
 import { ProtocolError } from '../../src/errors.js';
 
@@ -47,6 +47,22 @@ describe('frame codec', () => {
     const chunks = encodeFrame(frames[0]!);
     expect(chunks).toHaveLength(3); // head with small segments, the large one, the tail
     expect(chunks[1]).toBe(big);
+  });
+
+  it('encodes a run of frames into one buffer, large segments in their place and not copied', () => {
+    const chunks = encodeFrames(frames);
+    // The packed bytes before the large segment, the segment itself, and the packed rest.
+    expect(chunks).toHaveLength(3);
+    expect(chunks[1]).toBe(big);
+    const decoded = decodeAll(Buffer.concat(chunks), [4096]);
+    expect(decoded.map((f) => [f.type, f.id, f.flags, f.segments.map((s) => Buffer.from(s).toString('hex'))])).toEqual(
+      frames.map((f) => [f.type, f.id, f.flags, f.segments.map((s) => Buffer.from(s).toString('hex'))]),
+    );
+    // Small frames only: one chunk, the same bytes as encoding each on its own.
+    const small = [frame(FrameType.Result, 1, [Buffer.from('a')]), frame(FrameType.Result, 2, [Buffer.from('bc'), new Uint8Array(0)])];
+    const packed = encodeFrames(small);
+    expect(packed).toHaveLength(1);
+    expect(Buffer.from(packed[0]!)).toEqual(Buffer.concat(small.map(concat)));
   });
 
   it('rejects garbage, a non-zero reserved field, too many segments and oversized frames', () => {
