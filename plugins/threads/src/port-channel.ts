@@ -1,20 +1,30 @@
 /**
- * A Channel over a MessagePort: one frame per message, in order. Segments are copied by the
- * structured clone, except that with `transfer` a large segment that spans its whole buffer
- * is moved (transferList) instead: no copy, and the sender's array is left detached. Tiny
- * frames travel packed in one string: cheaper to clone than typed arrays.
+ * A Channel over a MessagePort: one frame per message, in order (see posted-frame.ts).
+ *
+ * The fast path (a daemon's end, `waits`): waking a worker's event loop for each message costs
+ * about 20 µs, so a daemon thread with nothing in flight (every Task or Everywhere frame it
+ * received answered by a Result) does not go back to its event loop to wait for the next task:
+ * it blocks in `Atomics.wait` on a counter it shares with the host's end, which adds to it and
+ * notifies after each message it posts, and pulls the message synchronously
+ * (`receiveMessageOnPort`). The waiting is bounded: one wait lasts at most WAIT_SLICE_MS, the
+ * thread's event loop gets a turn between waits (its timers, a running task's I/O), and after
+ * WAIT_IDLE_MS without a frame the thread waits in its event loop only. `Atomics.wait` sleeps
+ * (no CPU while waiting); `worker.terminate()` interrupts it. Both paths read the same port
+ * queue, so frames stay in order.
  */
-import type { MessagePort } from 'node:worker_threads';
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { Channel } from '@mirai-ts/core';
-import type { Frame, FrameLimits } from '@mirai-ts/core/plugin';
+import { FrameType, type Frame, type FrameLimits } from '@mirai-ts/core/plugin';
+import { postedFrame, receivedFrame } from './posted-frame.js';
 
-/** Segments at least this big are moved with `transfer`; smaller ones cost less to copy. */
-export const TRANSFER_MIN_BYTES = 64 * 1024;
-/** Frames up to this size travel packed in one string (see send). */
-const PACK_MAX_BYTES = 4096;
+export { TRANSFER_MIN_BYTES } from './posted-frame.js';
 
-/** A frame as posted: [type, flags, id, segments], or a tiny one packed: [type, flags, id, bytes as char codes, segment lengths]. */
-type Posted = [number, number, number, Uint8Array[]] | [number, number, number, string, number[]];
+/** The longest one `Atomics.wait` blocks the thread's event loop. */
+export const WAIT_SLICE_MS = 10;
+/** How long after its last frame a waiting end keeps waiting in `Atomics.wait`. */
+export const WAIT_IDLE_MS = 500;
+/** The first message of a waiting end: this tag, then the counter its peer notifies. */
+const WAKE_TAG = 'mirai-ts.wake';
 
 export class PortChannel implements Channel {
   onFrame: (frame: Frame) => void = () => {};
@@ -22,55 +32,57 @@ export class PortChannel implements Channel {
   closed = false;
   private limits: FrameLimits | undefined;
   private reported = false;
+  /** The counter this end adds to and notifies after each post (the peer waits on it). */
+  private notify: Int32Array | undefined;
+  /** This end's counter, when it waits (see the file comment). */
+  private readonly wake: Int32Array | undefined;
+  /** Task and Everywhere frames received, Result frames sent: nothing is in flight when equal. */
+  private tasksIn = 0;
+  private resultsOut = 0;
+  private waitScheduled = false;
+  private lastFrameAt = 0;
+  /** When the event loop last had a turn (see scheduleWait). */
+  private turnAt = 0;
+  private readonly waitLoop = (): void => this.waitForFrames();
+  private readonly turnLoop = (): void => {
+    this.turnAt = performance.now();
+    this.waitForFrames();
+  };
 
+  /**
+   * @param waits - this end is a daemon thread's: it waits for frames as the file comment says.
+   *   The peer must be a PortChannel too (it notifies); never on the main thread.
+   */
   constructor(
     private readonly port: MessagePort,
     readonly peer: string,
     private readonly transfer: boolean,
+    waits = false,
   ) {
-    port.on('message', (message: Posted) => this.receive(message));
+    port.on('message', (message: unknown) => this.receive(message));
     port.on('close', () => this.ended(undefined));
+    if (waits) {
+      this.wake = new Int32Array(new SharedArrayBuffer(4));
+      port.postMessage([WAKE_TAG, this.wake]);
+    }
   }
 
   send(f: Frame): void {
     if (this.closed) return;
-    let total = 0;
-    for (const s of f.segments) total += s.byteLength;
-    if (total <= PACK_MAX_BYTES) {
-      // Tiny frame (every task and result of tiny work): cloning a string costs a third of
-      // cloning a typed array, so its bytes travel as one string of char codes 0-255.
-      // latin1 maps each byte to the char code of the same value, natively both ways.
-      const packed = Buffer.allocUnsafe(total);
-      const segments = f.segments;
-      const lengths = new Array<number>(segments.length);
-      let at = 0;
-      for (let i = 0; i < segments.length; i++) {
-        const s = segments[i]!;
-        packed.set(s, at);
-        at += s.byteLength;
-        lengths[i] = s.byteLength;
-      }
-      const message: Posted = [f.type, f.flags, f.id, packed.toString('latin1', 0, total), lengths];
-      this.port.postMessage(message);
-      return;
-    }
-    const moved: ArrayBuffer[] = [];
-    const segments = f.segments.map((s) => {
-      const whole = s.byteOffset === 0 && s.byteLength === s.buffer.byteLength && s.buffer instanceof ArrayBuffer;
-      if (this.transfer && whole && s.byteLength >= TRANSFER_MIN_BYTES && !moved.includes(s.buffer)) {
-        moved.push(s.buffer);
-        return s;
-      }
-      // A view into a bigger buffer (a pooled Buffer) would clone all of it: copy just the view.
-      return whole ? s : s.slice();
-    });
-    const message: Posted = [f.type, f.flags, f.id, segments];
+    const { message, moved } = postedFrame(f, this.transfer);
     this.port.postMessage(message, moved);
+    const notify = this.notify;
+    if (notify !== undefined) {
+      Atomics.add(notify, 0, 1);
+      Atomics.notify(notify, 0, 1);
+    }
+    if (this.wake !== undefined && f.type === FrameType.Result && ++this.resultsOut === this.tasksIn) this.scheduleWait();
   }
 
   close(reason?: Error): void {
     if (this.closed) return;
     this.port.close();
+    this.wakePeer();
     this.ended(reason);
   }
 
@@ -86,31 +98,72 @@ export class PortChannel implements Channel {
     this.port.unref();
   }
 
-  private receive(message: Posted): void {
+  private receive(message: unknown): void {
     if (this.closed) return;
-    const [type, flags, id] = message;
-    let segments: Uint8Array[];
-    if (message.length === 5) {
-      const [, , , text, lengths] = message;
-      const packed = Buffer.from(text, 'latin1');
-      segments = new Array<Uint8Array>(lengths.length);
-      let at = 0;
-      for (let i = 0; i < lengths.length; i++) {
-        const n = lengths[i]!;
-        segments[i] = packed.subarray(at, at + n);
-        at += n;
-      }
-    } else segments = message[3];
-    const limits = this.limits;
-    if (limits !== undefined) {
-      let bytes = 0;
-      for (const s of segments) bytes += s.byteLength;
-      if (segments.length > limits.maxSegments || bytes > limits.maxFrameBytes) {
-        this.close(new Error(`frame over the limits (${segments.length} segments, ${bytes} bytes)`));
+    if (Array.isArray(message) && message[0] === WAKE_TAG) {
+      const counter: unknown = message[1];
+      if (this.notify !== undefined || !(counter instanceof Int32Array) || !(counter.buffer instanceof SharedArrayBuffer) || counter.length !== 1) {
+        this.close(new Error('thread channel: a bad wake-up counter from the peer'));
+      } else this.notify = counter;
+      return;
+    }
+    const f = receivedFrame(message, this.limits);
+    if (typeof f === 'string') {
+      this.close(new Error(`thread channel: ${f} from ${this.peer}`));
+      return;
+    }
+    if (this.wake !== undefined) {
+      this.lastFrameAt = performance.now();
+      if (f.type === FrameType.Task || f.type === FrameType.Everywhere) this.tasksIn++;
+    }
+    this.onFrame(f);
+  }
+
+  /**
+   * Waits once the daemon has done what follows its send (cleanup, arming its idle timer): in
+   * a microtask, or after a turn of the event loop if it had none for WAIT_SLICE_MS.
+   */
+  private scheduleWait(): void {
+    if (this.waitScheduled) return;
+    this.waitScheduled = true;
+    if (performance.now() - this.turnAt < WAIT_SLICE_MS) queueMicrotask(this.waitLoop);
+    else setImmediate(this.turnLoop);
+  }
+
+  /**
+   * Waits for a frame in `Atomics.wait` while nothing is in flight (see the file comment) and
+   * handles it; the Result it leads to waits again. Returns to the event loop when something
+   * is in flight (an async task), when woken without a frame (the peer closed), after
+   * WAIT_SLICE_MS, and for good once idle for WAIT_IDLE_MS.
+   */
+  private waitForFrames(): void {
+    this.waitScheduled = false;
+    const wake = this.wake!;
+    let woken = false;
+    for (;;) {
+      if (this.closed || this.resultsOut !== this.tasksIn) return;
+      // Read before draining: a post after the drain changes it, so the wait returns at once.
+      const seen = Atomics.load(wake, 0);
+      const next = receiveMessageOnPort(this.port);
+      if (next !== undefined) {
+        this.receive(next.message);
         return;
       }
+      const now = performance.now();
+      if (now - this.lastFrameAt >= WAIT_IDLE_MS) return;
+      const left = WAIT_SLICE_MS - (now - this.turnAt);
+      if (woken || left <= 0) break;
+      woken = Atomics.wait(wake, 0, seen, left) !== 'timed-out';
     }
-    this.onFrame({ type: type as Frame['type'], flags, id, segments });
+    this.waitScheduled = true;
+    setImmediate(this.turnLoop);
+  }
+
+  /** Wakes a peer waiting on our counter, so it sees the close in its event loop. */
+  private wakePeer(): void {
+    if (this.notify === undefined) return;
+    Atomics.add(this.notify, 0, 1);
+    Atomics.notify(this.notify, 0, 1);
   }
 
   private ended(reason: Error | undefined): void {

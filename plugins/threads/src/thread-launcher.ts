@@ -30,9 +30,11 @@ function workerScript(): URL {
 
 /**
  * The host's Node flags without export conditions: a test runner's `--conditions=source` would
- * make the worker import TypeScript sources it cannot run.
+ * make the worker import TypeScript sources it cannot run. Undefined (inherit) when there is
+ * nothing to drop: a Worker given its flags explicitly rejects V8 flags (`--expose-gc`,
+ * `--trace-gc`) that it silently ignores when it inherits them.
  */
-function workerExecArgv(): string[] {
+function workerExecArgv(): string[] | undefined {
   const out: string[] = [];
   const argv = process.execArgv;
   for (let i = 0; i < argv.length; i++) {
@@ -40,7 +42,7 @@ function workerExecArgv(): string[] {
     if (a === '--conditions' || a === '-C') i++;
     else if (!a.startsWith('--conditions=')) out.push(a);
   }
-  return out;
+  return out.length === argv.length ? undefined : out;
 }
 
 let launches = 0;

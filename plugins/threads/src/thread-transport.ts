@@ -106,7 +106,7 @@ export function threadTransport(options: ThreadTransportOptions = {}): Transport
         const message: DialMessage = { type: DIAL_MESSAGE, url: target, port: port1 };
         parentPort.postMessage(message, [port1]);
       }
-      return new PortChannel(port2, 'thread host', transfer);
+      return new PortChannel(port2, 'thread host', transfer, !isMainThread);
     },
   };
 }
