@@ -3,10 +3,17 @@
  * through the public API: tasks, everywhere(), chunked maps and prefetch, typed errors,
  * a stuck thread terminated and replaced, transfer of large buffers, bad options.
  */
+import { MessageChannel, Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CancelledError, ConfigError, daemons, everywhere, mirai, MiraiError, miraiMap, status } from '@mirai-ts/core';
+import { CancelledError, ConfigError, daemons, everywhere, mirai, MiraiError, miraiMap, status, type LaunchHandle, type TaskContext } from '@mirai-ts/core';
 import { DEFAULT_LIMITS, frame, FrameType, type Frame } from '@mirai-ts/core/plugin';
-import { threadDaemons, threadTransport } from '../src/index.js';
+import { PortChannel, threadDaemons, threadLauncher, threadTransport, WAIT_IDLE_MS } from '../src/index.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Until `ok()` holds, checking every 20 ms; fails after `ms` (generous: the machine may be loaded). */
+async function until(ok: () => boolean, ms = 10_000): Promise<void> {
+  for (const end = Date.now() + ms; !ok(); await sleep(20)) if (Date.now() > end) throw new Error('condition not met in time');
+}
 
 describe('thread daemons', () => {
   afterEach(async () => {
@@ -71,6 +78,73 @@ describe('thread daemons', () => {
     expect(back[100]).toBe(1);
   });
 
+  it('moves 100 MB both ways with transfer and no copy: the host array is detached, the value arrives whole', async () => {
+    await daemons(1, threadDaemons({ transfer: true }));
+    const n = 12_500_000;
+    const x = new Float64Array(n);
+    x[0] = 1.5;
+    x[n - 1] = 2.5;
+    const y = await mirai(({ x }: { x: Float64Array }) => {
+      // The daemon got the sent buffer itself (moved), not bytes copied into a frame buffer.
+      if (x.buffer.byteLength !== x.byteLength) throw new Error(`a view into a ${x.buffer.byteLength}-byte buffer`);
+      x[1] = x[0]! + x[x.length - 1]!;
+      return x;
+    }, { x });
+    expect(x.byteLength).toBe(0); // detached: moved to the thread
+    expect(y).toBeInstanceOf(Float64Array);
+    expect(y.length).toBe(n);
+    expect(y.buffer.byteLength).toBe(n * 8); // moved back whole, not copied out of a bigger message
+    expect([y[0], y[1], y[n - 1]]).toEqual([1.5, 4, 2.5]);
+  });
+
+  it('a Cancel reaches a running async task on a thread that waits for its frames', async () => {
+    // A long grace: were the Cancel not delivered, the thread would be replaced, not reused.
+    await daemons(1, { ...threadDaemons(), cancelGrace: 30_000 });
+    for (let i = 0; i < 20; i++) expect(await mirai(() => 1)).toBe(1); // the thread now waits in Atomics.wait between tasks
+    const id = status()!.daemons[0]!.id;
+    const key = Symbol.for('mirai-ts.threads.test.aborted');
+    const running = mirai(
+      (_: object, ctx: TaskContext) =>
+        new Promise<string>((resolve) => {
+          const timer = setInterval(() => {}, 1_000); // a timer of the task's own, cleared on abort
+          ctx.signal.addEventListener('abort', () => {
+            clearInterval(timer);
+            (globalThis as Record<symbol, unknown>)[Symbol.for('mirai-ts.threads.test.aborted')] = String(ctx.signal.reason);
+            resolve('stopped');
+          });
+        }),
+      {},
+    );
+    await sleep(100);
+    expect(running.cancel('enough')).toBe(true);
+    await expect(Promise.resolve(running)).rejects.toBeInstanceOf(CancelledError);
+    const seen = await mirai(({ key }: { key: string }) => (globalThis as Record<symbol, unknown>)[Symbol.for(key)], { key: key.description! });
+    expect(String(seen)).toMatch(/cancelled by the host/);
+    expect(status()!.daemons.map((d) => d.id)).toEqual([id]); // the same thread: it stopped the task itself
+  });
+
+  it('a thread idle past its wait still takes work, and its idletime timer still fires', async () => {
+    await daemons(1, { ...threadDaemons(), idletime: WAIT_IDLE_MS + 700 });
+    for (let i = 0; i < 10; i++) await mirai(() => 1);
+    await sleep(WAIT_IDLE_MS + 200); // past the wait: the thread waits in its event loop now
+    expect(await mirai(({ a }: { a: number }) => a + 1, { a: 41 })).toBe(42);
+    for (let i = 0; i < 10; i++) await mirai(() => 1); // waiting again
+    await until(() => status()!.connections === 0); // idletime ended it: its timers ran while it waited
+  });
+
+  it('daemons(0) ends threads that wait for frames with a clean exit, not a termination', async () => {
+    const handles: LaunchHandle[] = [];
+    const launcher = threadLauncher();
+    await daemons(2, {
+      ...threadDaemons(),
+      launcher: { kind: 'thread', launch: async (spec, n) => handles.push(...(await launcher.launch(spec, n))) && handles },
+    });
+    await Promise.all(Array.from({ length: 40 }, () => mirai(() => 1)));
+    await daemons(0);
+    const exits = await Promise.all(handles.map((h) => h.exited));
+    expect(exits.map((e) => e.code)).toEqual([0, 0]); // DaemonExit.ConnectionEnded; terminate() gives 1
+  });
+
   it('rejects bad options and URLs with a ConfigError', async () => {
     expect(() => threadTransport({ transfr: true } as never)).toThrow(/unknown option 'transfr' \(did you mean 'transfer'\?\)/);
     expect(() => threadTransport({ transfer: 'yes' } as never)).toThrow(ConfigError);
@@ -127,5 +201,74 @@ describe('PortChannel', () => {
     expect([...got[1]!.segments[1]!]).toEqual([...all]);
     a.close();
     b.close();
+  });
+});
+
+describe('PortChannel waiting end (a worker thread)', () => {
+  interface Report {
+    answered?: number;
+    closed?: string | null;
+    waited: number;
+  }
+  /** A waiting end in a worker (test/fixtures/echo-thread.mjs), and our end of its port. */
+  function echoThread(limits = DEFAULT_LIMITS): { host: PortChannel; port: MessagePort; reports: Report[]; worker: Worker; got: Frame[] } {
+    const { port1, port2 } = new MessageChannel();
+    const worker = new Worker(new URL('./fixtures/echo-thread.mjs', import.meta.url), { workerData: { port: port2, limits }, transferList: [port2], execArgv: [] });
+    const reports: Report[] = [];
+    worker.on('message', (r: Report) => reports.push(r));
+    const host = new PortChannel(port1, 'echo thread', false);
+    const got: Frame[] = [];
+    host.onFrame = (f) => got.push(f);
+    return { host, port: port1 as unknown as MessagePort, reports, worker, got };
+  }
+
+  it('answers tasks read in Atomics.wait; a malformed or oversized frame fails only its channel, with a clear error', async () => {
+    const limits = { ...DEFAULT_LIMITS, maxFrameBytes: 1_000 };
+    const a = echoThread(limits);
+    const b = echoThread(limits);
+    try {
+      for (let id = 1; id <= 30; id++) {
+        for (const t of [a, b]) t.host.send(frame(FrameType.Task, id, [new Uint8Array([id, 255, 0])]));
+        await until(() => a.got.length === id && b.got.length === id);
+      }
+      expect(a.got.map((f) => f.id)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+      expect([...a.got[29]!.segments[0]!]).toEqual([30, 255, 0]);
+      await until(() => a.reports.length === 30);
+      expect(a.reports.at(-1)!.waited).toBeGreaterThan(0); // frames were taken in Atomics.wait
+
+      // Malformed: segment lengths that do not add up to the bytes. Posted raw, then a valid
+      // frame so the host notifies: the waiting end reads both without its event loop.
+      a.port.postMessage([FrameType.Task, 0, 31, 'abc', [1, 1]]);
+      a.host.send(frame(FrameType.Task, 32, [new Uint8Array([1])]));
+      await until(() => a.reports.some((r) => r.closed !== undefined));
+      expect(a.reports.find((r) => r.closed !== undefined)!.closed).toMatch(/thread channel: a packed frame whose lengths \(2 bytes\) do not match its bytes \(3\) from echo/);
+      expect(a.got.map((f) => f.id)).not.toContain(31);
+
+      // Oversized (a small, packed frame over the receiver's 1 000-byte limit) on the other thread.
+      b.host.send(frame(FrameType.Task, 40, [new Uint8Array(1_500)]));
+      await until(() => b.reports.some((r) => r.closed !== undefined));
+      expect(b.reports.find((r) => r.closed !== undefined)!.closed).toMatch(/a frame over the limits \(1500 bytes, at most 1000\)/);
+    } finally {
+      await Promise.all([a.worker.terminate(), b.worker.terminate()]);
+    }
+  });
+
+  it('keeps answering the other thread when one thread channel fails', async () => {
+    const a = echoThread();
+    const b = echoThread();
+    try {
+      a.port.postMessage({ not: 'a frame' });
+      a.host.send(frame(FrameType.Task, 1, []));
+      await until(() => a.reports.some((r) => r.closed !== undefined));
+      expect(a.reports.find((r) => r.closed !== undefined)!.closed).toMatch(/a message that is not a frame/);
+      for (let id = 1; id <= 10; id++) {
+        b.host.send(frame(FrameType.Task, id, [new Uint8Array([id])]));
+        await until(() => b.got.length === id);
+      }
+      expect(b.got.map((f) => f.segments[0]![0])).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+      expect(b.reports.every((r) => r.closed === undefined)).toBe(true);
+    } finally {
+      await Promise.all([a.worker.terminate(), b.worker.terminate()]);
+    }
   });
 });
