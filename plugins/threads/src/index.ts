@@ -8,12 +8,12 @@ import { threadTransport, type ThreadTransportOptions } from './thread-transport
 
 export { threadTransport, type ThreadTransportOptions } from './thread-transport.js';
 export { threadLauncher, type ThreadWorkerData } from './thread-launcher.js';
-export { PortChannel, TRANSFER_MIN_BYTES, WAIT_SLICE_MS, WAIT_IDLE_MS } from './port-channel.js';
+export { PortChannel, TRANSFER_MIN_BYTES, WAIT_SLICE_MS, WAIT_IDLE_MS, DEFAULT_SPIN_US } from './port-channel.js';
 
 /**
  * The options that make a profile's daemons threads: a `thread://` URL, the thread transport
  * and launcher. Spread them into `daemons()`: `daemons(4, { ...threadDaemons(), prefetch: 8 })`.
  */
 export function threadDaemons(options: ThreadTransportOptions = {}): Pick<DaemonsOptions, 'url' | 'transports' | 'launcher'> {
-  return { url: 'thread://', transports: [threadTransport(options)], launcher: threadLauncher({ transfer: options.transfer ?? false }) };
+  return { url: 'thread://', transports: [threadTransport(options)], launcher: threadLauncher(options) };
 }

@@ -1,16 +1,17 @@
 /**
  * A Channel over a MessagePort: one frame per message, in order (see posted-frame.ts).
  *
- * The fast path (a daemon's end, `waits`): waking a worker's event loop for each message costs
+ * The fast path (a daemon's end, `wait`): waking a worker's event loop for each message costs
  * about 20 µs, so a daemon thread with nothing in flight (every Task or Everywhere frame it
  * received answered by a Result) does not go back to its event loop to wait for the next task:
- * it blocks in `Atomics.wait` on a counter it shares with the host's end, which adds to it and
- * notifies after each message it posts, and pulls the message synchronously
- * (`receiveMessageOnPort`). The waiting is bounded: one wait lasts at most WAIT_SLICE_MS, the
- * thread's event loop gets a turn between waits (its timers, a running task's I/O), and after
- * WAIT_IDLE_MS without a frame the thread waits in its event loop only. `Atomics.wait` sleeps
- * (no CPU while waiting); `worker.terminate()` interrupts it. Both paths read the same port
- * queue, so frames stay in order.
+ * it polls, then blocks in `Atomics.wait` on a counter it shares with the host's end, which
+ * adds to it and notifies after each message it posts, and pulls the message synchronously
+ * (`receiveMessageOnPort`). The waiting is bounded: the poll lasts at most `spinUs` after a
+ * result (and backs off when it finds nothing), one wait lasts at most WAIT_SLICE_MS, the
+ * thread's event loop gets a turn between waits (its timers, I/O), and after WAIT_IDLE_MS
+ * without a frame the thread waits in its event loop only. `Atomics.wait` sleeps (no CPU);
+ * `worker.terminate()` interrupts it. Both paths read the same port queue, so frames stay in
+ * order.
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { Channel } from '@mirai-ts/core';
@@ -21,6 +22,8 @@ export { TRANSFER_MIN_BYTES } from './posted-frame.js';
 
 /** The longest one `Atomics.wait` blocks the thread's event loop. */
 export const WAIT_SLICE_MS = 10;
+/** How long a waiting end polls for the next task right after a result, by default (µs; see spin). */
+export const DEFAULT_SPIN_US = 50;
 /** How long after its last frame a waiting end keeps waiting in `Atomics.wait`. */
 export const WAIT_IDLE_MS = 500;
 /** The first message of a waiting end: this tag, then the counter its peer notifies. */
@@ -43,6 +46,10 @@ export class PortChannel implements Channel {
   private tasksIn = 0;
   private resultsOut = 0;
   private waitScheduled = false;
+  /** A Result was just sent (see spin). */
+  private answered = false;
+  private spinSkip = 0;
+  private spinBackoff = 0;
   private lastFrameAt = 0;
   /** When the event loop last had a turn (see scheduleWait). */
   private turnAt = 0;
@@ -52,19 +59,24 @@ export class PortChannel implements Channel {
     this.waitForFrames();
   };
 
+  /** How long to poll after a result, in ms (see spin). */
+  private readonly spinMs: number;
+
   /**
-   * @param waits - this end is a daemon thread's: it waits for frames as the file comment says.
-   *   The peer must be a PortChannel too (it notifies); never on the main thread.
+   * @param wait - given, this end is a daemon thread's: it waits for frames as the file comment
+   *   says, polling `spinUs` µs after each result first (0: never). The peer must be a
+   *   PortChannel too (it notifies); never on the main thread.
    */
   constructor(
     private readonly port: MessagePort,
     readonly peer: string,
     private readonly transfer: boolean,
-    waits = false,
+    wait?: { readonly spinUs: number },
   ) {
     port.on('message', (message: unknown) => this.receive(message));
     port.on('close', () => this.ended(undefined));
-    if (waits) {
+    this.spinMs = (wait?.spinUs ?? 0) / 1000;
+    if (wait !== undefined) {
       this.wake = new Int32Array(new SharedArrayBuffer(4));
       port.postMessage([WAKE_TAG, this.wake]);
     }
@@ -79,7 +91,10 @@ export class PortChannel implements Channel {
       Atomics.add(notify, 0, 1);
       Atomics.notify(notify, 0, 1);
     }
-    if (this.wake !== undefined && f.type === FrameType.Result && ++this.resultsOut === this.tasksIn) this.scheduleWait();
+    if (this.wake !== undefined && f.type === FrameType.Result && ++this.resultsOut === this.tasksIn) {
+      this.answered = true;
+      this.scheduleWait();
+    }
   }
 
   close(reason?: Error): void {
@@ -158,10 +173,39 @@ export class PortChannel implements Channel {
       if (now - this.lastFrameAt >= WAIT_IDLE_MS) return;
       const left = WAIT_SLICE_MS - (now - this.turnAt);
       if (woken || left <= 0) break;
+      if (this.answered) {
+        this.answered = false;
+        if (this.spin(seen, now)) continue;
+      }
       woken = Atomics.wait(wake, 0, seen, left) !== 'timed-out';
     }
     this.waitScheduled = true;
     setImmediate(this.turnLoop);
+  }
+
+  /**
+   * Right after a result, polls the counter for up to `spinUs` before sleeping: the next task
+   * of a caller awaiting results one by one usually comes within that, and a sleeping thread
+   * takes long to wake (most of all on another CPU of a virtual machine). A spin that sees
+   * nothing makes the next ones skip spinning for a while (1, 2, 4 ... 256 waits), so a thread
+   * whose peer shares its CPU, or whose tasks come slowly, soon stops spinning.
+   */
+  private spin(seen: number, now: number): boolean {
+    if (this.spinMs <= 0) return false;
+    if (this.spinSkip > 0) {
+      this.spinSkip--;
+      return false;
+    }
+    const wake = this.wake!;
+    const end = now + this.spinMs;
+    while (Atomics.load(wake, 0) === seen && performance.now() < end);
+    if (Atomics.load(wake, 0) !== seen) {
+      this.spinBackoff = 0;
+      return true;
+    }
+    this.spinBackoff = Math.min(this.spinBackoff * 2 || 1, 256);
+    this.spinSkip = this.spinBackoff;
+    return false;
   }
 
   /** Wakes a peer waiting on our counter, so it sees the close in its event loop. */

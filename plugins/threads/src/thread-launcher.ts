@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { LaunchError, type LaunchHandle, type Launcher, type LaunchSpec } from '@mirai-ts/core';
 import type { DaemonOptions } from '@mirai-ts/core';
-import { acceptDial } from './thread-transport.js';
+import { acceptDial, checkThreadOptions, type ThreadTransportOptions } from './thread-transport.js';
 
 /** What a thread daemon gets (in memory: the secret never leaves the process). */
 export interface ThreadWorkerData {
@@ -17,6 +17,8 @@ export interface ThreadWorkerData {
   readonly launchId: string;
   readonly options: DaemonOptions;
   readonly transfer: boolean;
+  /** See ThreadTransportOptions.spin. */
+  readonly spin: number;
 }
 
 /** The built worker entry; from sources (tests), the built one beside them. */
@@ -47,9 +49,9 @@ function workerExecArgv(): string[] | undefined {
 
 let launches = 0;
 
-/** A launcher of thread daemons; `transfer` must match the profile's thread transport. */
-export function threadLauncher(options: { readonly transfer?: boolean } = {}): Launcher {
-  const transfer = options.transfer ?? false;
+/** A launcher of thread daemons; its options are those of the daemons' thread transport (and must match the profile's). */
+export function threadLauncher(options: ThreadTransportOptions = {}): Launcher {
+  const { transfer, spin } = checkThreadOptions(options);
   return {
     kind: 'thread',
     async launch(spec: LaunchSpec, n: number): Promise<LaunchHandle[]> {
@@ -58,7 +60,7 @@ export function threadLauncher(options: { readonly transfer?: boolean } = {}): L
       const handles: LaunchHandle[] = [];
       for (let i = 0; i < n; i++) {
         const launchId = `thread-${++launches}`;
-        const data: ThreadWorkerData = { url: spec.url, secret: spec.secret, launchId, options: spec.options, transfer };
+        const data: ThreadWorkerData = { url: spec.url, secret: spec.secret, launchId, options: spec.options, transfer, spin };
         const worker = new Worker(script, { workerData: data, execArgv: workerExecArgv() });
         // Threads never keep the host alive on their own: the connection does while tasks are out.
         worker.unref();

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { isMainThread, MessageChannel, parentPort, type MessagePort } from 'node:worker_threads';
 import { ConfigError, type Channel, type DialOptions, type Listener, type ListenOptions, type Transport } from '@mirai-ts/core';
-import { PortChannel } from './port-channel.js';
+import { DEFAULT_SPIN_US, PortChannel } from './port-channel.js';
 
 /** Options of {@link threadTransport}. */
 export interface ThreadTransportOptions {
@@ -19,6 +19,14 @@ export interface ThreadTransportOptions {
    * `retry` or `everywhere()` of large arrays (their frames are sent again).
    */
   readonly transfer?: boolean;
+  /**
+   * How long, in µs, a daemon thread polls for its next task right after sending a result,
+   * before it sleeps in `Atomics.wait` (default 50; 0: never poll). Polling catches a task
+   * that comes right after its result without the cost of waking a sleeping thread; it
+   * spends up to this much CPU per result, and a thread whose polls find nothing polls less
+   * and less often (see docs/performance.md).
+   */
+  readonly spin?: number;
 }
 
 /** The message a worker posts to its launcher to dial `url`. */
@@ -74,18 +82,28 @@ function checkUrl(url: string): string {
   return parsed.host === '' ? `thread://${randomUUID()}` : `thread://${parsed.host}`;
 }
 
+/** The longest `spin` accepted (µs): longer polls only burn CPU. */
+const MAX_SPIN_US = 1_000;
+
 /** Checks options; unknown keys are a ConfigError. */
-function checkOptions(options: ThreadTransportOptions): boolean {
+export function checkThreadOptions(options: ThreadTransportOptions): { transfer: boolean; spin: number } {
   for (const key of Object.keys(options)) {
-    if (key !== 'transfer') throw new ConfigError(`threadTransport: unknown option '${key}'${key.startsWith('trans') ? " (did you mean 'transfer'?)" : ''}; known: transfer`);
+    if (key !== 'transfer' && key !== 'spin') {
+      const near = key.startsWith('trans') ? " (did you mean 'transfer'?)" : key.startsWith('sp') ? " (did you mean 'spin'?)" : '';
+      throw new ConfigError(`threadTransport: unknown option '${key}'${near}; known: transfer, spin`);
+    }
   }
   if (options.transfer !== undefined && typeof options.transfer !== 'boolean') throw new ConfigError(`threadTransport: transfer must be a boolean, got ${JSON.stringify(options.transfer)}`);
-  return options.transfer ?? false;
+  const spin = options.spin ?? DEFAULT_SPIN_US;
+  if (typeof spin !== 'number' || !Number.isFinite(spin) || spin < 0 || spin > MAX_SPIN_US) {
+    throw new ConfigError(`threadTransport: spin must be a number of µs from 0 to ${MAX_SPIN_US}, got ${JSON.stringify(options.spin)}`);
+  }
+  return { transfer: options.transfer ?? false, spin };
 }
 
 /** A transport for `thread://` URLs (see {@link ThreadTransportOptions}). */
 export function threadTransport(options: ThreadTransportOptions = {}): Transport {
-  const transfer = checkOptions(options);
+  const { transfer, spin } = checkThreadOptions(options);
   return {
     schemes: ['thread'],
     async listen(url: string, _options: ListenOptions): Promise<Listener> {
@@ -106,7 +124,8 @@ export function threadTransport(options: ThreadTransportOptions = {}): Transport
         const message: DialMessage = { type: DIAL_MESSAGE, url: target, port: port1 };
         parentPort.postMessage(message, [port1]);
       }
-      return new PortChannel(port2, 'thread host', transfer, !isMainThread);
+      // A daemon thread's end waits for its frames; the main thread's never blocks.
+      return new PortChannel(port2, 'thread host', transfer, isMainThread ? undefined : { spinUs: spin });
     },
   };
 }

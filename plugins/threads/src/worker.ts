@@ -14,7 +14,7 @@ const code = await runDaemon({
   url: data.url,
   secret: data.secret,
   launchId: data.launchId,
-  transport: threadTransport({ transfer: data.transfer }),
+  transport: threadTransport({ transfer: data.transfer, spin: data.spin }),
   log: (line) => void process.stderr.write(`[mirai-thread ${data.launchId}] ${line}\n`),
 });
 process.exit(code);

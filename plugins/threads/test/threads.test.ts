@@ -148,6 +148,9 @@ describe('thread daemons', () => {
   it('rejects bad options and URLs with a ConfigError', async () => {
     expect(() => threadTransport({ transfr: true } as never)).toThrow(/unknown option 'transfr' \(did you mean 'transfer'\?\)/);
     expect(() => threadTransport({ transfer: 'yes' } as never)).toThrow(ConfigError);
+    expect(() => threadDaemons({ spinn: 10 } as never)).toThrow(/unknown option 'spinn' \(did you mean 'spin'\?\); known: transfer, spin/);
+    for (const spin of [-1, 5_000, Number.NaN, '50']) expect(() => threadDaemons({ spin } as never)).toThrow(/spin must be a number of µs from 0 to 1000/);
+    expect(threadDaemons({ spin: 0 }).transports).toHaveLength(1);
     await expect(threadTransport().listen('tcp://127.0.0.1:0', { handshakeLimits: DEFAULT_LIMITS })).rejects.toThrow(/thread:\/\/ URLs/);
   });
 
