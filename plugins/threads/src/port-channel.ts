@@ -54,6 +54,7 @@ export class PortChannel implements Channel {
   /** When the event loop last had a turn (see scheduleWait). */
   private turnAt = 0;
   private readonly waitLoop = (): void => this.waitForFrames();
+  private readonly deferWait = (): void => void RESOLVED.then(this.waitLoop);
   private readonly turnLoop = (): void => {
     this.turnAt = performance.now();
     this.waitForFrames();
@@ -144,8 +145,10 @@ export class PortChannel implements Channel {
   private scheduleWait(): void {
     if (this.waitScheduled) return;
     this.waitScheduled = true;
+    // Two microtasks deep: the daemon defers its own work after a result (cleaning the globals
+    // a task left) to a microtask queued after our send, and that must not wait behind us.
     // A resolved promise's then, not queueMicrotask: that makes an AsyncResource per call.
-    if (performance.now() - this.turnAt < WAIT_SLICE_MS) void RESOLVED.then(this.waitLoop);
+    if (performance.now() - this.turnAt < WAIT_SLICE_MS) void RESOLVED.then(this.deferWait);
     else setImmediate(this.turnLoop);
   }
 

@@ -207,6 +207,38 @@ describe('PortChannel', () => {
   });
 });
 
+describe('PortChannel checks what it receives', () => {
+  it('closes with a clear error on a message that is not a frame within the limits, before building it', async () => {
+    const limits = { ...DEFAULT_LIMITS, maxSegments: 3, maxFrameBytes: 100_000 };
+    const cases: [unknown, RegExp][] = [
+      ['hello', /a message that is not a frame/],
+      [[4, 0], /a message that is not a frame/],
+      [[4, -1, 1, 'a', 1], /bad type, flags or id/],
+      [[4, 0, 1.5, 'a', 1], /bad type, flags or id/],
+      [[4, 0, 1, 'abcd', 1, 1, 1, 1], /over the limits \(4 segments, at most 3\)/],
+      [[4, 0, 1, 'ab', 1, -1], /bad segment length/],
+      [[4, 0, 1, 'ab', 3], /lengths \(3 bytes\) do not match its bytes \(2\)/],
+      [[4, 0, 1, [new Uint8Array(1), 'x']], /a segment that is not bytes/],
+      [[4, 0, 1, [new Uint8Array(60_000), new Uint8Array(60_000)]], /over the limits \(120000 bytes, at most 100000\)/],
+      [[4, 0, 1, new Uint8Array(4)], /a frame without segments/],
+    ];
+    for (const [message, error] of cases) {
+      const { port1, port2 } = new MessageChannel();
+      const b = new PortChannel(port2 as unknown as MessagePort, 'peer b', false);
+      b.setLimits(limits);
+      const got: Frame[] = [];
+      b.onFrame = (f) => got.push(f);
+      const closed = new Promise<Error | undefined>((resolve) => (b.onClose = resolve));
+      port1.postMessage(message);
+      const reason = await closed;
+      expect(reason?.message).toMatch(error);
+      expect(reason?.message).toMatch(/^thread channel: .* from peer b$/);
+      expect(got).toEqual([]);
+      port1.close();
+    }
+  });
+});
+
 describe('PortChannel waiting end (a worker thread)', () => {
   interface Report {
     answered?: number;
@@ -241,7 +273,7 @@ describe('PortChannel waiting end (a worker thread)', () => {
 
       // Malformed: segment lengths that do not add up to the bytes. Posted raw, then a valid
       // frame so the host notifies: the waiting end reads both without its event loop.
-      a.port.postMessage([FrameType.Task, 0, 31, 'abc', [1, 1]]);
+      a.port.postMessage([FrameType.Task, 0, 31, 'abc', 1, 1]);
       a.host.send(frame(FrameType.Task, 32, [new Uint8Array([1])]));
       await until(() => a.reports.some((r) => r.closed !== undefined));
       expect(a.reports.find((r) => r.closed !== undefined)!.closed).toMatch(/thread channel: a packed frame whose lengths \(2 bytes\) do not match its bytes \(3\) from echo/);
