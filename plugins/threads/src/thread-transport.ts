@@ -21,10 +21,11 @@ export interface ThreadTransportOptions {
   readonly transfer?: boolean;
   /**
    * How long, in µs, a daemon thread polls for its next task right after sending a result,
-   * before it sleeps in `Atomics.wait` (default 50; 0: never poll). Polling catches a task
-   * that comes right after its result without the cost of waking a sleeping thread; it
-   * spends up to this much CPU per result, and a thread whose polls find nothing polls less
-   * and less often (see docs/performance.md).
+   * before it sleeps in `Atomics.wait` (default 0: never poll; at most 1000). Polling catches
+   * a task that comes right after its result without the cost of waking a sleeping thread
+   * (a round trip of one caller awaiting results one by one is a few µs shorter); it spends up
+   * to this much CPU per result, CPU a busy host may need, and a thread whose polls find
+   * nothing polls less and less often (see docs/performance.md).
    */
   readonly spin?: number;
 }

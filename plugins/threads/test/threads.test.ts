@@ -123,8 +123,8 @@ describe('thread daemons', () => {
     expect(status()!.daemons.map((d) => d.id)).toEqual([id]); // the same thread: it stopped the task itself
   });
 
-  it('a thread idle past its wait still takes work, and its idletime timer still fires', async () => {
-    await daemons(1, { ...threadDaemons(), idletime: WAIT_IDLE_MS + 700 });
+  it('a polling thread idle past its wait still takes work, and its idletime timer still fires', async () => {
+    await daemons(1, { ...threadDaemons({ spin: 50 }), idletime: WAIT_IDLE_MS + 700 }); // polling too
     for (let i = 0; i < 10; i++) await mirai(() => 1);
     await sleep(WAIT_IDLE_MS + 200); // past the wait: the thread waits in its event loop now
     expect(await mirai(({ a }: { a: number }) => a + 1, { a: 41 })).toBe(42);
