@@ -11,10 +11,14 @@ export const TRANSFER_MIN_BYTES = 64 * 1024;
 const PACK_MAX_BYTES = 4096;
 
 /**
- * A frame as posted: [type, flags, id, segments], or a small one packed: [type, flags, id,
- * bytes as latin1, ...segment lengths] (flat: a nested array costs about a µs more to clone).
+ * A frame as posted. A small one, packed: [type, flags, id, bytes as latin1, ...segment
+ * lengths] (flat: a nested array costs about a µs more to clone). A large one: [type, flags,
+ * id, entries, small bytes as latin1], each entry a large segment or the length of a small one
+ * in the string: a small segment copied into an ArrayBuffer of its own would allocate memory
+ * outside the heap, and V8 answers that with a young-generation collection while a large
+ * array (just received, say) is young: milliseconds per frame.
  */
-export type Posted = [number, number, number, Uint8Array[]] | (number | string)[];
+export type Posted = (number | string)[] | [number, number, number, (Uint8Array | number)[], string];
 
 /** A frame as one message, and the buffers to move with it (`transfer`). */
 export function postedFrame(f: Frame, transfer: boolean): { message: Posted; moved: ArrayBuffer[] | undefined } {
@@ -41,19 +45,29 @@ export function postedFrame(f: Frame, transfer: boolean): { message: Posted; mov
     return { message, moved: undefined };
   }
   let moved: ArrayBuffer[] | undefined;
-  const out = new Array<Uint8Array>(segments.length);
+  let small = 0;
+  for (let i = 0; i < segments.length; i++) if (segments[i]!.byteLength <= PACK_MAX_BYTES) small += segments[i]!.byteLength;
+  const packed = Buffer.allocUnsafe(small);
+  let at = 0;
+  const entries = new Array<Uint8Array | number>(segments.length);
   for (let i = 0; i < segments.length; i++) {
     const s = segments[i]!;
+    if (s.byteLength <= PACK_MAX_BYTES) {
+      packed.set(s, at);
+      at += s.byteLength;
+      entries[i] = s.byteLength;
+      continue;
+    }
     const whole = s.byteOffset === 0 && s.byteLength === s.buffer.byteLength && s.buffer instanceof ArrayBuffer;
     if (transfer && whole && s.byteLength >= TRANSFER_MIN_BYTES && !(moved ?? []).includes(s.buffer as ArrayBuffer)) {
       (moved ??= []).push(s.buffer as ArrayBuffer);
-      out[i] = s;
+      entries[i] = s;
     } else {
-      // A view into a bigger buffer (a pooled Buffer) would clone all of it: copy just the view.
-      out[i] = whole ? s : s.slice();
+      // A view into a bigger buffer would clone all of it: copy just the view.
+      entries[i] = whole ? s : s.slice();
     }
   }
-  return { message: [f.type, f.flags, f.id, out], moved };
+  return { message: [f.type, f.flags, f.id, entries, packed.toString('latin1', 0, small)], moved };
 }
 
 /** Why a received message is not a frame within the limits, or the frame. */
@@ -87,15 +101,29 @@ export function receivedFrame(message: unknown, limits: FrameLimits | undefined)
     }
     return { type: type as Frame['type'], flags, id, segments };
   }
-  if (message.length !== 4 || !Array.isArray(body)) return 'a frame without segments';
+  const text: unknown = message[4];
+  if (message.length !== 5 || !Array.isArray(body) || typeof text !== 'string') return 'a frame without segments';
   if (body.length > maxSegments) return `a frame over the limits (${body.length} segments, at most ${maxSegments})`;
   let bytes = 0;
-  for (const s of body) {
-    if (!(s instanceof Uint8Array)) return 'a frame with a segment that is not bytes';
-    bytes += s.byteLength;
+  let small = 0;
+  for (const s of body as unknown[]) {
+    if (s instanceof Uint8Array) bytes += s.byteLength;
+    else if (isUint32(s)) small += s;
+    else return 'a frame with a segment that is neither bytes nor a length';
   }
-  if (bytes > maxBytes) return `a frame over the limits (${bytes} bytes, at most ${maxBytes})`;
-  return { type: type as Frame['type'], flags, id, segments: body as Uint8Array[] };
+  if (small !== text.length) return `a frame whose small segments (${small} bytes) do not match its bytes (${text.length})`;
+  if (bytes + small > maxBytes) return `a frame over the limits (${bytes + small} bytes, at most ${maxBytes})`;
+  const packed = small === 0 ? undefined : Buffer.from(text, 'latin1');
+  const segments = new Array<Uint8Array>(body.length);
+  let at = 0;
+  for (let i = 0; i < body.length; i++) {
+    const s = body[i] as Uint8Array | number;
+    if (typeof s === 'number') {
+      segments[i] = packed === undefined ? new Uint8Array(0) : packed.subarray(at, at + s);
+      at += s;
+    } else segments[i] = s;
+  }
+  return { type: type as Frame['type'], flags, id, segments };
 }
 
 function isUint32(v: unknown): v is number {

@@ -218,9 +218,11 @@ describe('PortChannel checks what it receives', () => {
       [[4, 0, 1, 'abcd', 1, 1, 1, 1], /over the limits \(4 segments, at most 3\)/],
       [[4, 0, 1, 'ab', 1, -1], /bad segment length/],
       [[4, 0, 1, 'ab', 3], /lengths \(3 bytes\) do not match its bytes \(2\)/],
-      [[4, 0, 1, [new Uint8Array(1), 'x']], /a segment that is not bytes/],
-      [[4, 0, 1, [new Uint8Array(60_000), new Uint8Array(60_000)]], /over the limits \(120000 bytes, at most 100000\)/],
-      [[4, 0, 1, new Uint8Array(4)], /a frame without segments/],
+      [[4, 0, 1, [new Uint8Array(1), 'x'], ''], /a segment that is neither bytes nor a length/],
+      [[4, 0, 1, [new Uint8Array(5), 2], 'abc'], /small segments \(2 bytes\) do not match its bytes \(3\)/],
+      [[4, 0, 1, [new Uint8Array(60_000), new Uint8Array(60_000)], ''], /over the limits \(120000 bytes, at most 100000\)/],
+      [[4, 0, 1, [new Uint8Array(4)]], /a frame without segments/],
+      [[4, 0, 1, new Uint8Array(4), ''], /a frame without segments/],
     ];
     for (const [message, error] of cases) {
       const { port1, port2 } = new MessageChannel();
