@@ -3,9 +3,9 @@
  * through the public API: tasks, everywhere(), chunked maps and prefetch, typed errors,
  * a stuck thread terminated and replaced, transfer of large buffers, bad options.
  */
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CancelledError, ConfigError, daemons, everywhere, mirai, MiraiError, miraiMap, status, type LaunchHandle, type TaskContext } from '@mirai-ts/core';
+import { CancelledError, ConfigError, daemons, everywhere, mirai, MiraiError, miraiMap, status, type LaunchHandle, type LaunchSpec, type TaskContext } from '@mirai-ts/core';
 import { DEFAULT_LIMITS, frame, FrameType, type Frame } from '@mirai-ts/core/plugin';
 import { PortChannel, threadDaemons, threadLauncher, threadTransport, WAIT_IDLE_MS } from '../src/index.js';
 
@@ -137,12 +137,19 @@ describe('thread daemons', () => {
     const launcher = threadLauncher();
     await daemons(2, {
       ...threadDaemons(),
-      launcher: { kind: 'thread', launch: async (spec, n) => handles.push(...(await launcher.launch(spec, n))) && handles },
+      launcher: {
+        kind: 'thread',
+        async launch(spec: LaunchSpec, n: number): Promise<LaunchHandle[]> {
+          const launched = await launcher.launch(spec, n);
+          handles.push(...launched);
+          return launched;
+        },
+      },
     });
     await Promise.all(Array.from({ length: 40 }, () => mirai(() => 1)));
     await daemons(0);
     const exits = await Promise.all(handles.map((h) => h.exited));
-    expect(exits.map((e) => e.code)).toEqual([0, 0]); // DaemonExit.ConnectionEnded; terminate() gives 1
+    expect(exits.map((e) => e?.code)).toEqual([0, 0]); // DaemonExit.ConnectionEnded; terminate() gives 1
   });
 
   it('rejects bad options and URLs with a ConfigError', async () => {
@@ -226,7 +233,7 @@ describe('PortChannel checks what it receives', () => {
     ];
     for (const [message, error] of cases) {
       const { port1, port2 } = new MessageChannel();
-      const b = new PortChannel(port2 as unknown as MessagePort, 'peer b', false);
+      const b = new PortChannel(port2, 'peer b', false);
       b.setLimits(limits);
       const got: Frame[] = [];
       b.onFrame = (f) => got.push(f);
@@ -256,7 +263,7 @@ describe('PortChannel waiting end (a worker thread)', () => {
     const host = new PortChannel(port1, 'echo thread', false);
     const got: Frame[] = [];
     host.onFrame = (f) => got.push(f);
-    return { host, port: port1 as unknown as MessagePort, reports, worker, got };
+    return { host, port: port1, reports, worker, got };
   }
 
   it('answers tasks read in Atomics.wait; a malformed or oversized frame fails only its channel, with a clear error', async () => {
