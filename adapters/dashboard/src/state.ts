@@ -1,6 +1,11 @@
 /**
  * What the dashboard shows, kept from mirai-ts's lifecycle channels: per profile its daemons,
  * queue depth and throughput over time, each daemon's recent tasks, and recent failures.
+ *
+ * A task costs the host two array pushes here: its settled event and the time are kept as they
+ * come and folded into the figures when they are read (a push to the pages, a snapshot, the
+ * one-second throughput sample). Which task a daemon runs now, and whether it is busy, is read
+ * from `status()` at that time, so nothing listens to task assignments at all.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import {
@@ -9,7 +14,6 @@ import {
   type DaemonEvent,
   type ProfileResetEvent,
   type ProfileSetEvent,
-  type TaskAssignedEvent,
   type TaskSettledEvent,
 } from '@mirai-ts/core';
 
@@ -25,7 +29,16 @@ interface DaemonRow {
   task: number | undefined;
   done: number;
   connectedAt: number;
-  timeline: { task: number; start: number; end: number | undefined; ok: boolean | undefined }[];
+  timeline: TimelineEntry[];
+  /** The task `status()` last showed it running, and since when (as first seen). */
+  running: TimelineEntry | undefined;
+}
+
+interface TimelineEntry {
+  readonly task: number;
+  readonly start: number;
+  readonly end: number | undefined;
+  readonly ok: boolean | undefined;
 }
 
 interface ProfileState {
@@ -59,7 +72,7 @@ export interface Snapshot {
     readonly completed: number;
     readonly failed: number;
     readonly samples: [number, number, number][];
-    readonly daemons: (Omit<DaemonRow, 'timeline' | 'connectedAt'> & { uptimeMs: number; timeline: DaemonRow['timeline'] })[];
+    readonly daemons: (Omit<DaemonRow, 'timeline' | 'connectedAt' | 'running'> & { uptimeMs: number; timeline: TimelineEntry[] })[];
   }[];
   readonly failures: FailureRow[];
 }
@@ -67,6 +80,9 @@ export interface Snapshot {
 export class DashboardState {
   private readonly profiles = new Map<string, ProfileState>();
   private readonly failures: FailureRow[] = [];
+  /** Settled events not folded in yet, and when each came (ms since the epoch). */
+  private settled: TaskSettledEvent[] = [];
+  private settledAt: number[] = [];
   /** The functions subscribed, by channel, to unsubscribe on close. */
   private readonly subscribed = new Map<string, (m: unknown) => void>();
   private readonly ticker: NodeJS.Timeout;
@@ -74,26 +90,35 @@ export class DashboardState {
   onChange: () => void = () => {};
 
   constructor() {
-    const handlers: [string, (m: unknown) => void][] = [
+    // Lifecycle events are rare: each folds what came before it, so a task settled before its
+    // profile was reset counts in that profile, not in a new one.
+    const lifecycle: [string, (m: unknown) => void][] = [
       [MiraiChannel.profileSet, (m) => this.profileSet(m as ProfileSetEvent)],
       [MiraiChannel.profileReset, (m) => this.profiles.delete((m as ProfileResetEvent).profile)],
       [MiraiChannel.daemonConnected, (m) => this.connected(m as DaemonEvent)],
       [MiraiChannel.daemonLeaving, (m) => this.daemonState(m as DaemonEvent, 'leaving')],
       [MiraiChannel.daemonLost, (m) => this.daemonState(m as DaemonEvent, 'lost')],
       [MiraiChannel.daemonDisconnected, (m) => this.daemonState(m as DaemonEvent, 'gone')],
-      [MiraiChannel.taskAssigned, (m) => this.assigned(m as TaskAssignedEvent)],
-      [MiraiChannel.taskSettled, (m) => this.settled(m as TaskSettledEvent)],
     ];
-    for (const [name, fn] of handlers) {
-      const wrapped = (m: unknown): void => {
+    for (const [name, fn] of lifecycle) {
+      this.listen(name, (m) => {
+        this.fold();
         fn(m);
         this.onChange();
-      };
-      subscribe(name, wrapped);
-      this.subscribed.set(name, wrapped);
+      });
     }
+    this.listen(MiraiChannel.taskSettled, (m) => {
+      this.settled.push(m as TaskSettledEvent);
+      this.settledAt.push(Date.now());
+      this.onChange();
+    });
     this.ticker = setInterval(() => this.sample(), 1_000);
     this.ticker.unref();
+  }
+
+  private listen(name: string, fn: (m: unknown) => void): void {
+    subscribe(name, fn);
+    this.subscribed.set(name, fn);
   }
 
   /** Profiles set before the dashboard started: taken from `status()` when first named. */
@@ -103,7 +128,7 @@ export class DashboardState {
       p = { url: url || (status(profile)?.url ?? ''), daemons: new Map(), samples: [], settledThisSecond: 0, completed: 0, failed: 0 };
       this.profiles.set(profile, p);
       for (const d of status(profile)?.daemons ?? []) {
-        p.daemons.set(d.id, { id: d.id, host: d.hostname, pid: d.pid, state: d.state, task: d.tasks[0], done: d.completed, connectedAt: d.connectedAt, timeline: [] });
+        p.daemons.set(d.id, { id: d.id, host: d.hostname, pid: d.pid, state: d.state, task: d.tasks[0], done: d.completed, connectedAt: d.connectedAt, timeline: [], running: undefined });
       }
     }
     return p;
@@ -129,6 +154,7 @@ export class DashboardState {
       done: e.completed,
       connectedAt: e.connectedAt,
       timeline: [],
+      running: undefined,
     });
   }
 
@@ -137,52 +163,50 @@ export class DashboardState {
     if (d === undefined) return;
     d.state = state;
     d.task = undefined;
+    d.running = undefined;
   }
 
-  private assigned(e: TaskAssignedEvent): void {
-    const d = this.ensure(e.profile).daemons.get(e.daemonId);
-    if (d === undefined) return;
-    d.state = 'busy';
-    d.task = e.taskId;
-    d.timeline.push({ task: e.taskId, start: Date.now(), end: undefined, ok: undefined });
-    if (d.timeline.length > TIMELINE) d.timeline.shift();
-  }
-
-  private settled(e: TaskSettledEvent): void {
-    const p = this.ensure(e.profile);
-    p.settledThisSecond++;
-    if (e.outcome === 'ok') p.completed++;
-    else p.failed++;
-    const d = e.daemonId === undefined ? undefined : p.daemons.get(e.daemonId);
-    if (d !== undefined) {
-      let entry: DaemonRow['timeline'][number] | undefined;
-      for (let i = d.timeline.length - 1; i >= 0 && entry === undefined; i--) if (d.timeline[i]!.task === e.taskId) entry = d.timeline[i];
-      if (entry !== undefined) {
-        entry.end = Date.now();
-        entry.ok = e.outcome === 'ok';
+  /** Folds the settled events kept since the last time into the counts, timelines and failures. */
+  private fold(): void {
+    const events = this.settled;
+    const times = this.settledAt;
+    if (events.length === 0) return;
+    this.settled = [];
+    this.settledAt = [];
+    const trimmed = new Set<DaemonRow>();
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i]!;
+      const at = times[i]!;
+      const p = this.ensure(e.profile);
+      p.settledThisSecond++;
+      if (e.outcome === 'ok') p.completed++;
+      else p.failed++;
+      const d = e.daemonId === undefined ? undefined : p.daemons.get(e.daemonId);
+      if (d !== undefined) {
+        // Ran from `runMs` before it settled (queued time excluded).
+        d.timeline.push({ task: e.taskId, start: Number.isFinite(e.runMs) ? at - e.runMs : at, end: at, ok: e.outcome === 'ok' });
+        if (d.timeline.length > TIMELINE) trimmed.add(d);
+        d.done++;
+        if (d.running?.task === e.taskId) d.running = undefined;
       }
-      d.done++;
-      // The daemon may have its next task already: the host assigns it before settling this one.
-      if (d.task === e.taskId) {
-        d.task = undefined;
-        if (d.state === 'busy') d.state = 'idle';
+      if (e.error !== undefined) {
+        this.failures.unshift({
+          profile: e.profile,
+          taskId: e.taskId,
+          daemonId: e.daemonId,
+          kind: e.outcome,
+          message: e.error.message,
+          stack: e.error.stack ?? '',
+          at,
+        });
       }
     }
-    if (e.error !== undefined) {
-      this.failures.unshift({
-        profile: e.profile,
-        taskId: e.taskId,
-        daemonId: e.daemonId,
-        kind: e.outcome,
-        message: e.error.message,
-        stack: e.error.stack ?? '',
-        at: Date.now(),
-      });
-      if (this.failures.length > FAILURES) this.failures.pop();
-    }
+    for (const d of trimmed) d.timeline.splice(0, d.timeline.length - TIMELINE);
+    if (this.failures.length > FAILURES) this.failures.length = FAILURES;
   }
 
   private sample(): void {
+    this.fold();
     const now = Date.now();
     for (const [name, p] of this.profiles) {
       p.samples.push([now, status(name)?.awaiting ?? 0, p.settledThisSecond]);
@@ -193,20 +217,33 @@ export class DashboardState {
   }
 
   snapshot(): Snapshot {
+    this.fold();
     const now = Date.now();
     return {
       now,
-      profiles: [...this.profiles].map(([name, p]) => ({
-        name,
-        url: p.url,
-        queued: status(name)?.awaiting ?? 0,
-        completed: p.completed,
-        failed: p.failed,
-        samples: p.samples,
-        daemons: [...p.daemons.values()]
-          .filter((d) => d.state !== 'gone')
-          .map(({ connectedAt, ...d }) => ({ ...d, uptimeMs: now - connectedAt })),
-      })),
+      profiles: [...this.profiles].map(([name, p]) => {
+        const s = status(name);
+        // Live daemons' state and current task as the host has them now.
+        for (const live of s?.daemons ?? []) {
+          const d = p.daemons.get(live.id);
+          if (d === undefined || d.state === 'lost' || d.state === 'gone') continue;
+          d.state = live.state;
+          d.task = live.tasks[0];
+          if (d.task === undefined) d.running = undefined;
+          else if (d.running?.task !== d.task) d.running = { task: d.task, start: now, end: undefined, ok: undefined };
+        }
+        return {
+          name,
+          url: p.url,
+          queued: s?.awaiting ?? 0,
+          completed: p.completed,
+          failed: p.failed,
+          samples: p.samples,
+          daemons: [...p.daemons.values()]
+            .filter((d) => d.state !== 'gone')
+            .map(({ connectedAt, running, timeline, ...d }) => ({ ...d, uptimeMs: now - connectedAt, timeline: running === undefined ? timeline : [...timeline, running] })),
+        };
+      }),
       failures: this.failures,
     };
   }

@@ -42,8 +42,16 @@ export interface InstrumentOptions {
   readonly meterProvider?: MeterProvider;
 }
 
-/** An installed instrumentation: `stop()` unsubscribes and removes the trace context provider. */
+/** An installed instrumentation. */
 export interface MiraiInstrumentation {
+  /**
+   * Ends the `mirai` spans and records the metrics of tasks that have settled. They are
+   * otherwise done in a batch on the event loop's next turn, off the task's round trip; call
+   * this before shutting an SDK down in the same turn as a task settled (`await mirai(...)`
+   * then `await provider.shutdown()`). `daemons(0)`, `stop()` and process exit do it too.
+   */
+  flush(): void;
+  /** Flushes, unsubscribes, removes the trace context provider and ends spans still open. */
   stop(): void;
 }
 
@@ -80,6 +88,7 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
     return t;
   };
   const observeTotals: BatchObservableCallback = (result) => {
+    flushSettled();
     for (const [profile, t] of totals) {
       const attrs = metricAttrs(profile, undefined);
       result.observe(completed, t.completed, attrs);
@@ -141,20 +150,11 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
     },
     [MiraiChannel.daemonLost]: (m) => disconnect(m as DaemonEvent, 'lost'),
     [MiraiChannel.daemonDisconnected]: (m) => disconnect(m as DaemonEvent, 'disconnected'),
-    // The daemon's id goes on the span when the task settles (no subscription to `assigned`).
+    // The task path only notes the event and its time: the rest waits for flushSettled().
     [MiraiChannel.taskSettled]: (m) => {
-      const e = m as TaskSettledEvent;
-      const t = totalsOf(e.profile);
-      if (e.outcome === 'ok') t.completed++;
-      else t.failed.set(e.outcome, (t.failed.get(e.outcome) ?? 0) + 1);
-      t.sent += e.bytesSent;
-      t.received += e.bytesReceived;
-      const span = tasks.get(e.taskId);
-      if (span !== undefined) tasks.delete(e.taskId);
-      // The span ends (and the histogram records) in a microtask: after the code awaiting the
-      // task has run on and sent its next task, not on the way to it. Ended at this time.
-      settledQueue.push({ e, span, at: performance.now(), attrs: attrsOf(e.profile) });
-      if (settledQueue.length === 1) queueMicrotask(flushSettled);
+      settledEvents.push(m as TaskSettledEvent);
+      settledAt.push(performance.now());
+      if (settledEvents.length === 1 && flushTimer === undefined) flushTimer = setImmediate(flushLater);
     },
     [MiraiChannel.mapStart]: (m) => {
       const e = m as MapEvent;
@@ -173,6 +173,7 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
     },
     [MiraiChannel.profileReset]: (m) => {
       const e = m as ProfileResetEvent;
+      flushSettled(); // the profile's last tasks end before its reset
       instant('daemons reset', { ...attrsOf(e.profile), 'mirai.reason': e.reason });
       const p = profiles.get(e.profile);
       p?.setSpan?.end();
@@ -180,13 +181,35 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
     },
   };
 
-  const settledQueue: { e: TaskSettledEvent; span: Span | undefined; at: number; attrs: Attributes }[] = [];
+  // What a settled task costs beyond noting it (its counters, its duration in the histogram,
+  // its `mirai` span's attributes, status and end) runs in one batch in the event loop's check
+  // phase (setImmediate): after the code awaiting the task has resumed and sent its next task,
+  // so on a round trip it overlaps the daemon's work instead of delaying the caller. Spans end
+  // at the time the task settled. Anything that reads the results flushes first: the observed
+  // counters when collected, a map's end, a profile's reset, stop(), flush(), and process exit.
+  const settledEvents: TaskSettledEvent[] = [];
+  const settledAt: number[] = [];
+  let flushTimer: NodeJS.Immediate | undefined;
+  const flushLater = (): void => {
+    flushTimer = undefined;
+    flushSettled();
+  };
   function flushSettled(): void {
-    for (const { e, span, at, attrs } of settledQueue) {
+    // Indexed, not iterated: a span processor may settle more tasks while this runs.
+    for (let i = 0; i < settledEvents.length; i++) {
+      const e = settledEvents[i]!;
+      const t = totalsOf(e.profile);
+      if (e.outcome === 'ok') t.completed++;
+      else t.failed.set(e.outcome, (t.failed.get(e.outcome) ?? 0) + 1);
+      t.sent += e.bytesSent;
+      t.received += e.bytesReceived;
       if (Number.isFinite(e.totalMs)) duration.record(e.totalMs, metricAttrs(e.profile, e.outcome));
+      const span = tasks.get(e.taskId);
       if (span === undefined) continue;
-      // The profile's URL attributes are set here, not when the span starts, to keep them off the submit path.
-      span.setAttributes(attrs);
+      tasks.delete(e.taskId);
+      const at = settledAt[i]!;
+      span.setAttributes(attrsOf(e.profile));
+      span.setAttribute('mirai.task.id', e.taskId);
       if (e.daemonId !== undefined) span.setAttribute('mirai.daemon.id', e.daemonId);
       if (e.error !== undefined) {
         span.recordException(e.error, at);
@@ -195,7 +218,8 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
       }
       span.end(at);
     }
-    settledQueue.length = 0;
+    settledEvents.length = 0;
+    settledAt.length = 0;
   }
 
   function disconnect(e: DaemonEvent, how: 'lost' | 'disconnected'): void {
@@ -209,7 +233,6 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
   const provider = (task: TraceTaskInfo): { traceparent: string; tracestate?: string } | undefined => {
     const parent = task.mapId === undefined ? context.active() : (maps.get(task.mapId)?.ctx ?? context.active());
     const span = tracer.startSpan('mirai', spanOptionsOf(task.profile), parent);
-    span.setAttribute('mirai.task.id', task.taskId);
     const headers = toTraceHeaders(span.spanContext());
     if (headers === undefined || !span.isRecording()) {
       span.end();
@@ -221,13 +244,20 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
 
   for (const [name, fn] of Object.entries(handlers)) subscribe(name, fn);
   setTraceContextProvider(provider);
+  // A host that exits in the turn its last task settled still ends that task's span (which a
+  // synchronous span processor then exports).
+  process.on('exit', flushSettled);
   let stopped = false;
   return {
+    flush: flushSettled,
     stop() {
       if (stopped) return;
       stopped = true;
       for (const [name, fn] of Object.entries(handlers)) unsubscribe(name, fn);
       setTraceContextProvider(undefined);
+      process.off('exit', flushSettled);
+      if (flushTimer !== undefined) clearImmediate(flushTimer);
+      flushTimer = undefined;
       flushSettled();
       meter.removeBatchObservableCallback(observeTotals, [completed, failed, sent, received]);
       depth.removeCallback(observeDepth);

@@ -176,12 +176,91 @@ describe('sync profiles', () => {
         throw new Error('sync bad');
       }),
     ).rejects.toThrow(/sync bad/);
+    inst.flush(); // span ends wait for the next turn of the event loop otherwise
     const spans = exporter.getFinishedSpans().filter((s) => s.name === 'mirai');
     expect(spans.map((s) => s.status.code)).toEqual([SpanStatusCode.UNSET, SpanStatusCode.ERROR]);
     expect(spans.every((s) => s.attributes['mirai.daemon.id'] === 0)).toBe(true);
     const rm = (await reader.collect()).resourceMetrics;
     expect(metric(rm, 'mirai.tasks.completed')!.dataPoints.map((p) => p.value)).toEqual([1]);
     expect(metric(rm, 'mirai.tasks.failed')!.dataPoints.map((p) => [p.attributes['mirai.error.kind'], p.value])).toEqual([['task', 1]]);
+  });
+});
+
+describe('deferred span ends', () => {
+  const hrMs = (t: [number, number]) => t[0] * 1e3 + t[1] / 1e6;
+  const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+  it('end each mirai span after the caller resumed, at the time its task settled, with its status', async () => {
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const reader = new TestReader();
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const inst = instrumentMirai({ tracerProvider: provider, meterProvider });
+    cleanups.push(() => inst.stop());
+    await daemons(1);
+    const mirais = () => exporter.getFinishedSpans().filter((s) => s.name === 'mirai');
+
+    const before = performance.timeOrigin + performance.now();
+    expect(await mirai(() => 7)).toBe(7);
+    const resumed = performance.timeOrigin + performance.now();
+    expect(mirais(), 'not ended on the way back to the caller').toHaveLength(0);
+    await nextTurn();
+    expect(mirais()).toHaveLength(1);
+    const [ok] = mirais();
+    expect(hrMs(ok!.startTime)).toBeGreaterThanOrEqual(before - 1);
+    // Ended when the task settled (before the caller resumed), not when the batch ran.
+    expect(hrMs(ok!.endTime)).toBeLessThanOrEqual(resumed + 1);
+    expect(hrMs(ok!.endTime)).toBeGreaterThanOrEqual(hrMs(ok!.startTime));
+    expect(ok!.status.code).toBe(SpanStatusCode.UNSET);
+    expect(ok!.attributes['mirai.task.id']).toBeGreaterThan(0);
+    expect(ok!.attributes['mirai.daemon.id']).toBe(1);
+    expect(ok!.attributes['network.transport']).toBe('unix');
+
+    await expect(
+      mirai(() => {
+        throw new TypeError('deferred bad');
+      }),
+    ).rejects.toThrow(/deferred bad/);
+    const failedAt = performance.timeOrigin + performance.now();
+    inst.flush(); // at once, without waiting for the turn
+    const failed = mirais()[1]!;
+    expect(failed.status).toEqual({ code: SpanStatusCode.ERROR, message: 'deferred bad' });
+    expect(failed.attributes['error.type']).toBe('task');
+    expect(failed.events.map((e) => e.name)).toEqual(['exception']);
+    expect(hrMs(failed.endTime)).toBeLessThanOrEqual(failedAt + 1);
+
+    // The observed counters and the histogram see tasks whose batch has not run yet.
+    await mirai(() => 1);
+    const rm = (await reader.collect()).resourceMetrics;
+    expect(metric(rm, 'mirai.tasks.completed')!.dataPoints[0]!.value).toBe(2);
+    expect(metric(rm, 'mirai.task.duration')!.dataPoints.reduce((n, p) => n + (p.value as { count: number }).count, 0)).toBe(3);
+    expect(mirais()).toHaveLength(3);
+
+    // daemons(0) ends a last task's span before its own `daemons reset`.
+    await mirai(() => 2);
+    await daemons(0);
+    const names = exporter.getFinishedSpans().map((s) => s.name);
+    expect(names.filter((n) => n === 'mirai')).toHaveLength(4);
+    expect(names.lastIndexOf('mirai')).toBeLessThan(names.indexOf('daemons reset'));
+  });
+
+  it('end a last span when the host exits in the turn its task settled', async () => {
+    // A host of its own that exits right after `await mirai()`: its exporter writes each span
+    // it is given to stdout at once.
+    const script = `
+      import { writeSync } from 'node:fs';
+      import { BasicTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+      import { daemons, mirai } from '@mirai-ts/core';
+      import { instrumentMirai } from ${JSON.stringify(join(import.meta.dirname, '..', 'dist', 'index.js'))};
+      const exporter = { export(spans, done) { for (const s of spans) writeSync(1, 'span ' + s.name + ' ' + s.status.code + '\\n'); done({ code: 0 }); }, async shutdown() {} };
+      instrumentMirai({ tracerProvider: new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }) });
+      await daemons({ sync: true });
+      await mirai(() => { throw new Error('last'); }).catch(() => {});
+      process.exit(0);
+    `;
+    const { execFileSync } = await import('node:child_process');
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: join(import.meta.dirname, '..'), encoding: 'utf8', timeout: 20_000 });
+    expect(out.split('\n')).toContain(`span mirai ${SpanStatusCode.ERROR}`);
   });
 });
 
