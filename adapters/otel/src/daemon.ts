@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
 import { MiraiChannel, type DaemonTaskEndEvent, type DaemonTaskStartEvent } from '@mirai-ts/core';
 import { EvalSpan } from './eval-span.js';
+import { LazySpan, TaskContext } from './task-context.js';
 import { fromTraceparent } from './trace-header.js';
 
 const SCOPE = { name: '@mirai-ts/otel' };
@@ -61,7 +62,7 @@ export async function startDaemonTracing(options: DaemonTracingOptions = {}): Pr
   const registered = trace.setGlobalTracerProvider(provider);
   // `daemon eval` spans skip the SDK's tracer (see eval-span.ts) but share its processor.
   const evalScope = { processor, resource, instrumentationScope: SCOPE };
-  const tracing = followTasks((name, parent, attributes) => new EvalSpan(name, parent, attributes, evalScope));
+  const tracing = followTasks((name, parent, attributes, startTime) => new EvalSpan(name, parent, attributes, evalScope, startTime));
   return {
     run: (taskId, task) => tracing.run(taskId, task),
     async shutdown() {
@@ -82,28 +83,46 @@ export interface DaemonTaskTracing {
 
 /** Turns the daemon's task channels into `daemon eval` spans made with `tracer`. */
 export function traceDaemonTasks(tracer: Tracer): DaemonTaskTracing {
-  return followTasks((name, parent, attributes) =>
-    tracer.startSpan(name, { kind: SpanKind.SERVER, attributes }, parent === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, parent)),
+  return followTasks((name, parent, attributes, startTime) =>
+    tracer.startSpan(name, { kind: SpanKind.SERVER, attributes, startTime }, parent === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, parent)),
   );
 }
 
-/** Makes a `daemon eval` span: its name, the host's span context (if sent) and its attributes. */
-type StartSpan = (name: string, parent: SpanContext | undefined, attributes: Attributes) => Span;
+/**
+ * Makes a `daemon eval` span: its name, the host's span context (if sent), its attributes, and
+ * when the task started (a `performance.now()` time: the span may be made later).
+ */
+type StartSpan = (name: string, parent: SpanContext | undefined, attributes: Attributes, startTime: number) => Span;
 
 function followTasks(start: StartSpan): DaemonTaskTracing {
-  const running = new Map<number, { span: Span; ctx: ReturnType<typeof trace.setSpan> }>();
+  // Until the result is sent a task costs only this: its start time and a context whose span is
+  // made when first read (see task-context.ts), usually after the result has left.
+  const running = new Map<number, { span: LazySpan; ctx: TaskContext }>();
   const onStart = (m: unknown): void => {
     const e = m as DaemonTaskStartEvent;
-    const remote = e.traceparent === undefined ? undefined : fromTraceparent(e.traceparent);
-    // The process's pid and host are the resource's: the span carries only what is its own.
-    const span = start(e.everywhere ? 'daemon everywhere' : 'daemon eval', remote, { 'mirai.task.id': e.taskId, 'mirai.daemon.id': e.daemonId });
-    running.set(e.taskId, { span, ctx: trace.setSpan(ROOT_CONTEXT, span) });
+    const at = performance.now();
+    const span = new LazySpan(() =>
+      // The process's pid and host are the resource's: the span carries only what is its own.
+      start(
+        e.everywhere ? 'daemon everywhere' : 'daemon eval',
+        e.traceparent === undefined ? undefined : fromTraceparent(e.traceparent),
+        { 'mirai.task.id': e.taskId, 'mirai.daemon.id': e.daemonId },
+        at,
+      ),
+    );
+    running.set(e.taskId, { span, ctx: new TaskContext(span) });
   };
-  // Spans end in a microtask, after the daemon has sent the task's result: ending one (and, every
-  // 512 spans, serializing a batch for export) then costs the host no waiting.
-  const ended: { span: Span; event: DaemonTaskEndEvent; at: number }[] = [];
+  // Spans are made (if the task did not ask for its own) and end in a microtask, after the daemon
+  // has sent the task's result: that (and, every 512 spans, serializing a batch for export) then
+  // overlaps the host's turn instead of delaying the result.
+  const endedSpans: LazySpan[] = [];
+  const endedEvents: DaemonTaskEndEvent[] = [];
+  const endedAt: number[] = [];
   const flush = (): void => {
-    for (const { span, event, at } of ended) {
+    for (let i = 0; i < endedSpans.length; i++) {
+      const span = endedSpans[i]!.get();
+      const event = endedEvents[i]!;
+      const at = endedAt[i]!;
       if (!event.ok) {
         const err = event.error instanceof Error ? event.error : new Error(String(event.error));
         span.recordException(err, at);
@@ -111,15 +130,19 @@ function followTasks(start: StartSpan): DaemonTaskTracing {
       }
       span.end(at);
     }
-    ended.length = 0;
+    endedSpans.length = 0;
+    endedEvents.length = 0;
+    endedAt.length = 0;
   };
   const onEnd = (m: unknown): void => {
     const event = m as DaemonTaskEndEvent;
     const entry = running.get(event.taskId);
     if (entry === undefined) return;
     running.delete(event.taskId);
-    ended.push({ span: entry.span, event, at: performance.now() });
-    if (ended.length === 1) queueMicrotask(flush);
+    endedSpans.push(entry.span);
+    endedEvents.push(event);
+    endedAt.push(performance.now());
+    if (endedSpans.length === 1) queueMicrotask(flush);
   };
   subscribe(MiraiChannel.daemonTaskStart, onStart);
   subscribe(MiraiChannel.daemonTaskEnd, onEnd);
@@ -132,7 +155,7 @@ function followTasks(start: StartSpan): DaemonTaskTracing {
       unsubscribe(MiraiChannel.daemonTaskStart, onStart);
       unsubscribe(MiraiChannel.daemonTaskEnd, onEnd);
       flush();
-      for (const { span } of running.values()) span.end();
+      for (const { span } of running.values()) span.get().end();
       running.clear();
     },
   };

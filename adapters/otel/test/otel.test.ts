@@ -186,6 +186,66 @@ describe('sync profiles', () => {
   });
 });
 
+describe('daemon eval spans made when first read', () => {
+  it('start when the task started, whether or not the task read its span, and end after it ran', async () => {
+    const inst = instrumentMirai();
+    cleanups.push(() => inst.stop());
+    const receiver = await startOtlpReceiver();
+    cleanups.push(() => receiver.close());
+    await daemons(1, { instrumentation: instrumentation(receiver.url) });
+    const before = Date.now();
+    // Never reads its span: made after the result was sent, with the start time of the task.
+    const unread = await mirai(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      return 'unread';
+    });
+    // Reads it only after a wait: the same span, made then, still starting before the wait.
+    const read = await mirai(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      const api = await import('@opentelemetry/api');
+      api.trace.getActiveSpan()!.setAttribute('read', true);
+      return 'read';
+    });
+    const after = Date.now();
+    expect([unread, read]).toEqual(['unread', 'read']);
+    await until(() => receiver.spans.filter((s) => s.name === 'daemon eval').length === 2);
+    const [first, second] = receiver.spans.filter((s) => s.name === 'daemon eval').sort((a, b) => a.startMs - b.startMs);
+    for (const span of [first!, second!]) {
+      expect(span.startMs).toBeGreaterThanOrEqual(before - 5);
+      expect(span.endMs).toBeLessThanOrEqual(after + 5);
+      expect(span.endMs - span.startMs, 'the span covers the task\'s 80 ms').toBeGreaterThanOrEqual(75);
+    }
+    expect(first!.attributes['read']).toBeUndefined();
+    expect(second!.attributes['read']).toBe(true);
+  });
+
+  it('TaskContext makes its span once, on the first read, and keeps other keys apart', async () => {
+    const { ROOT_CONTEXT, createContextKey } = await import('@opentelemetry/api');
+    const { LazySpan, TaskContext } = await import('../src/task-context.js');
+    const provider = new BasicTracerProvider();
+    let made = 0;
+    const lazy = new LazySpan(() => {
+      made++;
+      return provider.getTracer('t').startSpan('lazy');
+    });
+    const ctx = new TaskContext(lazy);
+    const other = createContextKey('other');
+    expect(ctx.getValue(other)).toBeUndefined();
+    expect(made).toBe(0);
+    const span = trace.getSpan(ctx);
+    expect(span).toBe(lazy.get());
+    expect(trace.getSpan(ctx)).toBe(span);
+    expect(made).toBe(1);
+    const extended = ctx.setValue(other, 42);
+    expect(trace.getSpan(extended)).toBe(span);
+    expect(extended.getValue(other)).toBe(42);
+    expect(trace.getSpan(ctx.deleteValue(other))).toBe(span);
+    expect(trace.getSpan(trace.deleteSpan(ctx))).toBeUndefined();
+    expect(trace.deleteSpan(ctx)).toBe(ROOT_CONTEXT);
+    expect(made).toBe(1);
+  });
+});
+
 describe('deferred span ends', () => {
   const hrMs = (t: [number, number]) => t[0] * 1e3 + t[1] / 1e6;
   const nextTurn = () => new Promise((resolve) => setImmediate(resolve));

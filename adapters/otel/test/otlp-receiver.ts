@@ -21,6 +21,9 @@ export interface ReceivedSpan {
   readonly status: { code?: number; message?: string };
   readonly attributes: Record<string, unknown>;
   readonly resource: Record<string, unknown>;
+  /** Start and end, ms since the epoch. */
+  readonly startMs: number;
+  readonly endMs: number;
 }
 
 function flatten(list: KeyValue[] | undefined): Record<string, unknown> {
@@ -57,6 +60,8 @@ export async function startOtlpReceiver(): Promise<{ url: string; spans: Receive
               status: (s.status as ReceivedSpan['status']) ?? {},
               attributes: flatten(s.attributes as KeyValue[]),
               resource,
+              startMs: Number(BigInt(s.startTimeUnixNano as string) / 1000n) / 1000,
+              endMs: Number(BigInt(s.endTimeUnixNano as string) / 1000n) / 1000,
             });
           }
         }
