@@ -43,6 +43,26 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
+/** The host instrumented with its own SDK: spans into memory, metrics through a reader. */
+function instrumentedHost(): { exporter: InMemorySpanExporter; provider: BasicTracerProvider; reader: TestReader; inst: MiraiInstrumentation } {
+  const exporter = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+  const reader = new TestReader();
+  const inst = instrumentMirai({ tracerProvider: provider, meterProvider: new MeterProvider({ readers: [reader] }) });
+  cleanups.push(() => inst.stop());
+  return { exporter, provider, reader, inst };
+}
+
+/** No SDK on the host; one daemon exporting to a receiver started here, which it returns. */
+async function oneTracedDaemon() {
+  const inst = instrumentMirai();
+  cleanups.push(() => inst.stop());
+  const receiver = await startOtlpReceiver();
+  cleanups.push(() => receiver.close());
+  await daemons(1, { instrumentation: instrumentation(receiver.url) });
+  return receiver;
+}
+
 function metric(rm: ResourceMetrics, name: string) {
   return rm.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === name);
 }
@@ -65,12 +85,7 @@ const transports: [string, () => DaemonsOptions][] = [
 
 describe.each(transports)('one trace across host and daemons (%s)', (transport, profileOptions) => {
   it('makes daemon eval spans children of the mirai spans, under mirai_map, and parents of spans a task starts', async () => {
-    const exporter = new InMemorySpanExporter();
-    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-    const reader = new TestReader();
-    const meterProvider = new MeterProvider({ readers: [reader] });
-    const inst: MiraiInstrumentation = instrumentMirai({ tracerProvider: provider, meterProvider });
-    cleanups.push(() => inst.stop());
+    const { exporter, provider, reader } = instrumentedHost();
     const receiver = await startOtlpReceiver();
     cleanups.push(() => receiver.close());
 
@@ -163,12 +178,7 @@ describe.each(transports)('one trace across host and daemons (%s)', (transport, 
 
 describe('sync profiles', () => {
   it('end a mirai span per task and count it, as daemons do', async () => {
-    const exporter = new InMemorySpanExporter();
-    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-    const reader = new TestReader();
-    const meterProvider = new MeterProvider({ readers: [reader] });
-    const inst = instrumentMirai({ tracerProvider: provider, meterProvider });
-    cleanups.push(() => inst.stop());
+    const { exporter, reader, inst } = instrumentedHost();
     await daemons({ sync: true });
     expect(await mirai(() => 'here')).toBe('here');
     await expect(
@@ -188,11 +198,7 @@ describe('sync profiles', () => {
 
 describe('daemon eval spans made when first read', () => {
   it('start when the task started, whether or not the task read its span, and end after it ran', async () => {
-    const inst = instrumentMirai();
-    cleanups.push(() => inst.stop());
-    const receiver = await startOtlpReceiver();
-    cleanups.push(() => receiver.close());
-    await daemons(1, { instrumentation: instrumentation(receiver.url) });
+    const receiver = await oneTracedDaemon();
     const before = Date.now();
     // Never reads its span: made after the result was sent, with the start time of the task.
     const unread = await mirai(async () => {
@@ -251,12 +257,7 @@ describe('deferred span ends', () => {
   const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
   it('end each mirai span after the caller resumed, at the time its task settled, with its status', async () => {
-    const exporter = new InMemorySpanExporter();
-    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-    const reader = new TestReader();
-    const meterProvider = new MeterProvider({ readers: [reader] });
-    const inst = instrumentMirai({ tracerProvider: provider, meterProvider });
-    cleanups.push(() => inst.stop());
+    const { exporter, reader, inst } = instrumentedHost();
     await daemons(1);
     const mirais = () => exporter.getFinishedSpans().filter((s) => s.name === 'mirai');
 
@@ -326,11 +327,7 @@ describe('deferred span ends', () => {
 
 describe('without an SDK', () => {
   it('sends no trace context: daemon spans are roots, and tasks still run', async () => {
-    const inst = instrumentMirai();
-    cleanups.push(() => inst.stop());
-    const receiver = await startOtlpReceiver();
-    cleanups.push(() => receiver.close());
-    await daemons(1, { instrumentation: instrumentation(receiver.url) });
+    const receiver = await oneTracedDaemon();
     expect(await mirai(() => 'ok')).toBe('ok');
     await until(() => receiver.spans.some((s) => s.name === 'daemon eval'));
     expect(receiver.spans.find((s) => s.name === 'daemon eval')!.parentSpanId).toBeUndefined();
