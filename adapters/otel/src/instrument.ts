@@ -46,7 +46,7 @@ export interface InstrumentOptions {
 export interface MiraiInstrumentation {
   /**
    * Ends the `mirai` spans and records the metrics of tasks that have settled. They are
-   * otherwise done in a batch on the event loop's next turn, off the task's round trip; call
+   * otherwise done in a batch after the code awaiting them has run on, off the round trip; call
    * this before shutting an SDK down in the same turn as a task settled (`await mirai(...)`
    * then `await provider.shutdown()`). `daemons(0)`, `stop()` and process exit do it too.
    */
@@ -154,7 +154,10 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
     [MiraiChannel.taskSettled]: (m) => {
       settledEvents.push(m as TaskSettledEvent);
       settledAt.push(performance.now());
-      if (settledEvents.length === 1 && flushTimer === undefined) flushTimer = setImmediate(flushLater);
+      if (settledEvents.length === 1 && !flushScheduled) {
+        flushScheduled = true;
+        queueMicrotask(flushAfterMicrotasks);
+      }
     },
     [MiraiChannel.mapStart]: (m) => {
       const e = m as MapEvent;
@@ -182,18 +185,21 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
   };
 
   // What a settled task costs beyond noting it (its counters, its duration in the histogram,
-  // its `mirai` span's attributes, status and end) runs in one batch in the event loop's check
-  // phase (setImmediate): after the code awaiting the task has resumed and sent its next task,
-  // so on a round trip it overlaps the daemon's work instead of delaying the caller. Spans end
-  // at the time the task settled. Anything that reads the results flushes first: the observed
-  // counters when collected, a map's end, a profile's reset, stop(), flush(), and process exit.
+  // its `mirai` span's attributes, status and end) runs in one batch once the microtasks of the
+  // turn it settled in have run: after the code awaiting the task has resumed and sent its next
+  // task, so on a round trip it overlaps the daemon's work instead of delaying the caller. (A
+  // tick queued from a microtask runs when the microtask queue is empty; setImmediate would do
+  // too, at the price of one more event loop iteration per task.) Spans end at the time the task
+  // settled. Anything that reads the results flushes first: the observed counters when collected,
+  // a map's end, a profile's reset, stop(), flush(), and process exit.
   const settledEvents: TaskSettledEvent[] = [];
   const settledAt: number[] = [];
-  let flushTimer: NodeJS.Immediate | undefined;
+  let flushScheduled = false;
   const flushLater = (): void => {
-    flushTimer = undefined;
+    flushScheduled = false;
     flushSettled();
   };
+  const flushAfterMicrotasks = (): void => process.nextTick(flushLater);
   function flushSettled(): void {
     // Indexed, not iterated: a span processor may settle more tasks while this runs.
     for (let i = 0; i < settledEvents.length; i++) {
@@ -256,8 +262,6 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
       for (const [name, fn] of Object.entries(handlers)) unsubscribe(name, fn);
       setTraceContextProvider(undefined);
       process.off('exit', flushSettled);
-      if (flushTimer !== undefined) clearImmediate(flushTimer);
-      flushTimer = undefined;
       flushSettled();
       meter.removeBatchObservableCallback(observeTotals, [completed, failed, sent, received]);
       depth.removeCallback(observeDepth);
