@@ -494,12 +494,13 @@ function daemonMark(): { daemonId: number; inMap?: boolean } {
 /** Errors of the daemon's own work (decoding arguments, encoding results), not the task's. */
 const machineryErrors = new WeakSet<object>();
 
-/** Runs a step of the daemon's own work, marking what it throws or rejects with as machinery. */
+/** Marks what the daemon's own work threw as machinery (not the task's fault), and throws it on. */
 function markMachineryError(err: unknown): never {
   if (typeof err === 'object' && err !== null) machineryErrors.add(err);
   throw err;
 }
 
+/** Runs a step of the daemon's own work, marking what it throws or rejects with as machinery. */
 function machineryStep<T>(step: () => T): T {
   const mark = markMachineryError;
   let out: T;

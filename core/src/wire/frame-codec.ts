@@ -23,8 +23,8 @@ export const FRAME_HEADER_BYTES = 16;
 const INLINE_SEGMENT_BYTES = 16 * 1024;
 
 /**
- * Encodes a frame as a list of chunks for a gather write. The first chunk holds the header,
- * the length table and every small segment; large segments follow as they are.
+ * Encodes a frame as a list of chunks for a gather write: the header, the length table and
+ * the small segments packed together, each large segment as it is (see encodeFrames).
  */
 export function encodeFrame(frame: Frame): Uint8Array[] {
   return encodeFrames([frame]);

@@ -160,6 +160,8 @@ export function decodeTaskParams(f: Frame, serializers: readonly Serializer[]): 
   const tableSegment = f.segments[1];
   if (tableSegment === undefined || tableSegment.byteLength % 4 !== 0) throw new DeserializationError('task frame has no parameter table');
   const n = tableSegment.byteLength >>> 2;
+  // Every parameter has segments of its own: a longer table is malformed (checked before allocating).
+  if (n > f.segments.length - 2) throw new DeserializationError(`task frame parameter table lists ${n} parameters for ${f.segments.length - 2} segments`);
   const values = new Array<unknown>(n);
   let pending = false;
   let start = 2;
