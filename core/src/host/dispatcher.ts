@@ -12,7 +12,7 @@ import type { HelloMessage, SerializerRef } from '../wire/messages.js';
 import type { StreamState } from '../wire/random-stream.js';
 import { admit, RefusalLog, type Admitted } from './admission.js';
 import { DaemonConnection, type DaemonStatus, type Ending } from './daemon-connection.js';
-import { frameBytes, HostTask, TASK_OVERHEAD_BYTES, type TaskCanceller, type TaskOutcome } from './host-task.js';
+import { frameBytes, HostTask, TASK_OVERHEAD_BYTES, type TaskCanceller, type TaskOutcome, type TaskTiming } from './host-task.js';
 import type { ProfileSettings } from './profile-options.js';
 import { readResult, type ResultOutcome } from './results.js';
 import { QueueRoom } from './queue-room.js';
@@ -70,6 +70,9 @@ interface SetupEntry {
   readonly makeOutcome: () => TaskOutcome;
 }
 
+/** The timings of a task queued before anyone listened. */
+const NO_TIMING: TaskTiming = { queuedAt: NaN, assignedAt: NaN, bytesReceived: 0 };
+
 export class Dispatcher implements TaskCanceller {
   private readonly queue = new TaskQueue<HostTask>();
   private readonly links = new Set<DaemonConnection>();
@@ -114,7 +117,7 @@ export class Dispatcher implements TaskCanceller {
       assign: (conn, task) => {
         this.executing++;
         conn.sendTask(task);
-        if (task.queuedAt !== undefined) task.assignedAt = performance.now();
+        if (task.timing !== undefined) task.timing.assignedAt = performance.now();
         if (active(channels.taskAssigned)) {
           publish(channels.taskAssigned, { profile: this.settings.name, taskId: task.id, daemonId: conn.id, queueDepth: this.queue.size });
         }
@@ -177,7 +180,7 @@ export class Dispatcher implements TaskCanceller {
     this.queue.push(task);
     this.queuedBytes += task.bytes;
     if (this.queuedBytes > this.peakQueuedBytes) this.peakQueuedBytes = this.queuedBytes;
-    if (channels.taskSettled.hasSubscribers) task.queuedAt = performance.now();
+    if (channels.taskSettled.hasSubscribers) task.timing = { queuedAt: performance.now(), assignedAt: NaN, bytesReceived: 0 };
     if (active(channels.taskQueued)) {
       publish(channels.taskQueued, { profile: this.settings.name, taskId: task.id, bytes: task.bytes - TASK_OVERHEAD_BYTES, queueDepth: this.queue.size });
     }
@@ -409,7 +412,7 @@ export class Dispatcher implements TaskCanceller {
     conn.inflight.delete(f.id);
     conn.completed++;
     this.executing--;
-    if (task.queuedAt !== undefined) task.bytesReceived = frameBytes(f);
+    if (task.timing !== undefined) task.timing.bytesReceived = frameBytes(f);
     // Give the daemon its next task first, then decode this result: the daemon works while
     // the host settles.
     if ((f.flags & FrameFlag.Final) !== 0) {
@@ -542,7 +545,7 @@ export class Dispatcher implements TaskCanceller {
 
   private settledEvent(task: HostTask, error: MiraiError | undefined): void {
     const now = performance.now();
-    const { queuedAt = NaN, assignedAt = NaN } = task;
+    const { queuedAt, assignedAt, bytesReceived } = task.timing ?? NO_TIMING;
     publish(channels.taskSettled, {
       profile: this.settings.name,
       taskId: task.id,
@@ -553,7 +556,7 @@ export class Dispatcher implements TaskCanceller {
       runMs: now - assignedAt,
       totalMs: now - queuedAt,
       bytesSent: task.bytes - TASK_OVERHEAD_BYTES,
-      bytesReceived: task.bytesReceived ?? 0,
+      bytesReceived,
     });
   }
 

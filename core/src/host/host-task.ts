@@ -49,13 +49,11 @@ export class HostTask implements Frame, Queueable {
   /** With a crash budget (`crashesMax`): the crashes so far and the budget. */
   crashes: CrashBudget | undefined = undefined;
   /**
-   * `performance.now()` when queued and when last assigned, and the result frame's bytes:
-   * set only while someone listens on `mirai:task:settled` (events.ts). Declared, not
-   * initialised, so a task nobody observes carries no extra fields.
+   * When it was queued and last assigned, and its result's bytes: only while someone listens on
+   * `mirai:task:settled` (events.ts). One field either way, so every task has the same shape
+   * (a task that gained fields when observed made the dispatcher's code polymorphic).
    */
-  declare queuedAt?: number;
-  declare assignedAt?: number;
-  declare bytesReceived?: number;
+  timing: TaskTiming | undefined = undefined;
 
   constructor(
     f: Frame,
@@ -75,6 +73,16 @@ export class HostTask implements Frame, Queueable {
   cancel(error: MiraiError): void {
     this.canceller.cancel(this, error);
   }
+}
+
+/** A task's timings, for the `mirai:task:settled` event. */
+export interface TaskTiming {
+  /** `performance.now()` when queued. */
+  readonly queuedAt: number;
+  /** `performance.now()` when last assigned to a daemon (NaN before). */
+  assignedAt: number;
+  /** The bytes of its result frame. */
+  bytesReceived: number;
 }
 
 /** The bytes a frame holds. */
