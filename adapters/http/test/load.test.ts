@@ -12,20 +12,35 @@ interface Latency {
   heavyRequests: number;
   heavyErrors: number;
 }
-const measure = measureLightLatency as (o: { framework: string; mode: string }) => Promise<Latency>;
+/** What one heavy request costs (load-server.mjs burns this much CPU), the fixture's default. */
+const HEAVY_MS = 30;
+const measure = measureLightLatency as (o: { framework: string; mode: string; heavyMs: number }) => Promise<Latency>;
+
+/**
+ * The inline control: measured again (up to 3 times) when the heavy load happened not to
+ * overlap the light one, so the light route was never starved and the run shows nothing (seen
+ * once in CI: 2 000 light requests answered inline, p99 3 ms).
+ */
+async function starvedInline(framework: string): Promise<Latency> {
+  let inline = await measure({ framework, mode: 'inline', heavyMs: HEAVY_MS });
+  for (let again = 0; again < 2 && inline.p99 < HEAVY_MS; again++) inline = await measure({ framework, mode: 'inline', heavyMs: HEAVY_MS });
+  return inline;
+}
 
 describe.each(['express', 'fastify'])('%s under load', (framework) => {
   it('keeps the light route fast while heavy work runs on daemons', async () => {
-    const inline = await measure({ framework, mode: 'inline' });
-    const offload = await measure({ framework, mode: 'offload' });
+    const inline = await starvedInline(framework);
+    const offload = await measure({ framework, mode: 'offload', heavyMs: HEAVY_MS });
     // Both servers did heavy work without errors, and the light route was measured.
     expect(inline.heavyErrors).toBe(0);
     expect(offload.heavyErrors).toBe(0);
     expect(inline.heavyRequests).toBeGreaterThan(10);
     expect(offload.heavyRequests).toBeGreaterThan(10);
-    expect(offload.lightRequests).toBeGreaterThan(inline.lightRequests);
-    // Inline, a light request waits behind heavy ones (30 ms each, 4 connections). Generous
-    // ratio: two cores shared by the server, two daemons and the load generator.
-    expect(offload.p99 * 2).toBeLessThan(inline.p99);
+    // Inline, a light request waits behind heavy ones (30 ms each, 4 connections): about ten get
+    // through in 2 s, most after more than one heavy task. Offloaded, the event loop stays free:
+    // far more are served, and none waits as long as one heavy task takes.
+    expect(inline.p99).toBeGreaterThanOrEqual(HEAVY_MS);
+    expect(offload.lightRequests).toBeGreaterThan(inline.lightRequests * 5);
+    expect(offload.p99).toBeLessThan(HEAVY_MS);
   }, 60_000);
 });
