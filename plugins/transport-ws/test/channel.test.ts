@@ -1,20 +1,25 @@
 /** Channel edge cases the shared conformance suite cannot reach. */
 import { describe, expect, it } from 'vitest';
-import { isMiraiError, type Channel } from '@mirai-ts/core';
+import { isMiraiError, type Channel, type Listener } from '@mirai-ts/core';
 import WebSocket from 'ws';
 import { DEFAULT_LIMITS, encodeFrame, frame, FrameType } from '@mirai-ts/core/plugin';
 import { MAX_MESSAGE_BYTES, wsTransport } from '@mirai-ts/transport-ws';
 
 const closed = (channel: Channel): Promise<Error | undefined> => new Promise((resolve) => (channel.onClose = resolve));
 
+/** A listener at `path` on 127.0.0.1 and one daemon dialled to it: both ends' channels. */
+async function connected(path: string): Promise<{ listener: Listener; host: Channel; daemon: Channel }> {
+  const t = wsTransport();
+  const listener = await t.listen(`ws://127.0.0.1:0${path}`, { handshakeLimits: DEFAULT_LIMITS });
+  const accepted = new Promise<Channel>((resolve) => (listener.onChannel = resolve));
+  const daemon = await t.dial(listener.url, { limits: DEFAULT_LIMITS });
+  return { listener, host: await accepted, daemon };
+}
+
 describe('WebSocket channel', () => {
   it('a frame over 2 GiB - 1 (the ws message limit) closes the sender with a ProtocolError; the peer is told', async () => {
-    const t = wsTransport();
-    const listener = await t.listen('ws://127.0.0.1:0/big', { handshakeLimits: DEFAULT_LIMITS });
+    const { listener, host, daemon } = await connected('/big');
     try {
-      const accepted = new Promise<Channel>((resolve) => (listener.onChannel = resolve));
-      const daemon = await t.dial(listener.url, { limits: DEFAULT_LIMITS });
-      const host = await accepted;
       const hostClosed = closed(host);
       const daemonClosed = closed(daemon);
       // Segment lengths are all the encoder reads of large segments before they are sent:
@@ -33,12 +38,8 @@ describe('WebSocket channel', () => {
   });
 
   it('frames of every size in a row arrive whole and in order (one decoder per channel, fragments corked)', async () => {
-    const t = wsTransport();
-    const listener = await t.listen('ws://127.0.0.1:0/mixed', { handshakeLimits: DEFAULT_LIMITS });
+    const { listener, host, daemon } = await connected('/mixed');
     try {
-      const accepted = new Promise<Channel>((resolve) => (listener.onChannel = resolve));
-      const daemon = await t.dial(listener.url, { limits: DEFAULT_LIMITS });
-      const host = await accepted;
       host.setLimits(DEFAULT_LIMITS);
       // Small frames go as one buffer; 64 KiB segments make multi-fragment messages.
       const sizes = [0, 1, 40, 70_000, 3, 200_000, 16, 65_536, 0, 9];
