@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises';
-import { inspect } from 'node:util';
+import { inspect, types } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   daemons,
@@ -8,6 +8,7 @@ import {
   isErrorValue,
   isMiraiError,
   mirai,
+  Mirai,
   miraiMap,
   MiraiError,
   SerializationError,
@@ -165,6 +166,46 @@ describe('mirai on local daemons', () => {
     expect(inspect(m)).toMatch(/<pending>/);
     await m;
     expect(inspect(m)).toContain("'done'");
+  });
+
+  it('is a native promise: await and Promise.all take it as it is, then() gives plain promises', async () => {
+    const m = mirai(() => 7);
+    expect(m).toBeInstanceOf(Promise);
+    expect(types.isPromise(m)).toBe(true);
+    // Not wrapped in another promise (no extra promise or microtask per await).
+    expect(Promise.resolve(m)).toBe(m);
+    const doubled = m.then((v) => v * 2);
+    expect(doubled).not.toBeInstanceOf(Mirai);
+    expect(await doubled).toBe(14);
+    expect(await Promise.all([m, mirai(() => 8)])).toEqual([7, 8]);
+    expect(m.promise()).toBe(m);
+  });
+
+  it('is no unhandled rejection when it fails while nobody awaits it: the error waits in data', async () => {
+    const unhandled: unknown[] = [];
+    const listener = (reason: unknown): void => {
+      unhandled.push(reason);
+    };
+    process.on('unhandledRejection', listener);
+    try {
+      const m = mirai(() => {
+        throw new Error('nobody awaits this');
+      });
+      while (unresolved(m)) await new Promise((r) => setTimeout(r, 5));
+      // Unhandled rejections are reported after the turn that settled the promise.
+      await new Promise((r) => setTimeout(r, 50));
+      expect(unhandled).toEqual([]);
+      expect(m.data).toBeInstanceOf(TaskError);
+      await expect(m).rejects.toThrow('nobody awaits this');
+      // Promises derived from it behave as usual: this one's rejection is handled here.
+      await expect(m.then(() => 'never')).rejects.toBeInstanceOf(TaskError);
+    } finally {
+      process.off('unhandledRejection', listener);
+    }
+  });
+
+  it('cannot be made by Promise methods: they need an executor, a Mirai takes a task id', () => {
+    expect(() => (Mirai as unknown as PromiseConstructor).resolve.call(Mirai, 1)).toThrow(/made by mirai\(\)/);
   });
 
   it('maps over an array and collects values flat', async () => {

@@ -82,6 +82,14 @@ export function encodeFrames(frames: readonly Frame[]): Uint8Array[] {
   return chunks;
 }
 
+/**
+ * Every empty segment decoded is this one view (a fresh empty Uint8Array costs an ArrayBuffer;
+ * a result has one empty segment, its table of out-of-band parts). It has no bytes to change.
+ */
+const EMPTY_SEGMENT = new Uint8Array(0);
+/** Length tables up to this many segments are reused by a decoder. */
+const REUSED_LENGTHS = 64;
+
 const enum State {
   Header,
   Lengths,
@@ -201,7 +209,10 @@ export class FrameDecoder {
   }
 
   private readLengths(b: Buffer, o: number): void {
-    const lengths = new Array<number>(this.count);
+    // Small tables are reused frame after frame (only the first `count` entries are read); a
+    // rare frame of many segments gets its own, so a channel never keeps a big one.
+    if (this.lengths.length < this.count || this.lengths.length > REUSED_LENGTHS) this.lengths = new Array<number>(this.count);
+    const lengths = this.lengths;
     let total = 0;
     for (let i = 0; i < this.count; i++) {
       const len = b.readUInt32LE(o + 4 * i);
@@ -211,7 +222,6 @@ export class FrameDecoder {
     if (total > this.limits.maxFrameBytes) {
       throw new ProtocolError(`frame of ${total} bytes exceeds the limit of ${this.limits.maxFrameBytes} bytes`);
     }
-    this.lengths = lengths;
     this.state = State.Segment;
     this.skipEmptySegments();
   }
@@ -223,7 +233,7 @@ export class FrameDecoder {
 
   private skipEmptySegments(): void {
     while (this.segmentIndex < this.count && this.lengths[this.segmentIndex] === 0) {
-      this.segments.push(new Uint8Array(0));
+      this.segments.push(EMPTY_SEGMENT);
       this.segmentIndex++;
     }
     if (this.segmentIndex === this.count) this.emit();

@@ -43,6 +43,21 @@ describe('frame codec', () => {
     });
   }
 
+  it('decodes frames whose segment counts grow and shrink (length tables reused or not)', () => {
+    const seg = (n: number, fill: number): Uint8Array => new Uint8Array(n).fill(fill);
+    const shapes = [[3, 0, 5], Array.from({ length: 100 }, (_, i) => i % 7), [2], [0, 0], [9, 1, 0, 4]];
+    const sent = shapes.map((lengths, k) => frame(FrameType.Result, k, lengths.map((n, i) => seg(n, (k * 31 + i) % 256))));
+    const all = Buffer.concat(sent.map(concat));
+    for (const chunks of [[all.length], [3, 11]]) {
+      const out = decodeAll(all, chunks);
+      expect(out.map((f) => f.id)).toEqual([0, 1, 2, 3, 4]);
+      out.forEach((f, k) => {
+        expect(f.segments.map((s) => s.byteLength)).toEqual(shapes[k]);
+        f.segments.forEach((s, i) => expect([...s].every((b) => b === (k * 31 + i) % 256)).toBe(true));
+      });
+    }
+  });
+
   it('hands large segments to the socket as they are (gather write, no copy)', () => {
     const chunks = encodeFrame(frames[0]!);
     expect(chunks).toHaveLength(3); // head with small segments, the large one, the tail
