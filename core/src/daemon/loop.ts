@@ -39,11 +39,6 @@ export interface DaemonConfig extends Omit<DaemonOptions, 'watchdog'> {
 /** Marks the process as a daemon, for `onDaemon()` in any copy of the package. */
 export const DAEMON_MARK = Symbol.for('mirai-ts.daemon');
 
-interface QueuedTask {
-  readonly frame: Frame;
-  readonly everywhere: boolean;
-}
-
 type AnyFunction = (...args: unknown[]) => unknown;
 
 /** The running task, and its context. The AbortSignal is made only if the task asks for it. */
@@ -116,7 +111,8 @@ class DaemonRun {
   private runTask: TaskRunner | undefined;
   /** Sets the task id `output: 'host'` tags printed lines with. */
   private readonly setOutputTask: ((id: number | undefined) => void) | undefined;
-  private readonly queue: QueuedTask[] = [];
+  /** Task and Everywhere frames not started yet, in order. */
+  private readonly queue: Frame[] = [];
   /** Frames that arrived between Init and the end of the handshake. */
   private readonly early: Frame[] = [];
   private running: RunningTask | undefined;
@@ -210,7 +206,7 @@ class DaemonRun {
       case FrameType.Task:
       case FrameType.Everywhere:
         this.clearIdle();
-        this.queue.push({ frame: f, everywhere: f.type === FrameType.Everywhere });
+        this.queue.push(f);
         if (this.running === undefined) this.runNext();
         return;
       case FrameType.Cancel:
@@ -229,7 +225,7 @@ class DaemonRun {
       this.running.abort(new Error('cancelled by the host'));
       return;
     }
-    const index = this.queue.findIndex((t) => t.frame.id === id);
+    const index = this.queue.findIndex((t) => t.id === id);
     if (index < 0) return;
     // A task waiting here (prefetched, or sent in direct mode) is dropped, and answered so
     // the host knows it holds nothing more for this daemon (it ignores the answer itself).
@@ -243,18 +239,19 @@ class DaemonRun {
       this.armIdle();
       return;
     }
+    const everywhere = task.type === FrameType.Everywhere;
     if (this.globalsDirty) this.cleanGlobals();
     let running: RunningTask;
     let own: StreamState | undefined;
     try {
-      own = task.everywhere ? undefined : readTaskStream(task.frame);
-      running = new RunningTask(task.frame.id, this.daemonId, own === undefined ? this.stream : new RandomStream(own));
+      own = everywhere ? undefined : readTaskStream(task);
+      running = new RunningTask(task.id, this.daemonId, own === undefined ? this.stream : new RandomStream(own));
       // With a seed, code that calls Math.random() becomes reproducible unchanged.
       if (own !== undefined) {
         Math.random = () => running.random();
         this.randomReplaced = true;
       }
-      const inMap = (task.frame.flags & FrameFlag.InMap) !== 0;
+      const inMap = (task.flags & FrameFlag.InMap) !== 0;
       // Written only when it changes: a store on every task costs the hot path.
       if (inMap !== this.mark.inMap) this.mark.inMap = inMap;
     } catch (err) {
@@ -262,13 +259,13 @@ class DaemonRun {
       return;
     }
     this.running = running;
-    this.setOutputTask?.(task.frame.id);
+    this.setOutputTask?.(task.id);
     if (active(channels.daemonTaskStart)) {
-      const trace = readTraceContext(task.frame);
+      const trace = readTraceContext(task);
       publish(channels.daemonTaskStart, {
-        taskId: task.frame.id,
+        taskId: task.id,
         daemonId: this.daemonId,
-        everywhere: task.everywhere,
+        everywhere,
         traceparent: trace?.traceparent,
         tracestate: trace?.tracestate,
       });
@@ -279,7 +276,7 @@ class DaemonRun {
     }
     let outcome: unknown;
     try {
-      outcome = this.runTask === undefined ? this.invoke(task.frame, running, own) : this.runTask(task.frame.id, () => this.invoke(task.frame, running, own));
+      outcome = this.runTask === undefined ? this.invoke(task, running, own) : this.runTask(task.id, () => this.invoke(task, running, own));
     } catch (err) {
       this.finish(task, err, true);
       return;
@@ -296,7 +293,7 @@ class DaemonRun {
 
   /** Decodes the task and calls it; returns its value or a promise of it. */
   private invoke(f: Frame, ctx: RunningTask, own: StreamState | undefined): unknown {
-    const params = machineryStep(() => decodeTaskParams(f, this.serializers));
+    const params = machineryStep(decodeTaskParams, f, this.serializers, undefined);
     const head = taskFunctionSegment(f);
     if ((f.flags & FrameFlag.ModuleRef) !== 0) {
       const ref = readJsonSegment<ModuleFunction>(head);
@@ -307,7 +304,8 @@ class DaemonRun {
     return params instanceof Promise ? params.then((p) => callTask(f, fn, p, ctx, own)) : callTask(f, fn, params, ctx, own);
   }
 
-  private finish(task: QueuedTask, value: unknown, isError: boolean): void {
+  private finish(task: Frame, value: unknown, isError: boolean): void {
+    const everywhere = task.type === FrameType.Everywhere;
     this.running = undefined;
     // Put back only if replaced: assigning Math.random on every task makes V8 drop its
     // optimisations of Math.random wherever it is called.
@@ -317,19 +315,19 @@ class DaemonRun {
     }
     if (this.mark.inMap === true) this.mark.inMap = false;
     this.setOutputTask?.(undefined);
-    if (active(channels.daemonTaskEnd)) publish(channels.daemonTaskEnd, { taskId: task.frame.id, daemonId: this.daemonId, ok: !isError, error: isError ? value : undefined });
+    if (active(channels.daemonTaskEnd)) publish(channels.daemonTaskEnd, { taskId: task.id, daemonId: this.daemonId, ok: !isError, error: isError ? value : undefined });
     if (this.taskState) Atomics.store(this.taskState, 0, 0);
-    if (!task.everywhere) this.tasksDone++;
+    if (!everywhere) this.tasksDone++;
     let flags = isError ? FrameFlag.Error : 0;
-    if (this.leaving === undefined && !task.everywhere) {
+    if (this.leaving === undefined && !everywhere) {
       const max = this.config.maxtasks;
       if (max !== undefined && this.tasksDone >= max) this.leaving = DaemonExit.MaxTasks;
       else if (this.wallTimePassed()) this.leaving = DaemonExit.WallTime;
     }
     if (this.leaving !== undefined) flags |= FrameFlag.Final;
-    this.sendResult(task.frame.id, value, flags);
+    this.sendResult(task.id, value, flags);
     if (this.config.cleanup !== false) {
-      if (task.everywhere) this.snapshotGlobals();
+      if (everywhere) this.snapshotGlobals();
       else this.globalsToClean();
     }
     if (this.leaving !== undefined) return; // wait for the host's Exit
@@ -338,33 +336,52 @@ class DaemonRun {
   }
 
   private sendResult(id: number, value: unknown, flags: number): void {
-    const send = (segments: Uint8Array[], f: number): void => this.channel.send(frame(FrameType.Result, id, segments, f));
-    const sendError = (err: unknown): void => send(encodeError(err), flags | FrameFlag.Error);
     if ((flags & FrameFlag.Error) !== 0) {
-      sendError(value);
+      this.sendError(id, value, flags);
       return;
     }
     if (value instanceof ChunkOutcomes) {
-      const perItem = (): void => {
-        const items = value.encode(this.serializers);
-        if (items instanceof Promise) void items.then((done) => send(batchResultSegments(done), flags | FrameFlag.Batch));
-        else send(batchResultSegments(items), flags | FrameFlag.Batch);
-      };
-      const sendWhole = (whole: Uint8Array[] | undefined): void => (whole === undefined ? perItem() : send(batchWholeSegments(whole), flags | FrameFlag.Batch));
-      const whole = value.encodeWhole(this.serializers);
-      if (whole instanceof Promise) void whole.then(sendWhole);
-      else sendWhole(whole);
+      this.sendChunk(id, value, flags);
       return;
     }
+    // No closures on this path: it runs for every task.
     let encoded: Uint8Array[] | Promise<Uint8Array[]>;
     try {
-      encoded = machineryStep(() => encodePayload(value, this.serializers, 'result'));
+      encoded = machineryStep(encodePayload, value, this.serializers, 'result');
     } catch (err) {
-      sendError(err);
+      this.sendError(id, err, flags);
       return;
     }
-    if (encoded instanceof Promise) encoded.then((segments) => send(segments, flags), sendError);
-    else send(encoded, flags);
+    if (encoded instanceof Promise) {
+      encoded.then(
+        (segments) => this.sendSegments(id, segments, flags),
+        (err: unknown) => this.sendError(id, err, flags),
+      );
+    } else {
+      this.sendSegments(id, encoded, flags);
+    }
+  }
+
+  private sendSegments(id: number, segments: Uint8Array[], flags: number): void {
+    this.channel.send(frame(FrameType.Result, id, segments, flags));
+  }
+
+  private sendError(id: number, err: unknown, flags: number): void {
+    this.sendSegments(id, encodeError(err), flags | FrameFlag.Error);
+  }
+
+  /** A chunk's Result: every value in one payload when they all encode, else one per item. */
+  private sendChunk(id: number, value: ChunkOutcomes, flags: number): void {
+    const perItem = (): void => {
+      const items = value.encode(this.serializers);
+      if (items instanceof Promise) void items.then((done) => this.sendSegments(id, batchResultSegments(done), flags | FrameFlag.Batch));
+      else this.sendSegments(id, batchResultSegments(items), flags | FrameFlag.Batch);
+    };
+    const sendWhole = (whole: Uint8Array[] | undefined): void =>
+      whole === undefined ? perItem() : this.sendSegments(id, batchWholeSegments(whole), flags | FrameFlag.Batch);
+    const whole = value.encodeWhole(this.serializers);
+    if (whole instanceof Promise) void whole.then(sendWhole);
+    else sendWhole(whole);
   }
 
   private onDisconnect(reason: Error | undefined): void {
@@ -501,12 +518,15 @@ function markMachineryError(err: unknown): never {
   throw err;
 }
 
-/** Runs a step of the daemon's own work, marking what it throws or rejects with as machinery. */
-function machineryStep<T>(step: () => T): T {
+/**
+ * Runs a step of the daemon's own work, `step(a, b, c)`, marking what it throws or rejects with
+ * as machinery. Arguments, not a closure: it runs twice for every task.
+ */
+function machineryStep<A, B, C, T>(step: (a: A, b: B, c: C) => T, a: A, b: B, c: C): T {
   const mark = markMachineryError;
   let out: T;
   try {
-    out = step();
+    out = step(a, b, c);
   } catch (err) {
     return mark(err);
   }
@@ -554,7 +574,7 @@ class ChunkOutcomes {
       if (this.failed[i]) return { segments: encodeError(value), error: true };
       const asError = (err: unknown): EncodedItem => ({ segments: encodeError(err), error: true });
       try {
-        const encoded = machineryStep(() => encodePayload(value, serializers, `result[${i}]`));
+        const encoded = machineryStep(encodePayload, value, serializers, `result[${i}]`);
         return encoded instanceof Promise ? encoded.then((segments) => ({ segments, error: false }), asError) : { segments: encoded, error: false };
       } catch (err) {
         return asError(err);
