@@ -25,39 +25,31 @@ export function nextTaskId(): number {
   return id;
 }
 
-/** Promise.prototype.then, for marking a rejected mirai handled without calling an override. */
-const promiseThen = Promise.prototype.then;
-const ignore = (): void => {};
-
 /*
- * A Mirai is a native promise. Its constructor takes ids, not an executor, so the settling
- * functions are caught by this one shared executor (no closure per task) and picked up right
- * after `super()`.
+ * The settling functions of a mirai's promise are caught by this one shared executor (no
+ * closure per task) and picked up right after `new Promise()`.
  */
-let caughtResolve: (value: unknown) => void = ignore;
-let caughtReject: (error: unknown) => void = ignore;
+let caughtResolve: (value: unknown) => void = () => {};
+let caughtReject: (error: unknown) => void = () => {};
 function catchSettlers(resolve: (value: unknown) => void, reject: (error: unknown) => void): void {
   caughtResolve = resolve;
   caughtReject = reject;
 }
 
 /**
- * The result of `mirai()`, a native `Promise` of the task's value: `await m` gives the value or
- * rejects with a {@link MiraiError}; `m.data` never blocks and holds the value, the error, or
- * {@link UNRESOLVED}. The host settles it through {@link TaskOutcome}.
- *
- * A mirai that fails while nobody awaits it is not an unhandled rejection: its error waits in
- * `m.data` (promises derived with `then()` behave as usual).
+ * The result of `mirai()`; the host settles it through {@link TaskOutcome}. `await m` gives the value or rejects with a {@link MiraiError};
+ * `m.data` never blocks and holds the value, the error, or {@link UNRESOLVED}.
  */
-export class Mirai<T = unknown> extends Promise<T> implements TaskOutcome {
+export class Mirai<T = unknown> implements PromiseLike<T>, TaskOutcome {
   /** Task id, increasing per process (as in `status()`). */
   readonly id: number;
   /** The compute profile the task was sent to. */
   readonly profile: string;
   #state = State.Pending;
   #value: unknown = UNRESOLVED;
-  readonly #resolve: (value: unknown) => void;
-  readonly #reject: (error: unknown) => void;
+  #promise: Promise<T> | undefined;
+  #resolve: ((value: unknown) => void) | undefined;
+  #reject: ((error: unknown) => void) | undefined;
   /** What stops the task (the host's handle on it): kept instead of a closure per task. */
   #submitted: Submitted | undefined;
   #listeners: (() => void)[] | undefined;
@@ -65,10 +57,6 @@ export class Mirai<T = unknown> extends Promise<T> implements TaskOutcome {
 
   /** @internal Made by `mirai()`. */
   constructor(id: number, profile: string) {
-    if (typeof id !== 'number') throw new TypeError('a Mirai is made by mirai(), not by new or Promise methods');
-    super(catchSettlers as (resolve: (value: T) => void, reject: (error: unknown) => void) => void);
-    this.#resolve = caughtResolve;
-    this.#reject = caughtReject;
     this.id = id;
     this.profile = profile;
   }
@@ -101,6 +89,21 @@ export class Mirai<T = unknown> extends Promise<T> implements TaskOutcome {
     return this.#state === State.Rejected ? (this.#value as MiraiError) : undefined;
   }
 
+  then<R1 = T, R2 = never>(
+    onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onRejected?: ((reason: MiraiError) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    return this.promise().then(onFulfilled, onRejected);
+  }
+
+  catch<R = never>(onRejected?: ((reason: MiraiError) => R | PromiseLike<R>) | null): Promise<T | R> {
+    return this.promise().catch(onRejected);
+  }
+
+  finally(onFinally?: (() => void) | null): Promise<T> {
+    return this.promise().finally(onFinally);
+  }
+
   /**
    * Cancels the task: queued, it never runs; running, it is stopped. The mirai settles at once
    * with a CancelledError (errorValue 20). Returns false if it had already settled.
@@ -111,9 +114,21 @@ export class Mirai<T = unknown> extends Promise<T> implements TaskOutcome {
     return true;
   }
 
-  /** The mirai itself, which is a native promise (kept for code written against earlier versions). */
+  /**
+   * A native promise of the result, made on first use: a mirai nobody awaits (a map's elements,
+   * one read through `m.data`) costs no promise, and its failure is no unhandled rejection.
+   */
   promise(): Promise<T> {
-    return this;
+    if (this.#promise === undefined) {
+      if (this.#state === State.Fulfilled) this.#promise = Promise.resolve(this.#value as T);
+      else if (this.#state === State.Rejected) this.#promise = Promise.reject(this.#value);
+      else {
+        this.#promise = new Promise<T>(catchSettlers as (resolve: (value: T) => void, reject: (error: unknown) => void) => void);
+        this.#resolve = caughtResolve;
+        this.#reject = caughtReject;
+      }
+    }
+    return this.#promise;
   }
 
   /** @internal Set by whoever runs the task. */
@@ -138,7 +153,7 @@ export class Mirai<T = unknown> extends Promise<T> implements TaskOutcome {
     this.#state = State.Fulfilled;
     this.#value = value;
     this.#submitted = undefined;
-    this.#resolve(value);
+    this.#resolve?.(value);
     this.#notify();
   }
 
@@ -148,9 +163,7 @@ export class Mirai<T = unknown> extends Promise<T> implements TaskOutcome {
     this.#state = State.Rejected;
     this.#value = error;
     this.#submitted = undefined;
-    // Its error is kept in `data`: a mirai nobody awaits is not an unhandled rejection.
-    promiseThen.call(this, undefined, ignore);
-    this.#reject(error);
+    this.#reject?.(error);
     this.#notify();
   }
 
@@ -161,7 +174,7 @@ export class Mirai<T = unknown> extends Promise<T> implements TaskOutcome {
     for (const l of listeners) l();
   }
 
-  override get [Symbol.toStringTag](): string {
+  get [Symbol.toStringTag](): string {
     return 'Mirai';
   }
 
@@ -191,12 +204,6 @@ export function allSettled(list: readonly Mirai<unknown>[]): Promise<void> {
     for (const m of list) m._onSettled(one);
   });
 }
-
-/*
- * `await m` and `Promise.all()` take a promise whose `constructor` is Promise as it is, with no
- * extra promise or microtask; a subclass would be wrapped. Derived promises are plain ones.
- */
-Object.defineProperty(Mirai.prototype, 'constructor', { value: Promise, writable: true, configurable: true });
 
 /** True if `m` is a {@link Mirai}. */
 export function isMirai(value: unknown): value is Mirai {
