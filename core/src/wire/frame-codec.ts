@@ -54,15 +54,17 @@ export function encodeFrames(frames: readonly Frame[]): Uint8Array[] {
   for (const frame of frames) {
     const segments = frame.segments;
     const n = segments.length;
+    // Byte stores, not writeUInt32LE: the sizes are known to fit, and this runs per frame.
     packed[at] = FRAME_MAGIC;
     packed[at + 1] = frame.type;
-    packed.writeUInt16LE(frame.flags, at + 2);
-    packed.writeUInt32LE(frame.id >>> 0, at + 4);
-    packed.writeUInt32LE(n, at + 8);
-    packed.writeUInt32LE(0, at + 12);
+    packed[at + 2] = frame.flags & 0xff;
+    packed[at + 3] = (frame.flags >>> 8) & 0xff;
+    putU32(packed, at + 4, frame.id >>> 0);
+    putU32(packed, at + 8, n);
+    putU32(packed, at + 12, 0);
     at += FRAME_HEADER_BYTES;
     for (let i = 0; i < n; i++) {
-      packed.writeUInt32LE(segments[i]!.byteLength, at);
+      putU32(packed, at, segments[i]!.byteLength);
       at += 4;
     }
     for (let i = 0; i < n; i++) {
@@ -78,8 +80,21 @@ export function encodeFrames(frames: readonly Frame[]): Uint8Array[] {
       }
     }
   }
+  if (from === 0) {
+    // No large segment: the packed buffer is the whole write (no view of it needed).
+    chunks.push(packed);
+    return chunks;
+  }
   if (at > from) chunks.push(packed.subarray(from, at));
   return chunks;
+}
+
+/** Writes `value` (an unsigned 32-bit integer) little-endian at `at`. */
+function putU32(b: Uint8Array, at: number, value: number): void {
+  b[at] = value & 0xff;
+  b[at + 1] = (value >>> 8) & 0xff;
+  b[at + 2] = (value >>> 16) & 0xff;
+  b[at + 3] = value >>> 24;
 }
 
 /**

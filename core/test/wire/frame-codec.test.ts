@@ -43,6 +43,13 @@ describe('frame codec', () => {
     });
   }
 
+  it('lays out the header little-endian as documented (flags above one byte, ids above 2^31)', () => {
+    const [bytes] = encodeFrame(frame(FrameType.Result, 0x89abcdef, [Buffer.from('ab'), new Uint8Array(0)], 0x1234));
+    expect(Buffer.from(bytes!).toString('hex')).toBe('a7' + FrameType.Result.toString(16).padStart(2, '0') + '3412' + 'efcdab89' + '02000000' + '00000000' + '02000000' + '00000000' + '6162');
+    const [back] = decodeAll(Buffer.from(bytes!), [5]);
+    expect([back!.flags, back!.id]).toEqual([0x1234, 0x89abcdef]);
+  });
+
   it('decodes frames whose segment counts grow and shrink (length tables reused or not)', () => {
     const seg = (n: number, fill: number): Uint8Array => new Uint8Array(n).fill(fill);
     const shapes = [[3, 0, 5], Array.from({ length: 100 }, (_, i) => i % 7), [2], [0, 0], [9, 1, 0, 4]];
