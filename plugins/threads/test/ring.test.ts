@@ -224,7 +224,7 @@ describe('a corrupt ring', () => {
       }
       await until(() => a.reports.some((r) => r.closed !== undefined));
       const closed = a.reports.find((r) => r.closed !== undefined)!;
-      expect(closed.error).toBe('ProtocolError');
+      expect(closed.error).toBe(new ProtocolError('').name); // a typed error, reported by name from the thread
       expect(closed.closed).toMatch(/^thread channel: a ring record of 60000 bytes \(the ring holds \d+\) from echo$/);
       expect(a.reports.some((r) => r.answered === 2)).toBe(false);
       // b was unharmed, before and after a failed.
