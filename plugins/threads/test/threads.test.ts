@@ -5,7 +5,7 @@
  */
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CancelledError, ConfigError, ProtocolError, daemons, everywhere, mirai, MiraiError, miraiMap, status, type LaunchHandle, type LaunchSpec, type TaskContext } from '@mirai-ts/core';
+import { CancelledError, ConfigError, ConnectionResetError, ProtocolError, daemons, everywhere, mirai, MiraiError, miraiMap, status, type LaunchHandle, type LaunchSpec, type TaskContext } from '@mirai-ts/core';
 import { DEFAULT_LIMITS, frame, FrameType, type Frame } from '@mirai-ts/core/plugin';
 import { PortChannel, threadDaemons, threadLauncher, threadTransport, WAIT_IDLE_MS } from '../src/index.js';
 
@@ -60,6 +60,23 @@ describe('thread daemons', () => {
     const ids = status()!.daemons.map((d) => d.id);
     expect(ids).toHaveLength(1);
     expect(ids[0]).not.toBe(before);
+  });
+
+  it('settles every task a thread held (prefetched through its ring) when the thread dies, and replaces it', async () => {
+    await daemons(1, { ...threadDaemons(), prefetch: 4 });
+    const before = status()!.daemons[0]!.id;
+    const tasks = [
+      mirai(async () => {
+        await new Promise((r) => setTimeout(r, 50)); // the others arrive meanwhile
+        process.exit(3); // ends this thread only
+      }),
+      ...Array.from({ length: 3 }, (_, i) => mirai(({ i }: { i: number }) => i, { i })),
+    ];
+    const settled = await Promise.allSettled(tasks);
+    // All four were on the thread (prefetch 4) when it died: each settles as a lost daemon's task.
+    for (const s of settled) expect(s.status === 'rejected' && s.reason instanceof ConnectionResetError).toBe(true);
+    expect(await mirai(() => 'after')).toBe('after');
+    await until(() => status()!.daemons.length === 1 && status()!.daemons[0]!.id !== before);
   });
 
   it('moves large buffers with transfer (the sent array is detached), copies them without', async () => {
