@@ -87,12 +87,15 @@ export class Ring {
     for (let i = 0; i < chunks.length; i++) bytes += chunks[i]!.byteLength;
     const words = this.words;
     const head = Atomics.load(words, HEAD);
-    const free = this.data.length - ((head - Atomics.load(words, TAIL)) | 0);
+    const used = (head - Atomics.load(words, TAIL)) | 0;
     const need = RECORD_HEADER_BYTES + pad4(bytes);
+    // The peer can write the words too: a count that makes no sense is a full ring here (the
+    // frame goes by the port; the reader finds its own ring corrupt), never a write out of bounds.
+    if (used < 0 || used > this.data.length || (head & 3) !== 0) return false;
     let at = head & this.mask;
     let skip = 0;
     if (at + need > this.data.length) skip = this.data.length - at;
-    if (skip + need > free) return false;
+    if (skip + need > this.data.length - used) return false;
     const data = this.data;
     if (skip > 0) {
       data.writeUInt32LE(WRAP, at);
@@ -116,6 +119,7 @@ export class Ring {
     const used = (Atomics.load(words, HEAD) - tail) | 0;
     if (used === 0) return undefined;
     if (used < 0 || used > this.data.length || (used & 3) !== 0) return `a ring holding ${used} bytes (capacity ${this.data.length})`;
+    if ((tail & 3) !== 0) return `a ring read up to ${tail}, not a record boundary`;
     let at = tail & this.mask;
     let length = this.data.readUInt32LE(at);
     if (length === WRAP) {

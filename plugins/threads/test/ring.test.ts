@@ -74,6 +74,19 @@ describe('Ring', () => {
     expect(ring.next()).toBeUndefined();
   });
 
+  it('writes nothing, and does not throw, when the peer left its counters corrupt or the record is larger than the ring', () => {
+    const f = frame(FrameType.Task, 1, [bytes(10, 1)]);
+    for (const [head, tail] of [[6, 0], [0, 8], [RING_BYTES + 8, 0]]) {
+      const ring = new Ring();
+      Atomics.store(ring.words, HEAD, head!);
+      Atomics.store(ring.words, TAIL, tail!);
+      expect(ring.write(f, 0)).toBe(false);
+      expect([Atomics.load(ring.words, HEAD), Atomics.load(ring.words, TAIL)]).toEqual([head, tail]);
+    }
+    // 20 000 empty segments: no bytes, but a length table of 80 000.
+    expect(new Ring().write(frame(FrameType.Task, 1, Array.from({ length: 20_000 }, () => new Uint8Array(0))), 0)).toBe(false);
+  });
+
   it('checks every length and count it reads before allocating: a corrupt ring is a reason, not a frame', () => {
     const limits = { ...DEFAULT_LIMITS, maxSegments: 4, maxFrameBytes: 10_000 };
     /** A ring holding one valid record of 3 segments, its bytes for corrupting, and the record's start. */
@@ -91,6 +104,14 @@ describe('Ring', () => {
       ['a segment length past the record', (d) => d.setUint32(8 + 16, 0xffff_fff0, true), /segment lengths \(\d+ bytes\) do not match its size \(8\)/],
       ['a head not on a record boundary', (_, r) => Atomics.add(r.words, HEAD, 2), /a ring holding 46 bytes/],
       ['a head behind the tail', (_, r) => Atomics.store(r.words, HEAD, -8), /a ring holding -8 bytes/],
+      [
+        'head and tail both off a record boundary',
+        (_, r) => {
+          Atomics.store(r.words, TAIL, RING_BYTES - 2);
+          Atomics.store(r.words, HEAD, RING_BYTES + 2);
+        },
+        /a ring read up to 65534, not a record boundary/,
+      ],
     ];
     for (const [what, corrupt, reason] of cases) {
       const { ring, data } = fresh();
