@@ -8,7 +8,7 @@ import { threadTransport, type ThreadTransportOptions } from './thread-transport
 
 export { threadTransport, type ThreadTransportOptions } from './thread-transport.js';
 export { threadLauncher, type ThreadWorkerData } from './thread-launcher.js';
-export { PortChannel, TRANSFER_MIN_BYTES, WAIT_SLICE_MS, WAIT_IDLE_MS, DEFAULT_SPIN_US } from './port-channel.js';
+export { PortChannel, TRANSFER_MIN_BYTES, RING_BYTES, RING_MAX_FRAME_BYTES, WAIT_SLICE_MS, WAIT_IDLE_MS, DEFAULT_SPIN_US } from './port-channel.js';
 
 /**
  * The options that make a profile's daemons threads: a `thread://` URL, the thread transport

@@ -1,24 +1,36 @@
 /**
- * A Channel over a MessagePort: one frame per message, in order (see posted-frame.ts).
+ * A Channel over a MessagePort and two shared-memory rings, one frame at a time, in order.
+ *
+ * Small frames (segments of at most RING_MAX_FRAME_BYTES) go through the peer's ring
+ * (ring.ts): a copy into shared memory instead of `postMessage`'s structured clone and
+ * message event. Larger frames, and a small one that does not fit in the ring's free space,
+ * go by `postMessage` (large buffers moved with `transfer`; see posted-frame.ts). Every frame
+ * carries a sequence number, so the reader delivers them in the order they were sent: a
+ * writer publishes a ring record before it posts the next frame, so when the record due is
+ * not the ring's next, it is already on the port (`receiveMessageOnPort` takes it at once).
+ *
+ * Waking the reader: each end posts its inbound ring to the peer first; a writer wakes the
+ * reader only as its ring's STATE word asks: nothing while it reads, a bare message on the
+ * port (a doorbell) while it is in its event loop, `Atomics.notify` while it waits.
  *
  * The fast path (a daemon's end, `wait`): waking a worker's event loop for each message costs
  * about 20 µs, so a daemon thread with nothing in flight (every Task or Everywhere frame it
  * received answered by a Result) does not go back to its event loop to wait for the next task:
- * it polls, then blocks in `Atomics.wait` on a counter it shares with the host's end, which
- * adds to it and notifies after each message it posts, and pulls the message synchronously
- * (`receiveMessageOnPort`). The waiting is bounded: the poll lasts at most `spinUs` after a
- * result (and backs off when it finds nothing), one wait lasts at most WAIT_SLICE_MS, the
- * thread's event loop gets a turn between waits (its timers, I/O), and after WAIT_IDLE_MS
- * without a frame the thread waits in its event loop only. `Atomics.wait` sleeps (no CPU);
- * `worker.terminate()` interrupts it. Both paths read the same port queue, so frames stay in
- * order.
+ * it polls, then blocks in `Atomics.wait` on its ring's COUNT word, which the host bumps and
+ * notifies, and reads the ring (or the port, `receiveMessageOnPort`) synchronously. The
+ * waiting is bounded: the poll lasts at most `spinUs` after a result (and backs off when it
+ * finds nothing), one wait lasts at most WAIT_SLICE_MS, the thread's event loop gets a turn
+ * between waits (its timers, I/O), and after WAIT_IDLE_MS without a frame the thread waits in
+ * its event loop only. `Atomics.wait` sleeps (no CPU); `worker.terminate()` interrupts it.
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import type { Channel } from '@mirai-ts/core';
+import { ProtocolError, type Channel } from '@mirai-ts/core';
 import { FrameType, type Frame, type FrameLimits } from '@mirai-ts/core/plugin';
-import { postedFrame, receivedFrame } from './posted-frame.js';
+import { isUint32, postedFrame, receivedFrame } from './posted-frame.js';
+import { ACTIVE, COUNT, LOOP, Ring, RING_MAX_FRAME_BYTES, STATE, WAIT } from './ring.js';
 
 export { TRANSFER_MIN_BYTES } from './posted-frame.js';
+export { RING_BYTES, RING_MAX_FRAME_BYTES } from './ring.js';
 
 /** The longest one `Atomics.wait` blocks the thread's event loop. */
 export const WAIT_SLICE_MS = 10;
@@ -30,11 +42,10 @@ export const WAIT_SLICE_MS = 10;
 export const DEFAULT_SPIN_US = 0;
 /** How long after its last frame a waiting end keeps waiting in `Atomics.wait`. */
 export const WAIT_IDLE_MS = 500;
-/** The first message of a waiting end: this tag, then the counter its peer notifies. */
-const WAKE_TAG = 'mirai-ts.wake';
-/** The shared words: frames posted to the waiting end, and whether it sleeps in `Atomics.wait`. */
-const COUNT = 0;
-const SLEEPING = 1;
+/** The first message of each end: this tag, then the SharedArrayBuffer of its inbound ring. */
+const RING_TAG = 'mirai-ts.ring';
+/** A message that only wakes the reader's event loop to read its ring. */
+const DOORBELL = 0;
 const RESOLVED = Promise.resolve();
 
 export class PortChannel implements Channel {
@@ -43,12 +54,23 @@ export class PortChannel implements Channel {
   closed = false;
   /** Frames this end took while waiting in `Atomics.wait`, not from its event loop (diagnostics). */
   waitedFrames = 0;
+  /** Frames this end sent through the peer's ring, and by `postMessage` (diagnostics). */
+  ringFrames = 0;
+  portFrames = 0;
   private limits: FrameLimits | undefined;
   private reported = false;
-  /** The words of a waiting peer: this end adds to its count after each post, and wakes it if it sleeps. */
-  private notify: Int32Array | undefined;
-  /** This end's words, when it waits (see COUNT, SLEEPING). */
-  private readonly wake: Int32Array | undefined;
+  /** The ring the peer writes to, read here. */
+  private readonly inbound = new Ring();
+  /** The peer's inbound ring, once it arrived (until then every frame goes by the port). */
+  private outbound: Ring | undefined;
+  /** Sequence numbers: of the next frame sent, and of the next frame to deliver. */
+  private sent = 0;
+  private expected = 0;
+  /** Frames taken from the port, in order, not yet due (ring records come before them). */
+  private readonly posted: { seq: number; frame: Frame }[] = [];
+  private draining = false;
+  /** Whether this end waits (a daemon thread's). */
+  private readonly waits: boolean;
   /** Task and Everywhere frames received, Result frames sent: nothing is in flight when equal. */
   private tasksIn = 0;
   private resultsOut = 0;
@@ -73,7 +95,7 @@ export class PortChannel implements Channel {
   /**
    * @param wait - given, this end is a daemon thread's: it waits for frames as the file comment
    *   says, polling `spinUs` µs after each result first (0: never). The peer must be a
-   *   PortChannel too (it notifies); never on the main thread.
+   *   PortChannel too; never on the main thread.
    */
   constructor(
     private readonly port: MessagePort,
@@ -84,23 +106,31 @@ export class PortChannel implements Channel {
     port.on('message', (message: unknown) => this.receive(message));
     port.on('close', () => this.ended(undefined));
     this.spinMs = (wait?.spinUs ?? 0) / 1000;
-    if (wait !== undefined) {
-      this.wake = new Int32Array(new SharedArrayBuffer(8));
-      port.postMessage([WAKE_TAG, this.wake]);
-    }
+    this.waits = wait !== undefined;
+    Atomics.store(this.inbound.words, STATE, LOOP);
+    port.postMessage([RING_TAG, this.inbound.buffer]);
+  }
+
+  /** Whether the peer's ring arrived: until then every frame goes by `postMessage` (diagnostics). */
+  get ringReady(): boolean {
+    return this.outbound !== undefined;
   }
 
   send(f: Frame): void {
     if (this.closed) return;
-    const { message, moved } = postedFrame(f, this.transfer);
-    this.port.postMessage(message, moved);
-    const notify = this.notify;
-    if (notify !== undefined) {
-      Atomics.add(notify, COUNT, 1);
-      // Only a sleeping peer needs the futex call (a syscall); one that polls or runs sees the count.
-      if (Atomics.load(notify, SLEEPING) !== 0) Atomics.notify(notify, COUNT, 1);
+    const seq = this.sent;
+    this.sent = (seq + 1) >>> 0;
+    const out = this.outbound;
+    if (out !== undefined && frameBytes(f) <= RING_MAX_FRAME_BYTES && out.write(f, seq)) {
+      this.ringFrames++;
+      this.wakeReader(out, false);
+    } else {
+      const { message, moved } = postedFrame(f, this.transfer);
+      this.port.postMessage([seq, message], moved);
+      this.portFrames++;
+      if (out !== undefined) this.wakeReader(out, true);
     }
-    if (this.wake !== undefined && f.type === FrameType.Result && ++this.resultsOut === this.tasksIn) {
+    if (this.waits && f.type === FrameType.Result && ++this.resultsOut === this.tasksIn) {
       this.answered = true;
       this.scheduleWait();
     }
@@ -125,25 +155,138 @@ export class PortChannel implements Channel {
     this.port.unref();
   }
 
+  /**
+   * Wakes the peer for what was just written, as its STATE asks. A posted frame wakes an event
+   * loop by itself; a doorbell is posted only by the writer that moves STATE from LOOP to
+   * ACTIVE, so a reader busy in its event loop gets one, however many frames follow.
+   */
+  private wakeReader(out: Ring, posted: boolean): void {
+    const words = out.words;
+    const state = Atomics.load(words, STATE);
+    if (state === WAIT) {
+      Atomics.add(words, COUNT, 1);
+      Atomics.notify(words, COUNT, 1);
+    } else if (state === LOOP && !posted && Atomics.compareExchange(words, STATE, LOOP, ACTIVE) === LOOP) {
+      this.port.postMessage(DOORBELL);
+    }
+  }
+
+  /** A message from the event loop: read it, then whatever is due. */
   private receive(message: unknown): void {
     if (this.closed) return;
-    if (Array.isArray(message) && message[0] === WAKE_TAG) {
-      const counter: unknown = message[1];
-      if (this.notify !== undefined || !(counter instanceof Int32Array) || !(counter.buffer instanceof SharedArrayBuffer) || counter.length !== 2) {
-        this.close(new Error('thread channel: a bad wake-up counter from the peer'));
-      } else this.notify = counter;
-      return;
+    Atomics.store(this.inbound.words, STATE, ACTIVE);
+    this.take(message);
+    this.drain(Infinity);
+    if (!this.waitScheduled) this.rest();
+  }
+
+  /** Takes one port message: a doorbell, the peer's ring, or a frame (kept until due). True for a frame. */
+  private take(message: unknown): boolean {
+    if (message === DOORBELL) return false;
+    if (Array.isArray(message) && message[0] === RING_TAG) {
+      const ring = this.outbound === undefined ? Ring.from(message[1]) : 'a second ring';
+      if (typeof ring === 'string') this.fail(ring);
+      else this.outbound = ring;
+      return false;
     }
-    const f = receivedFrame(message, this.limits);
+    if (!Array.isArray(message) || message.length !== 2 || !isUint32(message[0])) {
+      this.fail('a message that is not a frame');
+      return false;
+    }
+    const f = receivedFrame(message[1], this.limits);
     if (typeof f === 'string') {
-      this.close(new Error(`thread channel: ${f} from ${this.peer}`));
-      return;
+      this.fail(f);
+      return false;
     }
-    if (this.wake !== undefined) {
+    this.posted.push({ seq: message[0], frame: f });
+    return true;
+  }
+
+  /** Takes port messages until a frame; false when there is none. */
+  private takeFromPort(): boolean {
+    for (;;) {
+      const next = receiveMessageOnPort(this.port);
+      if (next === undefined || this.closed) return false;
+      if (this.take(next.message)) return true;
+    }
+  }
+
+  /**
+   * Delivers up to `max` frames that are due, from the ring and from the port, in sequence;
+   * the number delivered. A record or message that breaks the order fails the channel.
+   */
+  private drain(max: number): number {
+    if (this.draining) return 0;
+    this.draining = true;
+    let delivered = 0;
+    try {
+      while (delivered < max && !this.closed) {
+        const due = this.posted[0];
+        if (due !== undefined && due.seq === this.expected) {
+          this.posted.shift();
+          this.deliver(due.frame);
+          delivered++;
+          continue;
+        }
+        const seq = this.inbound.next();
+        if (typeof seq === 'string') {
+          this.fail(seq);
+          break;
+        }
+        if (seq === this.expected) {
+          const f = this.inbound.read(this.limits);
+          if (typeof f === 'string') {
+            this.fail(f);
+            break;
+          }
+          this.deliver(f);
+          delivered++;
+          continue;
+        }
+        // The frame due was posted before whatever came after it: it is on the port, or lost.
+        if (due !== undefined) {
+          if (seq !== undefined) this.fail(`frames out of order: expecting ${this.expected}, the ring holds ${seq} and the port ${due.seq}`);
+          else this.fail(`frame ${due.seq} from the port while ${this.expected} is missing`);
+          break;
+        }
+        if (seq === undefined) break;
+        if (!this.takeFromPort()) {
+          if (!this.closed) this.fail(`ring record ${seq} while frame ${this.expected} is missing`);
+          break;
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+    return delivered;
+  }
+
+  private deliver(f: Frame): void {
+    this.expected = (this.expected + 1) >>> 0;
+    if (this.waits) {
       this.lastFrameAt = performance.now();
       if (f.type === FrameType.Task || f.type === FrameType.Everywhere) this.tasksIn++;
     }
     this.onFrame(f);
+  }
+
+  /** Goes back to the event loop: marks the ring so writers ring the doorbell, reading what came meanwhile. */
+  private rest(): void {
+    const words = this.inbound.words;
+    for (;;) {
+      Atomics.store(words, STATE, LOOP);
+      // Marked before looking: a record published after this look finds LOOP and rings.
+      if (this.closed || this.inbound.next() === undefined) return;
+      Atomics.store(words, STATE, ACTIVE);
+      this.drain(Infinity);
+      if (this.waitScheduled) return;
+    }
+  }
+
+  /** Whether a frame may be due: one from the port, a ring record (or a corrupt ring, which drain reports). */
+  private pending(): boolean {
+    if (this.posted.length > 0 && this.posted[0]!.seq === this.expected) return true;
+    return this.inbound.next() !== undefined || this.takeFromPort();
   }
 
   /**
@@ -168,32 +311,33 @@ export class PortChannel implements Channel {
    */
   private waitForFrames(): void {
     this.waitScheduled = false;
-    const wake = this.wake!;
+    const words = this.inbound.words;
     let woken = false;
     for (;;) {
-      if (this.closed || this.resultsOut !== this.tasksIn) return;
-      // Read before draining: a post after the drain changes it, so the wait returns at once.
-      const seen = Atomics.load(wake, COUNT);
-      const next = receiveMessageOnPort(this.port);
-      if (next !== undefined) {
-        this.waitedFrames++;
-        this.receive(next.message);
+      if (this.closed) return;
+      if (this.resultsOut !== this.tasksIn) return this.rest();
+      // Read before looking: a writer that publishes after the look bumps it, so the wait returns at once.
+      const seen = Atomics.load(words, COUNT);
+      // Marked before looking, for the same reason: a writer that finds WAIT bumps COUNT.
+      Atomics.store(words, STATE, WAIT);
+      if (this.pending()) {
+        Atomics.store(words, STATE, ACTIVE);
+        if (this.drain(1) > 0) this.waitedFrames++;
+        if (!this.waitScheduled) this.rest();
         return;
       }
       const now = performance.now();
-      if (now - this.lastFrameAt >= WAIT_IDLE_MS) return;
+      if (now - this.lastFrameAt >= WAIT_IDLE_MS) return this.rest();
       const left = WAIT_SLICE_MS - (now - this.turnAt);
       if (woken || left <= 0) break;
       if (this.answered) {
         this.answered = false;
         if (this.spin(seen, now)) continue;
       }
-      // Marked before the wait reads the count: a peer that adds after reading 0 here has added
-      // before the wait, which then returns at once (sequentially consistent atomics).
-      Atomics.store(wake, SLEEPING, 1);
-      woken = Atomics.wait(wake, COUNT, seen, left) !== 'timed-out';
-      Atomics.store(wake, SLEEPING, 0);
+      woken = Atomics.wait(words, COUNT, seen, left) !== 'timed-out';
     }
+    // A turn of the event loop, then waiting again: no writer needs to wake us meanwhile.
+    Atomics.store(words, STATE, ACTIVE);
     this.waitScheduled = true;
     setImmediate(this.turnLoop);
   }
@@ -211,10 +355,10 @@ export class PortChannel implements Channel {
       this.spinSkip--;
       return false;
     }
-    const wake = this.wake!;
+    const words = this.inbound.words;
     const end = now + this.spinMs;
-    while (Atomics.load(wake, COUNT) === seen && performance.now() < end);
-    if (Atomics.load(wake, COUNT) !== seen) {
+    while (Atomics.load(words, COUNT) === seen && performance.now() < end);
+    if (Atomics.load(words, COUNT) !== seen) {
       this.spinBackoff = 0;
       return true;
     }
@@ -223,11 +367,16 @@ export class PortChannel implements Channel {
     return false;
   }
 
-  /** Wakes a peer waiting on our counter, so it sees the close in its event loop. */
+  /** Wakes a peer waiting on its ring, so it sees the close in its event loop. */
   private wakePeer(): void {
-    if (this.notify === undefined) return;
-    Atomics.add(this.notify, COUNT, 1);
-    Atomics.notify(this.notify, COUNT, 1);
+    if (this.outbound === undefined) return;
+    Atomics.add(this.outbound.words, COUNT, 1);
+    Atomics.notify(this.outbound.words, COUNT, 1);
+  }
+
+  /** Fails the channel for what the peer sent. */
+  private fail(why: string): void {
+    this.close(new ProtocolError(`thread channel: ${why} from ${this.peer}`));
   }
 
   private ended(reason: Error | undefined): void {
@@ -236,4 +385,11 @@ export class PortChannel implements Channel {
     this.reported = true;
     this.onClose(reason);
   }
+}
+
+/** Bytes of a frame's segments. */
+function frameBytes(f: Frame): number {
+  let total = 0;
+  for (let i = 0; i < f.segments.length; i++) total += f.segments[i]!.byteLength;
+  return total;
 }

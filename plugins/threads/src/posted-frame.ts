@@ -126,6 +126,7 @@ export function receivedFrame(message: unknown, limits: FrameLimits | undefined)
   return { type: type as Frame['type'], flags, id, segments };
 }
 
-function isUint32(v: unknown): v is number {
+/** Whether a value read from a message is a u32 (a type, id, length or sequence number). */
+export function isUint32(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
 }

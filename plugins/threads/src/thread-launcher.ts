@@ -51,7 +51,7 @@ let launches = 0;
 
 /** A launcher of thread daemons; its options are those of the daemons' thread transport (and must match the profile's). */
 export function threadLauncher(options: ThreadTransportOptions = {}): Launcher {
-  const { transfer, spin } = checkThreadOptions(options);
+  const { transfer, spin } = checkThreadOptions(options, 'threadLauncher()');
   return {
     kind: 'thread',
     async launch(spec: LaunchSpec, n: number): Promise<LaunchHandle[]> {

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { isMainThread, MessageChannel, parentPort, type MessagePort } from 'node:worker_threads';
 import { ConfigError, type Channel, type DialOptions, type Listener, type ListenOptions, type Transport } from '@mirai-ts/core';
+import { checkOptions, is } from '@mirai-ts/core/plugin';
 import { DEFAULT_SPIN_US, PortChannel } from './port-channel.js';
 
 /** Options of {@link threadTransport}. */
@@ -86,20 +87,17 @@ function checkUrl(url: string): string {
 /** The longest `spin` accepted (µs): longer polls only burn CPU. */
 const MAX_SPIN_US = 1_000;
 
-/** Checks options; unknown keys are a ConfigError. */
-export function checkThreadOptions(options: ThreadTransportOptions): { transfer: boolean; spin: number } {
-  for (const key of Object.keys(options)) {
-    if (key !== 'transfer' && key !== 'spin') {
-      const near = key.startsWith('trans') ? " (did you mean 'transfer'?)" : key.startsWith('sp') ? " (did you mean 'spin'?)" : '';
-      throw new ConfigError(`threadTransport: unknown option '${key}'${near}; known: transfer, spin`);
-    }
-  }
-  if (options.transfer !== undefined && typeof options.transfer !== 'boolean') throw new ConfigError(`threadTransport: transfer must be a boolean, got ${JSON.stringify(options.transfer)}`);
-  const spin = options.spin ?? DEFAULT_SPIN_US;
-  if (typeof spin !== 'number' || !Number.isFinite(spin) || spin < 0 || spin > MAX_SPIN_US) {
-    throw new ConfigError(`threadTransport: spin must be a number of µs from 0 to ${MAX_SPIN_US}, got ${JSON.stringify(options.spin)}`);
-  }
-  return { transfer: options.transfer ?? false, spin };
+/** The rules of {@link ThreadTransportOptions}, in core's style (see `checkOptions`). */
+const THREAD_OPTIONS = {
+  transfer: is.boolean,
+  spin: (value: unknown): string | undefined =>
+    typeof value === 'number' && value >= 0 && value <= MAX_SPIN_US ? undefined : `a number of µs from 0 to ${MAX_SPIN_US}`,
+} as const;
+
+/** Checks options; unknown keys and bad values are a ConfigError. */
+export function checkThreadOptions(options: ThreadTransportOptions, where = 'threadTransport()'): { transfer: boolean; spin: number } {
+  checkOptions(where, options, THREAD_OPTIONS);
+  return { transfer: options.transfer ?? false, spin: options.spin ?? DEFAULT_SPIN_US };
 }
 
 /** A transport for `thread://` URLs (see {@link ThreadTransportOptions}). */

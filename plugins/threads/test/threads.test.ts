@@ -5,7 +5,7 @@
  */
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CancelledError, ConfigError, daemons, everywhere, mirai, MiraiError, miraiMap, status, type LaunchHandle, type LaunchSpec, type TaskContext } from '@mirai-ts/core';
+import { CancelledError, ConfigError, ConnectionResetError, ProtocolError, daemons, everywhere, mirai, MiraiError, miraiMap, status, type LaunchHandle, type LaunchSpec, type TaskContext } from '@mirai-ts/core';
 import { DEFAULT_LIMITS, frame, FrameType, type Frame } from '@mirai-ts/core/plugin';
 import { PortChannel, threadDaemons, threadLauncher, threadTransport, WAIT_IDLE_MS } from '../src/index.js';
 
@@ -60,6 +60,23 @@ describe('thread daemons', () => {
     const ids = status()!.daemons.map((d) => d.id);
     expect(ids).toHaveLength(1);
     expect(ids[0]).not.toBe(before);
+  });
+
+  it('settles every task a thread held (prefetched through its ring) when the thread dies, and replaces it', async () => {
+    await daemons(1, { ...threadDaemons(), prefetch: 4 });
+    const before = status()!.daemons[0]!.id;
+    const tasks = [
+      mirai(async () => {
+        await new Promise((r) => setTimeout(r, 50)); // the others arrive meanwhile
+        process.exit(3); // ends this thread only
+      }),
+      ...Array.from({ length: 3 }, (_, i) => mirai(({ i }: { i: number }) => i, { i })),
+    ];
+    const settled = await Promise.allSettled(tasks);
+    // All four were on the thread (prefetch 4) when it died: each settles as a lost daemon's task.
+    for (const s of settled) expect(s.status === 'rejected' && s.reason instanceof ConnectionResetError).toBe(true);
+    expect(await mirai(() => 'after')).toBe('after');
+    await until(() => status()!.daemons.length === 1 && status()!.daemons[0]!.id !== before);
   });
 
   it('moves large buffers with transfer (the sent array is detached), copies them without', async () => {
@@ -153,10 +170,14 @@ describe('thread daemons', () => {
   });
 
   it('rejects bad options and URLs with a ConfigError', async () => {
-    expect(() => threadTransport({ transfr: true } as never)).toThrow(/unknown option 'transfr' \(did you mean 'transfer'\?\)/);
+    expect(() => threadTransport({ transfr: true } as never)).toThrow(/^threadTransport\(\): unknown option 'transfr'; did you mean 'transfer'\? \(known: transfer, spin\)$/);
     expect(() => threadTransport({ transfer: 'yes' } as never)).toThrow(ConfigError);
-    expect(() => threadDaemons({ spinn: 10 } as never)).toThrow(/unknown option 'spinn' \(did you mean 'spin'\?\); known: transfer, spin/);
-    for (const spin of [-1, 5_000, Number.NaN, '50']) expect(() => threadDaemons({ spin } as never)).toThrow(/spin must be a number of µs from 0 to 1000/);
+    expect(() => threadTransport({ transfer: 'yes' } as never)).toThrow(/option 'transfer' must be a boolean \(true or false\), got 'yes' \(a string\)/);
+    expect(() => threadDaemons({ spinn: 10 } as never)).toThrow(/unknown option 'spinn'; did you mean 'spin'\?/);
+    expect(() => threadLauncher('fast' as never)).toThrow(/threadLauncher\(\): options must be an object, got 'fast' \(a string\)/);
+    for (const [spin, shown] of [[-1, '-1'], [5_000, '5000'], [Number.NaN, 'NaN'], ['50', "'50' \\(a string\\)"]] as const) {
+      expect(() => threadDaemons({ spin } as never)).toThrow(new RegExp(`option 'spin' must be a number of µs from 0 to 1000, got ${shown}$`));
+    }
     expect(threadDaemons({ spin: 0 }).transports).toHaveLength(1);
     await expect(threadTransport().listen('tcp://127.0.0.1:0', { handshakeLimits: DEFAULT_LIMITS })).rejects.toThrow(/thread:\/\/ URLs/);
   });
@@ -217,19 +238,24 @@ describe('PortChannel', () => {
 describe('PortChannel checks what it receives', () => {
   it('closes with a clear error on a message that is not a frame within the limits, before building it', async () => {
     const limits = { ...DEFAULT_LIMITS, maxSegments: 3, maxFrameBytes: 100_000 };
+    // Frames travel as [sequence number, frame as posted]; the ring comes as [tag, buffer].
     const cases: [unknown, RegExp][] = [
       ['hello', /a message that is not a frame/],
       [[4, 0], /a message that is not a frame/],
-      [[4, -1, 1, 'a', 1], /bad type, flags or id/],
-      [[4, 0, 1.5, 'a', 1], /bad type, flags or id/],
-      [[4, 0, 1, 'abcd', 1, 1, 1, 1], /over the limits \(4 segments, at most 3\)/],
-      [[4, 0, 1, 'ab', 1, -1], /bad segment length/],
-      [[4, 0, 1, 'ab', 3], /lengths \(3 bytes\) do not match its bytes \(2\)/],
-      [[4, 0, 1, [new Uint8Array(1), 'x'], ''], /a segment that is neither bytes nor a length/],
-      [[4, 0, 1, [new Uint8Array(5), 2], 'abc'], /small segments \(2 bytes\) do not match its bytes \(3\)/],
-      [[4, 0, 1, [new Uint8Array(60_000), new Uint8Array(60_000)], ''], /over the limits \(120000 bytes, at most 100000\)/],
-      [[4, 0, 1, [new Uint8Array(4)]], /a frame without segments/],
-      [[4, 0, 1, new Uint8Array(4), ''], /a frame without segments/],
+      [[-1, [4, 0, 1, 'a', 1]], /a message that is not a frame/],
+      [[0, [4, -1, 1, 'a', 1]], /bad type, flags or id/],
+      [[0, [4, 0, 1.5, 'a', 1]], /bad type, flags or id/],
+      [[0, [4, 0, 1, 'abcd', 1, 1, 1, 1]], /over the limits \(4 segments, at most 3\)/],
+      [[0, [4, 0, 1, 'ab', 1, -1]], /bad segment length/],
+      [[0, [4, 0, 1, 'ab', 3]], /lengths \(3 bytes\) do not match its bytes \(2\)/],
+      [[0, [4, 0, 1, [new Uint8Array(1), 'x'], '']], /a segment that is neither bytes nor a length/],
+      [[0, [4, 0, 1, [new Uint8Array(5), 2], 'abc']], /small segments \(2 bytes\) do not match its bytes \(3\)/],
+      [[0, [4, 0, 1, [new Uint8Array(60_000), new Uint8Array(60_000)], '']], /over the limits \(120000 bytes, at most 100000\)/],
+      [[0, [4, 0, 1, [new Uint8Array(4)]]], /a frame without segments/],
+      [[0, [4, 0, 1, new Uint8Array(4), '']], /a frame without segments/],
+      [[1, [4, 0, 1, 'a', 1]], /frame 1 from the port while 0 is missing/],
+      [['mirai-ts.ring', new ArrayBuffer(1040)], /a ring that is not a SharedArrayBuffer/],
+      [['mirai-ts.ring', new SharedArrayBuffer(1000)], /a ring of 1000 bytes \(not 16 \+ a power of two\)/],
     ];
     for (const [message, error] of cases) {
       const { port1, port2 } = new MessageChannel();
@@ -240,6 +266,7 @@ describe('PortChannel checks what it receives', () => {
       const closed = new Promise<Error | undefined>((resolve) => (b.onClose = resolve));
       port1.postMessage(message);
       const reason = await closed;
+      expect(reason).toBeInstanceOf(ProtocolError);
       expect(reason?.message).toMatch(error);
       expect(reason?.message).toMatch(/^thread channel: .* from peer b$/);
       expect(got).toEqual([]);
@@ -282,7 +309,7 @@ describe('PortChannel waiting end (a worker thread)', () => {
 
       // Malformed: segment lengths that do not add up to the bytes. Posted raw, then a valid
       // frame so the host notifies: the waiting end reads both without its event loop.
-      a.port.postMessage([FrameType.Task, 0, 31, 'abc', 1, 1]);
+      a.port.postMessage([30, [FrameType.Task, 0, 31, 'abc', 1, 1]]); // sequence number 30: the 31st frame
       a.host.send(frame(FrameType.Task, 32, [new Uint8Array([1])]));
       await until(() => a.reports.some((r) => r.closed !== undefined));
       expect(a.reports.find((r) => r.closed !== undefined)!.closed).toMatch(/thread channel: a packed frame whose lengths \(2 bytes\) do not match its bytes \(3\) from echo/);
