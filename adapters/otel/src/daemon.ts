@@ -8,7 +8,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { hostname } from 'node:os';
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
 import { MiraiChannel, type DaemonTaskEndEvent, type DaemonTaskStartEvent } from '@mirai-ts/core';
-import { EvalSpan } from './eval-span.js';
+import { childSpanContext, LightSpan } from './light-span.js';
 import { LazySpan, TaskContext } from './task-context.js';
 import { fromTraceparent } from './trace-header.js';
 
@@ -60,9 +60,9 @@ export async function startDaemonTracing(options: DaemonTracingOptions = {}): Pr
   const manager = new AsyncLocalStorageContextManager();
   if (context.setGlobalContextManager(manager)) manager.enable();
   const registered = trace.setGlobalTracerProvider(provider);
-  // `daemon eval` spans skip the SDK's tracer (see eval-span.ts) but share its processor.
+  // `daemon eval` spans skip the SDK's tracer (see light-span.ts) but share its processor.
   const evalScope = { processor, resource, instrumentationScope: SCOPE };
-  const tracing = followTasks((name, parent, attributes, startTime) => new EvalSpan(name, parent, attributes, evalScope, startTime));
+  const tracing = followTasks((name, parent, attributes, startTime) => new LightSpan(name, SpanKind.SERVER, childSpanContext(parent), parent, attributes, evalScope, startTime));
   return {
     run: (taskId, task) => tracing.run(taskId, task),
     async shutdown() {

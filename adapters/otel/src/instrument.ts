@@ -32,6 +32,7 @@ import {
   type TraceTaskInfo,
 } from '@mirai-ts/core';
 import { urlAttributes } from './attributes.js';
+import { decideHostSpan, PendingHostSpan, SdkTracerFinder } from './host-span.js';
 import { toTraceHeaders } from './trace-header.js';
 
 /** Options of {@link instrumentMirai}. */
@@ -67,10 +68,13 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.includes(key)) throw new ConfigError(`instrumentMirai: unknown option '${key}'; known: ${OPTION_KEYS.join(', ')}`);
   }
-  const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE);
+  const tracerProvider = options.tracerProvider ?? trace.getTracerProvider();
+  const tracer = tracerProvider.getTracer(SCOPE);
+  const sdk = new SdkTracerFinder(tracerProvider, SCOPE);
   const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE);
   const profiles = new Map<string, { url: string; attrs: Attributes; spanOptions: SpanOptions; setSpan: Span | undefined; awaited: number; connected: number }>();
-  const tasks = new Map<number, Span>();
+  /** Open `mirai` spans by task: pending (made when the task settles, see host-span.ts) or the SDK's. */
+  const tasks = new Map<number, PendingHostSpan | Span>();
   const maps = new Map<number, { span: Span; ctx: Context }>();
 
   // Counters are observed: a task adds to plain numbers here, and the SDK reads the totals
@@ -89,6 +93,9 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
   };
   const observeTotals: BatchObservableCallback = (result) => {
     flushSettled();
+    // Sync instruments recorded in an observable callback count in this collection: the SDK
+    // runs the callbacks before it reads the instruments' storage.
+    recordDurations();
     for (const [profile, t] of totals) {
       const attrs = metricAttrs(profile, undefined);
       result.observe(completed, t.completed, attrs);
@@ -111,17 +118,42 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
   depth.addCallback(observeDepth);
   daemonsGauge.addCallback(observeDaemons);
 
-  // Metric attributes, made once per profile and outcome: the task path allocates none.
-  const metricAttrCache = new Map<string, Attributes>();
+  // Metric attributes, made once per profile and outcome (the key '' stands for none): the task
+  // path allocates none.
+  const metricAttrCache = new Map<string, Map<string, Attributes>>();
   const metricAttrs = (profile: string, outcome: string | undefined): Attributes => {
-    const key = outcome === undefined ? profile : `${profile}\0${outcome}`;
-    let attrs = metricAttrCache.get(key);
+    let byOutcome = metricAttrCache.get(profile);
+    if (byOutcome === undefined) metricAttrCache.set(profile, (byOutcome = new Map()));
+    let attrs = byOutcome.get(outcome ?? '');
     if (attrs === undefined) {
       attrs = outcome === undefined ? { 'mirai.profile': profile } : { 'mirai.profile': profile, 'mirai.outcome': outcome, ...(outcome === 'ok' ? {} : { 'mirai.error.kind': outcome }) };
-      metricAttrCache.set(key, attrs);
+      byOutcome.set(outcome ?? '', attrs);
     }
     return attrs;
   };
+
+  // Task durations go into the histogram in runs, not one by one: each record makes the SDK
+  // hash the attributes and find their storage, which cost more on a round trip's path (cold
+  // caches, between two socket writes) than the rest of a settled task's metrics. A run is
+  // recorded when it reaches DURATION_RUN values, when the metrics are collected (the values
+  // then count in that collection, as if recorded at once), at stop() and flush().
+  const DURATION_RUN = 512;
+  const durations = new Map<Attributes, number[]>();
+  let durationCount = 0;
+  const recordDuration = (attrs: Attributes, ms: number): void => {
+    let run = durations.get(attrs);
+    if (run === undefined) durations.set(attrs, (run = []));
+    run.push(ms);
+    if (++durationCount >= DURATION_RUN) recordDurations();
+  };
+  function recordDurations(): void {
+    if (durationCount === 0) return;
+    durationCount = 0;
+    for (const [attrs, run] of durations) {
+      for (let i = 0; i < run.length; i++) duration.record(run[i]!, attrs);
+      run.length = 0;
+    }
+  }
   const attrsOf = (profile: string): Attributes => profiles.get(profile)?.attrs ?? { 'mirai.profile': profile };
   const spanOptionsOf = (profile: string): SpanOptions => profiles.get(profile)?.spanOptions ?? { kind: SpanKind.CLIENT, attributes: { 'mirai.profile': profile } };
   const instant = (name: string, attrs: Attributes, kind = SpanKind.INTERNAL): void => tracer.startSpan(name, { kind, attributes: attrs }).end();
@@ -209,10 +241,11 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
       else t.failed.set(e.outcome, (t.failed.get(e.outcome) ?? 0) + 1);
       t.sent += e.bytesSent;
       t.received += e.bytesReceived;
-      if (Number.isFinite(e.totalMs)) duration.record(e.totalMs, metricAttrs(e.profile, e.outcome));
-      const span = tasks.get(e.taskId);
-      if (span === undefined) continue;
+      if (Number.isFinite(e.totalMs)) recordDuration(metricAttrs(e.profile, e.outcome), e.totalMs);
+      const entry = tasks.get(e.taskId);
+      if (entry === undefined) continue;
       tasks.delete(e.taskId);
+      const span = entry instanceof PendingHostSpan ? entry.start() : entry;
       const at = settledAt[i]!;
       span.setAttributes(attrsOf(e.profile));
       span.setAttribute('mirai.task.id', e.taskId);
@@ -235,9 +268,17 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
   }
 
   // The `mirai` span: started where the task is submitted (the caller's context, or its map's),
-  // its context sent with the task; ended when the task settles.
+  // its context sent with the task; ended when the task settles. With the official SDK only the
+  // sampling decision and the ids are made here (host-span.ts); otherwise the SDK's startSpan.
   const provider = (task: TraceTaskInfo): { traceparent: string; tracestate?: string } | undefined => {
     const parent = task.mapId === undefined ? context.active() : (maps.get(task.mapId)?.ctx ?? context.active());
+    const parts = sdk.parts();
+    if (parts !== undefined) {
+      const decided = decideHostSpan(parts, parent, { 'mirai.profile': task.profile });
+      if (decided === undefined) return undefined;
+      if (decided.pending !== undefined) tasks.set(task.taskId, decided.pending);
+      return toTraceHeaders(decided.context);
+    }
     const span = tracer.startSpan('mirai', spanOptionsOf(task.profile), parent);
     const headers = toTraceHeaders(span.spanContext());
     if (headers === undefined || !span.isRecording()) {
@@ -255,7 +296,10 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
   process.on('exit', flushSettled);
   let stopped = false;
   return {
-    flush: flushSettled,
+    flush() {
+      flushSettled();
+      recordDurations();
+    },
     stop() {
       if (stopped) return;
       stopped = true;
@@ -263,10 +307,11 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
       setTraceContextProvider(undefined);
       process.off('exit', flushSettled);
       flushSettled();
+      recordDurations();
       meter.removeBatchObservableCallback(observeTotals, [completed, failed, sent, received]);
       depth.removeCallback(observeDepth);
       daemonsGauge.removeCallback(observeDaemons);
-      for (const span of tasks.values()) span.end();
+      for (const entry of tasks.values()) (entry instanceof PendingHostSpan ? entry.start() : entry).end();
       for (const { span } of maps.values()) span.end();
       tasks.clear();
       maps.clear();
