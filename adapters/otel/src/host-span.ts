@@ -25,7 +25,7 @@ import {
   type TracerProvider,
 } from '@opentelemetry/api';
 import type { IdGenerator, ReadableSpan, Span as SdkSpan, SpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { LightSpan, type LightSpanLimits, type LightSpanScope } from './light-span.js';
+import { LightSpan, randomHex, type LightSpanLimits, type LightSpanScope } from './light-span.js';
 
 /** The SDK's `isTracingSuppressed` key (`createContextKey` is `Symbol.for` of its description). */
 const SUPPRESS_TRACING = Symbol.for('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
@@ -39,6 +39,12 @@ export interface SdkParts extends LightSpanScope {
   readonly spanMetrics: { startSpan(parent: SpanContext | undefined, decision: SamplingDecision): (() => void) | undefined } | undefined;
 }
 
+/**
+ * Random ids as the SDK's default RandomIdGenerator makes them, cut from a pool (one native
+ * call per 256 span ids instead of two per id).
+ */
+const POOLED_IDS: IdGenerator = { generateTraceId: () => randomHex(32), generateSpanId: () => randomHex(16) };
+
 const isFn = (o: unknown, name: string): boolean => typeof o === 'object' && o !== null && typeof (o as Record<string, unknown>)[name] === 'function';
 
 /** The parts of an SDK Tracer (`@opentelemetry/sdk-trace-base` 2.x), or undefined if `tracer` does not have them all. */
@@ -50,7 +56,8 @@ export function sdkParts(tracer: Tracer): SdkParts | undefined {
   if (typeof t.instrumentationScope !== 'object' || t.instrumentationScope === null) return undefined;
   return {
     sampler: sampler as Sampler,
-    ids: ids as IdGenerator,
+    // The default generator is swapped for the same kind of ids; a custom one is kept.
+    ids: (ids as object).constructor?.name === 'RandomIdGenerator' ? POOLED_IDS : (ids as IdGenerator),
     processor: processor as SpanProcessor,
     resource: resource as ReadableSpan['resource'],
     instrumentationScope: t.instrumentationScope as ReadableSpan['instrumentationScope'],

@@ -28,7 +28,7 @@ import type { ReadableSpan, SpanProcessor, TimedEvent } from '@opentelemetry/sdk
 /** Random hex, cut from a pool refilled 2 KiB at a time: one native call per 256 span ids. */
 let pool = '';
 let at = 0;
-function randomHex(chars: number): string {
+export function randomHex(chars: number): string {
   if (at + chars > pool.length) {
     pool = randomFillSync(Buffer.allocUnsafe(2048)).toString('hex');
     at = 0;

@@ -6,9 +6,20 @@
  */
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, SpanKind, SpanStatusCode, trace, type Context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import {
+  AlwaysOffSampler,
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  ParentBasedSampler,
+  SamplingDecision,
+  SimpleSpanProcessor,
+  type ReadableSpan,
+  type Sampler,
+  type Span as SdkSpan,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 import { MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { ConfigError, daemons, mirai, miraiMap, MiraiError, type DaemonsOptions } from '@mirai-ts/core';
 import { natsTransport } from '@mirai-ts/transport-nats';
@@ -322,6 +333,156 @@ describe('deferred span ends', () => {
     const { execFileSync } = await import('node:child_process');
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: join(import.meta.dirname, '..'), encoding: 'utf8', timeout: 20_000 });
     expect(out.split('\n')).toContain(`span mirai ${SpanStatusCode.ERROR}`);
+  });
+});
+
+/** A span processor that keeps what it is told, in order. */
+function recordingProcessor() {
+  const calls: { call: 'onStart' | 'onEnd'; span: ReadableSpan; parent?: Context }[] = [];
+  const processor: SpanProcessor = {
+    onStart: (span: SdkSpan, parent: Context) => void calls.push({ call: 'onStart', span, parent }),
+    onEnd: (span: ReadableSpan) => void calls.push({ call: 'onEnd', span }),
+    forceFlush: async () => {},
+    shutdown: async () => {},
+  };
+  return { calls, processor };
+}
+
+// With the official SDK the `mirai` span is decided at submit (the SDK's sampler and ids) and
+// made after the task settled, then handed to the SDK's processors (host-span.ts).
+describe('the host mirai span with the official SDK', () => {
+  it('reaches every span processor: onStart with the caller context, then onEnd, with parent, attributes and times', async () => {
+    const { calls, processor } = recordingProcessor();
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({ spanProcessors: [processor, new SimpleSpanProcessor(exporter)] });
+    const inst = instrumentMirai({ tracerProvider: provider });
+    cleanups.push(() => inst.stop());
+    await daemons(1);
+    const root = provider.getTracer('test').startSpan('request');
+    const before = performance.timeOrigin + performance.now();
+    const value = await context.with(trace.setSpan(context.active(), root), () => mirai(() => 5));
+    await expect(context.with(trace.setSpan(context.active(), root), () => mirai(() => Promise.reject(new RangeError('out'))))).rejects.toThrow(/out/);
+    inst.flush();
+    expect(value).toBe(5);
+    const mirais = calls.filter((c) => c.span.name === 'mirai');
+    expect(mirais.map((c) => c.call)).toEqual(['onStart', 'onEnd', 'onStart', 'onEnd']);
+    expect(mirais[0]!.span).toBe(mirais[1]!.span);
+    expect(trace.getSpan(mirais[0]!.parent!)).toBe(root);
+    const [ok, failed] = [mirais[1]!.span, mirais[3]!.span];
+    for (const span of [ok, failed]) {
+      expect(span.kind).toBe(SpanKind.CLIENT);
+      expect(span.parentSpanContext?.spanId).toBe(root.spanContext().spanId);
+      expect(span.spanContext().traceId).toBe(root.spanContext().traceId);
+      expect(span.ended).toBe(true);
+      expect(span.startTime[0] * 1e3 + span.startTime[1] / 1e6).toBeGreaterThanOrEqual(before - 1);
+      expect(span.attributes).toMatchObject({ 'mirai.profile': 'default', 'mirai.daemon.id': 1, 'network.transport': 'unix' });
+      expect(span.instrumentationScope.name).toBe('@mirai-ts/otel');
+    }
+    expect(ok.attributes['mirai.task.id']).not.toBe(failed.attributes['mirai.task.id']);
+    expect(failed.status).toEqual({ code: SpanStatusCode.ERROR, message: 'out' });
+    expect(failed.events[0]!.attributes).toMatchObject({ 'exception.type': 'RangeError', 'exception.message': 'out' });
+    // The same spans reach the SDK's own processor and exporter.
+    expect(exporter.getFinishedSpans().filter((s) => s.name === 'mirai').map((s) => s.spanContext().spanId)).toEqual([ok.spanContext().spanId, failed.spanContext().spanId]);
+    root.end();
+  });
+
+  it('follows the sampler: a dropped span reaches no processor and its daemon span does not record', async () => {
+    const { calls, processor } = recordingProcessor();
+    const provider = new BasicTracerProvider({ sampler: new ParentBasedSampler({ root: new AlwaysOffSampler() }), spanProcessors: [processor] });
+    const inst = instrumentMirai({ tracerProvider: provider });
+    cleanups.push(() => inst.stop());
+    const receiver = await startOtlpReceiver();
+    cleanups.push(() => receiver.close());
+    await daemons(1, { instrumentation: instrumentation(receiver.url) });
+    // On the daemon: the context the host sent (not sampled) is the parent of its span.
+    const seen = await mirai(async () => {
+      const api = await import('@opentelemetry/api');
+      const span = api.trace.getActiveSpan()!;
+      return { recording: span.isRecording(), flags: span.spanContext().traceFlags };
+    });
+    inst.flush();
+    await daemons(0); // the daemon flushes its exporter before it exits
+    expect(seen).toEqual({ recording: false, flags: 0 });
+    expect(calls.filter((c) => c.span.name === 'mirai')).toEqual([]);
+    expect(receiver.spans.filter((s) => s.name === 'daemon eval')).toEqual([]);
+  });
+
+  it('records a span the sampler keeps unsampled (RECORD), with the attributes the sampler adds', async () => {
+    const { calls, processor } = recordingProcessor();
+    const asked: string[] = [];
+    const sampler: Sampler = {
+      shouldSample: (_ctx, _traceId, name, kind, attributes) => {
+        asked.push(`${name} ${kind} ${String(attributes['mirai.profile'])}`);
+        return { decision: SamplingDecision.RECORD, attributes: { 'sampled.by': 'test' } };
+      },
+      toString: () => 'RecordOnly',
+    };
+    const inst = instrumentMirai({ tracerProvider: new BasicTracerProvider({ sampler, spanProcessors: [processor] }) });
+    cleanups.push(() => inst.stop());
+    await daemons({ sync: true });
+    await mirai(() => 1);
+    inst.flush();
+    expect(asked).toContain(`mirai ${SpanKind.CLIENT} default`);
+    const ended = calls.filter((c) => c.call === 'onEnd' && c.span.name === 'mirai');
+    expect(ended).toHaveLength(1);
+    expect(ended[0]!.span.spanContext().traceFlags).toBe(0);
+    expect(ended[0]!.span.attributes['sampled.by']).toBe('test');
+  });
+
+  it('makes no span under a context that suppresses tracing', async () => {
+    const { calls, processor } = recordingProcessor();
+    const inst = instrumentMirai({ tracerProvider: new BasicTracerProvider({ spanProcessors: [processor] }) });
+    cleanups.push(() => inst.stop());
+    await daemons({ sync: true });
+    // @opentelemetry/core's suppressTracing(): this key set to true.
+    const suppressed = context.active().setValue(Symbol.for('OpenTelemetry SDK Context Key SUPPRESS_TRACING'), true);
+    expect(await context.with(suppressed, () => mirai(() => 'quiet'))).toBe('quiet');
+    await mirai(() => 'traced');
+    inst.flush();
+    expect(calls.filter((c) => c.call === 'onEnd' && c.span.name === 'mirai')).toHaveLength(1);
+  });
+
+  it('uses the SDK registered globally after instrumentMirai(), from the next task on', async () => {
+    const inst = instrumentMirai();
+    cleanups.push(() => inst.stop());
+    await daemons({ sync: true });
+    await mirai(() => 1); // no SDK yet: no span
+    const exporter = new InMemorySpanExporter();
+    trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+    cleanups.push(() => trace.disable());
+    await mirai(() => 2);
+    inst.flush();
+    expect(exporter.getFinishedSpans().filter((s) => s.name === 'mirai')).toHaveLength(1);
+  });
+
+  it('falls back to the SDK startSpan for a tracer it does not recognise', async () => {
+    const exporter = new InMemorySpanExporter();
+    const sdk = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    // A wrapper (as some vendors' SDKs are): its tracers do not carry the SDK's parts.
+    const wrapped = { getTracer: (name: string) => {
+      const t = sdk.getTracer(name);
+      return { startSpan: t.startSpan.bind(t), startActiveSpan: t.startActiveSpan.bind(t) } as typeof t;
+    } };
+    const inst = instrumentMirai({ tracerProvider: wrapped });
+    cleanups.push(() => inst.stop());
+    await daemons({ sync: true });
+    const root = sdk.getTracer('test').startSpan('request');
+    await context.with(trace.setSpan(context.active(), root), () => mirai(() => 3));
+    inst.flush();
+    const [span] = exporter.getFinishedSpans().filter((s) => s.name === 'mirai');
+    expect(span!.parentSpanContext?.spanId).toBe(root.spanContext().spanId);
+    expect(span!.attributes['mirai.task.id']).toBeGreaterThan(0);
+    root.end();
+  });
+
+  it('counts every task duration in the histogram, recorded in runs', async () => {
+    const { reader, inst } = instrumentedHost();
+    await daemons({ sync: true });
+    // More than one run (512) and a partial one: all counted at collection.
+    for (let i = 0; i < 700; i++) await mirai(() => i);
+    const rm = (await reader.collect()).resourceMetrics;
+    expect(metric(rm, 'mirai.task.duration')!.dataPoints.reduce((n, p) => n + (p.value as { count: number }).count, 0)).toBe(700);
+    inst.stop();
   });
 });
 
