@@ -100,13 +100,14 @@ export class PendingHostSpan {
     private readonly parentContext: Context,
     private readonly attributes: Attributes,
     private readonly startedAt: number,
-    private readonly onEnded: (() => void) | undefined,
+    private readonly decision: SamplingDecision,
   ) {}
 
   /** Makes the span (started when the task was submitted) and tells the processors it started. */
   start(): LightSpan {
     const span = new LightSpan('mirai', SpanKind.CLIENT, this.context, this.parent, this.attributes, this.parts, this.startedAt, true);
-    span.onEnded = this.onEnded;
+    // The SDK's own span metrics (started, live) count it from here, in the same run.
+    span.onEnded = this.parts.spanMetrics?.startSpan(this.parent, this.decision);
     this.parts.processor.onStart(span as unknown as SdkSpan, this.parentContext);
     return span;
   }
@@ -125,7 +126,6 @@ export function decideHostSpan(parts: SdkParts, parentContext: Context, attribut
   const spanId = parts.ids.generateSpanId();
   const traceId = parent === undefined ? parts.ids.generateTraceId() : parent.traceId;
   const result = parts.sampler.shouldSample(parentContext, traceId, 'mirai', SpanKind.CLIENT, attributes, NO_LINKS);
-  const onEnded = parts.spanMetrics?.startSpan(found, result.decision);
   const traceState = result.traceState ?? parent?.traceState;
   const context: SpanContext = {
     traceId,
@@ -133,7 +133,10 @@ export function decideHostSpan(parts: SdkParts, parentContext: Context, attribut
     traceFlags: result.decision === SamplingDecision.RECORD_AND_SAMPLED ? TraceFlags.SAMPLED : TraceFlags.NONE,
     ...(traceState === undefined ? {} : { traceState }),
   };
-  if (result.decision === SamplingDecision.NOT_RECORD) return { context, pending: undefined };
+  if (result.decision === SamplingDecision.NOT_RECORD) {
+    parts.spanMetrics?.startSpan(parent, result.decision);
+    return { context, pending: undefined };
+  }
   if (result.attributes !== undefined) Object.assign(attributes, result.attributes);
-  return { context, pending: new PendingHostSpan(parts, context, parent, parentContext, attributes, startedAt, onEnded) };
+  return { context, pending: new PendingHostSpan(parts, context, parent, parentContext, attributes, startedAt, result.decision) };
 }
