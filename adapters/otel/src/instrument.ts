@@ -47,9 +47,10 @@ export interface InstrumentOptions {
 export interface MiraiInstrumentation {
   /**
    * Ends the `mirai` spans and records the metrics of tasks that have settled. They are
-   * otherwise done in a batch after the code awaiting them has run on, off the round trip; call
-   * this before shutting an SDK down in the same turn as a task settled (`await mirai(...)`
-   * then `await provider.shutdown()`). `daemons(0)`, `stop()` and process exit do it too.
+   * otherwise done off the round trip, in runs (128 settled tasks, or 50 ms after the first of a
+   * run); call this before shutting an SDK down right after a task settled (`await mirai(...)`
+   * then `await provider.shutdown()`). `daemons(0)`, `stop()`, metric collection and process
+   * exit do it too.
    */
   flush(): void;
   /** Flushes, unsubscribes, removes the trace context provider and ends spans still open. */
