@@ -154,14 +154,27 @@ export class FrameDecoder {
   push(chunk: Buffer): void {
     let offset = 0;
     const end = chunk.length;
+    /**
+     * With `copyChunks`: one copy of the rest of the chunk, made for its first whole segment;
+     * every later segment in it is a view of that copy, not a copy of its own (a run of
+     * prefetched tasks is one copy, not three per task).
+     */
+    let owned: Buffer | undefined;
+    let ownedFrom = 0;
     while (offset < end) {
       if (this.state === State.Segment && this.fill === undefined && this.pendingBytes === 0) {
         // Fast path for segment bytes.
         const need = this.lengths[this.segmentIndex]!;
         const available = end - offset;
         if (available >= need) {
-          const view = chunk.subarray(offset, offset + need);
-          this.segments.push(this.copyChunks ? Buffer.from(view) : view);
+          if (!this.copyChunks) this.segments.push(chunk.subarray(offset, offset + need));
+          else {
+            if (owned === undefined) {
+              owned = Buffer.from(chunk.subarray(offset));
+              ownedFrom = offset;
+            }
+            this.segments.push(owned.subarray(offset - ownedFrom, offset - ownedFrom + need));
+          }
           offset += need;
           this.nextSegment();
           continue;

@@ -43,6 +43,24 @@ describe('frame codec', () => {
     });
   }
 
+  it('keeps copies, not views, when the caller reuses its read buffer (copyChunks), however the reads split', () => {
+    const seg = (n: number, fill: number): Uint8Array => new Uint8Array(n).fill(fill);
+    const sent = Array.from({ length: 40 }, (_, k) => frame(FrameType.Task, k, [seg(3 + (k % 5), k), seg(0, 0), seg(70_000 * (k % 13 === 0 ? 1 : 0), k), seg(9, 255 - k)]));
+    const all = Buffer.concat(sent.map(concat));
+    for (const readBytes of [all.length, 4096, 7, 65_536]) {
+      const out: Frame[] = [];
+      const decoder = new FrameDecoder(DEFAULT_LIMITS, (f) => out.push(f), true);
+      const reused = Buffer.alloc(readBytes);
+      for (let at = 0; at < all.length; at += readBytes) {
+        const n = all.copy(reused, 0, at, at + readBytes);
+        decoder.push(reused.subarray(0, n));
+        reused.fill(0xee); // the next read overwrites the buffer
+      }
+      expect(out.map((f) => f.id)).toEqual(sent.map((f) => f.id));
+      out.forEach((f, k) => expect(f.segments.map((x) => Buffer.from(x).toString('hex'))).toEqual(sent[k]!.segments.map((x) => Buffer.from(x).toString('hex'))));
+    }
+  });
+
   it('lays out the header little-endian as documented (flags above one byte, ids above 2^31)', () => {
     const [bytes] = encodeFrame(frame(FrameType.Result, 0x89abcdef, [Buffer.from('ab'), new Uint8Array(0)], 0x1234));
     expect(Buffer.from(bytes!).toString('hex')).toBe('a7' + FrameType.Result.toString(16).padStart(2, '0') + '3412' + 'efcdab89' + '02000000' + '00000000' + '02000000' + '00000000' + '6162');
