@@ -125,6 +125,8 @@ class DaemonRun {
   private globalsSnapshot: Set<string> | undefined;
   /** A task ended since the globals were last cleaned (see globalsToClean). */
   private globalsDirty = false;
+  /** A microtask that cleans the globals is pending (see globalsToClean). */
+  private cleanScheduled = false;
   private watchdog: Worker | undefined;
   /** Shared with the watchdog: [busy (0/1), number of tasks started]. */
   private taskState: Int32Array | undefined;
@@ -476,11 +478,16 @@ class DaemonRun {
   private globalsToClean(): void {
     if (this.globalsDirty) return;
     this.globalsDirty = true;
+    // One pending microtask at most: prefetched tasks run back to back, each cleaning before
+    // the next, and the microtask only cleans up after the last.
+    if (this.cleanScheduled) return;
+    this.cleanScheduled = true;
     // A then on a settled promise, not queueMicrotask: Node wraps each of those in an async resource.
     void SETTLED.then(this.cleanLater);
   }
 
   private readonly cleanLater = (): void => {
+    this.cleanScheduled = false;
     if (this.globalsDirty) this.cleanGlobals();
   };
 
