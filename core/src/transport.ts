@@ -17,6 +17,12 @@ export interface Channel {
   onClose: (reason: Error | undefined) => void;
   /** Receive limits; raised after the handshake. */
   setLimits(limits: FrameLimits): void;
+  /**
+   * Optional: writes now what the channel gathered while it handles a read (see SocketChannel),
+   * instead of at the end of the read. The host calls it once it has given a daemon its next
+   * tasks, so they leave before the rest of the read is handled.
+   */
+  flush?(): void;
   /** Whether this channel keeps the Node process alive. */
   ref(): void;
   unref(): void;

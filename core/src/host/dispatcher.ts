@@ -424,6 +424,8 @@ export class Dispatcher implements TaskCanceller {
     } else if (conn.inflight.size <= this.refillAt) {
       this.scheduler.release(conn);
       this.drain();
+      // What it was given leaves now, not after the rest of this read (a run of results).
+      conn.channel.flush?.();
       this.idled(conn);
     }
     if (task.settled) return;

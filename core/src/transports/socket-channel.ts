@@ -45,6 +45,7 @@ export class SocketChannel implements Channel {
     } catch (err) {
       this.close(err as Error);
     } finally {
+      this.gathering = false;
       this.flush();
     }
   }
@@ -58,9 +59,11 @@ export class SocketChannel implements Channel {
     this.write(encodeFrame(frame));
   }
 
-  /** Writes the frames sent during a read, encoded together (see encodeFrames). */
-  private flush(): void {
-    this.gathering = false;
+  /**
+   * Writes the frames gathered so far, encoded together (see encodeFrames): at the end of a
+   * read, or sooner when asked (frames sent later in the read are gathered again).
+   */
+  flush(): void {
     const frames = this.gathered;
     if (frames.length === 0) return;
     this.gathered = [];

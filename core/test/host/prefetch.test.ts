@@ -11,7 +11,7 @@ import { resolveProfileOptions, type DaemonsOptions } from '../../src/host/profi
 import { runDaemon } from '../../src/daemon/loop.js';
 import { FrameType } from '../../src/wire/frame.js';
 import { buildTaskFrame } from '../../src/wire/task-frame.js';
-import { FakeDaemon, HOLD, memoryTransport, until, RecordedOutcome, type Behaviour } from '../support/memory-transport.js';
+import { FakeDaemon, HOLD, memoryTransport, until, RecordedOutcome, type Behaviour, type MemoryChannel } from '../support/memory-transport.js';
 
 const SECRET = 'prefetch-secret';
 let nextId = 1;
@@ -64,10 +64,14 @@ describe('prefetch (in memory)', () => {
     a.release(a.received[0]!, 'first');
     await until(() => dispatcher.counters().executing === 5);
     expect(a.received).toHaveLength(3);
-    // Answering the second fills it up again with the next tasks of the queue, in order.
+    // Answering the second fills it up again with the next tasks of the queue, in order, and
+    // flushes them at once (they leave before the rest of a read of results is handled).
+    const hostEnd = (a.channel as MemoryChannel).other;
+    const callsBefore = hostEnd.calls.length;
     a.release(a.received[1]!, 'second');
     await until(() => a.received.length === 5);
     expect(a.received.slice(3)).toEqual([tasks[6]!.id, tasks[7]!.id]);
+    expect(hostEnd.calls.slice(callsBefore)).toEqual([`send ${tasks[6]!.id}`, `send ${tasks[7]!.id}`, 'flush']);
     expect(b.received).toHaveLength(3);
     expect(dispatcher.counters()).toMatchObject({ awaiting: 2, executing: 6 });
     while (tasks.some((t) => !t.outcome.settled)) {

@@ -21,6 +21,8 @@ export class MemoryChannel implements Channel {
   closed = false;
   other!: MemoryChannel;
   leaving = false;
+  /** What this end was asked to do, in order: `send <id>` and `flush` (for tests of the order). */
+  readonly calls: string[] = [];
   private handler: ((frame: Frame) => void) | undefined;
   private readonly backlog: Frame[] = [];
   constructor(readonly peer: string) {}
@@ -36,6 +38,7 @@ export class MemoryChannel implements Channel {
 
   send(f: Frame): void {
     if (this.closed) return;
+    this.calls.push(`send ${f.id}`);
     const to = this.other;
     queueMicrotask(() => {
       if (!to.closed) to.onFrame(f);
@@ -53,6 +56,11 @@ export class MemoryChannel implements Channel {
       other.closed = true;
       other.onClose(reason ? new Error(`peer closed: ${reason.message}`) : undefined);
     });
+  }
+
+  /** Frames leave at once here: only recorded. */
+  flush(): void {
+    this.calls.push('flush');
   }
 
   peerLeaving(): void {

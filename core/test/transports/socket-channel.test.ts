@@ -80,6 +80,30 @@ describe('SocketChannel', () => {
     expect(writes.count).toBe(1);
   });
 
+  it('writes what was gathered when flushed during a read, and gathers the rest of the read again', async () => {
+    const { a, b, aSocket, close } = await pair();
+    cleanup = close;
+    const writes = countWrites(aSocket);
+    const writesAtFlush: number[] = [];
+    // As the host does: given the first frame, it sends its answer and flushes at once.
+    a.onFrame = (f) => {
+      a.send(frame(FrameType.Result, f.id, [Buffer.from(`answer ${f.id}`)]));
+      if (f.id === 1) {
+        a.flush();
+        writesAtFlush.push(writes.count);
+      }
+    };
+    const answers = received(b);
+    (b as unknown as { socket: Socket }).socket.write(
+      Buffer.concat([1, 2, 3].flatMap((id) => encodeFrame(frame(FrameType.Task, id, [Buffer.from('x')])))),
+    );
+    await until(() => answers.length === 3);
+    expect(answers.map((f) => Buffer.from(f.segments[0]!).toString())).toEqual(['answer 1', 'answer 2', 'answer 3']);
+    // The first answer left at the flush; the other two together at the end of the read.
+    expect(writesAtFlush).toEqual([1]);
+    expect(writes.count).toBe(2);
+  });
+
   it('writes a frame sent outside a read at once', async () => {
     const { a, b, aSocket, close } = await pair();
     cleanup = close;
