@@ -358,6 +358,41 @@ describe('daemon lifecycle', () => {
     await expect(daemons(-1)).rejects.toThrow(/whole number/);
   });
 
+  it('keeps neither the arguments nor the result of a settled task alive on the host', () => {
+    // In a process of its own, with nothing else holding values (the test runner does).
+    // Arguments travel without a copy on the host (the frame holds a view of them), and the
+    // dispatcher keeps its last small task alive to keep V8's optimised code (lastFulfilled):
+    // neither may pin these. The host lets go of a daemon's last task at its next one (the
+    // socket's last write among what holds it), so a task that fails, and is not kept as the
+    // last one fulfilled, follows.
+    const out = spawnSync(
+      process.execPath,
+      [
+        '--expose-gc',
+        '--input-type=module',
+        '-e',
+        `import { daemons, mirai } from '@mirai-ts/core';
+         const collect = async () => { await new Promise((r) => setTimeout(r, 20)); globalThis.gc(); };
+         await daemons(1);
+         let x = new Float64Array(1_000_000).fill(1);
+         const argument = new WeakRef(x);
+         let result = await mirai(({ x }) => ({ n: x.length, big: new Float64Array(500_000) }), { x });
+         const value = new WeakRef(result);
+         const n = result.n;
+         x = undefined;
+         result = undefined;
+         await collect();
+         await mirai(() => { throw new Error('next'); }).catch(() => undefined);
+         await collect();
+         console.log(JSON.stringify({ n, argument: argument.deref() !== undefined, value: value.deref() !== undefined }));
+         await daemons(0);`,
+      ],
+      { cwd: root, encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(out.status, out.stderr).toBe(0);
+    expect(JSON.parse(out.stdout)).toEqual({ n: 1_000_000, argument: false, value: false });
+  });
+
   it('output forwards daemon stdout to the host, tagged with the daemon', () => {
     const out = spawnSync(
       process.execPath,
