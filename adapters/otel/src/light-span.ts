@@ -25,17 +25,27 @@ import {
 } from '@opentelemetry/api';
 import type { ReadableSpan, SpanProcessor, TimedEvent } from '@opentelemetry/sdk-trace-base';
 
-/** Random hex, cut from a pool refilled 2 KiB at a time: one native call per 256 span ids. */
+/**
+ * Random hex, cut from a pool refilled 8 KiB at a time: one native call per ~340 host spans
+ * (a trace id and a span id each) instead of one per ~85, which cost ~0.5 µs a task.
+ */
+const POOL_BYTES = 8192;
 let pool = '';
 let at = 0;
 export function randomHex(chars: number): string {
   if (at + chars > pool.length) {
-    pool = randomFillSync(Buffer.allocUnsafe(2048)).toString('hex');
+    pool = randomFillSync(Buffer.allocUnsafe(POOL_BYTES)).toString('hex');
     at = 0;
   }
   const hex = pool.slice(at, at + chars);
   at += chars;
-  return /^0+$/.test(hex) ? randomHex(chars) : hex; // all zeros is the invalid id
+  return allZeros(hex) ? randomHex(chars) : hex; // all zeros is the invalid id
+}
+
+/** Whether every digit is '0' (a loop, not a regular expression: this runs twice a span). */
+function allZeros(hex: string): boolean {
+  for (let i = 0; i < hex.length; i++) if (hex.charCodeAt(i) !== 0x30) return false;
+  return true;
 }
 
 function hrTime(epochMs: number): HrTime {

@@ -16,5 +16,13 @@ export function otelDaemon(options: DaemonTracingOptions = {}): { readonly ref: 
   if (options.url !== undefined && !/^https?:\/\//.test(options.url)) {
     throw new ConfigError(`otelDaemon: url must be an http(s) OTLP traces endpoint such as http://collector:4318/v1/traces, got ${JSON.stringify(options.url)}`);
   }
+  if (options.simple !== undefined && typeof options.simple !== 'boolean') throw new ConfigError(`otelDaemon: simple must be true or false, got ${JSON.stringify(options.simple)}`);
+  if (options.serviceName !== undefined && (typeof options.serviceName !== 'string' || options.serviceName === '')) {
+    throw new ConfigError(`otelDaemon: serviceName must be a non-empty string, got ${JSON.stringify(options.serviceName)}`);
+  }
+  const headers: unknown = options.headers;
+  if (headers !== undefined && (typeof headers !== 'object' || headers === null || Array.isArray(headers) || !Object.values(headers).every((v) => typeof v === 'string'))) {
+    throw new ConfigError(`otelDaemon: headers must be an object of header names to string values, got ${JSON.stringify(headers)}`);
+  }
   return { ref: { specifier: '@mirai-ts/otel/daemon', exportName: 'startDaemonTracing', options: { ...options } } };
 }

@@ -497,5 +497,30 @@ describe('without an SDK', () => {
     expect(() => instrumentMirai({ tracer: 1 } as never)).toThrow(ConfigError);
     expect(() => otelDaemon({ url: 'collector:4318' })).toThrow(/http\(s\) OTLP traces endpoint/);
     expect(() => otelDaemon({ urll: 'x' } as never)).toThrow(/unknown option 'urll'/);
+    expect(() => otelDaemon({ simple: 'yes' } as never)).toThrow(/simple must be true or false, got "yes"/);
+    expect(() => otelDaemon({ serviceName: '' })).toThrow(/serviceName must be a non-empty string/);
+    expect(() => otelDaemon({ headers: { 'x-api-key': 42 } } as never)).toThrow(/headers must be an object of header names to string values/);
+    expect(() => otelDaemon({ headers: ['a'] } as never)).toThrow(/headers must be/);
+    expect(otelDaemon({ url: 'http://c:4318/v1/traces', headers: { 'x-api-key': 'k' }, serviceName: 'etl', simple: false }).ref.options).toEqual({
+      url: 'http://c:4318/v1/traces',
+      headers: { 'x-api-key': 'k' },
+      serviceName: 'etl',
+      simple: false,
+    });
+  });
+
+  it('cuts span and trace ids from its random pool: hex of the right length, never all zeros, not repeated', async () => {
+    const { randomHex } = await import('../src/light-span.js');
+    const seen = new Set<string>();
+    // Enough to refill the pool several times (8 KiB of random bytes each).
+    for (let i = 0; i < 2000; i++) {
+      const traceId = randomHex(32);
+      const spanId = randomHex(16);
+      expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+      expect(spanId).toMatch(/^[0-9a-f]{16}$/);
+      expect(/^0+$/.test(traceId) || /^0+$/.test(spanId)).toBe(false);
+      seen.add(traceId).add(spanId);
+    }
+    expect(seen.size).toBe(4000);
   });
 });

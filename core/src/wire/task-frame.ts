@@ -20,7 +20,7 @@ import type { Serializer } from '../serializer.js';
 import { isModuleFunction, type ModuleFunction } from '../task.js';
 import { functionSource } from './function-source.js';
 import { readStreamSegment, streamSegment, type StreamState } from './random-stream.js';
-import { TRACEPARENT, type TraceContext } from '../trace-context.js';
+import { isTraceparent, type TraceContext } from '../trace-context.js';
 
 /** What a task frame may carry beside its function and parameters. */
 export interface TaskExtras {
@@ -239,7 +239,7 @@ export function readTraceContext(f: Frame): TraceContext | undefined {
 function readJsonTraceContext(segment: Uint8Array): TraceContext | undefined {
   try {
     const ctx = readJsonSegment<TraceContext>(segment);
-    if (typeof ctx?.traceparent !== 'string' || !TRACEPARENT.test(ctx.traceparent)) return undefined;
+    if (!isTraceparent(ctx?.traceparent)) return undefined;
     return typeof ctx.tracestate === 'string' ? { traceparent: ctx.traceparent, tracestate: ctx.tracestate } : { traceparent: ctx.traceparent };
   } catch {
     return undefined;

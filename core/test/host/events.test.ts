@@ -9,7 +9,7 @@ import { CancelledError } from '../../src/errors.js';
 import { MiraiChannel, type TaskSettledEvent } from '../../src/events.js';
 import { DaemonPool } from '../../src/host/pool.js';
 import { resolveProfileOptions, type DaemonsOptions } from '../../src/host/profile-options.js';
-import { setTraceContextProvider, traceContextFor } from '../../src/trace-context.js';
+import { isTraceparent, setTraceContextProvider, traceContextFor } from '../../src/trace-context.js';
 import { FrameFlag, FrameType, jsonSegment, type Frame } from '../../src/wire/frame.js';
 import { buildTaskFrame, decodeTaskParams, readTraceContext } from '../../src/wire/task-frame.js';
 import { FakeLauncher, HOLD, memoryTransport, RecordedOutcome, until, type Behaviour } from '../support/memory-transport.js';
@@ -172,5 +172,22 @@ describe('trace context in task frames', () => {
     expect(traceContextFor('p', 2, 3)).toBeUndefined();
     expect(asked).toEqual([1, 2]);
     expect(() => setTraceContextProvider(42 as never)).toThrow(TypeError);
+  });
+
+  it('accepts exactly the traceparent shape vv-<32 hex>-<16 hex>-ff, lowercase', () => {
+    const good = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    expect(isTraceparent(good)).toBe(true);
+    expect(isTraceparent(`ff-${'f'.repeat(32)}-${'9'.repeat(16)}-a0`)).toBe(true);
+    // Every position: a character outside the allowed set there is refused.
+    for (let i = 0; i < good.length; i++) {
+      const dash = i === 2 || i === 35 || i === 52;
+      for (const bad of dash ? ['0', 'a', '_'] : ['-', 'A', 'g', '/', ':', '`', ' ', '\u00e9']) {
+        expect(isTraceparent(good.slice(0, i) + bad + good.slice(i + 1)), `${bad} at ${i}`).toBe(false);
+      }
+    }
+    for (const bad of [good.slice(1), `${good}0`, '', undefined, null, 55, { length: 55 }]) expect(isTraceparent(bad)).toBe(false);
+    // A header built by concatenation (as tracers build it) passes as the literal does.
+    const [a, b] = ['0af7651916cd43dd', '8448eb211c80319c'];
+    expect(isTraceparent(`00-${a}${b}-b7ad6b7169203331-01`)).toBe(true);
   });
 });
