@@ -29,8 +29,9 @@ export function nextTaskId(): number {
  * The settling functions of a mirai's promise are caught by this one shared executor (no
  * closure per task) and picked up right after `new Promise()`.
  */
-let caughtResolve: (value: unknown) => void = () => {};
-let caughtReject: (error: unknown) => void = () => {};
+const NO_SETTLER = (): void => {};
+let caughtResolve: (value: unknown) => void = NO_SETTLER;
+let caughtReject: (error: unknown) => void = NO_SETTLER;
 function catchSettlers(resolve: (value: unknown) => void, reject: (error: unknown) => void): void {
   caughtResolve = resolve;
   caughtReject = reject;
@@ -126,6 +127,9 @@ export class Mirai<T = unknown> implements PromiseLike<T>, TaskOutcome {
         this.#promise = new Promise<T>(catchSettlers as (resolve: (value: T) => void, reject: (error: unknown) => void) => void);
         this.#resolve = caughtResolve;
         this.#reject = caughtReject;
+        // Not kept here: they hold this promise, and through it the task's value once settled
+        // (the last result awaited would stay alive until the next mirai is awaited).
+        caughtResolve = caughtReject = NO_SETTLER;
       }
     }
     return this.#promise;

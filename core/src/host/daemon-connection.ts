@@ -7,6 +7,7 @@ import type { Channel } from '../transport.js';
 import { frame, FrameType } from '../wire/frame.js';
 import type { HelloMessage } from '../wire/messages.js';
 import type { HostTask } from './host-task.js';
+import { InflightTasks } from './inflight-tasks.js';
 
 /** A per-daemon row of `status()`. */
 export interface DaemonStatus {
@@ -44,8 +45,8 @@ export class DaemonConnection {
   completed = 0;
   /** When it last became free with nothing queued (ms since the epoch), for scale-down. */
   idleSince = 0;
-  /** Tasks sent and not yet answered (at most one with a dispatcher). */
-  readonly inflight = new Map<number, HostTask>();
+  /** Tasks sent and not yet answered, in the order they were sent (up to `prefetch`). */
+  readonly inflight = new InflightTasks();
   /** `everywhere()` copies this daemon still has to run, before any other task. */
   readonly setup: HostTask[] = [];
   /**
@@ -83,7 +84,7 @@ export class DaemonConnection {
   sendTask(task: HostTask): void {
     task.runs++;
     task.daemon = this;
-    this.inflight.set(task.id, task);
+    this.inflight.add(task);
     this.assigned++;
     this.channel.send(task);
   }
@@ -129,7 +130,7 @@ export class DaemonConnection {
       assigned: this.assigned,
       completed: this.completed,
       state: this.state === 'leaving' ? 'leaving' : this.inflight.size > 0 ? 'busy' : 'idle',
-      tasks: [...this.inflight.keys()],
+      tasks: this.inflight.ids(),
       watchdog: this.watchdog !== undefined,
       launcher: this.launch?.kind,
       launchId: this.launchId,

@@ -238,7 +238,7 @@ export class Dispatcher implements TaskCanceller {
       // daemon answers its Cancel once free, so the grace starts when it is first in line.
       const check = (): void => {
         if (!conn.inflight.has(task.id) || conn.state === 'gone') return;
-        if (conn.inflight.keys().next().value !== task.id) {
+        if (conn.inflight.first() !== task) {
           setTimeout(check, this.settings.cancelGrace).unref();
           return;
         }
@@ -414,13 +414,12 @@ export class Dispatcher implements TaskCanceller {
   }
 
   private result(conn: DaemonConnection, f: Frame): void {
-    const task = conn.inflight.get(f.id);
+    const task = conn.inflight.take(f.id);
     if (task === undefined) {
       this.settings.log('warn', `profile '${this.settings.name}': daemon ${conn.id} answered unknown task ${f.id}; disconnecting it`);
       conn.channel.close();
       return;
     }
-    conn.inflight.delete(f.id);
     conn.completed++;
     this.executing--;
     if (task.timing !== undefined) task.timing.bytesReceived = frameBytes(f);

@@ -35,10 +35,10 @@ export function encodeFrame(frame: Frame): Uint8Array[] {
  * handles a read): every header, length table and small segment is packed into one buffer,
  * and large segments are handed over as they are, in their place, never copied.
  */
-export function encodeFrames(frames: readonly Frame[]): Uint8Array[] {
+export function encodeFrames(frames: readonly (Frame | undefined)[], count = frames.length): Uint8Array[] {
   let packedBytes = 0;
-  for (const frame of frames) {
-    const segments = frame.segments;
+  for (let f = 0; f < count; f++) {
+    const segments = frames[f]!.segments;
     packedBytes += FRAME_HEADER_BYTES + 4 * segments.length;
     for (let i = 0; i < segments.length; i++) {
       const len = segments[i]!.byteLength;
@@ -47,11 +47,13 @@ export function encodeFrames(frames: readonly Frame[]): Uint8Array[] {
     }
   }
   const packed = Buffer.allocUnsafe(packedBytes);
-  const chunks: Uint8Array[] = [];
+  // Made only when a large segment splits the write: most writes are the packed buffer alone.
+  let chunks: Uint8Array[] | undefined;
   let at = 0;
   /** Where the packed bytes not yet handed over as a chunk start. */
   let from = 0;
-  for (const frame of frames) {
+  for (let f = 0; f < count; f++) {
+    const frame = frames[f]!;
     const segments = frame.segments;
     const n = segments.length;
     // Byte stores, not writeUInt32LE: the sizes are known to fit, and this runs per frame.
@@ -74,17 +76,15 @@ export function encodeFrames(frames: readonly Frame[]): Uint8Array[] {
         at += segment.byteLength;
       } else {
         // A large segment goes out as it is, between what was packed before it and after it.
+        chunks ??= [];
         if (at > from) chunks.push(packed.subarray(from, at));
         chunks.push(segment);
         from = at;
       }
     }
   }
-  if (from === 0) {
-    // No large segment: the packed buffer is the whole write (no view of it needed).
-    chunks.push(packed);
-    return chunks;
-  }
+  // No large segment: the packed buffer is the whole write (no view of it needed).
+  if (chunks === undefined) return [packed];
   if (at > from) chunks.push(packed.subarray(from, at));
   return chunks;
 }

@@ -126,12 +126,16 @@ function assemble(type: FrameType, id: number, flags: number, head: Uint8Array, 
   const batch = (flags & FrameFlag.Batch) !== 0;
   // Sized exactly: pushing would over-allocate, and a million queued tasks hold their lists.
   let count = 2 + (batch ? 1 : 0) + (stream === undefined ? 0 : 1) + (trace === undefined ? 0 : 1);
-  for (const part of parts) count += part.length;
+  // Indexed loops: for-of here was left unoptimised and allocated an iterator result per task.
+  for (let p = 0; p < parts.length; p++) count += parts[p]!.length;
   const segments = new Array<Uint8Array>(count);
   segments[0] = !batch ? head : (flags & FrameFlag.ModuleRef) !== 0 ? batchModuleStub : batchStub;
   segments[1] = paramTable(parts);
   let i = 2;
-  for (const part of parts) for (const segment of part) segments[i++] = segment;
+  for (let p = 0; p < parts.length; p++) {
+    const part = parts[p]!;
+    for (let k = 0; k < part.length; k++) segments[i++] = part[k]!;
+  }
   if (batch) segments[i++] = head;
   if (trace !== undefined) segments[i++] = traceSegment(trace);
   if (stream !== undefined) segments[i] = streamSegment(stream);

@@ -104,6 +104,33 @@ describe('SocketChannel', () => {
     expect(writes.count).toBe(2);
   });
 
+  it('answers each read once, in order, read after read, around a burst and a large segment', async () => {
+    const { a, b, close } = await pair();
+    cleanup = close;
+    // A 20 KiB answer goes out as its own chunk of the gather write, between packed ones.
+    const large = Buffer.alloc(20 * 1024, 7);
+    a.onFrame = (f) => a.send(frame(FrameType.Result, f.id, [f.id % 500 === 0 ? large : Buffer.from(`answer ${f.id}`)]));
+    const answers = received(b);
+    const socketOf = (c: SocketChannel) => (c as unknown as { socket: Socket }).socket;
+    const sendRead = async (from: number, to: number): Promise<void> => {
+      const before = answers.length;
+      const ids = Array.from({ length: to - from + 1 }, (_, i) => from + i);
+      socketOf(b).write(Buffer.concat(ids.flatMap((id) => encodeFrame(frame(FrameType.Task, id, [Buffer.from('x')])))));
+      await until(() => answers.length === before + ids.length);
+    };
+    await sendRead(1, 3);
+    await sendRead(4, 4);
+    await sendRead(5, 2004); // more frames than the gathering keeps slots for
+    await sendRead(2005, 2006);
+    await new Promise((r) => setTimeout(r, 20)); // nothing arrives twice, late
+    expect(answers.map((f) => f.id)).toEqual(Array.from({ length: 2006 }, (_, i) => i + 1));
+    for (const f of answers) {
+      const body = Buffer.from(f.segments[0]!);
+      if (f.id % 500 === 0) expect(body.equals(large)).toBe(true);
+      else expect(body.toString()).toBe(`answer ${f.id}`);
+    }
+  });
+
   it('writes a frame sent outside a read at once', async () => {
     const { a, b, aSocket, close } = await pair();
     cleanup = close;
