@@ -33,7 +33,8 @@ export type MiraiErrorKind =
   | 'auth'
   | 'config'
   | 'plugin'
-  | 'queue-full';
+  | 'queue-full'
+  | 'result-too-large'; // the result was over the profile's `maxResultBytes` (it was not read)
 
 /**
  * Base class of every error mirai-ts produces or delivers.
@@ -196,6 +197,23 @@ export class QueueFullError extends MiraiError {
   }
 }
 named(QueueFullError, 'QueueFullError');
+
+/**
+ * A task's result was larger than its profile's `maxResultBytes`. The host read past its bytes
+ * without keeping them; the daemon stays connected and runs the next task.
+ */
+export class ResultTooLargeError extends MiraiError {
+  constructor(
+    message: string,
+    /** Bytes of the result frame the daemon sent. */
+    readonly bytes: number,
+    /** The profile's `maxResultBytes`. */
+    readonly limit: number,
+  ) {
+    super('result-too-large', message);
+  }
+}
+named(ResultTooLargeError, 'ResultTooLargeError');
 
 /** Invalid options or arguments given to the API. */
 export class ConfigError extends MiraiError {

@@ -45,6 +45,7 @@ export {
   AuthError,
   ConfigError,
   QueueFullError,
+  ResultTooLargeError,
   ErrorValue,
   isMiraiError,
   isErrorValue,

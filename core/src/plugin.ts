@@ -12,8 +12,11 @@ export {
   PROTOCOL_VERSION,
   DEFAULT_LIMITS,
   HANDSHAKE_LIMITS,
+  oversizedResult,
+  withinResultLimit,
   type Frame,
   type FrameLimits,
+  type OversizedResult,
 } from './wire/frame.js';
 export { SocketChannel } from './transports/socket-channel.js';
 export { StreamListener, listening, connected } from './transports/stream-listener.js';

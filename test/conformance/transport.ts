@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isMiraiError, type Channel, type Listener, type PluginRef, type Transport } from '@mirai-ts/core';
-import { DEFAULT_LIMITS, frame, FrameType, type Frame } from '@mirai-ts/core/plugin';
+import { DEFAULT_LIMITS, frame, FrameFlag, FrameType, type Frame } from '@mirai-ts/core/plugin';
 
 export interface TransportUnderTest {
   /** Shown in test names. */
@@ -240,6 +240,26 @@ export function transportConformance(make: () => TransportUnderTest): void {
       expect(reason!.message).toMatch(/exceeds the limit/);
       expect(atDaemon.frames.length).toBe(1);
       await atHost.closed(t.vanishNoticeMs);
+    });
+
+    it('a result over maxResultBytes is handed on as an OversizedResult, read past, and the channel stays open', async () => {
+      const { host, daemon } = await pair();
+      const atHost = record(host);
+      host.setLimits({ ...DEFAULT_LIMITS, maxResultBytes: 64 * 1024 });
+      const before = frame(FrameType.Result, 1, [bytes(1000, 1)]);
+      // Large enough to arrive in many reads: every byte of it is read past, none kept.
+      const over = frame(FrameType.Result, 2, [bytes(40 * 1024, 2), bytes(3 * 1024 * 1024, 3)], FrameFlag.Final);
+      const after = frame(FrameType.Result, 3, [bytes(64 * 1024, 4)]); // exactly the limit: fits
+      const bye = frame(FrameType.Bye, 0, [bytes(128 * 1024, 5)]); // the limit is for results only
+      for (const f of [before, over, after, bye]) daemon.send(f);
+      await atHost.frameCount(4);
+      const [a, b, c, d] = atHost.frames;
+      expect([a!.type, a!.id, digest(a!.segments)]).toEqual([FrameType.Result, 1, digest(before.segments)]);
+      expect(b).toMatchObject({ type: FrameType.OversizedResult, id: 2, flags: FrameFlag.Final, bytes: 40 * 1024 + 3 * 1024 * 1024, segments: [] });
+      expect([c!.type, c!.id, digest(c!.segments)]).toEqual([FrameType.Result, 3, digest(after.segments)]);
+      expect([d!.type, digest(d!.segments)]).toEqual([FrameType.Bye, digest(bye.segments)]);
+      expect(host.closed).toBe(false);
+      expect(atHost.closes).toEqual([]);
     });
 
     it('listener close: connected channels close, and new dials fail', async () => {

@@ -11,8 +11,10 @@ import {
   ErrorValue,
   info,
   mirai,
+  miraiMap,
   QueueFullError,
   queueRoom,
+  ResultTooLargeError,
   status,
   stopMirai,
   TimeoutError,
@@ -233,6 +235,39 @@ describe('failures harm only the task they hit', () => {
     expect(await running).toBe('ran');
     expect(await Promise.all([...queued, late])).toEqual(['q1', 'q2', 'fits now']);
     expect(status()!.peakQueuedBytes).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ['process daemons', async () => ({})],
+    ['thread daemons', async () => (await import('@mirai-ts/threads')).threadDaemons()],
+  ])('fails only the task whose result is over maxResultBytes, without reading it (%s)', async (_, transport) => {
+    await daemons(1, { ...(await transport()), maxResultBytes: 100_000, prefetch: 4 });
+    const daemon = status()!.daemons[0]!.id;
+    // Prefetched in one run: the tasks after the oversized one are answered in order.
+    const tasks = [mirai(() => 'small'), mirai(() => 'x'.repeat(20_000_000)), mirai(() => new Float64Array(10_000)), mirai(() => new Float64Array(15_000))];
+    const [small, over, under, alsoOver] = await Promise.allSettled(tasks);
+    expect(small).toEqual({ status: 'fulfilled', value: 'small' });
+    const err = (over as PromiseRejectedResult).reason as ResultTooLargeError;
+    expect(err).toBeInstanceOf(ResultTooLargeError);
+    expect(err.kind).toBe('result-too-large');
+    expect(err.limit).toBe(100_000);
+    expect(err.bytes).toBeGreaterThan(20_000_000);
+    expect(err.message).toMatch(/is \d+ bytes, over the profile's maxResultBytes \(100000\); it was not read/);
+    expect((under as PromiseFulfilledResult<Float64Array>).value.length).toBe(10_000); // 80 000 bytes and its encoding
+    expect((alsoOver as PromiseRejectedResult).reason).toBeInstanceOf(ResultTooLargeError); // 120 000 bytes
+    // A chunk's results travel as one frame: the limit is the chunk's.
+    const mapped = await miraiMap([1, 2, 3, 4], (i: number) => (i === 4 ? 'y'.repeat(200_000) : i), { chunk: 2 });
+    expect(mapped.slice(0, 2)).toEqual([1, 2]);
+    expect(mapped.slice(2).every((v) => v instanceof ResultTooLargeError)).toBe(true);
+    // Same daemon throughout: nothing was disconnected or replaced.
+    expect(status()!.daemons.map((d) => d.id)).toEqual([daemon]);
+    expect(status()!.cumulative).toBe(1);
+    expect(await mirai(() => 'still serving')).toBe('still serving');
+  });
+
+  it('checks maxResultBytes', async () => {
+    await expect(daemons(1, { maxResultBytes: 0 })).rejects.toThrow(/maxResultBytes.*a whole number ≥ 1 \(or Infinity\)/);
+    await expect(daemons(1, { maxResultBytes: '1e6' as never })).rejects.toThrow(/maxResultBytes.*got "1e6"|maxResultBytes.*'1e6'/);
   });
 
   it('names an unknown URL scheme', async () => {

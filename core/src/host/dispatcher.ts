@@ -5,9 +5,9 @@
  * (results.ts) or from its daemon's loss. Event driven: nothing polls, an idle profile uses
  * no CPU.
  */
-import { ConnectionResetError, CrashLimitError, QueueFullError, type MiraiError } from '../errors.js';
+import { ConnectionResetError, CrashLimitError, QueueFullError, ResultTooLargeError, type MiraiError } from '../errors.js';
 import type { Channel, Listener } from '../transport.js';
-import { DEFAULT_LIMITS, FrameFlag, FrameType, frameTypeName, type Frame } from '../wire/frame.js';
+import { DEFAULT_LIMITS, FrameFlag, FrameType, frameTypeName, type Frame, type FrameLimits, type OversizedResult } from '../wire/frame.js';
 import type { HelloMessage, SerializerRef } from '../wire/messages.js';
 import type { StreamState } from '../wire/random-stream.js';
 import { admit, RefusalLog, type Admitted } from './admission.js';
@@ -109,6 +109,8 @@ export class Dispatcher implements TaskCanceller {
   private peakQueuedBytes = 0;
   private readonly queueRoom: QueueRoom;
   private readonly state: SchedulingState;
+  /** A daemon's frame limits once admitted, with the profile's `maxResultBytes`. */
+  private readonly sessionLimits: FrameLimits;
 
   constructor(
     private readonly listener: Listener,
@@ -118,6 +120,7 @@ export class Dispatcher implements TaskCanceller {
     this.scheduler = settings.dispatcher ? new FifoScheduler(settings.prefetch) : new DirectScheduler();
     this.refillAt = settings.prefetch >> 1;
     this.refusals = new RefusalLog(settings.name, settings.log);
+    this.sessionLimits = Number.isFinite(settings.maxResultBytes) ? { ...DEFAULT_LIMITS, maxResultBytes: settings.maxResultBytes } : DEFAULT_LIMITS;
     this.queueRoom = new QueueRoom(settings.maxQueued, settings.maxQueuedBytes, () => ({ tasks: this.queue.size, bytes: this.queuedBytes }));
     this.state = {
       connections: this.links,
@@ -356,7 +359,7 @@ export class Dispatcher implements TaskCanceller {
   private connected(conn: DaemonConnection, hello: HelloMessage, admitted: Admitted): void {
     conn.admit(this.nextDaemonId++, hello);
     admitted.accept(conn.id, this.hooks.serializerRefs, this.hooks.daemonStream?.(), this.settings.instrumentation);
-    conn.channel.setLimits(DEFAULT_LIMITS);
+    conn.channel.setLimits(this.sessionLimits);
     conn.channel.onFrame = (f) => this.receive(conn, f);
     conn.channel.onClose = (reason) => this.disconnected(conn, reason);
     this.cumulative++;
@@ -402,27 +405,60 @@ export class Dispatcher implements TaskCanceller {
       case FrameType.Result:
         this.result(conn, f);
         return;
+      case FrameType.OversizedResult:
+        // Made by the channel's decoder in place of a result over maxResultBytes; a peer that
+        // sends the type itself (a decoder refuses it, a channel of whole frames may not) is cut off.
+        if (typeof (f as Partial<OversizedResult>).bytes === 'number') this.oversized(conn, f as OversizedResult);
+        else this.unexpected(conn, f);
+        return;
       case FrameType.Bye:
         conn.state = 'leaving';
         this.daemonEvent(channels.daemonLeaving, conn);
         if (conn.inflight.size === 0) conn.sendExit();
         return;
       default:
-        this.settings.log('warn', `profile '${this.settings.name}': daemon ${conn.id} sent an unexpected ${frameTypeName(f.type)} frame; disconnecting it`);
-        conn.channel.close();
+        this.unexpected(conn, f);
     }
   }
 
+  private unexpected(conn: DaemonConnection, f: Frame): void {
+    this.settings.log('warn', `profile '${this.settings.name}': daemon ${conn.id} sent an unexpected ${frameTypeName(f.type)} frame; disconnecting it`);
+    conn.channel.close();
+  }
+
   private result(conn: DaemonConnection, f: Frame): void {
+    const task = this.answered(conn, f, frameBytes(f));
+    if (task === undefined || task.settled) return;
+    this.completed++;
+    const outcome = readResult(f, this.settings.serializers);
+    if (outcome instanceof Promise) void outcome.then((o) => this.settle(task, o));
+    else this.settle(task, outcome);
+  }
+
+  /** A result over `maxResultBytes`: the channel read past it, and its task fails. */
+  private oversized(conn: DaemonConnection, f: OversizedResult): void {
+    const task = this.answered(conn, f, f.bytes);
+    if (task === undefined || task.settled) return;
+    this.completed++;
+    const limit = this.settings.maxResultBytes;
+    this.fail(task, new ResultTooLargeError(`the result of task ${task.id} is ${f.bytes} bytes, over the profile's maxResultBytes (${limit}); it was not read`, f.bytes, limit));
+  }
+
+  /**
+   * The daemon answered task `f.id`: it leaves the daemon's tasks in flight, and the daemon gets
+   * its next task (or its Exit) before the answer is decoded. Undefined for a task the daemon was
+   * not running, which disconnects it.
+   */
+  private answered(conn: DaemonConnection, f: Frame, bytes: number): HostTask | undefined {
     const task = conn.inflight.take(f.id);
     if (task === undefined) {
       this.settings.log('warn', `profile '${this.settings.name}': daemon ${conn.id} answered unknown task ${f.id}; disconnecting it`);
       conn.channel.close();
-      return;
+      return undefined;
     }
     conn.completed++;
     this.executing--;
-    if (task.timing !== undefined) task.timing.bytesReceived = frameBytes(f);
+    if (task.timing !== undefined) task.timing.bytesReceived = bytes;
     // Give the daemon its next task first, then decode this result: the daemon works while
     // the host settles.
     if ((f.flags & FrameFlag.Final) !== 0) {
@@ -438,11 +474,7 @@ export class Dispatcher implements TaskCanceller {
       conn.channel.flush?.();
       this.idled(conn);
     }
-    if (task.settled) return;
-    this.completed++;
-    const outcome = readResult(f, this.settings.serializers);
-    if (outcome instanceof Promise) void outcome.then((o) => this.settle(task, o));
-    else this.settle(task, outcome);
+    return task;
   }
 
   private disconnected(conn: DaemonConnection, reason: Error | undefined): void {

@@ -67,6 +67,14 @@ export interface DaemonsOptions extends DaemonOptions, LocalDaemonOptions {
   /** Bound the bytes of queued task frames (executing tasks are not counted). */
   readonly maxQueuedBytes?: number;
   /**
+   * Most bytes one task's result may take (default: no limit of its own; a frame may take up to
+   * 1 TiB). A larger result fails its task with a ResultTooLargeError: the host reads past its
+   * bytes as they arrive without keeping them, and the daemon stays connected and runs the next
+   * task. Protects the host's memory from a result far larger than planned, or from a daemon
+   * that sends one on purpose.
+   */
+  readonly maxResultBytes?: number;
+  /**
    * Keep the pool at its size (default true): a daemon this host launched that is lost (it
    * crashed, was killed, its machine went away) is replaced from the same launcher. A
    * replacement that fails to start is tried again with a capped backoff (0.25 s doubling to
@@ -112,6 +120,7 @@ export const PROFILE_DEFAULTS = {
   repair: true,
   maxQueued: Infinity,
   maxQueuedBytes: Infinity,
+  maxResultBytes: Infinity,
 } as const;
 
 /** A profile's options with every default filled in: what the host runs on. */
@@ -119,7 +128,7 @@ export interface ProfileSettings
   extends Required<
       Pick<
         DaemonsOptions,
-        'dispatcher' | 'prefetch' | 'serializers' | 'launchTimeout' | 'handshakeTimeout' | 'cancelGrace' | 'repair' | 'maxQueued' | 'maxQueuedBytes' | 'log'
+        'dispatcher' | 'prefetch' | 'serializers' | 'launchTimeout' | 'handshakeTimeout' | 'cancelGrace' | 'repair' | 'maxQueued' | 'maxQueuedBytes' | 'maxResultBytes' | 'log'
       >
     >,
     Pick<DaemonsOptions, 'secret' | 'listenOptions' | 'dialOptions' | 'autoscale' | 'seed'> {
@@ -157,6 +166,7 @@ export function resolveProfileOptions(name: string, options: DaemonsOptions, def
     repair: options.repair ?? PROFILE_DEFAULTS.repair,
     maxQueued: options.maxQueued ?? PROFILE_DEFAULTS.maxQueued,
     maxQueuedBytes: options.maxQueuedBytes ?? PROFILE_DEFAULTS.maxQueuedBytes,
+    maxResultBytes: options.maxResultBytes ?? PROFILE_DEFAULTS.maxResultBytes,
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
     ...(options.listenOptions ? { listenOptions: options.listenOptions } : {}),
     ...(options.dialOptions ? { dialOptions: options.dialOptions } : {}),
@@ -220,6 +230,7 @@ export const PROFILE_OPTION_RULES: OptionRules = {
   cancelGrace: is.ms,
   maxQueued: is.whole(1, true),
   maxQueuedBytes: is.positive,
+  maxResultBytes: is.whole(1, true),
   repair: is.boolean,
   listenOptions: is.object,
   dialOptions: is.object,

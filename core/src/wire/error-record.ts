@@ -10,6 +10,7 @@ import {
   NoDaemonsError,
   ProtocolError,
   QueueFullError,
+  ResultTooLargeError,
   ConnectionResetError,
   DeserializationError,
   isMiraiError,
@@ -126,11 +127,12 @@ const KIND_CLASSES: Partial<Record<MiraiErrorKind, { prototype: MiraiError }>> =
   protocol: ProtocolError,
   auth: AuthError,
   'queue-full': QueueFullError,
+  'result-too-large': ResultTooLargeError,
 };
 
 const KINDS: ReadonlySet<string> = new Set<MiraiErrorKind>([
   'task', 'timeout', 'connection-reset', 'cancelled', 'serialize', 'deserialize', 'no-daemons', 'launch',
-  'protocol', 'auth', 'config', 'plugin', 'queue-full',
+  'protocol', 'auth', 'config', 'plugin', 'queue-full', 'result-too-large',
 ]);
 
 /**

@@ -15,7 +15,7 @@
  * a bigger frame buffer; the decoder gives each segment its own buffer or a view.
  */
 import { ProtocolError } from '../errors.js';
-import type { Frame, FrameLimits, FrameType } from './frame.js';
+import { FrameType, oversizedResult, type Frame, type FrameLimits } from './frame.js';
 
 export const FRAME_MAGIC = 0xa7;
 export const FRAME_HEADER_BYTES = 16;
@@ -109,6 +109,8 @@ const enum State {
   Header,
   Lengths,
   Segment,
+  /** Reading past the bytes of a result over `maxResultBytes` (see readLengths). */
+  Skip,
 }
 
 /**
@@ -132,6 +134,8 @@ export class FrameDecoder {
   /** Buffer being filled for a segment that spans chunks. */
   private fill: Buffer | undefined;
   private fillOffset = 0;
+  /** Bytes of an oversized result still to read past (State.Skip). */
+  private skipping = 0;
 
   /**
    * @param copyChunks the caller reuses the chunks it pushes (a static read buffer): keep
@@ -196,6 +200,13 @@ export class FrameDecoder {
         }
         continue;
       }
+      if (this.state === State.Skip) {
+        const take = Math.min(this.skipping, end - offset);
+        this.skipping -= take;
+        offset += take;
+        if (this.skipping === 0) this.state = State.Header;
+        continue;
+      }
       // Header or length table: read in place when whole, else gather exactly the bytes needed.
       const need = this.state === State.Header ? FRAME_HEADER_BYTES : 4 * this.count;
       if (this.pendingBytes === 0 && end - offset >= need) {
@@ -223,6 +234,7 @@ export class FrameDecoder {
       throw new ProtocolError(`bad frame magic 0x${h[o]!.toString(16)} (expected 0xa7): not a mirai-ts peer`);
     }
     if (h.readUInt32LE(o + 12) !== 0) throw new ProtocolError('bad frame header: reserved field is not 0');
+    if (h[o + 1] === FrameType.OversizedResult) throw new ProtocolError(`bad frame header: type ${FrameType.OversizedResult} is not sent on the wire`);
     this.type = h[o + 1]!;
     this.flags = h.readUInt16LE(o + 2);
     this.id = h.readUInt32LE(o + 4);
@@ -249,6 +261,14 @@ export class FrameDecoder {
     }
     if (total > this.limits.maxFrameBytes) {
       throw new ProtocolError(`frame of ${total} bytes exceeds the limit of ${this.limits.maxFrameBytes} bytes`);
+    }
+    const maxResult = this.limits.maxResultBytes;
+    if (maxResult !== undefined && total > maxResult && this.type === FrameType.Result) {
+      // Handed on now (its task fails at once); its bytes are read past as they come, never kept.
+      this.state = State.Skip;
+      this.skipping = total;
+      this.onFrame(oversizedResult(this.id, this.flags, total));
+      return;
     }
     this.state = State.Segment;
     this.skipEmptySegments();

@@ -29,6 +29,11 @@ export const FrameType = {
   Everywhere: 9,
   /** host → a daemon's watchdog: the daemon is stuck; start a fresh one and end it. */
   Replace: 10,
+  /**
+   * Never on the wire (a peer that sends it breaks the protocol): what a receiver hands on in
+   * place of a Result frame larger than its limits' `maxResultBytes` ({@link OversizedResult}).
+   */
+  OversizedResult: 255,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -73,6 +78,35 @@ export interface FrameLimits {
   readonly maxFrameBytes: number;
   /** Most segments in one frame. */
   readonly maxSegments: number;
+  /**
+   * Most bytes in one Result frame (a profile's `maxResultBytes`; default: maxFrameBytes). A
+   * larger result does not close the connection: the receiver reads past its bytes without
+   * keeping them and hands on an {@link OversizedResult} instead, so only its task fails.
+   */
+  readonly maxResultBytes?: number;
+}
+
+/** Stands in for a Result frame over `maxResultBytes`: the result's id and flags, and its size. */
+export interface OversizedResult extends Frame {
+  readonly type: typeof FrameType.OversizedResult;
+  /** Bytes of the result's segments, all together. */
+  readonly bytes: number;
+}
+
+export function oversizedResult(id: number, flags: number, bytes: number): OversizedResult {
+  return { type: FrameType.OversizedResult, flags, id, segments: [], bytes };
+}
+
+/**
+ * For transports that receive frames whole (thread daemons): `f`, or its
+ * {@link OversizedResult} when it is a Result over `limits.maxResultBytes`.
+ */
+export function withinResultLimit(f: Frame, limits: FrameLimits | undefined): Frame {
+  const max = limits?.maxResultBytes;
+  if (max === undefined || f.type !== FrameType.Result) return f;
+  let bytes = 0;
+  for (let i = 0; i < f.segments.length; i++) bytes += f.segments[i]!.byteLength;
+  return bytes > max ? oversizedResult(f.id, f.flags, bytes) : f;
 }
 
 /** Limits before a peer has proved the secret: only handshake frames fit. */

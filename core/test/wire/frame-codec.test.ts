@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { encodeFrame, encodeFrames, FrameDecoder } from '../../src/wire/frame-codec.js';
-import { DEFAULT_LIMITS, frame, FrameType, HANDSHAKE_LIMITS, type Frame } from '../../src/wire/frame.js';
+import { DEFAULT_LIMITS, frame, FrameFlag, FrameType, HANDSHAKE_LIMITS, type Frame } from '../../src/wire/frame.js';
 import { ProtocolError } from '../../src/errors.js';
 
 function decodeAll(bytes: Buffer, chunkSizes: number[], limits = DEFAULT_LIMITS): Frame[] {
@@ -114,5 +114,45 @@ describe('frame codec', () => {
     expect(() => decodeAll(many, [64], HANDSHAKE_LIMITS)).toThrow(/5 segments; the limit is 4/);
     const huge = concat(frame(FrameType.Hello, 0, [new Uint8Array(20_000)]));
     expect(() => decodeAll(huge.subarray(0, 20), [20], HANDSHAKE_LIMITS)).toThrow(/exceeds the limit/);
+  });
+
+  describe('a result over maxResultBytes', () => {
+    const limits = { ...DEFAULT_LIMITS, maxResultBytes: 10_000 };
+    const over = frame(FrameType.Result, 41, [new Uint8Array(6_000).fill(1), new Uint8Array(0), new Uint8Array(300_000).fill(2)], FrameFlag.Error | FrameFlag.Final);
+    const stream = Buffer.concat([
+      concat(frame(FrameType.Result, 40, [Buffer.from('before')])),
+      concat(over),
+      concat(frame(FrameType.Result, 42, [new Uint8Array(10_000).fill(3)])), // exactly the limit
+      concat(frame(FrameType.Task, 43, [new Uint8Array(50_000).fill(4)])), // not a result: no limit of its own
+    ]);
+
+    for (const chunks of [[stream.length], [1], [7, 13, 4096], [65_536]]) {
+      it(`is handed on as its stand-in and read past, in chunks of ${chunks.join('/')}, never allocated`, () => {
+        const slow = vi.spyOn(Buffer, 'allocUnsafeSlow');
+        try {
+          const out = decodeAll(stream, chunks, limits);
+          expect(out.map((f) => [f.type, f.id])).toEqual([
+            [FrameType.Result, 40],
+            [FrameType.OversizedResult, 41],
+            [FrameType.Result, 42],
+            [FrameType.Task, 43],
+          ]);
+          expect(out[1]).toEqual({ type: FrameType.OversizedResult, id: 41, flags: FrameFlag.Error | FrameFlag.Final, segments: [], bytes: 306_000 });
+          expect(Buffer.from(out[2]!.segments[0]!).equals(Buffer.alloc(10_000, 3))).toBe(true);
+          expect(Buffer.from(out[3]!.segments[0]!).equals(Buffer.alloc(50_000, 4))).toBe(true);
+          // Spanning segments get buffers of their own: never one for the skipped result's.
+          expect(slow.mock.calls.some(([n]) => n === 6_000 || n === 300_000)).toBe(false);
+        } finally {
+          slow.mockRestore();
+        }
+      });
+    }
+
+    it('still closes the connection over maxFrameBytes, and refuses the stand-in type from the wire', () => {
+      expect(() => decodeAll(concat(over), [65_536], { ...limits, maxFrameBytes: 100_000 })).toThrow(/frame of 306000 bytes exceeds the limit/);
+      const forged = concat(frame(FrameType.Result, 1, [Buffer.from('x')]));
+      forged[1] = FrameType.OversizedResult;
+      expect(() => decodeAll(forged, [forged.length], limits)).toThrow(/type 255 is not sent on the wire/);
+    });
   });
 });

@@ -25,7 +25,7 @@
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { ProtocolError, type Channel } from '@mirai-ts/core';
-import { FrameType, type Frame, type FrameLimits } from '@mirai-ts/core/plugin';
+import { FrameType, withinResultLimit, type Frame, type FrameLimits } from '@mirai-ts/core/plugin';
 import { isUint32, postedFrame, receivedFrame } from './posted-frame.js';
 import { ACTIVE, COUNT, LOOP, Ring, RING_MAX_FRAME_BYTES, STATE, WAIT } from './ring.js';
 
@@ -267,7 +267,8 @@ export class PortChannel implements Channel {
       this.lastFrameAt = performance.now();
       if (f.type === FrameType.Task || f.type === FrameType.Everywhere) this.tasksIn++;
     }
-    this.onFrame(f);
+    // A result over maxResultBytes arrived whole (moved, not copied): it is still not decoded.
+    this.onFrame(withinResultLimit(f, this.limits));
   }
 
   /** Goes back to the event loop: marks the ring so writers ring the doorbell, reading what came meanwhile. */

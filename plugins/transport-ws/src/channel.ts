@@ -9,7 +9,7 @@
  */
 import type { Socket } from 'node:net';
 import { ProtocolError, type Channel } from '@mirai-ts/core';
-import { encodeFrame, FRAME_HEADER_BYTES, FrameDecoder, type Frame, type FrameLimits } from '@mirai-ts/core/plugin';
+import { encodeFrame, FRAME_HEADER_BYTES, FrameDecoder, FrameType, type Frame, type FrameLimits } from '@mirai-ts/core/plugin';
 import type WebSocket from 'ws';
 import { WsTransportError } from './errors.js';
 
@@ -215,10 +215,12 @@ export class WsChannel implements Channel {
       this.close(err as Error);
       return;
     }
-    const frame = this.decoded;
+    const frame = this.decoded as Frame | undefined; // set by the decoder callback, which TypeScript does not see
     this.decoded = undefined;
-    // A frame may not spill into the next message, nor two share one.
-    if (this.decodedCount !== 1 || frame === undefined || frameBytes(frame) !== bytes) {
+    // A frame may not spill into the next message, nor two share one. (A result over
+    // maxResultBytes comes out as its stand-in, without segments: the declared size, checked
+    // above, is its size.)
+    if (this.decodedCount !== 1 || frame === undefined || (frame.type !== FrameType.OversizedResult && frameBytes(frame) !== bytes)) {
       this.close(new ProtocolError(`a WebSocket message from ${this.peer} does not hold exactly one frame (${bytes} bytes, ${this.decodedCount} whole frame(s))`));
       return;
     }

@@ -1,0 +1,11 @@
+import { daemons, mirai, miraiMap, status } from '@mirai-ts/core';
+const opts = process.argv[2] === 'threads' ? (await import('@mirai-ts/threads')).threadDaemons() : process.argv[2] === 'tcp' ? { url: 'tcp://127.0.0.1:0' } : {};
+await daemons(1, { ...opts, maxResultBytes: 100_000, prefetch: 4 });
+const pid = status().daemons[0].pid;
+const ms = [mirai(() => 1), mirai(() => 'x'.repeat(5_000_000)), mirai(() => 2), mirai(() => new Float64Array(20_000)), mirai(() => 3)];
+const out = await Promise.allSettled(ms);
+console.log(out.map((o) => o.status === 'fulfilled' ? (typeof o.value === 'string' ? `str${o.value.length}` : o.value?.length ?? o.value) : `${o.reason.name}: ${o.reason.message} (${o.reason.kind}, ${o.reason.bytes}, ${o.reason.limit})`));
+const m = await miraiMap(Array.from({ length: 6 }, (_, i) => i), (i) => (i === 4 ? 'y'.repeat(200_000) : i), { chunk: 3 });
+console.log(m.map((v) => (v instanceof Error ? v.name : v)));
+console.log('same daemon', status().daemons[0].pid === pid, 'connections', status().cumulative);
+await daemons(0);
