@@ -204,3 +204,49 @@ describe('malformed error records from a daemon that passed the handshake', () =
     expect(error.kind === 'timeout' && error.errorValue === undefined).toBe(false);
   });
 });
+
+describe('a daemon that ignores maxResultBytes', () => {
+  const PROFILE = 'hostile-sizes';
+  const LIMIT = 100_000;
+  let url = '';
+  beforeAll(async () => {
+    const pool = await daemons(1, { profile: PROFILE, url: 'tcp://127.0.0.1:0', secret, maxResultBytes: LIMIT });
+    url = pool.url;
+  }, 60_000);
+  afterAll(async () => {
+    await daemons(0, { profile: PROFILE });
+  });
+
+  it('costs each result over the limit its own task, stays connected, and the host keeps none of it', async () => {
+    // Every other answer is 1-3 MB (sent in full: this daemon does not check), the rest small
+    // and right; an honest daemon serves the same profile, and checks the limit before sending.
+    const sizes: number[] = [];
+    const big = (n: number): number => 1_000_000 + ((n * 7919) % 2_000_000);
+    const bad = await liar(url, (n) => {
+      const value = n % 2 === 0 ? new Uint8Array(big(n)).fill(n & 0xff) : 'small';
+      const segments = encodePayload(value, [], 'result') as Uint8Array[];
+      sizes.push(segments.reduce((s, b) => s + b.byteLength, 0));
+      return { segments, flags: 0 };
+    });
+    const outcomes = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => settle(mirai(({ i }: { i: number }) => (i % 3 === 0 ? new Float64Array(20_000) : 'small'), { i }, { profile: PROFILE }), 30_000)),
+    );
+    expect(outcomes.filter((o) => o === 'pending')).toEqual([]);
+    const settled = outcomes as Exclude<(typeof outcomes)[number], 'pending'>[];
+    const tooLarge = settled.filter((o) => !o.ok).map((o) => (o as { error: MiraiError }).error);
+    expect(tooLarge.every((e) => e.kind === 'result-too-large' && (e as unknown as { limit: number }).limit === LIMIT)).toBe(true);
+    // The liar's oversized answers failed as read past by the host ("not read"), the honest
+    // daemon's were never sent ("not sent"); every other task got its value.
+    expect(bad.answered).toBeGreaterThan(4);
+    const readPast = tooLarge.filter((e) => /it was not read$/.test(e.message));
+    expect(readPast.length).toBe(Math.ceil(bad.answered / 2));
+    expect(readPast.map((e) => (e as unknown as { bytes: number }).bytes).sort()).toEqual(sizes.filter((b) => b > LIMIT).sort());
+    expect(tooLarge.filter((e) => /it was not sent$/.test(e.message)).length).toBe(tooLarge.length - readPast.length);
+    expect(settled.filter((o) => o.ok).every((o) => (o as { value: unknown }).value === 'small')).toBe(true);
+    // Both daemons are still connected: an oversized result is not a protocol violation.
+    expect(status(PROFILE)!.connections).toBe(2);
+    bad.close();
+    expect(await waitFor(() => status(PROFILE)?.connections === 1)).toBe(true);
+    expect(await mirai(() => 'served', {}, { profile: PROFILE })).toBe('served');
+  }, 120_000);
+});

@@ -4,6 +4,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { daemonHandshake } from './handshake.js';
+import { ResultTooLargeError } from '../errors.js';
 import type { DaemonOptions } from '../wire/daemon-args.js';
 import { toErrorRecord } from '../wire/error-record.js';
 import { DaemonExit } from '../wire/exit-codes.js';
@@ -100,6 +101,8 @@ class DaemonRun {
   private channel!: Channel;
   private daemonId = 0;
   private serializers: Serializer[] = [];
+  /** The profile's `maxResultBytes` (Init); Infinity without one. */
+  private maxResultBytes = Infinity;
   /** The daemon's stream, for tasks without one of their own (the host sends it in Init). */
   private stream: RandomStream = new RandomStream(firstStream());
   private instrumentation: Instrumentation[] | undefined;
@@ -191,6 +194,7 @@ class DaemonRun {
     const { init, held } = await daemonHandshake(channel, this.config.secret, this.config.launchId ? { launchId: this.config.launchId } : {});
     this.daemonId = init.daemonId;
     if (Array.isArray(init.stream) && init.stream.length === 4) this.stream = new RandomStream(init.stream);
+    this.maxResultBytes = typeof init.maxResultBytes === 'number' && init.maxResultBytes >= 1 ? init.maxResultBytes : Infinity;
     // Frames that arrive until start() is done are kept, in order, and replayed by it.
     channel.onFrame = (f) => this.early.push(f);
     this.early.push(...held);
@@ -365,6 +369,17 @@ class DaemonRun {
   }
 
   private sendSegments(id: number, segments: Uint8Array[], flags: number): void {
+    if (this.maxResultBytes !== Infinity) {
+      let bytes = 0;
+      for (let i = 0; i < segments.length; i++) bytes += segments[i]!.byteLength;
+      if (bytes > this.maxResultBytes) {
+        // The host would read past it: send why instead (for a chunk, as the chunk's one error).
+        const err = new ResultTooLargeError(`the result of task ${id} is ${bytes} bytes, over the profile's maxResultBytes (${this.maxResultBytes}); it was not sent`, bytes, this.maxResultBytes);
+        machineryErrors.add(err);
+        segments = encodeError(err);
+        flags = (flags & ~FrameFlag.Batch) | FrameFlag.Error;
+      }
+    }
     this.channel.send(frame(FrameType.Result, id, segments, flags));
   }
 

@@ -23,8 +23,17 @@ export interface AdmissionOutcome {
 
 /** A connection past the secret check, before the host has answered. */
 export interface Admitted {
-  /** Sends Init: the host's proof, the id the peer gets, the serializers it must load. */
-  accept(daemonId: number, serializers: readonly SerializerRef[], stream?: StreamState, instrumentation?: readonly PluginRef[]): void;
+  /** Sends Init: the host's proof, the id the peer gets, the serializers it must load, and the rest of the daemon's session. */
+  accept(daemonId: number, serializers: readonly SerializerRef[], session?: SessionSettings): void;
+}
+
+/** What Init tells a daemon beside its id and serializers. */
+export interface SessionSettings {
+  /** Its random stream (absent for a watchdog). */
+  readonly stream?: StreamState | undefined;
+  readonly instrumentation?: readonly PluginRef[];
+  /** The profile's `maxResultBytes`, when it has one. */
+  readonly maxResultBytes?: number;
 }
 
 /** Runs the handshake on a new connection. Until it ends, the channel's handlers are admission's. */
@@ -54,9 +63,10 @@ export function admit(channel: Channel, secret: string, timeoutMs: number, outco
     if (typeof why === 'string') return refuse(why);
     finish();
     outcome.admitted(why, {
-      accept(daemonId, serializers, stream, instrumentation = []) {
+      accept(daemonId, serializers, { stream, instrumentation = [], maxResultBytes } = {}) {
         const init: InitMessage = { proof: prove(secret, 'host', hostNonce, why.nonce), daemonId, serializers: [...serializers], ...(stream ? { stream: [...stream] } : {}) };
         if (instrumentation.length > 0) init.instrumentation = [...instrumentation];
+        if (maxResultBytes !== undefined && Number.isFinite(maxResultBytes)) init.maxResultBytes = maxResultBytes;
         channel.send(frame(FrameType.Init, 0, [jsonSegment(init)]));
       },
     });

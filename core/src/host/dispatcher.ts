@@ -358,7 +358,7 @@ export class Dispatcher implements TaskCanceller {
 
   private connected(conn: DaemonConnection, hello: HelloMessage, admitted: Admitted): void {
     conn.admit(this.nextDaemonId++, hello);
-    admitted.accept(conn.id, this.hooks.serializerRefs, this.hooks.daemonStream?.(), this.settings.instrumentation);
+    admitted.accept(conn.id, this.hooks.serializerRefs, { stream: this.hooks.daemonStream?.(), instrumentation: this.settings.instrumentation, maxResultBytes: this.settings.maxResultBytes });
     conn.channel.setLimits(this.sessionLimits);
     conn.channel.onFrame = (f) => this.receive(conn, f);
     conn.channel.onClose = (reason) => this.disconnected(conn, reason);

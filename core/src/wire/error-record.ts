@@ -145,7 +145,7 @@ const KINDS: ReadonlySet<string> = new Set<MiraiErrorKind>([
 export function fromErrorRecord(record: unknown): MiraiError {
   const checked = checkRecord(record, 0);
   if (typeof checked === 'string') return new DeserializationError(`the daemon sent a malformed error record: ${checked}`);
-  if (checked.machinery && (checked.miraiKind === 'serialize' || checked.miraiKind === 'deserialize')) return rebuild(checked, 0);
+  if (checked.machinery && (checked.miraiKind === 'serialize' || checked.miraiKind === 'deserialize' || checked.miraiKind === 'result-too-large')) return rebuild(checked, 0);
   const err = rebuild(checked, 0);
   if (!isMiraiError(err) || err instanceof TaskError) return err;
   // A MiraiError the task itself threw: the task failed, because of it.

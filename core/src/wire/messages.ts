@@ -42,6 +42,12 @@ export interface InitMessage {
    * so older daemons see the Init they know.
    */
   instrumentation?: PluginRef[];
+  /**
+   * The profile's `maxResultBytes`: a daemon sends a ResultTooLargeError instead of a larger
+   * result (the host would only read past it). Absent without a limit; the host enforces the
+   * limit itself either way, on daemons that predate it too.
+   */
+  maxResultBytes?: number;
 }
 
 export interface ByeMessage {
