@@ -13,6 +13,7 @@
 import { channel, type Channel } from 'node:diagnostics_channel';
 import { debuglog } from 'node:util';
 import type { MiraiError, MiraiErrorKind } from './errors.js';
+import type { ScaleDecision } from './host/autoscaler.js';
 
 /** The channel names, for `diagnostics_channel.subscribe(name, fn)`. */
 export const MiraiChannel = {
@@ -20,6 +21,8 @@ export const MiraiChannel = {
   profileSet: 'mirai:profile:set',
   /** A profile was reset: {@link ProfileResetEvent}. */
   profileReset: 'mirai:profile:reset',
+  /** An autoscaled profile made a scaling decision (launch, retire, a failed launch): {@link ProfileScaleEvent}. */
+  profileScale: 'mirai:profile:scale',
   /** A launcher started daemons: {@link DaemonLaunchedEvent}. */
   daemonLaunched: 'mirai:daemon:launched',
   /** A daemon completed the handshake: {@link DaemonEvent}. */
@@ -64,6 +67,11 @@ export interface ProfileSetEvent {
 export interface ProfileResetEvent {
   readonly profile: string;
   readonly reason: string;
+}
+
+/** A scaling decision of an autoscaled profile, as `onScale` gets it, with the profile's name. */
+export interface ProfileScaleEvent extends ScaleDecision {
+  readonly profile: string;
 }
 
 /** `mirai:daemon:launched`. */
@@ -185,6 +193,7 @@ export interface DaemonTaskEndEvent {
 export const channels = {
   profileSet: channel(MiraiChannel.profileSet),
   profileReset: channel(MiraiChannel.profileReset),
+  profileScale: channel(MiraiChannel.profileScale),
   daemonLaunched: channel(MiraiChannel.daemonLaunched),
   daemonConnected: channel(MiraiChannel.daemonConnected),
   daemonLeaving: channel(MiraiChannel.daemonLeaving),

@@ -64,6 +64,7 @@ export {
   type MiraiChannelName,
   type ProfileSetEvent,
   type ProfileResetEvent,
+  type ProfileScaleEvent,
   type DaemonLaunchedEvent,
   type DaemonEvent,
   type TaskQueuedEvent,

@@ -1,6 +1,7 @@
 /**
  * What the dashboard shows, kept from mirai-ts's lifecycle channels: per profile its daemons,
- * queue depth and throughput over time, each daemon's recent tasks, and recent failures.
+ * queue depth and throughput over time, each daemon's recent tasks, its autoscaler's recent
+ * decisions (`mirai:profile:scale`), and recent failures.
  *
  * A task costs the host two array pushes here: its settled event and the time are kept as they
  * come and folded into the figures when they are read (a push to the pages, a snapshot, the
@@ -13,6 +14,7 @@ import {
   status,
   type DaemonEvent,
   type ProfileResetEvent,
+  type ProfileScaleEvent,
   type ProfileSetEvent,
   type TaskSettledEvent,
 } from '@mirai-ts/core';
@@ -20,6 +22,7 @@ import {
 const HISTORY = 120; // one-second samples kept
 const TIMELINE = 60; // tasks kept per daemon
 const FAILURES = 20;
+const SCALING = 20; // scaling decisions kept per profile
 
 interface DaemonRow {
   id: number;
@@ -49,6 +52,20 @@ interface ProfileState {
   settledThisSecond: number;
   completed: number;
   failed: number;
+  /** Its autoscaler's recent decisions, newest first. */
+  scaling: ScaleRow[];
+}
+
+/** A scaling decision as shown. */
+export type ScaleRow = Omit<ProfileScaleEvent, 'profile'>;
+
+/** An autoscaled profile's bounds and target as shown beside its decisions. */
+export interface AutoscaleRow {
+  readonly min: number;
+  readonly max: number;
+  readonly target: number;
+  readonly mode: 'auto' | 'manual';
+  readonly launching: number;
 }
 
 /** A failure as shown: where, what, and the remote stack. */
@@ -73,6 +90,9 @@ export interface Snapshot {
     readonly failed: number;
     readonly samples: [number, number, number][];
     readonly daemons: (Omit<DaemonRow, 'timeline' | 'connectedAt' | 'running'> & { uptimeMs: number; timeline: TimelineEntry[] })[];
+    /** Set for an autoscaled profile. */
+    readonly autoscale: AutoscaleRow | undefined;
+    readonly scaling: ScaleRow[];
   }[];
   readonly failures: FailureRow[];
 }
@@ -99,6 +119,7 @@ export class DashboardState {
       [MiraiChannel.daemonLeaving, (m) => this.daemonState(m as DaemonEvent, 'leaving')],
       [MiraiChannel.daemonLost, (m) => this.daemonState(m as DaemonEvent, 'lost')],
       [MiraiChannel.daemonDisconnected, (m) => this.daemonState(m as DaemonEvent, 'gone')],
+      [MiraiChannel.profileScale, (m) => this.scaled(m as ProfileScaleEvent)],
     ];
     for (const [name, fn] of lifecycle) {
       this.listen(name, (m) => {
@@ -125,7 +146,7 @@ export class DashboardState {
   private ensure(profile: string, url = ''): ProfileState {
     let p = this.profiles.get(profile);
     if (p === undefined) {
-      p = { url: url || (status(profile)?.url ?? ''), daemons: new Map(), samples: [], settledThisSecond: 0, completed: 0, failed: 0 };
+      p = { url: url || (status(profile)?.url ?? ''), daemons: new Map(), samples: [], settledThisSecond: 0, completed: 0, failed: 0, scaling: [] };
       this.profiles.set(profile, p);
       for (const d of status(profile)?.daemons ?? []) {
         p.daemons.set(d.id, { id: d.id, host: d.hostname, pid: d.pid, state: d.state, task: d.tasks[0], done: d.completed, connectedAt: d.connectedAt, timeline: [], running: undefined });
@@ -156,6 +177,13 @@ export class DashboardState {
       timeline: [],
       running: undefined,
     });
+  }
+
+  private scaled(e: ProfileScaleEvent): void {
+    const { profile, ...decision } = e;
+    const rows = this.ensure(profile).scaling;
+    rows.unshift(decision);
+    if (rows.length > SCALING) rows.length = SCALING;
   }
 
   private daemonState(e: DaemonEvent, state: DaemonRow['state']): void {
@@ -232,6 +260,7 @@ export class DashboardState {
           if (d.task === undefined) d.running = undefined;
           else if (d.running?.task !== d.task) d.running = { task: d.task, start: now, end: undefined, ok: undefined };
         }
+        const scale = s?.autoscale;
         return {
           name,
           url: p.url,
@@ -239,6 +268,8 @@ export class DashboardState {
           completed: p.completed,
           failed: p.failed,
           samples: p.samples,
+          autoscale: scale === undefined ? undefined : { min: scale.min, max: scale.max, target: scale.target, mode: scale.mode, launching: scale.launching },
+          scaling: p.scaling,
           daemons: [...p.daemons.values()]
             .filter((d) => d.state !== 'gone')
             .map(({ connectedAt, running, timeline, ...d }) => ({ ...d, uptimeMs: now - connectedAt, timeline: running === undefined ? timeline : [...timeline, running] })),

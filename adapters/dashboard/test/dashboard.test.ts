@@ -1,6 +1,7 @@
 /**
  * The dashboard in a real headless Chromium: it shows the daemons that exist, its counts move
- * while a map runs, a failure appears with its remote stack. A screenshot is saved in the
+ * while a map runs, a failure appears with its remote stack, an autoscaled profile's decisions
+ * appear as they are made. A screenshot is saved in the
  * test's temp folder. With CI=true a missing Chromium fails the test instead of skipping it.
  */
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -26,21 +27,28 @@ afterEach(async () => {
   await board?.close();
   board = undefined;
   await daemons(0);
+  await daemons(0, { profile: 'elastic' });
 });
 afterAll(async () => {
   await browser?.close();
   rmSync(join(dir, 'profile'), { recursive: true, force: true });
 });
 
+/** One headless Chromium for the file, started on first use. */
+async function openBrowser(): Promise<BrowserContext> {
+  // A fresh profile directory: launchPersistentContext passes it as --user-data-dir.
+  browser ??= await chromium.launchPersistentContext(join(dir, 'profile'), {
+    executablePath,
+    headless: true,
+    viewport: { width: 1000, height: 900 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+  });
+  return browser;
+}
+
 describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
   it('shows the daemons, counts that move during a map, and a failure with its stack', async () => {
-    // A fresh profile directory: launchPersistentContext passes it as --user-data-dir.
-    browser = await chromium.launchPersistentContext(join(dir, 'profile'), {
-      executablePath,
-      headless: true,
-      viewport: { width: 1000, height: 900 },
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-    });
+    const browser = await openBrowser();
     await daemons(2);
     board = await dashboard({ interval: 50 });
     expect(board.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
@@ -91,6 +99,31 @@ describe.skipIf(!haveChromium)('dashboard in Chromium', () => {
     await page.screenshot({ path: shot, fullPage: true });
     expect(statSync(shot).size).toBeGreaterThan(5_000);
     console.log(`dashboard screenshot: ${shot}`);
+  });
+
+  it('shows an autoscaled profile\'s target and its decisions as they are made: launches, then retirements', async () => {
+    const browser = await openBrowser();
+    board = await dashboard({ interval: 50 });
+    await daemons({ profile: 'elastic', autoscale: { min: 0, max: 2, idle: 300 } });
+    const page = await browser.newPage();
+    await page.goto(board.url);
+    const profile = page.locator('section.profile[data-profile="elastic"]');
+    await profile.locator('.scaling').waitFor({ timeout: 10_000 });
+    expect(await profile.locator('.scaling tbody').textContent()).toContain('no decision yet');
+    // Four slow tasks: the autoscaler launches two daemons (max), then retires them when idle.
+    const tasks = Array.from({ length: 4 }, () => mirai(() => new Promise((r) => setTimeout(() => r('done'), 200)), {}, { profile: 'elastic' }));
+    const launch = profile.locator('.scaling tr[data-action="launch"]').first();
+    await launch.waitFor({ timeout: 15_000 });
+    expect(await launch.locator('td:nth-child(3)').textContent()).toBe('2');
+    expect(await launch.locator('td:nth-child(6)').textContent()).toMatch(/\w/);
+    expect(await profile.locator('.target').first().textContent()).toBe('2');
+    expect(await Promise.all(tasks)).toEqual(['done', 'done', 'done', 'done']);
+    await profile.locator('.scaling tr[data-action="retire"]').first().waitFor({ timeout: 15_000 });
+    const actions = await profile.locator('.scaling tbody tr').evaluateAll((rows) => rows.map((r) => (r as unknown as { dataset: { action: string } }).dataset.action));
+    // Newest first: every retirement after the launch.
+    expect(actions.at(-1)).toBe('launch');
+    expect(actions.slice(0, -1).every((a) => a === 'retire')).toBe(true);
+    await profile.locator('.target').filter({ hasText: /^0$/ }).waitFor({ timeout: 10_000 });
   });
 });
 

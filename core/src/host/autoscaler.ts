@@ -9,6 +9,7 @@
  * leaving first, so no task goes to them).
  */
 import { ConfigError } from '../errors.js';
+import { active, channels, publish } from '../events.js';
 import type { DaemonConnection } from './daemon-connection.js';
 import type { LogFunction } from './profile-options.js';
 import { backoffDelay } from './replacements.js';
@@ -375,6 +376,7 @@ export class Autoscaler {
     const decision: ScaleDecision = { action, count, target, connected, launching: this.launching, backlog: this.host.backlog(), reason, at: Date.now() };
     this.last = decision;
     this.host.log('info', `profile '${this.host.name}': autoscale ${action} ${count}: ${reason}`);
+    if (active(channels.profileScale)) publish(channels.profileScale, { profile: this.host.name, ...decision });
     try {
       this.settings.onScale?.(decision);
     } catch (err) {
