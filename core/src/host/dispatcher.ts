@@ -427,7 +427,7 @@ export class Dispatcher implements TaskCanceller {
   }
 
   private result(conn: DaemonConnection, f: Frame): void {
-    const task = this.answered(conn, f, frameBytes(f));
+    const task = this.answered(conn, f);
     if (task === undefined || task.settled) return;
     this.completed++;
     const outcome = readResult(f, this.settings.serializers);
@@ -437,7 +437,7 @@ export class Dispatcher implements TaskCanceller {
 
   /** A result over `maxResultBytes`: the channel read past it, and its task fails. */
   private oversized(conn: DaemonConnection, f: OversizedResult): void {
-    const task = this.answered(conn, f, f.bytes);
+    const task = this.answered(conn, f);
     if (task === undefined || task.settled) return;
     this.completed++;
     const limit = this.settings.maxResultBytes;
@@ -449,7 +449,7 @@ export class Dispatcher implements TaskCanceller {
    * its next task (or its Exit) before the answer is decoded. Undefined for a task the daemon was
    * not running, which disconnects it.
    */
-  private answered(conn: DaemonConnection, f: Frame, bytes: number): HostTask | undefined {
+  private answered(conn: DaemonConnection, f: Frame): HostTask | undefined {
     const task = conn.inflight.take(f.id);
     if (task === undefined) {
       this.settings.log('warn', `profile '${this.settings.name}': daemon ${conn.id} answered unknown task ${f.id}; disconnecting it`);
@@ -458,7 +458,7 @@ export class Dispatcher implements TaskCanceller {
     }
     conn.completed++;
     this.executing--;
-    if (task.timing !== undefined) task.timing.bytesReceived = bytes;
+    if (task.timing !== undefined) task.timing.bytesReceived = f.type === FrameType.OversizedResult ? (f as OversizedResult).bytes : frameBytes(f);
     // Give the daemon its next task first, then decode this result: the daemon works while
     // the host settles.
     if ((f.flags & FrameFlag.Final) !== 0) {
