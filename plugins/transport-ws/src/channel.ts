@@ -137,6 +137,16 @@ export class WsChannel implements Channel {
     if (gather) this.uncork();
   }
 
+  /**
+   * Writes what was sent so far in the read being handled (a read is corked, see the
+   * constructor): a dispatcher's refill leaves at once, not after the rest of the read.
+   */
+  flush(): void {
+    if (!this.corked || this.closed) return;
+    this.socket.uncork();
+    this.socket.cork();
+  }
+
   private cork(): void {
     if (this.corked) return;
     this.corked = true;

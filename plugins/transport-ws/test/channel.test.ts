@@ -1,4 +1,5 @@
 /** Channel edge cases the shared conformance suite cannot reach. */
+import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { isMiraiError, type Channel, type Listener } from '@mirai-ts/core';
 import WebSocket from 'ws';
@@ -57,6 +58,49 @@ describe('WebSocket channel', () => {
         sent.map((f, i) => ({ id: i + 1, lengths: f.segments.map((s) => s.byteLength), first: f.segments.length > 0 ? i + 1 : undefined, last: f.segments.length > 0 ? i : undefined })),
       );
       expect(host.closed).toBe(false);
+      daemon.close();
+    } finally {
+      await listener.close();
+    }
+  });
+
+  it('writes what was sent during a read when flushed, and the rest of the read at its end', async () => {
+    const { listener, host, daemon } = await connected('/flush');
+    try {
+      host.setLimits(DEFAULT_LIMITS);
+      const socketOf = (c: Channel) => (c as unknown as { socket: Socket }).socket;
+      const hostSocket = socketOf(host);
+      let writes = 0;
+      const write = hostSocket._write.bind(hostSocket);
+      const writev = hostSocket._writev!.bind(hostSocket);
+      hostSocket._write = (...args: Parameters<Socket['_write']>) => (writes++, write(...args));
+      hostSocket._writev = (...args: Parameters<NonNullable<Socket['_writev']>>) => (writes++, writev(...args));
+      // As the dispatcher does: given the first frame of a read, it answers and flushes at once.
+      const writesAtFlush: number[] = [];
+      host.onFrame = (f) => {
+        host.send(frame(FrameType.Task, f.id, [Buffer.from(`answer ${f.id}`)]));
+        if (f.id === 1) {
+          host.flush?.();
+          writesAtFlush.push(writes);
+        }
+      };
+      const answers: string[] = [];
+      const all = new Promise<void>((resolve) => {
+        daemon.onFrame = (f) => {
+          answers.push(Buffer.from(f.segments[0]!).toString());
+          if (answers.length === 3) resolve();
+        };
+      });
+      // Three messages in one TCP write: the host reads them together.
+      const daemonSocket = socketOf(daemon);
+      daemonSocket.cork();
+      for (const id of [1, 2, 3]) daemon.send(frame(FrameType.Result, id, [Buffer.from('x')]));
+      daemonSocket.uncork();
+      await all;
+      expect(answers).toEqual(['answer 1', 'answer 2', 'answer 3']);
+      // The first answer left at the flush; the other two together at the end of the read.
+      expect(writesAtFlush).toEqual([1]);
+      expect(writes).toBe(2);
       daemon.close();
     } finally {
       await listener.close();
