@@ -18,8 +18,8 @@ export interface Channel {
   /** Receive limits; raised after the handshake. */
   setLimits(limits: FrameLimits): void;
   /**
-   * Optional: writes now what the channel gathered while it handles a read (see SocketChannel),
-   * instead of at the end of the read. The host calls it once it has given a daemon its next
+   * Optional: writes now what the channel gathered while it handles a read (SocketChannel, and
+   * the WebSocket plugin's channel), instead of at the end of the read. The host calls it once it has given a daemon its next
    * tasks, so they leave before the rest of the read is handled.
    */
   flush?(): void;
