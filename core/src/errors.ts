@@ -34,7 +34,7 @@ export type MiraiErrorKind =
   | 'config'
   | 'plugin'
   | 'queue-full'
-  | 'result-too-large'; // the result was over the profile's `maxResultBytes` (it was not read)
+  | 'result-too-large'; // the result was over the profile's `maxResultBytes` (neither sent nor kept)
 
 /**
  * Base class of every error mirai-ts produces or delivers.
@@ -199,13 +199,15 @@ export class QueueFullError extends MiraiError {
 named(QueueFullError, 'QueueFullError');
 
 /**
- * A task's result was larger than its profile's `maxResultBytes`. The host read past its bytes
- * without keeping them; the daemon stays connected and runs the next task.
+ * A task's result was larger than its profile's `maxResultBytes`. The daemon sent this error
+ * instead of the result (its message ends "it was not sent"), or, from a daemon that sent the
+ * result anyway, the host read past its bytes without keeping them ("it was not read"). Either
+ * way the daemon stays connected and runs the next task.
  */
 export class ResultTooLargeError extends MiraiError {
   constructor(
     message: string,
-    /** Bytes of the result frame the daemon sent. */
+    /** Bytes of the encoded result (its frame's segments). */
     readonly bytes: number,
     /** The profile's `maxResultBytes`. */
     readonly limit: number,

@@ -67,11 +67,12 @@ export interface DaemonsOptions extends DaemonOptions, LocalDaemonOptions {
   /** Bound the bytes of queued task frames (executing tasks are not counted). */
   readonly maxQueuedBytes?: number;
   /**
-   * Most bytes one task's result may take (default: no limit of its own; a frame may take up to
-   * 1 TiB). A larger result fails its task with a ResultTooLargeError: the host reads past its
-   * bytes as they arrive without keeping them, and the daemon stays connected and runs the next
-   * task. Protects the host's memory from a result far larger than planned, or from a daemon
-   * that sends one on purpose.
+   * Most bytes one task's result may take, encoded (default: no limit of its own; a frame may
+   * take up to 1 TiB). A larger result fails its task with a ResultTooLargeError and the daemon
+   * runs the next task: daemons are told the limit and send the error instead, and a daemon that
+   * sends a larger result anyway stays connected while the host reads past its bytes without
+   * keeping them. Protects the host's memory from a result far larger than planned, or from a
+   * daemon that sends one on purpose. Not for sync profiles (their tasks run in this process).
    */
   readonly maxResultBytes?: number;
   /**

@@ -93,6 +93,7 @@ export interface OversizedResult extends Frame {
   readonly bytes: number;
 }
 
+/** The stand-in a receiver hands on for a Result frame over `maxResultBytes` (a decoder makes it once it has read the length table). */
 export function oversizedResult(id: number, flags: number, bytes: number): OversizedResult {
   return { type: FrameType.OversizedResult, flags, id, segments: [], bytes };
 }
