@@ -13,6 +13,7 @@ export {
   DEFAULT_LIMITS,
   HANDSHAKE_LIMITS,
   oversizedResult,
+  segmentBytes,
   withinResultLimit,
   type Frame,
   type FrameLimits,

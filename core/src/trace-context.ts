@@ -63,7 +63,8 @@ export function isTraceparent(value: unknown): value is string {
   return true;
 }
 
-const TRACEPARENT_CHARS = 55;
+/** Characters of a `traceparent` (version 00): 2 + 1 + 32 + 1 + 16 + 1 + 2. */
+export const TRACEPARENT_CHARS = 55;
 const DASH = 0x2d;
 const DIGIT_0 = 0x30;
 const DIGIT_9 = 0x39;

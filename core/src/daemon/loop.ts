@@ -8,7 +8,7 @@ import { ResultTooLargeError } from '../errors.js';
 import type { DaemonOptions } from '../wire/daemon-args.js';
 import { toErrorRecord } from '../wire/error-record.js';
 import { DaemonExit } from '../wire/exit-codes.js';
-import { frame, FrameFlag, FrameType, HANDSHAKE_LIMITS, jsonSegment, readJsonSegment, type Frame } from '../wire/frame.js';
+import { frame, FrameFlag, FrameType, HANDSHAKE_LIMITS, jsonSegment, readJsonSegment, segmentBytes, type Frame } from '../wire/frame.js';
 import type { ByeMessage } from '../wire/messages.js';
 import { encodePayload } from '../wire/payload.js';
 import { loadInstrumentation, loadSerializers, taskRunner, type Instrumentation, type TaskRunner } from './plugins.js';
@@ -370,8 +370,7 @@ class DaemonRun {
 
   private sendSegments(id: number, segments: Uint8Array[], flags: number): void {
     if (this.maxResultBytes !== Infinity) {
-      let bytes = 0;
-      for (let i = 0; i < segments.length; i++) bytes += segments[i]!.byteLength;
+      const bytes = segmentBytes(segments);
       if (bytes > this.maxResultBytes) {
         // The host would read past it: send why instead (for a chunk, as the chunk's one error).
         const err = new ResultTooLargeError(`the result of task ${id} is ${bytes} bytes, over the profile's maxResultBytes (${this.maxResultBytes}); it was not sent`, bytes, this.maxResultBytes);

@@ -7,12 +7,12 @@
  */
 import { ConnectionResetError, CrashLimitError, QueueFullError, ResultTooLargeError, type MiraiError } from '../errors.js';
 import type { Channel, Listener } from '../transport.js';
-import { DEFAULT_LIMITS, FrameFlag, FrameType, frameTypeName, type Frame, type FrameLimits, type OversizedResult } from '../wire/frame.js';
+import { DEFAULT_LIMITS, FrameFlag, FrameType, frameTypeName, segmentBytes, type Frame, type FrameLimits, type OversizedResult } from '../wire/frame.js';
 import type { HelloMessage, SerializerRef } from '../wire/messages.js';
 import type { StreamState } from '../wire/random-stream.js';
 import { admit, RefusalLog, type Admitted } from './admission.js';
 import { DaemonConnection, type DaemonStatus, type Ending } from './daemon-connection.js';
-import { frameBytes, HostTask, TASK_OVERHEAD_BYTES, type TaskCanceller, type TaskOutcome, type TaskTiming } from './host-task.js';
+import { HostTask, TASK_OVERHEAD_BYTES, type TaskCanceller, type TaskOutcome, type TaskTiming } from './host-task.js';
 import type { ProfileSettings } from './profile-options.js';
 import { readResult, type ResultOutcome } from './results.js';
 import { QueueRoom } from './queue-room.js';
@@ -458,7 +458,7 @@ export class Dispatcher implements TaskCanceller {
     }
     conn.completed++;
     this.executing--;
-    if (task.timing !== undefined) task.timing.bytesReceived = f.type === FrameType.OversizedResult ? (f as OversizedResult).bytes : frameBytes(f);
+    if (task.timing !== undefined) task.timing.bytesReceived = f.type === FrameType.OversizedResult ? (f as OversizedResult).bytes : segmentBytes(f.segments);
     // Give the daemon its next task first, then decode this result: the daemon works while
     // the host settles.
     if ((f.flags & FrameFlag.Final) !== 0) {

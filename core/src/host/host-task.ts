@@ -4,7 +4,7 @@
  * beside their `Mirai` and segments.
  */
 import type { CrashRecord, MiraiError } from '../errors.js';
-import type { Frame, FrameType } from '../wire/frame.js';
+import { segmentBytes, type Frame, type FrameType } from '../wire/frame.js';
 import type { DaemonConnection } from './daemon-connection.js';
 import type { Queueable } from './task-queue.js';
 
@@ -66,7 +66,7 @@ export class HostTask implements Frame, Queueable {
     this.flags = f.flags;
     this.id = f.id;
     this.segments = f.segments;
-    this.bytes = frameBytes(f) + TASK_OVERHEAD_BYTES;
+    this.bytes = segmentBytes(f.segments) + TASK_OVERHEAD_BYTES;
   }
 
   /** Settles the task with `error` now and stops it wherever it is. */
@@ -85,12 +85,6 @@ export interface TaskTiming {
   bytesReceived: number;
 }
 
-/** The bytes a frame holds. */
-export function frameBytes(f: Frame): number {
-  let n = 0;
-  for (const s of f.segments) n += s.byteLength;
-  return n;
-}
 
 /**
  * A task's crash budget: the daemons that died under it (on every profile it went to) and how

@@ -105,9 +105,15 @@ export function oversizedResult(id: number, flags: number, bytes: number): Overs
 export function withinResultLimit(f: Frame, limits: FrameLimits | undefined): Frame {
   const max = limits?.maxResultBytes;
   if (max === undefined || f.type !== FrameType.Result) return f;
-  let bytes = 0;
-  for (let i = 0; i < f.segments.length; i++) bytes += f.segments[i]!.byteLength;
+  const bytes = segmentBytes(f.segments);
   return bytes > max ? oversizedResult(f.id, f.flags, bytes) : f;
+}
+
+/** The bytes a frame's segments hold, all together (not its header or length table). */
+export function segmentBytes(segments: readonly Uint8Array[]): number {
+  let n = 0;
+  for (let i = 0; i < segments.length; i++) n += segments[i]!.byteLength;
+  return n;
 }
 
 /** Limits before a peer has proved the secret: only handshake frames fit. */

@@ -20,7 +20,7 @@ import type { Serializer } from '../serializer.js';
 import { isModuleFunction, type ModuleFunction } from '../task.js';
 import { functionSource } from './function-source.js';
 import { readStreamSegment, streamSegment, type StreamState } from './random-stream.js';
-import { isTraceparent, type TraceContext } from '../trace-context.js';
+import { isTraceparent, TRACEPARENT_CHARS, type TraceContext } from '../trace-context.js';
 
 /** What a task frame may carry beside its function and parameters. */
 export interface TaskExtras {
@@ -211,7 +211,6 @@ export function traceSegment(trace: TraceContext): Uint8Array {
   return out;
 }
 
-const TRACEPARENT_CHARS = 55;
 
 /** The value of a lowercase hex digit's char code; 0 for anything else (never sent: checked before). */
 function hexDigit(code: number): number {

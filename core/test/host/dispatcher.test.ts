@@ -4,11 +4,11 @@
  * processes, no sockets; the end-to-end suites cover the same over real transports.
  */
 import { describe, expect, it } from 'vitest';
-import { CancelledError, ConnectionResetError, QueueFullError } from '../../src/errors.js';
+import { CancelledError, ConnectionResetError, QueueFullError, ResultTooLargeError } from '../../src/errors.js';
 import { Dispatcher, type DaemonEvent } from '../../src/host/dispatcher.js';
 import { HostTask } from '../../src/host/host-task.js';
 import { resolveProfileOptions, type DaemonsOptions } from '../../src/host/profile-options.js';
-import { frame, FrameFlag, FrameType } from '../../src/wire/frame.js';
+import { frame, FrameFlag, FrameType, oversizedResult } from '../../src/wire/frame.js';
 import { encodePayload } from '../../src/wire/payload.js';
 import { buildTaskFrame } from '../../src/wire/task-frame.js';
 import { FakeDaemon, HOLD, memoryTransport, until, type Behaviour, RecordedOutcome } from '../support/memory-transport.js';
@@ -298,6 +298,35 @@ describe('hostile results (in memory)', () => {
     }
     // A record with no props is still a record (a TaskError); the others are refused.
     expect(tasks.map((t) => t.outcome.error?.constructor.name)).toEqual(['DeserializationError', 'TaskError', 'DeserializationError', 'DeserializationError', 'DeserializationError']);
+    await dispatcher.close('end');
+  });
+
+  it('fails a task answered by an oversized-result stand-in and keeps its daemon; a forged stand-in disconnects it', async () => {
+    const { dispatcher, join } = await setup({ maxResultBytes: 1000 });
+    const d = await join(hold);
+    const [first, second, third] = [task('a'), task('b'), task('c')];
+    dispatcher.submit(first);
+    await until(() => d.held.size === 1);
+    d.held.delete(first.id);
+    // What a channel's decoder hands on for a result over maxResultBytes.
+    d.channel.send(oversizedResult(first.id, 0, 5000));
+    await until(() => first.outcome.settled);
+    expect(first.outcome.error).toBeInstanceOf(ResultTooLargeError);
+    expect(first.outcome.error).toMatchObject({ kind: 'result-too-large', bytes: 5000, limit: 1000 });
+    expect(first.outcome.error!.message).toMatch(/5000 bytes, over the profile's maxResultBytes \(1000\); it was not read/);
+    dispatcher.submit(second);
+    await until(() => d.held.size === 1);
+    d.release(second.id, 'served');
+    await until(() => second.outcome.settled);
+    expect(second.outcome.value).toBe('served');
+    // The same type without its size is not something a decoder made: a peer sent it.
+    dispatcher.submit(third);
+    await until(() => d.held.size === 1);
+    d.held.delete(third.id);
+    d.channel.send(frame(FrameType.OversizedResult, third.id, []));
+    await until(() => third.outcome.settled);
+    expect(third.outcome.error).toBeInstanceOf(ConnectionResetError);
+    await until(() => dispatcher.connections === 0);
     await dispatcher.close('end');
   });
 });

@@ -25,7 +25,7 @@
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { ProtocolError, type Channel } from '@mirai-ts/core';
-import { FrameType, withinResultLimit, type Frame, type FrameLimits } from '@mirai-ts/core/plugin';
+import { FrameType, segmentBytes, withinResultLimit, type Frame, type FrameLimits } from '@mirai-ts/core/plugin';
 import { isUint32, postedFrame, receivedFrame } from './posted-frame.js';
 import { ACTIVE, COUNT, LOOP, Ring, RING_MAX_FRAME_BYTES, STATE, WAIT } from './ring.js';
 
@@ -121,7 +121,7 @@ export class PortChannel implements Channel {
     const seq = this.sent;
     this.sent = (seq + 1) >>> 0;
     const out = this.outbound;
-    if (out !== undefined && frameBytes(f) <= RING_MAX_FRAME_BYTES && out.write(f, seq)) {
+    if (out !== undefined && segmentBytes(f.segments) <= RING_MAX_FRAME_BYTES && out.write(f, seq)) {
       this.ringFrames++;
       this.wakeReader(out, false);
     } else {
@@ -386,11 +386,4 @@ export class PortChannel implements Channel {
     this.reported = true;
     this.onClose(reason);
   }
-}
-
-/** Bytes of a frame's segments. */
-function frameBytes(f: Frame): number {
-  let total = 0;
-  for (let i = 0; i < f.segments.length; i++) total += f.segments[i]!.byteLength;
-  return total;
 }
