@@ -49,7 +49,11 @@ async function placementRound(ctx, placement, out) {
   const sub = { ...ctx, pinHost: pin.pinHost, pinPeer: pin.pinPeer };
   const steps = {
     ours: async () => (out[`rtt_us_${placement}`] = (await rttOurs.run(sub)).rtt_us),
-    limit: async () => (out[`rtt_limit_us_${placement}`] = (await rttLimit.run(sub)).rtt_limit_us),
+    limit: async () => {
+      const raw = await rttLimit.run(sub);
+      out[`rtt_limit_us_${placement}`] = raw.rtt_limit_us;
+      out[`rtt_limit_onread_us_${placement}`] = raw.rtt_limit_onread_us;
+    },
     threads: async () => {
       try {
         await daemons(1, threadDaemons());
@@ -95,13 +99,13 @@ async function placementRound(ctx, placement, out) {
 }
 
 const metrics = {};
-for (const p of PLACEMENTS) for (const who of ['rtt_us', 'rtt_limit_us', 'rtt_threads_us', 'rtt_piscina_us', 'rtt_workerpool_us']) metrics[`${who}_${p}`] = 'µs';
+for (const p of PLACEMENTS) for (const who of ['rtt_us', 'rtt_limit_us', 'rtt_limit_onread_us', 'rtt_threads_us', 'rtt_piscina_us', 'rtt_workerpool_us']) metrics[`${who}_${p}`] = 'µs';
 
 export const benchmarks = [
   {
     name: 'placements',
     metrics,
-    description: 'round trip (1 worker each) free, same core and cross core: ours (process and thread daemon), the raw Unix-socket limit, piscina, workerpool (processes)',
+    description: 'round trip (1 worker each) free, same core and cross core: ours (process and thread daemon), the raw Unix-socket limit (both reads), piscina, workerpool (processes)',
     capMs: 300_000,
     async run(ctx) {
       const out = {};

@@ -20,6 +20,7 @@ export {
   type OversizedResult,
 } from './wire/frame.js';
 export { SocketChannel } from './transports/socket-channel.js';
+export { readIntoSharedBuffer } from './transports/shared-read-buffer.js';
 export { StreamListener, listening, connected } from './transports/stream-listener.js';
 export { ipcTransport } from './transports/ipc.js';
 export { tcpTransport, tcpAddress, formatHostPort } from './transports/tcp.js';

@@ -25,8 +25,9 @@ export class SocketChannel implements Channel {
   private gatheredCount = 0;
 
   /**
-   * @param staticReads the socket reads through a {@link StaticReader}: into one reused
-   *   buffer, delivered by {@link SocketChannel.read}.
+   * @param staticReads the socket reads into a reused buffer (a dialled socket's
+   *   {@link StaticReader}, an accepted one's shared buffer: see shared-read-buffer.ts),
+   *   delivered by {@link SocketChannel.read}; the decoder copies what it keeps.
    */
   constructor(socket: Socket, limits: FrameLimits, peer: string, staticReads = false) {
     this.socket = socket;

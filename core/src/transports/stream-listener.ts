@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import type { FrameLimits } from '../wire/frame.js';
 import type { Channel, Json, Listener } from '../transport.js';
+import { readIntoSharedBuffer } from './shared-read-buffer.js';
 import { SocketChannel } from './socket-channel.js';
 
 /** How a {@link StreamListener} treats each accepted socket. */
@@ -44,7 +45,12 @@ export class StreamListener implements Listener {
       const socket = options.wrap ? options.wrap(raw) : raw;
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
-      this.onChannel(new SocketChannel(socket, limits, peer));
+      // A plain socket reads into the buffer all of them share (see shared-read-buffer.ts);
+      // the channel is made first, and no read can come before this handler returns.
+      let channel: SocketChannel | undefined;
+      const shared = socket === raw && readIntoSharedBuffer(socket, (chunk) => channel!.read(chunk));
+      channel = new SocketChannel(socket, limits, peer, shared);
+      this.onChannel(channel);
     });
   }
 
