@@ -37,7 +37,7 @@ async function withEchoes(n, mode, fn, ctx) {
       const socket = await server.connection();
       const peer = { onFrame: () => {}, send: (body) => writeFrame(socket, body) };
       const reader = new FrameReader((body) => peer.onFrame(body));
-      const fast = mode === 'raw-onread' && readIntoSharedBuffer(socket, (chunk) => reader.push(chunk));
+      const fast = mode === 'raw-onread' && readIntoSharedBuffer(socket, (buffer, bytes) => reader.push(buffer.subarray(0, bytes)));
       if (mode === 'raw-onread' && !fast) throw new Error('this Node cannot read an accepted socket into a shared buffer');
       if (!fast) socket.on('data', (chunk) => reader.push(chunk));
       peers.push(peer);

@@ -41,12 +41,13 @@ function onreadSlots(socket: Socket): OnreadSlots | undefined {
 }
 
 /**
- * Makes an accepted socket deliver its reads to `deliver`, as views of the shared buffer
- * valid only until `deliver` returns, instead of through 'data' events. Call it in the
- * listener's 'connection' handler, before the socket's first read. Returns false, changing
- * nothing, where this Node does not have what it needs: the socket then emits 'data' as usual.
+ * Makes an accepted socket deliver its reads to `deliver(buffer, bytes)` instead of through
+ * 'data' events: each read is the first `bytes` bytes of the shared `buffer`, valid only until
+ * `deliver` returns (no view of it is made per read). Call it in the listener's 'connection'
+ * handler, before the socket's first read. Returns false, changing nothing, where this Node
+ * does not have what it needs: the socket then emits 'data' as usual.
  */
-export function readIntoSharedBuffer(socket: Socket, deliver: (chunk: Buffer) => void): boolean {
+export function readIntoSharedBuffer(socket: Socket, deliver: (buffer: Buffer, bytes: number) => void): boolean {
   const handle = (socket as unknown as { _handle?: Partial<UserBufferHandle> | null })._handle;
   if (typeof handle?.useUserBuffer !== 'function') return false;
   const slots = onreadSlots(socket);
@@ -58,7 +59,7 @@ export function readIntoSharedBuffer(socket: Socket, deliver: (chunk: Buffer) =>
   own[slots.buffer] = shared;
   // Node calls it with the bytes read and the buffer; false would stop reading.
   own[slots.callback] = (bytes: number, buffer: Buffer): boolean => {
-    deliver(buffer.subarray(0, bytes));
+    deliver(buffer, bytes);
     return true;
   };
   handle.useUserBuffer(shared);

@@ -43,14 +43,14 @@ export class SocketChannel implements Channel {
     socket.on('end', () => socket.destroy());
   }
 
-  /** Feeds received bytes to the decoder; a protocol violation closes the channel. */
-  read(chunk: Buffer): void {
+  /** Feeds received bytes, `chunk[0, end)`, to the decoder; a protocol violation closes the channel. */
+  read(chunk: Buffer, end = chunk.length): void {
     if (this.closed) return;
     // Frames sent while these are handled (a daemon answering a run of prefetched tasks, a
     // host sending the next tasks as results come in) are gathered and leave in one write.
     this.gathering = true;
     try {
-      this.decoder.push(chunk);
+      this.decoder.push(chunk, end);
     } catch (err) {
       this.close(err as Error);
     } finally {
@@ -151,9 +151,8 @@ export class StaticReader {
     onread: {
       buffer: Buffer.allocUnsafeSlow(STATIC_READ_BYTES),
       callback: (bytes: number, buffer: Buffer): boolean => {
-        const chunk = buffer.subarray(0, bytes);
-        if (this.channel) this.channel.read(chunk);
-        else this.early.push(Buffer.from(chunk));
+        if (this.channel) this.channel.read(buffer, bytes);
+        else this.early.push(Buffer.from(buffer.subarray(0, bytes)));
         return true;
       },
     },

@@ -48,7 +48,7 @@ export class StreamListener implements Listener {
       // A plain socket reads into the buffer all of them share (see shared-read-buffer.ts);
       // the channel is made first, and no read can come before this handler returns.
       let channel: SocketChannel | undefined;
-      const shared = socket === raw && readIntoSharedBuffer(socket, (chunk) => channel!.read(chunk));
+      const shared = socket === raw && readIntoSharedBuffer(socket, (buffer, bytes) => channel!.read(buffer, bytes));
       channel = new SocketChannel(socket, limits, peer, shared);
       this.onChannel(channel);
     });

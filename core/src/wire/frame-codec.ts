@@ -155,9 +155,13 @@ export class FrameDecoder {
     this.limits = limits;
   }
 
-  push(chunk: Buffer): void {
+  /**
+   * Decodes the bytes `chunk[0, end)` (all of it by default); calls `onFrame` for each frame
+   * they complete. A reader with one reused buffer passes it whole with the byte count, so no
+   * view of it is made per read.
+   */
+  push(chunk: Buffer, end = chunk.length): void {
     let offset = 0;
-    const end = chunk.length;
     /**
      * With `copyChunks`: one copy of the rest of the chunk, made for its first whole segment;
      * every later segment in it is a view of that copy, not a copy of its own (a run of
@@ -174,7 +178,9 @@ export class FrameDecoder {
           if (!this.copyChunks) this.segments.push(chunk.subarray(offset, offset + need));
           else {
             if (owned === undefined) {
-              owned = Buffer.from(chunk.subarray(offset));
+              // Copied in one native call: no view of the chunk made first.
+              owned = Buffer.allocUnsafe(end - offset);
+              chunk.copy(owned, 0, offset, end);
               ownedFrom = offset;
             }
             this.segments.push(owned.subarray(offset - ownedFrom, offset - ownedFrom + need));

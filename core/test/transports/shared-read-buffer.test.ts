@@ -56,7 +56,7 @@ describe('reads of accepted sockets into one shared buffer', () => {
     server.on('connection', (socket: Socket) => {
       const index = accepted.length;
       let channel: SocketChannel | undefined;
-      expect(readIntoSharedBuffer(socket, (chunk) => channel!.read(chunk))).toBe(true);
+      expect(readIntoSharedBuffer(socket, (buffer, bytes) => channel!.read(buffer, bytes))).toBe(true);
       channel = new SocketChannel(socket, DEFAULT_LIMITS, `accepted ${index}`, true);
       // Frames are kept, not looked at, until every read of both sockets is done: a frame that
       // were a view of the shared buffer would by then hold later bytes.
@@ -102,7 +102,7 @@ describe('reads of accepted sockets into one shared buffer', () => {
     let closed: (Error | undefined)[] | undefined;
     server.on('connection', (socket: Socket) => {
       let channel: SocketChannel | undefined;
-      readIntoSharedBuffer(socket, (chunk) => channel!.read(chunk));
+      readIntoSharedBuffer(socket, (buffer, bytes) => channel!.read(buffer, bytes));
       channel = new SocketChannel(socket, DEFAULT_LIMITS, 'accepted', true);
       channel.onClose = (reason) => (closed = [reason]);
     });

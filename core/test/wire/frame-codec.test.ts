@@ -43,7 +43,7 @@ describe('frame codec', () => {
     });
   }
 
-  it('keeps copies, not views, when the caller reuses its read buffer (copyChunks), however the reads split', () => {
+  it('keeps copies, not views, when the caller reuses its read buffer (copyChunks), however the reads split; reads only the bytes it is given', () => {
     const seg = (n: number, fill: number): Uint8Array => new Uint8Array(n).fill(fill);
     const sent = Array.from({ length: 40 }, (_, k) => frame(FrameType.Task, k, [seg(3 + (k % 5), k), seg(0, 0), seg(70_000 * (k % 13 === 0 ? 1 : 0), k), seg(9, 255 - k)]));
     const all = Buffer.concat(sent.map(concat));
@@ -53,7 +53,9 @@ describe('frame codec', () => {
       const reused = Buffer.alloc(readBytes);
       for (let at = 0; at < all.length; at += readBytes) {
         const n = all.copy(reused, 0, at, at + readBytes);
-        decoder.push(reused.subarray(0, n));
+        // The whole buffer and the count, as a reused read buffer is passed: a short last read
+        // leaves the previous read's bytes (0xee) after `n`, which must not be decoded.
+        decoder.push(reused, n);
         reused.fill(0xee); // the next read overwrites the buffer
       }
       expect(out.map((f) => f.id)).toEqual(sent.map((f) => f.id));
