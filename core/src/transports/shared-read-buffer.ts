@@ -6,14 +6,15 @@
  * trip to a local daemon. Node lets a socket skip all of that with `onread`, but only a socket
  * the process dials. An accepted socket gets the same through what `onread` itself sets: the
  * socket's `kBuffer` and `kBufferCb` slots, and `useUserBuffer` on its handle. Those are
- * Node's internals, so each is checked first; where one is missing (another Node version, a
- * socket that is not a plain `net` one) the socket reads through 'data' events as before.
+ * Node's internals, so each is checked first; where one is missing (another Node version),
+ * and for a TLS socket, the socket reads through 'data' events as before.
  *
  * One buffer serves every socket: a read is delivered at once, and the channel's decoder copies
  * what it keeps (FrameDecoder's `copyChunks`) before the next read can fill the buffer again.
  * So 10 000 daemons cost one buffer, not one each.
  */
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 
 /** As large as a read of Node's own (libuv reads at most 64 KiB at a time). */
 const SHARED_READ_BYTES = 64 * 1024;
@@ -48,6 +49,8 @@ function onreadSlots(socket: Socket): OnreadSlots | undefined {
  * does not have what it needs: the socket then emits 'data' as usual.
  */
 export function readIntoSharedBuffer(socket: Socket, deliver: (buffer: Buffer, bytes: number) => void): boolean {
+  // A TLS socket has the same slots, but its reads (decrypted by its handle) were never tried here.
+  if (socket instanceof TLSSocket) return false;
   const handle = (socket as unknown as { _handle?: Partial<UserBufferHandle> | null })._handle;
   if (typeof handle?.useUserBuffer !== 'function') return false;
   const slots = onreadSlots(socket);

@@ -1,4 +1,5 @@
 import { connect, createServer, Socket, type Server } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -116,6 +117,11 @@ describe('reads of accepted sockets into one shared buffer', () => {
   it('leaves a socket it cannot use alone, which then emits data as before', async () => {
     // Not connected: no handle yet.
     expect(readIntoSharedBuffer(new Socket(), () => {})).toBe(false);
+    // TLS: it has the handle and the slots, but is left to 'data' events.
+    const tls = new TLSSocket(new Socket());
+    cleanups.push(() => void tls.destroy());
+    expect(readIntoSharedBuffer(tls, () => {})).toBe(false);
+    expect(Object.getOwnPropertySymbols(tls).filter((k) => k.description === 'kBuffer').map((k) => (tls as unknown as Record<symbol, unknown>)[k])).toEqual([null]);
     // Dialled with its own onread: the slots are taken.
     const { path } = await unixServer();
     const own = connect({ path, onread: { buffer: Buffer.alloc(16), callback: () => true } });
