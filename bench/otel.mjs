@@ -8,20 +8,24 @@
  * - the daemon exporting its `daemon eval` spans over OTLP/HTTP (`otelDaemon()`) to a
  *   collector stand-in in another process (children/otlp-sink.mjs);
  * - the dashboard open with a live SSE client.
- * It runs beside `rtt` in every round, so the two are compared in the same machine state; the
- * SDK is unregistered after each round, so `rtt` never runs with it.
+ * `rtt_otel_sampled_us` is the same with the host's tracer sampling 1 trace in 100
+ * (ParentBased(TraceIdRatioBased(0.01)), as production tracing of tiny tasks is set up): every
+ * task still gets its span context and metrics, and the daemon follows the host's decision.
+ * They run beside `rtt` in every round, so all are compared in the same machine state; the SDK
+ * is unregistered after each measurement, so `rtt` never runs with it.
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { context, metrics, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { daemons, status } from '@mirai-ts/core';
 import { instrumentMirai, otelDaemon } from '@mirai-ts/otel';
 import { dashboard } from '@mirai-ts/dashboard';
 import { stopChild, trackPid, withCap } from './lib/harness.mjs';
 import { miraiRoundTripUs } from './lib/rtt.mjs';
+import * as P from './params.mjs';
 
 const SINK = new URL('./children/otlp-sink.mjs', import.meta.url).pathname;
 
@@ -64,57 +68,75 @@ async function startSink() {
   return sink;
 }
 
+/** Sampling 1 trace in this many for `rtt_otel_sampled_us`. */
+const SAMPLE_ONE_IN = 100;
+
+/**
+ * One round trip figure with everything on (see above); `sampled`: the host's tracer keeps 1
+ * trace in SAMPLE_ONE_IN. Checks that each part did its work: spans recorded and exported (some
+ * of them when sampled), the dashboard pushing.
+ */
+async function tracedRoundTrip(ctx, sampled) {
+  const sink = await startSink();
+  const exporter = dropExporter();
+  const sampler = sampled ? new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(1 / SAMPLE_ONE_IN) }) : undefined;
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)], ...(sampler ? { sampler } : {}) });
+  const reader = new Reader();
+  const meterProvider = new MeterProvider({ readers: [reader] });
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  trace.setGlobalTracerProvider(tracerProvider);
+  metrics.setGlobalMeterProvider(meterProvider);
+  const inst = instrumentMirai();
+  const board = await dashboard();
+  const sse = new AbortController();
+  let pushes = 0;
+  const client = fetch(new URL('events', board.url), { signal: sse.signal })
+    .then(async (res) => {
+      for await (const _ of res.body) pushes++;
+    })
+    .catch(() => {});
+  try {
+    await daemons(1, { instrumentation: [otelDaemon({ url: sink.url })] });
+    const [pid] = (status()?.daemons ?? []).map((d) => d.pid);
+    trackPid(pid);
+    ctx.pinHost();
+    ctx.pinPeer(pid);
+    const us = await miraiRoundTripUs();
+    await reader.collect();
+    await daemons(0); // the daemon flushes its spans before it exits
+    await tracerProvider.forceFlush();
+    if (pushes === 0) throw new Error('the dashboard pushed nothing to its client');
+    if (exporter.spans === 0) throw new Error('the host recorded no spans');
+    if (sink.exports === 0) throw new Error('the daemon exported no spans');
+    if (sampled && exporter.spans > (2 * (P.RTT_WARMUP + P.RTT_COUNT)) / SAMPLE_ONE_IN) throw new Error(`the host recorded ${exporter.spans} spans: not sampled`);
+    return us;
+  } finally {
+    await daemons(0);
+    sse.abort();
+    await client;
+    await board.close();
+    inst.stop();
+    await tracerProvider.shutdown();
+    await meterProvider.shutdown();
+    trace.disable();
+    metrics.disable();
+    context.disable();
+    await stopChild(sink.child);
+  }
+}
+
 export const benchmarks = [
   {
     name: 'rtt_otel',
-    metrics: { rtt_otel_us: 'µs' },
+    metrics: { rtt_otel_us: 'µs', rtt_otel_sampled_us: 'µs' },
     limit: 'rtt',
-    description: 'rtt with an OTel SDK registered (instrumentMirai), the daemon exporting OTLP/HTTP, and the dashboard open with a live client',
+    description: `rtt with an OTel SDK registered (instrumentMirai), the daemon exporting OTLP/HTTP, and the dashboard open with a live client; every trace, and 1 in ${SAMPLE_ONE_IN}`,
     run: async (ctx) => {
-      const sink = await startSink();
-      const exporter = dropExporter();
-      const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)] });
-      const reader = new Reader();
-      const meterProvider = new MeterProvider({ readers: [reader] });
-      context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-      trace.setGlobalTracerProvider(tracerProvider);
-      metrics.setGlobalMeterProvider(meterProvider);
-      const inst = instrumentMirai();
-      const board = await dashboard();
-      const sse = new AbortController();
-      let pushes = 0;
-      const client = fetch(new URL('events', board.url), { signal: sse.signal })
-        .then(async (res) => {
-          for await (const _ of res.body) pushes++;
-        })
-        .catch(() => {});
-      try {
-        await daemons(1, { instrumentation: [otelDaemon({ url: sink.url })] });
-        const [pid] = (status()?.daemons ?? []).map((d) => d.pid);
-        trackPid(pid);
-        ctx.pinHost();
-        ctx.pinPeer(pid);
-        const us = await miraiRoundTripUs();
-        await reader.collect();
-        await daemons(0); // the daemon flushes its spans before it exits
-        await tracerProvider.forceFlush();
-        if (pushes === 0) throw new Error('the dashboard pushed nothing to its client');
-        if (exporter.spans === 0) throw new Error('the host recorded no spans');
-        if (sink.exports === 0) throw new Error('the daemon exported no spans');
-        return { rtt_otel_us: us };
-      } finally {
-        await daemons(0);
-        sse.abort();
-        await client;
-        await board.close();
-        inst.stop();
-        await tracerProvider.shutdown();
-        await meterProvider.shutdown();
-        trace.disable();
-        metrics.disable();
-        context.disable();
-        await stopChild(sink.child);
-      }
+      const out = {};
+      const steps = [async () => (out.rtt_otel_us = await tracedRoundTrip(ctx, false)), async () => (out.rtt_otel_sampled_us = await tracedRoundTrip(ctx, true))];
+      if (ctx.round % 2 === 1) steps.reverse();
+      for (const step of steps) await step();
+      return out;
     },
   },
 ];
