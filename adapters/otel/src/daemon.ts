@@ -10,7 +10,7 @@ import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes
 import { MiraiChannel, type DaemonTaskEndEvent, type DaemonTaskStartEvent } from '@mirai-ts/core';
 import { childSpanContext, LightSpan } from './light-span.js';
 import { LazySpan, TaskContext } from './task-context.js';
-import { fromTraceparent } from './trace-header.js';
+import { fromTraceparent, notSampled } from './trace-header.js';
 
 const SCOPE = { name: '@mirai-ts/otel' };
 
@@ -62,7 +62,7 @@ export async function startDaemonTracing(options: DaemonTracingOptions = {}): Pr
   const registered = trace.setGlobalTracerProvider(provider);
   // `daemon eval` spans skip the SDK's tracer (see light-span.ts) but share its processor.
   const evalScope = { processor, resource, instrumentationScope: SCOPE };
-  const tracing = followTasks((name, parent, attributes, startTime) => new LightSpan(name, SpanKind.SERVER, childSpanContext(parent), parent, attributes, evalScope, startTime));
+  const tracing = followTasks((name, parent, attributes, startTime) => new LightSpan(name, SpanKind.SERVER, childSpanContext(parent), parent, attributes, evalScope, startTime), true);
   return {
     run: (taskId, task) => tracing.run(taskId, task),
     async shutdown() {
@@ -83,8 +83,11 @@ export interface DaemonTaskTracing {
 
 /** Turns the daemon's task channels into `daemon eval` spans made with `tracer`. */
 export function traceDaemonTasks(tracer: Tracer): DaemonTaskTracing {
-  return followTasks((name, parent, attributes, startTime) =>
-    tracer.startSpan(name, { kind: SpanKind.SERVER, attributes, startTime }, parent === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, parent)),
+  // The tracer's own sampler decides, whatever the parent's flags: every span is made.
+  return followTasks(
+    (name, parent, attributes, startTime) =>
+      tracer.startSpan(name, { kind: SpanKind.SERVER, attributes, startTime }, parent === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, parent)),
+    false,
   );
 }
 
@@ -94,10 +97,15 @@ export function traceDaemonTasks(tracer: Tracer): DaemonTaskTracing {
  */
 type StartSpan = (name: string, parent: SpanContext | undefined, attributes: Attributes, startTime: number) => Span;
 
-function followTasks(start: StartSpan): DaemonTaskTracing {
+/**
+ * @param followsParent `start` makes spans sampled as their parent is: then the span of a task
+ *   under a parent that was not sampled, which would record nothing, is made only if the task
+ *   reads it (a daemon of a host that samples 1 trace in 100 makes 1 span in 100).
+ */
+function followTasks(start: StartSpan, followsParent: boolean): DaemonTaskTracing {
   // Until the result is sent a task costs only this: its start time and a context whose span is
   // made when first read (see task-context.ts), usually after the result has left.
-  const running = new Map<number, { span: LazySpan; ctx: TaskContext }>();
+  const running = new Map<number, { span: LazySpan; ctx: TaskContext; quiet: boolean }>();
   const onStart = (m: unknown): void => {
     const e = m as DaemonTaskStartEvent;
     const at = performance.now();
@@ -110,7 +118,8 @@ function followTasks(start: StartSpan): DaemonTaskTracing {
         at,
       ),
     );
-    running.set(e.taskId, { span, ctx: new TaskContext(span) });
+    const quiet = followsParent && e.traceparent !== undefined && notSampled(e.traceparent);
+    running.set(e.taskId, { span, ctx: new TaskContext(span), quiet });
   };
   // Spans are made (if the task did not ask for its own) and end in a microtask, after the daemon
   // has sent the task's result: that (and, every 512 spans, serializing a batch for export) then
@@ -139,6 +148,8 @@ function followTasks(start: StartSpan): DaemonTaskTracing {
     const entry = running.get(event.taskId);
     if (entry === undefined) return;
     running.delete(event.taskId);
+    // Not sampled and never read: the span would record nothing, so it is never made.
+    if (entry.quiet && !entry.span.made) return;
     endedSpans.push(entry.span);
     endedEvents.push(event);
     endedAt.push(performance.now());

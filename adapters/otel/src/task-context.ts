@@ -35,6 +35,11 @@ export class LazySpan {
   get(): Span {
     return (this.#span ??= this.make());
   }
+
+  /** True once the span has been made (the task read it, or it has ended). */
+  get made(): boolean {
+    return this.#span !== undefined;
+  }
 }
 
 /** A context holding only a {@link LazySpan}: reading its span makes it. */

@@ -24,3 +24,16 @@ export function fromTraceparent(traceparent: string): SpanContext | undefined {
   if (traceId === INVALID_TRACEID || spanId === INVALID_SPANID) return undefined;
   return { traceId, spanId, traceFlags: parseInt(traceparent.slice(53, 55), 16) & TraceFlags.SAMPLED, isRemote: true };
 }
+
+/**
+ * True if `traceparent` names a valid parent span that was not sampled: a span that follows its
+ * parent's decision under it records nothing. Reads the flags in place (no slices).
+ */
+export function notSampled(traceparent: string): boolean {
+  if (traceparent.length !== 55) return false;
+  if (traceparent.startsWith(INVALID_TRACEID, 3) || traceparent.startsWith(INVALID_SPANID, 36)) return false;
+  // The sampled bit is the lowest of the flags byte: in its second hex digit.
+  const c = traceparent.charCodeAt(54);
+  const low = c <= 0x39 ? c - 0x30 : (c | 0x20) - 0x57;
+  return (low & TraceFlags.SAMPLED) === 0;
+}

@@ -249,10 +249,12 @@ describe('daemon eval spans made when first read', () => {
     const other = createContextKey('other');
     expect(ctx.getValue(other)).toBeUndefined();
     expect(made).toBe(0);
+    expect(lazy.made).toBe(false);
     const span = trace.getSpan(ctx);
     expect(span).toBe(lazy.get());
     expect(trace.getSpan(ctx)).toBe(span);
     expect(made).toBe(1);
+    expect(lazy.made).toBe(true);
     const extended = ctx.setValue(other, 42);
     expect(trace.getSpan(extended)).toBe(span);
     expect(extended.getValue(other)).toBe(42);
@@ -260,6 +262,33 @@ describe('daemon eval spans made when first read', () => {
     expect(trace.getSpan(trace.deleteSpan(ctx))).toBeUndefined();
     expect(trace.deleteSpan(ctx)).toBe(ROOT_CONTEXT);
     expect(made).toBe(1);
+  });
+});
+
+describe('tasks under a parent that was not sampled', () => {
+  it('notSampled reads the sampled bit of a traceparent in place; an invalid parent is no parent', async () => {
+    const { notSampled, fromTraceparent } = await import('../src/trace-header.js');
+    const header = (flags: string, trace = '4bf92f3577b34da6a3ce929d0e0e4736', span = '00f067aa0ba902b7'): string => `00-${trace}-${span}-${flags}`;
+    const cases: [string, boolean][] = [
+      [header('00'), true],
+      [header('01'), false],
+      [header('02'), true],
+      [header('03'), false],
+      [header('0a'), true],
+      [header('0b'), false],
+      [header('0F'), false],
+      [header('fe'), true],
+      [header('ff'), false],
+      [header('00', '0'.repeat(32)), false], // invalid trace id: no parent, a new (sampled) trace
+      [header('00', undefined, '0'.repeat(16)), false],
+      [header('00').slice(0, 54), false],
+    ];
+    for (const [traceparent, expected] of cases) {
+      expect(notSampled(traceparent), traceparent).toBe(expected);
+      // The same decision as the span context the daemon's span would be made under.
+      const parent = fromTraceparent(traceparent);
+      if (parent !== undefined) expect((parent.traceFlags & 1) === 0, traceparent).toBe(expected);
+    }
   });
 });
 
