@@ -20,16 +20,16 @@ if (!path || (mode !== 'raw' && mode !== 'v8' && mode !== 'raw-onread')) {
   process.exit(2);
 }
 
-// For small bodies only: writeFrame copies one next to its prefix before the buffer is read
-// into again (a large body would be written as a view of it).
-const onread = {
+/** One reused read buffer. Small bodies only: writeFrame copies one next to its prefix before
+ * the buffer is read into again (a large body would be written as a view of it). */
+const onread = () => ({
   buffer: Buffer.allocUnsafe(64 * 1024),
   callback: (bytes, buffer) => {
     reader.push(buffer.subarray(0, bytes));
     return true;
   },
-};
-const socket = mode === 'raw-onread' ? connect({ path, onread }) : connect(path);
+});
+const socket = mode === 'raw-onread' ? connect({ path, onread: onread() }) : connect(path);
 const reader = new FrameReader(
   mode === 'v8' ? (body) => writeFrame(socket, serialize(deserialize(body))) : (body) => writeFrame(socket, body),
 );
