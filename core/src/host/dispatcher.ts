@@ -486,8 +486,9 @@ export class Dispatcher implements TaskCanceller {
       this.settings.log('warn', `profile '${this.settings.name}': daemon ${conn.id} disconnected: ${reason.message}`);
     }
     const again: HostTask[] = [];
-    for (const task of conn.inflight.values()) conn.lostRunning = Math.max(conn.lostRunning, task.runs);
-    for (const task of conn.inflight.values()) {
+    const running = conn.inflight.values();
+    for (const task of running) conn.lostRunning = Math.max(conn.lostRunning, task.runs);
+    for (const task of running) {
       this.executing--;
       if (task.settled) continue;
       if (task.crashes !== undefined && this.crashed(task, task.crashes, conn)) continue;

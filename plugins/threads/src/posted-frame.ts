@@ -3,7 +3,7 @@
  * before anything is allocated for it: its shape, then its segment count and byte total
  * against the receive limits.
  */
-import type { Frame, FrameLimits } from '@mirai-ts/core/plugin';
+import { segmentBytes, type Frame, type FrameLimits } from '@mirai-ts/core/plugin';
 
 /** Segments at least this big are moved with `transfer`; smaller ones cost less to copy. */
 export const TRANSFER_MIN_BYTES = 64 * 1024;
@@ -23,8 +23,7 @@ export type Posted = (number | string)[] | [number, number, number, (Uint8Array 
 /** A frame as one message, and the buffers to move with it (`transfer`). */
 export function postedFrame(f: Frame, transfer: boolean): { message: Posted; moved: ArrayBuffer[] | undefined } {
   const segments = f.segments;
-  let total = 0;
-  for (let i = 0; i < segments.length; i++) total += segments[i]!.byteLength;
+  const total = segmentBytes(segments);
   if (total <= PACK_MAX_BYTES) {
     // Small frame (every task and result of small work): cloning a string costs a third of
     // cloning a typed array, so its bytes travel as one string of char codes 0-255.

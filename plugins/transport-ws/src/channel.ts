@@ -9,7 +9,7 @@
  */
 import type { Socket } from 'node:net';
 import { ProtocolError, type Channel } from '@mirai-ts/core';
-import { encodeFrame, FRAME_HEADER_BYTES, FrameDecoder, FrameType, type Frame, type FrameLimits } from '@mirai-ts/core/plugin';
+import { encodeFrame, FRAME_HEADER_BYTES, FrameDecoder, FrameType, segmentBytes, type Frame, type FrameLimits } from '@mirai-ts/core/plugin';
 import type WebSocket from 'ws';
 import { WsTransportError } from './errors.js';
 
@@ -247,10 +247,9 @@ export class WsChannel implements Channel {
   }
 }
 
+/** Bytes of a frame on the wire: header, length table and segments. */
 function frameBytes(frame: Frame): number {
-  let bytes = FRAME_HEADER_BYTES + 4 * frame.segments.length;
-  for (const s of frame.segments) bytes += s.byteLength;
-  return bytes;
+  return FRAME_HEADER_BYTES + 4 * frame.segments.length + segmentBytes(frame.segments);
 }
 
 /**
