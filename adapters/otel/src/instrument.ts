@@ -19,7 +19,6 @@ import {
   type TracerProvider,
 } from '@opentelemetry/api';
 import {
-  ConfigError,
   MiraiChannel,
   setTraceContextProvider,
   status,
@@ -31,6 +30,7 @@ import {
   type TaskSettledEvent,
   type TraceTaskInfo,
 } from '@mirai-ts/core';
+import { checkOptions, type OptionRules } from '@mirai-ts/core/plugin';
 import { urlAttributes } from './attributes.js';
 import { decideHostSpan, PendingHostSpan, SdkTracerFinder } from './host-span.js';
 import { toTraceHeaders } from './trace-header.js';
@@ -58,7 +58,15 @@ export interface MiraiInstrumentation {
 }
 
 const SCOPE = '@mirai-ts/otel';
-const OPTION_KEYS = ['tracerProvider', 'meterProvider'];
+/** A provider is any object with the factory method the API calls (an SDK's, or a wrapper). */
+const hasMethod =
+  (method: string, expected: string) =>
+  (v: unknown): string | undefined =>
+    typeof v === 'object' && v !== null && typeof (v as Record<string, unknown>)[method] === 'function' ? undefined : expected;
+const INSTRUMENT_RULES: OptionRules = {
+  tracerProvider: hasMethod('getTracer', 'a TracerProvider (an object with getTracer())'),
+  meterProvider: hasMethod('getMeter', 'a MeterProvider (an object with getMeter())'),
+};
 
 /**
  * Starts tracing and metering mirai-ts in this process. Inert (no-op spans, no context on the
@@ -66,9 +74,7 @@ const OPTION_KEYS = ['tracerProvider', 'meterProvider'];
  * last one installed sends trace context.
  */
 export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumentation {
-  for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.includes(key)) throw new ConfigError(`instrumentMirai: unknown option '${key}'; known: ${OPTION_KEYS.join(', ')}`);
-  }
+  checkOptions('instrumentMirai()', options, INSTRUMENT_RULES);
   const tracerProvider = options.tracerProvider ?? trace.getTracerProvider();
   const tracer = tracerProvider.getTracer(SCOPE);
   const sdk = new SdkTracerFinder(tracerProvider, SCOPE);

@@ -1,5 +1,6 @@
 /** W3C `traceparent` ⇄ OpenTelemetry span context, without a propagator dependency. */
 import { INVALID_SPANID, INVALID_TRACEID, TraceFlags, type SpanContext } from '@opentelemetry/api';
+import { TRACEPARENT_CHARS } from '@mirai-ts/core/plugin';
 
 /** Two lowercase hex digits per byte value, made once: flags are formatted without padStart. */
 const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
@@ -18,11 +19,11 @@ export function toTraceHeaders(sc: SpanContext): { traceparent: string; tracesta
 
 /** The remote span context a `traceparent` names (core already checked its shape: `vv-<32 hex>-<16 hex>-ff`). */
 export function fromTraceparent(traceparent: string): SpanContext | undefined {
-  if (traceparent.length !== 55) return undefined;
+  if (traceparent.length !== TRACEPARENT_CHARS) return undefined;
   const traceId = traceparent.slice(3, 35);
   const spanId = traceparent.slice(36, 52);
   if (traceId === INVALID_TRACEID || spanId === INVALID_SPANID) return undefined;
-  return { traceId, spanId, traceFlags: parseInt(traceparent.slice(53, 55), 16) & TraceFlags.SAMPLED, isRemote: true };
+  return { traceId, spanId, traceFlags: parseInt(traceparent.slice(53), 16) & TraceFlags.SAMPLED, isRemote: true };
 }
 
 /**
@@ -30,7 +31,7 @@ export function fromTraceparent(traceparent: string): SpanContext | undefined {
  * parent's decision under it records nothing. Reads the flags in place (no slices).
  */
 export function notSampled(traceparent: string): boolean {
-  if (traceparent.length !== 55) return false;
+  if (traceparent.length !== TRACEPARENT_CHARS) return false;
   if (traceparent.startsWith(INVALID_TRACEID, 3) || traceparent.startsWith(INVALID_SPANID, 36)) return false;
   // The sampled bit is the lowest of the flags byte: in its second hex digit.
   const c = traceparent.charCodeAt(54);

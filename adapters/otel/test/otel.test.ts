@@ -524,12 +524,17 @@ describe('without an SDK', () => {
 
   it('rejects bad options', () => {
     expect(() => instrumentMirai({ tracer: 1 } as never)).toThrow(ConfigError);
-    expect(() => otelDaemon({ url: 'collector:4318' })).toThrow(/http\(s\) OTLP traces endpoint/);
-    expect(() => otelDaemon({ urll: 'x' } as never)).toThrow(/unknown option 'urll'/);
-    expect(() => otelDaemon({ simple: 'yes' } as never)).toThrow(/simple must be true or false, got "yes"/);
-    expect(() => otelDaemon({ serviceName: '' })).toThrow(/serviceName must be a non-empty string/);
-    expect(() => otelDaemon({ headers: { 'x-api-key': 42 } } as never)).toThrow(/headers must be an object of header names to string values/);
-    expect(() => otelDaemon({ headers: ['a'] } as never)).toThrow(/headers must be/);
+    expect(() => instrumentMirai({ tracer: 1 } as never)).toThrow(/instrumentMirai\(\): unknown option 'tracer' \(known: tracerProvider, meterProvider\)/);
+    expect(() => instrumentMirai({ tracerProvider: {} } as never)).toThrow(/option 'tracerProvider' must be a TracerProvider \(an object with getTracer\(\)\), got \{\}/);
+    expect(() => instrumentMirai({ meterProvider: 'global' } as never)).toThrow(/option 'meterProvider' must be a MeterProvider .*, got 'global' \(a string\)/);
+    expect(() => instrumentMirai(null as never)).toThrow(/instrumentMirai\(\): options must be an object, got null/);
+    expect(() => otelDaemon({ url: 'collector:4318' })).toThrow(/option 'url' must be an http\(s\) OTLP traces endpoint .*, got 'collector:4318' \(a string\)/);
+    expect(() => otelDaemon({ url: 'http://' })).toThrow(/option 'url' must be an http\(s\) OTLP traces endpoint/);
+    expect(() => otelDaemon({ urll: 'x' } as never)).toThrow(/otelDaemon\(\): unknown option 'urll'; did you mean 'url'\?/);
+    expect(() => otelDaemon({ simple: 'yes' } as never)).toThrow(/option 'simple' must be a boolean \(true or false\), got 'yes' \(a string\)/);
+    expect(() => otelDaemon({ serviceName: '' })).toThrow(/option 'serviceName' must be a non-empty string, got '' \(a string\)/);
+    expect(() => otelDaemon({ headers: { 'x-api-key': 42 } } as never)).toThrow(/option 'headers' must be an object of header names to string values, got \{"x-api-key":42\}/);
+    expect(() => otelDaemon({ headers: ['a'] } as never)).toThrow(/option 'headers' must be an object of header names to string values, got an array of 1/);
     expect(otelDaemon({ url: 'http://c:4318/v1/traces', headers: { 'x-api-key': 'k' }, serviceName: 'etl', simple: false }).ref.options).toEqual({
       url: 'http://c:4318/v1/traces',
       headers: { 'x-api-key': 'k' },
