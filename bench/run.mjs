@@ -32,6 +32,7 @@ import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { killEverything, median, now, setAffinity } from './lib/harness.mjs';
+import { plan } from './lib/plan.mjs';
 import { targets, verdict } from './targets.mjs';
 
 /** Benchmark groups, in run order. Extension point: add new group files here. */
@@ -94,38 +95,6 @@ async function loadRegistry() {
   }
   for (const b of benches) if (b.limit && !byName.has(b.limit)) throw new Error(`benchmark '${b.name}' names an unknown limit '${b.limit}'`);
   return { benches, byName, byMetric };
-}
-
-/**
- * The benchmarks to run, as slots: each slot is a benchmark followed by its limit; a limit
- * is measured once per round, in the slot of the first benchmark that needs it.
- */
-function plan(registry, only) {
-  let selected = registry.benches;
-  if (only) {
-    const wanted = new Set();
-    for (const token of only) {
-      const b = registry.byName.get(token) ?? registry.byMetric.get(token);
-      if (!b) fail(`--only: no benchmark or metric named '${token}' (try --list)`);
-      wanted.add(b.name);
-    }
-    selected = registry.benches.filter((b) => wanted.has(b.name));
-  }
-  const limitNames = new Set(registry.benches.map((b) => b.limit).filter(Boolean));
-  const placed = new Set();
-  const slots = [];
-  for (const b of selected) {
-    if (placed.has(b.name)) continue;
-    if (limitNames.has(b.name) && selected.some((o) => o.limit === b.name)) continue; // goes with its owner
-    const slot = [b];
-    placed.add(b.name);
-    if (b.limit && !placed.has(b.limit)) {
-      slot.push(registry.byName.get(b.limit));
-      placed.add(b.limit);
-    }
-    slots.push(slot);
-  }
-  return slots;
 }
 
 /** Runs one round of one benchmark, capped; a failure gives nulls and a note. */
@@ -194,7 +163,12 @@ async function main() {
     }
     return;
   }
-  const slots = plan(registry, opts.only);
+  let slots;
+  try {
+    slots = plan(registry, opts.only);
+  } catch (err) {
+    fail(err.message);
+  }
   const benches = slots.flat();
   const values = Object.fromEntries(benches.flatMap((b) => Object.keys(b.metrics).map((m) => [m, []])));
   const notes = {};
