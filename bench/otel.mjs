@@ -13,21 +13,32 @@
  * task still gets its span context and metrics, and the daemon follows the host's decision.
  * They run beside `rtt` in every round, so all are compared in the same machine state; the SDK
  * is unregistered after each measurement, so `rtt` never runs with it.
+ *
+ * `rtt_otel_floor_us` is what the SDK itself costs a round trip, without mirai-ts: the raw
+ * ping-pong of `rtt_limit_us` with the same SDK set-up on both ends doing only what any traced
+ * request needs (the host: a CLIENT span, its `traceparent` in the message, the span's end and a
+ * duration histogram record; the echo child: a SERVER span, child of it, active while it
+ * answers, batched to the OTLP sink). `rtt_otel_floor_raw_us` is the same ping-pong without the
+ * SDK, in the same round. Their ratio is the SDK's own share, the bound no instrumentation on
+ * the official SDK gets under.
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { context, metrics, trace } from '@opentelemetry/api';
+import { context, metrics, SpanKind, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { daemons, status } from '@mirai-ts/core';
 import { instrumentMirai, otelDaemon } from '@mirai-ts/otel';
 import { dashboard } from '@mirai-ts/dashboard';
-import { stopChild, trackPid, withCap } from './lib/harness.mjs';
+import { FrameReader, writeFrame } from './lib/framing.mjs';
+import { gc, listenUnix, now, spawnNode, stopChild, trackPid, withCap } from './lib/harness.mjs';
 import { miraiRoundTripUs } from './lib/rtt.mjs';
 import * as P from './params.mjs';
 
 const SINK = new URL('./children/otlp-sink.mjs', import.meta.url).pathname;
+const ECHO = new URL('./children/echo.mjs', import.meta.url).pathname;
+const OTEL_ECHO = new URL('./children/otel-echo.mjs', import.meta.url).pathname;
 
 /** Counts the spans of every batch and keeps nothing. */
 function dropExporter() {
@@ -125,6 +136,87 @@ async function tracedRoundTrip(ctx, sampled) {
   }
 }
 
+/** Two hex digits of a span's trace flags, as a `traceparent` writes them. */
+const flagsHex = (flags) => (flags & 0xff).toString(16).padStart(2, '0');
+
+/**
+ * The raw ping-pong of `rtt_limit_us` (Unix socket, length-prefixed frames, one echo child);
+ * `traced`: with the SDK on both ends (see the file comment). Mean µs per round trip.
+ */
+async function sdkFloorRoundTrip(ctx, traced) {
+  const sink = traced ? await startSink() : undefined;
+  const server = await listenUnix();
+  const child = traced ? spawnNode(OTEL_ECHO, [server.path, sink.url]) : spawnNode(ECHO, [server.path, 'raw']);
+  const exporter = dropExporter();
+  let tracerProvider;
+  let meterProvider;
+  try {
+    ctx.pinHost();
+    ctx.pinPeer(child.pid);
+    const socket = await server.connection();
+    let onReply = () => {};
+    const reader = new FrameReader((body) => onReply(body));
+    socket.on('data', (chunk) => reader.push(chunk));
+    const request = (body) =>
+      new Promise((resolve) => {
+        onReply = resolve;
+        writeFrame(socket, body);
+      });
+    let roundTrip;
+    if (traced) {
+      tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)] });
+      meterProvider = new MeterProvider({ readers: [new Reader()] });
+      context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+      trace.setGlobalTracerProvider(tracerProvider);
+      metrics.setGlobalMeterProvider(meterProvider);
+      const tracer = trace.getTracer('rtt_otel_floor');
+      const duration = metrics.getMeter('rtt_otel_floor').createHistogram('request.duration', { unit: 'ms' });
+      const attributes = { 'mirai.profile': 'default' };
+      roundTrip = async () => {
+        const t0 = now();
+        const span = tracer.startSpan('request', { kind: SpanKind.CLIENT, attributes });
+        const sc = span.spanContext();
+        const reply = await request(Buffer.from(`00-${sc.traceId}-${sc.spanId}-${flagsHex(sc.traceFlags)}`, 'latin1'));
+        span.end();
+        duration.record(now() - t0, attributes);
+        return reply;
+      };
+    } else {
+      // The length of a traceparent: both sides move the same bytes.
+      const body = Buffer.alloc(55, 0x30);
+      roundTrip = () => request(body);
+    }
+    for (let i = 0; i < P.RTT_WARMUP; i++) await roundTrip();
+    gc();
+    const t0 = now();
+    let reply;
+    for (let i = 0; i < P.RTT_COUNT; i++) reply = await roundTrip();
+    const us = ((now() - t0) * 1000) / P.RTT_COUNT;
+    if (reply?.length !== 55) throw new Error('the echo child answered with the wrong bytes');
+    if (traced) {
+      // The child flushes its spans when the connection closes, then exits.
+      socket.end();
+      const exited = await withCap(child.exited, 10_000);
+      if (exited?.timedOut) throw new Error('the traced echo child did not flush and exit within 10 s');
+      await tracerProvider.forceFlush();
+      if (exporter.spans < P.RTT_COUNT) throw new Error(`the host recorded ${exporter.spans} spans for ${P.RTT_COUNT} requests`);
+      if (sink.exports === 0) throw new Error('the traced echo child exported no spans');
+    }
+    return us;
+  } finally {
+    await server.close();
+    await stopChild(child);
+    if (traced) {
+      await tracerProvider?.shutdown();
+      await meterProvider?.shutdown();
+      trace.disable();
+      metrics.disable();
+      context.disable();
+      await stopChild(sink.child);
+    }
+  }
+}
+
 export const benchmarks = [
   {
     name: 'rtt_otel',
@@ -134,6 +226,18 @@ export const benchmarks = [
     run: async (ctx) => {
       const out = {};
       const steps = [async () => (out.rtt_otel_us = await tracedRoundTrip(ctx, false)), async () => (out.rtt_otel_sampled_us = await tracedRoundTrip(ctx, true))];
+      if (ctx.round % 2 === 1) steps.reverse();
+      for (const step of steps) await step();
+      return out;
+    },
+  },
+  {
+    name: 'rtt_otel_floor',
+    metrics: { rtt_otel_floor_us: 'µs', rtt_otel_floor_raw_us: 'µs' },
+    description: 'the raw ping-pong with the OTel SDK doing only what a traced request needs on both ends (CLIENT and SERVER spans, traceparent, histogram, OTLP/HTTP export), beside the same ping-pong without it',
+    run: async (ctx) => {
+      const out = {};
+      const steps = [async () => (out.rtt_otel_floor_us = await sdkFloorRoundTrip(ctx, true)), async () => (out.rtt_otel_floor_raw_us = await sdkFloorRoundTrip(ctx, false))];
       if (ctx.round % 2 === 1) steps.reverse();
       for (const step of steps) await step();
       return out;

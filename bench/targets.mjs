@@ -1,7 +1,9 @@
 /**
  * Targets from the issues, checked in the human table. A target is either relative to a
  * raw limit measured in the same run (`limit` + `max` or `min` as a ratio), or absolute
- * (`max` in the metric's own unit). Metrics without an entry are reported without a verdict.
+ * (`max` in the metric's own unit). A `limit` without `max` or `min` is a reference: the ratio
+ * is shown (and paired per round in the JSON) without a verdict. Metrics without an entry are
+ * reported without a verdict.
  *
  * Extension point: add an entry per new metric with a target (issue 4: arrow1m_s ≤ 1.5 ×
  * arrow1m_limit_s, issue 5: rtt_tls_us ≤ 1.5 × rtt_tcp_us, issue 6: rtt_nats_us ≤ 1.5 ×
@@ -35,6 +37,8 @@ export const targets = {
   // issue 14
   rtt_otel_us: { limit: 'rtt_us', max: 1.15 },
   rtt_otel_sampled_us: { limit: 'rtt_us', max: 1.15 },
+  // the official SDK's own share of a raw round trip: a reference for the two above, no target
+  rtt_otel_floor_us: { limit: 'rtt_otel_floor_raw_us' },
   // issue 16
   tps_prefetch: { min: 100_000 },
   map10k_chunked_s: { max: 0.05 },
@@ -62,7 +66,7 @@ export const targets = {
 /**
  * Verdict for one metric given all medians: `{ ratio, text, pass }`, or null when the
  * metric has no target. `ratio` is value ÷ limit for relative targets, value ÷ target for
- * absolute ones; `pass` is null when a figure is missing.
+ * absolute ones; `pass` is null when a figure is missing, and for a reference (`reference: true`).
  */
 export function verdict(metric, medians) {
   const t = targets[metric];
@@ -71,9 +75,11 @@ export function verdict(metric, medians) {
   if (t.limit) {
     const limit = medians[t.limit];
     const bound = t.max ?? t.min;
-    const text = `${t.max !== undefined ? '≤' : '≥'} ${bound}× ${t.limit}`;
+    const reference = bound === undefined;
+    const text = reference ? `÷ ${t.limit} (reference)` : `${t.max !== undefined ? '≤' : '≥'} ${bound}× ${t.limit}`;
     if (value == null || limit == null || limit === 0) return { ratio: null, text, pass: null };
     const ratio = value / limit;
+    if (reference) return { ratio, text, pass: null, reference };
     return { ratio, text, pass: t.max !== undefined ? ratio <= t.max : ratio >= t.min };
   }
   const text = t.max !== undefined ? `≤ ${t.max}` : `≥ ${t.min}`;
