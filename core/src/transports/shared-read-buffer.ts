@@ -21,6 +21,15 @@ const SHARED_READ_BYTES = 64 * 1024;
 
 let shared: Buffer | undefined;
 
+/**
+ * The one read buffer of this process (made on first use): accepted sockets read into it here,
+ * dialled ones through `onread` (StaticReader). Sharing is safe because every read is handed
+ * over and consumed (copied where kept) before the event loop can start the next one.
+ */
+export function sharedReadBuffer(): Buffer {
+  return (shared ??= Buffer.allocUnsafeSlow(SHARED_READ_BYTES));
+}
+
 interface UserBufferHandle {
   useUserBuffer(buffer: Uint8Array): void;
 }
@@ -58,13 +67,13 @@ export function readIntoSharedBuffer(socket: Socket, deliver: (buffer: Buffer, b
   const own = socket as unknown as Record<symbol, unknown>;
   // Both slots exist (null) on every socket Node makes; anything else is not the layout we know.
   if (own[slots.buffer] !== null || own[slots.callback] !== null) return false;
-  shared ??= Buffer.allocUnsafeSlow(SHARED_READ_BYTES);
-  own[slots.buffer] = shared;
+  const buffer = sharedReadBuffer();
+  own[slots.buffer] = buffer;
   // Node calls it with the bytes read and the buffer; false would stop reading.
   own[slots.callback] = (bytes: number, buffer: Buffer): boolean => {
     deliver(buffer, bytes);
     return true;
   };
-  handle.useUserBuffer(shared);
+  handle.useUserBuffer(buffer);
   return true;
 }

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { encodeFrame, encodeFrames, FrameDecoder } from '../wire/frame-codec.js';
 import type { Frame, FrameLimits } from '../wire/frame.js';
 import type { Channel } from '../transport.js';
+import { sharedReadBuffer } from './shared-read-buffer.js';
 
 /** Slots of the gathered-frames array kept between reads (see flush). */
 const MAX_KEPT_SLOTS = 1024;
@@ -137,19 +138,19 @@ export class SocketChannel implements Channel {
   }
 }
 
-const STATIC_READ_BYTES = 64 * 1024;
-
 /**
- * Reads for a dialing socket into one reused buffer, instead of a fresh buffer per read (the
- * channel's decoder copies what it keeps). Pass `options` to `net.createConnection()`, then
- * `attach()` the channel; bytes that arrive before that are kept and replayed.
+ * Reads for a dialing socket into the process's one read buffer (shared-read-buffer.ts), instead
+ * of a fresh buffer per read: the channel's decoder copies what it keeps. A process that dials
+ * many connections (a daemon simulator, a proxy) keeps one buffer, not 64 KiB per connection
+ * that each read would touch cold. Pass `options` to `net.createConnection()`, then `attach()`
+ * the channel; bytes that arrive before that are kept (copied) and replayed.
  */
 export class StaticReader {
   private channel: SocketChannel | undefined;
   private early: Buffer[] = [];
   readonly options = {
     onread: {
-      buffer: Buffer.allocUnsafeSlow(STATIC_READ_BYTES),
+      buffer: sharedReadBuffer(),
       callback: (bytes: number, buffer: Buffer): boolean => {
         if (this.channel) this.channel.read(buffer, bytes);
         else this.early.push(Buffer.from(buffer.subarray(0, bytes)));

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ipcTransport } from '../../src/transports/ipc.js';
-import { readIntoSharedBuffer } from '../../src/transports/shared-read-buffer.js';
-import { SocketChannel } from '../../src/transports/socket-channel.js';
+import { readIntoSharedBuffer, sharedReadBuffer } from '../../src/transports/shared-read-buffer.js';
+import { SocketChannel, StaticReader } from '../../src/transports/socket-channel.js';
 import { encodeFrame } from '../../src/wire/frame-codec.js';
 import { DEFAULT_LIMITS, frame, FrameType, type Frame } from '../../src/wire/frame.js';
 import type { Channel, Listener } from '../../src/transport.js';
@@ -128,6 +128,41 @@ describe('reads of accepted sockets into one shared buffer', () => {
     cleanups.push(() => void own.destroy());
     await new Promise<void>((resolve) => own.once('connect', resolve));
     expect(readIntoSharedBuffer(own, () => {})).toBe(false);
+  });
+
+  it('is the buffer dialled sockets read into too: two dials and their accepted ends in one process, interleaved large frames intact', async () => {
+    expect(new StaticReader().options.onread.buffer).toBe(sharedReadBuffer());
+    expect(new StaticReader().options.onread.buffer).toBe(new StaticReader().options.onread.buffer);
+    const dir = mkdtempSync(join(tmpdir(), 'mirai-shared-read-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const listener: Listener = await ipcTransport.listen(`ipc://${join(dir, 'h')}`, { handshakeLimits: DEFAULT_LIMITS });
+    cleanups.push(() => listener.close());
+    const hostSides: Channel[] = [];
+    listener.onChannel = (c) => hostSides.push(c);
+    const daemonSides = [await ipcTransport.dial(listener.url, { limits: DEFAULT_LIMITS }), await ipcTransport.dial(listener.url, { limits: DEFAULT_LIMITS })];
+    for (const d of daemonSides) cleanups.push(() => d.close());
+    await until(() => hostSides.length === 2);
+    // Kept, not looked at, until both directions are done: a frame that were a view of the
+    // shared buffer would by then hold later bytes of another socket.
+    const atDaemon: Frame[][] = [[], []];
+    const atHost: Frame[][] = [[], []];
+    daemonSides.forEach((d, who) => (d.onFrame = (f) => atDaemon[who]!.push(f)));
+    hostSides.forEach((h, who) => (h.onFrame = (f) => atHost[who]!.push(f)));
+    const perSide = 30;
+    for (let id = 0; id < perSide; id++) {
+      for (const who of [0, 1]) {
+        hostSides[who]!.send(frame(FrameType.Task, id, [0, 1, 2].map((k) => segment(who, id, k))));
+        daemonSides[who]!.send(frame(FrameType.Result, id, [0, 1, 2].map((k) => segment(who + 2, id, k))));
+      }
+      if (id % 4 === 0) await new Promise((r) => setImmediate(r));
+    }
+    await until(() => [...atDaemon, ...atHost].every((list) => list.length === perSide));
+    for (const who of [0, 1]) {
+      for (const [list, from] of [[atDaemon[who]!, who], [atHost[who]!, who + 2]] as const) {
+        expect(list.map((f) => f.id)).toEqual(Array.from({ length: perSide }, (_, id) => id));
+        for (const f of list) f.segments.forEach((s, k) => expect(Buffer.from(s).equals(segment(from, f.id, k)), `frame ${f.id} segment ${k}`).toBe(true));
+      }
+    }
   });
 
   it('is what the ipc listener uses for the daemons it accepts, and frames cross both ways', async () => {
