@@ -217,30 +217,30 @@ async function sdkFloorRoundTrip(ctx, traced) {
   }
 }
 
+/**
+ * Measures each figure (its name → how to measure it) in turn, in the reverse order every other
+ * round, so that neither always runs first on a machine state the other then inherits.
+ */
+async function measureInTurn(ctx, figures) {
+  const entries = Object.entries(figures);
+  if (ctx.round % 2 === 1) entries.reverse();
+  const out = {};
+  for (const [name, measure] of entries) out[name] = await measure();
+  return out;
+}
+
 export const benchmarks = [
   {
     name: 'rtt_otel',
     metrics: { rtt_otel_us: 'µs', rtt_otel_sampled_us: 'µs' },
     limit: 'rtt',
     description: `rtt with an OTel SDK registered (instrumentMirai), the daemon exporting OTLP/HTTP, and the dashboard open with a live client; every trace, and 1 in ${SAMPLE_ONE_IN}`,
-    run: async (ctx) => {
-      const out = {};
-      const steps = [async () => (out.rtt_otel_us = await tracedRoundTrip(ctx, false)), async () => (out.rtt_otel_sampled_us = await tracedRoundTrip(ctx, true))];
-      if (ctx.round % 2 === 1) steps.reverse();
-      for (const step of steps) await step();
-      return out;
-    },
+    run: (ctx) => measureInTurn(ctx, { rtt_otel_us: () => tracedRoundTrip(ctx, false), rtt_otel_sampled_us: () => tracedRoundTrip(ctx, true) }),
   },
   {
     name: 'rtt_otel_floor',
     metrics: { rtt_otel_floor_us: 'µs', rtt_otel_floor_raw_us: 'µs' },
     description: 'the raw ping-pong with the OTel SDK doing only what a traced request needs on both ends (CLIENT and SERVER spans, traceparent, histogram, OTLP/HTTP export), beside the same ping-pong without it',
-    run: async (ctx) => {
-      const out = {};
-      const steps = [async () => (out.rtt_otel_floor_us = await sdkFloorRoundTrip(ctx, true)), async () => (out.rtt_otel_floor_raw_us = await sdkFloorRoundTrip(ctx, false))];
-      if (ctx.round % 2 === 1) steps.reverse();
-      for (const step of steps) await step();
-      return out;
-    },
+    run: (ctx) => measureInTurn(ctx, { rtt_otel_floor_us: () => sdkFloorRoundTrip(ctx, true), rtt_otel_floor_raw_us: () => sdkFloorRoundTrip(ctx, false) }),
   },
 ];
