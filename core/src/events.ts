@@ -13,7 +13,7 @@
 import { channel, type Channel } from 'node:diagnostics_channel';
 import { debuglog } from 'node:util';
 import type { MiraiError, MiraiErrorKind } from './errors.js';
-import type { ScaleDecision } from './host/autoscaler.js';
+import type { ScaleDecision } from './host/scale-decision.js';
 
 /** The channel names, for `diagnostics_channel.subscribe(name, fn)`. */
 export const MiraiChannel = {

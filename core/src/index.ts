@@ -11,8 +11,10 @@
  */
 export { daemons, queueRoom, type DaemonsHandle } from './api/daemons.js';
 export { scale } from './api/scale.js';
-export type { AutoscaleOptions, AutoscaleStatus, ScaleDecision } from './host/autoscaler.js';
-export type { DaemonsOptions, LogFunction } from './host/profile-options.js';
+export type { AutoscaleOptions, AutoscaleStatus } from './host/autoscaler.js';
+export type { ScaleDecision } from './host/scale-decision.js';
+export type { DaemonsOptions } from './host/profile-options.js';
+export type { LogFunction } from './host/log.js';
 export { launchLocal, launchRemote, type LaunchOptions } from './api/launch.js';
 export { mirai, type MiraiOptions, type TaskFunction } from './api/submit.js';
 export type { Sendable, HoldsUnsendable, ArgsThenOptions, CannotSendFunctionsOrSymbols } from './api/sendable.js';

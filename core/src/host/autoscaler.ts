@@ -11,7 +11,8 @@
 import { ConfigError } from '../errors.js';
 import { active, channels, publish } from '../events.js';
 import type { DaemonConnection } from './daemon-connection.js';
-import type { LogFunction } from './profile-options.js';
+import type { LogFunction } from './log.js';
+import type { ScaleDecision } from './scale-decision.js';
 import { backoffDelay } from './replacements.js';
 import { checkOptions, is, type OptionRules } from '../options-check.js';
 
@@ -33,24 +34,6 @@ export interface AutoscaleOptions {
   readonly throttle?: number;
   /** Told of every scaling decision (for logs and dashboards); must not throw. */
   readonly onScale?: (decision: ScaleDecision) => void;
-}
-
-/** One scaling decision, as `onScale` and `status().autoscale.last` report it. */
-export interface ScaleDecision {
-  /** `launch`: daemons were asked for; `retire`: idle daemons were told to exit; `launch-failed`: a launch failed. */
-  readonly action: 'launch' | 'retire' | 'launch-failed';
-  /** Daemons launched, retired, or that failed to connect. */
-  readonly count: number;
-  /** The target at the time, and what it was made of. */
-  readonly target: number;
-  readonly connected: number;
-  readonly launching: number;
-  /** Tasks queued or running. */
-  readonly backlog: number;
-  /** In words: why. */
-  readonly reason: string;
-  /** When (ms since the epoch). */
-  readonly at: number;
 }
 
 /** `status().autoscale`. */

@@ -13,7 +13,7 @@ import type { TaskParam } from '../wire/task-frame.js';
 import type { DaemonStatus } from './daemon-connection.js';
 import type { DispatcherCounters } from './dispatcher.js';
 import type { CrashBudget, TaskOutcome } from './host-task.js';
-import type { LogFunction } from './profile-options.js';
+import type { LogFunction } from './log.js';
 import type { LaunchFigures } from './replacements.js';
 import type { AutoscaleStatus } from './autoscaler.js';
 

@@ -10,14 +10,8 @@ import type { Serializer } from '../serializer.js';
 import type { Json, PluginRef, Transport } from '../transport.js';
 import type { DaemonOptions } from '../wire/daemon-args.js';
 import { resolveAutoscale, type AutoscaleOptions } from './autoscaler.js';
+import { defaultLog, type LogFunction } from './log.js';
 
-/** A log line from the host side of a profile. */
-export type LogFunction = (level: 'info' | 'warn', message: string) => void;
-
-/** The default log: warnings to stderr. */
-export const defaultLog: LogFunction = (level, message) => {
-  if (level === 'warn') process.stderr.write(`[mirai-ts] ${message}\n`);
-};
 
 /** Options of {@link daemons}. */
 export interface DaemonsOptions extends DaemonOptions, LocalDaemonOptions {

@@ -6,7 +6,7 @@
  */
 import type { Launcher } from '../launcher.js';
 import type { DaemonOptions } from '../wire/daemon-args.js';
-import type { LogFunction } from './profile-options.js';
+import type { LogFunction } from './log.js';
 
 /** What `status().launches` shows about launching and replacing daemons. */
 export interface LaunchFigures {

@@ -16,7 +16,7 @@ import { firstStream, RandomStream, StreamSequence } from '../wire/random-stream
 import type { TaskParam } from '../wire/task-frame.js';
 import type { ComputePool, PoolStatus, Submitted, TaskRequest } from './compute-pool.js';
 import type { TaskOutcome } from './host-task.js';
-import type { LogFunction } from './profile-options.js';
+import type { LogFunction } from './log.js';
 
 export class SyncPool implements ComputePool {
   private completed = 0;

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { daemons, mirai, scale, status } from '../../src/index.js';
 import { ConfigError, CrashLimitError } from '../../src/errors.js';
-import type { ScaleDecision } from '../../src/host/autoscaler.js';
+import type { ScaleDecision } from '../../src/host/scale-decision.js';
 import { DaemonPool } from '../../src/host/pool.js';
 import { resolveProfileOptions, type DaemonsOptions } from '../../src/host/profile-options.js';
 import type { Launcher } from '../../src/launcher.js';
