@@ -12,7 +12,6 @@ import type { DaemonOptions } from '../wire/daemon-args.js';
 import { resolveAutoscale, type AutoscaleOptions } from './autoscaler.js';
 import { defaultLog, type LogFunction } from './log.js';
 
-
 /** Options of {@link daemons}. */
 export interface DaemonsOptions extends DaemonOptions, LocalDaemonOptions {
   /** Profile name (default: the current one, normally `'default'`). */

@@ -11,7 +11,8 @@
  *
  * One buffer serves every socket: a read is delivered at once, and the channel's decoder copies
  * what it keeps (FrameDecoder's `copyChunks`) before the next read can fill the buffer again.
- * So 10 000 daemons cost one buffer, not one each.
+ * So 10 000 daemons cost one buffer, not one each. Sockets the process dials read into the same
+ * buffer through `onread` (StaticReader, socket-channel.ts).
  */
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
@@ -67,13 +68,13 @@ export function readIntoSharedBuffer(socket: Socket, deliver: (buffer: Buffer, b
   const own = socket as unknown as Record<symbol, unknown>;
   // Both slots exist (null) on every socket Node makes; anything else is not the layout we know.
   if (own[slots.buffer] !== null || own[slots.callback] !== null) return false;
-  const buffer = sharedReadBuffer();
-  own[slots.buffer] = buffer;
+  const readBuffer = sharedReadBuffer();
+  own[slots.buffer] = readBuffer;
   // Node calls it with the bytes read and the buffer; false would stop reading.
   own[slots.callback] = (bytes: number, buffer: Buffer): boolean => {
     deliver(buffer, bytes);
     return true;
   };
-  handle.useUserBuffer(buffer);
+  handle.useUserBuffer(readBuffer);
   return true;
 }
