@@ -9,7 +9,7 @@
 import { deserialize, serialize } from 'node:v8';
 import { readIntoSharedBuffer } from '@mirai-ts/core/plugin';
 import { FrameReader, writeFrame } from './lib/framing.mjs';
-import { gc, listenUnix, now, spawnNode, stopChild } from './lib/harness.mjs';
+import { gc, listenUnix, measureInTurn, now, spawnNode, stopChild } from './lib/harness.mjs';
 import * as P from './params.mjs';
 import { checkPayload, payloadArray } from './lib/payload.mjs';
 
@@ -17,16 +17,16 @@ const ECHO = new URL('./children/echo.mjs', import.meta.url).pathname;
 const DIAL = new URL('./children/dial.cjs', import.meta.url).pathname;
 
 /**
- * Starts `n` echo children (mode 'raw', 'v8' or 'raw-onread') on a fresh socket and runs
- * `fn(peers)`, where each peer is `{ send(body), onFrame }` (assign `onFrame` to receive
- * replies). In 'raw-onread' both ends read as mirai-ts does: the children through `onread`,
- * the host into the core's shared read buffer (small bodies only). With `ctx`, the host and
- * the children are pinned as `--pin` asks (no-op without it). Everything is closed and every
- * child stopped afterwards.
+ * Starts `n` peer children on a fresh Unix socket (`spawnPeer(socketPath)` starts one, which
+ * dials it) and runs `fn(peers)`, where each peer is `{ send(body), onFrame }` (assign `onFrame`
+ * to receive replies) in length-prefixed frames. `sharedReads`: the host reads as mirai-ts does,
+ * into the core's shared read buffer (small bodies only). With `ctx`, the host and the children
+ * are pinned as `--pin` asks (no-op without it). Everything is closed and every child stopped
+ * afterwards.
  */
-async function withEchoes(n, mode, fn, ctx) {
+export async function withPeers(n, spawnPeer, fn, ctx, sharedReads = false) {
   const server = await listenUnix();
-  const children = Array.from({ length: n }, () => spawnNode(ECHO, [server.path, mode]));
+  const children = Array.from({ length: n }, () => spawnPeer(server.path));
   try {
     if (ctx) {
       ctx.pinHost();
@@ -37,8 +37,8 @@ async function withEchoes(n, mode, fn, ctx) {
       const socket = await server.connection();
       const peer = { onFrame: () => {}, send: (body) => writeFrame(socket, body) };
       const reader = new FrameReader((body) => peer.onFrame(body));
-      const fast = mode === 'raw-onread' && readIntoSharedBuffer(socket, (buffer, bytes) => reader.push(buffer.subarray(0, bytes)));
-      if (mode === 'raw-onread' && !fast) throw new Error('this Node cannot read an accepted socket into a shared buffer');
+      const fast = sharedReads && readIntoSharedBuffer(socket, (buffer, bytes) => reader.push(buffer.subarray(0, bytes)));
+      if (sharedReads && !fast) throw new Error('this Node cannot read an accepted socket into a shared buffer');
       if (!fast) socket.on('data', (chunk) => reader.push(chunk));
       peers.push(peer);
     }
@@ -49,8 +49,17 @@ async function withEchoes(n, mode, fn, ctx) {
   }
 }
 
+/**
+ * {@link withPeers} with `n` echo children (mode 'raw', 'v8' or 'raw-onread'). In 'raw-onread'
+ * both ends read as mirai-ts does: the children through `onread`, the host into the core's
+ * shared read buffer.
+ */
+function withEchoes(n, mode, fn, ctx) {
+  return withPeers(n, (path) => spawnNode(ECHO, [path, mode]), fn, ctx, mode === 'raw-onread');
+}
+
 /** One request and its reply, as a promise (the same await per message as `await mirai()`). */
-function request(peer, body) {
+export function request(peer, body) {
   return new Promise((resolve) => {
     peer.onFrame = resolve;
     peer.send(body);
@@ -87,7 +96,7 @@ export const benchmarks = [
     description: "raw ping-pong, 4-byte prefix + 32 bytes, Unix socket, echo child: through 'data' events, and reading as mirai-ts does",
     async run(ctx) {
       const body = Buffer.alloc(P.RTT_LIMIT_BODY_BYTES, 7);
-      const pingPong = (mode, metric) =>
+      const pingPong = (mode) =>
         withEchoes(
           1,
           mode,
@@ -96,17 +105,16 @@ export const benchmarks = [
             gc();
             const t0 = now();
             for (let i = 0; i < P.RTT_COUNT; i++) await request(peer, body);
-            return { [metric]: ((now() - t0) * 1000) / P.RTT_COUNT };
+            return ((now() - t0) * 1000) / P.RTT_COUNT;
           },
           ctx,
         );
       // Node's public reads (the limit `rtt_us` is held to) and the reads mirai-ts itself uses
       // (a faster floor), in alternating order.
-      const steps = [() => pingPong('raw', 'rtt_limit_us'), () => pingPong('raw-onread', 'rtt_limit_onread_us')];
-      if (ctx.round % 2 === 1) steps.reverse();
-      const out = {};
-      for (const step of steps) Object.assign(out, await step());
-      return out;
+      return measureInTurn(ctx, {
+        rtt_limit_us: () => pingPong('raw'),
+        rtt_limit_onread_us: () => pingPong('raw-onread'),
+      });
     },
   },
   {

@@ -31,8 +31,8 @@ import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { daemons, status } from '@mirai-ts/core';
 import { instrumentMirai, otelDaemon } from '@mirai-ts/otel';
 import { dashboard } from '@mirai-ts/dashboard';
-import { FrameReader, writeFrame } from './lib/framing.mjs';
-import { gc, listenUnix, now, spawnNode, stopChild, trackPid, withCap } from './lib/harness.mjs';
+import { gc, measureInTurn, now, sleep, spawnNode, stopChild, trackPid, withCap } from './lib/harness.mjs';
+import { request, withPeers } from './limits.mjs';
 import { miraiRoundTripUs } from './lib/rtt.mjs';
 import * as P from './params.mjs';
 
@@ -79,6 +79,33 @@ async function startSink() {
   return sink;
 }
 
+/**
+ * Registers the host's SDK globally, as a traced deployment has it: a tracer provider batching
+ * into a dropping exporter (with `sampler`, if given), a meter provider with a reader, and the
+ * AsyncLocalStorage context manager. `unregister()` shuts both down and removes all three.
+ */
+function registerSdk(sampler) {
+  const exporter = dropExporter();
+  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)], ...(sampler ? { sampler } : {}) });
+  const reader = new Reader();
+  const meterProvider = new MeterProvider({ readers: [reader] });
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  trace.setGlobalTracerProvider(tracerProvider);
+  metrics.setGlobalMeterProvider(meterProvider);
+  return {
+    exporter,
+    tracerProvider,
+    reader,
+    async unregister() {
+      await tracerProvider.shutdown();
+      await meterProvider.shutdown();
+      trace.disable();
+      metrics.disable();
+      context.disable();
+    },
+  };
+}
+
 /** Sampling 1 trace in this many for `rtt_otel_sampled_us`. */
 const SAMPLE_ONE_IN = 100;
 
@@ -89,14 +116,7 @@ const SAMPLE_ONE_IN = 100;
  */
 async function tracedRoundTrip(ctx, sampled) {
   const sink = await startSink();
-  const exporter = dropExporter();
-  const sampler = sampled ? new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(1 / SAMPLE_ONE_IN) }) : undefined;
-  const tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)], ...(sampler ? { sampler } : {}) });
-  const reader = new Reader();
-  const meterProvider = new MeterProvider({ readers: [reader] });
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  trace.setGlobalTracerProvider(tracerProvider);
-  metrics.setGlobalMeterProvider(meterProvider);
+  const { exporter, tracerProvider, reader, unregister } = registerSdk(sampled ? new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(1 / SAMPLE_ONE_IN) }) : undefined);
   const inst = instrumentMirai();
   const board = await dashboard();
   const sse = new AbortController();
@@ -127,14 +147,13 @@ async function tracedRoundTrip(ctx, sampled) {
     await client;
     await board.close();
     inst.stop();
-    await tracerProvider.shutdown();
-    await meterProvider.shutdown();
-    trace.disable();
-    metrics.disable();
-    context.disable();
+    await unregister();
     await stopChild(sink.child);
   }
 }
+
+/** A body as long as a `traceparent`: the untraced ping-pong moves the same bytes. */
+const TRACEPARENT_SIZED = Buffer.alloc(55, 0x30);
 
 /** Two hex digits of a span's trace flags, as a `traceparent` writes them. */
 const flagsHex = (flags) => (flags & 0xff).toString(16).padStart(2, '0');
@@ -144,89 +163,56 @@ const flagsHex = (flags) => (flags & 0xff).toString(16).padStart(2, '0');
  * `traced`: with the SDK on both ends (see the file comment). Mean µs per round trip.
  */
 async function sdkFloorRoundTrip(ctx, traced) {
-  const sink = traced ? await startSink() : undefined;
-  const server = await listenUnix();
-  const child = traced ? spawnNode(OTEL_ECHO, [server.path, sink.url]) : spawnNode(ECHO, [server.path, 'raw']);
-  const exporter = dropExporter();
-  let tracerProvider;
-  let meterProvider;
+  if (!traced) return withPeers(1, (path) => spawnNode(ECHO, [path, 'raw']), ([peer]) => timedRequests(peer, (send) => send(TRACEPARENT_SIZED)), ctx);
+  const sink = await startSink();
+  const { exporter, tracerProvider, unregister } = registerSdk(undefined);
   try {
-    ctx.pinHost();
-    ctx.pinPeer(child.pid);
-    const socket = await server.connection();
-    let onReply = () => {};
-    const reader = new FrameReader((body) => onReply(body));
-    socket.on('data', (chunk) => reader.push(chunk));
-    const request = (body) =>
-      new Promise((resolve) => {
-        onReply = resolve;
-        writeFrame(socket, body);
-      });
-    let roundTrip;
-    if (traced) {
-      tracerProvider = new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)] });
-      meterProvider = new MeterProvider({ readers: [new Reader()] });
-      context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-      trace.setGlobalTracerProvider(tracerProvider);
-      metrics.setGlobalMeterProvider(meterProvider);
-      const tracer = trace.getTracer('rtt_otel_floor');
-      const duration = metrics.getMeter('rtt_otel_floor').createHistogram('request.duration', { unit: 'ms' });
-      const attributes = { 'mirai.profile': 'default' };
-      roundTrip = async () => {
-        const t0 = now();
-        const span = tracer.startSpan('request', { kind: SpanKind.CLIENT, attributes });
-        const sc = span.spanContext();
-        const reply = await request(Buffer.from(`00-${sc.traceId}-${sc.spanId}-${flagsHex(sc.traceFlags)}`, 'latin1'));
-        span.end();
-        duration.record(now() - t0, attributes);
-        return reply;
-      };
-    } else {
-      // The length of a traceparent: both sides move the same bytes.
-      const body = Buffer.alloc(55, 0x30);
-      roundTrip = () => request(body);
-    }
-    for (let i = 0; i < P.RTT_WARMUP; i++) await roundTrip();
-    gc();
-    const t0 = now();
-    let reply;
-    for (let i = 0; i < P.RTT_COUNT; i++) reply = await roundTrip();
-    const us = ((now() - t0) * 1000) / P.RTT_COUNT;
-    if (reply?.length !== 55) throw new Error('the echo child answered with the wrong bytes');
-    if (traced) {
-      // The child flushes its spans when the connection closes, then exits.
-      socket.end();
-      const exited = await withCap(child.exited, 10_000);
-      if (exited?.timedOut) throw new Error('the traced echo child did not flush and exit within 10 s');
-      await tracerProvider.forceFlush();
-      if (exporter.spans < P.RTT_COUNT) throw new Error(`the host recorded ${exporter.spans} spans for ${P.RTT_COUNT} requests`);
-      if (sink.exports === 0) throw new Error('the traced echo child exported no spans');
-    }
+    const tracer = trace.getTracer('rtt_otel_floor');
+    const duration = metrics.getMeter('rtt_otel_floor').createHistogram('request.duration', { unit: 'ms' });
+    const attributes = { 'mirai.profile': 'default' };
+    const us = await withPeers(
+      1,
+      (path) => spawnNode(OTEL_ECHO, [path, sink.url]),
+      ([peer]) =>
+        timedRequests(peer, (send) => {
+          const t0 = now();
+          const span = tracer.startSpan('request', { kind: SpanKind.CLIENT, attributes });
+          const sc = span.spanContext();
+          return send(Buffer.from(`00-${sc.traceId}-${sc.spanId}-${flagsHex(sc.traceFlags)}`, 'latin1')).then((reply) => {
+            span.end();
+            duration.record(now() - t0, attributes);
+            return reply;
+          });
+        }),
+      ctx,
+    );
+    await tracerProvider.forceFlush();
+    if (exporter.spans < P.RTT_COUNT) throw new Error(`the host recorded ${exporter.spans} spans for ${P.RTT_COUNT} requests`);
+    // The child exports a batch every 512 spans: some have reached the sink by now.
+    for (const end = now() + 10_000; sink.exports === 0 && now() < end; ) await sleep(20);
+    if (sink.exports === 0) throw new Error('the traced echo child exported no spans');
     return us;
   } finally {
-    await server.close();
-    await stopChild(child);
-    if (traced) {
-      await tracerProvider?.shutdown();
-      await meterProvider?.shutdown();
-      trace.disable();
-      metrics.disable();
-      context.disable();
-      await stopChild(sink.child);
-    }
+    await unregister();
+    await stopChild(sink.child);
   }
 }
 
 /**
- * Measures each figure (its name → how to measure it) in turn, in the reverse order every other
- * round, so that neither always runs first on a machine state the other then inherits.
+ * Mean µs of `P.RTT_COUNT` sequential requests to `peer` after `P.RTT_WARMUP`; `roundTrip(send)`
+ * makes one, where `send(body)` resolves with the reply. Checks the echo.
  */
-async function measureInTurn(ctx, figures) {
-  const entries = Object.entries(figures);
-  if (ctx.round % 2 === 1) entries.reverse();
-  const out = {};
-  for (const [name, measure] of entries) out[name] = await measure();
-  return out;
+async function timedRequests(peer, roundTrip) {
+  const send = (body) => request(peer, body);
+  const one = () => roundTrip(send);
+  for (let i = 0; i < P.RTT_WARMUP; i++) await one();
+  gc();
+  const t0 = now();
+  let reply;
+  for (let i = 0; i < P.RTT_COUNT; i++) reply = await one();
+  const us = ((now() - t0) * 1000) / P.RTT_COUNT;
+  if (reply?.length !== 55) throw new Error('the echo child answered with the wrong bytes');
+  return us;
 }
 
 export const benchmarks = [

@@ -16,6 +16,19 @@ export const now = () => performance.now();
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Median of the numbers in `values` (nulls ignored); null when there are none. */
+/**
+ * Measures each figure (its name → an async function measuring it) in turn, in the reverse
+ * order every other round, so that neither always runs first on a machine state the other
+ * then inherits. Resolves with `{ name: value }`.
+ */
+export async function measureInTurn(ctx, figures) {
+  const entries = Object.entries(figures);
+  if (ctx.round % 2 === 1) entries.reverse();
+  const out = {};
+  for (const [name, measure] of entries) out[name] = await measure();
+  return out;
+}
+
 export function median(values) {
   const xs = values.filter((v) => typeof v === 'number' && Number.isFinite(v)).sort((a, b) => a - b);
   if (xs.length === 0) return null;

@@ -44,6 +44,6 @@ export { daemonHandshake, type Accepted } from './daemon/handshake.js';
 export { SECRET_ENV, newSecret } from './wire/auth.js';
 export { importPlugin } from './daemon/plugins.js';
 export { withTimeout } from './util/with-timeout.js';
-/** The shape of a W3C `traceparent` as core sends it (tracing adapters read it back). */
-export { isTraceparent, TRACEPARENT_CHARS } from './trace-context.js';
+/** The length of a W3C `traceparent` as core sends it (tracing adapters read it back). */
+export { TRACEPARENT_CHARS } from './trace-context.js';
 export { checkOptions, checkCount, is, show, MAX_DAEMONS_PER_CALL, type OptionRule, type OptionRules } from './options-check.js';
