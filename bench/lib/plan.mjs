@@ -7,8 +7,8 @@
  * The benchmarks to run, as slots: each slot is a benchmark followed by its limit, that
  * limit's own limit, and so on (`rtt_otel` → `rtt` → `rtt_limit`), so every figure of a chain is
  * measured in the same machine state. A limit is measured once per round, in the slot of the
- * first benchmark that needs it; a selected benchmark that is another selected one's limit goes
- * in that one's slot. Throws on an `only` token that names no benchmark or metric.
+ * first benchmark that needs it; a selected benchmark that another selected one's chain reaches
+ * goes in that chain's slot. Throws on an `only` token that names no benchmark or metric.
  *
  * @param {{ benches: { name: string, limit?: string }[], byName: Map<string, object>, byMetric: Map<string, object> }} registry
  * @param {string[] | null} only  benchmark or metric names (`--only`), or null for all
@@ -34,11 +34,12 @@ export function plan(registry, only) {
     }
     slots.push(slot);
   };
-  for (const b of selected) {
-    if (placed.has(b.name)) continue;
-    if (selected.some((owner) => owner.limit === b.name && owner !== b)) continue; // goes with its owner
-    chainFrom(b);
+  // What the chains of the selected benchmarks reach: each goes in the slot of a chain.
+  const reached = new Set();
+  for (const owner of selected) {
+    for (let link = registry.byName.get(owner.limit); link !== undefined && !reached.has(link.name); link = registry.byName.get(link.limit)) reached.add(link.name);
   }
+  for (const b of selected) if (!placed.has(b.name) && !reached.has(b.name)) chainFrom(b);
   // Benchmarks that are each other's limits (a cycle) have no owner outside it: start at the first.
   for (const b of selected) if (!placed.has(b.name)) chainFrom(b);
   return slots;

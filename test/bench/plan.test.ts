@@ -40,6 +40,8 @@ describe('bench plan', () => {
     expect(names(plan(registry(REAL), ['rtt_otel']))).toEqual([['rtt_otel', 'rtt', 'rtt_limit']]);
     expect(names(plan(registry(REAL), ['rtt', 'rtt_otel', 'rtt_limit']))).toEqual([['rtt_otel', 'rtt', 'rtt_limit']]);
     expect(names(plan(registry(REAL), ['rtt_limit']))).toEqual([['rtt_limit']]);
+    // Asked for beside a benchmark whose chain reaches it through one not asked for.
+    expect(names(plan(registry(REAL), ['rtt_limit', 'rtt_otel']))).toEqual([['rtt_otel', 'rtt', 'rtt_limit']]);
     // A metric name selects the benchmark that measures it.
     expect(names(plan(registry(REAL), ['tps_prefetch', 'dispatch_10_daemons_us']))).toEqual([['tps_prefetch', 'tps_limit'], ['scale']]);
   });
