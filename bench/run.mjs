@@ -20,6 +20,7 @@
  *     capMs: 120000,                     // optional: give up on a round after this long
  *     skipRoundsAfterNull: true,         // optional: a round with no figure ends the benchmark
  *     run: async (ctx) => ({ rtt_us: 123.4 }),   // one round; null for "could not measure"
+ *     derived: { … },                    // optional: figures computed per round (lib/derived.mjs)
  *   }];
  *   export async function cleanup() {}   // optional: reset after a failed or capped round
  * `ctx` holds `round` (0-based), `rounds`, `shared` (an object kept for the whole run, e.g.
@@ -33,6 +34,7 @@ import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { killEverything, median, now, setAffinity } from './lib/harness.mjs';
+import { checkDerived, deriveRounds, reportedMetrics } from './lib/derived.mjs';
 import { plan } from './lib/plan.mjs';
 import { targets, verdict } from './targets.mjs';
 
@@ -88,7 +90,7 @@ async function loadRegistry() {
       const entry = { ...b, group };
       byName.set(b.name, entry);
       benches.push(entry);
-      for (const m of Object.keys(b.metrics)) {
+      for (const m of Object.keys(reportedMetrics(b))) {
         if (byMetric.has(m)) throw new Error(`metric '${m}' is produced by two benchmarks`);
         byMetric.set(m, entry);
       }
@@ -131,7 +133,7 @@ function formatTable(slots, values, medians, notes, rounds) {
   const rows = [['metric', 'median', 'unit', `rounds (${rounds})`, 'vs target', 'target', '']];
   for (const slot of slots) {
     for (const b of slot) {
-      for (const [metric, unit] of Object.entries(b.metrics)) {
+      for (const [metric, unit] of Object.entries(reportedMetrics(b))) {
         const v = verdict(metric, medians);
         rows.push([
           metric,
@@ -160,13 +162,14 @@ async function main() {
   if (opts.list) {
     for (const b of registry.benches) {
       const limit = b.limit ? `  [limit: ${b.limit}]` : '';
-      process.stdout.write(`${b.name.padEnd(20)} ${Object.keys(b.metrics).join(', ')}${limit}\n${' '.repeat(21)}${b.description ?? ''}\n`);
+      process.stdout.write(`${b.name.padEnd(20)} ${Object.keys(reportedMetrics(b)).join(', ')}${limit}\n${' '.repeat(21)}${b.description ?? ''}\n`);
     }
     return;
   }
   let slots;
   try {
     slots = plan(registry, opts.only);
+    checkDerived(slots.flat());
   } catch (err) {
     fail(err.message);
   }
@@ -245,6 +248,7 @@ async function main() {
     }
   }
   const leftovers = await killEverything();
+  deriveRounds(benches, values, opts.rounds);
   if (leftovers.length > 0) (notes._cleanup ??= []).push(`killed ${leftovers.length} process(es) left running: pid ${leftovers.join(', ')}`);
 
   const medians = {};

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError } from '@mirai-ts/core';
+import { checkOptions, is, type OptionRules } from '@mirai-ts/core/plugin';
 import { DashboardState } from './state.js';
 
 /** Options of {@link dashboard}. */
@@ -29,19 +30,19 @@ export interface Dashboard extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-const KEYS = ['port', 'host', 'profiles', 'interval'];
+/** What each option may be, checked as core checks its own (the option, the value, what is expected). */
+const DASHBOARD_RULES: OptionRules = {
+  port: (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535 ? undefined : 'a whole number from 0 to 65535 (0: a free port)'),
+  host: is.string,
+  profiles: (v) => (Array.isArray(v) && v.every((p) => typeof p === 'string' && p !== '') ? undefined : 'an array of profile names'),
+  interval: (v) => (typeof v === 'number' && v >= 10 && v <= 3_600_000 ? undefined : 'a number of milliseconds from 10 to 3600000'),
+};
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 /** Serves a live page of every profile's daemons, queue, throughput, task timeline and failures. */
 export async function dashboard(options: DashboardOptions = {}): Promise<Dashboard> {
-  for (const key of Object.keys(options)) {
-    if (!KEYS.includes(key)) throw new ConfigError(`dashboard: unknown option '${key}'; known: ${KEYS.join(', ')}`);
-  }
+  checkOptions('dashboard()', options, DASHBOARD_RULES);
   const { port = 0, host = '127.0.0.1', profiles = ['default'], interval = 250 } = options;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`dashboard: port must be a whole number 0-65535, got ${JSON.stringify(port)}`);
-  if (typeof host !== 'string' || host === '') throw new ConfigError(`dashboard: host must be an address to bind, got ${JSON.stringify(host)}`);
-  if (!Array.isArray(profiles) || !profiles.every((p) => typeof p === 'string')) throw new ConfigError('dashboard: profiles must be an array of profile names');
-  if (!(typeof interval === 'number' && interval >= 10)) throw new ConfigError(`dashboard: interval must be a number of ms ≥ 10, got ${JSON.stringify(interval)}`);
   const token = LOOPBACK.has(host) ? undefined : randomBytes(18).toString('base64url');
   const page = await readFile(new URL('../static/index.html', import.meta.url), 'utf8');
 

@@ -138,7 +138,12 @@ describe('dashboard server', () => {
     const ok = await fetch(`http://127.0.0.1:${port}/snapshot?token=${url.searchParams.get('token')}`);
     expect(ok.status).toBe(200);
     expect(await ok.json()).toHaveProperty('profiles');
-    await expect(dashboard({ prot: 1 } as never)).rejects.toThrow(/unknown option 'prot'/);
+    await expect(dashboard({ prot: 1 } as never)).rejects.toThrow("dashboard(): unknown option 'prot'; did you mean 'port'? (known: port, host, profiles, interval)");
     await expect(dashboard({ port: -1 })).rejects.toThrow(ConfigError);
+    await expect(dashboard({ port: '8080' as never })).rejects.toThrow("dashboard(): option 'port' must be a whole number from 0 to 65535 (0: a free port), got '8080' (a string)");
+    await expect(dashboard({ host: '' })).rejects.toThrow("dashboard(): option 'host' must be a non-empty string, got '' (a string)");
+    await expect(dashboard({ profiles: 'default' as never })).rejects.toThrow("dashboard(): option 'profiles' must be an array of profile names, got 'default' (a string)");
+    await expect(dashboard({ interval: 5 })).rejects.toThrow("dashboard(): option 'interval' must be a number of milliseconds from 10 to 3600000, got 5");
+    await expect(dashboard(null as never)).rejects.toThrow('dashboard(): options must be an object, got null');
   });
 });
