@@ -7,7 +7,8 @@
  *   exporter that drops them, so the SDK's work is measured, not an exporter's I/O;
  * - the daemon exporting its `daemon eval` spans over OTLP/HTTP (`otelDaemon()`) to a
  *   collector stand-in in another process (children/otlp-sink.mjs);
- * - the dashboard open with a live SSE client.
+ * - the dashboard open with a live client reading its pushes in another process
+ *   (children/sse-client.mjs), as a browser would.
  * `rtt_otel_sampled_us` is the same with the host's tracer sampling 1 trace in 100
  * (ParentBased(TraceIdRatioBased(0.01)), as production tracing of tiny tasks is set up): every
  * task still gets its span context and metrics, and the daemon follows the host's decision.
@@ -44,6 +45,7 @@ import * as P from './params.mjs';
 const SINK = new URL('./children/otlp-sink.mjs', import.meta.url).pathname;
 const ECHO = new URL('./children/echo.mjs', import.meta.url).pathname;
 const OTEL_ECHO = new URL('./children/otel-echo.mjs', import.meta.url).pathname;
+const SSE_CLIENT = new URL('./children/sse-client.mjs', import.meta.url).pathname;
 
 /** Counts the spans of every batch and keeps nothing. */
 function dropExporter() {
@@ -124,14 +126,20 @@ async function tracedRoundTrip(ctx, sampled) {
   const { exporter, tracerProvider, reader, unregister } = registerSdk(sampled ? new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(1 / SAMPLE_ONE_IN) }) : undefined);
   const inst = instrumentMirai();
   const board = await dashboard();
-  const sse = new AbortController();
+  // The page's client reads the pushes in its own process, as a browser would.
+  const client = spawn(process.execPath, [SSE_CLIENT, new URL('events', board.url).href], { stdio: ['ignore', 'pipe', 'inherit'] });
+  trackPid(client.pid);
+  client.exited = new Promise((resolve) => client.once('exit', resolve));
   let pushes = 0;
-  const client = fetch(new URL('events', board.url), { signal: sse.signal })
-    .then(async (res) => {
-      for await (const _ of res.body) pushes++;
-    })
-    .catch(() => {});
+  let connected;
+  const firstPush = new Promise((resolve) => (connected = resolve));
+  createInterface({ input: client.stdout }).on('line', (line) => {
+    if (line.startsWith('push ')) pushes++;
+    connected();
+  });
   try {
+    // The first push is the snapshot every new client gets: then the page is live.
+    if ((await withCap(firstPush, 10_000)).timedOut) throw new Error('the dashboard client got no first snapshot within 10 s');
     await daemons(1, { instrumentation: [otelDaemon({ url: sink.url })] });
     const [pid] = (status()?.daemons ?? []).map((d) => d.pid);
     trackPid(pid);
@@ -141,15 +149,14 @@ async function tracedRoundTrip(ctx, sampled) {
     await reader.collect();
     await daemons(0); // the daemon flushes its spans before it exits
     await tracerProvider.forceFlush();
-    if (pushes === 0) throw new Error('the dashboard pushed nothing to its client');
+    if (pushes < 2) throw new Error('the dashboard pushed nothing to its client while tasks ran');
     if (exporter.spans === 0) throw new Error('the host recorded no spans');
     if (sink.exports === 0) throw new Error('the daemon exported no spans');
     if (sampled && exporter.spans > (2 * (P.RTT_WARMUP + P.RTT_COUNT)) / SAMPLE_ONE_IN) throw new Error(`the host recorded ${exporter.spans} spans: not sampled`);
     return us;
   } finally {
     await daemons(0);
-    sse.abort();
-    await client;
+    await stopChild(client);
     await board.close();
     inst.stop();
     await unregister();
