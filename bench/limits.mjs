@@ -110,11 +110,15 @@ export const benchmarks = [
           ctx,
         );
       // Node's public reads (the limit `rtt_us` is held to) and the reads mirai-ts itself uses
-      // (a faster floor), in alternating order.
-      return measureInTurn(ctx, {
-        rtt_limit_us: () => pingPong('raw'),
-        rtt_limit_onread_us: () => pingPong('raw-onread'),
-      });
+      // (a faster floor), in alternating order, each over as many fresh echo children as `rtt`.
+      return measureInTurn(
+        ctx,
+        {
+          rtt_limit_us: () => pingPong('raw'),
+          rtt_limit_onread_us: () => pingPong('raw-onread'),
+        },
+        ctx.draws,
+      );
     },
   },
   {

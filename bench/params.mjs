@@ -11,6 +11,15 @@
 export const RTT_WARMUP = 3_000;
 /** Timed sequential round trips per round. */
 export const RTT_COUNT = 5_000;
+/**
+ * Round trips in free placement (no `--pin`) are measured on this many fresh pairs per round (a
+ * new daemon, echo child, thread or pool each), and the round's figure is their median. Where
+ * the OS puts a pair decides its round trip (20–30 µs on one CPU of these machines, 70–140 µs
+ * across two), and a pair mostly stays where it was put: one pair per round was one draw of
+ * that lottery, and a comparison of two such draws flipped from round to round (session 9:
+ * ten fresh pairs each gave ours 31–107 µs and the raw ping-pong 47–103, medians 97 and 93).
+ */
+export const FREE_DRAWS = 5;
 /** Body bytes of the raw ping-pong message (plus a 4-byte length prefix). */
 export const RTT_LIMIT_BODY_BYTES = 32;
 

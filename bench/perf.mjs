@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { daemons, info, mirai, miraiMap, status } from '@mirai-ts/core';
 import { threadDaemons } from '@mirai-ts/threads';
 import { Piscina } from 'piscina';
-import { gc, now, sleep, stopChild, trackPid } from './lib/harness.mjs';
+import { gc, measureInTurn, now, sleep, stopChild, trackPid } from './lib/harness.mjs';
 import { checkPayload, payloadArray } from './lib/payload.mjs';
 import * as P from './params.mjs';
 
@@ -116,13 +116,34 @@ async function medianTransfer(ctx, send) {
   return times[TRANSFERS >> 1];
 }
 
-/** Each figure of ours, then piscina's (or the reverse on odd rounds), on the same machine state. */
+/** One round trip figure of a fresh thread daemon. */
+async function threadRoundTrip() {
+  await daemons(1, threadDaemons());
+  try {
+    return await roundTrips(() => mirai(() => 1));
+  } finally {
+    await daemons(0);
+  }
+}
+
+/** One round trip figure of a fresh piscina pool of one thread. */
+async function piscinaRoundTrip() {
+  const pool = new Piscina({ filename: PISCINA_TASK, minThreads: 1, maxThreads: 1 });
+  try {
+    return await roundTrips(() => pool.run(null));
+  } finally {
+    await pool.destroy();
+  }
+}
+
+/**
+ * Round trips of ours and piscina's in turn, over fresh threads (`ctx.draws`); then each other
+ * figure of ours, then piscina's (or the reverse on odd rounds), on the same machine state.
+ */
 async function threadFigures(ctx) {
-  const ours = async (out) => {
+  const out = await measureInTurn(ctx, { rtt_threads_us: threadRoundTrip, rtt_piscina_us: piscinaRoundTrip }, ctx.draws);
+  const ours = async () => {
     try {
-      await daemons(1, threadDaemons());
-      out.rtt_threads_us = await roundTrips(() => mirai(() => 1));
-      await daemons(0);
       await daemons(2, threadDaemons());
       out.tps_threads = await throughput(() => mirai(() => 1));
       await daemons(0);
@@ -133,12 +154,9 @@ async function threadFigures(ctx) {
       await daemons(0);
     }
   };
-  const theirs = async (out) => {
-    let pool = new Piscina({ filename: PISCINA_TASK, minThreads: 1, maxThreads: 1 });
+  const theirs = async () => {
+    let pool = new Piscina({ filename: PISCINA_TASK, minThreads: 2, maxThreads: 2 });
     try {
-      out.rtt_piscina_us = await roundTrips(() => pool.run(null));
-      await pool.destroy();
-      pool = new Piscina({ filename: PISCINA_TASK, minThreads: 2, maxThreads: 2 });
       out.tps_piscina = await throughput(() => pool.run(null));
       await pool.destroy();
       pool = new Piscina({ filename: PISCINA_TASK, minThreads: 1, maxThreads: 1 });
@@ -148,8 +166,7 @@ async function threadFigures(ctx) {
       await pool.destroy();
     }
   };
-  const out = {};
-  for (const step of ctx.round % 2 === 0 ? [ours, theirs] : [theirs, ours]) await step(out);
+  for (const step of ctx.round % 2 === 0 ? [ours, theirs] : [theirs, ours]) await step();
   return out;
 }
 

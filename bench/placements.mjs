@@ -14,7 +14,7 @@ import { Piscina } from 'piscina';
 import { benchmarks as core } from './core.mjs';
 import { benchmarks as limits } from './limits.mjs';
 import { roundTrips } from './perf.mjs';
-import { setAffinity } from './lib/harness.mjs';
+import { median, setAffinity } from './lib/harness.mjs';
 import * as P from './params.mjs';
 
 const workerpool = createRequire(import.meta.url)('workerpool');
@@ -43,22 +43,25 @@ function pinning(placement) {
 const rttOurs = core.find((b) => b.name === 'rtt');
 const rttLimit = limits.find((b) => b.name === 'rtt_limit');
 
-/** Each system's round trip in one placement; all CPUs given back after each. */
+/**
+ * Each system's round trip in one placement, all CPUs given back after each; in free placement,
+ * the median over FREE_DRAWS fresh pairs each, measured in rotation (see params.mjs).
+ */
 async function placementRound(ctx, placement, out) {
   const pin = pinning(placement);
-  const sub = { ...ctx, pinHost: pin.pinHost, pinPeer: pin.pinPeer };
+  // The process daemon and the raw limit take their own pins; pinned, one pair is all there is.
+  const sub = { ...ctx, pinHost: pin.pinHost, pinPeer: pin.pinPeer, draws: 1 };
   const steps = {
-    ours: async () => (out[`rtt_us_${placement}`] = (await rttOurs.run(sub)).rtt_us),
+    ours: async () => ({ [`rtt_us_${placement}`]: (await rttOurs.run(sub)).rtt_us }),
     limit: async () => {
       const raw = await rttLimit.run(sub);
-      out[`rtt_limit_us_${placement}`] = raw.rtt_limit_us;
-      out[`rtt_limit_onread_us_${placement}`] = raw.rtt_limit_onread_us;
+      return { [`rtt_limit_us_${placement}`]: raw.rtt_limit_us, [`rtt_limit_onread_us_${placement}`]: raw.rtt_limit_onread_us };
     },
     threads: async () => {
       try {
         await daemons(1, threadDaemons());
         pin.pinThreads();
-        out[`rtt_threads_us_${placement}`] = await roundTrips(() => mirai(() => 1));
+        return { [`rtt_threads_us_${placement}`]: await roundTrips(() => mirai(() => 1)) };
       } finally {
         await daemons(0);
       }
@@ -68,7 +71,7 @@ async function placementRound(ctx, placement, out) {
       try {
         await pool.run(null);
         pin.pinThreads();
-        out[`rtt_piscina_us_${placement}`] = await roundTrips(() => pool.run(null));
+        return { [`rtt_piscina_us_${placement}`]: await roundTrips(() => pool.run(null)) };
       } finally {
         await pool.destroy();
       }
@@ -80,22 +83,28 @@ async function placementRound(ctx, placement, out) {
         pin.pinHost();
         const pid = pool.workers[0]?.worker?.pid;
         if (typeof pid === 'number') pin.pinPeer(pid);
-        out[`rtt_workerpool_us_${placement}`] = await roundTrips(() => pool.exec('one'));
+        return { [`rtt_workerpool_us_${placement}`]: await roundTrips(() => pool.exec('one')) };
       } finally {
         await pool.terminate(true);
       }
     },
   };
   const order = Object.keys(steps);
-  // Rotate who goes first from round to round, so no one always meets the same machine state.
-  for (let i = 0; i < order.length; i++) {
-    const name = order[(i + ctx.round) % order.length];
-    try {
-      await steps[name]();
-    } finally {
-      setAffinity(process.pid, ALL);
+  const draws = placement === 'free' ? P.FREE_DRAWS : 1;
+  const lists = {};
+  // Rotate who goes first from round to round (and draw to draw), so no one always meets the
+  // same machine state.
+  for (let d = 0; d < draws; d++) {
+    for (let i = 0; i < order.length; i++) {
+      const name = order[(i + ctx.round + d) % order.length];
+      try {
+        for (const [metric, value] of Object.entries(await steps[name]())) (lists[metric] ??= []).push(value);
+      } finally {
+        setAffinity(process.pid, ALL);
+      }
     }
   }
+  for (const [metric, list] of Object.entries(lists)) out[metric] = median(list);
 }
 
 const metrics = {};
@@ -105,7 +114,7 @@ export const benchmarks = [
   {
     name: 'placements',
     metrics,
-    description: 'round trip (1 worker each) free, same core and cross core: ours (process and thread daemon), the raw Unix-socket limit (both reads), piscina, workerpool (processes)',
+    description: 'round trip (1 worker each) free (the median of FREE_DRAWS fresh pairs each), same core and cross core: ours (process and thread daemon), the raw Unix-socket limit (both reads), piscina, workerpool (processes)',
     capMs: 300_000,
     async run(ctx) {
       const out = {};

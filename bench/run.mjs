@@ -28,7 +28,9 @@
  * `log(text)` (progress on stderr), and `pinHost()` / `pinPeer(pid)`: latency benchmarks
  * call them on themselves and their peer process; they pin as `--pin` asks (cross: host on
  * CPU 0, peer on CPU 1; same: both on CPU 0) and do nothing without it. The runner gives the
- * host all CPUs back after each benchmark.
+ * host all CPUs back after each benchmark. `draws`: how many fresh pairs a round-trip figure
+ * takes the median of (`overDraws`, `measureInTurn` in lib/harness.mjs): params.mjs FREE_DRAWS
+ * in free placement, 1 when pinned.
  */
 import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -36,6 +38,7 @@ import { fileURLToPath } from 'node:url';
 import { killEverything, median, now, setAffinity } from './lib/harness.mjs';
 import { checkDerived, deriveRounds, reportedMetrics } from './lib/derived.mjs';
 import { plan } from './lib/plan.mjs';
+import * as P from './params.mjs';
 import { targets, verdict } from './targets.mjs';
 
 /** Benchmark groups, in run order. Extension point: add new group files here. */
@@ -214,6 +217,7 @@ async function main() {
           log,
           pinHost,
           pinPeer,
+          draws: opts.pin ? 1 : P.FREE_DRAWS,
           note: (metric, text) => {
             (notes[metric] ??= []).includes(text) || notes[metric].push(text);
           },

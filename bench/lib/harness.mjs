@@ -15,20 +15,36 @@ import { runInNewContext } from 'node:vm';
 export const now = () => performance.now();
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Median of the numbers in `values` (nulls ignored); null when there are none. */
 /**
  * Measures each figure (its name → an async function measuring it) in turn, in the reverse
  * order every other round, so that neither always runs first on a machine state the other
- * then inherits. Resolves with `{ name: value }`.
+ * then inherits. Resolves with `{ name: value }`. With `draws` > 1, the whole turn is repeated
+ * that many times (the order reversed each time) and each figure is the median of its draws
+ * (see {@link overDraws}).
  */
-export async function measureInTurn(ctx, figures) {
-  const entries = Object.entries(figures);
-  if (ctx.round % 2 === 1) entries.reverse();
-  const out = {};
-  for (const [name, measure] of entries) out[name] = await measure();
-  return out;
+export async function measureInTurn(ctx, figures, draws = 1) {
+  const lists = Object.fromEntries(Object.keys(figures).map((name) => [name, []]));
+  for (let d = 0; d < draws; d++) {
+    const entries = Object.entries(figures);
+    if ((ctx.round + d) % 2 === 1) entries.reverse();
+    for (const [name, measure] of entries) lists[name].push(await measure());
+  }
+  return Object.fromEntries(Object.entries(lists).map(([name, list]) => [name, median(list)]));
 }
 
+/**
+ * The median of `ctx.draws` calls of `measure()`, each of which must set up its own pair (a
+ * fresh daemon, echo child, thread or pool): where the OS places a pair decides its round
+ * trip, so in free placement one pair is one draw of that lottery (see params.mjs FREE_DRAWS).
+ * Pinned runs (`--pin`) have `ctx.draws` = 1.
+ */
+export async function overDraws(ctx, measure) {
+  const values = [];
+  for (let d = 0; d < (ctx.draws ?? 1); d++) values.push(await measure());
+  return median(values);
+}
+
+/** Median of the numbers in `values` (nulls ignored); null when there are none. */
 export function median(values) {
   const xs = values.filter((v) => typeof v === 'number' && Number.isFinite(v)).sort((a, b) => a - b);
   if (xs.length === 0) return null;
