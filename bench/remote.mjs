@@ -14,14 +14,15 @@
  *   length prefix over TCP 127.0.0.1 to an echo child process (bench/lib/framing.mjs on
  *   both ends): the raw limit.
  *
- * The three run back to back in one call; `round` rotates their order so each sees the same
- * machine state across rounds. Every process started here is stopped before returning.
+ * The three run in turn in one call; `round` reverses their order every other round so each
+ * sees the same machine state across rounds, and `draws` > 1 takes each figure's median over
+ * that many fresh pairs (free placement). Every process started here is stopped before returning.
  * `benchmarks` below wraps it in bench/run.mjs's group contract.
  */
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { FrameReader, writeFrame } from './lib/framing.mjs';
-import { gc, now, runStandalone, stopChild, trackPid } from './lib/harness.mjs';
+import { gc, measureInTurn, now, runStandalone, stopChild, trackPid } from './lib/harness.mjs';
 import { RTT_LIMIT_BODY_BYTES } from './params.mjs';
 
 const WARMUP = 300;
@@ -90,28 +91,25 @@ async function tcpLimit() {
 }
 
 /**
- * One round of the remote benchmarks.
- * @param {{ round?: number, log?: (text: string) => void }} [options]
+ * One round of the remote benchmarks: the three in turn (the order reversed every other round),
+ * each the median over `draws` fresh pairs (lib/harness.mjs `overDraws`).
+ * @param {{ round?: number, draws?: number, log?: (text: string) => void }} [options]
  * @returns {Promise<{ rtt_tcp_us: number, rtt_tls_us: number, rtt_tcp_limit_us: number }>}
  */
 export async function remoteBench(options = {}) {
   const log = options.log ?? (() => {});
   const core = await import('@mirai-ts/core');
-  const steps = {
-    rtt_tcp_us: () => miraiRtt(core, 'tcp://127.0.0.1:0'),
-    rtt_tls_us: () => miraiRtt(core, 'tls+tcp://127.0.0.1:0'),
-    rtt_tcp_limit_us: () => tcpLimit(),
-  };
-  const names = Object.keys(steps);
-  const shift = (options.round ?? 0) % names.length;
-  const order = [...names.slice(shift), ...names.slice(0, shift)];
-  const figures = {};
-  for (const name of order) figures[name] = await steps[name]();
-  log(
-    `rtt tcp ${figures.rtt_tcp_us.toFixed(1)} µs, tls ${figures.rtt_tls_us.toFixed(1)} µs, ` +
-      `raw TCP ${figures.rtt_tcp_limit_us.toFixed(1)} µs (order: ${order.join(', ')})`,
+  const figures = await measureInTurn(
+    { round: options.round ?? 0 },
+    {
+      rtt_tcp_us: () => miraiRtt(core, 'tcp://127.0.0.1:0'),
+      rtt_tls_us: () => miraiRtt(core, 'tls+tcp://127.0.0.1:0'),
+      rtt_tcp_limit_us: () => tcpLimit(),
+    },
+    options.draws ?? 1,
   );
-  return { rtt_tcp_us: figures.rtt_tcp_us, rtt_tls_us: figures.rtt_tls_us, rtt_tcp_limit_us: figures.rtt_tcp_limit_us };
+  log(`rtt tcp ${figures.rtt_tcp_us.toFixed(1)} µs, tls ${figures.rtt_tls_us.toFixed(1)} µs, raw TCP ${figures.rtt_tcp_limit_us.toFixed(1)} µs`);
+  return figures;
 }
 
 /**
@@ -125,7 +123,7 @@ export const benchmarks = [
     description: 'mirai RTT over tcp:// and tls+tcp:// (1 daemon, 127.0.0.1) beside a raw TCP ping-pong, same round',
     capMs: 120_000,
     // Not pinned under --pin: the daemons' pids are known only inside a round.
-    run: (ctx) => remoteBench({ round: ctx.round, log: ctx.log }),
+    run: (ctx) => remoteBench({ round: ctx.round, draws: ctx.draws, log: ctx.log }),
   },
 ];
 

@@ -24,7 +24,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { gc, runStandalone, stopChild, trackPid } from './lib/harness.mjs';
+import { gc, measureInTurn, runStandalone, stopChild, trackPid } from './lib/harness.mjs';
 import * as P from './params.mjs';
 
 const PLUGIN_DIR = fileURLToPath(new URL('../plugins/transport-ws/', import.meta.url));
@@ -112,7 +112,7 @@ async function miraiRtt(core, transport, url, pin) {
 
 /**
  * One round of the WebSocket benchmarks.
- * @param {{ round?: number, log?: (text: string) => void, pinHost?: () => void, pinPeer?: (pid: number) => void }} [options]
+ * @param {{ round?: number, draws?: number, log?: (text: string) => void, pinHost?: () => void, pinPeer?: (pid: number) => void }} [options]
  * @returns {Promise<{ rtt_ws_us: number, rtt_ws_limit_us: number, rtt_wss_us: number }>}
  */
 export async function wsBench(options = {}) {
@@ -121,17 +121,16 @@ export async function wsBench(options = {}) {
   const { wsTransport } = await import('@mirai-ts/transport-ws');
   const transport = wsTransport();
   const pin = { pinHost: options.pinHost ?? noPin.pinHost, pinPeer: options.pinPeer ?? noPin.pinPeer };
-  const oursFirst = (options.round ?? 0) % 2 === 0;
-  let rtt_ws_us;
-  let rtt_ws_limit_us;
-  if (oursFirst) {
-    rtt_ws_us = await miraiRtt(core, transport, 'ws://127.0.0.1:0/bench', pin);
-    rtt_ws_limit_us = await rawRtt(pin);
-  } else {
-    rtt_ws_limit_us = await rawRtt(pin);
-    rtt_ws_us = await miraiRtt(core, transport, 'ws://127.0.0.1:0/bench', pin);
-  }
-  const rtt_wss_us = await miraiRtt(core, transport, 'wss://127.0.0.1:0/bench', pin);
+  // In turn (reversed every other round), each the median over `draws` fresh pairs.
+  const { rtt_ws_us, rtt_ws_limit_us, rtt_wss_us } = await measureInTurn(
+    { round: options.round ?? 0 },
+    {
+      rtt_ws_us: () => miraiRtt(core, transport, 'ws://127.0.0.1:0/bench', pin),
+      rtt_ws_limit_us: () => rawRtt(pin),
+      rtt_wss_us: () => miraiRtt(core, transport, 'wss://127.0.0.1:0/bench', pin),
+    },
+    options.draws ?? 1,
+  );
   log(`rtt_ws ${rtt_ws_us.toFixed(1)} µs, raw ws ${rtt_ws_limit_us.toFixed(1)} µs, rtt_wss ${rtt_wss_us.toFixed(1)} µs`);
   return { rtt_ws_us, rtt_ws_limit_us, rtt_wss_us };
 }
@@ -143,7 +142,7 @@ export const benchmarks = [
     metrics: { rtt_ws_us: 'µs', rtt_ws_limit_us: 'µs', rtt_wss_us: 'µs' },
     description: 'mirai over WebSocket: sequential RTT at ws:// beside a raw ws ping-pong laid out the same way (same round), and at wss://',
     capMs: 120_000,
-    run: (ctx) => wsBench({ round: ctx.round, log: ctx.log, pinHost: ctx.pinHost, pinPeer: ctx.pinPeer }),
+    run: (ctx) => wsBench({ round: ctx.round, draws: ctx.draws, log: ctx.log, pinHost: ctx.pinHost, pinPeer: ctx.pinPeer }),
   },
 ];
 
