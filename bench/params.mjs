@@ -12,6 +12,15 @@ export const RTT_WARMUP = 3_000;
 /** Timed sequential round trips per round. */
 export const RTT_COUNT = 5_000;
 /**
+ * Warm-up round trips of the observability figures (bench/otel.mjs: traced, sampled, untraced
+ * and the SDK's ping-pongs, all alike), with the full GC before the warm-up instead of after it.
+ * A traced round trip runs much more code than a plain one, some of it once per run of 128 or
+ * 512 tasks, and after 3 000 round trips and a GC it was still far from its steady state: one
+ * core, 5 000 timed after that took 42 µs each with everything on, against 30 µs over 20 000
+ * (plain: 25 against 18; session 9), so the difference measured warm-up, not tracing.
+ */
+export const OTEL_RTT_WARMUP = 20_000;
+/**
  * Round trips in free placement (no `--pin`) are measured on this many fresh pairs per round (a
  * new daemon, echo child, thread or pool each), and the round's figure is their median. Where
  * the OS puts a pair decides its round trip (20–30 µs on one CPU of these machines, 70–140 µs

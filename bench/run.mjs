@@ -9,7 +9,7 @@
  * median. A benchmark that names a `limit` runs right beside that raw limit in every round,
  * and the two swap order from one round to the next, so ours and the limit see the same
  * machine state (load, CPU placement, warm caches) and are compared as ratios. A limit that has
- * a limit of its own runs in the same slot too (`rtt_otel` → `rtt` → `rtt_limit`: lib/plan.mjs).
+ * a limit of its own runs in the same slot too (a chain such as A → `rtt` → `rtt_limit`: lib/plan.mjs).
  *
  * Benchmark contract (one file per group; add a group to GROUPS below):
  *   export const benchmarks = [{

@@ -2,7 +2,7 @@
  * Derived figures (run.mjs): a benchmark may declare metrics computed, round by round, from
  * figures measured in the same round, its own or those of the benchmarks in its slot:
  *
- *   derived: { rtt_otel_added_us: { unit: 'µs', of: ['rtt_otel_us', 'rtt_us'], compute: (traced, plain) => traced - plain } }
+ *   derived: { rtt_otel_added_us: { unit: 'µs', of: ['rtt_otel_us', 'rtt_otel_untraced_us'], compute: (traced, plain) => traced - plain } }
  *
  * A derived figure is compared with its target like a measured one; computing it per round,
  * not from the medians, keeps each difference within one machine state.

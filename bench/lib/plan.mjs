@@ -5,7 +5,7 @@
 
 /**
  * The benchmarks to run, as slots: each slot is a benchmark followed by its limit, that
- * limit's own limit, and so on (`rtt_otel` → `rtt` → `rtt_limit`), so every figure of a chain is
+ * limit's own limit, and so on (A → `rtt` → `rtt_limit`), so every figure of a chain is
  * measured in the same machine state. A limit is measured once per round, in the slot of the
  * first benchmark that needs it; a selected benchmark that another selected one's chain reaches
  * goes in that chain's slot. Throws on an `only` token that names no benchmark or metric.
