@@ -19,8 +19,8 @@ export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  * Measures each figure (its name → an async function measuring it) in turn, in the reverse
  * order every other round, so that neither always runs first on a machine state the other
  * then inherits. Resolves with `{ name: value }`. With `draws` > 1, the whole turn is repeated
- * that many times (the order reversed each time) and each figure is the median of its draws
- * (see {@link overDraws}).
+ * that many times (the order reversed from one draw to the next) and each figure is the median
+ * of its draws (see {@link overDraws}).
  */
 export async function measureInTurn(ctx, figures, draws = 1) {
   const lists = Object.fromEntries(Object.keys(figures).map((name) => [name, []]));
