@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '@mirai-ts/core';
+import { checkOptions as checkOptionKeys, is, show, type OptionRules } from '@mirai-ts/core/plugin';
 import { credsAuthenticator, nkeyAuthenticator, type Authenticator } from '@nats-io/transport-node';
 import type { NodeConnectionOptions } from '@nats-io/transport-node';
 
@@ -85,15 +86,21 @@ const NUMBER_KEYS = ['heartbeatMs', 'peerTimeoutMs', 'reconnectTimeoutMs', 'conn
 const TLS_STRING_KEYS = ['caFile', 'certFile', 'keyFile', 'ca', 'cert', 'key'] as const;
 const TLS_BOOLEAN_KEYS = ['rejectUnauthorized', 'handshakeFirst'] as const;
 const KNOWN_KEYS = new Set<string>([...STRING_KEYS, ...NUMBER_KEYS, 'tls']);
+/** Options whose values a message must not show: a password, a token, a seed, a private key. */
+const SECRET_KEYS = new Set<string>(['pass', 'token', 'nkeySeed', 'key']);
+
+/**
+ * Which keys exist, for core's `checkOptions` (an unknown key gets "did you mean" and the known
+ * ones); the values are checked by checkValues, which does not show secrets.
+ */
+const KEY_RULES: OptionRules = Object.fromEntries([...KNOWN_KEYS].map((key) => [key, is.any]));
+const TLS_KEY_RULES: OptionRules = Object.fromEntries([...TLS_STRING_KEYS, ...TLS_BOOLEAN_KEYS].map((key) => [key, is.any]));
 
 /** Validates options given to `natsTransport()`; unknown keys and wrong types are errors. */
 export function checkOptions(options: unknown): NatsTransportOptions {
   if (options === undefined || options === null) return {};
-  if (typeof options !== 'object' || Array.isArray(options)) throw new ConfigError('natsTransport(options): options must be an object');
+  checkOptionKeys('natsTransport(options)', options, KEY_RULES);
   const record = options as Record<string, unknown>;
-  for (const key of Object.keys(record)) {
-    if (!KNOWN_KEYS.has(key)) throw new ConfigError(`natsTransport(options): unknown option '${key}'`);
-  }
   checkValues(record, 'natsTransport(options)');
   return record as NatsTransportOptions;
 }
@@ -109,28 +116,35 @@ export function pickOptions(options: Record<string, unknown>, where: string): Na
   return picked as NatsTransportOptions;
 }
 
+/** A value as a message may show it: a secret's only by its kind. */
+function shown(key: string, value: unknown): string {
+  if (!SECRET_KEYS.has(key)) return show(value);
+  const kind = value === '' ? 'an empty string' : value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+  return `${kind} (not shown: a secret)`;
+}
+
 function checkValues(record: Record<string, unknown>, where: string): void {
   for (const key of STRING_KEYS) {
     const v = record[key];
-    if (v !== undefined && (typeof v !== 'string' || v === '')) throw new ConfigError(`${where}: '${key}' must be a non-empty string`);
+    if (v !== undefined && (typeof v !== 'string' || v === '')) throw new ConfigError(`${where}: option '${key}' must be a non-empty string, got ${shown(key, v)}`);
   }
   for (const key of NUMBER_KEYS) {
     const v = record[key];
     if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0)) {
-      throw new ConfigError(`${where}: '${key}' must be a positive number, got ${JSON.stringify(v)}`);
+      throw new ConfigError(`${where}: option '${key}' must be a positive number, got ${show(v)}`);
     }
   }
   const tls = record.tls;
   if (tls !== undefined && typeof tls !== 'boolean') {
-    if (typeof tls !== 'object' || tls === null || Array.isArray(tls)) throw new ConfigError(`${where}: 'tls' must be true, false or an object`);
+    if (typeof tls !== 'object' || tls === null || Array.isArray(tls)) throw new ConfigError(`${where}: option 'tls' must be true, false or an object, got ${show(tls)}`);
+    checkOptionKeys(`${where}: tls`, tls, TLS_KEY_RULES);
     const t = tls as Record<string, unknown>;
-    for (const key of Object.keys(t)) {
-      if (!(TLS_STRING_KEYS as readonly string[]).includes(key) && !(TLS_BOOLEAN_KEYS as readonly string[]).includes(key)) {
-        throw new ConfigError(`${where}: unknown TLS option '${key}'`);
-      }
+    for (const key of TLS_STRING_KEYS) {
+      if (t[key] !== undefined && typeof t[key] !== 'string') throw new ConfigError(`${where}: option 'tls.${key}' must be a string, got ${shown(key, t[key])}`);
     }
-    for (const key of TLS_STRING_KEYS) if (t[key] !== undefined && typeof t[key] !== 'string') throw new ConfigError(`${where}: 'tls.${key}' must be a string`);
-    for (const key of TLS_BOOLEAN_KEYS) if (t[key] !== undefined && typeof t[key] !== 'boolean') throw new ConfigError(`${where}: 'tls.${key}' must be a boolean`);
+    for (const key of TLS_BOOLEAN_KEYS) {
+      if (t[key] !== undefined && typeof t[key] !== 'boolean') throw new ConfigError(`${where}: option 'tls.${key}' must be a boolean, got ${show(t[key])}`);
+    }
   }
   if (record.pass !== undefined && record.passFile !== undefined) throw new ConfigError(`${where}: give 'pass' or 'passFile', not both`);
   if (record.token !== undefined && record.tokenFile !== undefined) throw new ConfigError(`${where}: give 'token' or 'tokenFile', not both`);

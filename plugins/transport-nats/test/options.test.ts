@@ -54,12 +54,31 @@ describe('natsTransport options', () => {
   });
 
   it('rejects unknown options and wrong types with a ConfigError', () => {
-    expect(() => natsTransport({ usr: 'x' } as never)).toThrow(/unknown option 'usr'/);
-    expect(() => natsTransport({ heartbeatMs: -1 })).toThrow(/'heartbeatMs' must be a positive number/);
-    expect(() => natsTransport({ tls: { caFiel: 'x' } as never })).toThrow(/unknown TLS option 'caFiel'/);
+    expect(() => natsTransport({ usr: 'x' } as never)).toThrow(/^natsTransport\(options\): unknown option 'usr'; did you mean 'user'\? \(known: prefix, user, /);
+    expect(() => natsTransport({ heartbeatMs: -1 })).toThrow("natsTransport(options): option 'heartbeatMs' must be a positive number, got -1");
+    expect(() => natsTransport({ heartbeatMs: '500' as never })).toThrow("option 'heartbeatMs' must be a positive number, got '500' (a string)");
+    expect(() => natsTransport({ user: 7 as never })).toThrow("natsTransport(options): option 'user' must be a non-empty string, got 7");
+    expect(() => natsTransport({ tls: { caFiel: 'x' } as never })).toThrow(/^natsTransport\(options\): tls: unknown option 'caFiel'; did you mean 'caFile'\?/);
+    expect(() => natsTransport({ tls: 'yes' as never })).toThrow("option 'tls' must be true, false or an object, got 'yes' (a string)");
     expect(() => natsTransport({ pass: 'x' })).toThrow(/a password needs 'user'/);
     expect(() => natsTransport({ token: 'a', tokenFile: 'b' })).toThrow(/not both/);
     expect(() => natsTransport('x' as never)).toThrow(ConfigError);
+  });
+
+  it('never shows a secret in a message, only what kind of value it was', () => {
+    const message = (options: unknown): string => {
+      try {
+        natsTransport(options as never);
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as Error).message;
+      }
+      throw new Error('no error');
+    };
+    expect(message({ user: 'u', pass: 918273 })).toBe("natsTransport(options): option 'pass' must be a non-empty string, got a number (not shown: a secret)");
+    expect(message({ token: '' })).toBe("natsTransport(options): option 'token' must be a non-empty string, got an empty string (not shown: a secret)");
+    expect(message({ nkeySeed: ['SUACSSL3'] })).not.toContain('SUACSSL3');
+    expect(message({ tls: { key: { pem: 'PRIVATE-KEY-BYTES' } } })).toBe("natsTransport(options): option 'tls.key' must be a string, got an object (not shown: a secret)");
   });
 });
 
