@@ -14,8 +14,8 @@ import { miraiRoundTripUs } from './lib/rtt.mjs';
 
 const DIAL = new URL('./children/dial.cjs', import.meta.url).pathname;
 
-/** Runs `fn()` on a fresh pool of `n` local daemons (default profile); resets it after. */
-async function withDaemons(n, fn) {
+/** Runs `fn(pids)` on a fresh pool of `n` local daemons (default profile); resets it after. */
+export async function withDaemons(n, fn) {
   try {
     await daemons(n);
     const pids = daemonPids();

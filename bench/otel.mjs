@@ -43,6 +43,7 @@ import { dashboard } from '@mirai-ts/dashboard';
 import { gc, measureInTurn, now, sleep, spawnNode, stopChild, trackPid, withCap } from './lib/harness.mjs';
 import { request, withPeers } from './limits.mjs';
 import { miraiRoundTripUs } from './lib/rtt.mjs';
+import { withDaemons } from './core.mjs';
 import * as P from './params.mjs';
 
 const SINK = new URL('./children/otlp-sink.mjs', import.meta.url).pathname;
@@ -173,17 +174,12 @@ async function tracedRoundTrip(ctx, sampled) {
 const OTEL_TIMING = { warmup: P.OTEL_RTT_WARMUP, gcFirst: true };
 
 /** The same round trip with nothing on, timed the same way: what tracing adds to. */
-async function untracedRoundTrip(ctx) {
-  try {
-    await daemons(1);
-    const [pid] = (status()?.daemons ?? []).map((d) => d.pid);
-    trackPid(pid);
+function untracedRoundTrip(ctx) {
+  return withDaemons(1, ([pid]) => {
     ctx.pinHost();
     ctx.pinPeer(pid);
-    return await miraiRoundTripUs(OTEL_TIMING);
-  } finally {
-    await daemons(0);
-  }
+    return miraiRoundTripUs(OTEL_TIMING);
+  });
 }
 
 /** A body as long as a `traceparent`: the untraced ping-pong moves the same bytes. */
