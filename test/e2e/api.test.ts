@@ -333,12 +333,42 @@ describe('daemon lifecycle', () => {
     expect(await mirai(() => (globalThis as G).later ?? 'gone')).toBe('gone');
   });
 
-  it('cleanup: false keeps globals between tasks', async () => {
+  it("hides Node's own globals from enumeration under cleanup, and nothing else about them", async () => {
+    await daemons(1);
+    type G = Record<string, unknown>;
+    const seen = await mirai(() => {
+      const own = Object.getOwnPropertyDescriptor(globalThis, 'setTimeout')!;
+      return {
+        keys: Object.keys(globalThis),
+        setTimeout: [own.enumerable, own.writable, own.configurable, typeof setTimeout],
+        works: typeof structuredClone({ a: 1 }) === 'object' && typeof performance.now() === 'number' && atob(btoa('x')) === 'x',
+      };
+    });
+    expect(seen).toEqual({ keys: ['global'], setTimeout: [false, true, true, 'function'], works: true });
+    // A global a task makes is enumerable, and is gone for the next task; one of Node's that a
+    // task replaced stays (it was there at the snapshot), as before.
+    await mirai(() => {
+      (globalThis as G).made = 1;
+      (globalThis as G).queueMicrotask = (globalThis as G).queueMicrotask;
+    });
+    expect(await mirai(() => [Object.keys(globalThis), typeof (globalThis as G).made, typeof queueMicrotask])).toEqual([['global'], 'undefined', 'function']);
+  });
+
+  it('keeps one of Node\'s globals enumerable where a preload removed `global`, and still cleans up', async () => {
+    await daemons(1, { nodeOptions: ['--import=data:text/javascript,delete%20globalThis.global'] });
+    await mirai(() => {
+      (globalThis as Record<string, unknown>).made = 1;
+    });
+    expect(await mirai(() => [Object.keys(globalThis), typeof (globalThis as Record<string, unknown>).made])).toEqual([['clearImmediate'], 'undefined']);
+  });
+
+  it('cleanup: false keeps globals between tasks, and leaves Node\'s globals as Node made them', async () => {
     await daemons(1, { cleanup: false });
     await mirai(() => {
       (globalThis as Record<string, unknown>).kept = 1;
     });
     expect(await mirai(() => (globalThis as Record<string, unknown>).kept)).toBe(1);
+    expect(await mirai(() => Object.keys(globalThis))).toEqual(expect.arrayContaining(['global', 'setTimeout', 'fetch', 'kept']));
   });
 
   it('shows busy daemons and their task ids in status()', async () => {

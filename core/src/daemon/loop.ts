@@ -15,6 +15,7 @@ import { loadInstrumentation, loadSerializers, taskRunner, type Instrumentation,
 import { batchResultSegments, batchWholeSegments, decodeTaskParams, readTaskStream, readTraceContext, taskFunctionSegment } from '../wire/task-frame.js';
 import { firstStream, RandomStream, StreamSequence, type StreamState } from '../wire/random-stream.js';
 import { active, channels, publish } from '../events.js';
+import { TaskGlobals } from './globals.js';
 import { tagTaskOutput } from './task-output.js';
 import type { Serializer } from '../serializer.js';
 import { compileSegment, loadModuleFunction } from './compiler.js';
@@ -125,7 +126,8 @@ class DaemonRun {
   private wallTimer: NodeJS.Timeout | undefined;
   /** Set once the daemon has announced it is leaving: the exit code to use. */
   private leaving: number | undefined;
-  private globalsSnapshot: Set<string> | undefined;
+  /** The globals kept between tasks (`cleanup`), and the removal of those a task left. */
+  private readonly globals = new TaskGlobals();
   /** A task ended since the globals were last cleaned (see globalsToClean). */
   private globalsDirty = false;
   /** A microtask that cleans the globals is pending (see globalsToClean). */
@@ -161,7 +163,7 @@ class DaemonRun {
     }
     this.channel = channel;
     await this.handshake(channel);
-    if (this.config.cleanup !== false) this.snapshotGlobals();
+    if (this.config.cleanup !== false) this.globals.take();
     channel.onFrame = (f) => this.onFrame(f);
     channel.onClose = (reason) => this.onDisconnect(reason);
     this.startWatchdog();
@@ -333,7 +335,7 @@ class DaemonRun {
     if (this.leaving !== undefined) flags |= FrameFlag.Final;
     this.sendResult(task.id, value, flags);
     if (this.config.cleanup !== false) {
-      if (everywhere) this.snapshotGlobals();
+      if (everywhere) this.globals.take();
       else this.globalsToClean();
     }
     if (this.leaving !== undefined) return; // wait for the host's Exit
@@ -478,12 +480,6 @@ class DaemonRun {
     this.channel.send(frame(FrameType.Bye, 0, [jsonSegment(bye)]));
   }
 
-  // Globals a task creates (`x = 1`, `globalThis.cache = …`) are enumerable, while the
-  // built-ins are mostly not: comparing enumerable keys costs ~1 µs instead of ~7 µs.
-  private snapshotGlobals(): void {
-    this.globalsSnapshot = new Set(Object.keys(globalThis));
-  }
-
   /**
    * The globals a task left are removed once its result has left (a microtask runs after the
    * read that brought the task, and the write of its result, are done), or before the next
@@ -507,18 +503,7 @@ class DaemonRun {
 
   private cleanGlobals(): void {
     this.globalsDirty = false;
-    const snapshot = this.globalsSnapshot;
-    if (snapshot === undefined) return;
-    // for-in, not Object.keys: it lists the global object's keys in about 60% of the time (this
-    // runs after every task). It also lists inherited ones, which are not ours to delete.
-    for (const name in globalThis) {
-      if (snapshot.has(name) || !Object.hasOwn(globalThis, name)) continue;
-      try {
-        delete (globalThis as Record<string, unknown>)[name];
-      } catch {
-        // non-configurable: leave it
-      }
-    }
+    this.globals.clean();
   }
 }
 
