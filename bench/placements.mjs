@@ -107,13 +107,30 @@ async function placementRound(ctx, placement, out) {
   for (const [metric, list] of Object.entries(lists)) out[metric] = median(list);
 }
 
+const SYSTEMS = ['rtt_us', 'rtt_limit_us', 'rtt_limit_onread_us', 'rtt_threads_us', 'rtt_piscina_us', 'rtt_workerpool_us'];
 const metrics = {};
-for (const p of PLACEMENTS) for (const who of ['rtt_us', 'rtt_limit_us', 'rtt_limit_onread_us', 'rtt_threads_us', 'rtt_piscina_us', 'rtt_workerpool_us']) metrics[`${who}_${p}`] = 'µs';
+for (const p of PLACEMENTS) for (const who of SYSTEMS) metrics[`${who}_${p}`] = 'µs';
+
+/**
+ * Where a free round trip fell between the same system's pinned ones in that round: 100 when
+ * it was as fast as on one CPU, 0 when as slow as across two. A free figure says as much about
+ * where the scheduler put a pair as about the pair, and this says which: two systems whose free
+ * figures differ are often placed differently (session 10: workerpool at 85, ours at 34, in a
+ * round where pinned ours was twice as fast in both placements).
+ */
+export function towardSame(free, same, cross) {
+  return (100 * (cross - free)) / (cross - same);
+}
+
+const derived = Object.fromEntries(
+  SYSTEMS.map((who) => [`${who}_free_toward_same_pct`, { unit: '%', of: [`${who}_free`, `${who}_same`, `${who}_cross`], compute: towardSame }]),
+);
 
 export const benchmarks = [
   {
     name: 'placements',
     metrics,
+    derived,
     description: 'round trip (1 worker each) free (the median of FREE_DRAWS fresh pairs each), same core and cross core: ours (process and thread daemon), the raw Unix-socket limit (both reads), piscina, workerpool (processes)',
     capMs: 300_000,
     async run(ctx) {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain .mjs module of the benchmark runner, without declarations
 import { checkDerived, deriveRounds, reportedMetrics } from '../../bench/lib/derived.mjs';
+// @ts-expect-error: as above
+import { benchmarks as placements } from '../../bench/placements.mjs';
 
 const minus = (a: number, b: number): number => a - b;
 const traced = {
@@ -37,4 +39,21 @@ describe('derived benchmark figures', () => {
     expect(reportedMetrics(traced)).toEqual({ rtt_otel_us: 'µs', rtt_otel_added_us: 'µs' });
     expect(reportedMetrics(plain)).toEqual({ rtt_us: 'µs' });
   });
+
+  it('place each free round trip between its own pinned ones (placements)', () => {
+    const [bench] = placements as { name: string; metrics: Record<string, string>; derived: Record<string, unknown> }[];
+    expect(() => checkDerived([bench])).not.toThrow();
+    const values: Record<string, (number | null)[]> = {
+      rtt_us_free: [25, 100, 60, 70],
+      rtt_us_same: [25, 25, 20, 20],
+      rtt_us_cross: [100, 100, 100, null],
+    };
+    deriveRounds([bench], values, 4);
+    // As fast as on one CPU, as slow as across two, half way, and no pinned figure that round.
+    expect(values.rtt_us_free_toward_same_pct).toEqual([100, 0, 50, null]);
+    // Every system has one, workerpool's included.
+    expect(Object.keys(bench.derived)).toContain('rtt_workerpool_us_free_toward_same_pct');
+    expect(Object.keys(bench.derived)).toHaveLength(6);
+  });
 });
+
