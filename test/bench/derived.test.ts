@@ -41,7 +41,7 @@ describe('derived benchmark figures', () => {
   });
 
   it('place each free round trip between its own pinned ones (placements)', () => {
-    const [bench] = placements as { name: string; metrics: Record<string, string>; derived: Record<string, unknown> }[];
+    const bench = (placements as { name: string; metrics: Record<string, string>; derived: Record<string, unknown> }[])[0]!;
     expect(() => checkDerived([bench])).not.toThrow();
     const values: Record<string, (number | null)[]> = {
       rtt_us_free: [25, 100, 60, 70],

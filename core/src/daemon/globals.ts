@@ -7,14 +7,14 @@
  * snapshot. That listing is paid once per task, and on the global object it costs about 40 ns
  * per enumerable key (V8 looks each one up again through the global proxy): Node's own 14
  * enumerable globals made it 0.6 µs, half of what a daemon spends per prefetched tiny task.
- * So a daemon makes Node's own enumerable globals (below) non-enumerable once, as Deno and the
- * Web IDL interfaces have theirs: the listing then sees one key, `global`, and takes 0.1 µs.
+ * So a daemon makes Node's own enumerable globals (below) non-enumerable once: the listing then
+ * sees one key, `global`, and takes 0.1 µs.
  * One key is kept on purpose: with none left, V8 lists the global object on a slow path that
  * takes 4 µs.
  */
 
 /**
- * Node's own globals that are enumerable (Node 20: `node -p "Object.keys(globalThis)"`), except
+ * Node's own globals that are enumerable (Node 20; `navigator` from Node 21), except
  * `global`, which stays enumerable (see above). Named here, not taken from `Object.keys`, so a
  * global that a preloaded module of the user's made is left as it was made.
  */
