@@ -13,6 +13,8 @@ export const targets = {
   // issue 2 (1.5× and 0.6×), tightened by issue 16 to these
   rtt_us: { limit: 'rtt_limit_us', max: 1.2 },
   tps: { limit: 'tps_limit', min: 0.8 },
+  // the same tasks awaited with collectMirai instead of Promise.all (no target of its own)
+  tps_collect: { limit: 'tps_limit' },
   map10k_s: { max: 0.5 },
   startup2_s: { limit: 'startup2_limit_s', max: 2 },
   payload100mb_s: { limit: 'payload100mb_limit_s', max: 1.3 },
