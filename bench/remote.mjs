@@ -23,17 +23,28 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { FrameReader, writeFrame } from './lib/framing.mjs';
 import { gc, measureInTurn, now, runStandalone, stopChild, trackPid } from './lib/harness.mjs';
-import { RTT_LIMIT_BODY_BYTES } from './params.mjs';
+import { RTT_LIMIT_BODY_BYTES, RTT_WARMUP } from './params.mjs';
 
-const WARMUP = 300;
+/**
+ * The warm-up of every round trip here: `rtt`'s (params.mjs). With 300, much of the timed part
+ * still ran in V8's lower tiers, its compiler sharing the CPU when pinned: 65 µs over TCP on one
+ * core, against 20 µs after 3 000.
+ */
+const WARMUP = RTT_WARMUP;
 const COUNT = 3_000;
 const FRAMING = new URL('./lib/framing.mjs', import.meta.url).href;
 
+/** No pinning (free placement, or run on its own). */
+const noPin = { pinHost: () => {}, pinPeer: () => {} };
+
 /** Mean µs of `COUNT` sequential `await mirai(() => 1)` on 1 daemon dialling `url`. */
-async function miraiRtt(core, url) {
+async function miraiRtt(core, url, pin) {
   try {
     await core.daemons(1, { url });
-    for (const d of core.status()?.daemons ?? []) trackPid(d.pid);
+    const pids = (core.status()?.daemons ?? []).map((d) => d.pid).filter((pid) => typeof pid === 'number');
+    pids.forEach(trackPid);
+    pin.pinHost();
+    if (pids[0] !== undefined) pin.pinPeer(pids[0]);
     for (let i = 0; i < WARMUP; i++) await core.mirai(() => 1);
     gc();
     const t0 = now();
@@ -45,7 +56,7 @@ async function miraiRtt(core, url) {
 }
 
 /** Mean µs of `COUNT` sequential framed ping-pongs over TCP 127.0.0.1 to an echo child. */
-async function tcpLimit() {
+async function tcpLimit(pin) {
   const server = createServer();
   await new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -68,6 +79,8 @@ async function tcpLimit() {
   let socket;
   try {
     socket = await accepted;
+    pin.pinHost();
+    pin.pinPeer(child.pid);
     socket.setNoDelay(true);
     let onFrame = () => {};
     const reader = new FrameReader((body) => onFrame(body));
@@ -93,18 +106,20 @@ async function tcpLimit() {
 /**
  * One round of the remote benchmarks: the three in turn (the order reversed every other round),
  * each the median over `draws` fresh pairs (lib/harness.mjs `overDraws`).
- * @param {{ round?: number, draws?: number, log?: (text: string) => void }} [options]
+ * @param {{ round?: number, draws?: number, log?: (text: string) => void, pinHost?: () => void, pinPeer?: (pid: number) => void }} [options]
  * @returns {Promise<{ rtt_tcp_us: number, rtt_tls_us: number, rtt_tcp_limit_us: number }>}
  */
 export async function remoteBench(options = {}) {
   const log = options.log ?? (() => {});
   const core = await import('@mirai-ts/core');
+  // Pinned as `--pin` asks (host and daemon or echo child alike); free without it.
+  const pin = { pinHost: options.pinHost ?? noPin.pinHost, pinPeer: options.pinPeer ?? noPin.pinPeer };
   const figures = await measureInTurn(
     { round: options.round ?? 0 },
     {
-      rtt_tcp_us: () => miraiRtt(core, 'tcp://127.0.0.1:0'),
-      rtt_tls_us: () => miraiRtt(core, 'tls+tcp://127.0.0.1:0'),
-      rtt_tcp_limit_us: () => tcpLimit(),
+      rtt_tcp_us: () => miraiRtt(core, 'tcp://127.0.0.1:0', pin),
+      rtt_tls_us: () => miraiRtt(core, 'tls+tcp://127.0.0.1:0', pin),
+      rtt_tcp_limit_us: () => tcpLimit(pin),
     },
     options.draws ?? 1,
   );
@@ -122,8 +137,7 @@ export const benchmarks = [
     metrics: { rtt_tcp_us: 'µs', rtt_tls_us: 'µs', rtt_tcp_limit_us: 'µs' },
     description: 'mirai RTT over tcp:// and tls+tcp:// (1 daemon, 127.0.0.1) beside a raw TCP ping-pong, same round',
     capMs: 120_000,
-    // Not pinned under --pin: the daemons' pids are known only inside a round.
-    run: (ctx) => remoteBench({ round: ctx.round, draws: ctx.draws, log: ctx.log }),
+    run: (ctx) => remoteBench({ round: ctx.round, draws: ctx.draws, log: ctx.log, pinHost: ctx.pinHost, pinPeer: ctx.pinPeer }),
   },
 ];
 

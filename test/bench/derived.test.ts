@@ -56,4 +56,3 @@ describe('derived benchmark figures', () => {
     expect(Object.keys(bench.derived)).toHaveLength(6);
   });
 });
-
