@@ -13,7 +13,7 @@ import { connect as tlsConnect, createSecureContext, TLSSocket, type SecureConte
 import { ConfigError } from '../errors.js';
 import { zeroConfigCredentials } from '../tls/zero-config.js';
 import type { Channel, DialOptions, Listener, ListenOptions, Transport } from '../transport.js';
-import { SocketChannel } from './socket-channel.js';
+import { SocketChannel, StaticReader } from './socket-channel.js';
 import { connected, listening, StreamListener } from './stream-listener.js';
 import { formatHostPort, tcpAddress, tuneTcpSocket } from './tcp.js';
 
@@ -120,6 +120,9 @@ export const tlsTransport: Transport = {
       ca = [...(ca ?? []), readFileSync(options.caFile, 'utf8')];
     }
     const servername = typeof options.servername === 'string' ? options.servername : isIP(host) === 0 ? host : undefined;
+    // Decrypted reads go into the process's one read buffer (tls.connect's `onread`), as a
+    // plain socket's do: no fresh buffer and no 'data' event per read.
+    const reader = new StaticReader();
     const socket = tlsConnect({
       host,
       port,
@@ -128,9 +131,10 @@ export const tlsTransport: Transport = {
       minVersion: 'TLSv1.2',
       ...(ca ? { ca } : {}),
       ...(servername ? { servername } : {}),
+      ...reader.options,
     });
     await connected(socket, 'secureConnect');
     tuneTcpSocket(socket);
-    return new SocketChannel(socket, options.limits, `${host}:${port}`);
+    return reader.attach(new SocketChannel(socket, options.limits, `${host}:${port}`, true));
   },
 };
