@@ -103,9 +103,9 @@ export const benchmarks = [
     description: `${P.TPS_COUNT} trivial tasks on 2 daemons (submit all, await all with Promise.all; tps_collect: with collectMirai), in turn`,
     /**
      * `Promise.all` over mirai (thenables) costs the host about 1.2 µs of CPU per task more than
-     * over native promises: V8 wraps each in a promise of its own and calls its `then` in a
-     * job. `collectMirai` waits with one callback for the whole list; the two side by side say
-     * what that costs when the host sets the pace.
+     * over native promises: V8 calls each mirai's `then`, which must make and return promises of
+     * its own. `collectMirai` waits with one callback for the whole list; the two side by side
+     * say what that costs when the host sets the pace.
      */
     async run(ctx) {
       const out = {};
