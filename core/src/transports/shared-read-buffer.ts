@@ -7,15 +7,15 @@
  * the process dials. An accepted socket gets the same through what `onread` itself sets: the
  * socket's `kBuffer` and `kBufferCb` slots, and `useUserBuffer` on its handle. Those are
  * Node's internals, so each is checked first; where one is missing (another Node version),
- * and for a TLS socket, the socket reads through 'data' events as before.
+ * the socket reads through 'data' events as before.
  *
  * One buffer serves every socket: a read is delivered at once, and the channel's decoder copies
  * what it keeps (FrameDecoder's `copyChunks`) before the next read can fill the buffer again.
  * So 10 000 daemons cost one buffer, not one each. Sockets the process dials read into the same
- * buffer through `onread` (StaticReader, socket-channel.ts).
+ * buffer through `onread` (StaticReader, socket-channel.ts). TLS sockets, accepted or dialled,
+ * get their decrypted bytes the same way.
  */
 import type { Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
 
 /** As large as a read of Node's own (libuv reads at most 64 KiB at a time). */
 const SHARED_READ_BYTES = 64 * 1024;
@@ -59,8 +59,10 @@ function onreadSlots(socket: Socket): OnreadSlots | undefined {
  * does not have what it needs: the socket then emits 'data' as usual.
  */
 export function readIntoSharedBuffer(socket: Socket, deliver: (buffer: Buffer, bytes: number) => void): boolean {
-  // A TLS socket has the same slots, but its reads (decrypted by its handle) were never tried here.
-  if (socket instanceof TLSSocket) return false;
+  // A TLS socket works the same: its handle (TLSWrap) writes the bytes it decrypts into the
+  // buffer, one read at a time, each delivered before the next. It writes them only when
+  // encrypted bytes arrive (or for an empty write, which a channel never makes), never in the
+  // middle of a write the channel makes while it handles a read.
   const handle = (socket as unknown as { _handle?: Partial<UserBufferHandle> | null })._handle;
   if (typeof handle?.useUserBuffer !== 'function') return false;
   const slots = onreadSlots(socket);

@@ -45,10 +45,11 @@ export class StreamListener implements Listener {
       const socket = options.wrap ? options.wrap(raw) : raw;
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
-      // A plain socket reads into the buffer all of them share (see shared-read-buffer.ts);
-      // the channel is made first, and no read can come before this handler returns.
+      // The socket (a TLS one too: its decrypted bytes) reads into the buffer all of them share
+      // (see shared-read-buffer.ts); the channel is made first, and no read can come before this
+      // handler returns.
       let channel: SocketChannel | undefined;
-      const shared = socket === raw && readIntoSharedBuffer(socket, (buffer, bytes) => channel!.read(buffer, bytes));
+      const shared = readIntoSharedBuffer(socket, (buffer, bytes) => channel!.read(buffer, bytes));
       channel = new SocketChannel(socket, limits, peer, shared);
       this.onChannel(channel);
     });
