@@ -22,7 +22,7 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { FrameReader, writeFrame } from './lib/framing.mjs';
-import { gc, measureInTurn, now, runStandalone, stopChild, trackPid } from './lib/harness.mjs';
+import { gc, measureInTurn, now, pinningOf, pinOneDaemon, runStandalone, stopChild, trackPid } from './lib/harness.mjs';
 import { RTT_LIMIT_BODY_BYTES, RTT_WARMUP } from './params.mjs';
 
 /**
@@ -34,17 +34,11 @@ const WARMUP = RTT_WARMUP;
 const COUNT = 3_000;
 const FRAMING = new URL('./lib/framing.mjs', import.meta.url).href;
 
-/** No pinning (free placement, or run on its own). */
-const noPin = { pinHost: () => {}, pinPeer: () => {} };
-
 /** Mean µs of `COUNT` sequential `await mirai(() => 1)` on 1 daemon dialling `url`. */
 async function miraiRtt(core, url, pin) {
   try {
     await core.daemons(1, { url });
-    const pids = (core.status()?.daemons ?? []).map((d) => d.pid).filter((pid) => typeof pid === 'number');
-    pids.forEach(trackPid);
-    pin.pinHost();
-    if (pids[0] !== undefined) pin.pinPeer(pids[0]);
+    pinOneDaemon(core, pin);
     for (let i = 0; i < WARMUP; i++) await core.mirai(() => 1);
     gc();
     const t0 = now();
@@ -113,7 +107,7 @@ export async function remoteBench(options = {}) {
   const log = options.log ?? (() => {});
   const core = await import('@mirai-ts/core');
   // Pinned as `--pin` asks (host and daemon or echo child alike); free without it.
-  const pin = { pinHost: options.pinHost ?? noPin.pinHost, pinPeer: options.pinPeer ?? noPin.pinPeer };
+  const pin = pinningOf(options);
   const figures = await measureInTurn(
     { round: options.round ?? 0 },
     {

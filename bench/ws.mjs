@@ -24,7 +24,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { gc, measureInTurn, runStandalone, stopChild, trackPid } from './lib/harness.mjs';
+import { gc, measureInTurn, pinningOf, pinOneDaemon, runStandalone, stopChild, trackPid } from './lib/harness.mjs';
 import * as P from './params.mjs';
 
 const PLUGIN_DIR = fileURLToPath(new URL('../plugins/transport-ws/', import.meta.url));
@@ -38,7 +38,6 @@ const TASK_BYTES = 46;
 const RESULT_BYTES = 33;
 
 const now = () => performance.now();
-const noPin = { pinHost: () => {}, pinPeer: () => {} };
 
 /** Mean µs of `RTT_COUNT` sequential `once()` after a warm-up and a full GC. */
 async function timeLoop(once) {
@@ -100,10 +99,7 @@ async function rawRtt(pin) {
 async function miraiRtt(core, transport, url, pin) {
   try {
     await core.daemons(1, { url, transports: [transport] });
-    const pids = (core.status()?.daemons ?? []).map((d) => d.pid).filter((pid) => typeof pid === 'number');
-    pids.forEach(trackPid);
-    pin.pinHost();
-    if (pids[0] !== undefined) pin.pinPeer(pids[0]);
+    pinOneDaemon(core, pin);
     return await timeLoop(() => core.mirai(() => 1));
   } finally {
     await core.daemons(0);
@@ -120,7 +116,7 @@ export async function wsBench(options = {}) {
   const core = await import('@mirai-ts/core');
   const { wsTransport } = await import('@mirai-ts/transport-ws');
   const transport = wsTransport();
-  const pin = { pinHost: options.pinHost ?? noPin.pinHost, pinPeer: options.pinPeer ?? noPin.pinPeer };
+  const pin = pinningOf(options);
   // In turn (reversed every other round), each the median over `draws` fresh pairs.
   const { rtt_ws_us, rtt_ws_limit_us, rtt_wss_us } = await measureInTurn(
     { round: options.round ?? 0 },

@@ -148,6 +148,25 @@ export function trackPid(pid) {
   if (typeof pid === 'number') trackedPids.add(pid);
 }
 
+/**
+ * The pinning a benchmark group gets from `options` (run.mjs passes ctx.pinHost / ctx.pinPeer,
+ * which pin as `--pin` asks); none when run on its own.
+ */
+export function pinningOf(options) {
+  return { pinHost: options.pinHost ?? (() => {}), pinPeer: options.pinPeer ?? (() => {}) };
+}
+
+/**
+ * After `core.daemons(1, …)`: remembers the daemon's pid for the final clean-up, and pins this
+ * process and the daemon as `pin` asks.
+ */
+export function pinOneDaemon(core, pin) {
+  const pids = (core.status()?.daemons ?? []).map((d) => d.pid).filter((pid) => typeof pid === 'number');
+  pids.forEach(trackPid);
+  pin.pinHost();
+  if (pids[0] !== undefined) pin.pinPeer(pids[0]);
+}
+
 /** Whether `pid` is a live process (a zombie, already dead and awaiting its reaper, is not). */
 export function isAlive(pid) {
   try {
