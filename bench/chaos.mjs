@@ -8,10 +8,13 @@ import { runStandalone, sleep, trackPid } from './lib/harness.mjs';
 
 const QUEUE_CHILD = new URL('./children/queue.mjs', import.meta.url).pathname;
 
-/** Peak RSS (MB) of a fresh process queueing `n` trivial tasks, and its RSS before it queued any. */
-function queuePeak(n) {
+/**
+ * Peak RSS (MB) of a fresh process queueing `n` trivial tasks, and its RSS before it queued any;
+ * with `awaited`, also its peak once `Promise.all` waits on them.
+ */
+function queuePeak(n, awaited = false) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [QUEUE_CHILD, String(n)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [QUEUE_CHILD, String(n), ...(awaited ? ['awaited'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`queue child exited with ${code}`))));
@@ -45,12 +48,13 @@ async function killStorm({ tasks, kills, everyMs, waitMs }) {
 export const benchmarks = [
   {
     name: 'queue1m',
-    metrics: { queue1m_rss_mb: 'MB', queue1m_base_rss_mb: 'MB' },
-    description: 'peak host RSS with 1 000 000 trivial tasks queued (listen-only profile), beside the same process before queueing',
+    metrics: { queue1m_rss_mb: 'MB', queue1m_base_rss_mb: 'MB', queue1m_awaited_rss_mb: 'MB' },
+    description: 'peak host RSS with 1 000 000 trivial tasks queued (listen-only profile), beside the same process before queueing; awaited: another process, once Promise.all waits on them',
     capMs: 180_000,
     run: async () => {
       const { peak, base } = await queuePeak(1_000_000);
-      return { queue1m_rss_mb: peak, queue1m_base_rss_mb: base };
+      const { awaitedPeak } = await queuePeak(1_000_000, true);
+      return { queue1m_rss_mb: peak, queue1m_base_rss_mb: base, queue1m_awaited_rss_mb: awaitedPeak };
     },
   },
   {

@@ -2,12 +2,14 @@ import { open } from 'node:fs/promises';
 import { inspect, types } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  ConfigError,
   daemons,
   fromModule,
   info,
   isErrorValue,
   isMiraiError,
   mirai,
+  Mirai,
   miraiMap,
   MiraiError,
   SerializationError,
@@ -167,15 +169,21 @@ describe('mirai on local daemons', () => {
     expect(inspect(m)).toContain("'done'");
   });
 
-  it('works wherever a promise does: await, Promise.all, then(), and m.promise() is a native one', async () => {
+  it('is a native promise: await, Promise.all and then() take it as one', async () => {
     const m = mirai(() => 7);
-    expect(types.isPromise(m.promise())).toBe(true);
-    expect(m.promise()).toBe(m.promise());
+    expect(types.isPromise(m)).toBe(true);
+    // What lets V8 take it as is instead of wrapping it as a foreign thenable.
+    expect(m.constructor).toBe(Promise);
+    expect(m.promise()).toBe(m);
     const doubled = m.then((v) => v * 2);
     expect(types.isPromise(doubled)).toBe(true);
+    expect(doubled).not.toBeInstanceOf(Mirai);
     expect(await doubled).toBe(14);
     expect(await Promise.all([m, mirai(() => 8)])).toEqual([7, 8]);
     expect(await m.promise()).toBe(7);
+    // Promise's statics would make a mirai from an executor: refused with a clear error.
+    expect(() => Mirai.resolve(1)).toThrow(ConfigError);
+    expect(() => Mirai.all([m])).toThrow(/made by mirai\(\)/);
   });
 
   it('is no unhandled rejection when it fails while nobody awaits it: the error waits in data', async () => {

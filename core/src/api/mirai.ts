@@ -2,7 +2,7 @@
  * A {@link Mirai}: the future result of a task. Awaitable, checkable without blocking, never lost.
  */
 import { inspect } from 'node:util';
-import { CancelledError, type MiraiError } from '../errors.js';
+import { CancelledError, ConfigError, type MiraiError } from '../errors.js';
 import type { Submitted } from '../host/compute-pool.js';
 import type { TaskOutcome } from '../host/host-task.js';
 
@@ -10,11 +10,16 @@ import type { TaskOutcome } from '../host/host-task.js';
 export const UNRESOLVED: unique symbol = Symbol.for('mirai-ts.unresolved');
 export type Unresolved = typeof UNRESOLVED;
 
-const enum State {
-  Pending,
-  Fulfilled,
-  Rejected,
-}
+/*
+ * Settled state and retries share one field (a mirai is allocated per task: every field is
+ * 8 bytes in each of a million queued ones): the low two bits are the state, the rest count
+ * the retries.
+ */
+const PENDING = 0;
+const FULFILLED = 1;
+const REJECTED = 2;
+const STATE_BITS = 3;
+const RETRY_SHIFT = 2;
 
 let nextId = 1;
 
@@ -26,38 +31,55 @@ export function nextTaskId(): number {
 }
 
 /*
- * The settling functions of a mirai's promise are caught by this one shared executor (no
- * closure per task) and picked up right after `new Promise()`.
+ * The resolving function of a mirai's promise is caught by this one shared executor (no
+ * closure per task) and picked up right after `super()`. Only `resolve` is kept: a mirai
+ * rejects by resolving with a thenable that rejects, which saves a function per pending mirai.
  */
-const NO_SETTLER = (): void => {};
-let caughtResolve: (value: unknown) => void = NO_SETTLER;
-let caughtReject: (error: unknown) => void = NO_SETTLER;
-function catchSettlers(resolve: (value: unknown) => void, reject: (error: unknown) => void): void {
+let caughtResolve: ((value: unknown) => void) | undefined;
+function catchResolve(resolve: (value: unknown) => void): void {
   caughtResolve = resolve;
-  caughtReject = reject;
+}
+
+const IGNORE = (): void => {};
+
+/** A thenable that rejects with `error`: how a mirai rejects through its one resolving function. */
+class Rejecting {
+  constructor(private readonly error: unknown) {}
+  then(_: unknown, reject: (error: unknown) => void): void {
+    reject(this.error);
+  }
 }
 
 /**
- * The result of `mirai()`; the host settles it through {@link TaskOutcome}. `await m` gives the value or rejects with a {@link MiraiError};
- * `m.data` never blocks and holds the value, the error, or {@link UNRESOLVED}.
+ * The result of `mirai()`: a native promise of the task's value, so `await m`, `Promise.all`
+ * and `.then()` take V8's own fast paths. It rejects with a {@link MiraiError}; `m.data` never
+ * blocks and holds the value, the error, or {@link UNRESOLVED}. The host settles it through
+ * {@link TaskOutcome}.
+ *
+ * A mirai that fails while nobody awaits it is not an unhandled rejection (fire-and-forget
+ * tasks, a map's elements, one read through `m.data`); promises made from it by `.then()`
+ * are reported as usual.
  */
-export class Mirai<T = unknown> implements PromiseLike<T>, TaskOutcome {
+export class Mirai<T = unknown> extends Promise<T> implements TaskOutcome {
   /** Task id, increasing per process (as in `status()`). */
   readonly id: number;
   /** The compute profile the task was sent to. */
   readonly profile: string;
-  #state = State.Pending;
+  #stateAndRetries = PENDING;
   #value: unknown = UNRESOLVED;
-  #promise: Promise<T> | undefined;
+  /** Settles the promise; dropped once used, so a settled mirai holds no function. */
   #resolve: ((value: unknown) => void) | undefined;
-  #reject: ((error: unknown) => void) | undefined;
   /** What stops the task (the host's handle on it): kept instead of a closure per task. */
   #submitted: Submitted | undefined;
   #listeners: (() => void)[] | undefined;
-  #retries = 0;
 
   /** @internal Made by `mirai()`. */
   constructor(id: number, profile: string) {
+    super(catchResolve as (resolve: (value: T | PromiseLike<T>) => void) => void);
+    this.#resolve = caughtResolve;
+    caughtResolve = undefined;
+    // Promise's statics (`Mirai.resolve()`, `Mirai.all()`) would build a mirai from an executor.
+    if (typeof id !== 'number') throw new ConfigError('a Mirai is made by mirai(), not by new Mirai() or Promise statics; use Promise.resolve(), Promise.all()');
     this.id = id;
     this.profile = profile;
   }
@@ -72,37 +94,22 @@ export class Mirai<T = unknown> implements PromiseLike<T>, TaskOutcome {
    * `retry`); 0 if it ran once.
    */
   get retries(): number {
-    return this.#retries;
+    return this.#stateAndRetries >>> RETRY_SHIFT;
   }
 
   /** True while the task has not settled. */
   get unresolved(): boolean {
-    return this.#state === State.Pending;
+    return (this.#stateAndRetries & STATE_BITS) === PENDING;
   }
 
   /** The value if fulfilled; `undefined` otherwise. */
   get value(): T | undefined {
-    return this.#state === State.Fulfilled ? (this.#value as T) : undefined;
+    return (this.#stateAndRetries & STATE_BITS) === FULFILLED ? (this.#value as T) : undefined;
   }
 
   /** The error if rejected; `undefined` otherwise. */
   get error(): MiraiError | undefined {
-    return this.#state === State.Rejected ? (this.#value as MiraiError) : undefined;
-  }
-
-  then<R1 = T, R2 = never>(
-    onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
-    onRejected?: ((reason: MiraiError) => R2 | PromiseLike<R2>) | null,
-  ): Promise<R1 | R2> {
-    return this.promise().then(onFulfilled, onRejected);
-  }
-
-  catch<R = never>(onRejected?: ((reason: MiraiError) => R | PromiseLike<R>) | null): Promise<T | R> {
-    return this.promise().catch(onRejected);
-  }
-
-  finally(onFinally?: (() => void) | null): Promise<T> {
-    return this.promise().finally(onFinally);
+    return (this.#stateAndRetries & STATE_BITS) === REJECTED ? (this.#value as MiraiError) : undefined;
   }
 
   /**
@@ -110,29 +117,14 @@ export class Mirai<T = unknown> implements PromiseLike<T>, TaskOutcome {
    * with a CancelledError (errorValue 20). Returns false if it had already settled.
    */
   cancel(reason?: unknown): boolean {
-    if (this.#state !== State.Pending || this.#submitted === undefined) return false;
+    if (!this.unresolved || this.#submitted === undefined) return false;
     this.#submitted.cancel(new CancelledError(reason));
     return true;
   }
 
-  /**
-   * A native promise of the result, made on first use: a mirai nobody awaits (a map's elements,
-   * one read through `m.data`) costs no promise, and its failure is no unhandled rejection.
-   */
+  /** The mirai itself, typed as a plain promise (it is a native one). */
   promise(): Promise<T> {
-    if (this.#promise === undefined) {
-      if (this.#state === State.Fulfilled) this.#promise = Promise.resolve(this.#value as T);
-      else if (this.#state === State.Rejected) this.#promise = Promise.reject(this.#value);
-      else {
-        this.#promise = new Promise<T>(catchSettlers as (resolve: (value: T) => void, reject: (error: unknown) => void) => void);
-        this.#resolve = caughtResolve;
-        this.#reject = caughtReject;
-        // Not kept here: they hold this promise, and through it the task's value once settled
-        // (the last result awaited would stay alive until the next mirai is awaited).
-        caughtResolve = caughtReject = NO_SETTLER;
-      }
-    }
-    return this.#promise;
+    return this;
   }
 
   /** @internal Set by whoever runs the task. */
@@ -142,32 +134,38 @@ export class Mirai<T = unknown> implements PromiseLike<T>, TaskOutcome {
 
   /** @internal Calls `listener` once the mirai settles (at once if it has). */
   _onSettled(listener: () => void): void {
-    if (this.#state !== State.Pending) listener();
+    if (!this.unresolved) listener();
     else (this.#listeners ??= []).push(listener);
   }
 
   /** @internal */
   _retried(): void {
-    this.#retries++;
+    this.#stateAndRetries += 1 << RETRY_SHIFT;
   }
 
   /** @internal */
   _fulfil(value: unknown): void {
-    if (this.#state !== State.Pending) return;
-    this.#state = State.Fulfilled;
+    if (!this.unresolved) return;
+    this.#stateAndRetries |= FULFILLED;
     this.#value = value;
     this.#submitted = undefined;
-    this.#resolve?.(value);
+    const resolve = this.#resolve!;
+    this.#resolve = undefined;
+    resolve(value);
     this.#notify();
   }
 
   /** @internal */
   _reject(error: MiraiError): void {
-    if (this.#state !== State.Pending) return;
-    this.#state = State.Rejected;
+    if (!this.unresolved) return;
+    this.#stateAndRetries |= REJECTED;
     this.#value = error;
     this.#submitted = undefined;
-    this.#reject?.(error);
+    const resolve = this.#resolve!;
+    this.#resolve = undefined;
+    // Handled from the start: nobody need await a mirai (see the class comment).
+    super.then(undefined, IGNORE);
+    resolve(new Rejecting(error));
     this.#notify();
   }
 
@@ -178,17 +176,32 @@ export class Mirai<T = unknown> implements PromiseLike<T>, TaskOutcome {
     for (const l of listeners) l();
   }
 
-  get [Symbol.toStringTag](): string {
+  override get [Symbol.toStringTag](): string {
     return 'Mirai';
   }
 
   [inspect.custom](depth: number, options: { stylize: (s: string, style: string) => string; depth?: number | null }, ins: typeof inspect): string {
-    if (this.#state === State.Pending) return `Mirai #${this.id} ${options.stylize('<pending>', 'special')}`;
+    if (this.unresolved) return `Mirai #${this.id} ${options.stylize('<pending>', 'special')}`;
     const shown = ins(this.#value, { ...options, depth: options.depth === null ? null : depth - 1 } as never);
-    return this.#state === State.Fulfilled ? `Mirai #${this.id} { ${shown} }` : `Mirai #${this.id} <rejected> ${shown}`;
+    return (this.#stateAndRetries & STATE_BITS) === FULFILLED ? `Mirai #${this.id} { ${shown} }` : `Mirai #${this.id} <rejected> ${shown}`;
   }
 }
 
+/** A mirai rejects only with a {@link MiraiError}: `.then()` and `.catch()` say so in their types. */
+export interface Mirai<T> {
+  then<R1 = T, R2 = never>(
+    onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onRejected?: ((reason: MiraiError) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2>;
+  catch<R = never>(onRejected?: ((reason: MiraiError) => R | PromiseLike<R>) | null): Promise<T | R>;
+}
+
+/*
+ * `await m` and `Promise.all` take a promise as it is only when its `constructor` is `Promise`
+ * itself; anything else is treated as a foreign thenable and wrapped (a promise and a job more
+ * per mirai). With this, `.then()` also makes plain promises, not mirai.
+ */
+Object.defineProperty(Mirai.prototype, 'constructor', { value: Promise, writable: true, configurable: true });
 /** Resolves (never rejects) once `m` has settled, either way. */
 export function whenSettled(m: Mirai<unknown>): Promise<void> {
   return new Promise((resolve) => m._onSettled(resolve));
