@@ -6,10 +6,13 @@
  * Small frames (every task and result of a round trip) are one `ws.send` of one buffer,
  * further messages of the same tick join one write, and a received message is decoded by
  * the channel's one decoder (bench/ws.mjs measures a round trip beside a raw `ws` ping-pong).
+ *
+ * Reads skip the socket's `'data'` events where they can (see `readsShared`): the bytes of
+ * each read are handed to ws's receiver straight from the process's shared read buffer.
  */
 import type { Socket } from 'node:net';
 import { ProtocolError, type Channel } from '@mirai-ts/core';
-import { encodeFrame, FRAME_HEADER_BYTES, FrameDecoder, FrameType, segmentBytes, type Frame, type FrameLimits } from '@mirai-ts/core/plugin';
+import { encodeFrame, FRAME_HEADER_BYTES, FrameDecoder, FrameType, readIntoSharedBuffer, segmentBytes, type Frame, type FrameLimits } from '@mirai-ts/core/plugin';
 import type WebSocket from 'ws';
 import { WsTransportError } from './errors.js';
 
@@ -24,9 +27,12 @@ export function messageLimit(limits: FrameLimits): number {
   return Math.min(MAX_MESSAGE_BYTES, FRAME_HEADER_BYTES + 4 * limits.maxSegments + limits.maxFrameBytes);
 }
 
-/** What ws keeps inside a WebSocket that we need to reach: its receiver's message limit. */
+/**
+ * What ws keeps inside a WebSocket that we need to reach: its receiver, with its message
+ * limit, and the `write` its own `'data'` listener feeds each read to.
+ */
 interface WithReceiver {
-  _receiver?: { _maxPayload?: number } | null;
+  _receiver?: { _maxPayload?: number; write?: (chunk: Buffer) => boolean } | null;
 }
 
 /** Close codes that mean "done", not "broken". */
@@ -55,6 +61,12 @@ export class WsChannel implements Channel {
   /** What the decoder produced from the current message. */
   private decoded: Frame | undefined;
   private decodedCount = 0;
+  /**
+   * True when the socket's reads go to ws's receiver from the shared read buffer, without a
+   * `'data'` event each (see readShared); false where this ws or Node is not laid out as
+   * expected, and reads come through `'data'` events as usual.
+   */
+  readonly readsShared: boolean;
   /** Whether the socket is corked: while a read is handled (see the constructor). */
   private corked = false;
   private readonly startRead = (): void => this.cork();
@@ -79,9 +91,12 @@ export class WsChannel implements Channel {
     ws.on('message', (data, isBinary) => this.receive(data as Buffer[] | Buffer, isBinary));
     // Messages sent while a read is handled (a dispatcher refilling prefetch slots, a daemon
     // answering a run of tasks) leave in one write, as core's socket channels gather theirs:
-    // ws parses a read and delivers its messages synchronously, between these two listeners.
-    socket.prependListener('data', this.startRead);
-    socket.on('data', this.endRead);
+    // ws parses a read and delivers its messages synchronously, within the cork.
+    this.readsShared = this.readShared(ws, socket);
+    if (!this.readsShared) {
+      socket.prependListener('data', this.startRead);
+      socket.on('data', this.endRead);
+    }
     ws.on('error', (err: Error & { code?: string }) => {
       if (this.closeReason !== undefined) return;
       this.closeReason =
@@ -102,6 +117,32 @@ export class WsChannel implements Channel {
       }, heartbeatMs);
       this.heartbeat.unref();
     }
+  }
+
+  /**
+   * Hands each read of the socket to ws's receiver from the shared read buffer: a 'data' event
+   * costs a buffer, a Readable push and a tick per read, 1.5-3 µs of a round trip here. The
+   * receiver keeps the bytes of a WebSocket frame that is cut across reads, so each read is
+   * copied out (its bytes only; a fresh buffer per read is what 'data' events cost anyway).
+   * ws's own 'data' listener stays, for nothing: reads no longer come as events, and the
+   * socket must hold nothing unread when the switch is made (checked). Its return value is
+   * the receiver's backpressure, which ws turns into a pause; with compression off (always,
+   * here) the receiver handles each write before returning, so there is none to honour.
+   */
+  private readShared(ws: WebSocket, socket: Socket): boolean {
+    const receiver = (ws as unknown as WithReceiver)._receiver;
+    const write = receiver?.write;
+    if (typeof write !== 'function' || socket.readableLength !== 0) return false;
+    return readIntoSharedBuffer(socket, (buffer, bytes) => {
+      const chunk = Buffer.allocUnsafe(bytes);
+      buffer.copy(chunk, 0, 0, bytes);
+      this.cork();
+      try {
+        write.call(receiver, chunk);
+      } finally {
+        this.uncork();
+      }
+    });
   }
 
   get onFrame(): (frame: Frame) => void {

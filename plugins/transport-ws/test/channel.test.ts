@@ -2,16 +2,21 @@
 import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { isMiraiError, type Channel, type Listener } from '@mirai-ts/core';
+import type { Frame } from '@mirai-ts/core/plugin';
 import WebSocket from 'ws';
-import { DEFAULT_LIMITS, encodeFrame, frame, FrameType } from '@mirai-ts/core/plugin';
+import { createCertificateAuthority, DEFAULT_LIMITS, encodeFrame, frame, FrameType, issueServerCertificate } from '@mirai-ts/core/plugin';
 import { MAX_MESSAGE_BYTES, wsTransport } from '@mirai-ts/transport-ws';
 
 const closed = (channel: Channel): Promise<Error | undefined> => new Promise((resolve) => (channel.onClose = resolve));
 
+const ca = createCertificateAuthority({ commonName: 'channel test CA' });
+const leaf = issueServerCertificate(ca, ['127.0.0.1'], { commonName: '127.0.0.1' });
+const tls = { cert: leaf.certPem + ca.certPem, key: leaf.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string };
+
 /** A listener at `path` on 127.0.0.1 and one daemon dialled to it: both ends' channels. */
-async function connected(path: string): Promise<{ listener: Listener; host: Channel; daemon: Channel }> {
-  const t = wsTransport();
-  const listener = await t.listen(`ws://127.0.0.1:0${path}`, { handshakeLimits: DEFAULT_LIMITS });
+async function connected(path: string, scheme: 'ws' | 'wss' = 'ws'): Promise<{ listener: Listener; host: Channel; daemon: Channel }> {
+  const t = wsTransport(scheme === 'wss' ? { ca: ca.certPem } : {});
+  const listener = await t.listen(`${scheme}://127.0.0.1:0${path}`, { handshakeLimits: DEFAULT_LIMITS, ...(scheme === 'wss' ? tls : {}) });
   const accepted = new Promise<Channel>((resolve) => (listener.onChannel = resolve));
   const daemon = await t.dial(listener.url, { limits: DEFAULT_LIMITS });
   return { listener, host: await accepted, daemon };
@@ -37,6 +42,39 @@ describe('WebSocket channel', () => {
       await listener.close();
     }
   });
+
+  for (const scheme of ['ws', 'wss'] as const) {
+    it(`${scheme}://: both ends read into the shared buffer, with no 'data' event per read, and frames cut across reads arrive whole`, async () => {
+      const { listener, host, daemon } = await connected('/shared', scheme);
+      try {
+        host.setLimits(DEFAULT_LIMITS);
+        expect((host as unknown as { readsShared: boolean }).readsShared).toBe(true);
+        expect((daemon as unknown as { readsShared: boolean }).readsShared).toBe(true);
+        const hostSocket = (host as unknown as { socket: Socket }).socket;
+        let dataEvents = 0;
+        hostSocket.on('data', () => dataEvents++);
+        // 300 000 bytes: several reads, each copied out before the shared buffer is reused.
+        const big = new Uint8Array(300_000).map((_, i) => i % 251);
+        const sent = [frame(FrameType.Result, 1, [big]), frame(FrameType.Result, 2, [Buffer.from('after')])];
+        const got: Frame[] = [];
+        const both = new Promise<void>((resolve) => {
+          host.onFrame = (f) => {
+            got.push(f);
+            if (got.length === 2) resolve();
+          };
+        });
+        for (const f of sent) daemon.send(f);
+        await both;
+        expect(got.map((f) => f.id)).toEqual([1, 2]);
+        expect(Buffer.compare(Buffer.from(got[0]!.segments[0]!), Buffer.from(big))).toBe(0);
+        expect(Buffer.from(got[1]!.segments[0]!).toString()).toBe('after');
+        expect(dataEvents).toBe(0);
+        daemon.close();
+      } finally {
+        await listener.close();
+      }
+    });
+  }
 
   it('frames of every size in a row arrive whole and in order (one decoder per channel, fragments corked)', async () => {
     const { listener, host, daemon } = await connected('/mixed');
