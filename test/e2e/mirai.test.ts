@@ -128,6 +128,11 @@ describe('mirai on local daemons', () => {
   });
 
   it('refuses arguments that cannot be serialized, naming where they sit, and sends nothing', async () => {
+    // A mirai is a promise: its value travels, once awaited, not the mirai.
+    const earlier = mirai(() => 1);
+    expect(() => mirai(({ m }) => m, { m: earlier })).toThrow(/Cannot serialize args\.m: a mirai \(await it and pass its value\)/);
+    expect(() => mirai(({ p }) => p, { p: Promise.resolve(1) })).toThrow(/Cannot serialize args\.p: a promise \(await it/);
+    await earlier;
     const before = status()!.daemons.reduce((n, d) => n + d.assigned, 0);
     // @ts-expect-error functions and symbols in args do not compile; the run-time check is tested here
     expect(() => mirai(() => 1, { db: { handle: () => 0 } })).toThrow(SerializationError);

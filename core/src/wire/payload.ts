@@ -528,7 +528,8 @@ function findUnserializable(
 function describeValue(value: unknown): string {
   if (typeof value === 'function') return `a function${value.name ? ` (${value.name})` : ''}`;
   if (typeof value === 'symbol') return `a symbol (${String(value.description ?? '')})`;
-  if (value instanceof Promise) return 'a promise';
+  // A mirai is a promise too (tagged 'Mirai'); either is sent by value once it has settled.
+  if (value instanceof Promise) return `${Object.prototype.toString.call(value) === '[object Mirai]' ? 'a mirai' : 'a promise'} (await it and pass its value)`;
   if (typeof value === 'object' && value !== null) {
     const name = value.constructor?.name;
     return name && name !== 'Object' ? `a ${name} object` : 'an object';
