@@ -177,8 +177,12 @@ describe('mirai on local daemons', () => {
   it('is a native promise: await, Promise.all and then() take it as one', async () => {
     const m = mirai(() => 7);
     expect(types.isPromise(m)).toBe(true);
-    // What lets V8 take it as is instead of wrapping it as a foreign thenable.
+    // What lets V8 take it as is instead of wrapping it as a foreign thenable: its constructor
+    // reads as Promise, and its then is Promise's own (an override, even one that only adds
+    // types, would send every await and Promise.all back through a call into JavaScript).
     expect(m.constructor).toBe(Promise);
+    expect(m.then).toBe(Promise.prototype.then);
+    expect(m.catch).toBe(Promise.prototype.catch);
     expect(m.promise()).toBe(m);
     const doubled = m.then((v) => v * 2);
     expect(types.isPromise(doubled)).toBe(true);
