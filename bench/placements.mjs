@@ -5,6 +5,7 @@
  * (a worker thread) and workerpool (a child process). Small-message latency is mostly the cost
  * of waking the other side, so one placement alone can flatter or hurt anyone.
  */
+import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { createRequire } from 'node:module';
@@ -14,12 +15,13 @@ import { Piscina } from 'piscina';
 import { benchmarks as core } from './core.mjs';
 import { benchmarks as limits } from './limits.mjs';
 import { roundTrips } from './perf.mjs';
-import { median, setAffinity } from './lib/harness.mjs';
+import { median, setAffinity, trackPid } from './lib/harness.mjs';
 import * as P from './params.mjs';
 
 const workerpool = createRequire(import.meta.url)('workerpool');
 const PISCINA_TASK = new URL('./children/piscina-task.mjs', import.meta.url).href;
 const WORKERPOOL_TASK = new URL('./children/workerpool-task.cjs', import.meta.url).pathname;
+const FREE_DRAW = new URL('./children/free-draw.mjs', import.meta.url).pathname;
 const PLACEMENTS = ['free', 'same', 'cross'];
 const ALL = `0-${cpus().length - 1}`;
 
@@ -43,15 +45,12 @@ function pinning(placement) {
 const rttOurs = core.find((b) => b.name === 'rtt');
 const rttLimit = limits.find((b) => b.name === 'rtt_limit');
 
-/**
- * Each system's round trip in one placement, all CPUs given back after each; in free placement,
- * the median over FREE_DRAWS fresh pairs each, measured in rotation (see params.mjs).
- */
-async function placementRound(ctx, placement, out) {
+/** One round trip figure per system, measured with `pin` (see placementRound). */
+function systemSteps(ctx, placement) {
   const pin = pinning(placement);
   // The process daemon and the raw limit take their own pins; pinned, one pair is all there is.
   const sub = { ...ctx, pinHost: pin.pinHost, pinPeer: pin.pinPeer, draws: 1 };
-  const steps = {
+  return {
     ours: async () => ({ [`rtt_us_${placement}`]: (await rttOurs.run(sub)).rtt_us }),
     limit: async () => {
       const raw = await rttLimit.run(sub);
@@ -89,6 +88,44 @@ async function placementRound(ctx, placement, out) {
       }
     },
   };
+}
+
+/**
+ * One free draw of `system` ('ours', 'limit', 'threads', 'piscina', 'workerpool'): what
+ * children/free-draw.mjs runs in a process of its own.
+ */
+export function freeDraw(system) {
+  const step = systemSteps({ round: 0, draws: 1, note() {}, log() {}, shared: {} }, 'free')[system];
+  if (step === undefined) throw new Error(`no system '${system}'`);
+  return step();
+}
+
+/**
+ * A free draw in a fresh process: where the scheduler puts a pair depends on what else the
+ * process runs (the threads and garbage other pools left behind), so measured one after the
+ * other in this process, systems measured later drew a different lottery. Fresh, each draws
+ * the same one, as an application process that starts one pool would.
+ */
+function freshDraw(system) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [FREE_DRAW, system], { stdio: ['ignore', 'pipe', 'inherit'] });
+    trackPid(child.pid);
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`free draw of ${system} exited with code ${code}`));
+      else resolve(JSON.parse(out));
+    });
+  });
+}
+
+/**
+ * Each system's round trip in one placement, all CPUs given back after each; in free placement,
+ * the median over FREE_DRAWS draws each, each in a fresh process, in rotation (see params.mjs).
+ */
+async function placementRound(ctx, placement, out) {
+  const steps = systemSteps(ctx, placement);
   const order = Object.keys(steps);
   const draws = placement === 'free' ? P.FREE_DRAWS : 1;
   const lists = {};
@@ -98,7 +135,8 @@ async function placementRound(ctx, placement, out) {
     for (let i = 0; i < order.length; i++) {
       const name = order[(i + ctx.round + d) % order.length];
       try {
-        for (const [metric, value] of Object.entries(await steps[name]())) (lists[metric] ??= []).push(value);
+        const figures = placement === 'free' ? await freshDraw(name) : await steps[name]();
+        for (const [metric, value] of Object.entries(figures)) (lists[metric] ??= []).push(value);
       } finally {
         setAffinity(process.pid, ALL);
       }
@@ -131,7 +169,7 @@ export const benchmarks = [
     name: 'placements',
     metrics,
     derived,
-    description: 'round trip (1 worker each) free (the median of FREE_DRAWS fresh pairs each), same core and cross core: ours (process and thread daemon), the raw Unix-socket limit (both reads), piscina, workerpool (processes)',
+    description: 'round trip (1 worker each) free (the median of FREE_DRAWS fresh pairs each, each in a fresh process), same core and cross core: ours (process and thread daemon), the raw Unix-socket limit (both reads), piscina, workerpool (processes)',
     capMs: 300_000,
     async run(ctx) {
       const out = {};
