@@ -45,7 +45,7 @@ function pinning(placement) {
 const rttOurs = core.find((b) => b.name === 'rtt');
 const rttLimit = limits.find((b) => b.name === 'rtt_limit');
 
-/** One round trip figure per system, measured with `pin` (see placementRound). */
+/** For each system, a step that measures its round trip in `placement`, pinned as that says (see placementRound). */
 function systemSteps(ctx, placement) {
   const pin = pinning(placement);
   // The process daemon and the raw limit take their own pins; pinned, one pair is all there is.
