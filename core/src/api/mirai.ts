@@ -66,9 +66,11 @@ export class Mirai<T = unknown> extends Promise<T> implements TaskOutcome {
   /** The compute profile the task was sent to. */
   readonly profile: string;
   #stateAndRetries = PENDING;
-  #value: unknown = UNRESOLVED;
-  /** Settles the promise; dropped once used, so a settled mirai holds no function. */
-  #resolve: ((value: unknown) => void) | undefined;
+  /**
+   * While pending, the function that settles the promise; once settled, the value or the
+   * error. Never both at once, so one field (a settled mirai holds no function).
+   */
+  #resolveOrValue: unknown;
   /** What stops the task (the host's handle on it): kept instead of a closure per task. */
   #submitted: Submitted | undefined;
   #listeners: (() => void)[] | undefined;
@@ -76,7 +78,7 @@ export class Mirai<T = unknown> extends Promise<T> implements TaskOutcome {
   /** @internal Made by `mirai()`. */
   constructor(id: number, profile: string) {
     super(catchResolve as (resolve: (value: T | PromiseLike<T>) => void) => void);
-    this.#resolve = caughtResolve;
+    this.#resolveOrValue = caughtResolve;
     caughtResolve = undefined;
     // Promise's statics (`Mirai.resolve()`, `Mirai.all()`) would build a mirai from an executor.
     if (typeof id !== 'number') throw new ConfigError('a Mirai is made by mirai(), not by new Mirai() or Promise statics; use Promise.resolve(), Promise.all()');
@@ -86,7 +88,7 @@ export class Mirai<T = unknown> extends Promise<T> implements TaskOutcome {
 
   /** The value, the error (a {@link MiraiError}), or {@link UNRESOLVED} while pending. Never blocks. */
   get data(): T | MiraiError | Unresolved {
-    return this.#value as T | MiraiError | Unresolved;
+    return this.unresolved ? UNRESOLVED : (this.#resolveOrValue as T | MiraiError);
   }
 
   /**
@@ -104,12 +106,12 @@ export class Mirai<T = unknown> extends Promise<T> implements TaskOutcome {
 
   /** The value if fulfilled; `undefined` otherwise. */
   get value(): T | undefined {
-    return (this.#stateAndRetries & STATE_BITS) === FULFILLED ? (this.#value as T) : undefined;
+    return (this.#stateAndRetries & STATE_BITS) === FULFILLED ? (this.#resolveOrValue as T) : undefined;
   }
 
   /** The error if rejected; `undefined` otherwise. */
   get error(): MiraiError | undefined {
-    return (this.#stateAndRetries & STATE_BITS) === REJECTED ? (this.#value as MiraiError) : undefined;
+    return (this.#stateAndRetries & STATE_BITS) === REJECTED ? (this.#resolveOrValue as MiraiError) : undefined;
   }
 
   /**
@@ -146,11 +148,10 @@ export class Mirai<T = unknown> extends Promise<T> implements TaskOutcome {
   /** @internal */
   _fulfil(value: unknown): void {
     if (!this.unresolved) return;
+    const resolve = this.#resolveOrValue as (value: unknown) => void;
     this.#stateAndRetries |= FULFILLED;
-    this.#value = value;
+    this.#resolveOrValue = value;
     this.#submitted = undefined;
-    const resolve = this.#resolve!;
-    this.#resolve = undefined;
     resolve(value);
     this.#notify();
   }
@@ -158,11 +159,10 @@ export class Mirai<T = unknown> extends Promise<T> implements TaskOutcome {
   /** @internal */
   _reject(error: MiraiError): void {
     if (!this.unresolved) return;
+    const resolve = this.#resolveOrValue as (value: unknown) => void;
     this.#stateAndRetries |= REJECTED;
-    this.#value = error;
+    this.#resolveOrValue = error;
     this.#submitted = undefined;
-    const resolve = this.#resolve!;
-    this.#resolve = undefined;
     // Handled from the start: nobody need await a mirai (see the class comment).
     super.then(undefined, IGNORE);
     resolve(new Rejecting(error));
@@ -182,7 +182,7 @@ export class Mirai<T = unknown> extends Promise<T> implements TaskOutcome {
 
   [inspect.custom](depth: number, options: { stylize: (s: string, style: string) => string; depth?: number | null }, ins: typeof inspect): string {
     if (this.unresolved) return `Mirai #${this.id} ${options.stylize('<pending>', 'special')}`;
-    const shown = ins(this.#value, { ...options, depth: options.depth === null ? null : depth - 1 } as never);
+    const shown = ins(this.#resolveOrValue, { ...options, depth: options.depth === null ? null : depth - 1 } as never);
     return (this.#stateAndRetries & STATE_BITS) === FULFILLED ? `Mirai #${this.id} { ${shown} }` : `Mirai #${this.id} <rejected> ${shown}`;
   }
 }

@@ -182,7 +182,8 @@ export class Dispatcher implements TaskCanceller {
    */
   submit(task: HostTask): void {
     const { maxQueued, maxQueuedBytes } = this.settings;
-    if (!this.queueRoom.admit(task.bytes)) {
+    const bytes = task.bytes;
+    if (!this.queueRoom.admit(bytes)) {
       throw new QueueFullError(
         `profile '${this.settings.name}': the queue is full (${this.queue.size} tasks, ${this.queuedBytes} bytes; ` +
           `limits ${maxQueued} tasks, ${maxQueuedBytes} bytes). Wait with queueRoom() and submit again.`,
@@ -190,11 +191,11 @@ export class Dispatcher implements TaskCanceller {
     }
     this.trackOutstanding(+1);
     this.queue.push(task);
-    this.queuedBytes += task.bytes;
+    this.queuedBytes += bytes;
     if (this.queuedBytes > this.peakQueuedBytes) this.peakQueuedBytes = this.queuedBytes;
     if (channels.taskSettled.hasSubscribers) task.timing = { queuedAt: performance.now(), assignedAt: NaN, bytesReceived: 0 };
     if (active(channels.taskQueued)) {
-      publish(channels.taskQueued, { profile: this.settings.name, taskId: task.id, bytes: task.bytes - TASK_OVERHEAD_BYTES, queueDepth: this.queue.size });
+      publish(channels.taskQueued, { profile: this.settings.name, taskId: task.id, bytes: bytes - TASK_OVERHEAD_BYTES, queueDepth: this.queue.size });
     }
     this.drain();
     this.hooks.onDemand?.();

@@ -26,35 +26,33 @@ export interface TaskCanceller {
 }
 
 /**
- * Host-side memory of a queued task beyond its frame's bytes (this object 136, its `Mirai`
- * 112 and the promise's resolving function with its context 112, the segment list 72 and the
- * queue slot), measured on Node 20 (heap snapshot of 100 000 queued): what `maxQueuedBytes`
- * counts per task besides the frame, so the limit tracks real memory.
+ * Host-side memory of a queued task beyond its frame's bytes (this object 96, its `Mirai`
+ * 104 and the promise's resolving function with its context 112, the segment list about 80
+ * and the queue slot), measured on Node 20 (heap snapshot of 100 000 queued): what
+ * `maxQueuedBytes` counts per task besides the frame, so the limit tracks real memory.
  */
-export const TASK_OVERHEAD_BYTES = 440;
+export const TASK_OVERHEAD_BYTES = 400;
 
+/** `HostTask.#header`: the frame's type in bits 0–7, its flags in bits 8–15, then `settled`. */
+const FLAGS_SHIFT = 8;
+const BYTE = 0xff;
+const SETTLED = 1 << 16;
+
+/*
+ * A million queued tasks hold a million of these, so every field costs 8 MB: what can be
+ * derived is (id, bytes), small values share one field, and what few tasks have (a crash
+ * budget, timings) sits in one optional object.
+ */
 export class HostTask implements Frame, Queueable {
-  readonly type: FrameType;
-  readonly flags: number;
-  readonly id: number;
   readonly segments: readonly Uint8Array[];
-  /** Bytes counted while queued: the frame's and {@link TASK_OVERHEAD_BYTES}. */
-  readonly bytes: number;
+  /** Frame type, flags and `settled` (see the constants above). */
+  #header: number;
   /** Where the task runs, once assigned. */
   daemon: DaemonConnection | undefined = undefined;
-  /** True once the outcome has settled (a cancelled task may still run on its daemon). */
-  settled = false;
   queuePosition = -1;
   /** How many times it was sent to a daemon (more than once after a lost daemon, with `retry`). */
   runs = 0;
-  /** With a crash budget (`crashesMax`): the crashes so far and the budget. */
-  crashes: CrashBudget | undefined = undefined;
-  /**
-   * When it was queued and last assigned, and its result's bytes: only while someone listens on
-   * `mirai:task:settled` (events.ts). One field either way, so every task has the same shape
-   * (a task that gained fields when observed made the dispatcher's code polymorphic).
-   */
-  timing: TaskTiming | undefined = undefined;
+  #rare: RareTaskFields | undefined = undefined;
 
   constructor(
     f: Frame,
@@ -62,18 +60,68 @@ export class HostTask implements Frame, Queueable {
     /** How many more times the task may be run again if its daemon is lost while running it. */
     public retriesLeft: number,
     private readonly canceller: TaskCanceller,
+    crashes?: CrashBudget,
   ) {
-    this.type = f.type;
-    this.flags = f.flags;
-    this.id = f.id;
+    // The frame's id is its outcome's (a mirai's or a chunk's): kept once, there.
+    if (f.id !== outcome.id) throw new Error(`task frame id ${f.id} is not its outcome's id ${outcome.id}`);
+    this.#header = f.type | (f.flags << FLAGS_SHIFT);
     this.segments = f.segments;
-    this.bytes = segmentBytes(f.segments) + TASK_OVERHEAD_BYTES;
+    if (crashes !== undefined) (this.#rare = new RareTaskFields()).crashes = crashes;
+  }
+
+  get type(): FrameType {
+    return (this.#header & BYTE) as FrameType;
+  }
+
+  get flags(): number {
+    return (this.#header >>> FLAGS_SHIFT) & BYTE;
+  }
+
+  get id(): number {
+    return this.outcome.id;
+  }
+
+  /** Bytes counted while queued: the frame's and {@link TASK_OVERHEAD_BYTES}. */
+  get bytes(): number {
+    return segmentBytes(this.segments) + TASK_OVERHEAD_BYTES;
+  }
+
+  /** True once the outcome has settled (a cancelled task may still run on its daemon). Set once. */
+  get settled(): boolean {
+    return (this.#header & SETTLED) !== 0;
+  }
+
+  set settled(settled: true) {
+    this.#header |= SETTLED;
+  }
+
+  /** With a crash budget (`crashesMax`): the crashes so far and the budget. */
+  get crashes(): CrashBudget | undefined {
+    return this.#rare?.crashes;
+  }
+
+  /**
+   * When it was queued and last assigned, and its result's bytes: only while someone listens on
+   * `mirai:task:settled` (events.ts).
+   */
+  get timing(): TaskTiming | undefined {
+    return this.#rare?.timing;
+  }
+
+  set timing(timing: TaskTiming) {
+    (this.#rare ??= new RareTaskFields()).timing = timing;
   }
 
   /** Settles the task with `error` now and stops it wherever it is. */
   cancel(error: MiraiError): void {
     this.canceller.cancel(this, error);
   }
+}
+
+/** What few tasks have: one field of every {@link HostTask}, and one shape for all of these. */
+class RareTaskFields {
+  crashes: CrashBudget | undefined = undefined;
+  timing: TaskTiming | undefined = undefined;
 }
 
 /** A task's timings, for the `mirai:task:settled` event. */

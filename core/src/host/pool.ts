@@ -146,8 +146,7 @@ export class DaemonPool implements ComputePool {
 
   /** Queues a task whose frame is built; throws a QueueFullError (nothing queued) when full. */
   submitFrame(request: TaskRequest, f: Frame): Submitted {
-    const task = new HostTask(f, request.outcome, request.retry, this.dispatcher);
-    if (request.crashes !== undefined) task.crashes = request.crashes;
+    const task = new HostTask(f, request.outcome, request.retry, this.dispatcher, request.crashes);
     this.dispatcher.submit(task);
     return task;
   }
