@@ -36,10 +36,12 @@ export { RING_BYTES, RING_MAX_FRAME_BYTES } from './ring.js';
 export const WAIT_SLICE_MS = 10;
 /**
  * How long a waiting end polls for the next task right after a result, by default (µs; see
- * spin): none. Polling shortens a round trip by a few µs but takes CPU a busy host needs (2
- * threads on 2 CPUs ran 15% fewer tasks/s with 50 µs).
+ * spin). Waking a sleeping thread costs more than a round trip's own work (on a virtual
+ * machine whose idle CPUs halt, about 30 µs per wake across CPUs): polling this long lets a
+ * caller that answers each result with its next task skip that wake, and a poll that finds
+ * nothing makes the next ones rarer, so a thread whose tasks come slowly soon stops polling.
  */
-export const DEFAULT_SPIN_US = 0;
+export const DEFAULT_SPIN_US = 50;
 /** How long after its last frame a waiting end keeps waiting in `Atomics.wait`. */
 export const WAIT_IDLE_MS = 500;
 /** The first message of each end: this tag, then the SharedArrayBuffer of its inbound ring. */
@@ -54,6 +56,8 @@ export class PortChannel implements Channel {
   closed = false;
   /** Frames this end took while waiting in `Atomics.wait`, not from its event loop (diagnostics). */
   waitedFrames = 0;
+  /** Of those, frames that came while it polled after a result, before it slept (diagnostics). */
+  polledFrames = 0;
   /** Frames this end sent through the peer's ring, and by `postMessage` (diagnostics). */
   ringFrames = 0;
   portFrames = 0;
@@ -314,6 +318,7 @@ export class PortChannel implements Channel {
     this.waitScheduled = false;
     const words = this.inbound.words;
     let woken = false;
+    let polled = false;
     for (;;) {
       if (this.closed) return;
       if (this.resultsOut !== this.tasksIn) return this.rest();
@@ -323,7 +328,10 @@ export class PortChannel implements Channel {
       Atomics.store(words, STATE, WAIT);
       if (this.pending()) {
         Atomics.store(words, STATE, ACTIVE);
-        if (this.drain(1) > 0) this.waitedFrames++;
+        if (this.drain(1) > 0) {
+          this.waitedFrames++;
+          if (polled) this.polledFrames++;
+        }
         if (!this.waitScheduled) this.rest();
         return;
       }
@@ -333,7 +341,10 @@ export class PortChannel implements Channel {
       if (woken || left <= 0) break;
       if (this.answered) {
         this.answered = false;
-        if (this.spin(seen, now)) continue;
+        if (this.spin(seen, now)) {
+          polled = true;
+          continue;
+        }
       }
       woken = Atomics.wait(words, COUNT, seen, left) !== 'timed-out';
     }

@@ -22,11 +22,12 @@ export interface ThreadTransportOptions {
   readonly transfer?: boolean;
   /**
    * How long, in µs, a daemon thread polls for its next task right after sending a result,
-   * before it sleeps in `Atomics.wait` (default 0: never poll; at most 1000). Polling catches
-   * a task that comes right after its result without the cost of waking a sleeping thread
-   * (a round trip of one caller awaiting results one by one is a few µs shorter); it spends up
-   * to this much CPU per result, CPU a busy host may need, and a thread whose polls find
-   * nothing polls less and less often (see docs/performance.md).
+   * before it sleeps in `Atomics.wait` (default 50; 0: never poll; at most 1000). Polling
+   * takes a task that comes right after its result without waking a sleeping thread, which
+   * costs more than the round trip's own work: on 2 CPUs, 50 µs more than doubled the tasks per
+   * second of 2 threads and made a round trip 2–3× shorter when host and thread ran on different
+   * CPUs. It spends up to this much CPU per result; a thread whose polls find nothing polls less
+   * and less often (see docs/performance.md).
    */
   readonly spin?: number;
 }

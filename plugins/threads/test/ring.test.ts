@@ -263,3 +263,41 @@ describe('a corrupt ring', () => {
     }
   });
 });
+
+describe('a waiting end polling after a result', () => {
+  /** Sends `count` tasks to an echo thread polling `spinUs`, each as soon as the last one's result arrives; what the thread reported last. */
+  async function serveOneByOne(spinUs: number, count: number): Promise<{ answered?: number; waited?: number; polled?: number }> {
+    const { port1, port2 } = new MessageChannel();
+    const worker = new Worker(new URL('./fixtures/echo-thread.mjs', import.meta.url), { workerData: { port: port2, limits: DEFAULT_LIMITS, spinUs }, transferList: [port2], execArgv: [] });
+    const reports: { answered?: number; waited?: number; polled?: number }[] = [];
+    worker.on('message', (r: (typeof reports)[number]) => reports.push(r));
+    const host = new PortChannel(port1, 'echo thread', false);
+    let results = 0;
+    host.onFrame = (f) => {
+      results++;
+      if (f.id < count) host.send(frame(FrameType.Task, f.id + 1, [bytes(16, f.id + 1)])); // the next task at once
+    };
+    try {
+      await until(() => host.ringReady);
+      host.send(frame(FrameType.Task, 1, [bytes(16, 1)]));
+      await until(() => results === count && reports.some((r) => r.answered === count));
+      return reports.find((r) => r.answered === count)!;
+    } finally {
+      host.close();
+      await worker.terminate();
+    }
+  }
+
+  it('takes a task that comes within its poll without sleeping; with spin 0 it never polls', async () => {
+    // A generous poll, so a busy machine's slower turnarounds still land in it. Free, nearly
+    // every task is taken by the poll; with both threads on one busy CPU the host rarely runs
+    // while the thread polls, so a few runs, until one shows it.
+    let polling = await serveOneByOne(1_000, 200);
+    for (let run = 1; run < 4 && polling.polled === 0; run++) polling = await serveOneByOne(1_000, 200);
+    expect(polling.polled).toBeGreaterThan(0);
+    expect(polling.polled).toBeLessThanOrEqual(polling.waited!);
+    const sleeping = await serveOneByOne(0, 200);
+    expect(sleeping.polled).toBe(0);
+    expect(sleeping.waited).toBeGreaterThan(0); // it still took tasks outside its event loop, woken
+  });
+});
