@@ -40,6 +40,9 @@ export const is = {
   /** A whole number ≥ `min`; with `infinite`, Infinity too. */
   whole: (min: number, infinite = false): OptionRule =>
     rule(`a whole number ≥ ${min}${infinite ? ' (or Infinity)' : ''}`, (v) => typeof v === 'number' && v >= min && (Number.isSafeInteger(v) || (infinite && v === Infinity))),
+  /** A number of `unit` from `min` to `max` (a poll's µs). */
+  between: (min: number, max: number, unit: string): OptionRule =>
+    rule(`a number of ${unit} from ${min} to ${max}`, (v) => typeof v === 'number' && v >= min && v <= max),
   oneOf: (...values: readonly unknown[]): OptionRule => rule(`one of ${values.map((v) => (typeof v === 'string' ? `'${v}'` : show(v))).join(', ')}`, (v) => values.includes(v)),
   either: (...rules: readonly OptionRule[]): OptionRule => (value) => {
     const failed = rules.map((r) => r(value));

@@ -123,6 +123,30 @@ describe('mirai-daemon command', () => {
   it('refuses bad options with exit code 13 and a usage line', async () => {
     const { exit } = startDaemon('ipc:///nowhere.sock', '--maxtasks=-1');
     expect(await exit).toBe(13);
+    for (const spin of ['-1', '1001', 'fast', '']) {
+      const bad = startDaemon('ipc:///nowhere.sock', `--spin=${spin}`);
+      let stderr = '';
+      bad.child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      expect(await bad.exit, spin).toBe(13);
+      expect(stderr).toContain(`--spin must be a number of µs from 0 to 1000, got '${spin}'`);
+    }
+  });
+
+  it('takes --spin: a daemon polls for its next task with its event loop turning (0: it never does)', async () => {
+    const { url } = await daemons({ secret: SECRET });
+    // A task that came while the daemon polled runs with the poll's next tick (an Immediate) pending.
+    const pollPending = ({ i }: { i: number }): [number, boolean] => [i, process.getActiveResourcesInfo().includes('Immediate')];
+    const seen: Record<string, number> = {};
+    for (const spin of ['0', '1000']) {
+      const { exit } = startDaemon(url, `--spin=${spin}`, '--maxtasks=40');
+      const results: [number, boolean][] = [];
+      for (let i = 0; i < 40; i++) results.push(await mirai(pollPending, { i }));
+      expect(results.map(([i]) => i)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+      seen[spin] = results.filter(([, polled]) => polled).length;
+      expect(await exit).toBe(3); // maxtasks: it ran every task it was sent
+    }
+    expect(seen['0']).toBe(0);
+    expect(seen['1000']).toBeGreaterThan(0);
   });
 
   it('exits with code 12 when the host cannot be reached', async () => {

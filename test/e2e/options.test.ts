@@ -72,6 +72,9 @@ describe('daemons(n)', () => {
       [{ maxQueued: 2.5 }, /option 'maxQueued' must be a whole number ≥ 1.*got 2\.5/],
       [{ autoexit: 'yes' }, /option 'autoexit' must be one of true, false, 'finish'/],
       [{ maxtask: 3 }, /unknown option 'maxtask'; did you mean 'maxtasks'\?/],
+      [{ spin: -1 }, /option 'spin' must be a number of µs from 0 to 1000, got -1$/],
+      [{ spin: 5_000 }, /option 'spin' must be a number of µs from 0 to 1000, got 5000$/],
+      [{ spin: '50' }, /option 'spin' must be a number of µs from 0 to 1000, got '50' \(a string\)$/],
       [{ dispatch: true }, /did you mean 'dispatcher'\?/],
       [{ totallyUnknown: 1 }, /unknown option 'totallyUnknown' \(known: /],
     ];

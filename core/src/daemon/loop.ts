@@ -22,6 +22,7 @@ import { compileSegment, loadModuleFunction } from './compiler.js';
 import type { ModuleFunction, TaskContext } from '../task.js';
 import type { Channel, Transport } from '../transport.js';
 import type { WatchdogData } from './watchdog.js';
+import { DEFAULT_DAEMON_SPIN_US, NextTaskPoll } from './next-task-poll.js';
 
 /** Everything a daemon process needs to run. */
 export interface DaemonConfig extends Omit<DaemonOptions, 'watchdog'> {
@@ -121,6 +122,10 @@ class DaemonRun {
   private readonly early: Frame[] = [];
   private running: RunningTask | undefined;
   private tasksDone = 0;
+  /** Task and Everywhere frames received so far (the next-task poll watches it). */
+  private tasksReceived = 0;
+  /** After a result, keeps the event loop turning for the next task (see next-task-poll.ts). */
+  private readonly nextTaskPoll: NextTaskPoll;
   private readonly startedAt = Date.now();
   private idleTimer: NodeJS.Timeout | undefined;
   private wallTimer: NodeJS.Timeout | undefined;
@@ -143,6 +148,7 @@ class DaemonRun {
   ) {
     this.log = config.log ?? ((line) => process.stderr.write(`[mirai-daemon ${process.pid}] ${line}\n`));
     this.setOutputTask = config.output === 'host' ? tagTaskOutput() : undefined;
+    this.nextTaskPoll = new NextTaskPoll(config.spin ?? DEFAULT_DAEMON_SPIN_US, () => this.tasksReceived);
   }
 
   /** Lets instrumentation flush (exporters) before the process exits; at most `ms`. */
@@ -214,6 +220,7 @@ class DaemonRun {
       case FrameType.Task:
       case FrameType.Everywhere:
         this.clearIdle();
+        this.tasksReceived++;
         this.queue.push(f);
         if (this.running === undefined) this.runNext();
         return;
@@ -340,7 +347,10 @@ class DaemonRun {
     }
     if (this.leaving !== undefined) return; // wait for the host's Exit
     if (this.queue.length > 0) this.runNext();
-    else this.armIdle();
+    else {
+      this.armIdle();
+      this.nextTaskPoll.afterResult();
+    }
   }
 
   private sendResult(id: number, value: unknown, flags: number): void {

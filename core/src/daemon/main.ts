@@ -8,12 +8,13 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { SECRET_ENV } from '../wire/auth.js';
 import { runDaemon } from './loop.js';
+import { MAX_DAEMON_SPIN_US } from './next-task-poll.js';
 import { DaemonExit } from '../wire/exit-codes.js';
 import { loadTransport } from './plugins.js';
 import type { PluginRef, Transport } from '../transport.js';
 
 const USAGE = `usage: mirai-daemon <url> [--autoexit=true|false|finish] [--cleanup=false] [--output] [--task-tags]
-       [--idletime=ms] [--walltime=ms] [--maxtasks=n] [--watchdog=true|false]
+       [--idletime=ms] [--walltime=ms] [--maxtasks=n] [--watchdog=true|false] [--spin=µs]
        [--secret-file=path | --secret-stdin]
        [--transport=<json plugin ref>] [--dial-options=<json>]
 The profile's secret is read from $${SECRET_ENV}, unless --secret-file or --secret-stdin
@@ -54,6 +55,7 @@ async function main(): Promise<void> {
         idletime: { type: 'string' },
         walltime: { type: 'string' },
         maxtasks: { type: 'string' },
+        spin: { type: 'string' },
         'secret-file': { type: 'string' },
         'secret-stdin': { type: 'boolean' },
         transport: { type: 'string' },
@@ -83,6 +85,10 @@ async function main(): Promise<void> {
   if (!['true', 'false', 'finish'].includes(autoexitText)) fail(`--autoexit must be true, false or finish`);
   const autoexit = autoexitText === 'finish' ? 'finish' : autoexitText === 'true';
   if (values.watchdog !== undefined && !['true', 'false'].includes(values.watchdog)) fail('--watchdog must be true or false');
+  const spin = values.spin === undefined ? undefined : Number(values.spin);
+  if (spin !== undefined && !(values.spin!.trim() !== '' && spin >= 0 && spin <= MAX_DAEMON_SPIN_US)) {
+    fail(`--spin must be a number of µs from 0 to ${MAX_DAEMON_SPIN_US}, got '${values.spin}'`);
+  }
   const launchId = process.env.MIRAI_LAUNCH_ID;
   const transportRef = jsonOption<PluginRef>(values.transport, 'transport');
   const dialOptions = jsonOption<Record<string, unknown>>(values['dial-options'], 'dial-options') ?? {};
@@ -105,6 +111,7 @@ async function main(): Promise<void> {
     idletime: numberOption(values.idletime, 'idletime'),
     walltime: numberOption(values.walltime, 'walltime'),
     maxtasks: numberOption(values.maxtasks, 'maxtasks'),
+    spin,
     launchId,
     watchdog: wantWatchdog
       ? {

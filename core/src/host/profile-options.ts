@@ -9,6 +9,7 @@ import { checkExecArgv, localLauncher, type LocalDaemonOptions } from '../launch
 import type { Serializer } from '../serializer.js';
 import type { Json, PluginRef, Transport } from '../transport.js';
 import type { DaemonOptions } from '../wire/daemon-args.js';
+import { MAX_DAEMON_SPIN_US } from '../daemon/next-task-poll.js';
 import { resolveAutoscale, type AutoscaleOptions } from './autoscaler.js';
 import { defaultLog, type LogFunction } from './log.js';
 
@@ -176,12 +177,12 @@ function checkedAutoscale(autoscale: AutoscaleOptions, launchTimeout: number | u
 
 /** The daemon options among `options`, without the undefined ones. */
 export function pickDaemonOptions(options: DaemonOptions & LocalDaemonOptions): DaemonOptions & LocalDaemonOptions {
-  const { autoexit, cleanup, output, idletime, walltime, maxtasks, nodeOptions, execArgv, daemonScript } = options;
+  const { autoexit, cleanup, output, idletime, walltime, maxtasks, spin, nodeOptions, execArgv, daemonScript } = options;
   // execArgv and daemonScript ride along for the local launcher (launchLocal() too); other launchers ignore them.
   // A URL becomes its href: options may be structured-cloned (thread daemons' workerData), and a URL is not cloneable.
   const script = daemonScript instanceof URL ? daemonScript.href : daemonScript;
   return Object.fromEntries(
-    Object.entries({ autoexit, cleanup, output, idletime, walltime, maxtasks, nodeOptions, execArgv, daemonScript: script }).filter(([, v]) => v !== undefined),
+    Object.entries({ autoexit, cleanup, output, idletime, walltime, maxtasks, spin, nodeOptions, execArgv, daemonScript: script }).filter(([, v]) => v !== undefined),
   ) as DaemonOptions & LocalDaemonOptions;
 }
 
@@ -194,6 +195,7 @@ export const DAEMON_OPTION_RULES: OptionRules = {
   idletime: is.positive,
   walltime: is.positive,
   maxtasks: is.whole(1, true),
+  spin: is.between(0, MAX_DAEMON_SPIN_US, 'µs'),
   // Flags only (`--max-old-space-size=32`): they go on the node command line before the daemon script.
   nodeOptions: (v) =>
     Array.isArray(v) && v.every((f) => typeof f === 'string' && /^--[a-z][\w-]*(=[^\s'"`$;&|<>]*)?$/.test(f))

@@ -32,6 +32,15 @@ export interface DaemonOptions {
    * memory cap. Flags only (`--name` or `--name=value`), checked by `daemons()`.
    */
   readonly nodeOptions?: readonly string[];
+  /**
+   * How long, in µs, the daemon keeps its event loop polling for its next task after sending a
+   * result, instead of sleeping (default 50; 0: never; at most 1000). A task that follows its
+   * result at once is then read without waking a sleeping process, which costs more than the
+   * round trip's own work (most of all across CPUs of a virtual machine). Costs up to this much
+   * CPU per result; a daemon whose polls find nothing polls less and less often. Thread
+   * daemons poll in their own way: `threadDaemons({ spin })`.
+   */
+  readonly spin?: number;
 }
 
 /** Command-line flags for `mirai-daemon` that carry `options`. */
@@ -42,6 +51,7 @@ export function daemonOptionArgs(options: DaemonOptions): string[] {
   if (options.output === true || options.output === 'host') args.push('--output');
   if (options.output === 'host') args.push('--task-tags');
   if (options.watchdog !== undefined) args.push(`--watchdog=${options.watchdog}`);
+  if (options.spin !== undefined) args.push(`--spin=${options.spin}`);
   for (const key of ['idletime', 'walltime', 'maxtasks'] as const) {
     const value = options[key];
     if (value !== undefined && Number.isFinite(value)) args.push(`--${key}=${value}`);

@@ -11,6 +11,8 @@ const data = workerData as ThreadWorkerData;
 const code = await runDaemon({
   ...data.options,
   watchdog: undefined,
+  // The thread's channel polls for its next task itself (threadDaemons({ spin })).
+  spin: 0,
   url: data.url,
   secret: data.secret,
   launchId: data.launchId,
