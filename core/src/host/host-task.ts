@@ -33,10 +33,11 @@ export interface TaskCanceller {
  */
 export const TASK_OVERHEAD_BYTES = 400;
 
-/** `HostTask.#header`: the frame's type in bits 0–7, its flags in bits 8–15, then `settled`. */
+/** `HostTask.#header`: the frame's type in bits 0–7, its flags in bits 8–23, then `settled`. */
+const TYPE_MASK = 0xff;
 const FLAGS_SHIFT = 8;
-const BYTE = 0xff;
-const SETTLED = 1 << 16;
+const FLAGS_MASK = 0xffff;
+const SETTLED = 1 << 24;
 
 /*
  * A million queued tasks hold a million of these, so every field costs 8 MB: what can be
@@ -70,11 +71,11 @@ export class HostTask implements Frame, Queueable {
   }
 
   get type(): FrameType {
-    return (this.#header & BYTE) as FrameType;
+    return (this.#header & TYPE_MASK) as FrameType;
   }
 
   get flags(): number {
-    return (this.#header >>> FLAGS_SHIFT) & BYTE;
+    return (this.#header >>> FLAGS_SHIFT) & FLAGS_MASK;
   }
 
   get id(): number {
