@@ -20,6 +20,18 @@ describe('prefetch with real daemons', () => {
     expect(status()?.executing).toBe(0);
   });
 
+  it("a prefetching profile's daemons are started with --spin=0 (no poll for the next task) unless spin is given", async () => {
+    const spinArgs = async (options: { prefetch?: number; spin?: number }): Promise<string[]> => {
+      await daemons(1, options);
+      const args = await mirai(() => process.argv.filter((a) => a.startsWith('--spin')));
+      await daemons(0);
+      return args;
+    };
+    expect(await spinArgs({ prefetch: 4 })).toEqual(['--spin=0']);
+    expect(await spinArgs({ prefetch: 4, spin: 200 })).toEqual(['--spin=200']);
+    expect(await spinArgs({})).toEqual([]); // the daemon's default poll
+  });
+
   it('cancels a task waiting behind a slow one without replacing the daemon', async () => {
     await daemons(1, { prefetch: 4, cancelGrace: 50 });
     const pid = status()!.daemons[0]!.pid;
