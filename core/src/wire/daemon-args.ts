@@ -37,8 +37,9 @@ export interface DaemonOptions {
    * result, instead of sleeping (default 50; 0: never; at most 1000). A task that follows its
    * result at once is then read without waking a sleeping process, which costs more than the
    * round trip's own work (most of all across CPUs of a virtual machine). Costs up to this much
-   * CPU per result; a daemon whose polls find nothing polls less and less often. Thread
-   * daemons poll in their own way: `threadDaemons({ spin })`.
+   * CPU per result; a daemon whose polls find nothing polls less and less often. A profile
+   * with `prefetch` above 1 defaults to 0. Thread daemons poll their ring for as long (unless
+   * `threadDaemons({ spin })` says otherwise).
    */
   readonly spin?: number;
 }

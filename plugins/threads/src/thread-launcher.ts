@@ -17,7 +17,10 @@ export interface ThreadWorkerData {
   readonly launchId: string;
   readonly options: DaemonOptions;
   readonly transfer: boolean;
-  /** See ThreadTransportOptions.spin. */
+  /**
+   * How long the thread's channel polls after a result (ThreadTransportOptions.spin): the
+   * launcher's own, else the profile's `spin` (0 with prefetch), else the default.
+   */
   readonly spin: number;
 }
 
@@ -60,7 +63,7 @@ export function threadLauncher(options: ThreadTransportOptions = {}): Launcher {
       const handles: LaunchHandle[] = [];
       for (let i = 0; i < n; i++) {
         const launchId = `thread-${++launches}`;
-        const data: ThreadWorkerData = { url: spec.url, secret: spec.secret, launchId, options: spec.options, transfer, spin };
+        const data: ThreadWorkerData = { url: spec.url, secret: spec.secret, launchId, options: spec.options, transfer, spin: options.spin ?? spec.options.spin ?? spin };
         const worker = new Worker(script, { workerData: data, execArgv: workerExecArgv() });
         // Threads never keep the host alive on their own: the connection does while tasks are out.
         worker.unref();

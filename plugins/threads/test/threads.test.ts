@@ -5,7 +5,7 @@
  */
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CancelledError, ConfigError, ConnectionResetError, ProtocolError, daemons, everywhere, mirai, MiraiError, miraiMap, status, type LaunchHandle, type LaunchSpec, type TaskContext } from '@mirai-ts/core';
+import { CancelledError, ConfigError, ConnectionResetError, ProtocolError, daemons, everywhere, mirai, MiraiError, miraiMap, status, type DaemonsOptions, type LaunchHandle, type LaunchSpec, type TaskContext } from '@mirai-ts/core';
 import { DEFAULT_LIMITS, frame, FrameType, type Frame } from '@mirai-ts/core/plugin';
 import { PortChannel, threadDaemons, threadLauncher, threadTransport, WAIT_IDLE_MS } from '../src/index.js';
 
@@ -43,6 +43,20 @@ describe('thread daemons', () => {
     })).catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(MiraiError);
     expect((failed as MiraiError).message).toMatch(/typed/);
+  });
+
+  it("polls as threadDaemons({ spin }) says, else as the profile's spin (0 with prefetch), else 50 µs", async () => {
+    // A task runs in the daemon's thread: its workerData says how long the channel polls.
+    const threadSpin = async (options: DaemonsOptions): Promise<unknown> => {
+      await daemons(1, options);
+      const spin = await mirai(async () => ((await import('node:worker_threads')).workerData as { spin: number }).spin);
+      await daemons(0);
+      return spin;
+    };
+    expect(await threadSpin(threadDaemons())).toBe(50);
+    expect(await threadSpin({ ...threadDaemons(), prefetch: 4 })).toBe(0);
+    expect(await threadSpin({ ...threadDaemons(), spin: 10 })).toBe(10);
+    expect(await threadSpin({ ...threadDaemons({ spin: 20 }), prefetch: 4, spin: 10 })).toBe(20);
   });
 
   it('terminates a thread stuck in a cancelled task and replaces it', async () => {
