@@ -8,23 +8,18 @@
  * chain of `setImmediate` calls for `spin` µs reads the next task through the usual path (no
  * socket is read behind Node's back) without the process going to sleep.
  *
- * A poll costs up to `spin` µs of CPU per result. One that sees no task makes the next ones
- * skip polling for 1, 2, 4 … {@link MAX_SKIPPED_POLLS} results, so a daemon whose tasks come
- * slowly, or whose host shares its CPU, soon stops polling; one that sees a task resets that.
+ * A poll costs up to `spin` µs of CPU per result; polls that see nothing back off
+ * (poll-backoff.ts).
  */
+import { PollBackoff } from './poll-backoff.js';
 
 /** Default `spin` (µs) of a daemon's poll for its next task. */
 export const DEFAULT_DAEMON_SPIN_US = 50;
 /** Most `spin` (µs) accepted: longer polls only burn CPU. */
 export const MAX_DAEMON_SPIN_US = 1_000;
-/** Most results in a row a daemon skips polling after it polled in vain. */
-export const MAX_SKIPPED_POLLS = 256;
-
 export class NextTaskPoll {
   private readonly spinMs: number;
-  /** Results left whose poll is skipped, and how many the last miss skipped. */
-  private skip = 0;
-  private backoff = 0;
+  private readonly backoff = new PollBackoff();
   private polling = false;
   private end = 0;
   /** The task count when the poll (re)started: a different count is a task that came. */
@@ -53,14 +48,11 @@ export class NextTaskPoll {
     if (this.spinMs <= 0) return;
     if (this.polling) {
       // A task came during the poll (its result is this one): a hit; poll again from here.
-      this.backoff = 0;
+      this.backoff.hit();
       this.restart();
       return;
     }
-    if (this.skip > 0) {
-      this.skip--;
-      return;
-    }
+    if (!this.backoff.shouldPoll()) return;
     this.polling = true;
     this.restart();
     this.later(this.tick);
@@ -74,13 +66,12 @@ export class NextTaskPoll {
   private readonly tick = (): void => {
     if (this.tasksReceived() !== this.countAtStart) {
       this.polling = false;
-      this.backoff = 0;
+      this.backoff.hit();
       return;
     }
     if (this.now() >= this.end) {
       this.polling = false;
-      this.backoff = Math.min(this.backoff * 2 || 1, MAX_SKIPPED_POLLS);
-      this.skip = this.backoff;
+      this.backoff.miss();
       return;
     }
     this.later(this.tick);

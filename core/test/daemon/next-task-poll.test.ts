@@ -3,7 +3,8 @@
  * and a scheduler driven by the test: how long it polls, what ends it, and how it backs off.
  */
 import { describe, expect, it } from 'vitest';
-import { MAX_SKIPPED_POLLS, NextTaskPoll } from '../../src/daemon/next-task-poll.js';
+import { NextTaskPoll } from '../../src/daemon/next-task-poll.js';
+import { MAX_SKIPPED_POLLS } from '../../src/daemon/poll-backoff.js';
 
 /** A poll of `spinUs` on a fake clock (ms) whose ticks run when the test says. */
 function harness(spinUs: number) {

@@ -25,7 +25,7 @@
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { ProtocolError, type Channel } from '@mirai-ts/core';
-import { FrameType, segmentBytes, withinResultLimit, type Frame, type FrameLimits } from '@mirai-ts/core/plugin';
+import { FrameType, PollBackoff, segmentBytes, withinResultLimit, type Frame, type FrameLimits } from '@mirai-ts/core/plugin';
 import { isUint32, postedFrame, receivedFrame } from './posted-frame.js';
 import { ACTIVE, COUNT, LOOP, Ring, RING_MAX_FRAME_BYTES, STATE, WAIT } from './ring.js';
 
@@ -81,8 +81,7 @@ export class PortChannel implements Channel {
   private waitScheduled = false;
   /** A Result was just sent (see spin). */
   private answered = false;
-  private spinSkip = 0;
-  private spinBackoff = 0;
+  private readonly spinBackoff = new PollBackoff();
   private lastFrameAt = 0;
   /** When the event loop last had a turn (see scheduleWait). */
   private turnAt = 0;
@@ -357,25 +356,19 @@ export class PortChannel implements Channel {
   /**
    * Right after a result, polls the counter for up to `spinUs` before sleeping: the next task
    * of a caller awaiting results one by one usually comes within that, and a sleeping thread
-   * takes long to wake (most of all on another CPU of a virtual machine). A spin that sees
-   * nothing makes the next ones skip spinning for a while (1, 2, 4 ... 256 waits), so a thread
-   * whose peer shares its CPU, or whose tasks come slowly, soon stops spinning.
+   * takes long to wake (most of all on another CPU of a virtual machine). Spins that see
+   * nothing back off as a process daemon's polls do (core's PollBackoff).
    */
   private spin(seen: number, now: number): boolean {
-    if (this.spinMs <= 0) return false;
-    if (this.spinSkip > 0) {
-      this.spinSkip--;
-      return false;
-    }
+    if (this.spinMs <= 0 || !this.spinBackoff.shouldPoll()) return false;
     const words = this.inbound.words;
     const end = now + this.spinMs;
     while (Atomics.load(words, COUNT) === seen && performance.now() < end);
     if (Atomics.load(words, COUNT) !== seen) {
-      this.spinBackoff = 0;
+      this.spinBackoff.hit();
       return true;
     }
-    this.spinBackoff = Math.min(this.spinBackoff * 2 || 1, 256);
-    this.spinSkip = this.spinBackoff;
+    this.spinBackoff.miss();
     return false;
   }
 
