@@ -39,7 +39,7 @@ export { daemonArgv, daemonScript, shellQuote, DAEMON_NODE_FLAGS } from './launc
 export { watchChild, type WatchedChild } from './launchers/child-output.js';
 export { daemonOptionArgs } from './wire/daemon-args.js';
 export { runDaemon, type DaemonConfig } from './daemon/loop.js';
-export { PollBackoff, MAX_SKIPPED_POLLS } from './daemon/poll-backoff.js';
+export { PollPolicy, MAX_SKIPPED_POLLS, MIN_POLL_US } from './daemon/poll-policy.js';
 export { loadTransport } from './daemon/plugins.js';
 export { daemonHandshake, type Accepted } from './daemon/handshake.js';
 export { SECRET_ENV, newSecret } from './wire/auth.js';

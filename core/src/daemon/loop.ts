@@ -122,8 +122,6 @@ class DaemonRun {
   private readonly early: Frame[] = [];
   private running: RunningTask | undefined;
   private tasksDone = 0;
-  /** Task and Everywhere frames received so far (the next-task poll watches it). */
-  private tasksReceived = 0;
   /** After a result, keeps the event loop turning for the next task (see next-task-poll.ts). */
   private readonly nextTaskPoll: NextTaskPoll;
   private readonly startedAt = Date.now();
@@ -148,7 +146,7 @@ class DaemonRun {
   ) {
     this.log = config.log ?? ((line) => process.stderr.write(`[mirai-daemon ${process.pid}] ${line}\n`));
     this.setOutputTask = config.output === 'host' ? tagTaskOutput() : undefined;
-    this.nextTaskPoll = new NextTaskPoll(config.spin ?? DEFAULT_DAEMON_SPIN_US, () => this.tasksReceived);
+    this.nextTaskPoll = new NextTaskPoll(config.spin ?? DEFAULT_DAEMON_SPIN_US);
   }
 
   /** Lets instrumentation flush (exporters) before the process exits; at most `ms`. */
@@ -220,7 +218,7 @@ class DaemonRun {
       case FrameType.Task:
       case FrameType.Everywhere:
         this.clearIdle();
-        this.tasksReceived++;
+        this.nextTaskPoll.taskArrived();
         this.queue.push(f);
         if (this.running === undefined) this.runNext();
         return;

@@ -33,13 +33,14 @@ export interface DaemonOptions {
    */
   readonly nodeOptions?: readonly string[];
   /**
-   * How long, in µs, the daemon keeps its event loop polling for its next task after sending a
-   * result, instead of sleeping (default 50; 0: never; at most 1000). A task that follows its
+   * The most µs the daemon keeps its event loop polling for its next task after sending a
+   * result, instead of sleeping (default 200; 0: never; at most 1000). A task that follows its
    * result at once is then read without waking a sleeping process, which costs more than the
-   * round trip's own work (most of all across CPUs of a virtual machine). Costs up to this much
-   * CPU per result; a daemon whose polls find nothing polls less and less often. A profile
-   * with `prefetch` above 1 defaults to 0. Thread daemons poll their ring for as long (unless
-   * `threadDaemons({ spin })` says otherwise).
+   * round trip's own work (most of all across CPUs of a virtual machine). Within this, a poll
+   * lasts 50 µs, or as long as the host has lately taken to answer where sleeping costs the
+   * daemon more than that; a daemon whose polls find nothing polls less and less often (see
+   * docs/performance.md). A profile with `prefetch` above 1 defaults to 0. Thread daemons poll
+   * their ring by the same rule, up to this (unless `threadDaemons({ spin })` says otherwise).
    */
   readonly spin?: number;
 }

@@ -25,7 +25,7 @@
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { ProtocolError, type Channel } from '@mirai-ts/core';
-import { FrameType, PollBackoff, segmentBytes, withinResultLimit, type Frame, type FrameLimits } from '@mirai-ts/core/plugin';
+import { FrameType, PollPolicy, segmentBytes, withinResultLimit, type Frame, type FrameLimits } from '@mirai-ts/core/plugin';
 import { isUint32, postedFrame, receivedFrame } from './posted-frame.js';
 import { ACTIVE, COUNT, LOOP, Ring, RING_MAX_FRAME_BYTES, STATE, WAIT } from './ring.js';
 
@@ -81,7 +81,8 @@ export class PortChannel implements Channel {
   private waitScheduled = false;
   /** A Result was just sent (see spin). */
   private answered = false;
-  private readonly spinBackoff = new PollBackoff();
+  /** When and how long to poll after a result (see spin). */
+  private readonly pollPolicy: PollPolicy;
   private lastFrameAt = 0;
   /** When the event loop last had a turn (see scheduleWait). */
   private turnAt = 0;
@@ -92,12 +93,9 @@ export class PortChannel implements Channel {
     this.waitForFrames();
   };
 
-  /** How long to poll after a result, in ms (see spin). */
-  private readonly spinMs: number;
-
   /**
    * @param wait - given, this end is a daemon thread's: it waits for frames as the file comment
-   *   says, polling `spinUs` µs after each result first (0: never). The peer must be a
+   *   says, polling up to `spinUs` µs after each result first (0: never). The peer must be a
    *   PortChannel too; never on the main thread.
    */
   constructor(
@@ -108,7 +106,7 @@ export class PortChannel implements Channel {
   ) {
     port.on('message', (message: unknown) => this.receive(message));
     port.on('close', () => this.ended(undefined));
-    this.spinMs = (wait?.spinUs ?? 0) / 1000;
+    this.pollPolicy = new PollPolicy(wait?.spinUs ?? 0);
     this.waits = wait !== undefined;
     Atomics.store(this.inbound.words, STATE, LOOP);
     port.postMessage([RING_TAG, this.inbound.buffer]);
@@ -268,7 +266,10 @@ export class PortChannel implements Channel {
     this.expected = (this.expected + 1) >>> 0;
     if (this.waits) {
       this.lastFrameAt = performance.now();
-      if (f.type === FrameType.Task || f.type === FrameType.Everywhere) this.tasksIn++;
+      if (f.type === FrameType.Task || f.type === FrameType.Everywhere) {
+        this.tasksIn++;
+        this.pollPolicy.taskArrived(this.lastFrameAt);
+      }
     }
     // A result over maxResultBytes arrived whole (moved, not copied): it is still not decoded.
     this.onFrame(withinResultLimit(f, this.limits));
@@ -354,21 +355,18 @@ export class PortChannel implements Channel {
   }
 
   /**
-   * Right after a result, polls the counter for up to `spinUs` before sleeping: the next task
-   * of a caller awaiting results one by one usually comes within that, and a sleeping thread
-   * takes long to wake (most of all on another CPU of a virtual machine). Spins that see
-   * nothing back off as a process daemon's polls do (core's PollBackoff).
+   * Right after a result, polls the counter before sleeping: the next task of a caller
+   * awaiting results one by one usually comes soon, and a sleeping thread takes long to wake
+   * (most of all on another CPU of a virtual machine). How long, and when not to, as a process
+   * daemon's polls (core's PollPolicy).
    */
   private spin(seen: number, now: number): boolean {
-    if (this.spinMs <= 0 || !this.spinBackoff.shouldPoll()) return false;
+    const end = this.pollPolicy.pollAfterResult(now);
+    if (Number.isNaN(end)) return false;
     const words = this.inbound.words;
-    const end = now + this.spinMs;
     while (Atomics.load(words, COUNT) === seen && performance.now() < end);
-    if (Atomics.load(words, COUNT) !== seen) {
-      this.spinBackoff.hit();
-      return true;
-    }
-    this.spinBackoff.miss();
+    if (Atomics.load(words, COUNT) !== seen) return true; // the frame's delivery tells the policy
+    this.pollPolicy.pollEnded();
     return false;
   }
 

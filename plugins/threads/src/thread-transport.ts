@@ -21,9 +21,10 @@ export interface ThreadTransportOptions {
    */
   readonly transfer?: boolean;
   /**
-   * How long, in µs, a daemon thread polls for its next task right after sending a result,
-   * before it sleeps in `Atomics.wait` (default: the profile's `spin`, which is 0 with
-   * `prefetch` above 1, else 50; 0: never poll; at most 1000). Polling
+   * The most µs a daemon thread polls for its next task right after sending a result, before
+   * it sleeps in `Atomics.wait` (default: the profile's `spin`, which is 0 with `prefetch`
+   * above 1, else 50; 0: never poll; at most 1000). How long within it, and when to skip a
+   * poll, as core's PollPolicy decides for process daemons. Polling
    * takes a task that comes right after its result without waking a sleeping thread, which
    * costs more than the round trip's own work: on 2 CPUs, 50 µs more than doubled the tasks per
    * second of 2 threads and made a round trip 2–3× shorter when host and thread ran on different

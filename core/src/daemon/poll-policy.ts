@@ -1,0 +1,167 @@
+/**
+ * When and how long a daemon polls for its next task after a result, instead of sleeping (a
+ * process daemon's event loop, next-task-poll.ts; a thread daemon's ring, in the threads
+ * plugin). A poll saves the daemon's wake when the task comes in time, and costs the CPU time
+ * it polls, which another process may need (its host's, when CPUs are scarce).
+ *
+ * **Does polling pay?** The daemon keeps two smoothed gaps from a result to its next task: when
+ * a poll saw the task, and when it slept without polling (after a result whose poll was
+ * skipped; one result in {@link PROBE_EVERY} skips its poll to keep that figure fresh). On the
+ * virtual machines these figures come from, a wake across CPUs costs about 30 µs (the idle CPU
+ * halts), and the second was 45–60 µs above the first; with the host on the daemon's CPU, or
+ * every CPU busy (two daemons and a host handing out a backlog on two CPUs), wakes cost little.
+ * Polling pays while the difference is at least {@link PAYS_US} (or not known yet), and stops
+ * paying after {@link MISSES_THAT_DO_NOT_PAY} polls in a row ended before their task came (as
+ * when the host gets the daemon's CPU only once the poll ends), until one sees its task.
+ *
+ * **While it does not pay**, polls last {@link MIN_POLL_US}, and one that ends before its task
+ * came was in vain: the next 1, 2, 4 … {@link MAX_SKIPPED_POLLS} results skip polling. A poll
+ * that saw its task starts that over. (With longer polls there, or backing off less, two
+ * daemons and their host on two CPUs did 40–58k tasks/s instead of 80–100k: the polls held
+ * CPUs the host needed.)
+ *
+ * **While it pays**, the window follows the gaps the polls see, as TCP sets its retransmission
+ * timeout (RFC 6298): the mean gap plus four mean deviations (at least {@link MARGIN_US} more),
+ * from MIN_POLL_US to `maxUs` (the profile's `spin`); and a poll that ended before its task came
+ * is in vain only when the task came more than `maxUs` after the result (a caller that does
+ * other things between tasks); otherwise the window was too short and grows from that gap.
+ * Over TLS, or with the host on another CPU (it sleeps too, and its wake is part of the wait),
+ * the host's answer often comes 50–120 µs after the result: a fixed 50 µs poll missed a third
+ * of them, backed off to polling after one result in 256, and the round trip took 80–115 µs
+ * instead of 45–60.
+ */
+
+/** The shortest window (µs), and the only one while polling does not pay (less if `maxUs` is less). */
+export const MIN_POLL_US = 50;
+/** Most results in a row a daemon skips polling after it polled in vain. */
+export const MAX_SKIPPED_POLLS = 256;
+/** A result in this many skips its poll, to measure what sleeping costs. */
+export const PROBE_EVERY = 64;
+/** Polling pays when sleeping makes the next task come at least this much later (µs). */
+export const PAYS_US = 25;
+/** The least a window exceeds the mean gap (µs), however steady the gaps (RFC 6298's clock granularity). */
+export const MARGIN_US = 10;
+/** Polls in a row that end before their task came, after which polling does not pay until one sees its task. */
+export const MISSES_THAT_DO_NOT_PAY = 16;
+
+/** One step of an exponentially weighted mean (weight 1/8), started by the first sample. */
+function smooth(mean: number, sample: number): number {
+  return Number.isNaN(mean) ? sample : mean + (sample - mean) / 8;
+}
+
+export class PollPolicy {
+  private readonly maxMs: number;
+  private readonly minMs: number;
+  private windowMs: number;
+  /**
+   * Smoothed gap from a result to a task that came during or after a poll (not in vain), and
+   * its mean deviation (ms): what the window is made of.
+   */
+  private meanGapMs = Number.NaN;
+  private gapDeviationMs = 0;
+  /** Smoothed gap from a result to the next task a poll saw (ms). */
+  private hitGapMs = Number.NaN;
+  /** Smoothed gap from a result to the next task when the daemon slept without polling (ms). */
+  private sleptGapMs = Number.NaN;
+  /** Results since the last one whose poll was skipped. */
+  private sinceSkipped = 0;
+  /** When the last result that left the daemon idle was sent (ms); NaN once its task came. */
+  private resultAt = Number.NaN;
+  /** Whether the daemon polled after that result. */
+  private polled = false;
+  /** When that poll ends (ms). */
+  private pollEnd = Number.NaN;
+  /** Whether it ended without a task. */
+  private pollEmpty = false;
+  /** Results left whose poll is skipped, and how many the last poll in vain skipped. */
+  private skip = 0;
+  private backoff = 0;
+  /** Polls in a row that ended before their task came. */
+  private missesInARow = 0;
+
+  /** @param maxUs - the longest window (µs); 0: never poll. */
+  constructor(maxUs: number) {
+    this.maxMs = maxUs / 1000;
+    this.minMs = Math.min(MIN_POLL_US / 1000, this.maxMs);
+    this.windowMs = this.minMs;
+  }
+
+  /** The window the next poll would have (µs). */
+  get windowUs(): number {
+    return this.windowMs * 1000;
+  }
+
+  /**
+   * Whether polling pays: sleeping made the next task come at least PAYS_US later than a poll
+   * saw it, or that is not known yet; and not {@link MISSES_THAT_DO_NOT_PAY} polls in a row
+   * ended before their task came.
+   */
+  get pays(): boolean {
+    return this.missesInARow < MISSES_THAT_DO_NOT_PAY && !(this.sleptGapMs - this.hitGapMs < PAYS_US / 1000);
+  }
+
+  /**
+   * A result left the daemon with nothing to do at `now` (ms): when to stop polling for the
+   * next task (ms), or NaN not to poll (skipping, probing, or never polling).
+   */
+  pollAfterResult(now: number): number {
+    if (this.maxMs <= 0) return Number.NaN;
+    this.resultAt = now;
+    this.pollEmpty = false;
+    // Probes only where the window can grow: with `maxUs` at MIN_POLL_US or less, whether
+    // polling pays changes nothing.
+    const probe = this.maxMs > this.minMs && ++this.sinceSkipped >= PROBE_EVERY;
+    this.polled = this.skip === 0 && !probe;
+    if (!this.polled) {
+      if (this.skip > 0) this.skip--;
+      this.sinceSkipped = 0;
+      return Number.NaN;
+    }
+    this.pollEnd = now + this.windowMs;
+    return this.pollEnd;
+  }
+
+  /** The poll ended without a task. */
+  pollEnded(): void {
+    this.pollEmpty = true;
+  }
+
+  /** A task came at `now` (ms). */
+  taskArrived(now: number): void {
+    if (Number.isNaN(this.resultAt)) return;
+    const gapMs = now - this.resultAt;
+    this.resultAt = Number.NaN;
+    // Up to twice maxUs: a wake adds to the host's time; beyond that, a caller that paused.
+    const usual = gapMs <= 2 * this.maxMs;
+    if (!this.polled) {
+      if (usual) this.sleptGapMs = smooth(this.sleptGapMs, gapMs);
+      return;
+    }
+    if (!this.pollEmpty) {
+      this.backoff = 0;
+      this.missesInARow = 0;
+      // Not a gap the poll waited through when the daemon was busy past its end (a slow tick).
+      if (now > this.pollEnd) return;
+      this.hitGapMs = smooth(this.hitGapMs, gapMs);
+      this.recordGap(gapMs);
+      return;
+    }
+    this.missesInARow++;
+    const inVain = !this.pays || gapMs > this.maxMs;
+    if (inVain) {
+      this.backoff = Math.min(this.backoff * 2 || 1, MAX_SKIPPED_POLLS);
+      this.skip = this.backoff;
+      this.windowMs = this.minMs;
+      return;
+    }
+    this.recordGap(gapMs);
+  }
+
+  private recordGap(gapMs: number): void {
+    if (Number.isNaN(this.meanGapMs)) this.gapDeviationMs = gapMs / 2;
+    else this.gapDeviationMs += (Math.abs(gapMs - this.meanGapMs) - this.gapDeviationMs) / 4;
+    this.meanGapMs = smooth(this.meanGapMs, gapMs);
+    const window = this.pays ? this.meanGapMs + Math.max(MARGIN_US / 1000, 4 * this.gapDeviationMs) : 0;
+    this.windowMs = Math.min(this.maxMs, Math.max(this.minMs, window));
+  }
+}

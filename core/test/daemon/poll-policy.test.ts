@@ -1,0 +1,164 @@
+/**
+ * When and how long a daemon polls for its next task (src/daemon/poll-policy.ts), on times
+ * (ms) the test chooses: whether polling pays, how the window follows the gaps, what a poll in
+ * vain skips, the probes.
+ */
+import { describe, expect, it } from 'vitest';
+import { MAX_SKIPPED_POLLS, MIN_POLL_US, MISSES_THAT_DO_NOT_PAY, PAYS_US, PollPolicy, PROBE_EVERY } from '../../src/daemon/poll-policy.js';
+
+/** A policy and a clock (ms) that only moves forward. */
+function driven(maxUs: number) {
+  const policy = new PollPolicy(maxUs);
+  let clock = 0;
+  return {
+    policy,
+    /**
+     * One result and its next task `gapUs` later: polled or not, and if polled, whether the
+     * poll saw the task (its window ended after the task came) or ended first.
+     */
+    round(gap: number | ((polled: boolean) => number)): { polled: boolean; windowUs: number } {
+      clock += 1; // ms between rounds: the task's own run
+      const start = clock;
+      const end = policy.pollAfterResult(start);
+      const polled = !Number.isNaN(end);
+      const windowUs = polled ? Math.round((end - start) * 1000) : 0;
+      const gapUs = typeof gap === 'number' ? gap : gap(polled);
+      if (polled && gapUs >= windowUs) policy.pollEnded();
+      clock = start + gapUs / 1000;
+      policy.taskArrived(clock);
+      return { polled, windowUs };
+    },
+    /** Rounds until one polls: how many did not, and that one's window. */
+    untilPolled(gap: number | ((polled: boolean) => number)): { skipped: number; windowUs: number } {
+      for (let skipped = 0; ; skipped++) {
+        const { polled, windowUs } = this.round(gap);
+        if (polled) return { skipped, windowUs };
+      }
+    },
+  };
+}
+
+/** Teaches `d` that a poll sees its task `hitUs` after the result, and a daemon that slept `sleptUs`. */
+function teach(d: ReturnType<typeof driven>, hitUs: number, sleptUs: number): void {
+  for (let i = 0; i < 3 * PROBE_EVERY; i++) d.round((polled) => (polled ? hitUs : sleptUs));
+}
+
+describe('PollPolicy', () => {
+  it('never polls with maxUs 0', () => {
+    const d = driven(0);
+    for (let i = 0; i < 100; i++) expect(d.round(10).polled).toBe(false);
+  });
+
+  it('starts with a window of MIN_POLL_US, or maxUs when less', () => {
+    expect(new PollPolicy(200).windowUs).toBe(MIN_POLL_US);
+    expect(new PollPolicy(30).windowUs).toBeCloseTo(30, 6);
+  });
+
+  it('where sleeping costs little, polls MIN_POLL_US and skips 1, 2, 4 … results after polls in vain; a hit starts over', () => {
+    const d = driven(200);
+    teach(d, 10, 10 + PAYS_US / 2); // sleeping costs less than PAYS_US
+    expect(d.policy.pays).toBe(false);
+    // Each poll's task comes at 120 µs, past its 50 µs window but within maxUs.
+    const missed = (polled: boolean): number => (polled ? 120 : 10 + PAYS_US / 2);
+    const rounds = Array.from({ length: 11 }, () => d.untilPolled(missed));
+    expect(rounds.map((r) => r.skipped).slice(1)).toEqual([1, 2, 4, 8, 16, 32, 64, 128, MAX_SKIPPED_POLLS, MAX_SKIPPED_POLLS]);
+    for (const r of rounds) expect(r.windowUs).toBe(MIN_POLL_US);
+    expect(d.untilPolled(10).skipped).toBe(MAX_SKIPPED_POLLS); // that poll saw its task …
+    expect(d.untilPolled(10).skipped).toBe(0); // … and polling goes on at once
+  });
+
+  it('where sleeping costs more, widens the window to the gaps its polls missed, up to maxUs, and does not skip', () => {
+    const d = driven(200);
+    teach(d, 20, 90); // sleeping makes the task come 70 µs later
+    expect(d.policy.pays).toBe(true);
+    // The host now answers in 100–130 µs (a daemon that slept sees it 70 µs later): the first
+    // poll ends first, and the window grows.
+    const windows: number[] = [];
+    let slept = 0;
+    for (let i = 0; i < 200; i++) {
+      const round = d.round((polled) => 100 + (i % 4) * 10 + (polled ? 0 : 70));
+      if (round.polled) windows.push(round.windowUs);
+      else if (i >= 100) slept++;
+    }
+    expect(windows[0]).toBeLessThan(100);
+    // Once it has seen a few: every poll waits long enough, and none is skipped but the probes.
+    for (const w of windows.slice(-100)) expect(w).toBeGreaterThan(130);
+    for (const w of windows) expect(w).toBeLessThanOrEqual(200);
+    expect(slept).toBeLessThanOrEqual(Math.ceil(100 / PROBE_EVERY));
+    expect(d.policy.pays).toBe(true);
+  });
+
+  it('counts a task later than maxUs as a poll in vain even where polling pays, and shrinks the window back', () => {
+    const d = driven(200);
+    for (let i = 0; i < 300; i++) d.round((polled) => (polled ? 150 : 220)); // a window near maxUs
+    expect(d.policy.pays).toBe(true);
+    expect(d.policy.windowUs).toBeGreaterThan(150);
+    d.untilPolled(5_000); // the task came long after: a caller that paused
+    expect(d.policy.windowUs).toBe(MIN_POLL_US);
+    expect(d.untilPolled(20).skipped).toBe(1);
+  });
+
+  it('stops taking polls for paying after MISSES_THAT_DO_NOT_PAY in a row whose task came just after they ended', () => {
+    // As when the host shares the daemon's CPU and gets it only once the poll ends: every
+    // task comes 10 µs after its poll, however long the poll.
+    const d = driven(1000);
+    let polls = 0;
+    while (d.policy.pays) {
+      const windowUs = d.policy.windowUs;
+      if (d.round((polled) => (polled ? windowUs + 10 : 10)).polled) polls++;
+      expect(polls).toBeLessThanOrEqual(MISSES_THAT_DO_NOT_PAY);
+    }
+    expect(polls).toBe(MISSES_THAT_DO_NOT_PAY);
+    expect(d.policy.windowUs).toBe(MIN_POLL_US);
+    const skipped = [1, 2, 3].map(() => d.untilPolled((polled) => (polled ? MIN_POLL_US + 10 : 10)).skipped);
+    expect(skipped[0]).toBeGreaterThanOrEqual(1);
+    expect(skipped).toEqual([skipped[0], 2 * skipped[0]!, 4 * skipped[0]!]); // in vain, each of them
+  });
+
+  it('a poll that sees its task starts the count of misses in a row over', () => {
+    const d = driven(1000);
+    teach(d, 20, 90);
+    for (let run = 0; run < 3; run++) {
+      for (let miss = 0; miss < MISSES_THAT_DO_NOT_PAY - 1; miss++) {
+        const windowUs = d.policy.windowUs;
+        d.untilPolled((polled) => (polled ? windowUs + 5 : 90));
+      }
+      d.untilPolled((polled) => (polled ? 10 : 90));
+    }
+    expect(d.policy.pays).toBe(true);
+  });
+
+  it('does not learn what sleeping costs from a caller that paused', () => {
+    const d = driven(200);
+    teach(d, 10, 10 + PAYS_US / 2);
+    // Results whose poll is skipped, each answered 5 ms later: not a wake, a caller's pause.
+    d.untilPolled((polled) => (polled ? 120 : 10 + PAYS_US / 2)); // a poll in vain: one skipped
+    for (let i = 0; i < 8; i++) d.untilPolled((polled) => (polled ? 10 : 5_000));
+    expect(d.policy.pays).toBe(false);
+  });
+
+  it('skips one poll in PROBE_EVERY to learn what sleeping costs, and none when the window cannot grow', () => {
+    for (const [maxUs, probes] of [
+      [200, 3],
+      [MIN_POLL_US, 0],
+    ] as const) {
+      const d = driven(maxUs);
+      let skipped = 0;
+      for (let i = 0; i < 3 * PROBE_EVERY; i++) if (!d.round(10).polled) skipped++;
+      expect(skipped).toBe(probes);
+    }
+  });
+
+  it('does not take a gap from a task that came after the poll should have ended but before its last tick', () => {
+    const d = driven(200);
+    teach(d, 20, 90);
+    const before = d.policy.windowUs;
+    // The poll's window ended at 50 µs, but the daemon was busy until the task came at 400
+    // µs (the poll never saw its end): not a poll in vain, and not a gap to learn from.
+    const end = d.policy.pollAfterResult(10_000);
+    expect(end).toBeCloseTo(10_000 + before / 1000);
+    d.policy.taskArrived(10_000.4);
+    expect(d.policy.windowUs).toBe(before);
+    expect(d.untilPolled(20).skipped).toBe(0);
+  });
+});
