@@ -40,12 +40,13 @@ async function watch(data: WatchdogData): Promise<void> {
   // keep the daemon alive.
   // The daemon handles its host going away itself, unless a task keeps its thread busy:
   // then autoexit could not act, and the daemon would spin on with no one to stop it.
+  // Busy or not when the host went: a task already read before the host's going (its bytes
+  // arrive with the close) starts after it, and then hears nothing either. An idle daemon
+  // exits by itself well within the wait; one still in a task after it is stuck.
   channel.onClose = () => {
-    if (data.autoexit !== true || Atomics.load(data.taskState, 0) === 0) return;
-    const task = Atomics.load(data.taskState, 1);
+    if (data.autoexit !== true) return;
     setTimeout(() => {
-      const stillOnIt = Atomics.load(data.taskState, 0) === 1 && Atomics.load(data.taskState, 1) === task;
-      if (stillOnIt) process.kill(process.pid, 'SIGKILL');
+      if (Atomics.load(data.taskState, 0) === 1) process.kill(process.pid, 'SIGKILL');
     }, STUCK_AFTER_HOST_GONE_MS);
   };
   channel.onFrame = (f) => {
