@@ -1,9 +1,10 @@
 /**
  * Scheduling strategies: which daemon gets the next queued task.
  *
- * - FIFO (`dispatcher: true`, mirai's dispatcher): one task per daemon at a time, the
- *   longest-idle daemon first. A slow task never holds up another. Opt-in `prefetch: k`
- *   keeps up to k tasks in flight per daemon, for tiny tasks where the round trip dominates.
+ * - FIFO (`dispatcher: true`, mirai's dispatcher): tasks in submission order, one per daemon
+ *   at a time, to the daemon freed last. A slow task never holds up another. Opt-in
+ *   `prefetch: k` keeps up to k tasks in flight per daemon, for tiny tasks where the round
+ *   trip dominates.
  * - Direct (`dispatcher: false`): tasks go round-robin to connected daemons at once and queue
  *   there; less overhead per task, but a slow task delays those queued behind it.
  *
@@ -35,15 +36,19 @@ export interface Scheduler {
 }
 
 /**
- * mirai's dispatcher: one task per daemon, longest-idle daemon first. With `prefetch: k`
+ * mirai's dispatcher: tasks in submission order, one per daemon, to the daemon freed last. That
+ * daemon is still polling for its next task (daemon/poll-policy.ts) and its connection is warm;
+ * one idle longer sleeps, and waking it costs more than a round trip's own work (mirai takes
+ * its first idle slot, which keeps a caller that awaits one task at a time on one daemon too).
+ * Daemons left idle stay idle, so `idletime` and scaling down retire them. With `prefetch: k`
  * (k > 1) a daemon holds up to k tasks: it starts the next as soon as it answers one, with no
  * round trip in between. Daemons with room take turns, one task each, so the queue spreads
  * evenly and stays in submission order.
  */
 export class FifoScheduler implements Scheduler {
   /**
-   * Daemons with room for a task, longest-waiting first, each at most once. A queue with O(1)
-   * shift: with thousands of daemons, assigning a task costs the same as with ten.
+   * Daemons with room for a task, in the order they got it, each at most once. O(1) at either
+   * end: with thousands of daemons, assigning a task costs the same as with ten.
    */
   private readonly idle = new TaskQueue<DaemonConnection>();
   /** Daemons with `everywhere()` copies still to send: checked first, and only they. */
@@ -73,7 +78,8 @@ export class FifoScheduler implements Scheduler {
       }
     }
     while (this.idle.size > 0 && state.queued()) {
-      const conn = this.idle.shift()!;
+      // One task each: the daemon freed last. With prefetch: the one waiting longest, in turn.
+      const conn = this.depth === 1 ? this.idle.pop()! : this.idle.shift()!;
       // A daemon may have left, or filled up, since it was released: skip it.
       if (this.hasRoom(conn)) state.assign(conn, state.next());
       if (this.hasRoom(conn)) this.idle.push(conn);

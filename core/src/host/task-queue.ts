@@ -1,5 +1,5 @@
 /**
- * FIFO queue with O(1) push, shift and remove (removal leaves a hole that shift skips). Each
+ * Queue with O(1) push, shift, pop and remove (removal leaves a hole that shift and pop skip). Each
  * item carries its own position (`queuePosition`, -1 when not queued), so a million queued
  * tasks cost a slot each and no side table.
  */
@@ -49,6 +49,19 @@ export class TaskQueue<T extends Queueable> {
         item.queuePosition = -1;
         this.count--;
         this.compact();
+        return item;
+      }
+    }
+    return undefined;
+  }
+
+  /** Takes the item pushed last (LIFO), or undefined when empty. */
+  pop(): T | undefined {
+    while (this.items.length > this.head) {
+      const item = this.items.pop();
+      if (item !== undefined) {
+        item.queuePosition = -1;
+        this.count--;
         return item;
       }
     }

@@ -69,6 +69,25 @@ describe('dispatcher (in memory)', () => {
     await dispatcher.close('end');
   });
 
+  it('gives a task to the daemon freed last: a caller awaiting one task at a time stays on one daemon', async () => {
+    const { dispatcher, join } = await setup();
+    const daemons = [await join(echo), await join(echo), await join(echo)];
+    await until(() => dispatcher.connections === 3);
+    const first = task(0);
+    dispatcher.submit(first);
+    await until(() => first.outcome.settled);
+    const [freedLast] = daemons.filter((d) => d.received.includes(first.id));
+    for (let i = 1; i <= 10; i++) {
+      const t = task(i);
+      dispatcher.submit(t);
+      await until(() => t.outcome.settled);
+      expect(t.outcome.value).toBe(i);
+    }
+    expect(freedLast!.received).toHaveLength(11);
+    expect(daemons.reduce((n, d) => n + d.received.length, 0)).toBe(11); // the others stayed idle
+    await dispatcher.close('end');
+  });
+
   it('settles a task with its value, and with a rebuilt error when the task threw', async () => {
     const { dispatcher, join } = await setup();
     await join(([x]) => {
@@ -128,15 +147,15 @@ describe('dispatcher (in memory)', () => {
 
   it('settles the running task of a lost daemon with a connection reset (19), and nothing else', async () => {
     const { dispatcher, join, events } = await setup();
-    const a = await join(hold);
     const b = await join(echo);
+    const a = await join(hold);
     await until(() => dispatcher.connections === 2);
     const onA = task('a');
     dispatcher.submit(onA);
     await until(() => a.received.length + b.received.length === 1);
     const victim = a.received.length === 1 ? a : b;
     const other = victim === a ? b : a;
-    if (victim !== a) throw new Error('the holding daemon should have taken the task'); // a joined first
+    if (victim !== a) throw new Error('the holding daemon should have taken the task'); // a joined last
     const later = task('later');
     a.crash();
     await until(() => onA.outcome.settled);

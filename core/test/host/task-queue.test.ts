@@ -18,6 +18,20 @@ describe('task queue', () => {
     expect([...out].sort((a, b) => a - b)).toEqual(out);
   });
 
+  it('pops the item pushed last, skipping removed ones, and shift still sees the rest in order', () => {
+    const q = new TaskQueue<{ n: number; queuePosition: number }>();
+    const items = [1, 2, 3, 4, 5].map((n) => ({ n, queuePosition: -1 }));
+    items.forEach((i) => q.push(i));
+    expect(q.pop()).toBe(items[4]);
+    expect(q.remove(items[3]!)).toBe(true); // a hole at the end: pop skips it
+    expect(q.pop()).toBe(items[2]);
+    expect(q.has(items[2]!)).toBe(false);
+    q.push(items[2]!); // pushed again: last once more, removable
+    expect(q.remove(items[2]!)).toBe(true);
+    expect([q.shift(), q.pop(), q.pop()]).toEqual([items[0], items[1], undefined]);
+    expect(q.size).toBe(0);
+  });
+
   it('puts a handed-back item first, and can still remove it', () => {
     const q = new TaskQueue<{ n: number; queuePosition: number }>();
     const [a, b, c, d] = [1, 2, 3, 4].map((n) => ({ n, queuePosition: -1 }));
