@@ -189,6 +189,7 @@ const SIM = new URL('./children/daemon-sim.mjs', import.meta.url).pathname;
 const SCALE_SMALL = 10;
 const SCALE_LARGE = 10_000;
 const SCALE_TASKS = 20_000;
+const SCALE_SEQUENTIAL = 2_000;
 let simChildren = new Set();
 
 /**
@@ -216,6 +217,14 @@ async function stopSims() {
   simChildren = new Set();
 }
 
+/** Mean µs of a sequential round trip (one task at a time) on the simulated daemons connected. */
+async function sequentialRtt() {
+  for (let i = 0; i < P.RTT_WARMUP / 3; i++) await mirai(() => 1);
+  const t0 = now();
+  for (let i = 0; i < SCALE_SEQUENTIAL; i++) await mirai(() => 1);
+  return ((now() - t0) * 1000) / SCALE_SEQUENTIAL;
+}
+
 /** Per-task cost (µs) of SCALE_TASKS trivial tasks submitted at once. */
 async function dispatchCost() {
   const batch = async (n) => {
@@ -236,10 +245,12 @@ benchmarks.push({
   metrics: {
     dispatch_10_daemons_us: 'µs',
     dispatch_10k_daemons_us: 'µs',
+    rtt_10_daemons_us: 'µs',
+    rtt_10k_daemons_us: 'µs',
     host_kb_per_daemon: 'KiB',
     accept_10k_s: 's',
   },
-  description: `one host with ${SCALE_SMALL} and ${SCALE_LARGE} simulated daemons (children/daemon-sim.mjs, one process, real handshakes): per-task dispatch cost, host RSS per connected daemon, time to admit ${SCALE_LARGE}`,
+  description: `one host with ${SCALE_SMALL} and ${SCALE_LARGE} simulated daemons (children/daemon-sim.mjs, one process, real handshakes): per-task dispatch cost, a sequential round trip, host RSS per connected daemon, time to admit ${SCALE_LARGE}`,
   capMs: 180_000,
   async run(ctx) {
     const secret = randomBytes(32).toString('hex');
@@ -248,6 +259,7 @@ benchmarks.push({
       const url = status().url;
       await simulate(url, secret, SCALE_SMALL);
       const small = await dispatchCost();
+      const smallRtt = await sequentialRtt();
       await stopSims();
       while (info().connections > 0) await sleep(5);
       gc();
@@ -262,8 +274,16 @@ benchmarks.push({
       gc();
       const perDaemon = (process.memoryUsage().rss - rss0) / 1024 / SCALE_LARGE;
       const large = await dispatchCost();
+      const largeRtt = await sequentialRtt();
       if (ctx.round === 0) ctx.note('host_kb_per_daemon', 'growth of the host process RSS while the simulated daemons connect, after a full GC, divided by their number');
-      return { dispatch_10_daemons_us: small, dispatch_10k_daemons_us: large, host_kb_per_daemon: perDaemon, accept_10k_s: accept };
+      return {
+        dispatch_10_daemons_us: small,
+        dispatch_10k_daemons_us: large,
+        rtt_10_daemons_us: smallRtt,
+        rtt_10k_daemons_us: largeRtt,
+        host_kb_per_daemon: perDaemon,
+        accept_10k_s: accept,
+      };
     } finally {
       await daemons(0);
       await stopSims();
