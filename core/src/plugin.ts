@@ -40,6 +40,7 @@ export { watchChild, type WatchedChild } from './launchers/child-output.js';
 export { daemonOptionArgs } from './wire/daemon-args.js';
 export { runDaemon, type DaemonConfig } from './daemon/loop.js';
 export { PollPolicy, MAX_SKIPPED_POLLS, MIN_POLL_US } from './daemon/poll-policy.js';
+export { MAX_DAEMON_SPIN_US } from './daemon/next-task-poll.js';
 export { loadTransport } from './daemon/plugins.js';
 export { daemonHandshake, type Accepted } from './daemon/handshake.js';
 export { SECRET_ENV, newSecret } from './wire/auth.js';

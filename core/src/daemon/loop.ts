@@ -136,7 +136,7 @@ class DaemonRun {
   /** A microtask that cleans the globals is pending (see globalsToClean). */
   private cleanScheduled = false;
   private watchdog: Worker | undefined;
-  /** Shared with the watchdog: [busy (0/1), number of tasks started]. */
+  /** Shared with the watchdog: [busy (0/1)]. */
   private taskState: Int32Array | undefined;
   private readonly log: (line: string) => void;
 
@@ -182,7 +182,7 @@ class DaemonRun {
     const settings = this.config.watchdog;
     if (settings === undefined) return;
     void this.watchdog?.terminate();
-    this.taskState ??= new Int32Array(new SharedArrayBuffer(8));
+    this.taskState ??= new Int32Array(new SharedArrayBuffer(4));
     const data: WatchdogData = {
       ...settings,
       url: this.config.url,
@@ -283,10 +283,7 @@ class DaemonRun {
         tracestate: trace?.tracestate,
       });
     }
-    if (this.taskState) {
-      Atomics.add(this.taskState, 1, 1); // a new task
-      Atomics.store(this.taskState, 0, 1); // busy
-    }
+    if (this.taskState) Atomics.store(this.taskState, 0, 1); // busy
     let outcome: unknown;
     try {
       outcome = this.runTask === undefined ? this.invoke(task, running, own) : this.runTask(task.id, () => this.invoke(task, running, own));

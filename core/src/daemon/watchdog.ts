@@ -25,7 +25,7 @@ export interface WatchdogData {
   readonly respawn: { readonly execPath: string; readonly args: readonly string[]; readonly cwd: string };
   /** The daemon's autoexit: with `true`, a daemon stuck in a task when its host goes is ended. */
   readonly autoexit: boolean | 'finish';
-  /** Shared with the daemon's thread: [busy (0/1), number of tasks started]. */
+  /** Shared with the daemon's thread: [busy (0/1)]. */
   readonly taskState: Int32Array;
 }
 

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { isMainThread, MessageChannel, parentPort, type MessagePort } from 'node:worker_threads';
 import { ConfigError, type Channel, type DialOptions, type Listener, type ListenOptions, type Transport } from '@mirai-ts/core';
-import { checkOptions, is } from '@mirai-ts/core/plugin';
+import { checkOptions, is, MAX_DAEMON_SPIN_US } from '@mirai-ts/core/plugin';
 import { DEFAULT_SPIN_US, PortChannel } from './port-channel.js';
 
 /** Options of {@link threadTransport}. */
@@ -87,14 +87,10 @@ function checkUrl(url: string): string {
   return parsed.host === '' ? `thread://${randomUUID()}` : `thread://${parsed.host}`;
 }
 
-/** The longest `spin` accepted (µs): longer polls only burn CPU. */
-const MAX_SPIN_US = 1_000;
-
 /** The rules of {@link ThreadTransportOptions}, in core's style (see `checkOptions`). */
 const THREAD_OPTIONS = {
   transfer: is.boolean,
-  spin: (value: unknown): string | undefined =>
-    typeof value === 'number' && value >= 0 && value <= MAX_SPIN_US ? undefined : `a number of µs from 0 to ${MAX_SPIN_US}`,
+  spin: is.between(0, MAX_DAEMON_SPIN_US, 'µs'),
 } as const;
 
 /** Checks options; unknown keys and bad values are a ConfigError. */
