@@ -11,6 +11,7 @@ import { cpuSeconds, gc, listenUnix, now, overDraws, rssMb, sleep, spawnNode, st
 import { checkPayload, payloadArray } from './lib/payload.mjs';
 import * as P from './params.mjs';
 import { miraiRoundTripUs } from './lib/rtt.mjs';
+import { busy, calibratedIterations } from './lib/busy.mjs';
 
 const DIAL = new URL('./children/dial.cjs', import.meta.url).pathname;
 
@@ -45,39 +46,6 @@ async function trivialBatch(count, collect = false) {
 function checkMap(values, items) {
   if (!Array.isArray(values) || values.length !== items.length) throw new Error('map returned the wrong number of values');
   for (let i = 0; i < items.length; i += 997) if (values[i] !== items[i]) throw new Error(`map value ${i} is wrong`);
-}
-
-/**
- * A CPU-bound task: `n` rounds of integer arithmetic the JIT cannot remove. Runs on the
- * host for calibration and on daemons (as source) for the benchmark.
- */
-const busy = ({ n }) => {
-  let x = 0;
-  for (let i = 0; i < n; i++) x = (x + i * i) % 1000003;
-  return x;
-};
-
-/** CPU time (ms) this process spends running `busy({ n })`: immune to other load. */
-function busyCpuMs(n) {
-  const c0 = process.cpuUsage();
-  busy({ n });
-  const c = process.cpuUsage(c0);
-  return (c.user + c.system) / 1000;
-}
-
-/**
- * Iterations of `busy` that take CPU_TASK_MS of CPU time on the host, measured once per
- * run. CPU time, not wall time, so a busy machine does not skew the calibration.
- */
-function calibratedIterations(ctx) {
-  if (ctx.shared.cpuIterations) return ctx.shared.cpuIterations;
-  for (let i = 0; i < 5; i++) busy({ n: 1e6 }); // optimise it first
-  let n = 1e7;
-  for (let pass = 0; pass < 3; pass++) n = Math.round((n * P.CPU_TASK_MS) / busyCpuMs(n));
-  const ms = busyCpuMs(n);
-  ctx.note('cpu8x500_s', `each task: ${n.toExponential(2)} iterations, ${ms.toFixed(0)} ms of CPU on the host; ideal ${((P.CPU_TASKS / 2) * ms / 1000).toFixed(2)} s`);
-  ctx.shared.cpuIterations = n;
-  return n;
 }
 
 export const benchmarks = [
@@ -228,6 +196,7 @@ export const benchmarks = [
   {
     name: 'cpu8x500',
     metrics: { cpu8x500_s: 's', cpu1_s: 's' },
+    limit: 'cpu8x500_limit',
     description: `${P.CPU_TASKS} CPU-bound tasks of ~${P.CPU_TASK_MS} ms (calibrated on the host) on 2 daemons, wall time; cpu1_s: one such task alone`,
     run: (ctx) => {
       const n = calibratedIterations(ctx);

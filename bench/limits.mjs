@@ -12,9 +12,11 @@ import { FrameReader, writeFrame } from './lib/framing.mjs';
 import { gc, listenUnix, measureInTurn, now, spawnNode, stopChild } from './lib/harness.mjs';
 import * as P from './params.mjs';
 import { checkPayload, payloadArray } from './lib/payload.mjs';
+import { calibratedIterations } from './lib/busy.mjs';
 
 const ECHO = new URL('./children/echo.mjs', import.meta.url).pathname;
 const DIAL = new URL('./children/dial.cjs', import.meta.url).pathname;
+const BURN = new URL('./children/burn.mjs', import.meta.url).pathname;
 
 /**
  * Starts `n` peer children on a fresh Unix socket (`spawnPeer(socketPath)` starts one, which
@@ -189,5 +191,22 @@ export const benchmarks = [
         return { payload100mb_bytes_limit_s: seconds };
       }),
   },
+  {
+    name: 'cpu8x500_limit',
+    metrics: { cpu8x500_limit_s: 's' },
+    description:
+      'the CPU work of cpu8x500 in 2 bare node children (each runs the same loop CPU_TASKS / 2 times in a row), wall time: what the machine gives two busy processes at once (on a VM whose vCPUs slow down when both are busy, more than CPU_TASKS / 2 × CPU_TASK_MS)',
+    run: (ctx) => {
+      const n = calibratedIterations(ctx);
+      const job = (count, iterations) => Buffer.from(JSON.stringify({ n: iterations, count }));
+      return withPeers(2, (path) => spawnNode(BURN, [path]), async (peers) => {
+        // Both children compile the loop before the clock starts, as the daemons do.
+        await Promise.all(peers.map((peer) => request(peer, job(1, 1e5))));
+        gc();
+        const t0 = now();
+        await Promise.all(peers.map((peer) => request(peer, job(P.CPU_TASKS / 2, n))));
+        return { cpu8x500_limit_s: (now() - t0) / 1000 };
+      });
+    },
+  },
 ];
-
