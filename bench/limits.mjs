@@ -17,6 +17,7 @@ import { calibratedIterations } from './lib/busy.mjs';
 const ECHO = new URL('./children/echo.mjs', import.meta.url).pathname;
 const DIAL = new URL('./children/dial.cjs', import.meta.url).pathname;
 const BURN = new URL('./children/burn.mjs', import.meta.url).pathname;
+const ECHO_MANY = new URL('./children/echo-many.mjs', import.meta.url).pathname;
 
 /**
  * Starts `n` peer children on a fresh Unix socket (`spawnPeer(socketPath)` starts one, which
@@ -58,6 +59,42 @@ export async function withPeers(n, spawnPeer, fn, ctx, sharedReads = false) {
  */
 function withEchoes(n, mode, fn, ctx) {
   return withPeers(n, (path) => spawnNode(ECHO, [path, mode]), fn, ctx, mode === 'raw-onread');
+}
+
+/**
+ * `count` raw echo connections from one child (`children/echo-many.mjs`), each read by the host
+ * into the core's shared read buffer as mirai-ts reads its daemons' connections; runs
+ * `fn(peers)` (as {@link withPeers}) and closes them all after.
+ */
+async function withManyEchoes(count, fn) {
+  const server = await listenUnix({ backlog: 4096 });
+  const child = spawnNode(ECHO_MANY, [server.path, String(count)], { manyFds: true });
+  try {
+    const peers = [];
+    for (let i = 0; i < count; i++) {
+      const socket = await Promise.race([server.connection(), child.exited.then((code) => Promise.reject(new Error(`echo-many exited with code ${code}`)))]);
+      const peer = { onFrame: () => {}, send: (body) => writeFrame(socket, body) };
+      const reader = new FrameReader((body) => peer.onFrame(body));
+      if (!readIntoSharedBuffer(socket, (buffer, bytes) => reader.push(buffer.subarray(0, bytes)))) throw new Error('this Node cannot read an accepted socket into a shared buffer');
+      peers.push(peer);
+    }
+    return await fn(peers);
+  } finally {
+    await server.close();
+    await stopChild(child);
+  }
+}
+
+/** Per-message µs of SCALE_TASKS messages over `count` raw echo connections, one in flight each. */
+function rawDispatchUs(count) {
+  return withManyEchoes(count, async (peers) => {
+    const body = Buffer.alloc(P.RTT_LIMIT_BODY_BYTES, 7);
+    await pump(peers, P.TPS_WARMUP, body);
+    gc();
+    const t0 = now();
+    await pump(peers, P.SCALE_TASKS, body);
+    return ((now() - t0) * 1000) / P.SCALE_TASKS;
+  });
 }
 
 /** One request and its reply, as a promise (the same await per message as `await mirai()`). */
@@ -208,5 +245,19 @@ export const benchmarks = [
         return { cpu8x500_limit_s: (now() - t0) / 1000 };
       });
     },
+  },
+  {
+    name: 'scale_limit',
+    metrics: { dispatch_10_limit_us: 'µs', dispatch_10k_limit_us: 'µs' },
+    derived: {
+      dispatch_10k_scaling_limit: { unit: '×', of: ['dispatch_10k_limit_us', 'dispatch_10_limit_us'], compute: (many, few) => many / few },
+      dispatch_10k_added_limit_us: { unit: 'µs', of: ['dispatch_10k_limit_us', 'dispatch_10_limit_us'], compute: (many, few) => many - few },
+    },
+    description: `the dispatch figures of \`scale\` without mirai-ts: ${P.SCALE_TASKS} raw messages (one in flight per connection) over ${P.SCALE_SMALL} and over ${P.SCALE_LARGE} Unix-socket connections from one echo child (children/echo-many.mjs), the host reading as mirai-ts does; dispatch_10k_scaling_limit: what many connections cost bare sockets, the per-message ratio`,
+    capMs: 120_000,
+    run: async () => ({
+      dispatch_10_limit_us: await rawDispatchUs(P.SCALE_SMALL),
+      dispatch_10k_limit_us: await rawDispatchUs(P.SCALE_LARGE),
+    }),
   },
 ];

@@ -65,3 +65,12 @@ export const CPU_TASK_MS = 500;
 
 /** Cancellation: how long to wait for the next task before giving up (reports null). */
 export const CANCEL_CAP_MS = 5_000;
+
+/**
+ * The scale figures (`scale` and its raw limit `scale_limit`): connected daemons (or raw echo
+ * connections), few and many, and the trivial tasks (messages) timed with each, after a warm-up
+ * batch of TPS_WARMUP.
+ */
+export const SCALE_SMALL = 10;
+export const SCALE_LARGE = 10_000;
+export const SCALE_TASKS = 20_000;

@@ -3,12 +3,11 @@
  * Built packages only (core/dist and the plugins' dist folders): build first. Each benchmark starts its
  * own pool and resets it in a `finally`.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { daemons, info, mirai, miraiMap, status } from '@mirai-ts/core';
 import { threadDaemons } from '@mirai-ts/threads';
 import { Piscina } from 'piscina';
-import { gc, measureInTurn, now, sleep, stopChild, trackPid } from './lib/harness.mjs';
+import { gc, measureInTurn, now, sleep, spawnNode, stopChild } from './lib/harness.mjs';
 import { checkPayload, payloadArray } from './lib/payload.mjs';
 import * as P from './params.mjs';
 
@@ -185,11 +184,9 @@ benchmarks.push({
 });
 
 const SIM = new URL('./children/daemon-sim.mjs', import.meta.url).pathname;
-/** Simulated daemons for the scale figures, and the tasks timed per dispatch figure. */
-const SCALE_SMALL = 10;
-const SCALE_LARGE = 10_000;
-const SCALE_TASKS = 20_000;
+/** Round trips of the sequential scale figures. */
 const SCALE_SEQUENTIAL = 2_000;
+const { SCALE_SMALL, SCALE_LARGE, SCALE_TASKS } = P;
 let simChildren = new Set();
 
 /**
@@ -198,13 +195,8 @@ let simChildren = new Set();
  */
 async function simulate(url, secret, count) {
   const before = info().cumulative;
-  const child = spawn('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, SIM, url, String(count)], {
-    env: { ...process.env, MIRAI_SECRET: secret },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  child.exited = new Promise((resolve) => child.once('exit', resolve));
+  const child = spawnNode(SIM, [url, String(count)], { manyFds: true, env: { ...process.env, MIRAI_SECRET: secret } });
   simChildren.add(child);
-  trackPid(child.pid);
   while (info().cumulative - before < count) {
     if (child.exitCode !== null) throw new Error(`the daemon simulator exited with code ${child.exitCode}`);
     await sleep(20); // info() counts connections: polling it often would slow the host it measures
@@ -249,6 +241,11 @@ benchmarks.push({
     rtt_10k_daemons_us: 'µs',
     host_kb_per_daemon: 'KiB',
     accept_10k_s: 's',
+  },
+  limit: 'scale_limit',
+  derived: {
+    dispatch_10k_scaling: { unit: '×', of: ['dispatch_10k_daemons_us', 'dispatch_10_daemons_us'], compute: (many, few) => many / few },
+    dispatch_10k_added_us: { unit: 'µs', of: ['dispatch_10k_daemons_us', 'dispatch_10_daemons_us'], compute: (many, few) => many - few },
   },
   description: `one host with ${SCALE_SMALL} and ${SCALE_LARGE} simulated daemons (children/daemon-sim.mjs, one process, real handshakes): per-task dispatch cost, a sequential round trip, host RSS per connected daemon, time to admit ${SCALE_LARGE}`,
   capMs: 180_000,

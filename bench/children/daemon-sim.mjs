@@ -7,6 +7,7 @@
  * all are admitted, then serves until killed.
  */
 import { daemonHandshake, DEFAULT_LIMITS, encodePayload, frame, FrameType, HANDSHAKE_LIMITS, SECRET_ENV, transportFor } from '@mirai-ts/core/plugin';
+import { dialMany } from '../lib/dial-many.mjs';
 
 const [url, countText, concurrencyText = '256'] = process.argv.slice(2);
 const count = Number.parseInt(countText ?? '', 10);
@@ -33,17 +34,5 @@ async function simulate() {
 }
 
 const t0 = performance.now();
-let next = 0;
-async function worker() {
-  while (next < count) {
-    next++;
-    await simulate();
-  }
-}
-try {
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
-} catch (err) {
-  process.stderr.write(`daemon-sim: ${err.message}\n`);
-  process.exit(1);
-}
+await dialMany('daemon-sim', count, concurrency, simulate);
 process.stdout.write(`ready ${(performance.now() - t0).toFixed(1)}\n`);

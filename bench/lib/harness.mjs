@@ -88,10 +88,11 @@ export function socketPath() {
 }
 
 /**
- * Listens on a fresh Unix socket. `connection()` resolves with the next accepted socket
- * (in arrival order); `close()` destroys every accepted socket and the server.
+ * Listens on a fresh Unix socket (`backlog`: its accept queue, for many dialling at once).
+ * `connection()` resolves with the next accepted socket (in arrival order); `close()` destroys
+ * every accepted socket and the server.
  */
-export async function listenUnix() {
+export async function listenUnix({ backlog } = {}) {
   const path = socketPath();
   const accepted = [];
   const sockets = [];
@@ -105,7 +106,7 @@ export async function listenUnix() {
   });
   await new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(path, resolve);
+    server.listen({ path, backlog }, resolve);
   });
   return {
     path,
@@ -123,9 +124,16 @@ export async function listenUnix() {
 const trackedChildren = new Set();
 const trackedPids = new Set();
 
-/** Spawns `node <script> ...args`, tracked for the final clean-up. stderr is shown. */
-export function spawnNode(script, args = []) {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+/**
+ * Spawns `node <script> ...args`, tracked for the final clean-up. stderr is shown. `manyFds`:
+ * through a shell that first raises the child's open-file limit to its hard limit (`ulimit -n`),
+ * for a child that opens thousands of connections. `env`: the child's environment.
+ */
+export function spawnNode(script, args = [], { manyFds = false, env = process.env } = {}) {
+  const options = { env, stdio: ['ignore', 'ignore', 'inherit'] };
+  const child = manyFds
+    ? spawn('sh', ['-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"', process.execPath, script, ...args], options)
+    : spawn(process.execPath, [script, ...args], options);
   trackedChildren.add(child);
   child.exited = new Promise((resolve) => child.once('exit', resolve));
   child.exited.then(() => trackedChildren.delete(child));
