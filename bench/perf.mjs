@@ -97,8 +97,13 @@ async function throughput(call) {
   return (P.TPS_COUNT * 1000) / (now() - t0);
 }
 
-/** Moves of 100 MB timed per round, each side: one took 2.5 to 11 ms on either, by GC and page faults. */
-const TRANSFERS = 5;
+/**
+ * Moves of 100 MB timed per round, each side. One takes 1.3 to 11 ms on either, in two modes
+ * (about 1.5 and about 4.5 ms here): whether the receiving thread's V8 starts a collection for
+ * the 100 MB that arrived (see bench/README, session 14). The median of 5 fell in either mode by
+ * chance; of 11, it says which mode a side is mostly in.
+ */
+const TRANSFERS = 11;
 
 /** The median time, in seconds, of TRANSFERS calls of `send(a fresh copy of the payload)`, each checked. */
 async function medianTransfer(ctx, send) {
