@@ -69,10 +69,15 @@ function withEchoes(n, mode, fn, ctx) {
 async function withManyEchoes(count, fn) {
   const server = await listenUnix({ backlog: 4096 });
   const child = spawnNode(ECHO_MANY, [server.path, String(count)], { manyFds: true });
+  // A child that dies while dialling ends the wait for its connections.
+  const died = child.exited.then((code) => {
+    throw new Error(`echo-many exited with code ${code}`);
+  });
+  died.catch(() => {});
   try {
     const peers = [];
     for (let i = 0; i < count; i++) {
-      const socket = await Promise.race([server.connection(), child.exited.then((code) => Promise.reject(new Error(`echo-many exited with code ${code}`)))]);
+      const socket = await Promise.race([server.connection(), died]);
       const peer = { onFrame: () => {}, send: (body) => writeFrame(socket, body) };
       const reader = new FrameReader((body) => peer.onFrame(body));
       if (!readIntoSharedBuffer(socket, (buffer, bytes) => reader.push(buffer.subarray(0, bytes)))) throw new Error('this Node cannot read an accepted socket into a shared buffer');
