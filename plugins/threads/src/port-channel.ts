@@ -19,9 +19,13 @@
  * it polls, then blocks in `Atomics.wait` on its ring's COUNT word, which the host bumps and
  * notifies, and reads the ring (or the port, `receiveMessageOnPort`) synchronously. The
  * waiting is bounded: the poll lasts at most `spinUs` after a result (and backs off when it
- * finds nothing), one wait lasts at most WAIT_SLICE_MS, the thread's event loop gets a turn
- * between waits (its timers, I/O), and after WAIT_IDLE_MS without a frame the thread waits in
- * its event loop only. `Atomics.wait` sleeps (no CPU); `worker.terminate()` interrupts it.
+ * finds nothing), the thread's event loop gets a turn every WAIT_SLICE_MS while it has work of
+ * its own (a timer, an immediate, I/O: `process.getActiveResourcesInfo()` beyond message ports)
+ * and every WAIT_IDLE_MS while it has none, and after WAIT_IDLE_MS without a frame the thread
+ * waits in its event loop only. `Atomics.wait` sleeps (no CPU); `worker.terminate()` interrupts
+ * it. Turns with nothing to run are not free: V8 finishes its collections in them, so a thread
+ * that received a large array collected between tasks, holding nothing, and V8 then started
+ * marking again for every large array that arrived (docs/performance.md, thread daemons).
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { ProtocolError, type Channel } from '@mirai-ts/core';
@@ -32,7 +36,7 @@ import { ACTIVE, COUNT, LOOP, Ring, RING_MAX_FRAME_BYTES, STATE, WAIT } from './
 export { TRANSFER_MIN_BYTES } from './posted-frame.js';
 export { RING_BYTES, RING_MAX_FRAME_BYTES } from './ring.js';
 
-/** The longest one `Atomics.wait` blocks the thread's event loop. */
+/** The longest one `Atomics.wait` blocks the thread's event loop while it has work of its own (see loopHasWork). */
 export const WAIT_SLICE_MS = 10;
 /**
  * How long a waiting end polls for the next task right after a result, by default (µs; see
@@ -42,7 +46,10 @@ export const WAIT_SLICE_MS = 10;
  * nothing makes the next ones rarer, so a thread whose tasks come slowly soon stops polling.
  */
 export const DEFAULT_SPIN_US = 50;
-/** How long after its last frame a waiting end keeps waiting in `Atomics.wait`. */
+/**
+ * How long after its last frame a waiting end keeps waiting in `Atomics.wait`, and the longest
+ * its event loop goes without a turn while it has no work of its own.
+ */
 export const WAIT_IDLE_MS = 500;
 /** The first message of each end: this tag, then the SharedArrayBuffer of its inbound ring. */
 const RING_TAG = 'mirai-ts.ring';
@@ -58,6 +65,8 @@ export class PortChannel implements Channel {
   waitedFrames = 0;
   /** Of those, frames that came while it polled after a result, before it slept (diagnostics). */
   polledFrames = 0;
+  /** Turns this end gave its event loop while waiting for frames (diagnostics). */
+  loopTurns = 0;
   /** Frames this end sent through the peer's ring, and by `postMessage` (diagnostics). */
   ringFrames = 0;
   portFrames = 0;
@@ -86,10 +95,14 @@ export class PortChannel implements Channel {
   private lastFrameAt = 0;
   /** When the event loop last had a turn (see scheduleWait). */
   private turnAt = 0;
+  /** Whether the event loop had work of its own when last asked, and when that was (see loopHasWork). */
+  private loopWork = true;
+  private workCheckedAt = -Infinity;
   private readonly waitLoop = (): void => this.waitForFrames();
   private readonly deferWait = (): void => void RESOLVED.then(this.waitLoop);
   private readonly turnLoop = (): void => {
     this.turnAt = performance.now();
+    this.loopTurns++;
     this.waitForFrames();
   };
 
@@ -269,6 +282,8 @@ export class PortChannel implements Channel {
       if (f.type === FrameType.Task || f.type === FrameType.Everywhere) {
         this.tasksIn++;
         this.pollPolicy.taskArrived(this.lastFrameAt);
+        // A task may leave a timer or I/O behind: its loop has work until asked again.
+        this.loopWork = true;
       }
     }
     // A result over maxResultBytes arrived whole (moved, not copied): it is still not decoded.
@@ -296,7 +311,7 @@ export class PortChannel implements Channel {
 
   /**
    * Waits once the daemon has done what follows its send (cleanup, arming its idle timer): in
-   * a microtask, or after a turn of the event loop if it had none for WAIT_SLICE_MS.
+   * a microtask, or after a turn of the event loop if one is due (see turnDue).
    */
   private scheduleWait(): void {
     if (this.waitScheduled) return;
@@ -304,21 +319,47 @@ export class PortChannel implements Channel {
     // Two microtasks deep: the daemon defers its own work after a result (cleaning the globals
     // a task left) to a microtask queued after our send, and that must not wait behind us.
     // A resolved promise's then, not queueMicrotask: that makes an AsyncResource per call.
-    if (performance.now() - this.turnAt < WAIT_SLICE_MS) void RESOLVED.then(this.deferWait);
+    if (!this.turnDue(performance.now())) void RESOLVED.then(this.deferWait);
     else setImmediate(this.turnLoop);
+  }
+
+  /**
+   * Whether the event loop is due a turn: WAIT_SLICE_MS after its last while it has work of its
+   * own, WAIT_IDLE_MS after while it has none (asked only once the shorter is past: the
+   * question costs a list of the thread's resources).
+   */
+  private turnDue(now: number): boolean {
+    const since = now - this.turnAt;
+    return since >= WAIT_SLICE_MS && (since >= WAIT_IDLE_MS || this.loopHasWork(now));
+  }
+
+  /**
+   * {@link loopHasWork}, asked at most once per WAIT_SLICE_MS: the list costs microseconds, and
+   * a result comes every few of them. Between two asks, a task taken counts as work (it may have
+   * left a timer behind), so such a timer waits WAIT_SLICE_MS at most, as before any ask.
+   */
+  private loopHasWork(now: number): boolean {
+    if (now - this.workCheckedAt >= WAIT_SLICE_MS) {
+      this.workCheckedAt = now;
+      this.loopWork = loopHasWork();
+    }
+    return this.loopWork;
   }
 
   /**
    * Waits for a frame in `Atomics.wait` while nothing is in flight (see the file comment) and
    * handles it; the Result it leads to waits again. Returns to the event loop when something
-   * is in flight (an async task), when woken without a frame (the peer closed), after
-   * WAIT_SLICE_MS, and for good once idle for WAIT_IDLE_MS.
+   * is in flight (an async task), when woken without a frame (the peer closed), when its event
+   * loop is due a turn (turnDue), and for good once idle for WAIT_IDLE_MS.
    */
   private waitForFrames(): void {
     this.waitScheduled = false;
     const words = this.inbound.words;
     let woken = false;
     let polled = false;
+    // How long after its last turn the loop gets the next: WAIT_SLICE_MS, or WAIT_IDLE_MS once
+    // the loop is found to have no work of its own (nothing can add any while this thread waits).
+    let turnGap = WAIT_SLICE_MS;
     for (;;) {
       if (this.closed) return;
       if (this.resultsOut !== this.tasksIn) return this.rest();
@@ -337,7 +378,11 @@ export class PortChannel implements Channel {
       }
       const now = performance.now();
       if (now - this.lastFrameAt >= WAIT_IDLE_MS) return this.rest();
-      const left = WAIT_SLICE_MS - (now - this.turnAt);
+      let left = turnGap - (now - this.turnAt);
+      if (left <= 0 && turnGap === WAIT_SLICE_MS && !this.loopHasWork(now)) {
+        turnGap = WAIT_IDLE_MS;
+        left = turnGap - (now - this.turnAt);
+      }
       if (woken || left <= 0) break;
       if (this.answered) {
         this.answered = false;
@@ -388,4 +433,15 @@ export class PortChannel implements Channel {
     this.reported = true;
     this.onClose(reason);
   }
+}
+
+/**
+ * Whether this thread's event loop has work of its own: a resource that keeps it alive other
+ * than a message port (every waiting end has one; a worker's parent port is not listed): a
+ * timer, an immediate, a socket, a file request. An unref'd timer is not listed: it may wait up
+ * to WAIT_IDLE_MS longer.
+ */
+function loopHasWork(): boolean {
+  for (const resource of process.getActiveResourcesInfo()) if (resource !== 'MessagePort') return true;
+  return false;
 }

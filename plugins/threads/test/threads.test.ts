@@ -7,7 +7,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CancelledError, ConfigError, ConnectionResetError, ProtocolError, daemons, everywhere, mirai, MiraiError, miraiMap, status, type DaemonsOptions, type LaunchHandle, type LaunchSpec, type TaskContext } from '@mirai-ts/core';
 import { DEFAULT_LIMITS, frame, FrameType, type Frame } from '@mirai-ts/core/plugin';
-import { PortChannel, threadDaemons, threadLauncher, threadTransport, WAIT_IDLE_MS } from '../src/index.js';
+import { PortChannel, threadDaemons, threadLauncher, threadTransport, WAIT_IDLE_MS, WAIT_SLICE_MS } from '../src/index.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** Until `ok()` holds, checking every 20 ms; fails after `ms` (generous: the machine may be loaded). */
@@ -163,6 +163,29 @@ describe('thread daemons', () => {
     await until(() => status()!.connections === 0); // idletime ended it: its timers ran while it waited
   });
 
+  it('runs a timer a task left behind on time while the thread waits for its next task', async () => {
+    await daemons(1, threadDaemons());
+    for (let i = 0; i < 10; i++) expect(await mirai(() => 1)).toBe(1); // the thread now waits in Atomics.wait between tasks
+    for (let i = 0; i < 3; i++) {
+      await sleep(2.5 * WAIT_SLICE_MS);
+      expect(await mirai(() => 1)).toBe(1); // after this result the thread found its loop with nothing to do
+    }
+    // Right after that (within WAIT_SLICE_MS of the thread's last look at its loop), a task leaves a timer behind.
+    const key = 'mirai-ts.threads.test.timer';
+    const leaveTimer = ({ key }: { key: string }): number => {
+      const t0 = performance.now();
+      setTimeout(() => {
+        (globalThis as Record<symbol, unknown>)[Symbol.for(key)] = performance.now() - t0;
+      }, 30);
+      return 1;
+    };
+    expect(await mirai(leaveTimer, { key })).toBe(1);
+    await sleep(150);
+    const firedAfter = await mirai(({ key }: { key: string }) => (globalThis as Record<symbol, unknown>)[Symbol.for(key)], { key });
+    expect(firedAfter).toBeGreaterThanOrEqual(29);
+    expect(firedAfter).toBeLessThan(120); // served by the loop's turns, not held to the WAIT_IDLE_MS bound
+  });
+
   it('daemons(0) ends threads that wait for frames with a clean exit, not a termination', async () => {
     const handles: LaunchHandle[] = [];
     const launcher = threadLauncher();
@@ -294,11 +317,12 @@ describe('PortChannel waiting end (a worker thread)', () => {
     answered?: number;
     closed?: string | null;
     waited: number;
+    turns?: number;
   }
   /** A waiting end in a worker (test/fixtures/echo-thread.mjs), and our end of its port. */
-  function echoThread(limits = DEFAULT_LIMITS): { host: PortChannel; port: MessagePort; reports: Report[]; worker: Worker; got: Frame[] } {
+  function echoThread(limits = DEFAULT_LIMITS, timer = false): { host: PortChannel; port: MessagePort; reports: Report[]; worker: Worker; got: Frame[] } {
     const { port1, port2 } = new MessageChannel();
-    const worker = new Worker(new URL('./fixtures/echo-thread.mjs', import.meta.url), { workerData: { port: port2, limits }, transferList: [port2], execArgv: [] });
+    const worker = new Worker(new URL('./fixtures/echo-thread.mjs', import.meta.url), { workerData: { port: port2, limits, timer }, transferList: [port2], execArgv: [] });
     const reports: Report[] = [];
     worker.on('message', (r: Report) => reports.push(r));
     const host = new PortChannel(port1, 'echo thread', false);
@@ -335,6 +359,24 @@ describe('PortChannel waiting end (a worker thread)', () => {
       expect(b.reports.find((r) => r.closed !== undefined)!.closed).toMatch(/a frame over the limits \(1500 bytes, at most 1000\)/);
     } finally {
       await Promise.all([a.worker.terminate(), b.worker.terminate()]);
+    }
+  });
+
+  it('gives its event loop a turn every WAIT_SLICE_MS while waiting only when the loop has work of its own', async () => {
+    const idle = echoThread();
+    const busy = echoThread(DEFAULT_LIMITS, true); // a timer of its own
+    try {
+      // 12 tasks 3 × WAIT_SLICE_MS apart, under WAIT_IDLE_MS in all.
+      for (let id = 1; id <= 12; id++) {
+        for (const t of [idle, busy]) t.host.send(frame(FrameType.Task, id, [new Uint8Array([id])]));
+        await until(() => idle.reports.length === id && busy.reports.length === id);
+        await sleep(3 * WAIT_SLICE_MS);
+      }
+      const turns = (t: { reports: Report[] }): number => t.reports.at(-1)!.turns! - t.reports[0]!.turns!;
+      expect(turns(busy)).toBeGreaterThanOrEqual(8); // about 3 a gap: its timer is served while it waits
+      expect(turns(idle)).toBeLessThanOrEqual(3); // only the WAIT_IDLE_MS bound: no turns with nothing to run
+    } finally {
+      await Promise.all([idle.worker.terminate(), busy.worker.terminate()]);
     }
   });
 
