@@ -36,7 +36,7 @@ import { ACTIVE, COUNT, LOOP, Ring, RING_MAX_FRAME_BYTES, STATE, WAIT } from './
 export { TRANSFER_MIN_BYTES } from './posted-frame.js';
 export { RING_BYTES, RING_MAX_FRAME_BYTES } from './ring.js';
 
-/** The longest one `Atomics.wait` blocks the thread's event loop while it has work of its own (see loopHasWork). */
+/** The longest one `Atomics.wait` blocks the thread's event loop while it has work of its own (see turnGap). */
 export const WAIT_SLICE_MS = 10;
 /**
  * How long a waiting end polls for the next task right after a result, by default (µs; see
@@ -95,7 +95,7 @@ export class PortChannel implements Channel {
   private lastFrameAt = 0;
   /** When the event loop last had a turn (see scheduleWait). */
   private turnAt = 0;
-  /** Whether the event loop had work of its own when last asked, and when that was (see loopHasWork). */
+  /** Whether the event loop had work of its own when last asked, and when that was (see loopBusy). */
   private loopWork = true;
   private workCheckedAt = -Infinity;
   private readonly waitLoop = (): void => this.waitForFrames();
@@ -311,7 +311,7 @@ export class PortChannel implements Channel {
 
   /**
    * Waits once the daemon has done what follows its send (cleanup, arming its idle timer): in
-   * a microtask, or after a turn of the event loop if one is due (see turnDue).
+   * a microtask, or after a turn of the event loop if one is due (see turnGap).
    */
   private scheduleWait(): void {
     if (this.waitScheduled) return;
@@ -319,18 +319,18 @@ export class PortChannel implements Channel {
     // Two microtasks deep: the daemon defers its own work after a result (cleaning the globals
     // a task left) to a microtask queued after our send, and that must not wait behind us.
     // A resolved promise's then, not queueMicrotask: that makes an AsyncResource per call.
-    if (!this.turnDue(performance.now())) void RESOLVED.then(this.deferWait);
+    const now = performance.now();
+    if (now - this.turnAt < this.turnGap(now)) void RESOLVED.then(this.deferWait);
     else setImmediate(this.turnLoop);
   }
 
   /**
-   * Whether the event loop is due a turn: WAIT_SLICE_MS after its last while it has work of its
-   * own, WAIT_IDLE_MS after while it has none (asked only once the shorter is past: the
+   * How long after its last turn the event loop gets the next: WAIT_SLICE_MS while it has work
+   * of its own, WAIT_IDLE_MS while it has none (asked only once WAIT_SLICE_MS is past: the
    * question costs a list of the thread's resources).
    */
-  private turnDue(now: number): boolean {
-    const since = now - this.turnAt;
-    return since >= WAIT_SLICE_MS && (since >= WAIT_IDLE_MS || this.loopHasWork(now));
+  private turnGap(now: number): number {
+    return now - this.turnAt < WAIT_SLICE_MS || this.loopBusy(now) ? WAIT_SLICE_MS : WAIT_IDLE_MS;
   }
 
   /**
@@ -338,7 +338,7 @@ export class PortChannel implements Channel {
    * a result comes every few of them. Between two asks, a task taken counts as work (it may have
    * left a timer behind), so such a timer waits WAIT_SLICE_MS at most, as before any ask.
    */
-  private loopHasWork(now: number): boolean {
+  private loopBusy(now: number): boolean {
     if (now - this.workCheckedAt >= WAIT_SLICE_MS) {
       this.workCheckedAt = now;
       this.loopWork = loopHasWork();
@@ -350,16 +350,13 @@ export class PortChannel implements Channel {
    * Waits for a frame in `Atomics.wait` while nothing is in flight (see the file comment) and
    * handles it; the Result it leads to waits again. Returns to the event loop when something
    * is in flight (an async task), when woken without a frame (the peer closed), when its event
-   * loop is due a turn (turnDue), and for good once idle for WAIT_IDLE_MS.
+   * loop is due a turn (turnGap), and for good once idle for WAIT_IDLE_MS.
    */
   private waitForFrames(): void {
     this.waitScheduled = false;
     const words = this.inbound.words;
     let woken = false;
     let polled = false;
-    // How long after its last turn the loop gets the next: WAIT_SLICE_MS, or WAIT_IDLE_MS once
-    // the loop is found to have no work of its own (nothing can add any while this thread waits).
-    let turnGap = WAIT_SLICE_MS;
     for (;;) {
       if (this.closed) return;
       if (this.resultsOut !== this.tasksIn) return this.rest();
@@ -378,11 +375,8 @@ export class PortChannel implements Channel {
       }
       const now = performance.now();
       if (now - this.lastFrameAt >= WAIT_IDLE_MS) return this.rest();
-      let left = turnGap - (now - this.turnAt);
-      if (left <= 0 && turnGap === WAIT_SLICE_MS && !this.loopHasWork(now)) {
-        turnGap = WAIT_IDLE_MS;
-        left = turnGap - (now - this.turnAt);
-      }
+      // Nothing can give the loop work while this thread waits: the gap holds for the whole wait.
+      const left = this.turnGap(now) - (now - this.turnAt);
       if (woken || left <= 0) break;
       if (this.answered) {
         this.answered = false;
