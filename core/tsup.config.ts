@@ -6,11 +6,12 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     plugin: 'src/plugin.ts',
+    daemon: 'src/daemon-side.ts',
     'daemon-main': 'src/daemon/main.ts',
     watchdog: 'src/daemon/watchdog.ts',
   },
   format: ['esm'],
-  dts: { entry: { index: 'src/index.ts', plugin: 'src/plugin.ts' } },
+  dts: { entry: { index: 'src/index.ts', plugin: 'src/plugin.ts', daemon: 'src/daemon-side.ts' } },
   clean: true,
   target: 'node20',
   splitting: true,

@@ -1,24 +1,11 @@
 /**
  * `@mirai-ts/core/plugin`: the stable entry for plugin authors (transports, launchers,
- * serializers): the frame codec, socket channels and listeners, daemon command lines, secret
- * delivery, shell quoting and child watching. Covered by semver like the main entry;
+ * serializers): everything in `@mirai-ts/core/daemon` (the daemon loop, frames, option checks),
+ * and the frame codec, socket channels and listeners, daemon command lines, secret delivery,
+ * shell quoting and child watching. Covered by semver like the main entry;
  * applications import `@mirai-ts/core`.
  */
-export { encodeFrame, FrameDecoder, FRAME_HEADER_BYTES, FRAME_MAGIC } from './wire/frame-codec.js';
-export {
-  frame,
-  FrameType,
-  FrameFlag,
-  PROTOCOL_VERSION,
-  DEFAULT_LIMITS,
-  HANDSHAKE_LIMITS,
-  oversizedResult,
-  segmentBytes,
-  withinResultLimit,
-  type Frame,
-  type FrameLimits,
-  type OversizedResult,
-} from './wire/frame.js';
+export * from './daemon-side.js';
 export { SocketChannel } from './transports/socket-channel.js';
 export { readIntoSharedBuffer } from './transports/shared-read-buffer.js';
 export { StreamListener, listening, connected } from './transports/stream-listener.js';
@@ -38,14 +25,11 @@ export { encodePayload, decodePayload, OUT_OF_BAND_BYTES } from './wire/payload.
 export { daemonArgv, daemonScript, shellQuote, DAEMON_NODE_FLAGS } from './launchers/local.js';
 export { watchChild, type WatchedChild } from './launchers/child-output.js';
 export { daemonOptionArgs } from './wire/daemon-args.js';
-export { runDaemon, type DaemonConfig } from './daemon/loop.js';
-export { PollPolicy, MAX_SKIPPED_POLLS, MIN_POLL_US } from './daemon/poll-policy.js';
-export { MAX_DAEMON_SPIN_US } from './daemon/next-task-poll.js';
-export { loadTransport } from './daemon/plugins.js';
+export { loadTransport } from './daemon/load-transport.js';
 export { daemonHandshake, type Accepted } from './daemon/handshake.js';
 export { SECRET_ENV, newSecret } from './wire/auth.js';
 export { importPlugin } from './daemon/plugins.js';
 export { withTimeout } from './util/with-timeout.js';
 /** The length of a W3C `traceparent` as core sends it (tracing adapters read it back). */
 export { TRACEPARENT_CHARS } from './trace-context.js';
-export { checkOptions, checkCount, is, show, MAX_DAEMONS_PER_CALL, type OptionRule, type OptionRules } from './options-check.js';
+export { MAX_DAEMONS_PER_CALL } from './options-check.js';

@@ -10,7 +10,7 @@ import { SECRET_ENV } from '../wire/auth.js';
 import { runDaemon } from './loop.js';
 import { MAX_DAEMON_SPIN_US } from './next-task-poll.js';
 import { DaemonExit } from '../wire/exit-codes.js';
-import { loadTransport } from './plugins.js';
+import { loadTransport } from './load-transport.js';
 import type { PluginRef, Transport } from '../transport.js';
 
 const USAGE = `usage: mirai-daemon <url> [--autoexit=true|false|finish] [--cleanup=false] [--output] [--task-tags]

@@ -5,8 +5,7 @@
 import { DeserializationError, MiraiError, SerializationError } from '../errors.js';
 import type { Serializer } from '../serializer.js';
 import { taskImport } from './compiler.js';
-import type { PluginRef, Transport } from '../transport.js';
-import { transportFor } from '../transports/builtin.js';
+import type { PluginRef } from '../transport.js';
 import type { SerializerRef } from '../wire/messages.js';
 
 /** Imports a plugin factory and calls it with its options. */
@@ -51,11 +50,6 @@ export async function loadSerializers(refs: readonly SerializerRef[]): Promise<S
       }
     }),
   );
-}
-
-/** The transport a daemon dials with: a plugin's, when the host named one, else a built-in one for the URL. */
-export async function loadTransport(url: string, ref: PluginRef | undefined): Promise<Transport> {
-  return ref === undefined ? transportFor(url) : ((await importPlugin(ref)) as Transport);
 }
 
 /** What an instrumentation plugin's factory returns. */

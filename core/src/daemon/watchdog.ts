@@ -11,7 +11,7 @@ import { SECRET_ENV } from '../wire/auth.js';
 import { SECRET_STDIN_FLAG } from '../wire/daemon-args.js';
 import { daemonHandshake } from './handshake.js';
 import { FrameType, HANDSHAKE_LIMITS } from '../wire/frame.js';
-import { loadTransport } from './plugins.js';
+import { loadTransport } from './load-transport.js';
 import type { PluginRef } from '../transport.js';
 
 /** What the daemon hands its watchdog thread. */

@@ -28,8 +28,7 @@
  * marking again for every large array that arrived (docs/performance.md, thread daemons).
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { ProtocolError, type Channel } from '@mirai-ts/core';
-import { FrameType, PollPolicy, segmentBytes, withinResultLimit, type Frame, type FrameLimits } from '@mirai-ts/core/plugin';
+import { FrameType, PollPolicy, ProtocolError, segmentBytes, withinResultLimit, type Channel, type Frame, type FrameLimits } from '@mirai-ts/core/daemon';
 import { isUint32, postedFrame, receivedFrame } from './posted-frame.js';
 import { ACTIVE, COUNT, LOOP, Ring, RING_MAX_FRAME_BYTES, STATE, WAIT } from './ring.js';
 

@@ -3,7 +3,7 @@
  * before anything is allocated for it: its shape, then its segment count and byte total
  * against the receive limits.
  */
-import { segmentBytes, type Frame, type FrameLimits } from '@mirai-ts/core/plugin';
+import { segmentBytes, type Frame, type FrameLimits } from '@mirai-ts/core/daemon';
 
 /** Segments at least this big are moved with `transfer`; smaller ones cost less to copy. */
 export const TRANSFER_MIN_BYTES = 64 * 1024;

@@ -17,7 +17,7 @@
  * is checked against what the ring holds and the receive limits before anything is allocated
  * (see {@link Ring.read}); a bad one is a reason string, and the channel fails.
  */
-import { encodeFrame, FRAME_HEADER_BYTES, FRAME_MAGIC, type Frame, type FrameLimits } from '@mirai-ts/core/plugin';
+import { encodeFrame, FRAME_HEADER_BYTES, FRAME_MAGIC, type Frame, type FrameLimits } from '@mirai-ts/core/daemon';
 
 /** Ring bytes per channel direction. */
 export const RING_BYTES = 64 * 1024;

@@ -7,8 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { isMainThread, MessageChannel, parentPort, type MessagePort } from 'node:worker_threads';
-import { ConfigError, type Channel, type DialOptions, type Listener, type ListenOptions, type Transport } from '@mirai-ts/core';
-import { checkOptions, is, MAX_DAEMON_SPIN_US } from '@mirai-ts/core/plugin';
+import { checkOptions, ConfigError, is, MAX_DAEMON_SPIN_US, type Channel, type DialOptions, type Listener, type ListenOptions, type Transport } from '@mirai-ts/core/daemon';
 import { DEFAULT_SPIN_US, PortChannel } from './port-channel.js';
 
 /** Options of {@link threadTransport}. */

@@ -3,7 +3,7 @@
  * over the thread transport, and ends the thread with the loop's exit code.
  */
 import { workerData } from 'node:worker_threads';
-import { runDaemon } from '@mirai-ts/core/plugin';
+import { runDaemon } from '@mirai-ts/core/daemon';
 import type { ThreadWorkerData } from './thread-launcher.js';
 import { threadTransport } from './thread-transport.js';
 

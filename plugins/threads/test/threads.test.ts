@@ -45,6 +45,14 @@ describe('thread daemons', () => {
     expect((failed as MiraiError).message).toMatch(/typed/);
   });
 
+  it('loads only the daemon side of core into a thread: not the host, the launchers or the built-in transports', async () => {
+    await daemons(1, threadDaemons());
+    // Node lists each built-in module an isolate loaded; a thread that imported core's host or
+    // plugin entry would list tls, net and child_process (the built-in transports, local launching).
+    const loaded = await mirai(() => (process as unknown as { moduleLoadList: string[] }).moduleLoadList.filter((m) => /^NativeModule (tls|_tls_wrap|net|child_process|http|https)$/.test(m)));
+    expect(loaded).toEqual([]);
+  });
+
   it("polls as threadDaemons({ spin }) says, else as the profile's spin (0 with prefetch), else 50 µs", async () => {
     // A task runs in the daemon's thread: its workerData says how long the channel polls.
     const threadSpin = async (options: DaemonsOptions): Promise<unknown> => {
