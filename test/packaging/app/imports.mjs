@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 for (const [name, exported] of [
   ['@mirai-ts/core', 'daemons'],
   ['@mirai-ts/core/plugin', 'SocketChannel'],
+  ['@mirai-ts/core/daemon', 'runDaemon'],
+  ['@mirai-ts/threads', 'threadDaemons'],
   ['@mirai-ts/http', 'fastifyHandler'],
   ['@mirai-ts/dashboard', 'dashboard'],
   ['@mirai-ts/launcher-ssh', 'sshConfig'],
@@ -12,5 +14,14 @@ for (const [name, exported] of [
   ['@mirai-ts/serializer-arrow', 'arrowSerializer'],
 ]) {
   assert.equal(typeof (await import(name))[exported], 'function', `${name} exports ${exported}`);
+}
+// A thread daemon's worker imports @mirai-ts/core/daemon from the installed core.
+const { daemons, mirai } = await import('@mirai-ts/core');
+const { threadDaemons } = await import('@mirai-ts/threads');
+await daemons(1, threadDaemons());
+try {
+  assert.equal(await mirai(({ a }) => a + 1, { a: 41 }), 42);
+} finally {
+  await daemons(0);
 }
 console.log('imports ok');
