@@ -67,6 +67,12 @@ interface HostObjectHooks {
 const baseWriteHostObject = (v8.DefaultSerializer.prototype as unknown as HostObjectHooks)._writeHostObject;
 const baseReadHostObject = (v8.DefaultDeserializer.prototype as unknown as HostObjectHooks)._readHostObject;
 
+/** Where a value sent out of band sits in VIEW_TYPES: a typed array, Buffer or DataView of at least OUT_OF_BAND_BYTES; else -1. */
+function outOfBandType(value: unknown): number {
+  if (!ArrayBuffer.isView(value) || value.byteLength < OUT_OF_BAND_BYTES) return -1;
+  return value instanceof Buffer ? 10 : VIEW_TYPES.indexOf(value.constructor as ViewCtor);
+}
+
 class PayloadSerializer extends v8.DefaultSerializer {
   readonly outOfBand: Uint8Array[] = [];
 
@@ -76,16 +82,14 @@ class PayloadSerializer extends v8.DefaultSerializer {
       this.writeUint32(object.entry);
       return;
     }
-    const view = object as ArrayBufferView;
-    if (ArrayBuffer.isView(view) && view.byteLength >= OUT_OF_BAND_BYTES) {
-      const typeIndex = view instanceof Buffer ? 10 : VIEW_TYPES.indexOf(view.constructor as ViewCtor);
-      if (typeIndex >= 0) {
-        this.writeUint32(HostKind.OutOfBand);
-        this.writeUint32(typeIndex);
-        this.writeUint32(this.outOfBand.length);
-        this.outOfBand.push(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
-        return;
-      }
+    const typeIndex = outOfBandType(object);
+    if (typeIndex >= 0) {
+      const view = object as ArrayBufferView;
+      this.writeUint32(HostKind.OutOfBand);
+      this.writeUint32(typeIndex);
+      this.writeUint32(this.outOfBand.length);
+      this.outOfBand.push(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+      return;
     }
     this.writeUint32(HostKind.Inline);
     baseWriteHostObject.call(this, object);
@@ -191,6 +195,28 @@ function primitivePayload(value: undefined | null | boolean): Uint8Array[] {
   return primitivePayloads.get(value)!;
 }
 
+/**
+ * Skeletons of a payload that is one large typed array (a task that returns an array, say), by
+ * VIEW_TYPES index: the same bytes for every array of a type (a reference to out-of-band segment
+ * 0), so V8 makes them once and every such payload shares them. Not for speed alone: the buffer
+ * V8's serializer returns is memory outside the heap, and allocating any while a large array
+ * just arrived is held makes V8 check its external-memory limit again, which the array passed;
+ * if its marking has finished meanwhile, V8 runs a full collection there, before the result
+ * goes (docs/performance.md, thread daemons).
+ */
+const viewSkeletons: (Uint8Array | undefined)[] = [];
+
+function viewPayload(view: ArrayBufferView, typeIndex: number): Uint8Array[] {
+  let skeleton = viewSkeletons[typeIndex];
+  if (skeleton === undefined) {
+    const ser = new PayloadSerializer();
+    ser.writeHeader();
+    ser.writeValue(view);
+    skeleton = viewSkeletons[typeIndex] = ser.releaseBuffer();
+  }
+  return [skeleton, EMPTY, new Uint8Array(view.buffer, view.byteOffset, view.byteLength)];
+}
+
 /** undefined, null, true or false from their (tiny) V8 encodings, without a deserializer. */
 function knownPrimitive(skeleton: Uint8Array): unknown {
   for (const value of primitiveValues) {
@@ -225,6 +251,10 @@ export function encodePayload(
   if (serializers.length > 0) {
     claimed = claimValues(value, serializers, rootName);
     if (claimed.entries.length > 0) root = claimed.value;
+  }
+  if (root === value) {
+    const typeIndex = outOfBandType(value);
+    if (typeIndex >= 0) return viewPayload(value as ArrayBufferView, typeIndex);
   }
   const ser = new PayloadSerializer();
   ser.writeHeader();

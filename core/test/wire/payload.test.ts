@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import v8 from 'node:v8';
 import { decodePayload, encodePayload, OUT_OF_BAND_BYTES } from '../../src/wire/payload.js';
 import { DeserializationError, SerializationError } from '../../src/errors.js';
 import type { Serializer } from '../../src/serializer.js';
@@ -57,6 +58,52 @@ describe('payloads', () => {
     expect(back.big).toBeInstanceOf(Float64Array);
     expect(back.big.buffer).toBe(segments[2]!.buffer); // a view of the received bytes
     expect(back.big[back.big.length - 1]).toBe(2.5);
+  });
+
+  it('sends one large array of any view type as itself, with a skeleton made once and no memory outside the heap', () => {
+    const bytes = OUT_OF_BAND_BYTES + 64;
+    const views = [
+      new Float64Array(bytes / 8).fill(-1.25),
+      new Int32Array(bytes / 4).fill(-7),
+      new Uint8Array(bytes).fill(200),
+      new Uint8ClampedArray(bytes).fill(9),
+      new BigUint64Array(bytes / 8).fill(5n),
+      Buffer.alloc(bytes, 3),
+      new DataView(new ArrayBuffer(bytes)),
+      new Float32Array(new ArrayBuffer(bytes + 16), 8, bytes / 4).fill(0.5), // at an offset in its buffer
+    ];
+    for (const view of views) {
+      const segments = encodePayload(view, [], 'result') as Uint8Array[];
+      expect(segments).toHaveLength(3);
+      expect(segments[2]!.buffer).toBe(view.buffer); // not copied
+      expect(segments[2]!.byteOffset).toBe(view.byteOffset);
+      const back = decodePayload(segments, 0, []) as ArrayBufferView;
+      expect(back.constructor).toBe(view.constructor);
+      expect(Buffer.from(back.buffer, back.byteOffset, back.byteLength).equals(Buffer.from(view.buffer, view.byteOffset, view.byteLength))).toBe(true);
+    }
+    // Again, after each type's skeleton was made: V8's serializer is not used, so it allocates
+    // no buffer outside the heap (what its releaseBuffer() returns), while an object still takes it.
+    const released = vi.spyOn(v8.Serializer.prototype, 'releaseBuffer');
+    try {
+      for (const view of views) {
+        const back = decodePayload(encodePayload(view, [], 'result') as Uint8Array[], 0, []) as ArrayBufferView;
+        expect(back.constructor).toBe(view.constructor);
+        expect(back.byteLength).toBe(view.byteLength);
+      }
+      expect(released).not.toHaveBeenCalled();
+      encodePayload({ view: views[0] }, [], 'args');
+      expect(released).toHaveBeenCalledTimes(1);
+    } finally {
+      released.mockRestore();
+    }
+    // A serializer that claims the array still gets it.
+    const claiming: Serializer<Float64Array> = {
+      tag: 'test.f64/1',
+      claims: (v): v is Float64Array => v instanceof Float64Array,
+      encode: (f) => new Uint8Array(f.buffer, f.byteOffset, 8),
+      decode: ([b]) => new Float64Array(b!.slice().buffer),
+    };
+    expect(roundTrip(views[0], [claiming])).toEqual(new Float64Array([-1.25]));
   });
 
   it('keeps Buffer, DataView and BigInt64Array types, large and small', () => {
