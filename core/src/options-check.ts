@@ -29,7 +29,7 @@ export const is = {
   object: rule('an object', (v) => typeof v === 'object' && v !== null && !Array.isArray(v)),
   array: rule('an array', (v) => Array.isArray(v)),
   signal: rule('an AbortSignal', (v) => v instanceof AbortSignal),
-  /** Milliseconds: a number ≥ 0 that a timer can hold (at most 2^31 − 1, about 24.8 days). */
+  /** Milliseconds: a number >= 0 that a timer can hold (at most 2^31 - 1, about 24.8 days). */
   ms: rule(`a number of milliseconds from 0 to ${MAX_TIMER_MS}`, (v) => typeof v === 'number' && v >= 0 && v <= MAX_TIMER_MS),
   /** A timeout: as `ms`, but > 0. */
   timeout: rule(`a number of milliseconds > 0 and ≤ ${MAX_TIMER_MS}`, (v) => typeof v === 'number' && v > 0 && v <= MAX_TIMER_MS),
@@ -37,7 +37,7 @@ export const is = {
   integer: rule('a whole number (a safe integer)', (v) => typeof v === 'number' && Number.isSafeInteger(v)),
   /** A limit: a number > 0, Infinity allowed (no limit). */
   positive: rule('a number > 0 (Infinity for no limit)', (v) => typeof v === 'number' && v > 0),
-  /** A whole number ≥ `min`; with `infinite`, Infinity too. */
+  /** A whole number >= `min`; with `infinite`, Infinity too. */
   whole: (min: number, infinite = false): OptionRule =>
     rule(`a whole number ≥ ${min}${infinite ? ' (or Infinity)' : ''}`, (v) => typeof v === 'number' && v >= min && (Number.isSafeInteger(v) || (infinite && v === Infinity))),
   /** A number of `unit` from `min` to `max` (a poll's µs). */

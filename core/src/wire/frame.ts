@@ -9,25 +9,25 @@ export const PROTOCOL_VERSION = 1;
 
 /** Message types. */
 export const FrameType = {
-  /** host → daemon, first frame: protocol version and a nonce to prove the secret against. */
+  /** host -> daemon, first frame: protocol version and a nonce to prove the secret against. */
   Challenge: 1,
-  /** daemon → host: protocol version, proof of the secret, the daemon's own nonce, pid. */
+  /** daemon -> host: protocol version, proof of the secret, the daemon's own nonce, pid. */
   Hello: 2,
-  /** host → daemon: accepted; the host's proof, the daemon id and the profile's daemon config. */
+  /** host -> daemon: accepted; the host's proof, the daemon id and the profile's daemon config. */
   Init: 3,
-  /** host → daemon: run a task (id = task id). */
+  /** host -> daemon: run a task (id = task id). */
   Task: 4,
-  /** daemon → host: a task's outcome (id = task id). */
+  /** daemon -> host: a task's outcome (id = task id). */
   Result: 5,
-  /** host → daemon: stop the task with this id. */
+  /** host -> daemon: stop the task with this id. */
   Cancel: 6,
-  /** host → daemon: exit now (also the acknowledgement of a final result or of a Bye). */
+  /** host -> daemon: exit now (also the acknowledgement of a final result or of a Bye). */
   Exit: 7,
-  /** daemon → host: I am leaving (idletime, walltime); assign me nothing more. */
+  /** daemon -> host: I am leaving (idletime, walltime); assign me nothing more. */
   Bye: 8,
-  /** host → daemon: run this once, before any later task (everywhere). */
+  /** host -> daemon: run this once, before any later task (everywhere). */
   Everywhere: 9,
-  /** host → a daemon's watchdog: the daemon is stuck; start a fresh one and end it. */
+  /** host -> a daemon's watchdog: the daemon is stuck; start a fresh one and end it. */
   Replace: 10,
   /**
    * Never on the wire (a peer that sends it breaks the protocol): what a receiver hands on in

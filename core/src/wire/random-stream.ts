@@ -84,7 +84,7 @@ export class RandomStream {
     return uniformInt(this.rng, min, max);
   }
 
-  /** A normally distributed number (Box–Muller), mean 0 and standard deviation 1 unless given. */
+  /** A normally distributed number (Box-Muller), mean 0 and standard deviation 1 unless given. */
   randomNormal(mean = 0, sd = 1): number {
     const u = 1 - this.random(); // (0, 1]: log(0) is never taken
     const v = this.random();

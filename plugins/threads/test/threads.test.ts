@@ -3,6 +3,9 @@
  * through the public API: tasks, everywhere(), chunked maps and prefetch, typed errors,
  * a stuck thread terminated and replaced, transfer of large buffers, bad options.
  */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CancelledError, ConfigError, ConnectionResetError, ProtocolError, daemons, everywhere, mirai, MiraiError, miraiMap, status, type DaemonsOptions, type LaunchHandle, type LaunchSpec, type TaskContext } from '@mirai-ts/core';
@@ -51,6 +54,28 @@ describe('thread daemons', () => {
     // plugin entry would list tls, net and child_process (the built-in transports, local launching).
     const loaded = await mirai(() => (process as unknown as { moduleLoadList: string[] }).moduleLoadList.filter((m) => /^NativeModule (tls|_tls_wrap|net|child_process|http|https)$/.test(m)));
     expect(loaded).toEqual([]);
+  });
+
+  it('loads JavaScript whose every character fits in one byte, so V8 keeps each source at one byte per character', () => {
+    // One wider character (an arrow in a comment esbuild keeps) makes V8 hold that whole module's
+    // source as two bytes per character, in every thread and process daemon. Walks the modules a
+    // thread loads: the plugin's worker entry, its chunks, and core's daemon entry with its chunks.
+    const coreDaemon = fileURLToPath(new URL('../../../core/dist/daemon.js', import.meta.url));
+    const files = new Set<string>();
+    const visit = (file: string): void => {
+      if (files.has(file)) return;
+      files.add(file);
+      const source = readFileSync(file, 'utf8');
+      const wide = [...source].findIndex((c) => c.codePointAt(0)! > 0xff);
+      expect(wide, `${file}: '${[...source][wide]}' at character ${wide}`).toBe(-1);
+      for (const [, specifier] of source.matchAll(/from\s*"([^"]+)"/g)) {
+        if (specifier!.startsWith('./')) visit(join(dirname(file), specifier!));
+        else if (specifier === '@mirai-ts/core/daemon') visit(coreDaemon);
+      }
+    };
+    visit(fileURLToPath(new URL('../dist/worker.js', import.meta.url)));
+    expect(files.size).toBeGreaterThan(4);
+    expect(files.has(coreDaemon)).toBe(true);
   });
 
   it("polls as threadDaemons({ spin }) says, else as the profile's spin (0 with prefetch), else 50 µs", async () => {
