@@ -10,7 +10,7 @@ import type { HostTask } from './host-task.js';
  * table, about 150 B of garbage per task when one task at a time is in flight.
  */
 export class InflightTasks {
-  /** Power-of-two capacity, grown by doubling; the tasks are at head, head+1, … (mod length). */
+  /** Power-of-two capacity, grown by doubling; the tasks are at head, head+1, ... (mod length). */
   #ring: (HostTask | undefined)[] = [undefined, undefined, undefined, undefined];
   #head = 0;
   #size = 0;

@@ -150,7 +150,7 @@ export function resolveProfileOptions(name: string, options: DaemonsOptions, def
     dispatcher: options.dispatcher ?? PROFILE_DEFAULTS.dispatcher,
     prefetch,
     // With prefetch, tasks already wait at the daemon and the host is what limits: a daemon
-    // polling for its next task takes CPU the host needs (2 daemons, prefetch 64: 408 000 →
+    // polling for its next task takes CPU the host needs (2 daemons, prefetch 64: 408 000 ->
     // 345 000 tasks/s with the poll), so it polls only if asked to.
     daemonOptions: pickDaemonOptions(prefetch > 1 && options.spin === undefined ? { ...options, spin: 0 } : options),
     serializers: options.serializers ?? [],

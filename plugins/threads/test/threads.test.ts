@@ -56,10 +56,11 @@ describe('thread daemons', () => {
     expect(loaded).toEqual([]);
   });
 
-  it('loads JavaScript whose every character fits in one byte, so V8 keeps each source at one byte per character', () => {
+  it('loads JavaScript whose every character fits in one byte, in the host and in its threads', () => {
     // One wider character (an arrow in a comment esbuild keeps) makes V8 hold that whole module's
-    // source as two bytes per character, in every thread and process daemon. Walks the modules a
-    // thread loads: the plugin's worker entry, its chunks, and core's daemon entry with its chunks.
+    // source as two bytes per character, in every isolate that loads it. Walks the modules a
+    // thread loads (the plugin's worker entry, its chunks, core's daemon entry and its chunks)
+    // and core's main entry with its chunks.
     const coreDaemon = fileURLToPath(new URL('../../../core/dist/daemon.js', import.meta.url));
     const files = new Set<string>();
     const visit = (file: string): void => {
@@ -74,6 +75,7 @@ describe('thread daemons', () => {
       }
     };
     visit(fileURLToPath(new URL('../dist/worker.js', import.meta.url)));
+    visit(fileURLToPath(new URL('../../../core/dist/index.js', import.meta.url)));
     expect(files.size).toBeGreaterThan(4);
     expect(files.has(coreDaemon)).toBe(true);
   });
