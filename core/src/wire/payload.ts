@@ -217,15 +217,29 @@ function viewPayload(view: ArrayBufferView, typeIndex: number): Uint8Array[] {
   return [skeleton, EMPTY, new Uint8Array(view.buffer, view.byteOffset, view.byteLength)];
 }
 
+/**
+ * The VIEW_TYPES index whose bare-array skeleton (viewSkeletons) these bytes are, or -1: such a
+ * payload decodes to a view of its one out-of-band segment without a deserializer. Only this
+ * side's own skeletons are known, so a peer whose V8 writes other bytes takes V8's path.
+ */
+function knownViewType(skeleton: Uint8Array): number {
+  for (let t = 0; t < viewSkeletons.length; t++) {
+    const known = viewSkeletons[t];
+    if (known !== undefined && sameBytes(known, skeleton)) return t;
+  }
+  return -1;
+}
+
+/** Whether two (tiny) byte strings are equal. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** undefined, null, true or false from their (tiny) V8 encodings, without a deserializer. */
 function knownPrimitive(skeleton: Uint8Array): unknown {
-  for (const value of primitiveValues) {
-    const known = primitivePayloads.get(value)![0]!;
-    if (known.byteLength !== skeleton.byteLength) continue;
-    let same = true;
-    for (let i = 0; i < known.byteLength; i++) if (known[i] !== skeleton[i]) same = false;
-    if (same) return value;
-  }
+  for (const value of primitiveValues) if (sameBytes(primitivePayloads.get(value)![0]!, skeleton)) return value;
   return NOT_PRIMITIVE;
 }
 
@@ -284,7 +298,17 @@ export function decodePayload(
       const primitive = knownPrimitive(skeleton);
       if (primitive !== NOT_PRIMITIVE) return primitive;
     }
-    return deserialize(skeleton, start === 0 && segments.length === 2 ? NO_SEGMENTS : segments.slice(start + 2), NO_SEGMENTS);
+    const typeIndex = knownViewType(skeleton);
+    if (typeIndex >= 0) {
+      const segment = segments[start + 2];
+      if (segment === undefined) throw new DeserializationError('payload could not be deserialized: out-of-band reference out of range');
+      return viewOf(VIEW_TYPES[typeIndex]!, segment);
+    }
+    const value = deserialize(skeleton, start === 0 && segments.length === 2 ? NO_SEGMENTS : segments.slice(start + 2), NO_SEGMENTS);
+    // A bare large array: make this side's skeleton for its type, so the next is recognized.
+    const type = outOfBandType(value);
+    if (type >= 0 && viewSkeletons[type] === undefined) viewPayload(value as ArrayBufferView, type);
+    return value;
   }
   const outOfBand = segments.slice(start + 2);
   let entries: TableEntry[];

@@ -106,6 +106,41 @@ describe('payloads', () => {
     expect(roundTrip(views[0], [claiming])).toEqual(new Float64Array([-1.25]));
   });
 
+  it('decodes a payload of one large array as a view of its segment, without a deserializer once the type is known', () => {
+    const bytes = OUT_OF_BAND_BYTES + 64;
+    const types = [Float64Array, Int16Array, BigInt64Array, Uint8Array] as const;
+    for (const Type of types) {
+      const first = new Type(bytes / Type.BYTES_PER_ELEMENT);
+      // The first of a type may take V8's path; it teaches this side the type's skeleton.
+      expect(decodePayload(encodePayload(first, [], 'result') as Uint8Array[], 0, [])).toBeInstanceOf(Type);
+    }
+    const header = vi.spyOn(v8.Deserializer.prototype, 'readHeader');
+    try {
+      for (const Type of types) {
+        const [skeleton, table, segment] = encodePayload(new Type(bytes / Type.BYTES_PER_ELEMENT), [], 'result') as Uint8Array[];
+        // Received at an odd offset (as from a socket's read buffer): copied once, so the view is legal.
+        const received = new Uint8Array(segment!.byteLength + 1).subarray(1);
+        received.set(segment!);
+        received[0] = 7;
+        const back = decodePayload([skeleton!, table!, received], 0, []) as ArrayBufferView;
+        expect(back).toBeInstanceOf(Type);
+        expect(back.byteLength).toBe(segment!.byteLength);
+        expect(new Uint8Array(back.buffer, back.byteOffset, 2)).toEqual(new Uint8Array([7, 0]));
+        // Aligned, it is a view of the received bytes themselves.
+        const aligned = decodePayload([skeleton!, table!, segment!], 0, []) as ArrayBufferView;
+        expect(aligned.buffer).toBe(segment!.buffer);
+        // The skeleton alone, its segment missing: a typed error, not a view of nothing.
+        expect(() => decodePayload([skeleton!, table!], 0, [])).toThrow(DeserializationError);
+      }
+      expect(header).not.toHaveBeenCalled();
+      // Anything else still goes through V8's deserializer.
+      expect(roundTrip({ a: 1 })).toEqual({ a: 1 });
+      expect(header).toHaveBeenCalledTimes(1);
+    } finally {
+      header.mockRestore();
+    }
+  });
+
   it('keeps Buffer, DataView and BigInt64Array types, large and small', () => {
     const value = {
       small: Buffer.from('abc'),
