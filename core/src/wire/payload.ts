@@ -206,7 +206,8 @@ function primitivePayload(value: undefined | null | boolean): Uint8Array[] {
  */
 const viewSkeletons: (Uint8Array | undefined)[] = [];
 
-function viewPayload(view: ArrayBufferView, typeIndex: number): Uint8Array[] {
+/** The skeleton of a bare `view` of VIEW_TYPES[typeIndex]: V8's bytes, made on first use. */
+function viewSkeleton(view: ArrayBufferView, typeIndex: number): Uint8Array {
   let skeleton = viewSkeletons[typeIndex];
   if (skeleton === undefined) {
     const ser = new PayloadSerializer();
@@ -214,7 +215,7 @@ function viewPayload(view: ArrayBufferView, typeIndex: number): Uint8Array[] {
     ser.writeValue(view);
     skeleton = viewSkeletons[typeIndex] = ser.releaseBuffer();
   }
-  return [skeleton, EMPTY, new Uint8Array(view.buffer, view.byteOffset, view.byteLength)];
+  return skeleton;
 }
 
 /**
@@ -268,7 +269,10 @@ export function encodePayload(
   }
   if (root === value) {
     const typeIndex = outOfBandType(value);
-    if (typeIndex >= 0) return viewPayload(value as ArrayBufferView, typeIndex);
+    if (typeIndex >= 0) {
+      const view = value as ArrayBufferView;
+      return [viewSkeleton(view, typeIndex), EMPTY, new Uint8Array(view.buffer, view.byteOffset, view.byteLength)];
+    }
   }
   const ser = new PayloadSerializer();
   ser.writeHeader();
@@ -307,7 +311,7 @@ export function decodePayload(
     const value = deserialize(skeleton, start === 0 && segments.length === 2 ? NO_SEGMENTS : segments.slice(start + 2), NO_SEGMENTS);
     // A bare large array: make this side's skeleton for its type, so the next is recognized.
     const type = outOfBandType(value);
-    if (type >= 0 && viewSkeletons[type] === undefined) viewPayload(value as ArrayBufferView, type);
+    if (type >= 0) viewSkeleton(value as ArrayBufferView, type);
     return value;
   }
   const outOfBand = segments.slice(start + 2);
