@@ -35,6 +35,15 @@ export interface Channel {
   /** A human-readable peer address for logs. */
   readonly peer: string;
   readonly closed: boolean;
+  /**
+   * Optional: true when both ends are in this process and were joined by the transport itself,
+   * never by a peer's word (the `thread://` transport: a MessageChannel whose daemon end only a
+   * worker its launcher started for this profile can hold). The handshake then carries no
+   * proofs of the secret: nothing outside the process can reach such a channel, and a thread
+   * daemon need not load `node:crypto`. A transport whose peers connect from elsewhere (a socket,
+   * a broker) must never set it.
+   */
+  readonly inProcess?: boolean;
 }
 
 /** Options when the host listens. */

@@ -1,6 +1,8 @@
 /**
  * The daemon's side of the handshake: answer the host's Challenge with proof of the secret,
- * then check the host's proof in Init. Shared by the daemon and its watchdog.
+ * then check the host's proof in Init. Shared by the daemon and its watchdog. An in-process
+ * channel (`Channel.inProcess`) exchanges the same messages without proofs, so a thread daemon
+ * never loads `node:crypto`.
  */
 import { hostname } from 'node:os';
 import { newNonce, prove, verify } from '../wire/auth.js';
@@ -40,7 +42,8 @@ export function daemonHandshake(
   extra: Pick<HelloMessage, 'launchId' | 'watch'> = {},
 ): Promise<Accepted> {
   return new Promise((resolve, reject) => {
-    const daemonNonce = newNonce();
+    const proofs = channel.inProcess !== true;
+    const daemonNonce = proofs ? newNonce() : '';
     let hostNonce = '';
     let stage: 'challenge' | 'init' = 'challenge';
     const fail = (err: Error, exitCode: number): void => {
@@ -76,7 +79,7 @@ export function daemonHandshake(
           hostNonce = String(challenge.nonce);
           const hello: HelloMessage = {
             protocol: PROTOCOL_VERSION,
-            proof: prove(secret, 'daemon', hostNonce, daemonNonce),
+            proof: proofs ? prove(secret, 'daemon', hostNonce, daemonNonce) : '',
             nonce: daemonNonce,
             pid: process.pid,
             hostname: hostname(),
@@ -89,7 +92,7 @@ export function daemonHandshake(
         }
         if (stage === 'init' && f.type === FrameType.Init) {
           const init = readJsonSegment<InitMessage>(f.segments[0]);
-          if (!verify(secret, 'host', hostNonce, daemonNonce, init.proof)) {
+          if (proofs && !verify(secret, 'host', hostNonce, daemonNonce, init.proof)) {
             return fail(new AuthError('the host did not prove the secret: refusing to run its tasks'), DaemonExit.AuthFailed);
           }
           channel.setLimits(DEFAULT_LIMITS);

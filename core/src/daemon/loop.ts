@@ -105,8 +105,8 @@ class DaemonRun {
   private serializers: Serializer[] = [];
   /** The profile's `maxResultBytes` (Init); Infinity without one. */
   private maxResultBytes = Infinity;
-  /** The daemon's stream, for tasks without one of their own (the host sends it in Init). */
-  private stream: RandomStream = new RandomStream(firstStream());
+  /** The daemon's stream, for tasks without one of their own (the host sends it in Init; set by the handshake). */
+  private stream!: RandomStream;
   private instrumentation: Instrumentation[] | undefined;
   /** True while a seeded task's stream stands in for Math.random. */
   private randomReplaced = false;
@@ -199,7 +199,8 @@ class DaemonRun {
   private async handshake(channel: Channel): Promise<void> {
     const { init, held } = await daemonHandshake(channel, this.config.secret, this.config.launchId ? { launchId: this.config.launchId } : {});
     this.daemonId = init.daemonId;
-    if (Array.isArray(init.stream) && init.stream.length === 4) this.stream = new RandomStream(init.stream);
+    // A host that sends none (a dispatcher without a pool's streams) leaves the daemon its own.
+    this.stream = new RandomStream(Array.isArray(init.stream) && init.stream.length === 4 ? init.stream : firstStream());
     this.maxResultBytes = typeof init.maxResultBytes === 'number' && init.maxResultBytes >= 1 ? init.maxResultBytes : Infinity;
     // Frames that arrive until start() is done are kept, in order, and replayed by it.
     channel.onFrame = (f) => this.early.push(f);

@@ -1,7 +1,8 @@
 /**
  * The host's half of the handshake, the mirror of `daemon/handshake.ts`: send a Challenge,
  * check the Hello's protocol and proof of the secret, and answer with Init (the host's own
- * proof). A connection that does not prove the secret in time is refused.
+ * proof). A connection that does not prove the secret in time is refused. An in-process
+ * channel (`Channel.inProcess`) exchanges the same messages without proofs.
  */
 import type { PluginRef } from '../transport.js';
 import type { Channel } from '../transport.js';
@@ -53,18 +54,19 @@ export function admit(channel: Channel, secret: string, timeoutMs: number, outco
   const timer = setTimeout(() => refuse(`no handshake within ${timeoutMs} ms`), timeoutMs);
   timer.unref();
   channel.setLimits(HANDSHAKE_LIMITS);
-  const hostNonce = newNonce();
+  const hostNonce = channel.inProcess === true ? '' : newNonce();
   channel.onClose = (reason) => {
     if (finish()) outcome.refused(reason ? `the connection failed during the handshake: ${reason.message}` : 'hung up during the handshake', reason !== undefined);
   };
   channel.onFrame = (f: Frame) => {
     if (done) return;
-    const why = checkHello(f, secret, hostNonce);
+    const why = checkHello(f, channel.inProcess === true ? undefined : secret, hostNonce);
     if (typeof why === 'string') return refuse(why);
     finish();
     outcome.admitted(why, {
       accept(daemonId, serializers, { stream, instrumentation = [], maxResultBytes } = {}) {
-        const init: InitMessage = { proof: prove(secret, 'host', hostNonce, why.nonce), daemonId, serializers: [...serializers], ...(stream ? { stream: [...stream] } : {}) };
+        const proof = channel.inProcess === true ? '' : prove(secret, 'host', hostNonce, why.nonce);
+        const init: InitMessage = { proof, daemonId, serializers: [...serializers], ...(stream ? { stream: [...stream] } : {}) };
         if (instrumentation.length > 0) init.instrumentation = [...instrumentation];
         if (maxResultBytes !== undefined && Number.isFinite(maxResultBytes)) init.maxResultBytes = maxResultBytes;
         channel.send(frame(FrameType.Init, 0, [jsonSegment(init)]));
@@ -75,8 +77,8 @@ export function admit(channel: Channel, secret: string, timeoutMs: number, outco
   channel.send(frame(FrameType.Challenge, 0, [jsonSegment(challenge)]));
 }
 
-/** The Hello in `f` if it proves the secret, else why not. */
-function checkHello(f: Frame, secret: string, hostNonce: string): HelloMessage | string {
+/** The Hello in `f` if it proves the secret (undefined: an in-process channel, no proof), else why not. */
+function checkHello(f: Frame, secret: string | undefined, hostNonce: string): HelloMessage | string {
   if (f.type !== FrameType.Hello) return `expected Hello, got ${frameTypeName(f.type)}`;
   let hello: HelloMessage;
   try {
@@ -86,7 +88,8 @@ function checkHello(f: Frame, secret: string, hostNonce: string): HelloMessage |
   }
   if (typeof hello !== 'object' || hello === null) return 'unreadable Hello (not an object)';
   if (hello.protocol !== PROTOCOL_VERSION) return `protocol version ${String(hello.protocol)} (this host speaks ${PROTOCOL_VERSION})`;
-  if (typeof hello.nonce !== 'string' || !verify(secret, 'daemon', hostNonce, hello.nonce, hello.proof)) return 'wrong secret';
+  if (typeof hello.nonce !== 'string') return 'wrong secret';
+  if (secret !== undefined && !verify(secret, 'daemon', hostNonce, hello.nonce, hello.proof)) return 'wrong secret';
   return hello;
 }
 

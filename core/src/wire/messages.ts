@@ -14,7 +14,7 @@ export interface ChallengeMessage {
 
 export interface HelloMessage {
   protocol: number;
-  /** HMAC proof of the secret (see auth.ts). */
+  /** HMAC proof of the secret (see auth.ts); empty over an in-process channel (`Channel.inProcess`). */
   proof: string;
   nonce: string;
   pid: number;
@@ -26,7 +26,7 @@ export interface HelloMessage {
 }
 
 export interface InitMessage {
-  /** The host's proof of the secret. */
+  /** The host's proof of the secret; empty over an in-process channel. */
   proof: string;
   daemonId: number;
   /** Serializer plugins the daemon imports before its first task. */

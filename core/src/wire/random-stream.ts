@@ -6,7 +6,7 @@
  * in a seeded task's frame (one stream per task, by submission order), or in a daemon's Init
  * (one stream per daemon, for tasks without a seed).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { nodeCrypto } from './node-crypto.js';
 import { uniformInt } from 'pure-rand/distribution/uniformInt';
 import { xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus';
 
@@ -19,7 +19,8 @@ export type StreamState = readonly [number, number, number, number];
  * random bits.
  */
 export function firstStream(seed?: number): StreamState {
-  const bytes = seed === undefined ? randomBytes(16) : createHash('sha256').update(`mirai-ts seed ${seed}`).digest();
+  const crypto = nodeCrypto();
+  const bytes = seed === undefined ? crypto.randomBytes(16) : crypto.createHash('sha256').update(`mirai-ts seed ${seed}`).digest();
   const view = new DataView(bytes.buffer, bytes.byteOffset, 16);
   const state: [number, number, number, number] = [view.getInt32(0, true), view.getInt32(4, true), view.getInt32(8, true), view.getInt32(12, true)];
   if (state.every((w) => w === 0)) state[3] = 1; // the all-zero state is the generator's only fixed point

@@ -228,6 +228,26 @@ describe('dispatcher (in memory)', () => {
     await dispatcher.close('end');
   });
 
+  it('skips the proofs only when both ends of a channel are in-process: either end alone still demands them', async () => {
+    const { dispatcher, url } = await setup();
+    // Both ends in-process (the thread transport): no proofs, so the secret is not checked at all.
+    const inside = await new FakeDaemon(echo, undefined, { host: true, daemon: true }).connect(url, 'wrong');
+    await until(() => dispatcher.connections === 1);
+    const t = task('inside');
+    dispatcher.submit(t);
+    await until(() => t.outcome.settled);
+    expect(t.outcome.value).toBe('inside');
+    expect(dispatcher.counters().rejected).toBe(0);
+    // A daemon that skips its proof over a channel the host did not accept as in-process is refused...
+    await expect(new FakeDaemon(echo, undefined, { host: false, daemon: true }).connect(url, SECRET)).rejects.toThrow(/refused|secret/);
+    await until(() => dispatcher.counters().rejected === 1);
+    // ...and a daemon whose own end is not in-process refuses a host that skips its proof.
+    await expect(new FakeDaemon(echo, undefined, { host: true, daemon: false }).connect(url, SECRET)).rejects.toThrow(/the host did not prove the secret/);
+    expect(dispatcher.connections).toBe(1);
+    inside.crash();
+    await dispatcher.close('end');
+  });
+
   it('runs everywhere() set-up on daemons that join later, before their first task', async () => {
     const { dispatcher, join } = await setup();
     const setupFrame = buildTaskFrame(FrameType.Everywhere, 0, () => 'set', [{ value: 'setup', name: 'args' }], []);

@@ -19,6 +19,8 @@ import type { TaskOutcome } from '../../src/host/host-task.js';
 export class MemoryChannel implements Channel {
   onClose: (reason: Error | undefined) => void = () => {};
   closed = false;
+  /** Set by a dial with `inProcess` (tests of the handshake without proofs). */
+  inProcess = false;
   other!: MemoryChannel;
   leaving = false;
   /** What this end was asked to do, in order: `send <id>` and `flush` (for tests of the order). */
@@ -107,6 +109,10 @@ export const memoryTransport: Transport = {
     const listener = listeners.get(url);
     if (listener === undefined) throw new Error(`nothing listens at ${url}`);
     const [host, daemon] = channelPair();
+    // Which ends call themselves in-process (Channel.inProcess): both, as the thread transport's do, or one, as no real transport would.
+    const inProcess = _options.inProcess as { readonly host: boolean; readonly daemon: boolean } | undefined;
+    host.inProcess = inProcess?.host ?? false;
+    daemon.inProcess = inProcess?.daemon ?? false;
     listener.onChannel(host);
     return daemon;
   },
@@ -130,10 +136,12 @@ export class FakeDaemon {
   constructor(
     readonly behaviour: Behaviour,
     readonly launchId?: string,
+    /** Which ends of its channel call themselves in-process (none by default). */
+    readonly inProcess?: { readonly host: boolean; readonly daemon: boolean },
   ) {}
 
   async connect(url: string, secret: string): Promise<this> {
-    this.channel = await memoryTransport.dial(url, { limits: HANDSHAKE_LIMITS });
+    this.channel = await memoryTransport.dial(url, { limits: HANDSHAKE_LIMITS, inProcess: this.inProcess });
     const { init, held } = await daemonHandshake(this.channel, secret, this.launchId ? { launchId: this.launchId } : {});
     this.daemonId = init.daemonId;
     this.channel.onFrame = (f) => this.onFrame(f);

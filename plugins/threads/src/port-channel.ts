@@ -59,6 +59,8 @@ export class PortChannel implements Channel {
   onFrame: (frame: Frame) => void = () => {};
   onClose: (reason: Error | undefined) => void = () => {};
   closed = false;
+  /** Both ends are in this process, joined by the thread transport: the handshake skips its proofs (see acceptDial). */
+  readonly inProcess = true;
   /** Frames this end took while waiting in `Atomics.wait`, not from its event loop (diagnostics). */
   waitedFrames = 0;
   /** Of those, frames that came while it polled after a result, before it slept (diagnostics). */

@@ -67,7 +67,7 @@ export function threadLauncher(options: ThreadTransportOptions = {}): Launcher {
         const worker = new Worker(script, { workerData: data, execArgv: workerExecArgv() });
         // Threads never keep the host alive on their own: the connection does while tasks are out.
         worker.unref();
-        worker.on('message', (message: unknown) => void acceptDial(message));
+        worker.on('message', (message: unknown) => void acceptDial(message, spec.url));
         worker.on('error', (err) => process.stderr.write(`[mirai-ts] thread daemon ${launchId} failed: ${err.message}\n`));
         const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => worker.once('exit', (code) => resolve({ code, signal: null })));
         handles.push({ id: launchId, exited, kill: () => void worker.terminate() });

@@ -5,7 +5,6 @@
  * package's launcher started posts one end of a new MessageChannel to the launcher, which hands
  * it to the listener.
  */
-import { randomUUID } from 'node:crypto';
 import { isMainThread, MessageChannel, parentPort, type MessagePort } from 'node:worker_threads';
 import { checkOptions, ConfigError, is, MAX_DAEMON_SPIN_US, type Channel, type DialOptions, type Listener, type ListenOptions, type Transport } from '@mirai-ts/core/daemon';
 import { DEFAULT_SPIN_US, PortChannel } from './port-channel.js';
@@ -65,15 +64,23 @@ class ThreadListener implements Listener {
   unref(): void {}
 }
 
-/** Hands a port a worker dialled with to the listener at `url`; closes it if none listens. */
-export function acceptDial(message: unknown): boolean {
+/**
+ * Hands a port a worker dialled with to the listener at `url`, if that is the URL the worker
+ * was started for (`launchedFor`); else closes it. The binding stands in for the secret's proof,
+ * which an in-process channel skips (`Channel.inProcess`): a thread started for one profile
+ * cannot join another's listener in the same process.
+ */
+export function acceptDial(message: unknown, launchedFor: string): boolean {
   const m = message as Partial<DialMessage> | null;
   if (typeof m !== 'object' || m === null || m.type !== DIAL_MESSAGE || typeof m.url !== 'string' || m.port === undefined) return false;
-  const listener = listeners.get(m.url);
+  const listener = m.url === launchedFor ? listeners.get(m.url) : undefined;
   if (listener === undefined) m.port.close();
   else listener.accept(m.port);
   return true;
 }
+
+/** Names of `thread://` listeners given none, counted (unique among this thread's listeners). */
+let freshNames = 0;
 
 function checkUrl(url: string): string {
   let parsed: URL;
@@ -83,7 +90,11 @@ function checkUrl(url: string): string {
     throw new ConfigError(`not a thread:// URL: ${JSON.stringify(url)}`);
   }
   if (parsed.protocol !== 'thread:') throw new ConfigError(`the thread transport takes thread:// URLs, got ${JSON.stringify(url)}`);
-  return parsed.host === '' ? `thread://${randomUUID()}` : `thread://${parsed.host}`;
+  if (parsed.host !== '') return `thread://${parsed.host}`;
+  let fresh: string;
+  do fresh = `thread://mirai-${++freshNames}`;
+  while (listeners.has(fresh));
+  return fresh;
 }
 
 /** The rules of {@link ThreadTransportOptions}, in core's style (see `checkOptions`). */

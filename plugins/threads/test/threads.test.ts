@@ -48,12 +48,38 @@ describe('thread daemons', () => {
     expect((failed as MiraiError).message).toMatch(/typed/);
   });
 
-  it('loads only the daemon side of core into a thread: not the host, the launchers or the built-in transports', async () => {
+  it('loads only the daemon side of core into a thread: not the host, the launchers, the built-in transports or node:crypto', async () => {
     await daemons(1, threadDaemons());
     // Node lists each built-in module an isolate loaded; a thread that imported core's host or
-    // plugin entry would list tls, net and child_process (the built-in transports, local launching).
-    const loaded = await mirai(() => (process as unknown as { moduleLoadList: string[] }).moduleLoadList.filter((m) => /^NativeModule (tls|_tls_wrap|net|child_process|http|https)$/.test(m)));
+    // plugin entry would list tls, net and child_process (the built-in transports, local launching),
+    // and one whose handshake computed proofs (or that drew its own random stream) crypto.
+    const loaded = await mirai(() => (process as unknown as { moduleLoadList: string[] }).moduleLoadList.filter((m) => /^NativeModule (tls|_tls_wrap|net|child_process|http|https|crypto)$/.test(m)));
     expect(loaded).toEqual([]);
+  });
+
+  it("hands a thread's dial only to the profile it was started for: another profile's URL is closed unanswered", async () => {
+    // Thread channels carry no proofs of the secret (Channel.inProcess); binding each thread to
+    // the URL its launcher started it for is what keeps a thread of one profile out of another.
+    await daemons(1, threadDaemons());
+    await daemons(1, { ...threadDaemons(), profile: 'other' });
+    try {
+      const url = status('other')!.url;
+      const answer = await mirai(async ({ url }: { url: string }) => {
+        const { MessageChannel, parentPort } = await import('node:worker_threads');
+        const { port1, port2 } = new MessageChannel();
+        const got = new Promise<string>((resolve) => {
+          port2.once('message', () => resolve('answered'));
+          port2.once('close', () => resolve('closed'));
+        });
+        parentPort!.postMessage({ type: 'mirai-ts.thread-dial', url, port: port1 }, [port1]);
+        return got;
+      }, { url });
+      expect(answer).toBe('closed');
+      expect(status('other')!.connections).toBe(1);
+      expect(await mirai(() => 2, undefined, { profile: 'other' })).toBe(2);
+    } finally {
+      await daemons(0, { profile: 'other' });
+    }
   });
 
   it('loads JavaScript whose every character fits in one byte, in the host and in its threads', () => {
@@ -252,6 +278,25 @@ describe('thread daemons', () => {
     }
     expect(threadDaemons({ spin: 0 }).transports).toHaveLength(1);
     await expect(threadTransport().listen('tcp://127.0.0.1:0', { handshakeLimits: DEFAULT_LIMITS })).rejects.toThrow(/thread:\/\/ URLs/);
+  });
+
+  it('names a listener given none with a name no listener of this thread holds, even one taken by hand', async () => {
+    const transport = threadTransport();
+    const taken = [];
+    for (let n = 1; n <= 50; n++) {
+      try {
+        taken.push(await transport.listen(`thread://mirai-${n}`, { handshakeLimits: DEFAULT_LIMITS }));
+      } catch {
+        // already a fresh name of an earlier listener
+      }
+    }
+    const fresh = [await transport.listen('thread://', { handshakeLimits: DEFAULT_LIMITS }), await transport.listen('thread://', { handshakeLimits: DEFAULT_LIMITS })];
+    try {
+      expect(fresh[0]!.url).not.toBe(fresh[1]!.url);
+      for (const listener of fresh) expect(Number(/^thread:\/\/mirai-(\d+)$/.exec(listener.url)?.[1])).toBeGreaterThan(50);
+    } finally {
+      for (const listener of [...taken, ...fresh]) await listener.close();
+    }
   });
 
   it('carries frames in order both ways, tiny and large, and reports a close to the peer', async () => {
