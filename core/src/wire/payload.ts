@@ -12,6 +12,7 @@
  */
 import v8 from 'node:v8';
 import { DeserializationError, SerializationError } from '../errors.js';
+import { NOT_FLAT, readFlatRecord, writeFlatRecord } from './flat-record.js';
 import { jsonSegment, readJsonSegment } from './frame.js';
 import { claimant, type EncodedValue, type Serializer } from '../serializer.js';
 
@@ -273,6 +274,12 @@ export function encodePayload(
       const view = value as ArrayBufferView;
       return [viewSkeleton(view, typeIndex), EMPTY, new Uint8Array(view.buffer, view.byteOffset, view.byteLength)];
     }
+    // The usual arguments: an object of scalars, short strings and large arrays (flat-record.ts).
+    if (typeof value === 'object') {
+      const outOfBand: Uint8Array[] = [];
+      const skeleton = writeFlatRecord(value as object, outOfBandType, outOfBand);
+      if (skeleton !== undefined) return outOfBand.length === 0 ? [skeleton, EMPTY] : [skeleton, EMPTY, ...outOfBand];
+    }
   }
   const ser = new PayloadSerializer();
   ser.writeHeader();
@@ -308,6 +315,12 @@ export function decodePayload(
       if (segment === undefined) throw new DeserializationError('payload could not be deserialized: out-of-band reference out of range');
       return viewOf(VIEW_TYPES[typeIndex]!, segment);
     }
+    const record = readFlatRecord(skeleton, (type, index) => {
+      const segment = segments[start + 2 + index];
+      const ctor = VIEW_TYPES[type];
+      return segment === undefined || ctor === undefined ? NOT_FLAT : viewOf(ctor, segment);
+    });
+    if (record !== NOT_FLAT) return record;
     const value = deserialize(skeleton, start === 0 && segments.length === 2 ? NO_SEGMENTS : segments.slice(start + 2), NO_SEGMENTS);
     // A bare large array: make this side's skeleton for its type, so the next is recognized.
     const type = outOfBandType(value);
