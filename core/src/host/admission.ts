@@ -54,18 +54,20 @@ export function admit(channel: Channel, secret: string, timeoutMs: number, outco
   const timer = setTimeout(() => refuse(`no handshake within ${timeoutMs} ms`), timeoutMs);
   timer.unref();
   channel.setLimits(HANDSHAKE_LIMITS);
-  const hostNonce = channel.inProcess === true ? '' : newNonce();
+  // Read once: the same channel for the whole handshake.
+  const proofs = channel.inProcess !== true;
+  const hostNonce = proofs ? newNonce() : '';
   channel.onClose = (reason) => {
     if (finish()) outcome.refused(reason ? `the connection failed during the handshake: ${reason.message}` : 'hung up during the handshake', reason !== undefined);
   };
   channel.onFrame = (f: Frame) => {
     if (done) return;
-    const why = checkHello(f, channel.inProcess === true ? undefined : secret, hostNonce);
+    const why = checkHello(f, proofs ? secret : undefined, hostNonce);
     if (typeof why === 'string') return refuse(why);
     finish();
     outcome.admitted(why, {
       accept(daemonId, serializers, { stream, instrumentation = [], maxResultBytes } = {}) {
-        const proof = channel.inProcess === true ? '' : prove(secret, 'host', hostNonce, why.nonce);
+        const proof = proofs ? prove(secret, 'host', hostNonce, why.nonce) : '';
         const init: InitMessage = { proof, daemonId, serializers: [...serializers], ...(stream ? { stream: [...stream] } : {}) };
         if (instrumentation.length > 0) init.instrumentation = [...instrumentation];
         if (maxResultBytes !== undefined && Number.isFinite(maxResultBytes)) init.maxResultBytes = maxResultBytes;

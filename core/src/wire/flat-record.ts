@@ -1,5 +1,6 @@
 /**
- * Flat records in V8's serialization format, written and read without V8's serializer.
+ * Flat records, and large arrays alone, in V8's serialization format, written and read without
+ * V8's serializer.
  *
  * A task's arguments are almost always an object literal of a few scalars, short strings and
  * arrays (`mirai(fn, { n, label, x })`), and so are many results. V8's serializer costs a
@@ -16,7 +17,8 @@
  * characters, whose values are numbers, booleans, null, undefined, Latin-1 strings of at most
  * MAX_CHARS characters, or typed arrays large enough to travel out of band (the payload's host
  * objects), not a Proxy. An own getter is read once here and, if the record falls back, once
- * more by V8.
+ * more by V8. A payload that is one such array alone (a task that returns an array) is the same
+ * host object without the record around it.
  */
 import { types } from 'node:util';
 import v8 from 'node:v8';
@@ -26,7 +28,7 @@ export const MAX_KEYS = 64;
 /** Longest key or string value written or read here, in characters. */
 export const MAX_CHARS = 1024;
 
-/** What readFlatRecord returns for bytes it does not read (the caller takes V8's path). */
+/** What readFlatValue returns for bytes it does not read (the caller takes V8's path). */
 export const NOT_FLAT: unique symbol = Symbol('not a flat record');
 
 /** V8's serialization tags (v8/src/objects/value-serializer.cc). */
@@ -52,9 +54,17 @@ const HEADER = ((): Uint8Array => {
   return probe.subarray(0, probe.byteLength - 1);
 })();
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** Whether this machine stores numbers little-endian, as V8's doubles travel from x86 and ARM: the fast paths need it. */
+export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** A double's 8 bytes go through these (no Buffer per value). */
 const doubleScratch = new Float64Array(1);
 const doubleBytes = new Uint8Array(doubleScratch.buffer);
+
+/** The double in `bytes` at `at`, in this machine's order (the caller checked the 8 bytes are there). */
+export function readDouble(bytes: Uint8Array, at: number): number {
+  for (let b = 0; b < 8; b++) doubleBytes[b] = bytes[at + b]!;
+  return doubleScratch[0]!;
+}
 const LATIN1_ONLY = /^[\0-\xff]*$/;
 const ARRAY_INDEX = /^(?:0|[1-9]\d*)$/;
 
@@ -172,17 +182,35 @@ export function writeFlatRecord(record: object, outOfBandType: (value: unknown) 
   return out;
 }
 
+/** writeOutOfBandView's skeletons, by type: the same bytes for every array of a type, shared by the payloads. */
+const outOfBandViews: Uint8Array[] = [];
+
+/** The skeleton V8 would write for one out-of-band array of VIEW_TYPES index `typeIndex` alone (its segment 0). */
+export function writeOutOfBandView(typeIndex: number): Uint8Array {
+  const known = outOfBandViews[typeIndex];
+  if (known !== undefined) return known;
+  const out = (outOfBandViews[typeIndex] = Buffer.alloc(HEADER.byteLength + 4));
+  out.set(HEADER);
+  let at = HEADER.byteLength;
+  out[at++] = Tag.HostObject;
+  out[at++] = OUT_OF_BAND_KIND;
+  out[at++] = typeIndex; // < 0x80: one varint byte
+  out[at++] = 0;
+  return out;
+}
+
 /**
- * The record in `skeleton` if it is a flat record this reader knows (its out-of-band arrays
- * made by `view(typeIndex, segmentIndex)`, which returns NOT_FLAT for a reference it cannot
- * resolve), else NOT_FLAT.
+ * The value in `skeleton` if it is a flat record, or one out-of-band array alone, that this
+ * reader knows (its arrays made by `view(typeIndex, segmentIndex)`, which returns NOT_FLAT for a
+ * reference it cannot resolve), else NOT_FLAT.
  */
-export function readFlatRecord(skeleton: Uint8Array, view: (typeIndex: number, segmentIndex: number) => unknown): unknown {
+export function readFlatValue(skeleton: Uint8Array, view: (typeIndex: number, segmentIndex: number) => unknown): unknown {
   const end = skeleton.byteLength;
   if (!LITTLE_ENDIAN || end < HEADER.byteLength + 3) return NOT_FLAT;
   for (let i = 0; i < HEADER.byteLength; i++) if (skeleton[i] !== HEADER[i]) return NOT_FLAT;
   let at = HEADER.byteLength;
-  if (skeleton[at++] !== Tag.BeginObject) return NOT_FLAT;
+  const first = skeleton[at++];
+  if (first !== Tag.BeginObject && first !== Tag.HostObject) return NOT_FLAT;
   /** A varint of at most 5 bytes within the skeleton, or -1. */
   const varint = (): number => {
     let n = 0;
@@ -194,6 +222,17 @@ export function readFlatRecord(skeleton: Uint8Array, view: (typeIndex: number, s
     }
     return -1;
   };
+  /** An out-of-band array (after its HostObject tag) from `view`, or NOT_FLAT. */
+  const hostObject = (): unknown => {
+    const kind = varint();
+    const type = varint();
+    const segment = varint();
+    return kind !== OUT_OF_BAND_KIND || type < 0 || segment < 0 ? NOT_FLAT : view(type, segment);
+  };
+  if (first === Tag.HostObject) {
+    const value = hostObject();
+    return at === end ? value : NOT_FLAT;
+  }
   /** A Latin-1 string of at most MAX_CHARS within the skeleton, or undefined. */
   const latin1 = (): string | undefined => {
     const length = varint();
@@ -224,8 +263,8 @@ export function readFlatRecord(skeleton: Uint8Array, view: (typeIndex: number, s
       }
       case Tag.Double:
         if (end - at < 8) return NOT_FLAT;
-        for (let b = 0; b < 8; b++) doubleBytes[b] = skeleton[at++]!;
-        value = doubleScratch[0];
+        value = readDouble(skeleton, at);
+        at += 8;
         break;
       case Tag.True:
         value = true;
@@ -243,15 +282,10 @@ export function readFlatRecord(skeleton: Uint8Array, view: (typeIndex: number, s
         value = latin1();
         if (value === undefined) return NOT_FLAT;
         break;
-      case Tag.HostObject: {
-        const kind = varint();
-        const type = varint();
-        const segment = varint();
-        if (kind !== OUT_OF_BAND_KIND || type < 0 || segment < 0) return NOT_FLAT;
-        value = view(type, segment);
+      case Tag.HostObject:
+        value = hostObject();
         if (value === NOT_FLAT) return NOT_FLAT;
         break;
-      }
       default:
         return NOT_FLAT;
     }

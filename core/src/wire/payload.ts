@@ -12,7 +12,7 @@
  */
 import v8 from 'node:v8';
 import { DeserializationError, SerializationError } from '../errors.js';
-import { NOT_FLAT, readFlatRecord, writeFlatRecord } from './flat-record.js';
+import { LITTLE_ENDIAN, NOT_FLAT, readDouble, readFlatValue, writeFlatRecord, writeOutOfBandView } from './flat-record.js';
 import { jsonSegment, readJsonSegment } from './frame.js';
 import { claimant, type EncodedValue, type Serializer } from '../serializer.js';
 
@@ -165,16 +165,8 @@ function stringSkeleton(value: string): Uint8Array {
   return out;
 }
 
-/** A double's 8 bytes are read through this (no Buffer per value); little-endian machines only. */
-const scratchNumber = new Float64Array(1);
-const scratchBytes = new Uint8Array(scratchNumber.buffer);
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
 function readScalar(skeleton: Uint8Array): unknown {
-  if (skeleton[0] === SCALAR_NUMBER && skeleton.byteLength === 9 && LITTLE_ENDIAN) {
-    for (let i = 0; i < 8; i++) scratchBytes[i] = skeleton[i + 1]!;
-    return scratchNumber[0];
-  }
+  if (skeleton[0] === SCALAR_NUMBER && skeleton.byteLength === 9 && LITTLE_ENDIAN) return readDouble(skeleton, 1);
   const b = Buffer.from(skeleton.buffer, skeleton.byteOffset, skeleton.byteLength);
   if (b[0] === SCALAR_NUMBER && b.length === 9) return b.readDoubleLE(1);
   if (b[0] === SCALAR_STRING) return b.toString('utf8', 1);
@@ -194,42 +186,6 @@ const primitivePayloads = new Map<unknown, Uint8Array[]>(
 
 function primitivePayload(value: undefined | null | boolean): Uint8Array[] {
   return primitivePayloads.get(value)!;
-}
-
-/**
- * Skeletons of a payload that is one large typed array (a task that returns an array, say), by
- * VIEW_TYPES index: the same bytes for every array of a type (a reference to out-of-band segment
- * 0), so V8 makes them once and every such payload shares them. Not for speed alone: the buffer
- * V8's serializer returns is memory outside the heap, and allocating any while a large array
- * just arrived is held makes V8 check its external-memory limit again, which the array passed;
- * if its marking has finished meanwhile, V8 runs a full collection there, before the result
- * goes (docs/performance.md, thread daemons).
- */
-const viewSkeletons: (Uint8Array | undefined)[] = [];
-
-/** The skeleton of a bare `view` of VIEW_TYPES[typeIndex]: V8's bytes, made on first use. */
-function viewSkeleton(view: ArrayBufferView, typeIndex: number): Uint8Array {
-  let skeleton = viewSkeletons[typeIndex];
-  if (skeleton === undefined) {
-    const ser = new PayloadSerializer();
-    ser.writeHeader();
-    ser.writeValue(view);
-    skeleton = viewSkeletons[typeIndex] = ser.releaseBuffer();
-  }
-  return skeleton;
-}
-
-/**
- * The VIEW_TYPES index whose bare-array skeleton (viewSkeletons) these bytes are, or -1: such a
- * payload decodes to a view of its one out-of-band segment without a deserializer. Only this
- * side's own skeletons are known, so a peer whose V8 writes other bytes takes V8's path.
- */
-function knownViewType(skeleton: Uint8Array): number {
-  for (let t = 0; t < viewSkeletons.length; t++) {
-    const known = viewSkeletons[t];
-    if (known !== undefined && sameBytes(known, skeleton)) return t;
-  }
-  return -1;
 }
 
 /** Whether two (tiny) byte strings are equal. */
@@ -269,12 +225,16 @@ export function encodePayload(
     if (claimed.entries.length > 0) root = claimed.value;
   }
   if (root === value) {
+    // One large array alone (a task that returns one), or the usual arguments: an object of
+    // scalars, short strings and large arrays. Written in V8's bytes without its serializer
+    // (flat-record.ts), whose returned buffer is memory outside the heap: allocating any while a
+    // large array just arrived is held makes V8 check its external-memory limit again, which the
+    // array passed, and collect right there (docs/performance.md, thread daemons).
     const typeIndex = outOfBandType(value);
     if (typeIndex >= 0) {
       const view = value as ArrayBufferView;
-      return [viewSkeleton(view, typeIndex), EMPTY, new Uint8Array(view.buffer, view.byteOffset, view.byteLength)];
+      return [writeOutOfBandView(typeIndex), EMPTY, new Uint8Array(view.buffer, view.byteOffset, view.byteLength)];
     }
-    // The usual arguments: an object of scalars, short strings and large arrays (flat-record.ts).
     if (typeof value === 'object') {
       const outOfBand: Uint8Array[] = [];
       const skeleton = writeFlatRecord(value as object, outOfBandType, outOfBand);
@@ -309,23 +269,15 @@ export function decodePayload(
       const primitive = knownPrimitive(skeleton);
       if (primitive !== NOT_PRIMITIVE) return primitive;
     }
-    const typeIndex = knownViewType(skeleton);
-    if (typeIndex >= 0) {
-      const segment = segments[start + 2];
-      if (segment === undefined) throw new DeserializationError('payload could not be deserialized: out-of-band reference out of range');
-      return viewOf(VIEW_TYPES[typeIndex]!, segment);
-    }
-    const record = readFlatRecord(skeleton, (type, index) => {
+    const flat = readFlatValue(skeleton, (type, index) => {
       const segment = segments[start + 2 + index];
+      // What V8's reader would say of the same reference, without making one.
+      if (segment === undefined) throw new DeserializationError('payload could not be deserialized: out-of-band reference out of range');
       const ctor = VIEW_TYPES[type];
-      return segment === undefined || ctor === undefined ? NOT_FLAT : viewOf(ctor, segment);
+      return ctor === undefined ? NOT_FLAT : viewOf(ctor, segment);
     });
-    if (record !== NOT_FLAT) return record;
-    const value = deserialize(skeleton, start === 0 && segments.length === 2 ? NO_SEGMENTS : segments.slice(start + 2), NO_SEGMENTS);
-    // A bare large array: make this side's skeleton for its type, so the next is recognized.
-    const type = outOfBandType(value);
-    if (type >= 0) viewSkeleton(value as ArrayBufferView, type);
-    return value;
+    if (flat !== NOT_FLAT) return flat;
+    return deserialize(skeleton, start === 0 && segments.length === 2 ? NO_SEGMENTS : segments.slice(start + 2), NO_SEGMENTS);
   }
   const outOfBand = segments.slice(start + 2);
   let entries: TableEntry[];

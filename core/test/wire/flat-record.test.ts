@@ -93,6 +93,34 @@ describe('flat records', () => {
     expect(() => decode(segments.slice(0, 3))).toThrow(DeserializationError);
   });
 
+  it("write one large array alone in V8's bytes too, and read it without V8 from the first", () => {
+    // V8 itself, with the payload's host-object record (kind 1: out of band, view type, segment 0).
+    const types = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, DataView, Buffer, BigInt64Array, BigUint64Array];
+    class Reference extends v8.DefaultSerializer {
+      _writeHostObject(view: ArrayBufferView): void {
+        this.writeUint32(1);
+        this.writeUint32(view instanceof Buffer ? 10 : types.indexOf(view.constructor as (typeof types)[number]));
+        this.writeUint32(0);
+      }
+    }
+    for (const Type of types) {
+      const view = Type === DataView ? new DataView(new ArrayBuffer(OUT_OF_BAND_BYTES)) : Type === Buffer ? Buffer.alloc(OUT_OF_BAND_BYTES) : new (Type as Float64ArrayConstructor)(OUT_OF_BAND_BYTES / (Type as Float64ArrayConstructor).BYTES_PER_ELEMENT);
+      const reference = new Reference();
+      reference.writeHeader();
+      reference.writeValue(view);
+      let segments: Uint8Array[] = [];
+      let back: unknown;
+      const calls = v8Calls(() => {
+        segments = encode(view);
+        back = decode(segments);
+      });
+      expect(calls).toEqual({ serialized: 0, deserialized: 0 });
+      expect(Buffer.from(segments[0]!)).toEqual(reference.releaseBuffer());
+      expect((back as ArrayBufferView).constructor).toBe(view.constructor);
+      expect((back as ArrayBufferView).buffer).toBe(segments[2]!.buffer);
+    }
+  });
+
   it('leave every other shape to V8, which gives the value it always gave', () => {
     const withProto = JSON.parse('{"__proto__": 1, "a": 2}') as object;
     const getterCalls = { n: 0 };

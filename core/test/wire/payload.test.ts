@@ -81,7 +81,7 @@ describe('payloads', () => {
       expect(back.constructor).toBe(view.constructor);
       expect(Buffer.from(back.buffer, back.byteOffset, back.byteLength).equals(Buffer.from(view.buffer, view.byteOffset, view.byteLength))).toBe(true);
     }
-    // Again, after each type's skeleton was made: V8's serializer is not used, so it allocates
+    // Again: V8's serializer is not used (core writes the skeleton, flat-record.ts), so it allocates
     // no buffer outside the heap (what its releaseBuffer() returns), while an object that is not a
     // flat record (flat-record.test.ts) still takes it.
     const released = vi.spyOn(v8.Serializer.prototype, 'releaseBuffer');
@@ -112,7 +112,7 @@ describe('payloads', () => {
     const types = [Float64Array, Int16Array, BigInt64Array, Uint8Array] as const;
     for (const Type of types) {
       const first = new Type(bytes / Type.BYTES_PER_ELEMENT);
-      // The first of a type may take V8's path; it teaches this side the type's skeleton.
+      // The first of a type round-trips too (core reads its skeleton from the first, flat-record.ts).
       expect(decodePayload(encodePayload(first, [], 'result') as Uint8Array[], 0, [])).toBeInstanceOf(Type);
     }
     const header = vi.spyOn(v8.Deserializer.prototype, 'readHeader');
