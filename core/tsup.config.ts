@@ -11,6 +11,8 @@ export default defineConfig({
     watchdog: 'src/daemon/watchdog.ts',
   },
   format: ['esm'],
+  // pure-rand (MIT, notice in LICENSE) is bundled: core installs with no runtime dependency.
+  noExternal: ['pure-rand'],
   dts: { entry: { index: 'src/index.ts', plugin: 'src/plugin.ts', daemon: 'src/daemon-side.ts' } },
   clean: true,
   target: 'node20',

@@ -10,6 +10,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -95,6 +96,27 @@ describe('packed packages installed with npm outside the workspace', () => {
     if (process.versions.node.startsWith('20.')) expect(engineWarnings).toContain('@nats-io/nuid@3.0.0'); // as documented
     // A single apache-arrow: the user's own, shared with the plugin.
     expect(() => readFileSync(join(modules, '@mirai-ts/serializer-arrow/node_modules/apache-arrow/package.json'))).toThrow();
+  });
+
+  it('installs core with no runtime dependency: its dist imports only Node builtins and its own files', () => {
+    const core = join(app, 'node_modules', '@mirai-ts', 'core');
+    const manifest = JSON.parse(readFileSync(join(core, 'package.json'), 'utf8'));
+    expect(manifest.dependencies ?? {}).toEqual({});
+    expect(manifest.peerDependencies ?? {}).toEqual({});
+    const builtins = new Set(builtinModules);
+    const outside: string[] = [];
+    for (const file of readdirSync(join(core, 'dist')).filter((f) => f.endsWith('.js'))) {
+      const source = readFileSync(join(core, 'dist', file), 'utf8');
+      // Static imports and re-exports at a statement's start, import() and require() of a literal.
+      const imports = /(?:^|;)\s*(?:import|export)\b[^;'"]*?["']([^"'\s]+)["']|\bimport\(\s*["']([^"'\s]+)["']\s*\)|\brequire\(\s*["']([^"'\s]+)["']\s*\)/gm;
+      for (const match of source.matchAll(imports)) {
+        const specifier = (match[1] ?? match[2] ?? match[3])!;
+        if (!specifier.startsWith('./') && !builtins.has(specifier.replace(/^node:/, ''))) outside.push(`${file}: ${specifier}`);
+      }
+    }
+    expect(outside).toEqual([]);
+    // ... and bundles pure-rand's code with its licence.
+    expect(readFileSync(join(core, 'LICENSE'), 'utf8')).toContain('Copyright (c) 2018 Nicolas DUBIEN');
   });
 
   it('runs the quick start', () => {
