@@ -120,6 +120,16 @@ async function medianTransfer(ctx, send) {
   return times[TRANSFERS >> 1];
 }
 
+/** PAYLOAD_WARMUP moves of a PAYLOAD_WARMUP_ELEMENTS array through `send`, each checked. */
+async function warmMoves(send) {
+  for (let i = 0; i < P.PAYLOAD_WARMUP; i++) {
+    const x = new Float64Array(P.PAYLOAD_WARMUP_ELEMENTS);
+    x[7] = i;
+    const y = await send(x);
+    if (y.length !== P.PAYLOAD_WARMUP_ELEMENTS || y[7] !== i) throw new Error('a warm-up move came back wrong'); // x itself was moved
+  }
+}
+
 /** One round trip figure of a fresh thread daemon. */
 async function threadRoundTrip() {
   await daemons(1, threadDaemons());
@@ -152,8 +162,11 @@ async function threadFigures(ctx) {
       out.tps_threads = await throughput(() => mirai(() => 1));
       await daemons(0);
       await daemons(1, threadDaemons({ transfer: true }));
-      await mirai(({ x }) => x, { x: new Float64Array(8192) }); // warm, as piscina's pool is
-      out.payload100mb_threads_s = await medianTransfer(ctx, (x) => mirai(({ x }) => x, { x }));
+      const move = (x) => mirai(({ x }) => x, { x });
+      await move(new Float64Array(8192)); // its first task, as piscina's pool has had
+      out.payload100mb_threads_first_s = await medianTransfer(ctx, move);
+      await warmMoves(move);
+      out.payload100mb_threads_s = await medianTransfer(ctx, move);
     } finally {
       await daemons(0);
     }
@@ -164,8 +177,11 @@ async function threadFigures(ctx) {
       out.tps_piscina = await throughput(() => pool.run(null));
       await pool.destroy();
       pool = new Piscina({ filename: PISCINA_TASK, minThreads: 1, maxThreads: 1 });
+      const move = (x) => pool.run({ x }, { transferList: [x.buffer] });
       await pool.run(null);
-      out.payload100mb_piscina_s = await medianTransfer(ctx, (x) => pool.run({ x }, { transferList: [x.buffer] }));
+      out.payload100mb_piscina_first_s = await medianTransfer(ctx, move);
+      await warmMoves(move);
+      out.payload100mb_piscina_s = await medianTransfer(ctx, move);
     } finally {
       await pool.destroy();
     }
@@ -183,8 +199,10 @@ benchmarks.push({
     tps_piscina: 'tasks/s',
     payload100mb_threads_s: 's',
     payload100mb_piscina_s: 's',
+    payload100mb_threads_first_s: 's',
+    payload100mb_piscina_first_s: 's',
   },
-  description: 'thread daemons (@mirai-ts/threads) beside piscina 5 in the same round: round trip (1 thread), trivial tasks/s (2 threads), 100 MB moved there and back',
+  description: 'thread daemons (@mirai-ts/threads) beside piscina 5 in the same round: round trip (1 thread), trivial tasks/s (2 threads), 100 MB moved there and back (the first moves of a fresh pool, then after a warm-up)',
   run: threadFigures,
 });
 
