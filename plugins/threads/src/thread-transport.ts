@@ -9,6 +9,11 @@ import { isMainThread, MessageChannel, parentPort, type MessagePort } from 'node
 import { checkOptions, ConfigError, is, MAX_DAEMON_SPIN_US, type Channel, type DialOptions, type Listener, type ListenOptions, type Transport } from '@mirai-ts/core/daemon';
 import { DEFAULT_SPIN_US, PortChannel } from './port-channel.js';
 
+// The worker's entry takes core's daemon loop from here, not from the package itself: Node
+// resolves a bare specifier once per importing module, and a second resolution in a thread made
+// V8 compile its resolver's path check (a RegExp) to 85 KB of machine code in every thread.
+export { runDaemon } from '@mirai-ts/core/daemon';
+
 /** Options of {@link threadTransport}. */
 export interface ThreadTransportOptions {
   /**

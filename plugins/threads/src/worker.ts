@@ -3,9 +3,8 @@
  * over the thread transport, and ends the thread with the loop's exit code.
  */
 import { workerData } from 'node:worker_threads';
-import { runDaemon } from '@mirai-ts/core/daemon';
 import type { ThreadWorkerData } from './thread-launcher.js';
-import { threadTransport } from './thread-transport.js';
+import { runDaemon, threadTransport } from './thread-transport.js';
 
 const data = workerData as ThreadWorkerData;
 const code = await runDaemon({
