@@ -29,6 +29,16 @@
  * the host's answer often comes 50–120 µs after the result: a fixed 50 µs poll missed a third
  * of them, backed off to polling after one result in 256, and the round trip took 80–115 µs
  * instead of 45–60.
+ *
+ * **Asking again.** Not polling can hold itself up: a daemon that sleeps answers later, so its
+ * host waits longer and sleeps deeper (on these virtual machines, a CPU idle for more than a few
+ * tens of µs halts), so the host's next task comes later, past the short polls of the state
+ * that does not pay; and what polls saw before (during a slow warm-up, say) stays in the figures
+ * that say polling does not pay, since polls that miss teach nothing. Over TLS, 5 of 10 fresh
+ * daemons settled there, at 89–129 µs a round trip against 46–77 for the rest. So after
+ * {@link RETRY_AFTER} results in a row without polling paying, the daemon forgets what its
+ * polls saw and asks again, as at its start; a retry whose polls see no task (the host on the
+ * daemon's CPU) doubles the wait before the next, up to 16 times as long.
  */
 
 /** The shortest window (µs), and the only one while polling does not pay (less if `maxUs` is less). */
@@ -43,6 +53,10 @@ export const PAYS_US = 25;
 export const MARGIN_US = 10;
 /** Polls in a row that end before their task came, after which polling does not pay until one sees its task. */
 export const MISSES_THAT_DO_NOT_PAY = 16;
+/** Results in a row without polling paying, after which a daemon asks again whether it pays (doubled after each retry in vain, up to 16 times as long). */
+export const RETRY_AFTER = 2048;
+/** Doublings of RETRY_AFTER at most. */
+const MAX_RETRY_DOUBLINGS = 4;
 
 /** One step of an exponentially weighted mean (weight 1/8), started by the first sample. */
 function smooth(mean: number, sample: number): number {
@@ -78,6 +92,9 @@ export class PollPolicy {
   private backoff = 0;
   /** Polls in a row that ended before their task came. */
   private missesInARow = 0;
+  /** Results in a row while polling did not pay, and retries since a poll last saw its task while it paid. */
+  private notPaying = 0;
+  private retriesInVain = 0;
 
   /** @param maxUs - the longest window (µs); 0: never poll. */
   constructor(maxUs: number) {
@@ -106,6 +123,8 @@ export class PollPolicy {
    */
   pollAfterResult(now: number): number {
     if (this.maxMs <= 0) return Number.NaN;
+    if (this.pays) this.notPaying = 0;
+    else if (++this.notPaying >= RETRY_AFTER * 2 ** Math.min(this.retriesInVain, MAX_RETRY_DOUBLINGS)) this.retry();
     this.resultAt = now;
     this.pollEmpty = false;
     // Probes only where the window can grow: with `maxUs` at MIN_POLL_US or less, whether
@@ -142,6 +161,7 @@ export class PollPolicy {
       this.missesInARow = 0;
       // Not a gap the poll waited through when the daemon was busy past its end (a slow tick).
       if (now > this.pollEnd) return;
+      if (this.pays) this.retriesInVain = 0;
       this.hitGapMs = smooth(this.hitGapMs, gapMs);
       this.recordGap(gapMs);
       return;
@@ -155,6 +175,19 @@ export class PollPolicy {
       return;
     }
     this.recordGap(gapMs);
+  }
+
+  /** Forgets what polls saw (not what sleeping costs, which probes keep fresh) and asks again whether polling pays. */
+  private retry(): void {
+    this.retriesInVain++;
+    this.notPaying = 0;
+    this.hitGapMs = Number.NaN;
+    this.meanGapMs = Number.NaN;
+    this.gapDeviationMs = 0;
+    this.missesInARow = 0;
+    this.backoff = 0;
+    this.skip = 0;
+    this.windowMs = this.minMs;
   }
 
   private recordGap(gapMs: number): void {

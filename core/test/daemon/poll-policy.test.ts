@@ -4,7 +4,7 @@
  * vain skips, the probes.
  */
 import { describe, expect, it } from 'vitest';
-import { MAX_SKIPPED_POLLS, MIN_POLL_US, MISSES_THAT_DO_NOT_PAY, PAYS_US, PollPolicy, PROBE_EVERY } from '../../src/daemon/poll-policy.js';
+import { MAX_SKIPPED_POLLS, MIN_POLL_US, MISSES_THAT_DO_NOT_PAY, PAYS_US, PollPolicy, PROBE_EVERY, RETRY_AFTER } from '../../src/daemon/poll-policy.js';
 
 /** A policy and a clock (ms) that only moves forward. */
 function driven(maxUs: number) {
@@ -147,6 +147,51 @@ describe('PollPolicy', () => {
       for (let i = 0; i < 3 * PROBE_EVERY; i++) if (!d.round(10).polled) skipped++;
       expect(skipped).toBe(probes);
     }
+  });
+
+  it('asks again whether polling pays after RETRY_AFTER results without, and so leaves a state that held itself up', () => {
+    // A host that waited long for its last result slept deeper, and its next task comes 70 µs
+    // after the result; after a result that came at once (the daemon polled for its task), 35
+    // µs. A daemon that slept sees either 60 µs later. Slow first tasks (a warm-up: tasks 170 µs
+    // after polls that grew to wait for them) and then 16 polls in a row that ended just before
+    // their task left the daemon not polling, where its 50 µs polls miss every 70 µs task.
+    const d = driven(200);
+    for (let i = 0; i < 300; i++) d.round((polled) => (polled ? 170 : 240));
+    for (let miss = 0; miss < MISSES_THAT_DO_NOT_PAY; miss++) {
+      const windowUs = d.policy.windowUs;
+      d.untilPolled((polled) => (polled ? windowUs + 5 : 240));
+    }
+    expect(d.policy.pays).toBe(false);
+    let hostWarm = false;
+    const tail: boolean[] = [];
+    for (let i = 0; i < 3 * RETRY_AFTER; i++) {
+      const windowUs = d.policy.windowUs;
+      const hostGap = hostWarm ? 35 : 70;
+      const { polled } = d.round((polled) => (polled ? hostGap : hostGap + 60));
+      // The host stays warm only while the daemon's polls see its tasks (it answers at once).
+      hostWarm = polled && hostGap < windowUs;
+      if (i >= 3 * RETRY_AFTER - 500) tail.push(hostWarm);
+    }
+    expect(d.policy.pays).toBe(true);
+    expect(tail.filter(Boolean).length).toBeGreaterThan(450);
+  });
+
+  it('asks again less often after retries whose polls saw no task, up to RETRY_AFTER × 16', () => {
+    // The host on the daemon's CPU: a poll holds the CPU the host needs, so every task comes
+    // 10 µs after the poll ends, however long, and polling never pays.
+    const d = driven(200);
+    const starts: number[] = [];
+    let paid = true;
+    for (let i = 0; i < 70 * RETRY_AFTER; i++) {
+      const windowUs = d.policy.windowUs;
+      d.round((polled) => (polled ? windowUs + 10 : 10));
+      if (d.policy.pays && !paid) starts.push(i);
+      paid = d.policy.pays;
+    }
+    const spacing = starts.slice(1).map((at, k) => Math.round((at - starts[k]!) / RETRY_AFTER));
+    expect(spacing.slice(0, 6)).toEqual([2, 4, 8, 16, 16, 16]);
+    // Each retry costs its polls in vain only: MISSES_THAT_DO_NOT_PAY of them, then it stops.
+    expect(starts.length).toBeLessThan(12);
   });
 
   it('does not take a gap from a task that came after the poll should have ended but before its last tick', () => {
