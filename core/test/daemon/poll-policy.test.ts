@@ -166,7 +166,7 @@ describe('PollPolicy', () => {
     const tail: boolean[] = [];
     for (let i = 0; i < 3 * RETRY_AFTER; i++) {
       const windowUs = d.policy.windowUs;
-      const hostGap = hostWarm ? 35 : 70;
+      const hostGap: number = hostWarm ? 35 : 70;
       const { polled } = d.round((polled) => (polled ? hostGap : hostGap + 60));
       // The host stays warm only while the daemon's polls see its tasks (it answers at once).
       hostWarm = polled && hostGap < windowUs;
