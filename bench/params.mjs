@@ -61,8 +61,9 @@ export const PAYLOAD_ELEMENTS = 12_500_000;
  * the thread transport's 64 KiB threshold for moving instead of copying, so they take the 100 MB
  * path. As for round trips: after one warm-up task, a fresh thread's first 100 MB moves ran part
  * of its code in V8's lower tiers (13% slower than after 2 000 moves, against 3% for piscina's
- * shorter path, both run with `--single-threaded-gc`, where moves are steady; session 17), so the figure measured warm-up, not a pool that has been running.
- * The first moves are still reported, beside the warm ones.
+ * shorter path, both run with `--single-threaded-gc`, where moves are steady; session 17), so
+ * the figure measured warm-up, not a pool that has been running. The first moves are still
+ * reported, beside the warm ones.
  */
 export const PAYLOAD_WARMUP = 2_000;
 export const PAYLOAD_WARMUP_ELEMENTS = 65_536;

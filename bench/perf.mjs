@@ -125,8 +125,8 @@ async function warmMoves(send) {
   for (let i = 0; i < P.PAYLOAD_WARMUP; i++) {
     const x = new Float64Array(P.PAYLOAD_WARMUP_ELEMENTS);
     x[7] = i;
-    const y = await send(x);
-    if (y.length !== P.PAYLOAD_WARMUP_ELEMENTS || y[7] !== i) throw new Error('a warm-up move came back wrong'); // x itself was moved
+    const y = await send(x); // x is detached now: check y against the constants
+    if (y.length !== P.PAYLOAD_WARMUP_ELEMENTS || y[7] !== i) throw new Error('a warm-up move came back wrong');
   }
 }
 

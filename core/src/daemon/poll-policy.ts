@@ -92,8 +92,9 @@ export class PollPolicy {
   private backoff = 0;
   /** Polls in a row that ended before their task came. */
   private missesInARow = 0;
-  /** Results in a row while polling did not pay, and retries since a poll last saw its task while it paid. */
+  /** Results in a row while polling did not pay. */
   private notPaying = 0;
+  /** Retries since a poll last saw its task. */
   private retriesInVain = 0;
 
   /** @param maxUs - the longest window (µs); 0: never poll. */
@@ -161,7 +162,7 @@ export class PollPolicy {
       this.missesInARow = 0;
       // Not a gap the poll waited through when the daemon was busy past its end (a slow tick).
       if (now > this.pollEnd) return;
-      if (this.pays) this.retriesInVain = 0;
+      this.retriesInVain = 0;
       this.hitGapMs = smooth(this.hitGapMs, gapMs);
       this.recordGap(gapMs);
       return;
