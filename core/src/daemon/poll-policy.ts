@@ -18,7 +18,12 @@
  * came was in vain: the next 1, 2, 4 … {@link MAX_SKIPPED_POLLS} results skip polling. A poll
  * that saw its task starts that over. (With longer polls there, or backing off less, two
  * daemons and their host on two CPUs did 40–58k tasks/s instead of 80–100k: the polls held
- * CPUs the host needed.)
+ * CPUs the host needed.) A poll whose task is seen only after the poll should have ended (the
+ * daemon busy past its end, or, with the host on the daemon's CPU, preempted by the host, which
+ * sent its task meanwhile) missed too: it counts toward {@link MISSES_THAT_DO_NOT_PAY} and,
+ * while polling does not pay, is in vain. When it counted as seen, it started the backoff over
+ * on one CPU, where one result in two then polled, each poll in between holding the CPU from
+ * the host for its window.
  *
  * **While it pays**, the window follows the gaps the polls see, as TCP sets its retransmission
  * timeout (RFC 6298): the mean gap plus four mean deviations (at least {@link MARGIN_US} more),
@@ -37,8 +42,8 @@
  * that say polling does not pay, since polls that miss teach nothing. Over TLS, 5 of 10 fresh
  * daemons settled there, at 89–129 µs a round trip against 46–77 for the rest. So after
  * {@link RETRY_AFTER} results in a row without polling paying, the daemon forgets what its
- * polls saw and asks again, as at its start; a retry whose polls see no task (the host on the
- * daemon's CPU) doubles the wait before the next, up to 16 times as long.
+ * polls saw and asks again, as at its start; a retry after which polling still does not pay
+ * (the host on the daemon's CPU) doubles the wait before the next, up to 16 times as long.
  */
 
 /** The shortest window (µs), and the only one while polling does not pay (less if `maxUs` is less). */
@@ -94,7 +99,7 @@ export class PollPolicy {
   private missesInARow = 0;
   /** Results in a row while polling did not pay. */
   private notPaying = 0;
-  /** Retries since a poll last saw its task. */
+  /** Retries since polling last paid (a poll saw its task while it paid). */
   private retriesInVain = 0;
 
   /** @param maxUs - the longest window (µs); 0: never poll. */
@@ -157,25 +162,36 @@ export class PollPolicy {
       if (usual) this.sleptGapMs = smooth(this.sleptGapMs, gapMs);
       return;
     }
+    if (!this.pollEmpty && now > this.pollEnd) {
+      // Seen only after the poll should have ended: the daemon was busy past its end (a slow
+      // tick), or lost its CPU to the host, which sent its task meanwhile. The poll missed, but
+      // its gap is not one it waited through: nothing to learn from it.
+      this.missesInARow++;
+      if (!this.pays) this.pollInVain();
+      return;
+    }
     if (!this.pollEmpty) {
-      this.backoff = 0;
       this.missesInARow = 0;
-      // Not a gap the poll waited through when the daemon was busy past its end (a slow tick).
-      if (now > this.pollEnd) return;
-      this.retriesInVain = 0;
+      this.backoff = 0;
       this.hitGapMs = smooth(this.hitGapMs, gapMs);
+      if (this.pays) this.retriesInVain = 0;
       this.recordGap(gapMs);
       return;
     }
     this.missesInARow++;
     const inVain = !this.pays || gapMs > this.maxMs;
     if (inVain) {
-      this.backoff = Math.min(this.backoff * 2 || 1, MAX_SKIPPED_POLLS);
-      this.skip = this.backoff;
-      this.windowMs = this.minMs;
+      this.pollInVain();
       return;
     }
     this.recordGap(gapMs);
+  }
+
+  /** After a poll in vain: the next 1, 2, 4, ... MAX_SKIPPED_POLLS results skip polling. */
+  private pollInVain(): void {
+    this.backoff = Math.min(this.backoff * 2 || 1, MAX_SKIPPED_POLLS);
+    this.skip = this.backoff;
+    this.windowMs = this.minMs;
   }
 
   /** Forgets what polls saw (not what sleeping costs, which probes keep fresh) and asks again whether polling pays. */

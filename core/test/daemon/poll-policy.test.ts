@@ -67,6 +67,42 @@ describe('PollPolicy', () => {
     expect(d.untilPolled(10).skipped).toBe(0); // … and polling goes on at once
   });
 
+  it('with the host on its CPU, counts a poll that sees its task only after it should have ended as a miss, and backs off', () => {
+    // The host either preempts the daemon's poll as the result comes and sends its task while
+    // the daemon waits for the CPU (the daemon sees it just after the poll should have ended,
+    // never having seen that end), or waits for the CPU until the poll ends (its task 10 µs
+    // after). A sleeping daemon sees the task 45 µs after its result. Before, a task seen late
+    // counted as seen: it started the backoff over, so one result in two polled, and each poll
+    // in between held the CPU from the host for its window.
+    const policy = new PollPolicy(200);
+    let clock = 0;
+    let late = true;
+    let polls = 0;
+    const retries: number[] = [];
+    let paid = true;
+    for (let i = 0; i < 40 * RETRY_AFTER; i++) {
+      clock += 1;
+      const start = clock;
+      const end = policy.pollAfterResult(start);
+      let gapUs = 45;
+      if (!Number.isNaN(end)) {
+        const windowUs = (end - start) * 1000;
+        gapUs = late ? windowUs + 5 : windowUs + 10;
+        if (!late) policy.pollEnded();
+        late = !late;
+        if (i >= RETRY_AFTER / 2 && i < RETRY_AFTER) polls++;
+      }
+      clock = start + gapUs / 1000;
+      policy.taskArrived(clock);
+      if (policy.pays && !paid) retries.push(i);
+      paid = policy.pays;
+    }
+    expect(polls).toBeLessThan(RETRY_AFTER / 2 / 64);
+    // Each retry finds polling does not pay again: the waits between them double, up to 16 × RETRY_AFTER.
+    const spacing = retries.slice(1).map((at, k) => Math.round((at - retries[k]!) / RETRY_AFTER));
+    expect(spacing).toEqual([2, 4, 8, 16]);
+  });
+
   it('where sleeping costs more, widens the window to the gaps its polls missed, up to maxUs, and does not skip', () => {
     const d = driven(200);
     teach(d, 20, 90); // sleeping makes the task come 70 µs later
