@@ -56,7 +56,7 @@ export const PROBE_EVERY = 64;
 export const PAYS_US = 25;
 /** The least a window exceeds the mean gap (µs), however steady the gaps (RFC 6298's clock granularity). */
 export const MARGIN_US = 10;
-/** Polls in a row that end before their task came, after which polling does not pay until one sees its task. */
+/** Polls in a row that end before their task came (or see it only after they should have ended), after which polling does not pay until one sees its task. */
 export const MISSES_THAT_DO_NOT_PAY = 16;
 /** Results in a row without polling paying, after which a daemon asks again whether it pays (doubled after each retry in vain, up to 16 times as long). */
 export const RETRY_AFTER = 2048;
@@ -95,7 +95,7 @@ export class PollPolicy {
   /** Results left whose poll is skipped, and how many the last poll in vain skipped. */
   private skip = 0;
   private backoff = 0;
-  /** Polls in a row that ended before their task came. */
+  /** Polls in a row that ended before their task came, or saw it only after they should have ended. */
   private missesInARow = 0;
   /** Results in a row while polling did not pay. */
   private notPaying = 0;
@@ -162,15 +162,15 @@ export class PollPolicy {
       if (usual) this.sleptGapMs = smooth(this.sleptGapMs, gapMs);
       return;
     }
-    if (!this.pollEmpty && now > this.pollEnd) {
-      // Seen only after the poll should have ended: the daemon was busy past its end (a slow
-      // tick), or lost its CPU to the host, which sent its task meanwhile. The poll missed, but
-      // its gap is not one it waited through: nothing to learn from it.
-      this.missesInARow++;
-      if (!this.pays) this.pollInVain();
-      return;
-    }
     if (!this.pollEmpty) {
+      if (now > this.pollEnd) {
+        // Seen only after the poll should have ended: the daemon was busy past its end (a slow
+        // tick), or lost its CPU to the host, which sent its task meanwhile. The poll missed,
+        // but its gap is not one it waited through: nothing to learn from it.
+        this.missesInARow++;
+        if (!this.pays) this.pollInVain();
+        return;
+      }
       this.missesInARow = 0;
       this.backoff = 0;
       this.hitGapMs = smooth(this.hitGapMs, gapMs);
