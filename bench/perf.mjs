@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { daemons, info, mirai, miraiMap, status } from '@mirai-ts/core';
 import { threadDaemons } from '@mirai-ts/threads';
 import { Piscina } from 'piscina';
-import { gc, measureInTurn, now, sleep, spawnNode, stopChild } from './lib/harness.mjs';
+import { gc, measureInTurn, median, now, sleep, spawnNode, stopChild } from './lib/harness.mjs';
+import { mean, pairedNoise } from './lib/paired.mjs';
 import { checkPayload, payloadArray } from './lib/payload.mjs';
 import * as P from './params.mjs';
 
@@ -98,26 +99,40 @@ async function throughput(call) {
 }
 
 /**
- * Moves of 100 MB timed per round, each side. One takes 1.3 to 11 ms on either, in two modes
- * (about 1.5 and about 4.5 ms here): whether the receiving thread's V8 starts a collection for
- * the 100 MB that arrived (see bench/README, session 14). The median of 5 fell in either mode by
- * chance; of 11, it says which mode a side is mostly in.
+ * 100 MB moves, ours and piscina's, with both pools alive and warm, timed in pairs whose order
+ * alternates. One move takes 0.5 to 10 ms on either, in a spread set by V8 in the receiving
+ * threads and the host (the 100 MB that arrives starts or finishes a collection; bench/README,
+ * sessions 14 and 18): measured in separate blocks, 11 moves a side, the two sides' medians
+ * differed by up to 2x from one round to the next, in both directions. Paired, both sides see
+ * the same machine state; each figure is a mean (every move's cost counts once, whichever
+ * mode it fell in), and the paired differences give the round's noise.
  */
-const TRANSFERS = 11;
+const PAYLOAD_PAIRS = 90;
+/** The first moves of fresh pools, paired the same way (their medians are reported). */
+const FIRST_PAIRS = 11;
 
-/** The median time, in seconds, of TRANSFERS calls of `send(a fresh copy of the payload)`, each checked. */
-async function medianTransfer(ctx, send) {
-  const times = [];
-  for (let i = 0; i < TRANSFERS; i++) {
-    const x = payloadArray(ctx).slice();
-    gc();
-    const t0 = now();
-    const y = await send(x);
-    times.push((now() - t0) / 1000);
-    checkPayload(payloadArray(ctx), y);
+/** One timed move of a fresh copy of the payload through `send`, checked: seconds. */
+async function timedMove(ctx, send) {
+  const x = payloadArray(ctx).slice();
+  gc();
+  const t0 = now();
+  const y = await send(x);
+  const seconds = (now() - t0) / 1000;
+  checkPayload(payloadArray(ctx), y);
+  return seconds;
+}
+
+/** `pairs` moves through each of `ours` and `theirs`, in pairs whose order alternates: the seconds of each. */
+async function pairedMoves(ctx, ours, theirs, pairs) {
+  const times = { ours: [], theirs: [] };
+  for (let i = 0; i < pairs; i++) {
+    const oursFirst = (i + ctx.round) % 2 === 0;
+    const a = await timedMove(ctx, oursFirst ? ours : theirs);
+    const b = await timedMove(ctx, oursFirst ? theirs : ours);
+    times.ours.push(oursFirst ? a : b);
+    times.theirs.push(oursFirst ? b : a);
   }
-  times.sort((a, b) => a - b);
-  return times[TRANSFERS >> 1];
+  return times;
 }
 
 /** PAYLOAD_WARMUP moves of a PAYLOAD_WARMUP_ELEMENTS array through `send`, each checked. */
@@ -160,34 +175,45 @@ async function threadFigures(ctx) {
     try {
       await daemons(2, threadDaemons());
       out.tps_threads = await throughput(() => mirai(() => 1));
-      await daemons(0);
-      await daemons(1, threadDaemons({ transfer: true }));
-      const move = (x) => mirai(({ x }) => x, { x });
-      await move(new Float64Array(8192)); // its first task, as piscina's pool has had
-      out.payload100mb_threads_first_s = await medianTransfer(ctx, move);
-      await warmMoves(move);
-      out.payload100mb_threads_s = await medianTransfer(ctx, move);
     } finally {
       await daemons(0);
     }
   };
   const theirs = async () => {
-    let pool = new Piscina({ filename: PISCINA_TASK, minThreads: 2, maxThreads: 2 });
+    const pool = new Piscina({ filename: PISCINA_TASK, minThreads: 2, maxThreads: 2 });
     try {
       out.tps_piscina = await throughput(() => pool.run(null));
-      await pool.destroy();
-      pool = new Piscina({ filename: PISCINA_TASK, minThreads: 1, maxThreads: 1 });
-      const move = (x) => pool.run({ x }, { transferList: [x.buffer] });
-      await pool.run(null);
-      out.payload100mb_piscina_first_s = await medianTransfer(ctx, move);
-      await warmMoves(move);
-      out.payload100mb_piscina_s = await medianTransfer(ctx, move);
     } finally {
       await pool.destroy();
     }
   };
   for (const step of ctx.round % 2 === 0 ? [ours, theirs] : [theirs, ours]) await step();
+  await payloadFigures(ctx, out);
   return out;
+}
+
+/** The 100 MB figures: one thread daemon and a piscina pool of one thread, alive together. */
+async function payloadFigures(ctx, out) {
+  await daemons(1, threadDaemons({ transfer: true }));
+  const pool = new Piscina({ filename: PISCINA_TASK, minThreads: 1, maxThreads: 1 });
+  try {
+    const ours = (x) => mirai(({ x }) => x, { x });
+    const theirs = (x) => pool.run({ x }, { transferList: [x.buffer] });
+    await ours(new Float64Array(8192)); // a first task each, before the first moves
+    await pool.run(null);
+    const first = await pairedMoves(ctx, ours, theirs, FIRST_PAIRS);
+    out.payload100mb_threads_first_s = median(first.ours);
+    out.payload100mb_piscina_first_s = median(first.theirs);
+    await warmMoves(ours);
+    await warmMoves(theirs);
+    const warm = await pairedMoves(ctx, ours, theirs, PAYLOAD_PAIRS);
+    out.payload100mb_threads_s = mean(warm.ours);
+    out.payload100mb_piscina_s = mean(warm.theirs);
+    out.payload100mb_threads_noise = pairedNoise(warm.ours, warm.theirs);
+  } finally {
+    await daemons(0);
+    await pool.destroy();
+  }
 }
 
 benchmarks.push({
@@ -201,8 +227,9 @@ benchmarks.push({
     payload100mb_piscina_s: 's',
     payload100mb_threads_first_s: 's',
     payload100mb_piscina_first_s: 's',
+    payload100mb_threads_noise: '×',
   },
-  description: 'thread daemons (@mirai-ts/threads) beside piscina 5 in the same round: round trip (1 thread), trivial tasks/s (2 threads), 100 MB moved there and back (the first moves of a fresh pool, then after a warm-up)',
+  description: 'thread daemons (@mirai-ts/threads) beside piscina 5 in the same round: round trip (1 thread), trivial tasks/s (2 threads), 100 MB moved there and back with both pools alive, in pairs (the first moves of fresh pools, medians; then means after a warm-up, and their paired noise)',
   run: threadFigures,
 });
 

@@ -16,6 +16,7 @@ import { batchResultSegments, batchWholeSegments, decodeTaskParams, readTaskStre
 import { firstStream, RandomStream, StreamSequence, type StreamState } from '../wire/random-stream.js';
 import { active, channels, publish } from '../events.js';
 import { TaskGlobals } from './globals.js';
+import { keepShapeOf } from '../util/keep-shape.js';
 import { tagTaskOutput } from './task-output.js';
 import type { Serializer } from '../serializer.js';
 import { compileSegment, loadModuleFunction } from './compiler.js';
@@ -93,6 +94,10 @@ class RunningTask implements TaskContext {
     this.controller?.abort(reason);
   }
 }
+
+// Kept so a full GC between two tasks, with no task running, leaves RunningTask's shapes to
+// the next (keep-shape.ts): it is made for every task and dropped at its end.
+keepShapeOf(new RunningTask(0, 0, new RandomStream([0, 0, 0, 1])));
 
 const GRACE_MS = 200;
 

@@ -4,7 +4,8 @@
  * beside their `Mirai` and segments.
  */
 import type { CrashRecord, MiraiError } from '../errors.js';
-import { segmentBytes, type Frame, type FrameType } from '../wire/frame.js';
+import { keepShapeOf } from '../util/keep-shape.js';
+import { FrameType, segmentBytes, type Frame } from '../wire/frame.js';
 import type { DaemonConnection } from './daemon-connection.js';
 import type { Queueable } from './task-queue.js';
 
@@ -118,6 +119,11 @@ export class HostTask implements Frame, Queueable {
     this.canceller.cancel(this, error);
   }
 }
+
+// A task that never runs: tasks whose arguments or results are large are not kept after they
+// settle (the dispatcher keeps only its last small one), so without it a full GC between two
+// such tasks would free HostTask's shapes (keep-shape.ts).
+keepShapeOf(new HostTask({ type: FrameType.Task, flags: 0, id: 0, segments: [] }, { id: 0, _fulfil() {}, _reject() {} }, 0, { cancel: () => false }));
 
 /** What few tasks have: one field of every {@link HostTask}, and one shape for all of these. */
 class RareTaskFields {
