@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { daemons, info, mirai, miraiMap, status } from '@mirai-ts/core';
 import { threadDaemons } from '@mirai-ts/threads';
 import { Piscina } from 'piscina';
-import { gc, measureInTurn, median, now, sleep, spawnNode, stopChild } from './lib/harness.mjs';
+import { drawsInTurn, gc, measureInTurn, median, now, sleep, spawnNode, stopChild } from './lib/harness.mjs';
 import { mean, pairedNoise } from './lib/paired.mjs';
 import { checkPayload, payloadArray } from './lib/payload.mjs';
 import * as P from './params.mjs';
@@ -123,16 +123,8 @@ async function timedMove(ctx, send) {
 }
 
 /** `pairs` moves through each of `ours` and `theirs`, in pairs whose order alternates: the seconds of each. */
-async function pairedMoves(ctx, ours, theirs, pairs) {
-  const times = { ours: [], theirs: [] };
-  for (let i = 0; i < pairs; i++) {
-    const oursFirst = (i + ctx.round) % 2 === 0;
-    const a = await timedMove(ctx, oursFirst ? ours : theirs);
-    const b = await timedMove(ctx, oursFirst ? theirs : ours);
-    times.ours.push(oursFirst ? a : b);
-    times.theirs.push(oursFirst ? b : a);
-  }
-  return times;
+function pairedMoves(ctx, ours, theirs, pairs) {
+  return drawsInTurn(ctx, { ours: () => timedMove(ctx, ours), theirs: () => timedMove(ctx, theirs) }, pairs);
 }
 
 /** PAYLOAD_WARMUP moves of a PAYLOAD_WARMUP_ELEMENTS array through `send`, each checked. */

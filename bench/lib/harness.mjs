@@ -23,13 +23,19 @@ export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  * of its draws (see {@link overDraws}).
  */
 export async function measureInTurn(ctx, figures, draws = 1) {
+  const lists = await drawsInTurn(ctx, figures, draws);
+  return Object.fromEntries(Object.entries(lists).map(([name, list]) => [name, median(list)]));
+}
+
+/** As {@link measureInTurn}, but resolves with every draw: `{ name: [value per draw] }` (paired by index). */
+export async function drawsInTurn(ctx, figures, draws) {
   const lists = Object.fromEntries(Object.keys(figures).map((name) => [name, []]));
   for (let d = 0; d < draws; d++) {
     const entries = Object.entries(figures);
     if ((ctx.round + d) % 2 === 1) entries.reverse();
     for (const [name, measure] of entries) lists[name].push(await measure());
   }
-  return Object.fromEntries(Object.entries(lists).map(([name, list]) => [name, median(list)]));
+  return lists;
 }
 
 /**
