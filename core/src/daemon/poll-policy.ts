@@ -44,7 +44,22 @@
  * {@link RETRY_AFTER} results in a row without polling paying, the daemon forgets what its
  * polls saw and asks again, as at its start; a retry after which polling still does not pay
  * (the host on the daemon's CPU) doubles the wait before the next, up to 16 times as long.
+ *
+ * **Warming up.** That was not enough: a daemon's first results run while it and its host warm
+ * up (V8's lower tiers, TLS), so the gaps its polls see then are nearly as long as sleeping;
+ * polling "does not pay", the host sleeps deeper, and a retry's first polls, with the host
+ * still slow to wake, often say the same again. Fresh TLS daemons on 2 CPUs settled at 75–109
+ * µs a round trip in 31 of 140 starts (38–64 µs the rest), local TCP daemons in 9 of 140 (72–81
+ * against 29–49). So a daemon's first {@link WARM_UP_RESULTS} results poll whatever the gaps
+ * say, unless MISSES_THAT_DO_NOT_PAY polls in a row miss: then no slow start in 70 over TLS
+ * (40–70 µs), nor in 28 over TCP. Not after retries: polling regardless there, for even 256
+ * results a retry, cost 9% of `tps` (two daemons handed a backlog, where sleeping costs little
+ * and retries come every few thousand results). And not where the daemon may run on one CPU only (pinned, or a machine of
+ * one CPU): its host may share that CPU, where a poll only delays it; with host and daemon
+ * pinned to one CPU, a warm-up left TLS round trips at 53–55 µs long after it ended, against
+ * 44. (Pinned to different CPUs, a daemon cannot tell, and makes no warm-up either.)
  */
+import { availableParallelism } from 'node:os';
 
 /** The shortest window (µs), and the only one while polling does not pay (less if `maxUs` is less). */
 export const MIN_POLL_US = 50;
@@ -62,6 +77,11 @@ export const MISSES_THAT_DO_NOT_PAY = 16;
 export const RETRY_AFTER = 2048;
 /** Doublings of RETRY_AFTER at most. */
 const MAX_RETRY_DOUBLINGS = 4;
+/**
+ * Results a fresh daemon polls after whatever the gaps say (unless MISSES_THAT_DO_NOT_PAY polls
+ * in a row miss; see "Warming up" above).
+ */
+export const WARM_UP_RESULTS = 2048;
 
 /** One step of an exponentially weighted mean (weight 1/8), started by the first sample. */
 function smooth(mean: number, sample: number): number {
@@ -101,9 +121,17 @@ export class PollPolicy {
   private notPaying = 0;
   /** Retries since polling last paid (a poll saw its task while it paid). */
   private retriesInVain = 0;
+  /** Results left of the warm-up, while which polling pays unless its polls miss; -1 before the first result. */
+  private warmUpLeft = -1;
 
-  /** @param maxUs - the longest window (µs); 0: never poll. */
-  constructor(maxUs: number) {
+  /**
+   * @param maxUs - the longest window (µs); 0: never poll.
+   * @param cpus - how many CPUs this daemon may run on (asked at its first result).
+   */
+  constructor(
+    maxUs: number,
+    private readonly cpus: () => number = availableParallelism,
+  ) {
     this.maxMs = maxUs / 1000;
     this.minMs = Math.min(MIN_POLL_US / 1000, this.maxMs);
     this.windowMs = this.minMs;
@@ -120,7 +148,8 @@ export class PollPolicy {
    * ended before their task came.
    */
   get pays(): boolean {
-    return this.missesInARow < MISSES_THAT_DO_NOT_PAY && !(this.sleptGapMs - this.hitGapMs < PAYS_US / 1000);
+    if (this.missesInARow >= MISSES_THAT_DO_NOT_PAY) return false;
+    return this.warmUpLeft > 0 || !(this.sleptGapMs - this.hitGapMs < PAYS_US / 1000);
   }
 
   /**
@@ -129,6 +158,10 @@ export class PollPolicy {
    */
   pollAfterResult(now: number): number {
     if (this.maxMs <= 0) return Number.NaN;
+    // Asked at the first result, not before: a daemon pinned once it connected (as the bench
+    // pins) is taken as pinned.
+    if (this.warmUpLeft < 0) this.warmUpLeft = this.cpus() > 1 ? WARM_UP_RESULTS : 0;
+    if (this.warmUpLeft > 0) this.warmUpLeft--;
     if (this.pays) this.notPaying = 0;
     else if (++this.notPaying >= RETRY_AFTER * 2 ** Math.min(this.retriesInVain, MAX_RETRY_DOUBLINGS)) this.retry();
     this.resultAt = now;
@@ -167,7 +200,7 @@ export class PollPolicy {
         // Seen only after the poll should have ended: the daemon was busy past its end (a slow
         // tick), or lost its CPU to the host, which sent its task meanwhile. The poll missed,
         // but its gap is not one it waited through: nothing to learn from it.
-        this.missesInARow++;
+        this.missed();
         if (!this.pays) this.pollInVain();
         return;
       }
@@ -178,13 +211,18 @@ export class PollPolicy {
       this.recordGap(gapMs);
       return;
     }
-    this.missesInARow++;
+    this.missed();
     const inVain = !this.pays || gapMs > this.maxMs;
     if (inVain) {
       this.pollInVain();
       return;
     }
     this.recordGap(gapMs);
+  }
+
+  /** A poll that ended before its task came, or saw it late. Enough in a row end the warm-up. */
+  private missed(): void {
+    if (++this.missesInARow >= MISSES_THAT_DO_NOT_PAY) this.warmUpLeft = 0;
   }
 
   /** After a poll in vain: the next 1, 2, 4, ... MAX_SKIPPED_POLLS results skip polling. */

@@ -4,11 +4,11 @@
  * vain skips, the probes.
  */
 import { describe, expect, it } from 'vitest';
-import { MAX_SKIPPED_POLLS, MIN_POLL_US, MISSES_THAT_DO_NOT_PAY, PAYS_US, PollPolicy, PROBE_EVERY, RETRY_AFTER } from '../../src/daemon/poll-policy.js';
+import { WARM_UP_RESULTS, MAX_SKIPPED_POLLS, MIN_POLL_US, MISSES_THAT_DO_NOT_PAY, PAYS_US, PollPolicy, PROBE_EVERY, RETRY_AFTER } from '../../src/daemon/poll-policy.js';
 
-/** A policy and a clock (ms) that only moves forward. */
-function driven(maxUs: number) {
-  const policy = new PollPolicy(maxUs);
+/** A policy and a clock (ms) that only moves forward, on a daemon that may run on `cpus` CPUs. */
+function driven(maxUs: number, cpus = 2) {
+  const policy = new PollPolicy(maxUs, () => cpus);
   let clock = 0;
   return {
     policy,
@@ -40,7 +40,7 @@ function driven(maxUs: number) {
 
 /** Teaches `d` that a poll sees its task `hitUs` after the result, and a daemon that slept `sleptUs`. */
 function teach(d: ReturnType<typeof driven>, hitUs: number, sleptUs: number): void {
-  for (let i = 0; i < 3 * PROBE_EVERY; i++) d.round((polled) => (polled ? hitUs : sleptUs));
+  for (let i = 0; i < WARM_UP_RESULTS + 3 * PROBE_EVERY; i++) d.round((polled) => (polled ? hitUs : sleptUs));
 }
 
 describe('PollPolicy', () => {
@@ -74,7 +74,7 @@ describe('PollPolicy', () => {
     // after). A sleeping daemon sees the task 45 µs after its result. Before, a task seen late
     // counted as seen: it started the backoff over, so one result in two polled, and each poll
     // in between held the CPU from the host for its window.
-    const policy = new PollPolicy(200);
+    const policy = new PollPolicy(200, () => 1);
     let clock = 0;
     let late = true;
     let polls = 0;
@@ -210,6 +210,65 @@ describe('PollPolicy', () => {
     }
     expect(d.policy.pays).toBe(true);
     expect(tail.filter(Boolean).length).toBeGreaterThan(450);
+  });
+
+  it("polls through a fresh daemon's warm-up, so a host slow to warm is not left sleeping", () => {
+    // For its first 1000 results the host answers in 110 µs (a daemon that slept sees it 15 µs
+    // later); warm, in 33 µs while the daemon's polls keep seeing its tasks, 75 once they
+    // have not for a while (it slept deeper). Going by the gaps alone, the warm-up's left the
+    // daemon not polling, and its rare 50 µs polls missed every 75 µs answer.
+    for (const warmUp of [true, false]) {
+      const d = driven(200, warmUp ? 2 : 1);
+      let prompt = 0;
+      const tail: boolean[] = [];
+      for (let i = 0; i < 1000 + RETRY_AFTER / 2; i++) {
+        const windowUs = d.policy.windowUs;
+        const warm = i >= 1000;
+        const hostGap = !warm ? 110 : prompt >= 8 ? 33 : 75;
+        const { polled } = d.round((polled) => (polled ? hostGap : warm ? 90 : 125));
+        prompt = polled && hostGap < windowUs ? prompt + 1 : 0;
+        if (i >= 1100) tail.push(prompt >= 8);
+      }
+      const prompted = tail.filter(Boolean).length;
+      if (warmUp) expect([d.policy.pays, prompted > 0.8 * tail.length]).toEqual([true, true]);
+      else expect(prompted).toBeLessThan(0.2 * tail.length);
+    }
+  });
+
+  it('ends the warm-up for good once MISSES_THAT_DO_NOT_PAY polls in a row missed', () => {
+    const d = driven(1000);
+    for (let i = 0; i < 4 * PROBE_EVERY; i++) d.round(15); // sleeping costs nothing: only the warm-up polls
+    expect(d.policy.pays).toBe(true);
+    for (let miss = 0; miss < MISSES_THAT_DO_NOT_PAY; miss++) {
+      const windowUs = d.policy.windowUs;
+      d.untilPolled((polled) => (polled ? windowUs + 10 : 15));
+    }
+    // A poll that sees its task starts the misses over; from then on the gaps decide.
+    d.untilPolled(15);
+    expect(d.policy.pays).toBe(false);
+  });
+
+  it('makes no warm-up where the daemon may run on one CPU only, as asked at its first result', () => {
+    // Pinned with its host to one CPU: a poll's task comes 60 µs after the result (the host
+    // ran once the daemon let it), a sleeping daemon's 55 µs after. With two CPUs the same
+    // gaps are a warm-up's, and the daemon polls through them.
+    let cpus = 2;
+    const free = new PollPolicy(200, () => 2);
+    const pinned = new PollPolicy(200, () => cpus);
+    cpus = 1; // pinned after it started, before its first task (as the bench pins)
+    const polls = (policy: PollPolicy, results: number): number => {
+      let n = 0;
+      for (let i = 0; i < results; i++) {
+        const end = policy.pollAfterResult(i);
+        if (!Number.isNaN(end)) n++;
+        if (!Number.isNaN(end) && 60 >= (end - i) * 1000) policy.pollEnded();
+        policy.taskArrived(i + (Number.isNaN(end) ? 55 : 60) / 1000);
+      }
+      return n;
+    };
+    expect(polls(free, WARM_UP_RESULTS)).toBeGreaterThan(0.9 * WARM_UP_RESULTS);
+    expect(polls(pinned, WARM_UP_RESULTS)).toBeLessThan(0.05 * WARM_UP_RESULTS);
+    expect([free.pays, pinned.pays]).toEqual([false, false]); // after it, the gaps decide
   });
 
   it('asks again less often after retries whose polls saw no task, up to RETRY_AFTER × 16', () => {
