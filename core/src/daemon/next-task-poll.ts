@@ -22,16 +22,20 @@ export class NextTaskPoll {
   private end = 0;
   /** A task came since the poll (re)started. */
   private arrived = false;
+  /** Ticks since the poll (re)started. */
+  private ticks = 0;
 
   /**
    * @param spinUs - the longest a poll lasts (0: never poll).
+   * @param cpus - how many CPUs this daemon may run on (PollPolicy's).
    */
   constructor(
     spinUs: number,
     private readonly now: () => number = () => performance.now(),
     private readonly later: (tick: () => void) => void = (tick) => void setImmediate(tick),
+    cpus?: () => number,
   ) {
-    this.policy = new PollPolicy(spinUs);
+    this.policy = new PollPolicy(spinUs, cpus);
   }
 
   /** Whether a poll is under way (diagnostics and tests). */
@@ -47,13 +51,16 @@ export class NextTaskPoll {
   /** A task frame came. */
   taskArrived(): void {
     this.arrived = true;
-    this.policy.taskArrived(this.now());
+    // A socket is read in the event loop's poll phase, which follows the check phase where
+    // ticks run: a task there before the first tick is read after it, with one tick run.
+    this.policy.taskArrived(this.now(), this.ticks < 2);
   }
 
   /** A result was sent and nothing else is queued: poll for the next task, unless skipping. */
   afterResult(): void {
     const end = this.policy.pollAfterResult(this.now());
     this.arrived = false;
+    this.ticks = 0;
     this.polling = !Number.isNaN(end);
     if (!this.polling) return;
     this.end = end;
@@ -67,6 +74,7 @@ export class NextTaskPoll {
 
   private readonly tick = (): void => {
     this.tickPending = false;
+    this.ticks++;
     if (!this.polling) return;
     if (this.arrived) {
       this.polling = false;

@@ -54,10 +54,24 @@
  * say, unless MISSES_THAT_DO_NOT_PAY polls in a row miss: then no slow start in 70 over TLS
  * (40–70 µs), nor in 28 over TCP. Not after retries: polling regardless there, for even 256
  * results a retry, cost 9% of `tps` (two daemons handed a backlog, where sleeping costs little
- * and retries come every few thousand results). And not where the daemon may run on one CPU only (pinned, or a machine of
- * one CPU): its host may share that CPU, where a poll only delays it; with host and daemon
- * pinned to one CPU, a warm-up left TLS round trips at 53–55 µs long after it ended, against
- * 44. (Pinned to different CPUs, a daemon cannot tell, and makes no warm-up either.)
+ * and retries come every few thousand results). And not where the daemon may run on one CPU
+ * only (pinned, or a machine of one CPU): its host may share that CPU, where a poll only delays
+ * it; with host and daemon pinned to one CPU, a warm-up left TLS round trips at 53–55 µs long
+ * after it ended, against 44. (Pinned to different CPUs, a daemon cannot tell, and makes no
+ * warm-up either.)
+ *
+ * **One CPU.** Pinned with its host to one CPU, a daemon still polled after most results: the
+ * host, woken by the result, ran before the daemon's poll first looked, so the poll saw its
+ * task at once, an in-time hit that started the backoff over, and each poll cost the host a
+ * turn of the daemon's event loop: `ipc://` round trips took 29–33 µs (23–26 now). A task
+ * already there when the poll first looked says the poll was useless (sleeping finds it as
+ * soon). Only where the daemon may run on one CPU is that taken as the host sharing it, and
+ * only when most of the tasks its polls saw were such ({@link SHARED_CPU_SHARE}): such polls
+ * are then in vain. Pinned to another CPU than its host, some tasks are there before the first
+ * look too (a poll's first tick comes about 20 µs after the result), and counting each of those
+ * in vain made round trips about 2 µs slower. Free, the same signal says nothing: the scheduler
+ * puts host and daemon on one CPU for stretches, and polling there keeps them apart (a daemon
+ * that stopped polling on it took 66–99 µs a round trip, not 43–48).
  */
 import { availableParallelism } from 'node:os';
 
@@ -82,6 +96,12 @@ const MAX_RETRY_DOUBLINGS = 4;
  * in a row miss; see "Warming up" above).
  */
 export const WARM_UP_RESULTS = 2048;
+/**
+ * Where the daemon may run on one CPU only: once this share of the tasks its polls saw was
+ * there before the poll first looked (smoothed over about the last 16), its host shares its CPU
+ * (see "One CPU" above), and such polls count as in vain.
+ */
+export const SHARED_CPU_SHARE = 0.75;
 
 /** One step of an exponentially weighted mean (weight 1/8), started by the first sample. */
 function smooth(mean: number, sample: number): number {
@@ -123,6 +143,10 @@ export class PollPolicy {
   private retriesInVain = 0;
   /** Results left of the warm-up, while which polling pays unless its polls miss; -1 before the first result. */
   private warmUpLeft = -1;
+  /** Whether this daemon may run on one CPU only (asked at its first result). */
+  private oneCpu = false;
+  /** Where it may: the smoothed share of the tasks its polls saw that were there before the poll first looked. */
+  private beforeLookShare = 0;
 
   /**
    * @param maxUs - the longest window (µs); 0: never poll.
@@ -160,7 +184,10 @@ export class PollPolicy {
     if (this.maxMs <= 0) return Number.NaN;
     // Asked at the first result, not before: a daemon pinned once it connected (as the bench
     // pins) is taken as pinned.
-    if (this.warmUpLeft < 0) this.warmUpLeft = this.cpus() > 1 ? WARM_UP_RESULTS : 0;
+    if (this.warmUpLeft < 0) {
+      this.oneCpu = this.cpus() <= 1;
+      this.warmUpLeft = this.oneCpu ? 0 : WARM_UP_RESULTS;
+    }
     if (this.warmUpLeft > 0) this.warmUpLeft--;
     if (this.pays) this.notPaying = 0;
     else if (++this.notPaying >= RETRY_AFTER * 2 ** Math.min(this.retriesInVain, MAX_RETRY_DOUBLINGS)) this.retry();
@@ -184,8 +211,11 @@ export class PollPolicy {
     this.pollEmpty = true;
   }
 
-  /** A task came at `now` (ms). */
-  taskArrived(now: number): void {
+  /**
+   * A task came at `now` (ms); `beforeLook`: it was there before the poll first looked (what
+   * the daemon did after its result outlasted the host's answer, or the host ran meanwhile).
+   */
+  taskArrived(now: number, beforeLook = false): void {
     if (Number.isNaN(this.resultAt)) return;
     const gapMs = now - this.resultAt;
     this.resultAt = Number.NaN;
@@ -203,6 +233,14 @@ export class PollPolicy {
         this.missed();
         if (!this.pays) this.pollInVain();
         return;
+      }
+      if (this.oneCpu) {
+        this.beforeLookShare += ((beforeLook ? 1 : 0) - this.beforeLookShare) / 16;
+        if (beforeLook && this.beforeLookShare >= SHARED_CPU_SHARE) {
+          this.missed();
+          this.pollInVain();
+          return;
+        }
       }
       this.missesInARow = 0;
       this.backoff = 0;

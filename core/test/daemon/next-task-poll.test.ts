@@ -5,16 +5,17 @@
  */
 import { describe, expect, it } from 'vitest';
 import { NextTaskPoll } from '../../src/daemon/next-task-poll.js';
-import { MIN_POLL_US, PROBE_EVERY } from '../../src/daemon/poll-policy.js';
+import { MIN_POLL_US, PROBE_EVERY, WARM_UP_RESULTS } from '../../src/daemon/poll-policy.js';
 
-/** A poll of at most `spinUs` on a fake clock (ms) whose ticks run when the test says. */
-function harness(spinUs: number) {
+/** A poll of at most `spinUs` on a fake clock (ms) whose ticks run when the test says, on a daemon that may run on `cpus` CPUs. */
+function harness(spinUs: number, cpus = 2) {
   let clock = 0;
   const ticks: (() => void)[] = [];
   const poll = new NextTaskPoll(
     spinUs,
     () => clock,
     (tick) => ticks.push(tick),
+    () => cpus,
   );
   return {
     poll,
@@ -100,6 +101,33 @@ describe('NextTaskPoll', () => {
     h.poll.taskArrived();
     h.poll.afterResult();
     expect([h.poll.active, h.pending()]).toEqual([true, 1]); // one chain, not two
+  });
+
+  it('pinned to one CPU, stops polling once the tasks its polls see were there before their first tick', () => {
+    // Every task comes 20 µs after its result, polled or not (sleeping costs nothing more):
+    // either before the poll's first tick (the host ran on the daemon's CPU in between), or
+    // after two. Only the first, pinned, makes the polls in vain; elsewhere a poll that sees its
+    // task in time starts the backoff over, and nearly every result polls.
+    for (const [cpus, ticksFirst, pollsMost] of [
+      [1, 0, false],
+      [1, 2, true],
+      [2, 0, true],
+    ] as const) {
+      const h = harness(200, cpus);
+      let clock = 0;
+      let polls = 0;
+      const results = WARM_UP_RESULTS + 1000;
+      for (let i = 0; i < results; i++) {
+        h.at((clock += 1));
+        h.poll.afterResult();
+        if (h.poll.active && i >= results - 500) polls++;
+        for (let t = 0; t < ticksFirst && h.pending() > 0; t++) h.tickAt((clock += 0.001));
+        h.at((clock += 0.02));
+        h.poll.taskArrived();
+      }
+      if (pollsMost) expect(polls, `cpus ${cpus}, ticks ${ticksFirst}`).toBeGreaterThan(450);
+      else expect(polls, `cpus ${cpus}, ticks ${ticksFirst}`).toBeLessThan(25);
+    }
   });
 
   it('never polls with spin 0', () => {
