@@ -71,7 +71,8 @@
  * look too (a poll's first tick comes about 20 µs after the result), and counting each of those
  * in vain made round trips about 2 µs slower. Free, the same signal says nothing: the scheduler
  * puts host and daemon on one CPU for stretches, and polling there keeps them apart (a daemon
- * that stopped polling on it took 66–99 µs a round trip, not 43–48).
+ * that stopped polling on it took 66–99 µs a round trip, not 43–48). A thread daemon's ring
+ * poll takes a frame that is already there before it asks the policy, so such tasks never count.
  */
 import { availableParallelism } from 'node:os';
 
