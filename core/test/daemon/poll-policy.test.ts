@@ -4,7 +4,7 @@
  * vain skips, the probes.
  */
 import { describe, expect, it } from 'vitest';
-import { WARM_UP_RESULTS, MAX_SKIPPED_POLLS, MIN_POLL_US, MISSES_THAT_DO_NOT_PAY, PAYS_US, PollPolicy, PROBE_EVERY, RETRY_AFTER } from '../../src/daemon/poll-policy.js';
+import { MAX_SKIPPED_POLLS, MIN_POLL_US, MISSES_THAT_DO_NOT_PAY, PAYS_US, PollPolicy, PROBE_EVERY, RETRY_AFTER, WARM_UP_RESULTS } from '../../src/daemon/poll-policy.js';
 
 /** A policy and a clock (ms) that only moves forward, on a daemon that may run on `cpus` CPUs. */
 function driven(maxUs: number, cpus = 2) {
@@ -215,8 +215,8 @@ describe('PollPolicy', () => {
   it("polls through a fresh daemon's warm-up, so a host slow to warm is not left sleeping", () => {
     // For its first 1000 results the host answers in 110 µs (a daemon that slept sees it 15 µs
     // later); warm, in 33 µs while the daemon's polls keep seeing its tasks, 75 once they
-    // have not for a while (it slept deeper). Going by the gaps alone, the warm-up's left the
-    // daemon not polling, and its rare 50 µs polls missed every 75 µs answer.
+    // have not for a while (it slept deeper). Going by the gaps alone (one CPU: no warm-up), the
+    // first thousand left the daemon not polling, and its rare 50 µs polls missed every 75 µs answer.
     for (const warmUp of [true, false]) {
       const d = driven(200, warmUp ? 2 : 1);
       let prompt = 0;
