@@ -67,12 +67,15 @@
  * already there when the poll first looked says the poll was useless (sleeping finds it as
  * soon). Only where the daemon may run on one CPU is that taken as the host sharing it, and
  * only when most of the tasks its polls saw were such ({@link SHARED_CPU_SHARE}): such polls
- * are then in vain. Pinned to another CPU than its host, some tasks are there before the first
- * look too (a poll's first tick comes about 20 µs after the result), and counting each of those
- * in vain made round trips about 2 µs slower. Free, the same signal says nothing: the scheduler
- * puts host and daemon on one CPU for stretches, and polling there keeps them apart (a daemon
- * that stopped polling on it took 66–99 µs a round trip, not 43–48). A thread daemon's ring
- * poll takes a frame that is already there before it asks the policy, so such tasks never count.
+ * are then in vain, from its {@link WARM_UP_RESULTS}-th result on (counted from the first, 7 of
+ * 22 fresh TLS daemons pinned to a CPU of their own settled at 79–96 µs a round trip, their
+ * cold code looking late; 3 of 30 now, as many as before this rule). Pinned to another CPU than its
+ * host, some tasks are there before the first look too (a poll's first tick comes about 20 µs
+ * after the result), and counting each of those in vain made round trips about 2 µs slower.
+ * Free, the same signal says nothing: the scheduler puts host and daemon on one CPU for
+ * stretches, and polling there keeps them apart (a daemon that stopped polling on it took 66–99
+ * µs a round trip, not 43–48). A thread daemon's ring poll takes a frame that is already there
+ * before it asks the policy, so such tasks never count.
  */
 import { availableParallelism } from 'node:os';
 
@@ -98,9 +101,9 @@ const MAX_RETRY_DOUBLINGS = 4;
  */
 export const WARM_UP_RESULTS = 2048;
 /**
- * Where the daemon may run on one CPU only: once this share of the tasks its polls saw was
- * there before the poll first looked (smoothed over about the last 16), its host shares its CPU
- * (see "One CPU" above), and such polls count as in vain.
+ * Where the daemon may run on one CPU only, from its WARM_UP_RESULTS-th result on: once this
+ * share of the tasks its polls saw was there before the poll first looked (smoothed over about
+ * the last 16), its host shares its CPU (see "One CPU" above), and such polls count as in vain.
  */
 export const SHARED_CPU_SHARE = 0.75;
 
@@ -146,6 +149,8 @@ export class PollPolicy {
   private warmUpLeft = -1;
   /** Whether this daemon may run on one CPU only (asked at its first result). */
   private oneCpu = false;
+  /** Results so far, counted up to one past WARM_UP_RESULTS. */
+  private results = 0;
   /** Where it may: the smoothed share of the tasks its polls saw that were there before the poll first looked. */
   private beforeLookShare = 0;
 
@@ -190,6 +195,7 @@ export class PollPolicy {
       this.warmUpLeft = this.oneCpu ? 0 : WARM_UP_RESULTS;
     }
     if (this.warmUpLeft > 0) this.warmUpLeft--;
+    if (this.results <= WARM_UP_RESULTS) this.results++;
     if (this.pays) this.notPaying = 0;
     else if (++this.notPaying >= RETRY_AFTER * 2 ** Math.min(this.retriesInVain, MAX_RETRY_DOUBLINGS)) this.retry();
     this.resultAt = now;
@@ -235,7 +241,7 @@ export class PollPolicy {
         if (!this.pays) this.pollInVain();
         return;
       }
-      if (this.oneCpu) {
+      if (this.oneCpu && this.results > WARM_UP_RESULTS) {
         this.beforeLookShare += ((beforeLook ? 1 : 0) - this.beforeLookShare) / 16;
         if (beforeLook && this.beforeLookShare >= SHARED_CPU_SHARE) {
           this.missed();

@@ -271,6 +271,28 @@ describe('PollPolicy', () => {
     expect([free.pays, pinned.pays]).toEqual([false, false]); // after it, the gaps decide
   });
 
+  it('on one CPU, takes polls whose task was there before their first look as in vain once most were, from its WARM_UP_RESULTS-th result on', () => {
+    // Every task comes 20 µs after its result, polled or not. Pinned with its host to one CPU,
+    // the host ran before the poll first looked; pinned to a CPU of its own, a daemon whose code
+    // is still cold looks late too, so the first WARM_UP_RESULTS results do not count.
+    const policy = new PollPolicy(200, () => 1);
+    let clock = 0;
+    const polls = (results: number, beforeLook: boolean): number => {
+      let n = 0;
+      for (let i = 0; i < results; i++) {
+        const start = (clock += 1);
+        if (!Number.isNaN(policy.pollAfterResult(start))) n++;
+        policy.taskArrived(start + 0.02, beforeLook);
+      }
+      return n;
+    };
+    expect(polls(WARM_UP_RESULTS - 100, true)).toBeGreaterThan(0.9 * (WARM_UP_RESULTS - 100));
+    polls(200, true);
+    expect(polls(1000, true)).toBeLessThan(50);
+    // Tasks its polls see once they looked (the host on another CPU now): polling goes on.
+    expect(polls(1000, false)).toBeGreaterThan(700);
+  });
+
   it('asks again less often after retries whose polls saw no task, up to RETRY_AFTER × 16', () => {
     // The host on the daemon's CPU: a poll holds the CPU the host needs, so every task comes
     // 10 µs after the poll ends, however long, and polling never pays.
