@@ -174,8 +174,8 @@ export class PollPolicy {
 
   /**
    * Whether polling pays: sleeping made the next task come at least PAYS_US later than a poll
-   * saw it, or that is not known yet; and not {@link MISSES_THAT_DO_NOT_PAY} polls in a row
-   * ended before their task came.
+   * saw it, or that is not known yet, or the daemon is warming up (see "Warming up"); and not
+   * {@link MISSES_THAT_DO_NOT_PAY} polls in a row ended before their task came.
    */
   get pays(): boolean {
     if (this.missesInARow >= MISSES_THAT_DO_NOT_PAY) return false;
