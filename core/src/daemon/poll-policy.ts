@@ -145,12 +145,12 @@ export class PollPolicy {
   private notPaying = 0;
   /** Retries since polling last paid (a poll saw its task while it paid). */
   private retriesInVain = 0;
-  /** Results left of the warm-up, while which polling pays unless its polls miss; -1 before the first result. */
-  private warmUpLeft = -1;
+  /** Results so far, counted up to one past WARM_UP_RESULTS (the warm-up's and the one-CPU rule's clock). */
+  private results = 0;
   /** Whether this daemon may run on one CPU only (asked at its first result). */
   private oneCpu = false;
-  /** Results so far, counted up to one past WARM_UP_RESULTS. */
-  private results = 0;
+  /** The warm-up ended early: MISSES_THAT_DO_NOT_PAY polls in a row missed, or the daemon may run on one CPU only. */
+  private warmUpOver = false;
   /** Where it may: the smoothed share of the tasks its polls saw that were there before the poll first looked. */
   private beforeLookShare = 0;
 
@@ -179,7 +179,7 @@ export class PollPolicy {
    */
   get pays(): boolean {
     if (this.missesInARow >= MISSES_THAT_DO_NOT_PAY) return false;
-    return this.warmUpLeft > 0 || !(this.sleptGapMs - this.hitGapMs < PAYS_US / 1000);
+    return (!this.warmUpOver && this.results < WARM_UP_RESULTS) || !(this.sleptGapMs - this.hitGapMs < PAYS_US / 1000);
   }
 
   /**
@@ -190,11 +190,10 @@ export class PollPolicy {
     if (this.maxMs <= 0) return Number.NaN;
     // Asked at the first result, not before: a daemon pinned once it connected (as the bench
     // pins) is taken as pinned.
-    if (this.warmUpLeft < 0) {
+    if (this.results === 0) {
       this.oneCpu = this.cpus() <= 1;
-      this.warmUpLeft = this.oneCpu ? 0 : WARM_UP_RESULTS;
+      this.warmUpOver = this.oneCpu;
     }
-    if (this.warmUpLeft > 0) this.warmUpLeft--;
     if (this.results <= WARM_UP_RESULTS) this.results++;
     if (this.pays) this.notPaying = 0;
     else if (++this.notPaying >= RETRY_AFTER * 2 ** Math.min(this.retriesInVain, MAX_RETRY_DOUBLINGS)) this.retry();
@@ -267,7 +266,7 @@ export class PollPolicy {
 
   /** A poll that ended before its task came, or saw it late. Enough in a row end the warm-up. */
   private missed(): void {
-    if (++this.missesInARow >= MISSES_THAT_DO_NOT_PAY) this.warmUpLeft = 0;
+    if (++this.missesInARow >= MISSES_THAT_DO_NOT_PAY) this.warmUpOver = true;
   }
 
   /** After a poll in vain: the next 1, 2, 4, ... MAX_SKIPPED_POLLS results skip polling. */
