@@ -54,11 +54,13 @@
  * say, unless MISSES_THAT_DO_NOT_PAY polls in a row miss: then no slow start in 70 over TLS
  * (40–70 µs), nor in 28 over TCP. Not after retries: polling regardless there, for even 256
  * results a retry, cost 9% of `tps` (two daemons handed a backlog, where sleeping costs little
- * and retries come every few thousand results). And not where the daemon may run on one CPU
- * only (pinned, or a machine of one CPU): its host may share that CPU, where a poll only delays
- * it; with host and daemon pinned to one CPU, a warm-up left TLS round trips at 53–55 µs long
- * after it ended, against 44. (Pinned to different CPUs, a daemon cannot tell, and makes no
- * warm-up either.)
+ * and retries come every few thousand results). Where the daemon may run on one CPU only
+ * (pinned, or a machine of one CPU) it warms up too: pinned to a CPU of its own, its host on
+ * another, without a warm-up 5 of 48 fresh TLS daemons settled at 79–98 µs a round trip
+ * (40–58 the rest), and none of 48 with it (41–75). Pinned with its host to one CPU, where a
+ * poll only delays the host, the warm-up costs its first results about 5 µs each (about 10 ms
+ * a daemon) and nothing after, as the one-CPU rule takes over (below); before that rule, such a
+ * warm-up left TLS round trips at 53–55 µs long after it ended, against 44.
  *
  * **One CPU.** Pinned with its host to one CPU, a daemon still polled after most results: the
  * host, woken by the result, ran before the daemon's poll first looked, so the poll saw its
@@ -69,9 +71,9 @@
  * only when most of the tasks its polls saw were such ({@link SHARED_CPU_SHARE}): such polls
  * are then in vain, from its {@link WARM_UP_RESULTS}-th result on (counted from the first, 7 of
  * 22 fresh TLS daemons pinned to a CPU of their own settled at 79–96 µs a round trip, their
- * cold code looking late; 3 of 30 now, as many as before this rule). Pinned to another CPU than its
- * host, some tasks are there before the first look too (a poll's first tick comes about 20 µs
- * after the result), and counting each of those in vain made round trips about 2 µs slower.
+ * cold code looking late). Pinned to another CPU than its host, some tasks are there before
+ * the first look too (a poll's first tick comes about 20 µs after the result), and counting
+ * each of those in vain made round trips about 2 µs slower.
  * Free, the same signal says nothing: the scheduler puts host and daemon on one CPU for
  * stretches, and polling there keeps them apart (a daemon that stopped polling on it took 66–99
  * µs a round trip, not 43–48). A thread daemon's ring poll takes a frame that is already there
@@ -149,7 +151,7 @@ export class PollPolicy {
   private results = 0;
   /** Whether this daemon may run on one CPU only (asked at its first result). */
   private oneCpu = false;
-  /** The warm-up ended early: MISSES_THAT_DO_NOT_PAY polls in a row missed, or the daemon may run on one CPU only. */
+  /** The warm-up ended early: MISSES_THAT_DO_NOT_PAY polls in a row missed. */
   private warmUpOver = false;
   /** Where it may: the smoothed share of the tasks its polls saw that were there before the poll first looked. */
   private beforeLookShare = 0;
@@ -190,10 +192,7 @@ export class PollPolicy {
     if (this.maxMs <= 0) return Number.NaN;
     // Asked at the first result, not before: a daemon pinned once it connected (as the bench
     // pins) is taken as pinned.
-    if (this.results === 0) {
-      this.oneCpu = this.cpus() <= 1;
-      this.warmUpOver = this.oneCpu;
-    }
+    if (this.results === 0) this.oneCpu = this.cpus() <= 1;
     if (this.results <= WARM_UP_RESULTS) this.results++;
     if (this.pays) this.notPaying = 0;
     else if (++this.notPaying >= RETRY_AFTER * 2 ** Math.min(this.retriesInVain, MAX_RETRY_DOUBLINGS)) this.retry();
