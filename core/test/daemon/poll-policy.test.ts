@@ -38,6 +38,23 @@ function driven(maxUs: number, cpus = 2) {
   };
 }
 
+/**
+ * Rounds on `policy`, 1 ms apart, whose task comes 20 µs after the result, polled or not, and
+ * was or was not there before the poll first looked: how many of `results` rounds polled.
+ */
+function taskAfter20Us(policy: PollPolicy): (results: number, beforeLook: boolean) => number {
+  let clock = 0;
+  return (results, beforeLook) => {
+    let n = 0;
+    for (let i = 0; i < results; i++) {
+      const start = (clock += 1);
+      if (!Number.isNaN(policy.pollAfterResult(start))) n++;
+      policy.taskArrived(start + 0.02, beforeLook);
+    }
+    return n;
+  };
+}
+
 /** Teaches `d` that a poll sees its task `hitUs` after the result, and a daemon that slept `sleptUs`. */
 function teach(d: ReturnType<typeof driven>, hitUs: number, sleptUs: number): void {
   for (let i = 0; i < WARM_UP_RESULTS + 3 * PROBE_EVERY; i++) d.round((polled) => (polled ? hitUs : sleptUs));
@@ -256,37 +273,19 @@ describe('PollPolicy', () => {
     // host ran on the daemon's CPU first). Pinned before its first task (as the bench pins),
     // the daemon stops polling once its warm-up is over; free, such polls go on.
     let cpus = 2;
-    const free = new PollPolicy(200, () => 2);
-    const pinned = new PollPolicy(200, () => cpus);
+    const free = taskAfter20Us(new PollPolicy(200, () => 2));
+    const pinned = taskAfter20Us(new PollPolicy(200, () => cpus));
     cpus = 1;
-    const polls = (policy: PollPolicy, from: number, results: number): number => {
-      let n = 0;
-      for (let i = from; i < from + results; i++) {
-        if (!Number.isNaN(policy.pollAfterResult(i))) n++;
-        policy.taskArrived(i + 0.02, true);
-      }
-      return n;
-    };
-    for (const policy of [free, pinned]) expect(polls(policy, 0, WARM_UP_RESULTS + 200)).toBeGreaterThan(0.9 * WARM_UP_RESULTS);
-    expect(polls(free, WARM_UP_RESULTS + 200, 1000)).toBeGreaterThan(900);
-    expect(polls(pinned, WARM_UP_RESULTS + 200, 1000)).toBeLessThan(50);
+    for (const polls of [free, pinned]) expect(polls(WARM_UP_RESULTS + 200, true)).toBeGreaterThan(0.9 * WARM_UP_RESULTS);
+    expect(free(1000, true)).toBeGreaterThan(900);
+    expect(pinned(1000, true)).toBeLessThan(50);
   });
 
   it('on one CPU, takes polls whose task was there before their first look as in vain once most were, from its WARM_UP_RESULTS-th result on', () => {
     // Every task comes 20 µs after its result, polled or not. Pinned with its host to one CPU,
     // the host ran before the poll first looked; pinned to a CPU of its own, a daemon whose code
     // is still cold looks late too, so the first WARM_UP_RESULTS results do not count.
-    const policy = new PollPolicy(200, () => 1);
-    let clock = 0;
-    const polls = (results: number, beforeLook: boolean): number => {
-      let n = 0;
-      for (let i = 0; i < results; i++) {
-        const start = (clock += 1);
-        if (!Number.isNaN(policy.pollAfterResult(start))) n++;
-        policy.taskArrived(start + 0.02, beforeLook);
-      }
-      return n;
-    };
+    const polls = taskAfter20Us(new PollPolicy(200, () => 1));
     expect(polls(WARM_UP_RESULTS - 100, true)).toBeGreaterThan(0.9 * (WARM_UP_RESULTS - 100));
     polls(200, true);
     expect(polls(1000, true)).toBeLessThan(50);
