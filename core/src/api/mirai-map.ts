@@ -20,7 +20,11 @@ let lastMapId = 0;
 
 /** Options of {@link miraiMap}. */
 export interface MiraiMapOptions<A> extends Omit<MiraiOptions, 'signal'> {
-  /** Constant second argument of every call (encoded once, shared by every task). */
+  /**
+   * Constant second argument of every call. Encoded once on the host, but every task's frame
+   * (every chunk's, with `chunk`) carries its bytes: for large data read by many tasks, send
+   * it once per daemon with `everywhere()` (docs/maps.md, "Large shared inputs").
+   */
   readonly args?: A;
   /** Cancels every task of the map when aborted. */
   readonly signal?: AbortSignal;
