@@ -23,12 +23,17 @@ const HISTORY = 120; // one-second samples kept
 const TIMELINE = 60; // tasks kept per daemon
 const FAILURES = 20;
 const SCALING = 20; // scaling decisions kept per profile
+/**
+ * Lost daemons kept on show per profile, newest: a crash loop or an autoscaler's churn would
+ * otherwise grow every snapshot and the host's memory without end.
+ */
+export const LOST_SHOWN = 20;
 
 interface DaemonRow {
   id: number;
   host: string | undefined;
   pid: number | undefined;
-  state: 'idle' | 'busy' | 'leaving' | 'lost' | 'gone';
+  state: 'idle' | 'busy' | 'leaving' | 'lost';
   task: number | undefined;
   done: number;
   connectedAt: number;
@@ -118,7 +123,7 @@ export class DashboardState {
       [MiraiChannel.daemonConnected, (m) => this.connected(m as DaemonEvent)],
       [MiraiChannel.daemonLeaving, (m) => this.daemonState(m as DaemonEvent, 'leaving')],
       [MiraiChannel.daemonLost, (m) => this.daemonState(m as DaemonEvent, 'lost')],
-      [MiraiChannel.daemonDisconnected, (m) => this.daemonState(m as DaemonEvent, 'gone')],
+      [MiraiChannel.daemonDisconnected, (m) => this.disconnected(m as DaemonEvent)],
       [MiraiChannel.profileScale, (m) => this.scaled(m as ProfileScaleEvent)],
     ];
     for (const [name, fn] of lifecycle) {
@@ -186,12 +191,19 @@ export class DashboardState {
     if (rows.length > SCALING) rows.length = SCALING;
   }
 
-  private daemonState(e: DaemonEvent, state: DaemonRow['state']): void {
-    const d = this.profiles.get(e.profile)?.daemons.get(e.daemonId);
-    if (d === undefined) return;
+  private daemonState(e: DaemonEvent, state: 'leaving' | 'lost'): void {
+    const daemons = this.profiles.get(e.profile)?.daemons;
+    const d = daemons?.get(e.daemonId);
+    if (daemons === undefined || d === undefined) return;
     d.state = state;
     d.task = undefined;
     d.running = undefined;
+    if (state === 'lost') forgetOldestLost(daemons);
+  }
+
+  /** A daemon that left as asked is not shown again; its tasks stay in its profile's counts. */
+  private disconnected(e: DaemonEvent): void {
+    this.profiles.get(e.profile)?.daemons.delete(e.daemonId);
   }
 
   /** Folds the settled events kept since the last time into the counts, timelines and failures. */
@@ -254,7 +266,7 @@ export class DashboardState {
         // Live daemons' state and current task as the host has them now.
         for (const live of s?.daemons ?? []) {
           const d = p.daemons.get(live.id);
-          if (d === undefined || d.state === 'lost' || d.state === 'gone') continue;
+          if (d === undefined || d.state === 'lost') continue;
           d.state = live.state;
           d.task = live.tasks[0];
           if (d.task === undefined) d.running = undefined;
@@ -270,9 +282,7 @@ export class DashboardState {
           samples: p.samples,
           autoscale: scale === undefined ? undefined : { min: scale.min, max: scale.max, target: scale.target, mode: scale.mode, launching: scale.launching },
           scaling: p.scaling,
-          daemons: [...p.daemons.values()]
-            .filter((d) => d.state !== 'gone')
-            .map(({ connectedAt, running, timeline, ...d }) => ({ ...d, uptimeMs: now - connectedAt, timeline: running === undefined ? timeline : [...timeline, running] })),
+          daemons: [...p.daemons.values()].map(({ connectedAt, running, timeline, ...d }) => ({ ...d, uptimeMs: now - connectedAt, timeline: running === undefined ? timeline : [...timeline, running] })),
         };
       }),
       failures: this.failures,
@@ -283,5 +293,18 @@ export class DashboardState {
     clearInterval(this.ticker);
     for (const [name, fn] of this.subscribed) unsubscribe(name, fn);
     this.subscribed.clear();
+  }
+}
+
+/** Drops the lost daemons beyond the {@link LOST_SHOWN} newest (rows are kept in order of connection). */
+function forgetOldestLost(daemons: Map<number, DaemonRow>): void {
+  let lost = 0;
+  for (const d of daemons.values()) if (d.state === 'lost') lost++;
+  for (const [id, d] of daemons) {
+    if (lost <= LOST_SHOWN) return;
+    if (d.state === 'lost') {
+      daemons.delete(id);
+      lost--;
+    }
   }
 }

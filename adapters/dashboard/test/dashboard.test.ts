@@ -4,13 +4,17 @@
  * appear as they are made. A screenshot is saved in the
  * test's temp folder. With CI=true a missing Chromium fails the test instead of skipping it.
  */
+import { channel, hasSubscribers } from 'node:diagnostics_channel';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { request, createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { ConfigError, daemons, mirai, miraiMap, status } from '@mirai-ts/core';
+import { ConfigError, daemons, mirai, MiraiChannel, miraiMap, status, type DaemonEvent } from '@mirai-ts/core';
 import { dashboard, type Dashboard } from '../src/index.js';
+import { MAX_STREAMS } from '../src/dashboard.js';
+import { LOST_SHOWN } from '../src/state.js';
 
 const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const haveChromium = existsSync(executablePath);
@@ -146,4 +150,74 @@ describe('dashboard server', () => {
     await expect(dashboard({ interval: 5 })).rejects.toThrow("dashboard(): option 'interval' must be a number of milliseconds from 10 to 3600000, got 5");
     await expect(dashboard(null as never)).rejects.toThrow('dashboard(): options must be an object, got null');
   });
+
+  it('refuses a token of the right length in characters but not in bytes, and keeps serving', async () => {
+    board = await dashboard({ host: '0.0.0.0' });
+    const url = new URL(board.url);
+    const wide = encodeURIComponent('\u00e9'.repeat(24)); // 24 characters, 48 bytes
+    expect((await fetch(`http://127.0.0.1:${url.port}/snapshot?token=${wide}`)).status).toBe(403);
+    expect((await fetch(`http://127.0.0.1:${url.port}/snapshot?token=${url.searchParams.get('token')}`)).status).toBe(200);
+  });
+
+  it('bound to loopback, answers only requests addressed to a loopback name (no DNS rebinding)', async () => {
+    board = await dashboard();
+    const port = Number(new URL(board.url).port);
+    expect(await statusFor(port, 'rebind.attacker.example')).toBe(403);
+    expect(await statusFor(port, `rebind.attacker.example:${port}`)).toBe(403);
+    expect(await statusFor(port, `127.0.0.1:${port}`)).toBe(200);
+    expect(await statusFor(port, `localhost:${port + 1}`)).toBe(200); // an SSH tunnel's port
+    expect(await statusFor(port, `[::1]:${port}`)).toBe(200);
+  });
+
+  it('serves at most MAX_STREAMS event streams at once', async () => {
+    board = await dashboard();
+    const streams = await Promise.all(Array.from({ length: MAX_STREAMS }, () => fetch(new URL('/events', board!.url))));
+    expect(streams.every((r) => r.status === 200)).toBe(true);
+    const refused = await fetch(new URL('/events', board.url));
+    expect(refused.status).toBe(503);
+    expect(await refused.text()).toContain(`too many open dashboard pages (${MAX_STREAMS})`);
+    await Promise.all(streams.map((r) => r.body!.cancel()));
+  });
+
+  it('leaves nothing subscribed when it cannot listen', async () => {
+    const taken = createHttpServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as { port: number }).port;
+      expect(hasSubscribers(MiraiChannel.taskSettled)).toBe(false);
+      await expect(dashboard({ port })).rejects.toThrow(ConfigError);
+      expect(hasSubscribers(MiraiChannel.taskSettled)).toBe(false);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+  });
+
+  it(`shows the ${LOST_SHOWN} newest lost daemons of a profile, and none that left as asked`, async () => {
+    board = await dashboard({ profiles: [] });
+    // The lifecycle events a crash loop publishes, as the host publishes them.
+    channel(MiraiChannel.profileSet).publish({ profile: 'churn', url: 'tcp://127.0.0.1:1', n: 1 });
+    const event = (daemonId: number): DaemonEvent => ({ profile: 'churn', url: 'tcp://127.0.0.1:1', daemonId, pid: 1000 + daemonId, hostname: 'h', peer: undefined, connectedAt: Date.now(), completed: 0 });
+    for (let id = 1; id <= 60; id++) {
+      channel(MiraiChannel.daemonConnected).publish(event(id));
+      channel(id % 2 === 0 ? MiraiChannel.daemonLost : MiraiChannel.daemonDisconnected).publish(event(id));
+    }
+    channel(MiraiChannel.daemonConnected).publish(event(61)); // still connected
+    const snapshot = (await (await fetch(new URL('/snapshot', board.url))).json()) as { profiles: { name: string; daemons: { id: number; state: string }[] }[] };
+    const shown = snapshot.profiles.find((p) => p.name === 'churn')!.daemons;
+    const lost = Array.from({ length: LOST_SHOWN }, (_, i) => 60 - 2 * (LOST_SHOWN - 1 - i));
+    expect(shown.map((d) => d.id)).toEqual([...lost, 61]);
+    expect(shown.slice(0, -1).every((d) => d.state === 'lost')).toBe(true);
+  });
 });
+
+/** The status of GET /snapshot on 127.0.0.1:port sent with this Host header. */
+function statusFor(port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/snapshot', headers: { host } }, (res: IncomingMessage) => {
+      res.resume();
+      resolve(res.statusCode!);
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
