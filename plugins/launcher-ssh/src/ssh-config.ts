@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { ConfigError, type LaunchHandle, type Launcher, type LaunchSpec, type RemoteDaemonProgram } from '@mirai-ts/core';
-import { checkRemoteUrl, formatHostPort, remoteDaemonCommand, shellQuote, tcpAddress, urlScheme, watchChild } from '@mirai-ts/core/plugin';
+import { checkOptions as checkOptionRules, checkRemoteUrl, formatHostPort, is, remoteDaemonCommand, shellQuote, tcpAddress, urlScheme, watchChild, type OptionRules } from '@mirai-ts/core/plugin';
 import { parseRemote, type SshRemote } from './remotes.js';
 
 /** Options of {@link sshConfig}. */
@@ -108,27 +108,24 @@ export function sshConfig(options: SshConfigOptions): SshLauncher {
   };
 }
 
+/** What each option may be, checked as core checks its own (the option, the value, what is expected; unknown keys refused). */
+const SSH_RULES: OptionRules = {
+  remotes: (v) => (Array.isArray(v) && v.length > 0 ? undefined : 'a non-empty array of ssh://[user@]host[:port] URLs'),
+  tunnel: is.boolean,
+  tunnelPort: (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535 ? undefined : 'a port number from 1 to 65535'),
+  timeout: is.timeout,
+  command: is.string,
+  sshOptions: (v) => (Array.isArray(v) && v.every((o) => typeof o === 'string') ? undefined : 'an array of strings'),
+  node: is.string,
+  script: is.string,
+  cwd: is.string,
+};
+
 function checkOptions(options: SshConfigOptions): SshConfigOptions {
-  if (options === null || typeof options !== 'object') throw new ConfigError('sshConfig: expected an options object with remotes');
-  if (!Array.isArray(options.remotes) || options.remotes.length === 0) {
-    throw new ConfigError(`sshConfig: 'remotes' must be a non-empty array of ssh://[user@]host[:port] URLs`);
-  }
-  if (options.timeout !== undefined && !(typeof options.timeout === 'number' && options.timeout > 0)) {
-    throw new ConfigError(`sshConfig: 'timeout' must be a positive number of ms, got ${JSON.stringify(options.timeout)}`);
-  }
-  if (options.tunnelPort !== undefined) {
-    if (!options.tunnel) throw new ConfigError(`sshConfig: 'tunnelPort' needs tunnel: true`);
-    if (!Number.isInteger(options.tunnelPort) || options.tunnelPort < 1 || options.tunnelPort > 65535) {
-      throw new ConfigError(`sshConfig: 'tunnelPort' must be a port number, got ${JSON.stringify(options.tunnelPort)}`);
-    }
-  }
-  if (options.sshOptions !== undefined && !(Array.isArray(options.sshOptions) && options.sshOptions.every((o) => typeof o === 'string'))) {
-    throw new ConfigError(`sshConfig: 'sshOptions' must be an array of strings`);
-  }
-  for (const key of ['command', 'node', 'script', 'cwd'] as const) {
-    const value = options[key];
-    if (value !== undefined && (typeof value !== 'string' || value === '')) throw new ConfigError(`sshConfig: '${key}' must be a non-empty string`);
-  }
+  if (options === null || typeof options !== 'object') throw new ConfigError('sshConfig(): expected an options object with remotes');
+  checkOptionRules('sshConfig()', options, SSH_RULES);
+  if (options.remotes === undefined) throw new ConfigError(`sshConfig(): option 'remotes' is required: a non-empty array of ssh://[user@]host[:port] URLs`);
+  if (options.tunnelPort !== undefined && options.tunnel !== true) throw new ConfigError(`sshConfig(): option 'tunnelPort' needs tunnel: true`);
   return { ...options, remotes: [...options.remotes] };
 }
 

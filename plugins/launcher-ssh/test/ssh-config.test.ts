@@ -77,6 +77,16 @@ describe('sshConfig', () => {
     expect(() => sshConfig({ remotes: ['ssh://n'], node: '' })).toThrow(/'node'/);
   });
 
+  it('refuses unknown options and values of the wrong type, naming the option, the value and what is expected', () => {
+    expect(() => sshConfig({ remotes: ['ssh://n'], tunel: true } as never)).toThrow("sshConfig(): unknown option 'tunel'; did you mean 'tunnel'?");
+    // A string is not a boolean: 'false' would have turned the tunnel on.
+    expect(() => sshConfig({ remotes: ['ssh://n'], tunnel: 'false' as never })).toThrow("sshConfig(): option 'tunnel' must be a boolean (true or false), got 'false' (a string)");
+    expect(() => sshConfig({ remotes: ['ssh://n'], timeout: Infinity })).toThrow(/option 'timeout' must be a number of milliseconds > 0 and ≤ 2147483647, got Infinity/);
+    expect(() => sshConfig({ remotes: ['ssh://n'], timeout: '5000' as never })).toThrow(ConfigError);
+    expect(() => sshConfig({} as never)).toThrow("sshConfig(): option 'remotes' is required");
+    expect(() => sshConfig({ remotes: ['ssh://n'], tunnel: false, tunnelPort: 7000 })).toThrow(/'tunnelPort' needs tunnel: true/);
+  });
+
   it('reports an ssh program that does not exist when the launch runs', async () => {
     const launcher = sshConfig({ remotes: ['ssh://node1'], command: '/nonexistent/ssh' });
     const [handle] = await launcher.launch(spec('tcp://10.0.0.1:5555'), 1);
