@@ -33,3 +33,4 @@ export { withTimeout } from './util/with-timeout.js';
 /** The length of a W3C `traceparent` as core sends it (tracing adapters read it back). */
 export { TRACEPARENT_CHARS } from './trace-context.js';
 export { MAX_DAEMONS_PER_CALL } from './options-check.js';
+export { isModuleFunction } from './task.js';

@@ -16,13 +16,15 @@ export interface ErrorResponse {
  *
  * queue-full and no-daemons → 503 with `Retry-After` (the client may come back); timeout → 504;
  * connection-reset (the daemon died) → 502; cancelled → 503; anything else → 500. Messages of
- * mirai-ts's own lifecycle errors are sent; a task's own error message only with `exposeErrors`.
- * An error that is not a MiraiError but carries a 4xx/5xx `status` or `statusCode` keeps it.
+ * mirai-ts's own lifecycle errors are sent; the message of any other 5xx error (a task's own,
+ * a SerializationError, what `argsOf` threw) only with `exposeErrors`.
+ * An error that is not a MiraiError but carries a 4xx/5xx `status` or `statusCode` keeps it,
+ * and a 4xx one its message: it is meant for the client (a bad request).
  */
 export function errorResponse(error: unknown, options: Pick<CheckedOptions, 'retryAfter' | 'exposeErrors'>): ErrorResponse {
   if (!isMiraiError(error)) {
     const status = ownStatus(error) ?? 500;
-    const message = status < 500 && error instanceof Error ? error.message : undefined;
+    const message = error instanceof Error && (status < 500 || options.exposeErrors) ? error.message : undefined;
     return { status, headers: {}, body: withMessage(error instanceof Error ? error.name : 'Error', message) };
   }
   const retry = { 'Retry-After': String(options.retryAfter) };

@@ -2,8 +2,8 @@
  * Fastify: a route handler that runs the work on daemons.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isMiraiError, type ModuleFunction, type TaskFunction } from '@mirai-ts/core';
-import { offload, type ArgsOf } from './offload.js';
+import type { ModuleFunction, TaskFunction } from '@mirai-ts/core';
+import { answerOf, JSON_CONTENT_TYPE, offload, type ArgsOf } from './offload.js';
 import { checkHandler, checkOptions, type OffloadOptions } from './options.js';
 
 /** The parts of Fastify's `request` this helper uses. */
@@ -22,10 +22,12 @@ export interface FastifyReplyLike {
 
 /**
  * A Fastify route handler: runs `fn(argsOf(request))` on a daemon and replies with its value
- * (serialized by Fastify; `undefined` → 204). Client disconnect cancels the task (the reply
+ * as JSON (`undefined` → 204), the same bytes as {@link miraiHandler}: a string or a
+ * Uint8Array is JSON too, not text or raw bytes. Client disconnect cancels the task (the reply
  * is then hijacked: there is no one to answer); a full queue answers 503 with `Retry-After`;
- * other mirai-ts errors get their status (504 timeout, 502 daemon lost, 500). An error thrown
- * by `argsOf` that is not a MiraiError is rethrown to Fastify's error handler.
+ * other errors get their status (504 timeout, 502 daemon lost, 500) and the adapter's
+ * `{ error }` body, with a message as `exposeErrors` says. That holds for an error thrown by
+ * `argsOf` too: it is answered here, not rethrown to Fastify's error handler. Log with `onError`.
  *
  * ```js
  * fastify.get('/fib/:n', fastifyHandler(({ n }) => fib(n), (request) => ({ n: Number(request.params.n) })));
@@ -41,8 +43,10 @@ export function fastifyHandler<Req extends FastifyRequestLike, A, R>(
   return async (request, reply) => {
     const outcome = await offload(request, reply.raw, fn, argsOf, checked);
     if (outcome.kind === 'gone') return reply.hijack();
-    if (outcome.kind === 'value') return outcome.value === undefined ? reply.code(204).send() : reply.send(outcome.value);
-    if (!isMiraiError(outcome.error) && outcome.response.status === 500) throw outcome.error;
-    return reply.code(outcome.response.status).headers(outcome.response.headers).send(outcome.response.body);
+    const answer = answerOf(outcome);
+    reply.code(answer.status).headers(answer.headers);
+    // A string sent with a JSON content type goes out as it is: Fastify's content negotiation
+    // would send a string as text/plain and a Uint8Array as raw bytes.
+    return answer.json === undefined ? reply.send() : reply.headers({ 'content-type': JSON_CONTENT_TYPE }).send(answer.json);
   };
 }

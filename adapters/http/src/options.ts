@@ -2,7 +2,7 @@
  * Options shared by every HTTP helper, and their validation.
  */
 import { ConfigError } from '@mirai-ts/core';
-import { checkOptions as checkRules, is, show, type OptionRules } from '@mirai-ts/core/plugin';
+import { checkOptions as checkRules, is, isModuleFunction, show, type OptionRules } from '@mirai-ts/core/plugin';
 
 /** Options of {@link miraiHandler}, {@link expressHandler} and {@link fastifyHandler}. */
 export interface OffloadOptions {
@@ -50,12 +50,23 @@ export function checkOptions(options: OffloadOptions | undefined): CheckedOption
   return { profile, timeout, retry, retryAfter, exposeErrors, onError };
 }
 
-/** Checks a helper's task (a function or `fromModule()`) and its argument maker. */
+/**
+ * Checks a helper's task (a function or `fromModule()`) and its argument maker when the
+ * handler is made, so that a wrong one fails at start-up rather than on every request.
+ */
 export function checkHandler(fn: unknown, argsOf: unknown): void {
-  if (typeof fn !== 'function' && (typeof fn !== 'object' || fn === null)) {
-    throw new ConfigError(`@mirai-ts/http: the task must be a function or fromModule(...), got ${show(fn)}`);
+  if (typeof fn !== 'function' && !isModuleFunction(fn)) {
+    throw new ConfigError(
+      `@mirai-ts/http: the task (fn) must be a function or fromModule(path, name) (an object with string 'module' and 'export'), got ${showTask(fn)}`,
+    );
   }
   if (typeof argsOf !== 'function') {
     throw new ConfigError(`@mirai-ts/http: argsOf must be a function (request) => args, got ${show(argsOf)}`);
   }
+}
+
+/** `show(fn)`, naming a module namespace (`import * as tasks`), which shows as a bare `{}`. */
+function showTask(fn: unknown): string {
+  if (Object.prototype.toString.call(fn) === '[object Module]') return 'a module namespace (name one of its exports with fromModule(path, name))';
+  return show(fn);
 }

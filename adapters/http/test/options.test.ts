@@ -9,6 +9,7 @@ import {
   SerializationError,
   TaskError,
   TimeoutError,
+  fromModule,
 } from '@mirai-ts/core';
 import { checkOptions, errorResponse, expressHandler, fastifyHandler, miraiHandler } from '@mirai-ts/http';
 
@@ -40,9 +41,29 @@ describe('options', () => {
     expect(() => checkOptions(5 as never)).toThrow(/@mirai-ts\/http: options must be an object, got 5$/);
     const makers = [miraiHandler, expressHandler, fastifyHandler] as ((fn: unknown, argsOf: unknown, options?: unknown) => unknown)[];
     for (const make of makers) {
-      expect(() => make('fib', () => ({}))).toThrow(/the task must be a function or fromModule/);
+      expect(() => make('fib', () => ({}))).toThrow(/the task \(fn\) must be a function or fromModule/);
       expect(() => make(() => 1, { n: 1 })).toThrow(/argsOf must be a function/);
       expect(() => make(() => 1, () => ({}), { retryAfer: 2 })).toThrow(/did you mean 'retryAfter'/);
+    }
+  });
+
+  it('refuses an object that is not a module function when the handler is made', async () => {
+    const namespace = await import('node:os'); // `import * as tasks`: a common slip for fromModule
+    const makers = [miraiHandler, expressHandler, fastifyHandler] as ((fn: unknown, argsOf: unknown) => unknown)[];
+    const expected = "@mirai-ts/http: the task (fn) must be a function or fromModule(path, name) (an object with string 'module' and 'export'), got";
+    for (const make of makers) {
+      for (const [fn, shown] of [
+        [namespace, 'a module namespace (name one of its exports with fromModule(path, name))'],
+        [{ module: './tasks.js' }, '{"module":"./tasks.js"}'],
+        [{ module: './tasks.js', export: 7 }, '{"module":"./tasks.js","export":7}'],
+        [{}, '{}'],
+        [null, 'null'],
+      ] as const) {
+        expect(() => make(fn, () => ({}))).toThrow(ConfigError);
+        expect(() => make(fn, () => ({}))).toThrow(`${expected} ${shown}`);
+      }
+      expect(() => make(fromModule('./tasks.js', 'fit'), () => ({}))).not.toThrow();
+      expect(() => make({ module: 'my-pkg/tasks', export: 'default' }, () => ({}))).not.toThrow();
     }
   });
 });
@@ -77,5 +98,12 @@ describe('errorResponse', () => {
       body: { message: 'bad n' },
     });
     expect(errorResponse(new Error('internal'), defaults).body).toEqual({ error: 'Error' });
+  });
+
+  it('sends the message of any 500 with exposeErrors, not only a MiraiError', () => {
+    const exposed = { ...defaults, exposeErrors: true };
+    expect(errorResponse(new Error('internal'), exposed)).toMatchObject({ status: 500, body: { error: 'Error', message: 'internal' } });
+    expect(errorResponse(new SerializationError('no JSON', 'result'), exposed).body).toEqual({ error: 'SerializationError', message: 'no JSON' });
+    expect(errorResponse('a string', exposed).body).toEqual({ error: 'Error' }); // nothing to send but a name
   });
 });
