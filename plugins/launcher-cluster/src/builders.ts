@@ -4,13 +4,13 @@
  * lines and returns the same launcher as {@link clusterConfig}.
  */
 import { ConfigError } from '@mirai-ts/core';
-import { checkKeys, hms, lines, memoryMiB, oneLine, walltimeSeconds, wholeNumber } from './check.js';
+import { checkKeys, directiveValue, hms, lines, memoryMiB, NAME_CHARS, oneLine, PATH_CHARS, walltimeSeconds, wholeNumber } from './check.js';
 import { clusterLauncher, COMMON_KEYS, type ClusterLauncher, type CommonClusterOptions } from './cluster-config.js';
 import { SCHEDULERS, type Scheduler, type SchedulerName } from './schedulers.js';
 
 /** Fields every builder takes, besides {@link CommonClusterOptions}. */
 export interface JobFields extends CommonClusterOptions {
-  /** Account (or project) to charge. */
+  /** Account (or project) to charge: letters, digits and `_ . @ * , + -` (directive lines have no quoting). */
   readonly account?: string;
   /** Run time limit per job: `'HH:MM:SS'`, or seconds. */
   readonly walltime?: string | number;
@@ -20,9 +20,15 @@ export interface JobFields extends CommonClusterOptions {
   readonly memory?: string | number;
   /** GPUs per job. */
   readonly gpus?: number;
-  /** Directory for the jobs' output and error files (default: none kept, /dev/null). */
+  /**
+   * Directory for the jobs' output and error files (default: none kept, /dev/null): letters,
+   * digits and `_ . / @ % , + = : -`, since directive lines have no quoting.
+   */
   readonly logDirectory?: string;
-  /** Further directives, with or without the prefix: `['--qos=high']` is `#SBATCH --qos=high`. */
+  /**
+   * Further directives, with or without the prefix: `['--qos=high']` is `#SBATCH --qos=high`.
+   * Written as given (the escape hatch for what the typed fields do not take).
+   */
   readonly directives?: readonly string[];
   /** Shell lines run before the daemons start: `['module load nodejs/20']`. */
   readonly prologue?: readonly string[];
@@ -32,24 +38,24 @@ export interface JobFields extends CommonClusterOptions {
 
 /** Options of {@link slurm}. */
 export interface SlurmOptions extends JobFields {
-  /** Partition (`--partition`). */
+  /** Partition (`--partition`), or a comma-separated list: letters, digits and `_ . @ * , + -`. */
   readonly partition?: string;
 }
 /** Options of {@link sge}. */
 export interface SgeOptions extends JobFields {
-  /** Queue (`-q`). */
+  /** Queue (`-q`): letters, digits and `_ . @ * , + -`. */
   readonly queue?: string;
-  /** Parallel environment for `cpus` (`-pe <name> <cpus>`; site-specific, default `'smp'`). */
+  /** Parallel environment for `cpus` (`-pe <name> <cpus>`; site-specific, default `'smp'`; the same characters as `queue`). */
   readonly parallelEnvironment?: string;
 }
 /** Options of {@link pbs}. */
 export interface PbsOptions extends JobFields {
-  /** Queue (`-q`). */
+  /** Queue (`-q`), or `queue@server`: letters, digits and `_ . @ * , + -`. */
   readonly queue?: string;
 }
 /** Options of {@link lsf}. */
 export interface LsfOptions extends JobFields {
-  /** Queue (`-q`). */
+  /** Queue (`-q`): letters, digits and `_ . @ * , + -`. */
   readonly queue?: string;
 }
 
@@ -73,17 +79,16 @@ function build(
   extraKeys: readonly string[],
   directivesOf: (f: Fields) => string[],
 ): ClusterLauncher {
-  if (options === null || typeof options !== 'object') throw new ConfigError(`${who}: expected an options object`);
   const queueKey = scheduler.name === 'slurm' ? 'partition' : 'queue';
   checkKeys(who, options, [...FIELD_KEYS, ...extraKeys], { [scheduler.name === 'slurm' ? 'queue' : 'partition']: queueKey });
   const fields: Fields = {
-    queue: oneLine(who, queueKey, options[queueKey]),
-    account: oneLine(who, 'account', options.account),
+    queue: directiveValue(who, queueKey, options[queueKey], NAME_CHARS),
+    account: directiveValue(who, 'account', options.account, NAME_CHARS),
     seconds: walltimeSeconds(who, options.walltime),
     cpus: wholeNumber(who, 'cpus', options.cpus),
     mib: memoryMiB(who, options.memory),
     gpus: wholeNumber(who, 'gpus', options.gpus),
-    logs: oneLine(who, 'logDirectory', options.logDirectory)?.replace(/\/+$/, '') || undefined,
+    logs: directiveValue(who, 'logDirectory', options.logDirectory, PATH_CHARS)?.replace(/\/+$/, '') || undefined,
   };
   const command = oneLine(who, 'command', options.command);
   const extra = (lines(who, 'directives', options.directives) ?? []).map((d) => (d.startsWith(`${scheduler.prefix} `) ? d : `${scheduler.prefix} ${d}`));
@@ -95,6 +100,13 @@ function build(
     prologue: lines(who, 'prologue', options.prologue) ?? [],
     command,
   });
+}
+
+/** Refuses a builder's argument that is not an options object (before any option is read). */
+function checkObject(who: string, options: unknown): void {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ConfigError(`${who}: expected an options object, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : JSON.stringify(options) ?? String(options)}`);
+  }
 }
 
 /** `--flag=value` lines for the fields that are set. */
@@ -109,6 +121,7 @@ const set = (prefix: string, pairs: Array<[string, string | number | undefined]>
  * ```
  */
 export function slurm(options: SlurmOptions = {}): ClusterLauncher {
+  checkObject('slurm', options);
   return build('slurm', SCHEDULERS.slurm, options, ['partition'], (f) => [
     ...set('#SBATCH', [
       ['--partition=', f.queue],
@@ -126,7 +139,8 @@ export function slurm(options: SlurmOptions = {}): ClusterLauncher {
 
 /** A Son of Grid Engine / Univa / Altair Grid Engine launcher: one `qsub` with `-t 1-n`. */
 export function sge(options: SgeOptions = {}): ClusterLauncher {
-  const pe = oneLine('sge', 'parallelEnvironment', options.parallelEnvironment) ?? 'smp';
+  checkObject('sge', options);
+  const pe = directiveValue('sge', 'parallelEnvironment', options.parallelEnvironment, NAME_CHARS) ?? 'smp';
   return build('sge', SCHEDULERS.sge, options, ['queue', 'parallelEnvironment'], (f) => [
     ...set('#$', [
       ['-q ', f.queue],
@@ -142,8 +156,9 @@ export function sge(options: SgeOptions = {}): ClusterLauncher {
   ]);
 }
 
-/** A PBS Pro / OpenPBS launcher: one `qsub` with `-J 1-n`. */
+/** A PBS Pro / OpenPBS launcher: one `qsub` with `-J 1-n` (one daemon: a plain job, as PBS refuses `-J 1-1`). */
 export function pbs(options: PbsOptions = {}): ClusterLauncher {
+  checkObject('pbs', options);
   return build('pbs', SCHEDULERS.pbs, options, ['queue'], (f) => {
     const select = [
       f.cpus === undefined ? undefined : `ncpus=${f.cpus}`,
@@ -165,6 +180,7 @@ export function pbs(options: PbsOptions = {}): ClusterLauncher {
 
 /** An IBM Spectrum LSF launcher: one `bsub` with `-J "name[1-n]"`. */
 export function lsf(options: LsfOptions = {}): ClusterLauncher {
+  checkObject('lsf', options);
   return build('lsf', SCHEDULERS.lsf, options, ['queue'], (f) => [
     ...set('#BSUB', [
       ['-q ', f.queue],
@@ -172,8 +188,9 @@ export function lsf(options: LsfOptions = {}): ClusterLauncher {
       // LSF's -W is [hours:]minutes: round up.
       ['-W ', f.seconds === undefined ? undefined : `${Math.floor(Math.ceil(f.seconds / 60) / 60)}:${String(Math.ceil(f.seconds / 60) % 60).padStart(2, '0')}`],
       ['-n ', f.cpus],
-      ['-M ', f.mib],
-      ['-R ', f.mib === undefined ? undefined : `"rusage[mem=${f.mib}]"`],
+      // With a unit: a bare number is read in the site's LSF_UNIT_FOR_LIMITS (KB by default).
+      ['-M ', f.mib === undefined ? undefined : `${f.mib}MB`],
+      ['-R ', f.mib === undefined ? undefined : `"rusage[mem=${f.mib}MB]"`],
       ['-gpu ', f.gpus === undefined ? undefined : `"num=${f.gpus}"`],
     ]),
     // %J: job id, %I: array index.

@@ -1,5 +1,6 @@
 /** Option checks shared by the builders: every message names the option, the value and what is expected. */
 import { ConfigError } from '@mirai-ts/core';
+import { is } from '@mirai-ts/core/plugin';
 
 /** Rejects keys not in `allowed`, suggesting a near miss ("did you mean"). */
 export function checkKeys(who: string, options: object, allowed: readonly string[], hints: Readonly<Record<string, string>> = {}): void {
@@ -21,16 +22,49 @@ function distance(a: string, b: string): number {
   return prev[b.length]!;
 }
 
-const show = (value: unknown): string => (typeof value === 'string' ? `'${value}'` : JSON.stringify(value) ?? String(value));
+/** A value as the user wrote it: strings quoted, numbers as numbers (NaN and Infinity too, which JSON shows as null). */
+const show = (value: unknown): string =>
+  typeof value === 'string' ? `'${value}'` : typeof value === 'number' || typeof value === 'bigint' ? String(value) : (JSON.stringify(value) ?? String(value));
 
-/** A whole number ≥ `min`, or undefined. Strings (from process.env) are not numbers: parse them first. */
-export function wholeNumber(who: string, key: string, value: unknown, min = 1): number | undefined {
+/**
+ * A whole number ≥ `min` (and ≤ `max` when given), or undefined. Strings (from process.env)
+ * are not numbers: parse them first.
+ */
+export function wholeNumber(who: string, key: string, value: unknown, min = 1, max?: number): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new ConfigError(`${who}: '${key}' must be a whole number ≥ ${min}, got ${show(value)}${typeof value === 'string' ? ' (a string: parse it with Number() first)' : ''}`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || (max !== undefined && value > max)) {
+    const range = max === undefined ? `≥ ${min}` : `from ${min} to ${max}`;
+    throw new ConfigError(`${who}: '${key}' must be a whole number ${range}, got ${show(value)}${typeof value === 'string' ? ' (a string: parse it with Number() first)' : ''}`);
   }
   return value;
 }
+
+/** A timeout in ms, or undefined: core's rule, so a value a Node timer cannot hold (> 2^31 - 1, which fires at once) is refused. */
+export function timeout(who: string, key: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const expected = is.timeout(value);
+  if (expected !== undefined) throw new ConfigError(`${who}: '${key}' must be ${expected}, got ${show(value)}`);
+  return value as number;
+}
+
+/**
+ * A value for one directive field (`--partition=`, `-q `, `-o `), or undefined. Directive lines
+ * are not shell: the schedulers split them at whitespace and read no quotes, so a space would
+ * cut the value and start another option (`'short --exclusive'`), a quote would be passed on
+ * or left unbalanced, and `#` may start a comment. Only `allowed` characters pass.
+ */
+export function directiveValue(who: string, key: string, value: unknown, allowed: { readonly pattern: RegExp; readonly says: string }): string | undefined {
+  const text = oneLine(who, key, value);
+  if (text === undefined || allowed.pattern.test(text)) return text;
+  throw new ConfigError(
+    `${who}: '${key}' must hold only ${allowed.says} (it goes on a directive line, which has no quoting: no spaces, quotes or '#'), got ${show(text)}`,
+  );
+}
+
+/** Characters a name in a directive may have (partition, queue, account, parallel environment). */
+export const NAME_CHARS = { pattern: /^[\w.@*,+-]+$/, says: "letters, digits and _ . @ * , + -" } as const;
+/** Characters a log directory in a directive may have. */
+export const PATH_CHARS = { pattern: /^[\w./@%,+=:-]+$/, says: "letters, digits and _ . / @ % , + = : -" } as const;
 
 /** A non-empty string on one line, or undefined. */
 export function oneLine(who: string, key: string, value: unknown): string | undefined {

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { ConfigError, LaunchError, type LaunchHandle, type Launcher, type LaunchSpec, type RemoteDaemonProgram } from '@mirai-ts/core';
 import { checkRemoteUrl } from '@mirai-ts/core/plugin';
-import { checkKeys, flag, lines, oneLine, wholeNumber } from './check.js';
+import { checkKeys, flag, lines, oneLine, timeout, wholeNumber } from './check.js';
 import { renderScript, type ScriptParts, type ScriptSpec } from './job-script.js';
 import { SCHEDULERS, schedulerOfDirective, type ListedJob, type Scheduler, type SchedulerName, type Submitted } from './schedulers.js';
 import { defaultSecretDir, SecretFiles } from './secret-file.js';
@@ -18,21 +18,25 @@ import { runCommand } from './submit.js';
 export interface CommonClusterOptions extends RemoteDaemonProgram {
   /** Job name (default `mirai-<profile>`). */
   readonly jobName?: string;
-  /** Largest array per submission (default the scheduler's usual limit); more daemons are split over several submissions. */
+  /** Largest array per submission (default the scheduler's usual limit; at most 4 000 000); more daemons are split over several submissions. */
   readonly arrayMax?: number;
-  /** Daemons per job (default 1), for sites that allocate whole nodes; `n` rounds up to whole jobs. */
+  /** Daemons per job (default 1, at most 1024), for sites that allocate whole nodes; `n` rounds up to whole jobs. */
   readonly processesPerJob?: number;
   /**
    * Directory for the secret file (mode 0600, directory 0700), which must be on a file system
    * the compute nodes share. Default `~/.mirai-ts/secrets`.
    */
   readonly secretDir?: string;
-  /** How long a submission or cancel command may take, in ms (default 60 000). */
+  /**
+   * How long a submit, cancel or list command may take, in ms (default 60 000; at most
+   * 2^31 - 1, the longest a Node timer holds). One that runs longer is killed with what it
+   * started; a job id it printed before is cancelled.
+   */
   readonly submitTimeout?: number;
   /**
    * Fail the launch when jobs have not connected within the profile's `launchTimeout`
    * (default false: they may be waiting in the queue, so the host logs a warning and keeps
-   * waiting for them).
+   * waiting for them). The jobs of a failed launch that have not connected are cancelled.
    */
   readonly failOnLaunchTimeout?: boolean;
 }
@@ -66,9 +70,11 @@ export interface ClusterLauncher extends Launcher {
   /** Where this launcher writes a profile's secret. */
   secretFile(profile: string): string;
   /**
-   * The array elements this launcher submitted that the scheduler still lists, with its
-   * state codes (`PENDING`/`RUNNING`, `qw`/`r`, `Q`/`R`, `PEND`/`RUN`): what is still
-   * waiting in the queue after a launch timeout. Cancelled submissions are not asked about.
+   * The array elements this launcher submitted that are still queued or running, with the
+   * scheduler's state codes (`PENDING`/`RUNNING`, `qw`/`r`, `Q`/`R`, `PEND`/`RUN`): what is
+   * still waiting in the queue after a launch timeout. Elements the scheduler shows as
+   * finished (`DONE`, `EXIT`, `F`, `X`, `COMPLETING`) are left out, and cancelled submissions
+   * are not asked about.
    */
   jobs(): Promise<ListedJob[]>;
 }
@@ -111,9 +117,9 @@ export function clusterLauncher(
   options: CommonClusterOptions,
   lines: { shebang?: string; directives: readonly string[]; prologue: readonly string[]; command?: string | undefined },
 ): ClusterLauncher {
-  const arrayMax = wholeNumber(who, 'arrayMax', options.arrayMax) ?? scheduler.arrayMax;
-  const processesPerJob = wholeNumber(who, 'processesPerJob', options.processesPerJob) ?? 1;
-  const submitTimeout = wholeNumber(who, 'submitTimeout', options.submitTimeout) ?? 60_000;
+  const arrayMax = wholeNumber(who, 'arrayMax', options.arrayMax, 1, ARRAY_MAX) ?? scheduler.arrayMax;
+  const processesPerJob = wholeNumber(who, 'processesPerJob', options.processesPerJob, 1, PROCESSES_PER_JOB_MAX) ?? 1;
+  const submitTimeout = timeout(who, 'submitTimeout', options.submitTimeout) ?? 60_000;
   const failOnLaunchTimeout = flag(who, 'failOnLaunchTimeout', options.failOnLaunchTimeout) ?? false;
   const jobName = oneLine(who, 'jobName', options.jobName);
   if (jobName !== undefined && !/^[A-Za-z][\w.-]*$/.test(jobName)) {
@@ -146,6 +152,8 @@ export function clusterLauncher(
   };
   /** Live submissions per profile: its secret file goes when the last is cancelled. */
   const live = new Map<string, Set<Submitted>>();
+  /** Launches under way per profile: their jobs will read the secret file too. */
+  const inFlight = new Map<string, number>();
 
   const script = (spec: ScriptSpec, jobs: number): string => {
     if (!Number.isInteger(jobs) || jobs < 1 || jobs > arrayMax) {
@@ -158,20 +166,33 @@ export function clusterLauncher(
     const r = await runCommand(submitCommand, scheduler.submitArgs, text, submitTimeout);
     if (r.failure !== undefined || r.code !== 0) {
       const said = (r.stderr.trim() || r.stdout.trim()).slice(-2000);
-      throw new LaunchError(`${who}: ${submitCommand} rejected the job${r.failure ? ` (${r.failure})` : ` (exit ${r.code})`}${said ? `: ${said}` : ''}`);
+      // A submission reported failed (a timeout, most often) may have queued its job anyway:
+      // when it printed the id, withdraw that job rather than leave it queued with no one to cancel it.
+      const orphan = scheduler.parse(r.stdout);
+      const withdrawn = orphan === undefined ? '' : `; it had printed job ${orphan.cancelId}, ${await withdraw(orphan)}`;
+      throw new LaunchError(`${who}: ${submitCommand} rejected the job${r.failure ? ` (${r.failure})` : ` (exit ${r.code})`}${said ? `: ${said}` : ''}${withdrawn}`);
     }
     const submitted = scheduler.parse(r.stdout);
     if (submitted === undefined) throw new LaunchError(`${who}: cannot read a job id in ${submitCommand}'s output: ${JSON.stringify(r.stdout.slice(0, 500))}`);
     return submitted;
   };
 
+  /** Cancels a submission whose launch failed; says how that went, for the launch's error. */
+  const withdraw = async (submitted: Submitted): Promise<string> => {
+    const r = await runCommand(cancelCommand, [submitted.cancelId], '', submitTimeout);
+    return r.failure === undefined && r.code === 0 ? 'which was cancelled' : `which ${cancelCommand} could not cancel: ${(r.failure ?? (r.stderr.trim() || `exit ${r.code}`)).slice(-500)}`;
+  };
+
+  /**
+   * Forgets a submission; the profile's secret file goes once no submission of it is live and
+   * no launch of it is under way (a concurrent launch's jobs will read the file when they start).
+   */
   const release = (profile: string, submitted: Submitted | undefined): void => {
     const set = live.get(profile);
     if (submitted !== undefined) set?.delete(submitted);
-    if (set === undefined || set.size === 0) {
-      live.delete(profile);
-      secrets.remove(profile);
-    }
+    if (set !== undefined && set.size > 0) return;
+    live.delete(profile);
+    if ((inFlight.get(profile) ?? 0) === 0) secrets.remove(profile);
   };
 
   /** The elements of one submission the scheduler still lists. */
@@ -201,6 +222,47 @@ export function clusterLauncher(
     return () => (done ??= cancel());
   };
 
+  /**
+   * The handles' `kill`: the pool kills every handle of a failed launch that has not connected
+   * (a launch timeout with `failOnLaunchTimeout`), and it does so in one synchronous loop, so
+   * kills are gathered for a microtask. A submission killed whole goes with one cancel command
+   * (as at reset); otherwise each element whose every daemon was killed is cancelled alone, and
+   * elements with a connected daemon are left running.
+   */
+  const killer = (submitted: Submitted, size: number, cancelAll: () => Promise<void>): ((index: number) => void) => {
+    const kills = new Map<number, number>(); // element → handles killed
+    let doomed = 0; // elements with all their handles killed
+    let pending: number[] = [];
+    const flush = (): void => {
+      const elements = pending;
+      pending = [];
+      if (doomed === size) {
+        void cancelAll();
+        return;
+      }
+      for (const index of elements) void cancelElement(submitted, index);
+    };
+    return (index) => {
+      const n = (kills.get(index) ?? 0) + 1;
+      kills.set(index, n);
+      if (n !== processesPerJob) return; // a kill repeated, or the element still has live daemons
+      doomed++;
+      if (pending.push(index) === 1) queueMicrotask(flush);
+    };
+  };
+
+  /** Cancels one element; like canceller(), reports a cancel that failed while the element is still listed. */
+  const cancelElement = async (submitted: Submitted, index: number): Promise<void> => {
+    const r = await runCommand(cancelCommand, submitted.cancelElement(index), '', submitTimeout);
+    if (r.failure === undefined && r.code === 0) return;
+    const element = submitted.element(index);
+    const left = r.failure === undefined ? (await listed(submitted)).filter((j) => j.job === element) : [];
+    if (r.failure !== undefined || left.length > 0) {
+      const said = (r.failure ?? (r.stderr.trim() || `exit ${r.code}`)).slice(-500);
+      process.stderr.write(`[mirai-ts] ${who}: could not cancel job ${element} with ${cancelCommand}: ${said}\n`);
+    }
+  };
+
   return {
     kind: scheduler.name,
     queued: !failOnLaunchTimeout,
@@ -216,28 +278,35 @@ export function clusterLauncher(
     },
     async launch(spec: LaunchSpec, n: number): Promise<LaunchHandle[]> {
       checkRemoteUrl(spec, who);
+      const { profile } = spec;
       const jobs = Math.ceil(n / processesPerJob);
-      secrets.write(spec.profile, spec.secret);
-      const set = live.get(spec.profile) ?? new Set<Submitted>();
-      live.set(spec.profile, set);
+      inFlight.set(profile, (inFlight.get(profile) ?? 0) + 1);
       const handles: LaunchHandle[] = [];
       const cancels: Array<() => Promise<void>> = [];
       try {
+        secrets.write(profile, spec.secret);
         for (const size of chunks(jobs, arrayMax)) {
           const submitted = await submit(script(spec, size));
+          const set = live.get(profile) ?? new Set<Submitted>();
+          live.set(profile, set);
           set.add(submitted);
-          const cancel = canceller(spec.profile, submitted);
+          const cancel = canceller(profile, submitted);
+          const kill = killer(submitted, size, cancel);
           cancels.push(cancel);
           for (let i = 1; i <= size; i++) {
             const element = submitted.element(i);
-            for (let k = 1; k <= processesPerJob; k++) handles.push({ id: processesPerJob === 1 ? element : `${element}_${k}`, cancel });
+            for (let k = 1; k <= processesPerJob; k++) handles.push({ id: processesPerJob === 1 ? element : `${element}_${k}`, cancel, kill: () => kill(i) });
           }
         }
       } catch (err) {
         // Withdraw what was submitted before the failure: a failed launch leaves nothing queued.
         await Promise.all(cancels.map((c) => c()));
-        release(spec.profile, undefined);
         throw err;
+      } finally {
+        inFlight.set(profile, inFlight.get(profile)! - 1);
+        if (inFlight.get(profile) === 0) inFlight.delete(profile);
+        // The file goes if this launch was the profile's last use of it (it failed, or its jobs were cancelled meanwhile).
+        release(profile, undefined);
       }
       return handles;
     },
@@ -247,6 +316,11 @@ export function clusterLauncher(
     },
   };
 }
+
+/** The largest `arrayMax`: Slurm's MaxArraySize goes up to 4 000 001, the highest of the four schedulers. */
+const ARRAY_MAX = 4_000_000;
+/** The most daemons per job: more than any node has cores; each is a process with its own heap. */
+const PROCESSES_PER_JOB_MAX = 1024;
 
 /** `total` split into sizes of at most `max`. */
 function chunks(total: number, max: number): number[] {

@@ -33,7 +33,8 @@ export function renderScript(parts: ScriptParts, spec: ScriptSpec, elements: num
   const nameLine = named ? undefined : scheduler.nameDirective(name);
   const shell = scheduler.shell;
   const shellLine = shell && !parts.directives.some((d) => shell.option.test(d)) ? shell.directive(parts.shebang.slice(2).trim().split(/\s+/)[0]!) : undefined;
-  const out = [parts.shebang, ...(nameLine ? [nameLine] : []), ...(shellLine ? [shellLine] : []), ...parts.directives, scheduler.arrayDirective(elements, name), ...parts.prologue];
+  const arrayLine = scheduler.arrayDirective(elements, name);
+  const out = [parts.shebang, ...(nameLine ? [nameLine] : []), ...(shellLine ? [shellLine] : []), ...parts.directives, ...(arrayLine ? [arrayLine] : []), ...parts.prologue];
   if (parts.program.cwd !== undefined) out.push(`cd ${shellQuote(parts.program.cwd)} || exit 1`);
   // The host matches each connecting daemon to this launch by MIRAI_LAUNCH_ID.
   if (processesPerJob === 1) {

@@ -13,6 +13,8 @@ export interface Submitted {
   readonly cancelId: string;
   /** The launch id of array element `index` (1-based): the value its job script computes. */
   element(index: number): string;
+  /** The cancel command's arguments that withdraw element `index` alone (`12345_3`, `123 -t 3`). */
+  cancelElement(index: number): string[];
 }
 
 /** One array element as the scheduler lists it. */
@@ -36,8 +38,11 @@ export interface Scheduler {
   readonly arrayMax: number;
   /** Job name length limit (PBS: 15 characters on some sites). */
   readonly nameMax: number;
-  /** The directive that makes the job an array of `n` elements. */
-  arrayDirective(n: number, jobName: string): string;
+  /**
+   * The directive that makes the job an array of `n` elements; undefined when one element is
+   * submitted as a plain job (PBS, whose `-J` needs a range of two or more).
+   */
+  arrayDirective(n: number, jobName: string): string | undefined;
   /** Matches a user's directive that would set the array (the launcher sets it). */
   readonly arrayOption: RegExp;
   /** The directive naming the job, or undefined when the array directive carries the name (LSF). */
@@ -53,7 +58,10 @@ export interface Scheduler {
   readonly elementId: string;
   /** Parses the submission's standard output; undefined if it is not understood. */
   parse(stdout: string): Submitted | undefined;
-  /** How to list a submission's elements ("list own jobs" in each scheduler's manual). */
+  /**
+   * How to list a submission's elements ("list own jobs" in each scheduler's manual); `parse`
+   * keeps the elements still queued or running, not those the scheduler shows as finished.
+   */
   readonly list: { readonly command: string; args(cancelId: string): string[]; parse(stdout: string, cancelId: string): ListedJob[] };
 }
 
@@ -63,6 +71,9 @@ const rows = (stdout: string): string[][] =>
     .split('\n')
     .map((l) => l.trim().split(/\s+/))
     .filter((w) => w[0] !== '');
+
+/** Slurm states of jobs that are no longer queued or running. */
+const SLURM_ENDED = new Set(['COMPLETING', 'COMPLETED', 'CANCELLED', 'FAILED', 'TIMEOUT', 'NODE_FAIL', 'PREEMPTED', 'BOOT_FAIL', 'DEADLINE', 'OUT_OF_MEMORY', 'SPECIAL_EXIT', 'REVOKED']);
 
 const byIndex = (id: string, format: (id: string, i: number) => string) => (i: number) => format(id, i);
 
@@ -83,13 +94,19 @@ export const SCHEDULERS: Readonly<Record<SchedulerName, Scheduler>> = {
     elementId: '${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}',
     parse(stdout) {
       const m = /^(\d+)(?:;\S+)?$/.exec(stdout.trim());
-      return m ? { cancelId: m[1]!, element: byIndex(m[1]!, (id, i) => `${id}_${i}`) } : undefined;
+      if (!m) return undefined;
+      const element = byIndex(m[1]!, (id, i) => `${id}_${i}`);
+      return { cancelId: m[1]!, element, cancelElement: (i) => [element(i)] };
     },
-    // -r: one line per array element, even pending ones.
+    // -r: one line per array element, even pending ones. squeue shows jobs that are ending
+    // (COMPLETING), and ended ones too when the user's SQUEUE_STATES asks: those are gone.
     list: {
       command: 'squeue',
       args: (id) => ['-h', '-r', '-j', id, '-o', '%i %T'],
-      parse: (stdout) => rows(stdout).map(([job, state]) => ({ job: job!, state: state ?? '' })),
+      parse: (stdout) =>
+        rows(stdout)
+          .map(([job, state]) => ({ job: job!, state: state ?? '' }))
+          .filter((j) => !SLURM_ENDED.has(j.state)),
     },
   },
   sge: {
@@ -109,7 +126,7 @@ export const SCHEDULERS: Readonly<Record<SchedulerName, Scheduler>> = {
     elementId: '${JOB_ID}.${SGE_TASK_ID}',
     parse(stdout) {
       const m = /^(\d+)(?:\.\S+)?$/.exec(stdout.trim()) ?? /Your job(?:-array)? (\d+)/.exec(stdout);
-      return m ? { cancelId: m[1]!, element: byIndex(m[1]!, (id, i) => `${id}.${i}`) } : undefined;
+      return m ? { cancelId: m[1]!, element: byIndex(m[1]!, (id, i) => `${id}.${i}`), cancelElement: (i) => [m[1]!, '-t', String(i)] } : undefined;
     },
     // -g d: one line per array task; columns job-ID prior name user state ... ja-task-ID.
     list: {
@@ -126,24 +143,33 @@ export const SCHEDULERS: Readonly<Record<SchedulerName, Scheduler>> = {
     submitArgs: [],
     arrayMax: 10_000,
     nameMax: 15,
-    arrayDirective: (n) => `#PBS -J 1-${n}`,
+    // PBS refuses `-J 1-1` (a range must have start < end): one element is a plain job.
+    arrayDirective: (n) => (n === 1 ? undefined : `#PBS -J 1-${n}`),
     arrayOption: /^#PBS\s+-J\b/,
     nameDirective: (name) => `#PBS -N ${name}`,
     nameOption: /^#PBS\s+-N\b/,
-    // PBS_JOBID of a subjob is "12345[3].server": drop the server part.
+    // PBS_JOBID of a subjob is "12345[3].server", of a plain job "12345.server": drop the
+    // server part (so a one-element submission, a plain job, is "12345").
     elementId: '${PBS_JOBID%%.*}',
     parse(stdout) {
       const text = stdout.trim();
-      const m = /^(\d+)\[\](?:\.\S+)?$/.exec(text);
-      return m ? { cancelId: text, element: byIndex(m[1]!, (id, i) => `${id}[${i}]`) } : undefined;
+      const array = /^(\d+)\[\](\.\S+)?$/.exec(text);
+      if (array) {
+        const element = byIndex(array[1]!, (id, i) => `${id}[${i}]`);
+        return { cancelId: text, element, cancelElement: (i) => [`${element(i)}${array[2] ?? ''}`] };
+      }
+      // A plain job: the one-element submission.
+      const plain = /^(\d+)(\.\S+)?$/.exec(text);
+      return plain ? { cancelId: text, element: () => plain[1]!, cancelElement: () => [text] } : undefined;
     },
-    // -t: the subjobs; columns Job id, Name, User, Time Use, S, Queue.
+    // -t: the subjobs (of an array, not the array's own "12345[]" line) or the plain job;
+    // columns Job id, Name, User, Time Use, S, Queue. F (finished) and X (subjob ended) are gone.
     list: {
       command: 'qstat',
       args: (id) => ['-t', id],
       parse: (stdout) =>
         rows(stdout)
-          .filter((w) => /^\d+\[\d+\]/.test(w[0]!))
+          .filter((w) => /^\d+(\[\d+\])?(\.|$)/.test(w[0]!) && w[4] !== 'F' && w[4] !== 'X')
           .map((w) => ({ job: w[0]!.replace(/\..*$/, ''), state: w[4] ?? '' })),
     },
   },
@@ -162,12 +188,18 @@ export const SCHEDULERS: Readonly<Record<SchedulerName, Scheduler>> = {
     elementId: '${LSB_JOBID}[${LSB_JOBINDEX}]',
     parse(stdout) {
       const m = /Job <(\d+)> is submitted/.exec(stdout);
-      return m ? { cancelId: m[1]!, element: byIndex(m[1]!, (id, i) => `${id}[${i}]`) } : undefined;
+      if (!m) return undefined;
+      const element = byIndex(m[1]!, (id, i) => `${id}[${i}]`);
+      return { cancelId: m[1]!, element, cancelElement: (i) => [element(i)] };
     },
+    // bjobs shows finished jobs (DONE, EXIT) for a while (CLEAN_PERIOD): those are gone.
     list: {
       command: 'bjobs',
       args: (id) => ['-noheader', '-o', 'jobid jobindex stat', id],
-      parse: (stdout) => rows(stdout).map(([id, index, state]) => ({ job: `${id}[${index}]`, state: state ?? '' })),
+      parse: (stdout) =>
+        rows(stdout)
+          .map(([id, index, state]) => ({ job: `${id}[${index}]`, state: state ?? '' }))
+          .filter((j) => j.state !== 'DONE' && j.state !== 'EXIT'),
     },
   },
 };

@@ -4,7 +4,8 @@
  * directory by default). The job script holds only the file's path, so the secret is in no
  * script, argv, job record or job environment. Files are removed when the profile resets.
  */
-import { chmodSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, randomUUID } from 'node:crypto';
+import { chmodSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '@mirai-ts/core';
@@ -19,9 +20,15 @@ export class SecretFiles {
     private readonly token: string,
   ) {}
 
-  /** The file for a profile (the same path every time, so job scripts can be shown in advance). */
+  /**
+   * The file for a profile (the same path every time, so job scripts can be shown in advance):
+   * the name made safe for readers, plus a hash of the exact name, so that profiles whose safe
+   * forms agree (`gpu:1`, `gpu_1`) never share a file.
+   */
   path(profile: string): string {
-    return join(this.dir, `${this.token}-${profile.replace(/[^\w.-]/g, '_')}.secret`);
+    const readable = profile.replace(/[^\w.-]/g, '_').slice(0, 64);
+    const hash = createHash('sha256').update(profile).digest('hex').slice(0, 8);
+    return join(this.dir, `${this.token}-${readable}-${hash}.secret`);
   }
 
   /** Writes the secret, mode 0600, in a 0700 directory owned by this user. */
@@ -34,9 +41,17 @@ export class SecretFiles {
     // A directory made earlier with looser permissions is tightened rather than trusted.
     if ((st.mode & 0o077) !== 0) chmodSync(this.dir, 0o700);
     const file = this.path(profile);
-    // Never write into a file that exists (its mode may be looser, or it may be a link).
-    rmSync(file, { force: true });
-    writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+    // Never write into a file that exists (its mode may be looser, or it may be a link): a new
+    // file, renamed over the old one at once, so a job of an earlier launch that reads the
+    // file meanwhile never finds it missing.
+    const fresh = `${file}.${randomUUID().slice(0, 8)}.tmp`;
+    writeFileSync(fresh, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+    try {
+      renameSync(fresh, file);
+    } catch (err) {
+      rmSync(fresh, { force: true });
+      throw err;
+    }
     return file;
   }
 

@@ -21,31 +21,70 @@ export function submissionEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/**
+ * How long output may still come after the command exited: what it wrote before exiting is
+ * read at once, but a process it left behind (a wrapper script's background child) may hold
+ * the pipes open for as long as it lives.
+ */
+const EXIT_GRACE_MS = 500;
+
+/**
+ * Runs `command` with `input` on its stdin. Settles within `timeoutMs` whatever the command
+ * does: on a timeout, the command's whole process group is killed (a wrapper script and what
+ * it started, such as a hung `sbatch`) and the result has a `failure`; the pipes are never
+ * waited on past {@link EXIT_GRACE_MS} after the command exits.
+ */
 export function runCommand(command: string, args: readonly string[], input: string, timeoutMs: number): Promise<CommandResult> {
   return new Promise((resolve) => {
     let stdout = '';
     let stderr = '';
     let failure: string | undefined;
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: submissionEnv() });
+    let code: number | null = null;
+    // Detached: the command leads a process group of its own, which a timeout kills whole.
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env: submissionEnv(), detached: true });
+    let done = false;
+    let grace: NodeJS.Timeout | undefined;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      clearTimeout(grace);
+      // Whatever still holds the pipes is not waited for.
+      child.stdin.destroy();
+      child.stdout.destroy();
+      child.stderr.destroy();
+      resolve({ code, stdout, stderr, ...(failure !== undefined ? { failure } : {}) });
+    };
     const timer = setTimeout(() => {
       failure = `'${command}' did not finish within ${timeoutMs} ms`;
-      child.kill('SIGKILL');
+      killGroup(child.pid);
+      finish();
     }, timeoutMs);
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.stdin.on('error', () => {}); // a command that exits without reading: its exit says why
     child.stdin.end(input);
-    let done = false;
-    const finish = (code: number | null): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ...(failure !== undefined ? { failure } : {}) });
-    };
     child.once('error', (err) => {
       failure = `cannot run '${command}': ${err.message}`;
-      finish(null);
+      finish();
     });
-    child.once('close', finish);
+    child.once('exit', (exitCode) => {
+      code = exitCode;
+      grace = setTimeout(finish, EXIT_GRACE_MS);
+    });
+    child.once('close', (exitCode: number | null) => {
+      code = exitCode;
+      finish();
+    });
   });
+}
+
+/** SIGKILLs the process group led by `pid` (a detached child); a group already gone is fine. */
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // ended already
+  }
 }

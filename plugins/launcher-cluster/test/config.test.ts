@@ -1,7 +1,7 @@
 /** Options, validation and job scripts: no scheduler needed. */
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '@mirai-ts/core';
-import { clusterConfig, jobScript, lsf, pbs, sge, slurm } from '@mirai-ts/launcher-cluster';
+import { clusterConfig, jobScript, lsf, pbs, SCHEDULERS, sge, slurm } from '@mirai-ts/launcher-cluster';
 
 const spec = { url: 'tcp://10.1.2.3:5555', profile: 'default', options: {} };
 
@@ -18,7 +18,7 @@ describe('job scripts', () => {
     const script = jobScript(launcher, 2, spec);
     expect(script.startsWith('#!/bin/sh\n#SBATCH --job-name=mirai-default\n')).toBe(true);
     expect(script).toContain(`cd /shared/project || exit 1\n`);
-    expect(script).toMatch(/\nexec \/opt\/node\/bin\/node .* tcp:\/\/10\.1\.2\.3:5555 --secret-file=\/shared\/home\/me\/\.secrets\/[0-9a-f]{8}-default\.secret\n$/);
+    expect(script).toMatch(/\nexec \/opt\/node\/bin\/node .* tcp:\/\/10\.1\.2\.3:5555 --secret-file=\/shared\/home\/me\/\.secrets\/[0-9a-f]{8}-default-[0-9a-f]{8}\.secret\n$/);
     expect(script).not.toMatch(/MIRAI_SECRET/);
   });
 
@@ -56,7 +56,32 @@ describe('job scripts', () => {
     );
     expect(jobScript(sge({ ...fields, queue: 'all.q', parallelEnvironment: 'mpi' }), 1, spec)).toContain('#$ -q all.q\n#$ -P proj1\n#$ -l h_rt=01:30:00\n#$ -pe mpi 4\n#$ -l h_vmem=8192M\n#$ -l gpu=1\n#$ -o /scratch/logs\n');
     expect(jobScript(pbs(fields), 1, spec)).toContain('#PBS -l select=1:ncpus=4:mem=8192mb:ngpus=1\n');
-    expect(jobScript(lsf(fields), 1, spec)).toContain('#BSUB -W 1:30\n#BSUB -n 4\n#BSUB -M 8192\n#BSUB -R "rusage[mem=8192]"\n#BSUB -gpu "num=1"\n#BSUB -o /scratch/logs/%J_%I.out\n');
+    expect(jobScript(lsf(fields), 1, spec)).toContain('#BSUB -W 1:30\n#BSUB -n 4\n#BSUB -M 8192MB\n#BSUB -R "rusage[mem=8192MB]"\n#BSUB -gpu "num=1"\n#BSUB -o /scratch/logs/%J_%I.out\n');
+  });
+
+  it("give LSF's memory limit a unit: a bare -M number is read in the site's LSF_UNIT_FOR_LIMITS (KB by default)", () => {
+    const script = jobScript(lsf({ memory: '4G' }), 2, spec);
+    expect(script).toContain('\n#BSUB -M 4096MB\n#BSUB -R "rusage[mem=4096MB]"\n');
+    expect(script).not.toMatch(/-M \d+\n|mem=\d+\]/);
+  });
+
+  it('submit one PBS element as a plain job: qsub refuses -J 1-1 (a range needs start < end)', () => {
+    expect(jobScript(pbs(), 1, spec)).not.toMatch(/#PBS -J/);
+    expect(jobScript(pbs(), 1, spec)).toContain('\nMIRAI_LAUNCH_ID="${PBS_JOBID%%.*}"\n');
+    expect(jobScript(pbs(), 2, spec)).toContain('\n#PBS -J 1-2\n');
+    // Its qsub output is a plain job id: the element is the job, and qdel takes the whole id.
+    const plain = SCHEDULERS.pbs.parse('12345.pbs01\n')!;
+    expect([plain.cancelId, plain.element(1), plain.cancelElement(1)]).toEqual(['12345.pbs01', '12345', ['12345.pbs01']]);
+    const array = SCHEDULERS.pbs.parse('12345[].pbs01\n')!;
+    expect([array.cancelId, array.element(3), array.cancelElement(3)]).toEqual(['12345[].pbs01', '12345[3]', ['12345[3].pbs01']]);
+  });
+
+  it('keep secret files of different profiles apart, even when their safe forms agree', () => {
+    const launcher = slurm({ secretDir: '/shared/secrets' });
+    const files = ['gpu:1', 'gpu_1', 'gpu 1', 'default'].map((p) => launcher.secretFile(p));
+    expect(new Set(files).size).toBe(4);
+    expect(files[0]).toMatch(/^\/shared\/secrets\/[0-9a-f]{8}-gpu_1-[0-9a-f]{8}\.secret$/);
+    expect(launcher.secretFile('gpu:1')).toBe(files[0]);
   });
 
   it('split n beyond arrayMax into several submissions (launchRemote shows every script)', () => {
@@ -91,11 +116,43 @@ describe('option checks', () => {
     fails(() => slurm({ cpus: '4' as never }), /slurm: 'cpus' must be a whole number ≥ 1, got '4' \(a string: parse it with Number\(\) first\)/);
     fails(() => pbs({ walltime: '90 minutes' }), /pbs: 'walltime' must be 'HH:MM:SS' or a whole number of seconds > 0, got '90 minutes'/);
     fails(() => lsf({ memory: '4 gigs' }), /lsf: 'memory' must be like '4G' or '512M', or a whole number of MiB, got '4 gigs'/);
-    fails(() => slurm({ arrayMax: 0 }), /'arrayMax' must be a whole number ≥ 1, got 0/);
-    fails(() => slurm({ processesPerJob: 1.5 }), /'processesPerJob' must be a whole number ≥ 1, got 1.5/);
+    fails(() => slurm({ arrayMax: 0 }), /'arrayMax' must be a whole number from 1 to 4000000, got 0/);
+    fails(() => slurm({ processesPerJob: 1.5 }), /'processesPerJob' must be a whole number from 1 to 1024, got 1.5/);
     fails(() => pbs({ jobName: 'a-much-too-long-name' }), /'jobName' may have at most 15 characters for pbs/);
     fails(() => slurm({ directives: ['--array=1-9'] }), /sets the job array, which the launcher does/);
     fails(() => slurm({ failOnLaunchTimeout: 'yes' as never }), /'failOnLaunchTimeout' must be true or false, got 'yes'/);
+  });
+
+  it('bound numbers: a timeout a Node timer can hold (a longer one fires at once), sane array and job sizes', () => {
+    fails(() => slurm({ submitTimeout: 2 ** 31 }), /slurm: 'submitTimeout' must be a number of milliseconds > 0 and ≤ 2147483647, got 2147483648/);
+    fails(() => sge({ submitTimeout: 0 }), /sge: 'submitTimeout' must be a number of milliseconds > 0 .*, got 0/);
+    fails(() => pbs({ submitTimeout: '5000' as never }), /pbs: 'submitTimeout' must be a number of milliseconds .*, got '5000'/);
+    fails(() => lsf({ processesPerJob: 100_000 }), /lsf: 'processesPerJob' must be a whole number from 1 to 1024, got 100000/);
+    fails(() => slurm({ arrayMax: 2 ** 40 }), /slurm: 'arrayMax' must be a whole number from 1 to 4000000, got 1099511627776/);
+    fails(() => clusterConfig({ command: 'sbatch', submitTimeout: Infinity }), /clusterConfig: 'submitTimeout' must be .*, got Infinity/);
+    expect(slurm({ submitTimeout: 2 ** 31 - 1, processesPerJob: 1024, arrayMax: 4_000_000 }).arrayMax).toBe(4_000_000);
+  });
+
+  it('refuse field values a directive line cannot carry (spaces, quotes, #), naming the option, value and what is allowed', () => {
+    fails(() => slurm({ logDirectory: '/home/me/my logs' }), /slurm: 'logDirectory' must hold only letters, digits and _ \. \/ .* no spaces, quotes or '#'\), got '\/home\/me\/my logs'/);
+    fails(() => slurm({ partition: 'short --exclusive' }), /slurm: 'partition' must hold only letters, digits and _ \. @ \* , \+ - .*got 'short --exclusive'/);
+    fails(() => sge({ account: "x'y" }), /sge: 'account' must hold only .*got 'x'y'/);
+    fails(() => pbs({ queue: 'workq#2' }), /pbs: 'queue' must hold only .*got 'workq#2'/);
+    fails(() => lsf({ logDirectory: '/tmp/"logs"' }), /lsf: 'logDirectory' must hold only/);
+    fails(() => sge({ parallelEnvironment: 'smp 4' }), /sge: 'parallelEnvironment' must hold only .*got 'smp 4'/);
+    // What sites do use passes: partition lists, queue@server, paths; free-form directives stay free.
+    const script = jobScript(slurm({ partition: 'short,long', account: 'proj-1.a', logDirectory: '/scratch/me/run_1', directives: ['--comment="two words"'] }), 1, spec);
+    expect(script).toContain('#SBATCH --partition=short,long\n#SBATCH --account=proj-1.a\n');
+    expect(script).toContain('#SBATCH --output=/scratch/me/run_1/%x-%A_%a.out\n');
+    expect(script).toContain('#SBATCH --comment="two words"\n');
+    expect(jobScript(pbs({ queue: 'workq@pbs01' }), 2, spec)).toContain('#PBS -q workq@pbs01\n');
+  });
+
+  it('refuse a builder argument that is not an options object with a ConfigError, not a TypeError', () => {
+    for (const [name, make] of Object.entries({ slurm, sge, pbs, lsf })) {
+      fails(() => make(null as never), new RegExp(`^${name}: expected an options object, got null`));
+      fails(() => make('partition=short' as never), new RegExp(`^${name}: expected an options object, got "partition=short"`));
+    }
   });
 
   it('check raw options: the command, the scheduler, directives the scheduler would ignore', () => {

@@ -2,11 +2,11 @@
  * The tests every real scheduler passes (Slurm, Grid Engine): one cluster per file, started
  * in beforeAll and stopped in afterAll; daemons run as real array jobs.
  */
-import { readdirSync, readFileSync, existsSync, statSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, existsSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, ConnectionResetError, daemons, LaunchError, mirai, miraiMap, status } from '@mirai-ts/core';
-import type { ClusterLauncher, JobFields } from '@mirai-ts/launcher-cluster';
+import { ConfigError, ConnectionResetError, daemons, launchRemote, LaunchError, mirai, miraiMap, status } from '@mirai-ts/core';
+import { SCHEDULERS, type ClusterLauncher, type JobFields } from '@mirai-ts/launcher-cluster';
 import { privateDir, processesWith, waitFor } from './support.js';
 
 export interface TestCluster {
@@ -181,6 +181,61 @@ export function schedulerSuite(c: SchedulerCase): void {
       expect(await cluster.queue()).toEqual([]);
       expect(existsSync(launcher.secretFile('default'))).toBe(false);
     });
+
+    it('with failOnLaunchTimeout, a launch into a live profile that times out withdraws its jobs itself (no reset follows)', async () => {
+      await daemons({ url: URL, launchTimeout: 300 });
+      const launcher = c.launcher({ secretDir: secrets.dir, directives: [c.hold], failOnLaunchTimeout: true });
+      await expect(launchRemote(2, launcher)).rejects.toThrow(LaunchError);
+      // The profile lives on: only the failed launch itself can withdraw what it queued.
+      expect(status()).toBeDefined();
+      expect(await waitFor(async () => (await cluster.queue()).length === 0, 10_000)).toBe(true);
+      expect(await launcher.jobs()).toEqual([]);
+      expect(existsSync(launcher.secretFile('default'))).toBe(false);
+    });
+
+    it('with failOnLaunchTimeout, only the elements that did not connect are withdrawn; a connected one keeps running', async () => {
+      await daemons({ url: URL, launchTimeout: 10_000 });
+      // Element 2 starts but stalls before its daemon; element 1 connects.
+      const launcher = c.launcher({ secretDir: secrets.dir, failOnLaunchTimeout: true, prologue: [`[ "$${c.indexVar}" = 2 ] && sleep 120`] });
+      await expect(launchRemote(2, launcher)).rejects.toThrow(LaunchError);
+      const [connected] = status()!.daemons;
+      expect(c.idPattern.exec(connected!.launchId!)![2]).toBe('1');
+      expect(await waitFor(async () => (await launcher.jobs()).length === 1, 10_000)).toBe(true);
+      expect((await launcher.jobs()).map((j) => j.job)).toEqual([connected!.launchId]);
+      expect(await mirai(() => 'still here')).toBe('still here');
+    });
+
+    it('submitTimeout bounds a submission whose program hangs (a wrapper holding the pipes): its group is killed, the job it printed cancelled', async () => {
+      // A wrapper that submits for real, prints the job id, then hangs in a child that holds
+      // stdout, as a site wrapper or a stuck client behind one would. Its cancel and list
+      // programs come from the same directory: the real ones.
+      const { submit, cancel, list } = { submit: SCHEDULERS[c.name].submit, cancel: SCHEDULERS[c.name].cancel, list: SCHEDULERS[c.name].list.command };
+      const wrappers = privateDir('mirai-wrapper-');
+      try {
+        const real = (program: string): string => join('/usr/bin', program);
+        writeFileSync(
+          join(wrappers.dir, submit),
+          `#!/bin/sh\n${real(submit)} "$@" || exit $?\n'${process.execPath}' -e 'setTimeout(() => {}, 40000)' "$0"\n`,
+        );
+        chmodSync(join(wrappers.dir, submit), 0o755);
+        for (const program of [cancel, list]) symlinkSync(real(program), join(wrappers.dir, program));
+        const launcher = c.launcher({ secretDir: secrets.dir, directives: [c.hold], command: join(wrappers.dir, submit), submitTimeout: 2_000 });
+        const started = Date.now();
+        const err = await daemons(1, { url: URL, remote: launcher }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(LaunchError);
+        expect((err as Error).message).toMatch(/did not finish within 2000 ms.*; it had printed job \d+[^ ]*, which was cancelled/);
+        // Settled near the timeout, not when the hung child let go of the pipes (40 s).
+        expect(Date.now() - started).toBeLessThan(20_000);
+        expect(await waitFor(() => processesWith(wrappers.dir).length === 0, 5_000)).toBe(true);
+        expect(await waitFor(async () => (await cluster.queue()).length === 0, 10_000)).toBe(true);
+      } finally {
+        for (const p of processesWith(wrappers.dir)) process.kill(p.pid, 'SIGKILL');
+        wrappers.remove();
+      }
+    }, 60_000);
 
     it('a job killed mid-task settles that task with 19, and repair submits a replacement', async () => {
       await daemons(1, { url: URL, remote: c.launcher({ secretDir: secrets.dir }), repair: true });

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { daemons, LaunchError, miraiMap, status } from '@mirai-ts/core';
 import { jobScript, lsf, pbs } from '@mirai-ts/launcher-cluster';
+import type { LaunchSpec } from '@mirai-ts/core';
 import { privateDir, processesWith, waitFor } from './support.js';
 
 const STANDINS = join(import.meta.dirname, 'stand-ins');
@@ -127,7 +128,7 @@ describe('pbs() and lsf() against recording stand-ins of qsub and bsub', () => {
       delete process.env.MIRAI_STANDIN_REFUSE_CANCEL;
       stderr.mockRestore();
     }
-    expect(said).toMatch(/\[mirai-ts\] pbs: could not cancel job \d+\[\]\.standin with .*qdel: qdel: Unauthorized Request/);
+    expect(said).toMatch(/\[mirai-ts\] pbs: could not cancel job \d+\.standin with .*qdel: qdel: Unauthorized Request/);
     expect(existsSync(launcher.secretFile('default'))).toBe(false);
   });
 
@@ -151,5 +152,56 @@ describe('pbs() and lsf() against recording stand-ins of qsub and bsub', () => {
     await expect(daemons(1, { url: URL, remote: lsf({ command: join(STANDINS, 'lsf', 'bsub'), secretDir: secrets.dir, queue: 'nosuchqueue' }) })).rejects.toThrow(
       /bsub rejected the job \(exit 255\): nosuchqueue: No such queue/,
     );
+  });
+  it('PBS: one daemon is a plain job (qsub refuses -J 1-1, as the stand-in does): id 1000, listed, qdel 1000.standin at reset', async () => {
+    const launcher = pbs({ command: join(STANDINS, 'pbs', 'qsub'), secretDir: secrets.dir });
+    await daemons(1, { url: URL, remote: launcher });
+    const [submit] = newCalls();
+    expect(submit!.stdin).not.toContain('#PBS -J');
+    const [row] = status()!.daemons;
+    expect(row!.launchId).toMatch(/^\d+$/);
+    expect(await launcher.jobs()).toEqual([{ job: row!.launchId, state: 'R' }]);
+    newCalls();
+    await daemons(0);
+    expect(newCalls()).toEqual([{ role: 'pbs-qdel', argv: [`${row!.launchId}.standin`], stdin: '' }]);
+  });
+
+  it('jobs() lists only queued or running elements, not finished ones (LSF DONE/EXIT, PBS F/X)', async () => {
+    for (const launcher of [
+      lsf({ command: join(STANDINS, 'lsf', 'bsub'), secretDir: secrets.dir }),
+      pbs({ command: join(STANDINS, 'pbs', 'qsub'), secretDir: secrets.dir }),
+    ]) {
+      await daemons(2, { url: URL, remote: launcher });
+      const [ended, running] = status()!.daemons.map((d) => d.launchId!).sort();
+      // The stand-in runs each element as `exec node <daemon>` in its own process group: end one.
+      const records = readFileSync(join(record.dir, 'jobs', `${/^\d+/.exec(ended!)![0]}.pids`), 'utf8').split('\n');
+      process.kill(-Number(records[0]), 'SIGTERM');
+      expect(await waitFor(async () => (await launcher.jobs()).length === 1, 5_000)).toBe(true);
+      expect(await launcher.jobs()).toEqual([{ job: running, state: launcher.kind === 'lsf' ? 'RUN' : 'R' }]);
+      await daemons(0);
+    }
+  });
+
+  it("a failed launch leaves the secret file of the same profile's launch still in flight", async () => {
+    const launcher = pbs({ command: join(STANDINS, 'pbs', 'qsub'), secretDir: secrets.dir, directives: ['-h'] });
+    const spec: LaunchSpec = { url: 'tcp://10.1.2.3:5555', secret: 'in-flight-secret', options: {}, profile: 'p' };
+    const file = launcher.secretFile('p');
+    // Each submission gets the environment of its moment: a slow one, then a refused one.
+    process.env.MIRAI_STANDIN_SUBMIT_DELAY_MS = '1500';
+    const slow = launcher.launch(spec, 2);
+    delete process.env.MIRAI_STANDIN_SUBMIT_DELAY_MS;
+    process.env.MIRAI_STANDIN_REJECT_SUBMIT = '1';
+    const failed = launcher.launch(spec, 2).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    delete process.env.MIRAI_STANDIN_REJECT_SUBMIT;
+    expect(await failed).toBeInstanceOf(LaunchError);
+    // The slow launch's jobs read the file when they start: it must still be there.
+    expect(existsSync(file)).toBe(true);
+    const handles = await slow;
+    expect(readFileSync(file, 'utf8').trim()).toBe('in-flight-secret');
+    await Promise.all(handles.map((h) => h.cancel!()));
+    expect(existsSync(file)).toBe(false);
   });
 });

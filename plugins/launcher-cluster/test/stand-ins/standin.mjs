@@ -3,7 +3,11 @@
  * packages (see shared/reference/hpc.md). They are NOT the real schedulers: they record argv
  * and stdin under $MIRAI_STANDIN_DIR, answer in the real commands' output formats, and run
  * each array element of the submitted script locally, in the background, with the
- * scheduler's array variables set. Cancel kills the elements' process groups.
+ * scheduler's array variables set. Cancel kills the elements' process groups (of a whole job,
+ * or of one element: `qdel 1000[2].standin`, `bkill 1000[2]`).
+ *
+ * Test switches, read from the environment: MIRAI_STANDIN_SUBMIT_DELAY_MS (a slow submission),
+ * MIRAI_STANDIN_REJECT_SUBMIT (a refused one), MIRAI_STANDIN_REFUSE_CANCEL (a refused cancel).
  *
  *   standin.mjs pbs-qsub | pbs-qdel | pbs-qstat | lsf-bsub | lsf-bkill | lsf-bjobs
  *   (the qsub/qdel/qstat/bsub/bkill/bjobs wrappers call this)
@@ -21,6 +25,14 @@ if (!dir) {
 mkdirSync(join(dir, 'jobs'), { recursive: true });
 const stdin = role.endsWith('qsub') || role.endsWith('bsub') ? readFileSync(0, 'utf8') : '';
 appendFileSync(join(dir, 'calls.jsonl'), `${JSON.stringify({ role, argv: args, stdin })}\n`);
+const submitting = role === 'pbs-qsub' || role === 'lsf-bsub';
+if (submitting && process.env.MIRAI_STANDIN_SUBMIT_DELAY_MS) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(process.env.MIRAI_STANDIN_SUBMIT_DELAY_MS));
+}
+if (submitting && process.env.MIRAI_STANDIN_REJECT_SUBMIT) {
+  process.stderr.write('Request rejected (the stand-in was told to)\n');
+  process.exit(1);
+}
 
 function nextJobId() {
   const file = join(dir, 'next-id');
@@ -40,34 +52,48 @@ function runElement(id, index, env, held = false) {
   child.unref();
 }
 
-/** The recorded elements of job `id`: [index, pid], index from 1. */
+/** The recorded elements of job `id`: [index, pid], index from 1; pid 0 is held, -1 cancelled. */
 function elements(id) {
   const file = join(dir, 'jobs', `${id}.pids`);
   if (!existsSync(file)) return [];
   return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((pid, i) => [i + 1, Number(pid)]);
 }
 
+/** Whether `pid` runs: an ended element whose parent has not reaped it yet (a zombie) does not. */
 function alive(pid) {
   try {
-    process.kill(pid, 0);
-    return true;
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'latin1'));
   } catch {
     return false;
   }
 }
 
-function cancel(id) {
+/** Cancels job `id`, or only its element `index` when given; false when there is no such job. */
+function cancel(id, index) {
   const file = join(dir, 'jobs', `${id}.pids`);
   if (!existsSync(file)) return false;
-  for (const pid of readFileSync(file, 'utf8').split('\n').filter(Boolean)) {
-    if (Number(pid) <= 0) continue; // held: nothing runs (and kill(-0) would hit our own group)
-    try {
-      process.kill(-Number(pid), 'SIGTERM');
-    } catch {
-      // ended already
+  const pids = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  if (index !== undefined && !(index >= 1 && index <= pids.length)) return false;
+  const left = pids.map((pid, i) => {
+    if (index !== undefined && i + 1 !== index) return pid;
+    // Held (0) or cancelled (-1): nothing runs (and kill(-0) would hit our own group).
+    if (Number(pid) > 0) {
+      try {
+        process.kill(-Number(pid), 'SIGTERM');
+      } catch {
+        // ended already
+      }
     }
-  }
+    return '-1';
+  });
+  writeFileSync(file, `${left.join('\n')}\n`);
   return true;
+}
+
+/** `1000[2].standin` or `1000[2]` → [1000, 2]; `1000[].standin`, `1000.standin`, `1000` → [1000, undefined]. */
+function jobAndIndex(arg) {
+  const m = /^(\d+)(?:\[(\d*)\])?/.exec(arg ?? '');
+  return m ? [Number(m[1]), m[2] ? Number(m[2]) : undefined] : [NaN, undefined];
 }
 
 const directive = (prefix) => stdin.split('\n').filter((l) => l.startsWith(`${prefix} `)).map((l) => l.slice(prefix.length + 1).trim());
@@ -79,7 +105,13 @@ if (role === 'pbs-qsub') {
     process.exit(170);
   }
   const range = lines.map((l) => /^-J\s+1-(\d+)$/.exec(l)).find(Boolean);
+  // As real PBS Pro / OpenPBS qsub: an array range needs start < end, so `-J 1-1` is refused.
+  if (range && Number(range[1]) < 2) {
+    process.stderr.write('qsub: illegal -J value\n');
+    process.exit(2);
+  }
   const id = nextJobId();
+  if (range) writeFileSync(join(dir, 'jobs', `${id}.array`), '');
   const count = range ? Number(range[1]) : 1;
   const held = lines.includes('-h');
   for (let i = 1; i <= count; i++) {
@@ -91,20 +123,27 @@ if (role === 'pbs-qsub') {
     process.stderr.write(`qdel: Unauthorized Request  ${args.join(' ')}\n`);
     process.exit(159);
   }
-  const ok = args.length > 0 && args.every((a) => cancel(Number(/^(\d+)/.exec(a)?.[1])));
+  const ok = args.length > 0 && args.every((a) => cancel(...jobAndIndex(a)));
   if (!ok) {
     process.stderr.write(`qdel: Unknown Job Id ${args.join(' ')}\n`);
     process.exit(153);
   }
 } else if (role === 'pbs-qstat') {
-  // qstat -t 1000[].standin: a header, then one line per subjob (R running, F finished).
-  const id = Number(/^(\d+)/.exec(args[args.length - 1] ?? '')?.[1]);
+  // qstat -t 1000[].standin: a header, the array's own line (B: begun), then one line per
+  // subjob (H held, R running, X ended); qstat -t 1000.standin: the plain job's line (F finished).
+  const [id] = jobAndIndex(args[args.length - 1]);
+  const array = existsSync(join(dir, 'jobs', `${id}.array`));
+  const line = (job, state) => `${job}.standin  standin  root  0 ${state} workq\n`;
   process.stdout.write('Job id            Name             User              Time Use S Queue\n----------------  ---------------- ----------------  -------- - -----\n');
-  for (const [i, pid] of elements(id)) process.stdout.write(`${id}[${i}].standin  standin  root  0 ${pid === 0 ? 'H' : alive(pid) ? 'R' : 'F'} workq\n`);
+  if (array) process.stdout.write(line(`${id}[]`, 'B'));
+  for (const [i, pid] of elements(id)) {
+    const state = pid === 0 ? 'H' : pid > 0 && alive(pid) ? 'R' : array ? 'X' : 'F';
+    process.stdout.write(line(array ? `${id}[${i}]` : String(id), state));
+  }
 } else if (role === 'lsf-bjobs') {
-  // bjobs -noheader -o 'jobid jobindex stat' 1001
+  // bjobs -noheader -o 'jobid jobindex stat' 1001: RUN, or DONE once ended (EXIT when killed).
   const id = Number(args[args.length - 1]);
-  for (const [i, pid] of elements(id)) process.stdout.write(`${id} ${i} ${alive(pid) ? 'RUN' : 'DONE'}\n`);
+  for (const [i, pid] of elements(id)) process.stdout.write(`${id} ${i} ${pid > 0 && alive(pid) ? 'RUN' : pid < 0 ? 'EXIT' : 'DONE'}\n`);
 } else if (role === 'lsf-bsub') {
   const lines = directive('#BSUB');
   if (lines.some((l) => /^-q\s+nosuchqueue\b/.test(l))) {
@@ -117,7 +156,7 @@ if (role === 'pbs-qsub') {
   for (let i = 1; i <= count; i++) runElement(id, i, { LSB_JOBID: String(id), LSB_JOBINDEX: array ? String(i) : '0' });
   process.stdout.write(`Job <${id}> is submitted to queue <normal>.\n`);
 } else if (role === 'lsf-bkill') {
-  const ok = args.length > 0 && args.every((a) => cancel(Number(a)));
+  const ok = args.length > 0 && args.every((a) => cancel(...jobAndIndex(a)));
   if (!ok) {
     process.stderr.write(`Job <${args.join(' ')}>: No matching job found\n`);
     process.exit(255);
