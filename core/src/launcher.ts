@@ -31,7 +31,11 @@ export interface LaunchHandle {
   readonly exited?: Promise<{ code: number | null; signal: string | null }>;
   /** Output the process wrote to stderr so far (local processes only): for launch errors. */
   stderrTail?(): string;
-  /** Ends the process at once (local processes only). */
+  /**
+   * Ends this daemon's process at once: called for a handle whose daemon has not connected
+   * when its launch fails (a launch timeout), and for a stuck local daemon. A batch scheduler's
+   * handle withdraws its job element here.
+   */
   kill?(): void;
   /**
    * Withdraws the launch from a batch scheduler (a queued or running job): called for every

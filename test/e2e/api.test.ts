@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   CancelledError,
   collectMirai,
+  ConnectionResetError,
   daemons,
   everywhere,
   info,
@@ -21,6 +22,7 @@ import {
   TimeoutError,
   unresolved,
   withDaemons,
+  type TaskContext,
 } from '@mirai-ts/core';
 import { waitFor } from '../helpers/wait.js';
 
@@ -260,6 +262,17 @@ describe('modes', () => {
     // @ts-expect-error a function in args does not compile; the run-time check is tested here
     expect(() => mirai(() => 1, { f: () => 1 })).toThrow(/args\.f/);
     expect(status()!.url).toBe('sync://');
+  });
+
+  it('sync mode: a reset settles a running task with ConnectionResetError and aborts its signal', async () => {
+    await daemons({ sync: true });
+    let aborted: unknown;
+    const m = mirai((_: unknown, ctx: TaskContext) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve('too late'))));
+    const watched = mirai((_: unknown, ctx: TaskContext) => new Promise(() => ctx.signal.addEventListener('abort', () => (aborted = ctx.signal.reason))));
+    await daemons(0);
+    await expect(m).rejects.toThrow(ConnectionResetError);
+    await expect(watched).rejects.toThrow(/19 \| Connection reset: profile 'default' was reset/);
+    expect(aborted).toBeInstanceOf(ConnectionResetError);
   });
 
   it('direct mode sends tasks round-robin straight to daemons', async () => {

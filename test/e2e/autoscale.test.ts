@@ -3,11 +3,11 @@
  * back, every task runs exactly once; a daemon command that fails backs off; a task that runs
  * a small daemon out of memory escalates to a bigger profile.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CrashLimitError, daemons, mirai, scale, status, type ScaleDecision } from '@mirai-ts/core';
+import { CrashLimitError, daemons, mirai, miraiMap, scale, status, type ScaleDecision } from '@mirai-ts/core';
 import { alive, waitFor } from '../helpers/wait.js';
 
 const quiet = (): void => {};
@@ -85,6 +85,32 @@ describe('autoscaling with local daemons', () => {
     expect(m.unresolved).toBe(false);
   });
 
+  it('backs off from daemons that connect and die soon after: the failures in a row keep counting', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mirai-autoscale-'));
+    const preload = join(dir, 'die-soon.cjs');
+    writeFileSync(preload, 'setTimeout(() => process.exit(3), 700);\n');
+    try {
+      await daemons({ autoscale: { min: 1, max: 1, throttle: 0 }, nodeOptions: [`--require=${preload}`], log: quiet });
+      // Connecting is no proof the crash loop is over: only a daemon that answers (or lives) ends it.
+      expect(await waitFor(() => (status()!.autoscale?.failures ?? 0) >= 3, 20_000)).toBe(true);
+      const s = status()!.autoscale!;
+      expect(s.lastError).toMatch(/ms after connecting/);
+      expect(s.retryAt).toBeDefined();
+    } finally {
+      await daemons(0);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses daemons(n, { autoscale }) before resetting the running profile', async () => {
+    await daemons({ log: quiet }); // listen only: the task waits in the queue
+    const m = mirai(() => 1);
+    await expect(daemons(2, { autoscale: { max: 2 }, log: quiet })).rejects.toThrow(/give the number of daemons as autoscale\.min\/max, not n/);
+    expect(status()).toBeDefined();
+    expect(status()!.awaiting).toBe(1);
+    expect(m.unresolved).toBe(true);
+  });
+
   it('scale(n) sets a running profile by hand', async () => {
     const h = await daemons(1, { log: quiet });
     scale(3);
@@ -114,5 +140,19 @@ describe('autoscaling with local daemons', () => {
     expect(failed).toBeInstanceOf(CrashLimitError);
     expect((failed as CrashLimitError).crashes).toHaveLength(1);
     expect((failed as CrashLimitError).crashes[0]!.pid).toBeTypeOf('number');
+  }, 60_000);
+
+  it('miraiMap() gives each element the crash budget and escalation mirai() gives a task', async () => {
+    await daemons(1, { profile: 'small', nodeOptions: ['--max-old-space-size=64'], log: quiet });
+    await daemons(1, { profile: 'bigger', log: quiet });
+    // Element 2 takes down any daemon of the small profile (its flag), and runs on the bigger one.
+    const task = (x: number): number => {
+      if (x === 2 && process.execArgv.includes('--max-old-space-size=64')) process.exit(1);
+      return x * 10;
+    };
+    expect(await miraiMap([1, 2], task, { profile: 'small', crashesMax: 1, escalate: 'bigger' }).flat()).toEqual([10, 20]);
+    expect(status('bigger')!.daemons[0]!.completed).toBe(1);
+    expect(() => miraiMap([1], task, { profile: 'small', escalate: 'nope' })).toThrow(/escalate: no daemons are set for profile 'nope'/);
+    expect(() => miraiMap([1, 2], task, { profile: 'small', crashesMax: 2, chunk: 2 })).toThrow(/cannot be combined with chunk \(got chunk 2\)/);
   }, 60_000);
 });

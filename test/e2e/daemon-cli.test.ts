@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CancelledError, daemons, describeExitCode, everywhere, info, mirai, status, stopMirai } from '@mirai-ts/core';
+import { CancelledError, daemons, describeExitCode, everywhere, info, launchRemote, localUrl, mirai, remoteConfig, status, stopMirai } from '@mirai-ts/core';
 import { alive, waitFor } from '../helpers/wait.js';
 
 const script = join(import.meta.dirname, '..', '..', 'core', 'dist', 'daemon-main.js');
@@ -118,6 +118,15 @@ describe('mirai-daemon command', () => {
   it('local daemons run no watchdog: the host ends them itself', async () => {
     await daemons(1);
     expect(status()!.daemons[0]!.watchdog).toBe(false);
+  });
+
+  it("daemons({ watchdog }) reaches the daemons it starts and the commands it gives", async () => {
+    await daemons(1, { watchdog: true });
+    expect(await waitFor(() => status()?.daemons[0]?.watchdog === true, 10_000)).toBe(true);
+    await daemons(0);
+    await daemons({ url: localUrl({ tcp: true }), watchdog: false });
+    const [command] = await launchRemote(1, remoteConfig());
+    expect(command).toContain('--watchdog=false');
   });
 
   it('refuses bad options with exit code 13 and a usage line', async () => {

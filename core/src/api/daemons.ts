@@ -67,11 +67,12 @@ export async function daemons(...call: unknown[]): Promise<DaemonsHandle | void>
         'for a nested map, listen with daemons({ url: localUrl() }) and start them with launchLocal(n)',
     );
   }
-  const name = currentProfileName(options.profile);
-  await resetProfile(name, reset || options.terminate === true);
+  // Refused before the reset below: a call that is refused leaves the running profile as it was.
   if (options.autoscale !== undefined && !listenOnly) {
     throw new ConfigError(`daemons(n, { autoscale }): give the number of daemons as autoscale.min/max, not n: daemons({ autoscale: { min, max } })`);
   }
+  const name = currentProfileName(options.profile);
+  await resetProfile(name, reset || options.terminate === true);
   if (n === 0 && !listenOnly) return;
 
   if (options.sync) {

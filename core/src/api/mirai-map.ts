@@ -277,10 +277,16 @@ export function miraiMap<I, A, R>(
   const taskOptions: MiraiOptions = {
     ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
     ...(options.retry !== undefined ? { retry: options.retry } : {}),
+    ...(options.crashesMax !== undefined ? { crashesMax: options.crashesMax } : {}),
+    ...(options.escalate !== undefined ? { escalate: options.escalate } : {}),
   };
   const signal = options.signal;
   if (signal?.aborted) throw new CancelledError(signal.reason);
   const chunk = options.chunk ?? 1;
+  if (chunk > 1 && (options.crashesMax !== undefined || options.escalate !== undefined)) {
+    // A crash budget follows one task to the profile it escalates to; a chunk is many tasks in one frame.
+    throw new ConfigError(`miraiMap(): crashesMax and escalate apply to a map's elements one by one; they cannot be combined with chunk (got chunk ${chunk})`);
+  }
   const itemName = (i: number): string => (keys ? `items.${keys[i]}` : `items[${i}]`);
   let mirais: Mirai<Awaited<R>>[] = [];
   const mapId = ++lastMapId;

@@ -1,5 +1,6 @@
 /** `scale()`: set a running profile's number of daemons by hand. */
 import { ConfigError } from '../errors.js';
+import { checkCount, MAX_DAEMONS_PER_CALL, show } from '../options-check.js';
 import { currentPool } from './profile-scope.js';
 
 /**
@@ -9,6 +10,12 @@ import { currentPool } from './profile-scope.js';
  * `scale('auto')`. Throws a ConfigError for a profile without daemons (sync mode, or none set).
  */
 export function scale(n: number | 'auto', profile?: string): void {
+  if (n !== 'auto') {
+    // As daemons(n): a whole number (a string from process.env is named as such), and no more
+    // than one launch call may ask for.
+    if (typeof n === 'number' && n > MAX_DAEMONS_PER_CALL) throw new ConfigError(`scale(n): n must be at most ${MAX_DAEMONS_PER_CALL} daemons, got ${show(n)}`);
+    checkCount('scale(n)', n, 0);
+  }
   const pool = currentPool(profile);
   if (pool.scale === undefined) throw new ConfigError(`scale(): profile '${pool.name}' has no daemon pool to scale (sync mode)`);
   pool.scale(n);

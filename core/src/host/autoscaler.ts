@@ -179,10 +179,12 @@ export class Autoscaler {
     } else this.demand();
   }
 
-  /** A daemon has nothing to do: arrange for idle daemons above the target to leave. */
-  idle(): void {
-    if (this.crashLoop) {
-      // A daemon answered: the crash loop is over.
+  /**
+   * A daemon has nothing to do: arrange for idle daemons above the target to leave. `proven`:
+   * it answered a task or outlived a quick death, so a crash loop, if any, is over.
+   */
+  idle(proven: boolean): void {
+    if (this.crashLoop && proven) {
       this.crashLoop = false;
       this.failures = 0;
       this.lastError = undefined;

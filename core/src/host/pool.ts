@@ -79,7 +79,9 @@ export class DaemonPool implements ComputePool {
       },
       onDaemon: (event) => this.daemonEvent(event),
       onDemand: () => this.autoscaler?.demand(),
-      onIdle: () => this.autoscaler?.idle(),
+      // Connecting is no proof the crash loop is over (a daemon is idle at once): answering a
+      // task, or living past QUICK_DEATH_MS, is.
+      onIdle: (conn) => this.autoscaler?.idle(conn.completed > 0 || Date.now() - conn.connectedAt >= QUICK_DEATH_MS),
     });
     if (settings.autoscale !== undefined) this.autoscaler = this.newAutoscaler(settings.autoscale);
     this.replacements = new Replacements(settings.name, (n, launcher, options) => this.launch(n, launcher, options), settings.log, (failures, why) =>

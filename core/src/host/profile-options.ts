@@ -181,12 +181,12 @@ function checkedAutoscale(autoscale: AutoscaleOptions, launchTimeout: number | u
 
 /** The daemon options among `options`, without the undefined ones. */
 export function pickDaemonOptions(options: DaemonOptions & LocalDaemonOptions): DaemonOptions & LocalDaemonOptions {
-  const { autoexit, cleanup, output, idletime, walltime, maxtasks, spin, nodeOptions, execArgv, daemonScript } = options;
+  const { autoexit, cleanup, output, watchdog, idletime, walltime, maxtasks, spin, nodeOptions, execArgv, daemonScript } = options;
   // execArgv and daemonScript ride along for the local launcher (launchLocal() too); other launchers ignore them.
   // A URL becomes its href: options may be structured-cloned (thread daemons' workerData), and a URL is not cloneable.
   const script = daemonScript instanceof URL ? daemonScript.href : daemonScript;
   return Object.fromEntries(
-    Object.entries({ autoexit, cleanup, output, idletime, walltime, maxtasks, spin, nodeOptions, execArgv, daemonScript: script }).filter(([, v]) => v !== undefined),
+    Object.entries({ autoexit, cleanup, output, watchdog, idletime, walltime, maxtasks, spin, nodeOptions, execArgv, daemonScript: script }).filter(([, v]) => v !== undefined),
   ) as DaemonOptions & LocalDaemonOptions;
 }
 

@@ -3,8 +3,10 @@
  * contention: producers that `await queueRoom()` are served first come, first served, and
  * each is woken with room **reserved** for the one task it submits next. The reservation
  * lasts until the event loop's next turn (`setImmediate`), so the documented loop
- * `await queueRoom(); mirai(...)` never meets a full queue, with any number of producers.
- * A submission that does not hold a reservation gets only the room nobody was promised.
+ * `await queueRoom(); mirai(...)` never meets a full queue, with any number of producers that
+ * all wait this way. A reservation is not tied to its producer (nothing names the caller of
+ * `mirai()`): a submission that did not wait, made before the woken producer resumes, takes
+ * the oldest reservation, and that producer then meets the full queue (docs/daemons.md).
  */
 export class QueueRoom {
   private readonly waiters: (() => void)[] = [];

@@ -5,7 +5,7 @@
  * object runs: a variable it captured from its scope works here and fails on a daemon.
  */
 import { loadModuleFunction } from '../daemon/compiler.js';
-import { CancelledError, ConfigError, isMiraiError, type MiraiError } from '../errors.js';
+import { CancelledError, ConfigError, ConnectionResetError, isMiraiError, type MiraiError } from '../errors.js';
 import { active, channels, publish } from '../events.js';
 import type { LaunchHandle, LaunchSpec } from '../launcher.js';
 import type { Serializer } from '../serializer.js';
@@ -20,6 +20,8 @@ import type { LogFunction } from './log.js';
 
 export class SyncPool implements ComputePool {
   private completed = 0;
+  /** Tasks running now, by their cancel: a reset settles them as it settles a daemon's. */
+  private readonly running = new Set<(error: MiraiError) => void>();
   /** With a seed, one stream per task in submission order, as on daemons. */
   private readonly taskStreams: StreamSequence | undefined;
   /** Without, the process's own stream. */
@@ -42,12 +44,19 @@ export class SyncPool implements ComputePool {
   submit(request: TaskRequest): Submitted {
     const controller = new AbortController();
     let settled = false;
+    const cancel = (error: MiraiError): void => {
+      if (!settled && active(channels.taskCancelled)) publish(channels.taskCancelled, { profile: this.name, taskId: request.id, running: true, error });
+      controller.abort(error);
+      settle(error);
+    };
+    this.running.add(cancel);
     // Whether anyone follows this task, decided once: the bytes and timings cost nothing otherwise.
     const observed = active(channels.taskQueued) || active(channels.taskAssigned) || active(channels.taskSettled) || active(channels.taskCancelled);
     const sizes = observed ? { sent: 0, received: 0, startedAt: performance.now() } : undefined;
     const settle = (error: MiraiError | undefined, value?: unknown): void => {
       if (settled) return;
       settled = true;
+      this.running.delete(cancel);
       this.completed++;
       if (error === undefined) request.outcome._fulfil(value);
       else request.outcome._reject(error);
@@ -120,13 +129,7 @@ export class SyncPool implements ComputePool {
       // What the task threw travels as a daemon's error would (a cancellation stays as it is).
       (err: unknown) => settle(err instanceof CancelledError ? err : fromErrorRecord(toErrorRecord(err, () => true))),
     );
-    return {
-      cancel: (error) => {
-        if (!settled && active(channels.taskCancelled)) publish(channels.taskCancelled, { profile: this.name, taskId: request.id, running: true, error });
-        controller.abort(error);
-        settle(error);
-      },
-    };
+    return { cancel };
   }
 
   /** One process: run it here, once. */
@@ -151,7 +154,11 @@ export class SyncPool implements ComputePool {
     return { url: 'sync://', dispatcher: false, launches: { pending: 0, failures: 0, lastError: undefined, retryAt: undefined }, connections: 0, cumulative: 0, awaiting: 0, executing: 0, completed: this.completed, rejected: 0, queuedBytes: 0, peakQueuedBytes: 0, maxQueued: Infinity, maxQueuedBytes: Infinity, daemons: [] };
   }
 
-  async close(): Promise<void> {}
+  /** Settles every task still running with a ConnectionResetError and aborts its `ctx.signal`, as a reset does on daemons. */
+  async close(reason = `profile '${this.name}' was reset`): Promise<void> {
+    const error = new ConnectionResetError(reason);
+    for (const cancel of [...this.running]) cancel(error);
+  }
 
   private noDaemons(): ConfigError {
     return new ConfigError(`profile '${this.name}' is in sync mode: it has no daemons to launch`);

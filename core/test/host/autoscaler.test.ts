@@ -229,4 +229,10 @@ describe('crash budgets (in memory)', () => {
   it('scale() is public and refuses a profile without daemons', async () => {
     expect(() => scale(2, 'nowhere')).toThrow(/No daemons set for profile 'nowhere'/);
   });
+
+  it('scale(n) checks n as daemons(n) does: a string from process.env is named, and a target is capped', async () => {
+    expect(() => scale('4' as never, 'nowhere')).toThrow(/scale\(n\): n must be a number, got the string '4' \(a string\); a count from process\.env is a string/);
+    expect(() => scale(2 ** 40, 'nowhere')).toThrow('scale(n): n must be at most 10000 daemons, got 1099511627776');
+    expect(() => scale(1.5, 'nowhere')).toThrow(/scale\(n\): n must be a whole number ≥ 0, got 1\.5/);
+  });
 });
