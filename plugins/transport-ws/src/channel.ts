@@ -14,7 +14,30 @@ import type { Socket } from 'node:net';
 import { ProtocolError, type Channel } from '@mirai-ts/core';
 import { encodeFrame, FRAME_HEADER_BYTES, FrameDecoder, FrameType, readIntoSharedBuffer, segmentBytes, type Frame, type FrameLimits } from '@mirai-ts/core/plugin';
 import type WebSocket from 'ws';
+import { SILENT_HEARTBEATS } from './defaults.js';
 import { WsTransportError } from './errors.js';
+
+/**
+ * How a channel tells a live peer from a lost one. Each side pings every `heartbeatMs`; `ws`
+ * answers pings by itself, but on the event loop: a peer whose loop is blocked (a daemon in a
+ * synchronous task, a host in the application's code) answers nothing until it is free, and
+ * nothing on the wire tells that apart from a path that stopped forwarding (a proxy keeps the
+ * TCP connection to each side alive). So silence is judged by what the peer may be doing:
+ * a daemon that owes no result has nothing to block it, and is lost after
+ * {@link SILENT_HEARTBEATS} silent heartbeats; a daemon running a task, and the host as a
+ * daemon sees it, after `busyTimeoutMs`.
+ */
+export interface Liveness {
+  /** Ping interval, ms; 0: no pings, and no silence check. */
+  readonly heartbeatMs: number;
+  /** Silence allowed of a peer that may be busy, ms; 0: no limit. */
+  readonly busyTimeoutMs: number;
+  /**
+   * This is the host's side: the peer runs the tasks sent here and answers each with a
+   * Result, so when it owes none it is idle and must answer pings.
+   */
+  readonly peerRunsTasks: boolean;
+}
 
 /**
  * The largest message `ws` can be told to accept: it keeps `maxPayload` as a signed 32-bit
@@ -22,9 +45,39 @@ import { WsTransportError } from './errors.js';
  */
 export const MAX_MESSAGE_BYTES = 2 ** 31 - 1;
 
-/** The largest WebSocket message a frame within `limits` can make. */
+/**
+ * How much more than `maxResultBytes` a host takes in one message (besides the frame's header
+ * and length table). `ws` holds a message whole before the channel sees its frame header, so
+ * a result over the limit but within this room is held, then handed on as its stand-in (its
+ * task fails, the daemon serves on, as over TCP): what a daemon that does not know the limit
+ * (an older one) costs. Anything larger is refused from its WebSocket header, unheld, and
+ * costs the connection. It also leaves room for a daemon's small control frames (a Bye).
+ */
+export const RESULT_ROOM_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The largest WebSocket message a frame within `limits` can make. Where `limits` carry
+ * `maxResultBytes` (the host's side after the handshake: a daemon sends it only Results and
+ * small control frames) it follows that limit too, so what the host holds of one message is
+ * bounded by the result limit, not the frame limit (up to 2 GiB). Honest daemons never send a
+ * Result over `maxResultBytes`: they learn it in Init and send a ResultTooLargeError instead.
+ */
 export function messageLimit(limits: FrameLimits): number {
-  return Math.min(MAX_MESSAGE_BYTES, FRAME_HEADER_BYTES + 4 * limits.maxSegments + limits.maxFrameBytes);
+  let body = limits.maxFrameBytes;
+  if (limits.maxResultBytes !== undefined) body = Math.min(body, limits.maxResultBytes + RESULT_ROOM_BYTES);
+  return Math.min(MAX_MESSAGE_BYTES, FRAME_HEADER_BYTES + 4 * limits.maxSegments + body);
+}
+
+/** Why a message over `messageLimit(limits)` was refused. */
+function messageLimitBreach(limits: FrameLimits, peer: string): ProtocolError {
+  const limit = messageLimit(limits);
+  const bound =
+    limit === MAX_MESSAGE_BYTES
+      ? `the most ws takes in one message`
+      : limits.maxResultBytes !== undefined && limits.maxResultBytes + RESULT_ROOM_BYTES < limits.maxFrameBytes
+        ? `the profile's maxResultBytes (${limits.maxResultBytes}) and ${RESULT_ROOM_BYTES} bytes of room: a daemon sends a ResultTooLargeError in place of a larger result, so this one is broken or hostile`
+        : `${limits.maxFrameBytes} bytes per frame`;
+  return new ProtocolError(`a WebSocket message from ${peer} exceeds the limit of ${limit} bytes (${bound})`);
 }
 
 /**
@@ -52,6 +105,13 @@ export class WsChannel implements Channel {
   private limits: FrameLimits;
   private closeReason: Error | undefined;
   private readonly heartbeat: NodeJS.Timeout | undefined;
+  /** Whether any bytes arrived since the last heartbeat (pongs, pings, frames, parts of one). */
+  private heard = false;
+  /** When the current silence began (as seen at a heartbeat), and when the last heartbeat ran. */
+  private silentSince = Date.now();
+  private lastBeat = Date.now();
+  /** Tasks sent (Task, Everywhere) that the peer has not answered with a Result yet. */
+  private owed = 0;
   /**
    * One decoder for every message: a message is decoded only once its header declares exactly
    * its own length, so each one starts the decoder on a frame boundary and leaves it on the
@@ -69,7 +129,10 @@ export class WsChannel implements Channel {
   readonly readsShared: boolean;
   /** Whether the socket is corked: while a read is handled (see the constructor). */
   private corked = false;
-  private readonly startRead = (): void => this.cork();
+  private readonly startRead = (): void => {
+    this.heard = true;
+    this.cork();
+  };
   private readonly endRead = (): void => this.uncork();
 
   constructor(
@@ -77,7 +140,7 @@ export class WsChannel implements Channel {
     private readonly socket: Socket,
     limits: FrameLimits,
     peer: string,
-    heartbeatMs: number,
+    private readonly liveness: Liveness,
   ) {
     this.peer = peer;
     this.limits = limits;
@@ -94,6 +157,7 @@ export class WsChannel implements Channel {
     // ws parses a read and delivers its messages synchronously, within the cork.
     this.readsShared = this.readShared(ws, socket);
     if (!this.readsShared) {
+      // startRead also marks the peer as heard.
       socket.prependListener('data', this.startRead);
       socket.on('data', this.endRead);
     }
@@ -101,7 +165,7 @@ export class WsChannel implements Channel {
       if (this.closeReason !== undefined) return;
       this.closeReason =
         err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
-          ? new ProtocolError(`a WebSocket message exceeds the limit of ${this.limits.maxFrameBytes} bytes per frame (${peer})`)
+          ? messageLimitBreach(this.limits, peer)
           : new WsTransportError(`WebSocket error from ${peer}: ${err.message}`, err);
     });
     ws.on('close', (code: number, reason: Buffer) => {
@@ -110,13 +174,49 @@ export class WsChannel implements Channel {
       }
       this.finish();
     });
-    if (heartbeatMs > 0) {
-      // Traffic both ways keeps proxies from closing a quiet connection; pongs come from ws.
-      this.heartbeat = setInterval(() => {
-        if (ws.readyState === ws.OPEN) ws.ping();
-      }, heartbeatMs);
+    if (liveness.heartbeatMs > 0) {
+      // Traffic both ways keeps proxies from closing a quiet connection, and the pongs (ws
+      // answers pings itself) show the path still forwards: see Liveness.
+      this.heartbeat = setInterval(() => this.beat(), liveness.heartbeatMs);
       this.heartbeat.unref();
     }
+  }
+
+  /**
+   * One heartbeat: ends the connection if the peer has been silent for longer than it may be
+   * (see Liveness), else pings it. TCP keep-alive cannot find a path that stopped forwarding
+   * behind a proxy: it only tests the hop to the proxy, which answers for the peer.
+   */
+  private beat(): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    const now = Date.now();
+    // This side's own event loop was blocked (this timer is late): what the peer sent
+    // meanwhile is still unread, so the silence so far proves nothing. Start again.
+    const stalled = now - this.lastBeat > 1.5 * this.liveness.heartbeatMs;
+    this.lastBeat = now;
+    if (this.heard || stalled) {
+      this.heard = false;
+      this.silentSince = now;
+    } else {
+      const silent = now - this.silentSince;
+      const busy = !this.liveness.peerRunsTasks || this.owed > 0;
+      const idleLimit = SILENT_HEARTBEATS * this.liveness.heartbeatMs;
+      const limit = !busy ? idleLimit : this.liveness.busyTimeoutMs === 0 ? Infinity : Math.max(this.liveness.busyTimeoutMs, idleLimit);
+      if (silent >= limit) {
+        const why = !busy
+          ? `it runs no task, so its WebSocket should have answered`
+          : this.liveness.peerRunsTasks
+            ? `it runs a task, and may be busy in synchronous code; if tasks block its event loop longer, raise busyTimeoutMs (${this.liveness.busyTimeoutMs} ms)`
+            : `busyTimeoutMs is ${this.liveness.busyTimeoutMs} ms`;
+        this.close(
+          new WsTransportError(
+            `nothing from ${this.peer} for ${silent} ms, not even a pong (pings every ${this.liveness.heartbeatMs} ms; ${why}): the connection, or a proxy on its path, stopped forwarding`,
+          ),
+        );
+        return;
+      }
+    }
+    this.ws.ping();
   }
 
   /**
@@ -134,6 +234,7 @@ export class WsChannel implements Channel {
     const write = receiver?.write;
     if (typeof write !== 'function' || socket.readableLength !== 0) return false;
     return readIntoSharedBuffer(socket, (buffer, bytes) => {
+      this.heard = true;
       const chunk = Buffer.allocUnsafe(bytes);
       buffer.copy(chunk, 0, 0, bytes);
       this.cork();
@@ -176,6 +277,7 @@ export class WsChannel implements Channel {
     for (let i = 0; i < last; i++) this.ws.send(chunks[i]!, MORE_FRAGMENTS);
     this.ws.send(chunks[last]!, LAST_FRAGMENT);
     if (gather) this.uncork();
+    if (frame.type === FrameType.Task || frame.type === FrameType.Everywhere) this.owed++;
   }
 
   /**
@@ -275,6 +377,8 @@ export class WsChannel implements Channel {
       this.close(new ProtocolError(`a WebSocket message from ${this.peer} does not hold exactly one frame (${bytes} bytes, ${this.decodedCount} whole frame(s))`));
       return;
     }
+    // Each Task and Everywhere is answered by one Result (a cancelled one too).
+    if ((frame.type === FrameType.Result || frame.type === FrameType.OversizedResult) && this.owed > 0) this.owed--;
     if (this.handler !== undefined) this.handler(frame);
     else this.early.push(frame);
   }

@@ -10,8 +10,8 @@ import { createSecureContext } from 'node:tls';
 import { ConfigError, type Channel, type Json, type Listener, type ListenOptions } from '@mirai-ts/core';
 import { zeroConfigCredentials } from '@mirai-ts/core/plugin';
 import { WebSocketServer } from 'ws';
-import { messageLimit, WsChannel } from './channel.js';
-import { DEFAULT_HEARTBEAT_MS } from './defaults.js';
+import { messageLimit, WsChannel, type Liveness } from './channel.js';
+import { DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_HEARTBEAT_MS } from './defaults.js';
 import { listenSettings, pemList, readOptionFile, type WsListenOptions, type WsTransportOptions } from './options.js';
 import { formatWsUrl, parseWsUrl } from './url.js';
 
@@ -31,7 +31,11 @@ export class WsListener implements Listener {
   static async open(url: string, base: WsTransportOptions, options: ListenOptions): Promise<WsListener> {
     const address = parseWsUrl(url);
     const settings = listenSettings(base, options);
-    const heartbeatMs = settings.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+    const liveness: Liveness = {
+      heartbeatMs: settings.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+      busyTimeoutMs: settings.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+      peerRunsTasks: true,
+    };
     let server: Server;
     let dialOptions: { [key: string]: Json } | undefined;
     if (address.secure) {
@@ -68,11 +72,11 @@ export class WsListener implements Listener {
     });
     const bound = (server.address() as AddressInfo).port;
     const listener = new WsListener(server, wss, formatWsUrl({ ...address, search: '' }, bound), dialOptions);
-    listener.serve(address.path, options, heartbeatMs);
+    listener.serve(address.path, options, liveness);
     return listener;
   }
 
-  private serve(path: string, options: ListenOptions, heartbeatMs: number): void {
+  private serve(path: string, options: ListenOptions, liveness: Liveness): void {
     const { server, wss } = this;
     server.on('connection', (socket: Socket) => {
       socket.setNoDelay(true);
@@ -92,7 +96,7 @@ export class WsListener implements Listener {
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
-        this.onChannel(new WsChannel(ws, req.socket, options.handshakeLimits, peerName(req), heartbeatMs));
+        this.onChannel(new WsChannel(ws, req.socket, options.handshakeLimits, peerName(req), liveness));
       });
     });
   }

@@ -34,9 +34,20 @@ export interface WsTransportOptions {
   readonly connectTimeoutMs?: number;
   /**
    * Each side sends a WebSocket ping this often (ms), so proxies that drop idle
-   * connections (nginx: 60 s) keep ours. Default 20000; 0 turns pings off.
+   * connections (nginx: 60 s) keep ours, and the answers show the path still forwards: a
+   * daemon with no task that stays silent for three heartbeats is lost (see `busyTimeoutMs`).
+   * Default 20000; 0 turns pings and the silence check off.
    */
   readonly heartbeatMs?: number;
+  /**
+   * How long a peer that may be busy may stay silent before its connection is declared lost,
+   * in ms: on the host, a daemon running a task (a task that blocks the daemon's event loop in
+   * synchronous code blocks its pongs too); on a daemon, the host (it may be busy in the
+   * application's code). A daemon with no task answers pings, and is lost after three silent
+   * heartbeats. Set it above the longest time a task blocks the event loop. Default 1800000
+   * (30 min); 0: never. Needs `heartbeatMs` > 0.
+   */
+  readonly busyTimeoutMs?: number;
 }
 
 /** Host-only options, from the profile's `listenOptions`: may hold the private key itself. */
@@ -52,14 +63,15 @@ export interface WsListenOptions {
   /** CA certificate(s), PEM, handed to daemons (launch commands carry it) with your own cert. */
   readonly ca?: string | readonly string[];
   readonly heartbeatMs?: number;
+  readonly busyTimeoutMs?: number;
 }
 
 /** What a daemon dials with: the transport's options under the profile's `dialOptions`. */
-export type WsDialOptions = Pick<WsTransportOptions, 'headers' | 'headersFile' | 'ca' | 'caFile' | 'servername' | 'connectTimeoutMs' | 'heartbeatMs'>;
+export type WsDialOptions = Pick<WsTransportOptions, 'headers' | 'headersFile' | 'ca' | 'caFile' | 'servername' | 'connectTimeoutMs' | 'heartbeatMs' | 'busyTimeoutMs'>;
 
-const TRANSPORT_KEYS = ['headers', 'headersFile', 'ca', 'caFile', 'servername', 'certFile', 'keyFile', 'connectTimeoutMs', 'heartbeatMs'] as const;
-const LISTEN_KEYS = ['cert', 'key', 'passphrase', 'certFile', 'keyFile', 'ca', 'heartbeatMs'] as const;
-const DIAL_KEYS = ['headers', 'headersFile', 'ca', 'caFile', 'servername', 'connectTimeoutMs', 'heartbeatMs'] as const;
+const TRANSPORT_KEYS = ['headers', 'headersFile', 'ca', 'caFile', 'servername', 'certFile', 'keyFile', 'connectTimeoutMs', 'heartbeatMs', 'busyTimeoutMs'] as const;
+const LISTEN_KEYS = ['cert', 'key', 'passphrase', 'certFile', 'keyFile', 'ca', 'heartbeatMs', 'busyTimeoutMs'] as const;
+const DIAL_KEYS = ['headers', 'headersFile', 'ca', 'caFile', 'servername', 'connectTimeoutMs', 'heartbeatMs', 'busyTimeoutMs'] as const;
 /** Keys core itself puts in listen and dial options. */
 const CORE_KEYS = new Set(['handshakeLimits', 'limits']);
 /** Headers the WebSocket handshake owns: setting them would break it. */
@@ -86,7 +98,7 @@ export function listenSettings(base: WsTransportOptions, options: Record<string,
   checkKeys(own, LISTEN_KEYS, 'wsTransport listen options');
   checkValues(own, 'wsTransport listen options');
   const merged: Record<string, unknown> = {};
-  for (const key of ['certFile', 'keyFile', 'heartbeatMs'] as const) if (base[key] !== undefined) merged[key] = base[key];
+  for (const key of ['certFile', 'keyFile', 'heartbeatMs', 'busyTimeoutMs'] as const) if (base[key] !== undefined) merged[key] = base[key];
   return { ...merged, ...own } as WsListenOptions;
 }
 
@@ -159,9 +171,9 @@ function checkValues(record: Record<string, unknown>, where: string): void {
     const v = record[key];
     if (v !== undefined && (typeof v !== 'string' || v === '')) throw new ConfigError(`${where}: '${key}' must be a non-empty string, got ${shown(v)}`);
   }
-  for (const key of ['connectTimeoutMs', 'heartbeatMs'] as const) {
+  for (const key of ['connectTimeoutMs', 'heartbeatMs', 'busyTimeoutMs'] as const) {
     const v = record[key];
-    const min = key === 'heartbeatMs' ? 0 : 1;
+    const min = key === 'connectTimeoutMs' ? 1 : 0;
     if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= min && v <= 2 ** 31 - 1)) {
       throw new ConfigError(`${where}: '${key}' must be a number of ms ${min === 0 ? '≥ 0' : '> 0'}, got ${shown(v)}`);
     }

@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import { ConfigError, type Channel, type DialOptions, type Json, type Listener, type ListenOptions, type Transport } from '@mirai-ts/core';
 import WebSocket from 'ws';
 import { messageLimit, WsChannel } from './channel.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HEARTBEAT_MS } from './defaults.js';
+import { DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HEARTBEAT_MS } from './defaults.js';
 import { WsTransportError } from './errors.js';
 import { WsListener } from './listener.js';
 import { checkTransportOptions, dialSettings, pemList, resolveHeaders, type WsTransportOptions } from './options.js';
@@ -101,7 +101,14 @@ async function dialWs(url: string, base: WsTransportOptions, options: DialOption
       settled = true;
       ws.removeAllListeners('error');
       // Created in the 'open' callback, so its message handler is in place before any message.
-      resolve(new WsChannel(ws, socket!, options.limits, peer, settings.heartbeatMs ?? DEFAULT_HEARTBEAT_MS));
+      // The host may be busy in the application's code (its event loop blocked) at any time:
+      // a daemon gives it busyTimeoutMs, not a few heartbeats (see Liveness).
+      const liveness = {
+        heartbeatMs: settings.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+        busyTimeoutMs: settings.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS,
+        peerRunsTasks: false,
+      };
+      resolve(new WsChannel(ws, socket!, options.limits, peer, liveness));
     });
   });
 }

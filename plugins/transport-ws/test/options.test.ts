@@ -46,6 +46,8 @@ describe('wsTransport options', () => {
     expect(t({ connectTimeoutMs: 0 })).toMatch(/'connectTimeoutMs' must be a number of ms > 0/);
     expect(t({ connectTimeoutMs: '5000' })).toMatch(/got "5000"/);
     expect(t({ heartbeatMs: Number.NaN })).toMatch(/got NaN/);
+    expect(t({ busyTimeoutMs: -5 })).toMatch(/'busyTimeoutMs' must be a number of ms ≥ 0, got -5/);
+    expect(t({ busyTimeout: 5 })).toMatch(/did you mean 'busyTimeoutMs'/);
     expect(t({ ca: 'not pem' })).toMatch(/'ca' must be a PEM certificate/);
     expect(t({ headers: { 'bad header': 'x' } })).toMatch(/not a valid HTTP header name/);
     expect(t({ headers: { 'Sec-WebSocket-Key': 'x' } })).toMatch(/belongs to the WebSocket handshake/);
