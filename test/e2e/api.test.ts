@@ -216,6 +216,37 @@ describe('collecting', () => {
     expect(await collectMirai([slow, fast])).toEqual(['slow', 'fast']);
     expect(await raceMirai([])).toBe(-1);
   });
+
+  it('leaves nothing behind on the mirai that lost a race', () => {
+    // In a process of its own (see below): a list raced while one of its mirai stays pending
+    // must not be kept alive by that mirai once the race is over.
+    const out = spawnSync(
+      process.execPath,
+      [
+        '--expose-gc',
+        '--input-type=module',
+        '-e',
+        `import { daemons, mirai, raceMirai } from '@mirai-ts/core';
+         await daemons({}); // listen only: tasks wait in the queue
+         const pending = mirai(() => 1);
+         const race = async () => {
+           const other = mirai(() => 2);
+           const list = [pending, other];
+           const ref = new WeakRef(list);
+           const won = raceMirai(list);
+           other.cancel();
+           return [await won, ref];
+         };
+         const [won, ref] = await race();
+         for (let i = 0; i < 2; i++) { await new Promise((r) => setTimeout(r, 20)); globalThis.gc(); }
+         console.log(JSON.stringify({ won, kept: ref.deref() !== undefined, pending: pending.unresolved }));
+         await daemons(0);`,
+      ],
+      { cwd: root, encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(out.status, out.stderr).toBe(0);
+    expect(JSON.parse(out.stdout)).toEqual({ won: 1, kept: false, pending: true });
+  });
 });
 
 describe('profiles and scopes', () => {

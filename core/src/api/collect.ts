@@ -47,13 +47,12 @@ export function raceMirai(list: readonly Mirai<unknown>[]): Promise<number> {
   const ready = list.findIndex((m) => !m.unresolved);
   if (ready >= 0) return Promise.resolve(ready);
   return new Promise((resolve) => {
-    let done = false;
-    list.forEach((m, i) =>
-      m._onSettled(() => {
-        if (done) return;
-        done = true;
-        resolve(i);
-      }),
-    );
+    const listeners = list.map((_, i) => (): void => {
+      // The first to settle wins; the others stop calling back, or a loop racing the same
+      // pending mirai would pile up a listener on each of them per call.
+      list.forEach((other, j) => other._offSettled(listeners[j]!));
+      resolve(i);
+    });
+    list.forEach((m, i) => m._onSettled(listeners[i]!));
   });
 }

@@ -140,6 +140,13 @@ export class Mirai<T = unknown> extends Promise<T> implements TaskOutcome {
     else (this.#listeners ??= []).push(listener);
   }
 
+  /** @internal Stops calling `listener` (given to {@link _onSettled}) once the mirai settles. */
+  _offSettled(listener: () => void): void {
+    const listeners = this.#listeners;
+    const i = listeners === undefined ? -1 : listeners.indexOf(listener);
+    if (i >= 0) listeners!.splice(i, 1);
+  }
+
   /** @internal */
   _retried(): void {
     this.#stateAndRetries += 1 << RETRY_SHIFT;
