@@ -11,15 +11,15 @@
  * means the peer's NATS connection is gone, and after `peerTimeoutMs` of that the channel
  * closes with a cause, so the dispatcher settles the peer's task with connection reset (19).
  */
-import type { Channel } from '@mirai-ts/core';
+import { ProtocolError, type Channel } from '@mirai-ts/core';
 import type { Frame, FrameLimits } from '@mirai-ts/core/plugin';
 import { encodeFrame, FrameDecoder } from '@mirai-ts/core/plugin';
 import type { Msg } from '@nats-io/transport-node';
 import type { Connection, ConnectionEvents } from './connection.js';
 import { describe } from './connection.js';
 import { NatsTransportError } from './errors.js';
-import type { Timing } from './options.js';
-import { asBuffer, closeMessage, DATA_HEADER_BYTES, MessageKind, packData, pingMessage, pongMessage, PongState, readPing, readPong } from './wire.js';
+import { MAX_TIMER_MS, type Timing } from './options.js';
+import { asBuffer, closeMessage, DATA_HEADER_BYTES, MessageKind, packData, pingMessage, pongMessage, PongState, readCloseReason, readPing, readPong } from './wire.js';
 
 export interface NatsChannelParams {
   readonly conn: Connection;
@@ -156,12 +156,12 @@ export class NatsChannel implements Channel, ConnectionEvents {
         const ping = readPing(data);
         if (ping === undefined) return;
         this.noRespondersSince = undefined;
-        this.acknowledged(ping.received);
+        if (!this.acknowledged(ping.received, 'Ping')) return;
         if (msg.reply) this.respond(msg, this.recvNext - 1);
         return;
       }
       case MessageKind.Close: {
-        const text = Buffer.from(data.subarray(1)).toString('utf8');
+        const text = readCloseReason(data);
         this.finish(text === '' ? undefined : new NatsTransportError(`${this.peer} closed the connection: ${text}`), false);
         return;
       }
@@ -218,12 +218,27 @@ export class NatsChannel implements Channel, ConnectionEvents {
     if (pending !== undefined) this.onClose(pending.reason);
   }
 
-  /** Trims what the peer has acknowledged. */
-  private acknowledged(received: number): void {
+  /**
+   * Trims what the peer has acknowledged (`received`: the last message it has, in order).
+   * The number comes from the peer, so it is checked first: NaN would stop all trimming (and
+   * `unacked` would grow without end), and a number past what was sent would drop messages
+   * the peer never got (its tasks would hang). Either closes the channel with a
+   * ProtocolError, and its tasks settle as with any lost peer. Returns false then.
+   */
+  private acknowledged(received: number, what: 'Ping' | 'Pong'): boolean {
+    const lastSent = this.sendNext - 1;
+    if (!Number.isSafeInteger(received) || received < 0 || received > lastSent) {
+      this.close(new ProtocolError(`${this.peer} broke the NATS channel protocol: its ${what} acknowledges message ${received}, but ${lastSent} were sent`));
+      return false;
+    }
+    // An acknowledgement older than one already seen is not a violation: a Pong (a reply, on
+    // the inbox subject, resolved a microtask later) can be handled after a later Ping.
     const n = Math.min(received - this.firstUnacked + 1, this.unacked.length);
-    if (n <= 0) return;
-    this.unacked.splice(0, n);
-    this.firstUnacked += n;
+    if (n > 0) {
+      this.unacked.splice(0, n);
+      this.firstUnacked += n;
+    }
+    return true;
   }
 
   private schedule(): void {
@@ -252,7 +267,8 @@ export class NatsChannel implements Channel, ConnectionEvents {
     if (this.probing) return;
     this.probing = true;
     const lastSent = this.sendNext - 1;
-    const timeout = Math.max(2 * this.timing.heartbeatMs, 2_000);
+    // Two heartbeats, at least 2 s, at most what a Node timer can hold.
+    const timeout = Math.min(Math.max(2 * this.timing.heartbeatMs, 2_000), MAX_TIMER_MS);
     let request: Promise<Msg>;
     try {
       request = conn.nc.request(this.sendSubject, pingMessage(lastSent, this.recvNext - 1), { timeout });
@@ -282,7 +298,7 @@ export class NatsChannel implements Channel, ConnectionEvents {
       return;
     }
     this.noRespondersSince = undefined;
-    this.acknowledged(pong.received);
+    if (!this.acknowledged(pong.received, 'Pong')) return;
     // The Ping followed everything up to lastSent on the same subject, so the peer had it
     // all unless the server lost some: send the rest again (duplicates are dropped).
     if (pong.received < lastSent) for (const message of [...this.unacked]) if (!this.publish(message)) return;

@@ -6,6 +6,7 @@
 import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { withTimeout } from '@mirai-ts/core/plugin';
 import { NatsTransportError } from './errors.js';
+import { MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES } from './wire.js';
 
 /** What a channel needs from its connection. */
 export interface ConnectionEvents {
@@ -39,12 +40,24 @@ export class Connection {
     } catch (err) {
       throw new NatsTransportError(`cannot connect to the NATS server ${server}: ${describe(err)}`, err);
     }
+    // Channels cut frames into messages of at most this size: a server stating a size no
+    // channel can work with (or none that is a whole number) is refused here, at once.
+    const maxPayload = nc.info?.max_payload;
+    if (maxPayload !== undefined && !(Number.isSafeInteger(maxPayload) && maxPayload >= MIN_MESSAGE_BYTES)) {
+      await nc.close().catch(() => {});
+      throw new NatsTransportError(`the NATS server ${server} states max_payload ${String(maxPayload)}; this transport needs a whole number of bytes >= ${MIN_MESSAGE_BYTES}`);
+    }
     return new Connection(nc, server);
   }
 
-  /** The server's max_payload: the largest message it accepts. */
+  /**
+   * The server's max_payload: the largest message it accepts (checked by `open`), capped at
+   * the largest size peers may state, so both sides use sizes the other accepts.
+   */
   get maxPayload(): number {
-    return this.nc.info?.max_payload ?? 1024 * 1024;
+    const stated = this.nc.info?.max_payload ?? 1024 * 1024;
+    // After a reconnect the server may state something else: never hand channels a fraction.
+    return Number.isSafeInteger(stated) && stated >= MIN_MESSAGE_BYTES ? Math.min(stated, MAX_MESSAGE_BYTES) : MIN_MESSAGE_BYTES;
   }
 
   get connected(): boolean {

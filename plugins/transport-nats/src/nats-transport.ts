@@ -3,13 +3,14 @@
  * The host and every daemon connect to the NATS server; the dispatcher stays in the host.
  */
 import type { Channel, DialOptions, Json, Listener, ListenOptions, Transport } from '@mirai-ts/core';
+import { show } from '@mirai-ts/core/plugin';
 import { NatsChannel } from './channel.js';
 import { Connection, describe } from './connection.js';
 import { NatsTransportError } from './errors.js';
 import { newChannelId, NatsListener, type ConnectReply, type ConnectRequest } from './listener.js';
 import { checkOptions, connectionOptions, mergeOptions, pickOptions, timingOf, type NatsTransportOptions } from './options.js';
 import { parseNatsUrl } from './url.js';
-import { DATA_HEADER_BYTES } from './wire.js';
+import { DATA_HEADER_BYTES, isMessageSize, MESSAGE_SIZE_EXPECTED } from './wire.js';
 
 /** The package daemons import to rebuild the transport. */
 export const PACKAGE_NAME = '@mirai-ts/transport-nats';
@@ -85,9 +86,18 @@ async function dialNats(url: string, base: NatsTransportOptions, dialOptions: Di
         err,
       );
     }
-    if (reply?.ok !== true) throw new NatsTransportError(`the host at ${url} refused the connection: ${reply?.error ?? 'no reason given'}`);
-    const hostMax = typeof reply.maxPayload === 'number' && reply.maxPayload > DATA_HEADER_BYTES ? reply.maxPayload : conn.maxPayload;
-    channel.maxStreamBytes = Math.min(conn.maxPayload, hostMax, options.maxMessageBytes ?? Infinity) - DATA_HEADER_BYTES;
+    if (reply?.ok !== true) {
+      const why = typeof reply?.error === 'string' ? reply.error.slice(0, 512) : 'no reason given';
+      throw new NatsTransportError(`the host at ${url} refused the connection: ${why}`);
+    }
+    // Whoever answers on the connect subject is not yet proven to be the host (the handshake
+    // comes later): check the size it states before cutting frames by it.
+    if (!isMessageSize(reply.maxPayload)) {
+      const err = new NatsTransportError(`the host at ${url} sent a bad connect reply: maxPayload must be ${MESSAGE_SIZE_EXPECTED}, got ${show(reply.maxPayload)}`);
+      channel.close(err); // tells the other side, and releases the connection
+      throw err;
+    }
+    channel.maxStreamBytes = Math.min(conn.maxPayload, reply.maxPayload, options.maxMessageBytes ?? Infinity) - DATA_HEADER_BYTES;
     channel.start();
     return channel;
   } catch (err) {

@@ -5,9 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '@mirai-ts/core';
-import { checkOptions as checkOptionKeys, is, show, type OptionRules } from '@mirai-ts/core/plugin';
+import { checkOptions as checkOptionKeys, is, show, type OptionRule, type OptionRules } from '@mirai-ts/core/plugin';
 import { credsAuthenticator, nkeyAuthenticator, type Authenticator } from '@nats-io/transport-node';
 import type { NodeConnectionOptions } from '@nats-io/transport-node';
+import { MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES } from './wire.js';
 
 /** TLS to the NATS server (not between host and daemons: NATS carries that traffic). */
 export interface NatsTlsOptions {
@@ -54,7 +55,7 @@ export interface NatsTransportOptions {
   readonly tls?: boolean | NatsTlsOptions;
   /** Client name shown by the server's monitoring. Default `mirai-host` / `mirai-daemon`. */
   readonly name?: string;
-  /** How often each side checks on the other, in ms. Default 1000. */
+  /** How often each side checks on the other, in ms (a whole number, at most 2^31 - 1, as every `…Ms`). Default 1000. */
   readonly heartbeatMs?: number;
   /**
    * A peer whose NATS connection has been gone this long (ms) is treated as dead: its
@@ -69,7 +70,10 @@ export interface NatsTransportOptions {
   readonly reconnectTimeoutMs?: number;
   /** How long a daemon waits for the host to answer its connect request, in ms. Default 10000. */
   readonly connectTimeoutMs?: number;
-  /** Largest NATS message this transport sends, in bytes (capped by the server's max_payload). */
+  /**
+   * Largest NATS message this transport sends, in bytes: a whole number from 1024 to 64 MiB
+   * (and capped by the server's max_payload).
+   */
   readonly maxMessageBytes?: number;
 }
 
@@ -89,11 +93,36 @@ const KNOWN_KEYS = new Set<string>([...STRING_KEYS, ...NUMBER_KEYS, 'tls']);
 /** Options whose values a message must not show: a password, a token, a seed, a private key. */
 const SECRET_KEYS = new Set<string>(['pass', 'token', 'nkeySeed', 'key']);
 
+/** Keys core itself puts in listen and dial options (next to the profile's own). */
+const CORE_KEYS = new Set<string>(['handshakeLimits', 'limits']);
+
+/** The longest a Node timer can wait; a longer one fires after 1 ms, every time. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** A whole number from `min` to `max`; `unit` names what it counts. */
+const wholeBetween =
+  (min: number, max: number, unit: string): OptionRule =>
+  (value) =>
+    typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max ? undefined : `a whole number of ${unit} from ${min} to ${max}`;
+
+/**
+ * Each number option's rule: milliseconds that a timer can hold, and a message size that
+ * cannot cut a frame into tiny pieces (`maxMessageBytes: 9` sent empty messages forever).
+ */
+const NUMBER_RULES: Record<(typeof NUMBER_KEYS)[number], OptionRule> = {
+  heartbeatMs: wholeBetween(1, MAX_TIMER_MS, 'milliseconds'),
+  peerTimeoutMs: wholeBetween(1, MAX_TIMER_MS, 'milliseconds'),
+  reconnectTimeoutMs: wholeBetween(1, MAX_TIMER_MS, 'milliseconds'),
+  connectTimeoutMs: wholeBetween(1, MAX_TIMER_MS, 'milliseconds'),
+  maxMessageBytes: wholeBetween(MIN_MESSAGE_BYTES, MAX_MESSAGE_BYTES, 'bytes'),
+};
+
 /**
  * Which keys exist, for core's `checkOptions` (an unknown key gets "did you mean" and the known
- * ones); the values are checked by checkValues, which does not show secrets.
+ * ones), with the number rules; the other values are checked by checkValues, which does not
+ * show secrets.
  */
-const KEY_RULES: OptionRules = Object.fromEntries([...KNOWN_KEYS].map((key) => [key, is.any]));
+const KEY_RULES: OptionRules = { ...Object.fromEntries([...KNOWN_KEYS].map((key) => [key, is.any])), ...NUMBER_RULES };
 const TLS_KEY_RULES: OptionRules = Object.fromEntries([...TLS_STRING_KEYS, ...TLS_BOOLEAN_KEYS].map((key) => [key, is.any]));
 
 /** Validates options given to `natsTransport()`; unknown keys and wrong types are errors. */
@@ -106,12 +135,15 @@ export function checkOptions(options: unknown): NatsTransportOptions {
 }
 
 /**
- * The NATS options found among core's listen or dial options (which also hold core's own
- * keys such as `limits`): per-side overrides, e.g. a daemon-only NATS user.
+ * The NATS options among core's listen or dial options: per-side overrides, e.g. a
+ * daemon-only NATS user. Core's own keys (`limits`, `handshakeLimits`) are dropped; any other
+ * key must be a NATS option, so a typo (`tsl`, `passFlie`) is an error, not a daemon that
+ * quietly connects without TLS or credentials.
  */
 export function pickOptions(options: Record<string, unknown>, where: string): NatsTransportOptions {
   const picked: Record<string, unknown> = {};
-  for (const key of Object.keys(options)) if (KNOWN_KEYS.has(key) && options[key] !== undefined) picked[key] = options[key];
+  for (const key of Object.keys(options)) if (!CORE_KEYS.has(key) && options[key] !== undefined) picked[key] = options[key];
+  checkOptionKeys(where, picked, KEY_RULES);
   checkValues(picked, where);
   return picked as NatsTransportOptions;
 }
@@ -123,16 +155,11 @@ function shown(key: string, value: unknown): string {
   return `${kind} (not shown: a secret)`;
 }
 
+/** Checks what core's `checkOptions` (numbers, known keys) does not: strings, TLS, pairs. */
 function checkValues(record: Record<string, unknown>, where: string): void {
   for (const key of STRING_KEYS) {
     const v = record[key];
     if (v !== undefined && (typeof v !== 'string' || v === '')) throw new ConfigError(`${where}: option '${key}' must be a non-empty string, got ${shown(key, v)}`);
-  }
-  for (const key of NUMBER_KEYS) {
-    const v = record[key];
-    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0)) {
-      throw new ConfigError(`${where}: option '${key}' must be a positive number, got ${show(v)}`);
-    }
   }
   const tls = record.tls;
   if (tls !== undefined && typeof tls !== 'boolean') {

@@ -117,6 +117,47 @@ describe.skipIf(!enabled)('NATS channels', () => {
     expect(seenB).toEqual([2]);
   });
 
+  it('a host whose NATS connection is closed for good (auth refused after a restart) says why, and listens again once it can', async () => {
+    // Its own server: the configuration changes under the connected host.
+    const own = await NatsServer.start({ config: '# no authorization\n' });
+    const at = `${own.url}/reopen`;
+    const listener = await natsTransport({ heartbeatMs: 100 }).listen(at, { handshakeLimits: DEFAULT_LIMITS });
+    try {
+      const dropped: string[] = [];
+      listener.onDropped = (peer, why) => dropped.push(`${peer}: ${why}`);
+      await own.stop();
+      own.setConfig('authorization { token: "not-the-hosts" }\n');
+      await own.restart();
+      // nats.js gives up after the same authorization error twice in a row.
+      await until(() => dropped.length > 0, 20_000, 'the listener to report its lost connection');
+      expect(dropped[0]).toMatch(/^the NATS server nats:\/\/127\.0\.0\.1:\d+: the connection to the NATS server .* closed: .*authoriz.*; no daemon can connect to .*\/reopen until the host connects again/i);
+      await own.stop();
+      own.setConfig('# no authorization again\n');
+      await own.restart();
+      // The listener opens a new connection (waits of 1 s, 2 s, 4 s, …): a daemon gets through.
+      const accepted = new Promise<Channel>((resolve) => (listener.onChannel = resolve));
+      let daemon: Channel | undefined;
+      const deadline = Date.now() + 45_000;
+      while (daemon === undefined) {
+        try {
+          daemon = await natsTransport().dial(at, { limits: DEFAULT_LIMITS });
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+          expect((err as Error).message).toMatch(/no mirai-ts host is listening|cannot connect to the NATS server/);
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+      cleanups.push(() => daemon.close());
+      const got = new Promise<number>((resolve) => (daemon.onFrame = (f) => resolve(f.id)));
+      (await accepted).send(frame(FrameType.Task, 5, []));
+      expect(await got).toBe(5);
+      daemon.close();
+    } finally {
+      await listener.close();
+      await own.dispose();
+    }
+  }, 90_000);
+
   it('a daemon that the host has forgotten is told to close (host restarted on the same scope)', async () => {
     const at = url();
     const { listener, daemon } = await pair({ heartbeatMs: 100 }, at);

@@ -134,6 +134,15 @@ export class NatsServer {
     running.delete(child);
   }
 
+  /**
+   * Replaces the configuration file (servers started with `config` only); the next
+   * `restart()` uses it, e.g. to turn authentication on under connected clients.
+   */
+  setConfig(text: string): void {
+    if (!this.argv.includes('-c')) throw new Error('setConfig: this server was started without a config');
+    writeFileSync(join(this.dir, 'server.conf'), text);
+  }
+
   /** Starts the server again on the same port (after `stop()` or `kill()`). */
   async restart(): Promise<void> {
     if (this.child !== undefined) await this.stop();

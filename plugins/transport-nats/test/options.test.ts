@@ -1,7 +1,7 @@
 /** URL parsing, option validation and message packing: no server needed. */
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '@mirai-ts/core';
-import { natsTransport, parseNatsUrl } from '@mirai-ts/transport-nats';
+import { natsTransport, NatsTransportError, parseNatsUrl } from '@mirai-ts/transport-nats';
 import { DATA_HEADER_BYTES, packData } from '../src/wire.js';
 
 describe('NATS URLs', () => {
@@ -55,14 +55,33 @@ describe('natsTransport options', () => {
 
   it('rejects unknown options and wrong types with a ConfigError', () => {
     expect(() => natsTransport({ usr: 'x' } as never)).toThrow(/^natsTransport\(options\): unknown option 'usr'; did you mean 'user'\? \(known: prefix, user, /);
-    expect(() => natsTransport({ heartbeatMs: -1 })).toThrow("natsTransport(options): option 'heartbeatMs' must be a positive number, got -1");
-    expect(() => natsTransport({ heartbeatMs: '500' as never })).toThrow("option 'heartbeatMs' must be a positive number, got '500' (a string)");
+    expect(() => natsTransport({ heartbeatMs: -1 })).toThrow("natsTransport(options): option 'heartbeatMs' must be a whole number of milliseconds from 1 to 2147483647, got -1");
+    expect(() => natsTransport({ heartbeatMs: '500' as never })).toThrow("option 'heartbeatMs' must be a whole number of milliseconds from 1 to 2147483647, got '500' (a string)");
     expect(() => natsTransport({ user: 7 as never })).toThrow("natsTransport(options): option 'user' must be a non-empty string, got 7");
     expect(() => natsTransport({ tls: { caFiel: 'x' } as never })).toThrow(/^natsTransport\(options\): tls: unknown option 'caFiel'; did you mean 'caFile'\?/);
     expect(() => natsTransport({ tls: 'yes' as never })).toThrow("option 'tls' must be true, false or an object, got 'yes' (a string)");
     expect(() => natsTransport({ pass: 'x' })).toThrow(/a password needs 'user'/);
     expect(() => natsTransport({ token: 'a', tokenFile: 'b' })).toThrow(/not both/);
     expect(() => natsTransport('x' as never)).toThrow(ConfigError);
+  });
+
+  it('numbers must be whole and in range: timers a Node timer can hold, messages of at least 1 KiB', () => {
+    const ms = 'a whole number of milliseconds from 1 to 2147483647';
+    // Above 2^31 - 1 ms, a Node timer fires after 1 ms: a heartbeat every millisecond.
+    for (const key of ['heartbeatMs', 'peerTimeoutMs', 'reconnectTimeoutMs', 'connectTimeoutMs'] as const) {
+      expect(() => natsTransport({ [key]: 2 ** 31 })).toThrow(`natsTransport(options): option '${key}' must be ${ms}, got 2147483648`);
+      expect(() => natsTransport({ [key]: 1.5 })).toThrow(`option '${key}' must be ${ms}, got 1.5`);
+      expect(() => natsTransport({ [key]: Number.NaN })).toThrow(`option '${key}' must be ${ms}, got NaN`);
+      expect(() => natsTransport({ [key]: 0 })).toThrow(ConfigError);
+      expect(natsTransport({ [key]: 2 ** 31 - 1 }).options[key]).toBe(2 ** 31 - 1);
+    }
+    // 9 bytes left no room for data after the header: the first send looped forever.
+    const bytes = 'a whole number of bytes from 1024 to 67108864';
+    expect(() => natsTransport({ maxMessageBytes: 9 })).toThrow(`natsTransport(options): option 'maxMessageBytes' must be ${bytes}, got 9`);
+    expect(() => natsTransport({ maxMessageBytes: 1023 })).toThrow(`got 1023`);
+    expect(() => natsTransport({ maxMessageBytes: 4096.5 })).toThrow(`option 'maxMessageBytes' must be ${bytes}, got 4096.5`);
+    expect(() => natsTransport({ maxMessageBytes: Infinity })).toThrow(ConfigError);
+    expect(natsTransport({ maxMessageBytes: 1024 }).options.maxMessageBytes).toBe(1024);
   });
 
   it('never shows a secret in a message, only what kind of value it was', () => {
@@ -90,5 +109,11 @@ describe('Data messages', () => {
     const stream = Buffer.concat(messages.map((m) => m.subarray(DATA_HEADER_BYTES)));
     expect([...stream]).toEqual([1, 2, 3, ...Array.from({ length: 10 }, (_, i) => 10 + i), 99]);
     expect(messages.every((m) => m[0] === 1)).toBe(true);
+  });
+
+  it('refuse a size that is not a whole number >= 1 instead of looping', () => {
+    const chunks = [new Uint8Array(100)];
+    for (const size of [0, -1, 1e-7, 1.5, Number.NaN, Infinity]) expect(() => packData(chunks, size), String(size)).toThrow(NatsTransportError);
+    expect(packData(chunks, 1)).toHaveLength(100);
   });
 });
