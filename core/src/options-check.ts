@@ -13,7 +13,7 @@ export type OptionRule = (value: unknown) => string | undefined;
 export type OptionRules = Readonly<Record<string, OptionRule>>;
 
 /** The longest a Node timer can wait; longer ones fire at once. */
-const MAX_TIMER_MS = 2_147_483_647;
+export const MAX_TIMER_MS = 2_147_483_647;
 
 const rule =
   (expected: string, ok: (value: unknown) => boolean): OptionRule =>
@@ -31,6 +31,8 @@ export const is = {
   signal: rule('an AbortSignal', (v) => v instanceof AbortSignal),
   /** Milliseconds: a number >= 0 that a timer can hold (at most 2^31 - 1, about 24.8 days). */
   ms: rule(`a number of milliseconds from 0 to ${MAX_TIMER_MS}`, (v) => typeof v === 'number' && v >= 0 && v <= MAX_TIMER_MS),
+  /** A daemon's time limit (`idletime`, `walltime`): as `timeout`, or Infinity for none. */
+  limitMs: rule(`a number of milliseconds > 0 and ≤ ${MAX_TIMER_MS}, or Infinity (no limit)`, (v) => v === Infinity || (typeof v === 'number' && v > 0 && v <= MAX_TIMER_MS)),
   /** A timeout: as `ms`, but > 0. */
   timeout: rule(`a number of milliseconds > 0 and ≤ ${MAX_TIMER_MS}`, (v) => typeof v === 'number' && v > 0 && v <= MAX_TIMER_MS),
   /** A whole number, any sign (a seed). */

@@ -139,6 +139,29 @@ describe('mirai-daemon command', () => {
       expect(await bad.exit, spin).toBe(13);
       expect(stderr).toContain(`--spin must be a number of µs from 0 to 1000, got '${spin}'`);
     }
+    const refusals: [string, string][] = [
+      ['--cleanup=no', "--cleanup must be true or false, got 'no'"],
+      ['--maxtasks=1.5', "--maxtasks must be a whole number ≥ 1, or Infinity, got '1.5'"],
+      // Node fires a timer of more than 2^31 - 1 ms after 1 ms: the daemon would leave at once.
+      ['--idletime=3e9', "--idletime must be a number of ms > 0 and ≤ 2147483647, or Infinity, got '3e9'"],
+      ['--walltime=', "--walltime must be a number of ms > 0 and ≤ 2147483647, or Infinity, got ''"],
+      ['--secret-file=/nonexistent/mirai-secret', 'cannot read --secret-file /nonexistent/mirai-secret: ENOENT'],
+    ];
+    for (const [flag, message] of refusals) {
+      const bad = startDaemon('ipc:///nowhere.sock', flag);
+      let stderr = '';
+      bad.child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      expect(await bad.exit, flag).toBe(13);
+      expect(stderr, flag).toContain(message);
+    }
+  });
+
+  it('daemons() refuses a time limit a timer cannot hold', async () => {
+    const month = 30 * 24 * 3_600_000;
+    await expect(daemons(1, { walltime: month })).rejects.toThrow(`daemons(): option 'walltime' must be a number of milliseconds > 0 and ≤ 2147483647, or Infinity (no limit), got ${month}`);
+    await expect(daemons(1, { idletime: 0 })).rejects.toThrow(/option 'idletime' must be a number of milliseconds > 0/);
+    await daemons(1, { walltime: Infinity, idletime: Infinity });
+    expect(await mirai(() => 'no limits')).toBe('no limits');
   });
 
   it('takes --spin: a daemon polls for its next task with its event loop turning (0: it never does)', async () => {

@@ -60,6 +60,21 @@ describe('observability with real daemons', () => {
     expect(plain.traceparent).toBeUndefined();
   });
 
+  it('takes instrumentation options beyond the handshake limit in Init, and refuses ones Init cannot carry', async () => {
+    // 17 000 characters: more than the 16 KiB a handshake frame may hold (daemons refused such an Init as a wrong secret).
+    const tag = 'x'.repeat(17_000);
+    await daemons(1, { instrumentation: [{ ref: { specifier: fixture, exportName: 'captureTrace', options: { tag } } }] });
+    setTraceContextProvider(() => ({ traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' }));
+    const seen = (await mirai(() => (globalThis as { __miraiSeen?: { tag: string } }).__miraiSeen)) as { tag: string };
+    setTraceContextProvider(undefined);
+    expect(seen.tag).toBe(tag);
+    await daemons(0);
+    const huge = 'x'.repeat(1_100_000);
+    await expect(daemons(1, { instrumentation: [{ ref: { specifier: fixture, exportName: 'captureTrace', options: { huge } } }] })).rejects.toThrow(
+      /refs and options come to \d+ bytes, more than daemons take in Init \(1048576\)/,
+    );
+  });
+
   it('publishes the same task lifecycle for a sync profile, run in this process', async () => {
     const queued = listen(MiraiChannel.taskQueued);
     const assigned = listen(MiraiChannel.taskAssigned);

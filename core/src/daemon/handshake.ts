@@ -12,6 +12,7 @@ import {
   DEFAULT_LIMITS,
   frame,
   FrameType,
+  INIT_LIMITS,
   jsonSegment,
   PROTOCOL_VERSION,
   readJsonSegment,
@@ -62,6 +63,9 @@ export function daemonHandshake(
       const why = reason ? ` (${reason.message})` : '';
       if (stage === 'challenge') {
         fail(new ProtocolError(`the host closed the connection before its Challenge${why}: ${NOT_MIRAI_HOST}`), DaemonExit.ProtocolError);
+      } else if (reason instanceof ProtocolError) {
+        // This side closed it: the host's Init broke the protocol (too large, malformed), which says nothing of the secret.
+        fail(new ProtocolError(`the host's Init was refused${why}`), DaemonExit.ProtocolError);
       } else {
         fail(new AuthError(`the host refused this daemon's proof${why}: wrong secret, or a host of another protocol version`), DaemonExit.AuthFailed);
       }
@@ -87,6 +91,7 @@ export function daemonHandshake(
           };
           clearTimeout(timer);
           channel.send(frame(FrameType.Hello, 0, [jsonSegment(hello)]));
+          channel.setLimits(INIT_LIMITS);
           stage = 'init';
           return;
         }

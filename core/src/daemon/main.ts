@@ -9,11 +9,12 @@ import { parseArgs } from 'node:util';
 import { SECRET_ENV } from '../wire/auth.js';
 import { runDaemon } from './loop.js';
 import { MAX_DAEMON_SPIN_US } from './next-task-poll.js';
+import { MAX_TIMER_MS } from '../options-check.js';
 import { DaemonExit } from '../wire/exit-codes.js';
 import { loadTransport } from './load-transport.js';
 import type { PluginRef, Transport } from '../transport.js';
 
-const USAGE = `usage: mirai-daemon <url> [--autoexit=true|false|finish] [--cleanup=false] [--output] [--task-tags]
+const USAGE = `usage: mirai-daemon <url> [--autoexit=true|false|finish] [--cleanup=true|false] [--output] [--task-tags]
        [--idletime=ms] [--walltime=ms] [--maxtasks=n] [--watchdog=true|false] [--spin=µs]
        [--secret-file=path | --secret-stdin]
        [--transport=<json plugin ref>] [--dial-options=<json>]
@@ -25,11 +26,29 @@ function fail(message: string): never {
   process.exit(DaemonExit.BadOptions);
 }
 
-function numberOption(value: string | undefined, name: string): number | undefined {
+/** `--idletime`, `--walltime`: ms a timer can hold (Node fires a longer one after 1 ms), or Infinity. */
+function limitOption(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!(n > 0)) fail(`--${name} must be a positive number, got '${value}'`);
+  if (!(value.trim() !== '' && (n === Infinity || (n > 0 && n <= MAX_TIMER_MS)))) fail(`--${name} must be a number of ms > 0 and ≤ ${MAX_TIMER_MS}, or Infinity, got '${value}'`);
   return n;
+}
+
+/** `--maxtasks`: a whole number ≥ 1, or Infinity. */
+function countOption(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!(value.trim() !== '' && (n === Infinity || (Number.isSafeInteger(n) && n >= 1)))) fail(`--${name} must be a whole number ≥ 1, or Infinity, got '${value}'`);
+  return n;
+}
+
+/** The secret file's first line; a file that cannot be read is a bad option (exit 13), not a crash. */
+function readSecretFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    return fail(`cannot read --secret-file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }
 
 function jsonOption<T>(value: string | undefined, name: string): T | undefined {
@@ -75,7 +94,7 @@ async function main(): Promise<void> {
   if (url === undefined || positionals.length > 1) fail('expected exactly one URL');
   if (values['secret-file'] !== undefined && values['secret-stdin']) fail('give --secret-file or --secret-stdin, not both');
   const secret = values['secret-file']
-    ? readFileSync(values['secret-file'], 'utf8').trim()
+    ? readSecretFile(values['secret-file'])
     : values['secret-stdin']
       ? readFileSync(0, 'utf8').split('\n')[0]!.trim()
       : process.env[SECRET_ENV];
@@ -85,6 +104,7 @@ async function main(): Promise<void> {
   if (!['true', 'false', 'finish'].includes(autoexitText)) fail(`--autoexit must be true, false or finish`);
   const autoexit = autoexitText === 'finish' ? 'finish' : autoexitText === 'true';
   if (values.watchdog !== undefined && !['true', 'false'].includes(values.watchdog)) fail('--watchdog must be true or false');
+  if (values.cleanup !== undefined && !['true', 'false'].includes(values.cleanup)) fail(`--cleanup must be true or false, got '${values.cleanup}'`);
   const spin = values.spin === undefined ? undefined : Number(values.spin);
   if (spin !== undefined && !(values.spin!.trim() !== '' && spin >= 0 && spin <= MAX_DAEMON_SPIN_US)) {
     fail(`--spin must be a number of µs from 0 to ${MAX_DAEMON_SPIN_US}, got '${values.spin}'`);
@@ -108,9 +128,9 @@ async function main(): Promise<void> {
     autoexit,
     cleanup: values.cleanup !== 'false',
     output: values['task-tags'] === true ? 'host' : (values.output ?? false),
-    idletime: numberOption(values.idletime, 'idletime'),
-    walltime: numberOption(values.walltime, 'walltime'),
-    maxtasks: numberOption(values.maxtasks, 'maxtasks'),
+    idletime: limitOption(values.idletime, 'idletime'),
+    walltime: limitOption(values.walltime, 'walltime'),
+    maxtasks: countOption(values.maxtasks, 'maxtasks'),
     spin,
     launchId,
     watchdog: wantWatchdog

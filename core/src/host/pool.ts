@@ -11,7 +11,7 @@ import { transportFor } from '../transports/builtin.js';
 import { withTimeout } from '../util/with-timeout.js';
 import { newSecret } from '../wire/auth.js';
 import type { DaemonOptions } from '../wire/daemon-args.js';
-import { FrameType, HANDSHAKE_LIMITS, type Frame } from '../wire/frame.js';
+import { FrameType, HANDSHAKE_LIMITS, INIT_LIMITS, jsonSegment, type Frame } from '../wire/frame.js';
 import type { SerializerRef } from '../wire/messages.js';
 import { firstStream, StreamSequence, type StreamState } from '../wire/random-stream.js';
 import { buildTaskFrame, type TaskParam } from '../wire/task-frame.js';
@@ -92,7 +92,7 @@ export class DaemonPool implements ComputePool {
 
   /** Listens at the profile's URL. */
   static async open(settings: ProfileSettings): Promise<DaemonPool> {
-    serializerRefs(settings); // fail early on serializers daemons cannot load
+    checkInitSize(serializerRefs(settings), settings); // fail early on serializers daemons cannot load
     const transport = transportFor(settings.url, settings.transports);
     let listener: Listener;
     try {
@@ -445,6 +445,21 @@ function serializerRefs(settings: ProfileSettings): SerializerRef[] {
     }
     return { tag: s.tag, ref: s.ref };
   });
+}
+
+/**
+ * Daemons take an Init of at most INIT_LIMITS (it names the serializers and instrumentation
+ * they load, with their options): refuse settings that would not fit, here, rather than have
+ * every daemon refuse its Init.
+ */
+function checkInitSize(serializers: readonly SerializerRef[], settings: ProfileSettings): void {
+  // The rest of Init (proof, id, random stream, result limit) takes well under 1 KiB.
+  const bytes = jsonSegment({ serializers, instrumentation: settings.instrumentation }).byteLength + 1024;
+  if (bytes > INIT_LIMITS.maxFrameBytes) {
+    throw new ConfigError(
+      `the serializers' and instrumentation's refs and options come to ${bytes} bytes, more than daemons take in Init (${INIT_LIMITS.maxFrameBytes}): pass large settings another way (a file the plugin reads)`,
+    );
+  }
 }
 
 /** Why listening failed, in words, with the system's code. */

@@ -196,8 +196,9 @@ export const DAEMON_OPTION_RULES: OptionRules = {
   cleanup: is.boolean,
   output: is.oneOf(true, false, 'host'),
   watchdog: is.boolean,
-  idletime: is.positive,
-  walltime: is.positive,
+  // Node fires a timer of more than 2^31 - 1 ms after 1 ms: the daemon would leave at once.
+  idletime: is.limitMs,
+  walltime: is.limitMs,
   maxtasks: is.whole(1, true),
   spin: is.between(0, MAX_DAEMON_SPIN_US, 'µs'),
   // Flags only (`--max-old-space-size=32`): they go on the node command line before the daemon script.

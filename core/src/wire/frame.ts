@@ -119,6 +119,13 @@ export function segmentBytes(segments: readonly Uint8Array[]): number {
 /** Limits before a peer has proved the secret: only handshake frames fit. */
 export const HANDSHAKE_LIMITS: FrameLimits = { maxFrameBytes: 16 * 1024, maxSegments: 4 };
 
+/**
+ * What a daemon takes as the host's Init, once it has sent its Hello: Init names the
+ * serializers and instrumentation daemons load, with their options, which can outgrow the
+ * handshake's 16 KiB. The host refuses settings whose Init would not fit (daemons()).
+ */
+export const INIT_LIMITS: FrameLimits = { maxFrameBytes: 1024 * 1024, maxSegments: 4 };
+
 /** Limits after the handshake. A single segment is at most 4 GiB − 1 (u32 length). */
 export const DEFAULT_LIMITS: FrameLimits = { maxFrameBytes: 2 ** 40, maxSegments: 65_536 };
 

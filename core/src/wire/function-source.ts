@@ -199,8 +199,8 @@ function capitalize(text: string): string {
 
 /**
  * Rewrites `import(` calls to `__mirai_import(` so that bare specifiers resolve from the
- * host's working directory rather than from this package. Strings, template literals and
- * comments are skipped.
+ * host's working directory rather than from this package. Strings, template literals,
+ * comments and regular expression literals are skipped (a `/"/` must not start a string).
  */
 export function rewriteDynamicImports(source: string): string {
   if (!source.includes('import')) return source;
@@ -210,6 +210,9 @@ export function rewriteDynamicImports(source: string): string {
   let i = 0;
   const braceStack: number[] = []; // template nesting: depth of `${` braces
   let depth = 0;
+  // What came last, to tell a regular expression from a division: a punctuator, or a word.
+  let prev = '';
+  let word = '';
   while (i < n) {
     const c = source[i]!;
     if (c === '/' && source[i + 1] === '/') {
@@ -218,32 +221,77 @@ export function rewriteDynamicImports(source: string): string {
     } else if (c === '/' && source[i + 1] === '*') {
       const end = source.indexOf('*/', i + 2);
       i = end < 0 ? n : end + 2;
+    } else if (c === '/' && startsRegExp(prev, word)) {
+      i = skipRegExp(source, i + 1);
+      prev = 'a'; // a value: a `/` after it divides
+      word = '';
     } else if (c === "'" || c === '"') {
       i++;
       while (i < n && source[i] !== c) i += source[i] === '\\' ? 2 : 1;
       i++;
+      prev = c;
+      word = '';
     } else if (c === '`') {
       i = skipTemplate(source, i + 1, braceStack, depth);
-    } else if (c === '{') {
-      depth++;
-      i++;
-    } else if (c === '}') {
-      if (braceStack.length > 0 && braceStack[braceStack.length - 1] === depth) {
-        braceStack.pop();
-        i = skipTemplate(source, i + 1, braceStack, depth);
-      } else {
-        depth--;
-        i++;
+      prev = c;
+      word = '';
+    } else if (c === '}' && braceStack.length > 0 && braceStack[braceStack.length - 1] === depth) {
+      braceStack.pop();
+      i = skipTemplate(source, i + 1, braceStack, depth);
+      prev = '`';
+      word = '';
+    } else if (/[\w$]/.test(c)) {
+      const start = i;
+      while (i < n && /[\w$]/.test(source[i]!)) i++;
+      word = source.slice(start, i);
+      prev = 'a';
+      if (word === 'import' && isCallBoundary(source, start)) {
+        out += source.slice(last, start) + '__mirai_import';
+        last = i;
       }
-    } else if (c === 'i' && source.startsWith('import', i) && isCallBoundary(source, i)) {
-      out += source.slice(last, i) + '__mirai_import';
-      i += 6;
-      last = i;
     } else {
+      if (c === '{') depth++;
+      else if (c === '}') depth--;
+      if (!/\s/.test(c)) {
+        prev = c;
+        word = '';
+      }
       i++;
     }
   }
   return out + source.slice(last);
+}
+
+/** Words after which a `/` starts a regular expression rather than divides. */
+const BEFORE_EXPRESSION = new Set(['return', 'typeof', 'instanceof', 'in', 'of', 'new', 'delete', 'void', 'throw', 'case', 'do', 'else', 'yield', 'await']);
+
+/**
+ * Whether a `/` after `prev` (the last punctuator, or 'a' after a word, number, string or
+ * closing bracket) starts a regular expression: after an operator, an opening bracket, a
+ * comma, a semicolon, a block's `}` or an expression keyword it does; after a value it divides.
+ */
+function startsRegExp(prev: string, word: string): boolean {
+  if (prev === 'a') return BEFORE_EXPRESSION.has(word);
+  return prev !== ')' && prev !== ']' && prev !== "'" && prev !== '"' && prev !== '`';
+}
+
+/** Skips a regular expression literal's body from `i` (after its `/`), its flags too. */
+function skipRegExp(source: string, i: number): number {
+  const n = source.length;
+  let inClass = false;
+  while (i < n) {
+    const c = source[i]!;
+    if (c === '\\') i += 2;
+    else if (c === '\n') return i; // not a regular expression after all: leave the line
+    else {
+      i++;
+      if (c === '[') inClass = true;
+      else if (c === ']') inClass = false;
+      else if (c === '/' && !inClass) break;
+    }
+  }
+  while (i < n && /[a-z]/i.test(source[i]!)) i++;
+  return i;
 }
 
 /** Skips template text from `i` up to its end or to a `${`, whose depth it records. */

@@ -31,6 +31,16 @@ describe('function source', () => {
     expect(out).toContain('import.meta');
   });
 
+  it('skips regular expression literals: a quote or slash in one starts nothing, and divisions stay code', () => {
+    const src = "async () => { const re = /\"/; const s = \"please import(x) \" + re.source; const q = /[/'`]/g.test(s) ? 4 / 2 : 1; const m = await import('z'); return typeof /import(1)/ === 'object' ? m : s; }";
+    const out = rewriteDynamicImports(src);
+    expect(out).toContain('"please import(x) "'); // inside a string, after the regexp /"/
+    expect(out).toContain("/[/'`]/g.test(s) ? 4 / 2 : 1"); // a class with a slash and quotes; a division
+    expect(out).toContain("await __mirai_import('z')");
+    expect(out).toContain('typeof /import(1)/'); // a regexp after a keyword
+    expect(new Function(`return (${out})`)).not.toThrow(); // still valid code
+  });
+
   it('explains free variables and toolchain helpers', () => {
     expect(explainReferenceError('rate is not defined')).toMatch(/uses 'rate', which it was not given/);
     expect(explainReferenceError('__awaiter is not defined')).toMatch(/target/);
