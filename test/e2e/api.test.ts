@@ -427,7 +427,7 @@ describe('daemon lifecycle', () => {
   });
 
   it('refuses bad daemon options with a clear error', async () => {
-    await expect(daemons(1, { idletime: -5 })).rejects.toThrow(/option 'idletime' must be a number > 0/);
+    await expect(daemons(1, { idletime: -5 })).rejects.toThrow(/option 'idletime' must be a number of milliseconds > 0 and ≤ 2147483647, or Infinity/);
     await expect(daemons(1, { autoexit: 'sometimes' as never })).rejects.toThrow(/option 'autoexit' must be one of true, false, 'finish'/);
     await expect(daemons(-1)).rejects.toThrow(/whole number/);
   });

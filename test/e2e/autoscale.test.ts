@@ -121,6 +121,15 @@ describe('autoscaling with local daemons', () => {
     expect(await mirai(() => 2)).toBe(2);
   });
 
+  it('scale(n) down under a backlog: daemons above n leave as they answer, not once the queue is empty', async () => {
+    const h = await daemons(3, { log: quiet });
+    const tasks = Array.from({ length: 30 }, () => mirai(() => new Promise((resolve) => setTimeout(() => resolve(1), 100))));
+    scale(1);
+    expect(await waitFor(() => h.connections === 1, 5_000, 5)).toBe(true);
+    expect(status()!.awaiting).toBeGreaterThan(10); // the backlog was still there
+    expect(await Promise.all(tasks)).toEqual(Array.from({ length: 30 }, () => 1));
+  });
+
   it('escalates a task that runs a small daemon out of memory to the bigger profile, where it succeeds', async () => {
     await daemons(1, { profile: 'small', nodeOptions: ['--max-old-space-size=32'], log: quiet });
     await daemons(1, { profile: 'bigger', log: quiet });

@@ -109,7 +109,7 @@ describe('the options of the other calls', () => {
     await daemons({ url: localUrl() });
     expect((await configError(() => launchLocal('2' as unknown as number))).message).toMatch(/^launchLocal\(n\): n must be a number, got the string '2'/);
     expect((await configError(() => launchLocal(1, { maxtask: 2 } as never))).message).toMatch(/^launchLocal\(\): unknown option 'maxtask'; did you mean 'maxtasks'\?/);
-    expect((await configError(() => launchLocal(1, { idletime: 'abc' } as never))).message).toMatch(/option 'idletime' must be a number > 0/);
+    expect((await configError(() => launchLocal(1, { idletime: 'abc' } as never))).message).toMatch(/option 'idletime' must be a number of milliseconds > 0 and ≤ 2147483647, or Infinity/);
     expect((await configError(() => launchRemote(0))).message).toMatch(/whole number ≥ 1, got 0/);
     expect((await configError(() => launchRemote(1, {} as never))).message).toMatch(/remote must be a launcher/);
     expect((await configError(() => remoteConfig({ comand: 'ssh' } as never))).message).toMatch(/^remoteConfig\(\): unknown option 'comand'; did you mean 'command'\?/);

@@ -132,8 +132,16 @@ class DaemonRun {
   private readonly startedAt = Date.now();
   private idleTimer: NodeJS.Timeout | undefined;
   private wallTimer: NodeJS.Timeout | undefined;
-  /** Set once the daemon has announced it is leaving: the exit code to use. */
+  /**
+   * Set once the daemon is leaving (its Final result, or Bye, is sent or on its way): the exit
+   * code to use. From then on it starts no task: the host takes back what it sent and did not
+   * get an answer for, and gives it to other daemons (protocol.md, "Leaving (Final and Bye)").
+   */
   private leaving: number | undefined;
+  /** Results still being encoded (an async serializer): a Bye waits until they have left. */
+  private unsent = 0;
+  /** A Bye waiting for those results: the host takes Bye to mean every task started was answered. */
+  private heldBye: ByeMessage | undefined;
   /** The globals kept between tasks (`cleanup`), and the removal of those a task left. */
   private readonly globals = new TaskGlobals();
   /** A task ended since the globals were last cleaned (see globalsToClean). */
@@ -223,6 +231,8 @@ class DaemonRun {
     switch (f.type) {
       case FrameType.Task:
       case FrameType.Everywhere:
+        // Sent before the host heard of our Final or Bye: it takes the task back, unanswered.
+        if (this.leaving !== undefined) return;
         this.clearIdle();
         this.nextTaskPoll.taskArrived();
         this.queue.push(f);
@@ -346,7 +356,11 @@ class DaemonRun {
       if (everywhere) this.globals.take();
       else this.globalsToClean();
     }
-    if (this.leaving !== undefined) return; // wait for the host's Exit
+    if (this.leaving !== undefined) {
+      // The tasks held here never start: the host takes them back when the Final result comes.
+      this.queue.length = 0;
+      return; // wait for the host's Exit
+    }
     if (this.queue.length > 0) this.runNext();
     else {
       this.armIdle();
@@ -360,7 +374,11 @@ class DaemonRun {
       return;
     }
     if (value instanceof ChunkOutcomes) {
-      this.sendChunk(id, value, flags);
+      const sending = this.sendChunk(id, value, flags);
+      if (sending !== undefined) {
+        this.unsent++;
+        void sending.then(this.resultSent, this.resultSent);
+      }
       return;
     }
     // No closures on this path: it runs for every task.
@@ -372,9 +390,16 @@ class DaemonRun {
       return;
     }
     if (encoded instanceof Promise) {
+      this.unsent++;
       encoded.then(
-        (segments) => this.sendSegments(id, segments, flags),
-        (err: unknown) => this.sendError(id, err, flags),
+        (segments) => {
+          this.sendSegments(id, segments, flags);
+          this.resultSent();
+        },
+        (err: unknown) => {
+          this.sendError(id, err, flags);
+          this.resultSent();
+        },
       );
     } else {
       this.sendSegments(id, encoded, flags);
@@ -399,19 +424,34 @@ class DaemonRun {
     this.sendSegments(id, encodeError(err), flags | FrameFlag.Error);
   }
 
-  /** A chunk's Result: every value in one payload when they all encode, else one per item. */
-  private sendChunk(id: number, value: ChunkOutcomes, flags: number): void {
-    const perItem = (): void => {
+  /**
+   * A chunk's Result: every value in one payload when they all encode, else one per item. A
+   * promise when an async serializer encodes: resolved once the Result has been sent.
+   */
+  private sendChunk(id: number, value: ChunkOutcomes, flags: number): Promise<void> | undefined {
+    const perItem = (): Promise<void> | undefined => {
       const items = value.encode(this.serializers);
-      if (items instanceof Promise) void items.then((done) => this.sendSegments(id, batchResultSegments(done), flags | FrameFlag.Batch));
-      else this.sendSegments(id, batchResultSegments(items), flags | FrameFlag.Batch);
+      if (items instanceof Promise) return items.then((done) => this.sendSegments(id, batchResultSegments(done), flags | FrameFlag.Batch));
+      this.sendSegments(id, batchResultSegments(items), flags | FrameFlag.Batch);
+      return undefined;
     };
-    const sendWhole = (whole: Uint8Array[] | undefined): void =>
-      whole === undefined ? perItem() : this.sendSegments(id, batchWholeSegments(whole), flags | FrameFlag.Batch);
+    const sendWhole = (whole: Uint8Array[] | undefined): Promise<void> | undefined => {
+      if (whole === undefined) return perItem();
+      this.sendSegments(id, batchWholeSegments(whole), flags | FrameFlag.Batch);
+      return undefined;
+    };
     const whole = value.encodeWhole(this.serializers);
-    if (whole instanceof Promise) void whole.then(sendWhole);
-    else sendWhole(whole);
+    return whole instanceof Promise ? whole.then(sendWhole) : sendWhole(whole);
   }
+
+  /** A result encoded asynchronously has been sent: a Bye held for it may go now. */
+  private readonly resultSent = (): void => {
+    this.unsent--;
+    if (this.unsent > 0 || this.heldBye === undefined) return;
+    const bye = this.heldBye;
+    this.heldBye = undefined;
+    this.channel.send(frame(FrameType.Bye, 0, [jsonSegment(bye)]));
+  };
 
   private onDisconnect(reason: Error | undefined): void {
     const autoexit = this.config.autoexit ?? true;
@@ -483,12 +523,18 @@ class DaemonRun {
     return wall !== undefined && Date.now() - this.startedAt >= wall;
   }
 
-  /** Tells the host we are leaving; it answers Exit once nothing is in flight to us. */
+  /**
+   * Tells the host we are leaving (nothing runs now). From here on no task starts: the host
+   * takes back the tasks it sent that we did not answer, so Bye goes only once the result of
+   * every task we ran has been sent (an async serializer may still be encoding one). The host
+   * answers Exit.
+   */
   private leave(code: number, reason: ByeMessage['reason']): void {
     if (this.leaving !== undefined || this.running !== undefined) return;
     this.leaving = code;
     const bye: ByeMessage = { reason };
-    this.channel.send(frame(FrameType.Bye, 0, [jsonSegment(bye)]));
+    if (this.unsent > 0) this.heldBye = bye;
+    else this.channel.send(frame(FrameType.Bye, 0, [jsonSegment(bye)]));
   }
 
   /**

@@ -61,6 +61,8 @@ export class DaemonConnection {
   watchdog: Channel | undefined;
   /** Position in the FIFO scheduler's queue of daemons with room; -1 when not in it. */
   queuePosition = -1;
+  /** Set once Exit was sent. */
+  private exitSent = false;
   /** The launch that started this daemon, when this host started it. */
   launch: { readonly handle: LaunchHandle; readonly kind: string } | undefined;
 
@@ -93,8 +95,13 @@ export class DaemonConnection {
     this.channel.send(frame(FrameType.Cancel, taskId, []));
   }
 
-  /** Tells the daemon to exit; from then on its disconnection is the normal end. */
+  /**
+   * Tells the daemon to exit; from then on its disconnection is the normal end. Once: a daemon
+   * retired by the host may say Bye at the same time, and both ends call for an Exit.
+   */
   sendExit(): void {
+    if (this.exitSent) return;
+    this.exitSent = true;
     this.channel.peerLeaving?.();
     this.channel.send(frame(FrameType.Exit, 0, []));
   }

@@ -98,6 +98,12 @@ export class Dispatcher implements TaskCanceller {
    */
   private readonly refillAt: number;
   private closed = false;
+  /** Why the profile closed: the message of the ConnectionResetError its tasks settle with. */
+  private closedReason = '';
+  /** Daemons in state 'ready' (connected, taking tasks), kept as they change: read per answer. */
+  private ready = 0;
+  /** Daemons wanted (`scale(n)`); Infinity: no target. See {@link Dispatcher.setTarget}. */
+  private target = Infinity;
   /**
    * The last small task fulfilled with a small value, kept alive (with its mirai) on purpose.
    * V8 holds the shapes ("maps") of objects weakly: at a full GC with no task alive, the
@@ -188,6 +194,11 @@ export class Dispatcher implements TaskCanceller {
    * nothing, when the queue is at the profile's limit.
    */
   submit(task: HostTask): void {
+    if (this.closed) {
+      // Built after the reset (an async serializer finished late): nothing would ever run it.
+      this.refuseClosed(task);
+      return;
+    }
     const { maxQueued, maxQueuedBytes } = this.settings;
     const bytes = task.bytes;
     if (!this.queueRoom.admit(bytes)) {
@@ -220,9 +231,20 @@ export class Dispatcher implements TaskCanceller {
    */
   retire(conn: DaemonConnection): boolean {
     if (!conn.free || conn.setup.length > 0) return false;
-    conn.state = 'leaving';
+    this.markLeaving(conn);
     conn.sendExit();
     return true;
+  }
+
+  /**
+   * Sets the number of daemons the profile wants (`scale(n)`; Infinity for none, the default).
+   * While more daemons are connected, one that answers a task leaves (as {@link retire} does)
+   * instead of taking the next: a backlog does not keep a scaled-down profile at its old size.
+   * It finishes the tasks it holds (with `prefetch`) first. Idle daemons above the target are
+   * the autoscaler's to retire.
+   */
+  setTarget(target: number): void {
+    this.target = target;
   }
 
   /** Resolves once there is room for one more task, reserved for the caller's next submission. */
@@ -280,6 +302,8 @@ export class Dispatcher implements TaskCanceller {
    * with the copies there are).
    */
   everywhere<T extends TaskOutcome>(taskFrame: Frame, makeOutcome: () => T, min = 0): Promise<T[]> {
+    // Built after the reset (an async serializer finished late): no daemon will ever run it.
+    if (this.closed) return Promise.reject(new ConnectionResetError(this.closedReason));
     return new Promise((resolve) => {
       const copies: T[] = [];
       let initial = true;
@@ -318,6 +342,7 @@ export class Dispatcher implements TaskCanceller {
   async close(reason: string, sayExit: (conn: DaemonConnection) => boolean = () => true): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.closedReason = reason;
     clearInterval(this.keepAlive);
     // Its value is not kept past the profile's end.
     if (this.lastFulfilled !== undefined) this.lastFulfilled = undefined;
@@ -367,6 +392,7 @@ export class Dispatcher implements TaskCanceller {
 
   private connected(conn: DaemonConnection, hello: HelloMessage, admitted: Admitted): void {
     conn.admit(this.nextDaemonId++, hello);
+    this.ready++;
     admitted.accept(conn.id, this.hooks.serializerRefs, { stream: this.hooks.daemonStream?.(), instrumentation: this.settings.instrumentation, maxResultBytes: this.settings.maxResultBytes });
     conn.channel.setLimits(this.sessionLimits);
     conn.channel.onFrame = (f) => this.receive(conn, f);
@@ -421,9 +447,9 @@ export class Dispatcher implements TaskCanceller {
         else this.unexpected(conn, f);
         return;
       case FrameType.Bye:
-        conn.state = 'leaving';
-        this.daemonEvent(channels.daemonLeaving, conn);
-        if (conn.inflight.size === 0) conn.sendExit();
+        // The daemon sends Bye once every task it started has been answered: it never starts
+        // any task still in flight to it.
+        this.departing(conn, conn.inflight.takeAll());
         return;
       default:
         this.unexpected(conn, f);
@@ -459,6 +485,9 @@ export class Dispatcher implements TaskCanceller {
    * not running, which disconnects it.
    */
   private answered(conn: DaemonConnection, f: Frame): HostTask | undefined {
+    // A Final answer: the daemon starts nothing after it, so the tasks sent to it after this one
+    // never ran (it drops them). Taken first, while the answered task still marks where they start.
+    const unrun = (f.flags & FrameFlag.Final) !== 0 ? conn.inflight.takeSentAfter(f.id) : undefined;
     const task = conn.inflight.take(f.id);
     if (task === undefined) {
       this.settings.log('warn', `profile '${this.settings.name}': daemon ${conn.id} answered unknown task ${f.id}; disconnecting it`);
@@ -470,11 +499,13 @@ export class Dispatcher implements TaskCanceller {
     if (task.timing !== undefined) task.timing.bytesReceived = f.type === FrameType.OversizedResult ? (f as OversizedResult).bytes : segmentBytes(f.segments);
     // Give the daemon its next task first, then decode this result: the daemon works while
     // the host settles.
-    if ((f.flags & FrameFlag.Final) !== 0) {
-      conn.state = 'leaving';
-      this.daemonEvent(channels.daemonLeaving, conn);
-    }
-    if (conn.state === 'leaving') {
+    if (unrun !== undefined) {
+      this.departing(conn, unrun);
+    } else if (conn.state === 'leaving') {
+      if (conn.inflight.size === 0) conn.sendExit();
+    } else if (this.ready > this.target) {
+      // Scaled down under a backlog: this daemon leaves rather than take the next task.
+      this.markLeaving(conn);
       if (conn.inflight.size === 0) conn.sendExit();
     } else if (conn.inflight.size <= this.refillAt) {
       this.scheduler.release(conn);
@@ -486,10 +517,62 @@ export class Dispatcher implements TaskCanceller {
     return task;
   }
 
+  /**
+   * A daemon said it is leaving (a Final result, or Bye): it is given nothing more, and `unrun`,
+   * the tasks sent to it that it will never start (it drops them, unanswered), go back at the
+   * head of the queue in the order they were sent, for other daemons. They never ran, so this
+   * is no retry: their `retry` and crash budgets stay as they were. An `everywhere()` copy among
+   * them fails with a connection reset, as when its daemon disconnects first (each daemon that
+   * joins later gets its own). Exit follows once every task it started has been answered.
+   */
+  private departing(conn: DaemonConnection, unrun: readonly HostTask[]): void {
+    this.markLeaving(conn);
+    this.daemonEvent(channels.daemonLeaving, conn);
+    let requeued = 0;
+    for (let i = unrun.length - 1; i >= 0; i--) {
+      const task = unrun[i]!;
+      this.executing--;
+      task.runs--; // sent, never started: a crash under it later is its first run's
+      if (task.settled) continue; // cancelled meanwhile: settled then
+      if (task.type === FrameType.Everywhere) {
+        this.completed++;
+        this.fail(task, new ConnectionResetError(`daemon ${conn.id} left before it ran everywhere() task ${task.id}`));
+        continue;
+      }
+      task.daemon = undefined;
+      this.queue.unshift(task);
+      this.queuedBytes += task.bytes;
+      requeued++;
+    }
+    if (this.queuedBytes > this.peakQueuedBytes) this.peakQueuedBytes = this.queuedBytes;
+    if (conn.inflight.size === 0) conn.sendExit();
+    if (requeued === 0) return;
+    this.settings.log('info', `profile '${this.settings.name}': daemon ${conn.id} is leaving; ${requeued} task(s) it had not started go back to the queue`);
+    this.drain();
+    this.hooks.onDemand?.();
+  }
+
+  /** A ready daemon stops taking tasks (it, or the host, ended it); it is told Exit apart. */
+  private markLeaving(conn: DaemonConnection): void {
+    if (conn.state !== 'ready') return;
+    conn.state = 'leaving';
+    this.ready--;
+  }
+
+  /** Fails a task submitted to a closed profile, as the reset failed the tasks queued then. */
+  private refuseClosed(task: HostTask): void {
+    task.settled = true;
+    this.completed++;
+    task.outcome._reject(new ConnectionResetError(this.closedReason));
+  }
+
   private disconnected(conn: DaemonConnection, reason: Error | undefined): void {
     const was = conn.state;
     conn.state = 'gone';
+    if (was === 'ready') this.ready--;
     this.links.delete(conn);
+    // Now, not when a drain reaches it: with daemons coming and going, those would pile up.
+    this.scheduler.remove(conn);
     conn.watchdog?.close();
     if (reason && !this.closed && !conn.retired) {
       this.settings.log('warn', `profile '${this.settings.name}': daemon ${conn.id} disconnected: ${reason.message}`);

@@ -66,6 +66,33 @@ export class InflightTasks {
     return this.values().map((t) => t.id);
   }
 
+  /**
+   * Removes the tasks sent after the one with this id and returns them, in the order they were
+   * sent; none when no task has this id. For a daemon's Final answer: a daemon runs its tasks in
+   * the order they were sent and starts none after its Final one, so these never ran.
+   */
+  takeSentAfter(id: number): HostTask[] {
+    const at = this.#indexOf(id);
+    if (at < 0) return [];
+    const ring = this.#ring;
+    const mask = ring.length - 1;
+    const later: HostTask[] = [];
+    for (let i = at + 1; i < this.#size; i++) {
+      const slot = (this.#head + i) & mask;
+      later.push(ring[slot]!);
+      ring[slot] = undefined;
+    }
+    this.#size = at + 1;
+    return later;
+  }
+
+  /** Removes every task and returns them, in the order they were sent. */
+  takeAll(): HostTask[] {
+    const all = this.values();
+    this.clear();
+    return all;
+  }
+
   clear(): void {
     this.#ring.fill(undefined);
     this.#head = 0;

@@ -295,6 +295,8 @@ export class DaemonPool implements ComputePool {
     // A fixed profile scaled by hand: min 0, max unbounded, never scaled down by idleness alone.
     this.autoscaler ??= this.newAutoscaler({ min: 0, max: Number.MAX_SAFE_INTEGER, idle: Infinity });
     this.autoscaler.scale(target);
+    // Under a backlog no daemon is idle: the dispatcher retires those above a target by hand as they answer.
+    this.dispatcher.setTarget(target === 'auto' ? Infinity : target);
   }
 
   // -------------------------------------------------------------------------

@@ -33,6 +33,8 @@ export interface Scheduler {
   setupAdded(conn: DaemonConnection, state: SchedulingState): void;
   /** Assigns work while there is work and a daemon to take it. */
   drain(state: SchedulingState): void;
+  /** A daemon left: forget it (once per departure, not per task). */
+  remove(conn: DaemonConnection): void;
 }
 
 /**
@@ -50,14 +52,39 @@ export class FifoScheduler implements Scheduler {
    * Daemons with room for a task, in the order they got it, each at most once. O(1) at either
    * end: with thousands of daemons, assigning a task costs the same as with ten.
    */
-  private readonly idle = new TaskQueue<DaemonConnection>();
+  private idle = new TaskQueue<DaemonConnection>();
   /** Daemons with `everywhere()` copies still to send: checked first, and only they. */
   private readonly withSetup = new Set<DaemonConnection>();
+  /**
+   * Removals from `idle` since it was last rebuilt. A removal leaves an empty slot that only a
+   * drain reaching it frees (with `prefetch: 1` daemons are taken from the top, so slots under
+   * an idle daemon stay); rebuilding once they outnumber the daemons bounds them, at O(1) per
+   * removal on average.
+   */
+  private removals = 0;
 
   constructor(private readonly depth = 1) {}
 
+  /** Daemons it holds now (with room for a task, or set-up to send): what `remove` keeps bounded. */
+  get held(): number {
+    let n = this.idle.size;
+    for (const conn of this.withSetup) if (!this.idle.has(conn)) n++;
+    return n;
+  }
+
   release(conn: DaemonConnection): void {
     if (!this.idle.has(conn)) this.idle.push(conn);
+  }
+
+  remove(conn: DaemonConnection): void {
+    this.withSetup.delete(conn);
+    if (!this.idle.remove(conn)) return;
+    if (++this.removals <= REBUILD_AFTER || this.removals <= this.idle.size) return;
+    // The daemons still here, in the same order, in a queue without the empty slots.
+    const kept = this.idle.drainAll();
+    this.idle = new TaskQueue<DaemonConnection>();
+    for (const c of kept) this.idle.push(c);
+    this.removals = 0;
   }
 
   setupAdded(conn: DaemonConnection): void {
@@ -87,12 +114,19 @@ export class FifoScheduler implements Scheduler {
   }
 }
 
+/** Empty slots the FIFO scheduler's queue of daemons may hold before it is rebuilt. */
+const REBUILD_AFTER = 64;
+
 /** Direct mode: round-robin over connected daemons, which queue tasks themselves. */
 export class DirectScheduler implements Scheduler {
   private turn = 0;
 
   release(): void {
     // Daemons queue their own work: being free changes nothing here.
+  }
+
+  remove(): void {
+    // It holds no daemon: each drain reads the connected ones.
   }
 
   setupAdded(conn: DaemonConnection, state: SchedulingState): void {
