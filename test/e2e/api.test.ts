@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
@@ -9,6 +11,7 @@ import {
   everywhere,
   info,
   launchLocal,
+  LaunchError,
   MapElementError,
   mirai,
   MiraiError,
@@ -317,6 +320,36 @@ describe('modes', () => {
     const pid = await mirai(() => process.pid);
     expect(pid).not.toBe(process.pid);
   });
+
+  it('one-off processes: a launch that fails costs the task first in line, never leaves one pending', async () => {
+    // The first daemon process to start stalls, then exits before it connects; the next one
+    // connects at once and takes the first task in the queue, whichever launch it came from.
+    const dir = mkdtempSync(join(tmpdir(), 'mirai-ephemeral-'));
+    const preload = join(dir, 'first-fails.cjs');
+    writeFileSync(
+      preload,
+      [
+        "const fs = require('node:fs');",
+        'let first = false;',
+        `try { fs.closeSync(fs.openSync(${JSON.stringify(join(dir, 'lock'))}, 'wx')); first = true; } catch {}`,
+        'if (first) { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500); process.exit(3); }',
+      ].join('\n'),
+    );
+    const before = process.env.NODE_OPTIONS;
+    process.env.NODE_OPTIONS = `${before ?? ''} --require=${preload}`.trim();
+    try {
+      const a = mirai(() => 'a');
+      const b = mirai(() => 'b');
+      const settled = await Promise.allSettled([a, b]);
+      // Both settled: one ran, and the other ran too or failed with the launch's error.
+      expect(settled.some((r) => r.status === 'fulfilled')).toBe(true);
+      for (const r of settled) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(LaunchError);
+    } finally {
+      if (before === undefined) delete process.env.NODE_OPTIONS;
+      else process.env.NODE_OPTIONS = before;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 20_000);
 });
 
 describe('daemon lifecycle', () => {

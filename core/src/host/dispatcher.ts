@@ -247,6 +247,20 @@ export class Dispatcher implements TaskCanceller {
     this.target = target;
   }
 
+  /**
+   * Settles the task first in the queue with `error`: a daemon launched for the queue failed to
+   * start, so the task that would have run on it next fails, not one already running. False
+   * when no task waits (each found a daemon: the failure costs none).
+   */
+  failFirstQueued(error: MiraiError): boolean {
+    const task = this.queue.shift();
+    if (task === undefined) return false;
+    this.dequeued(task);
+    this.completed++;
+    this.fail(task, error);
+    return true;
+  }
+
   /** Resolves once there is room for one more task, reserved for the caller's next submission. */
   room(): Promise<void> {
     return this.queueRoom.wait();

@@ -26,7 +26,10 @@ export class EphemeralPool implements Pick<ComputePool, 'submit'> {
       (pool) => {
         if (cancelled) return;
         submitted = built instanceof Promise ? pool.submitLater(request, built) : pool.submitFrame(request, built);
-        pool.launch(1).catch((err: MiraiError) => submitted?.cancel(err));
+        // Any one-off daemon takes the task first in the queue, not the one it was launched
+        // for: a launch that fails fails the task first in line then (the one that would have
+        // run on it), not this one, which may be running on another's daemon.
+        pool.launch(1).catch((err: MiraiError) => pool.failFirstQueued(err));
       },
       (err: MiraiError) => request.outcome._reject(err),
     );

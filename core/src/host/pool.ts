@@ -289,6 +289,11 @@ export class DaemonPool implements ComputePool {
    * Sets the number of daemons by hand: more are launched, idle ones above it leave at once,
    * busy ones when they finish. `'auto'` goes back to the `autoscale` settings.
    */
+  /** Settles the first queued task with `error` (see Dispatcher.failFirstQueued). */
+  failFirstQueued(error: MiraiError): boolean {
+    return this.dispatcher.failFirstQueued(error);
+  }
+
   scale(target: number | 'auto'): void {
     if (this.closed) throw new LaunchError(`profile '${this.name}' was reset`);
     if (target === 'auto' && this.settings.autoscale === undefined) throw new ConfigError(`scale('auto'): profile '${this.name}' has no autoscale settings`);
