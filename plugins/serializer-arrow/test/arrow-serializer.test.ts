@@ -13,7 +13,10 @@ import {
   Vector,
   vectorFromArray,
 } from 'apache-arrow';
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
+import { ConfigError, SerializationError } from '@mirai-ts/core';
+import { encodePayload } from '@mirai-ts/core/plugin';
 import { ARROW_TAG, arrowRows, arrowSerializer } from '../src/index.js';
 import { everyType, stringToInt } from './cases.js';
 
@@ -125,6 +128,43 @@ describe('arrowSerializer', () => {
     const foreign = new Table2();
     expect(ser.claims(foreign)).toBe(true);
     expect(() => ser.encode(foreign as never)).toThrow(/another copy of apache-arrow/);
+  });
+
+  it("refuses values of apache-arrow's CommonJS build (a second copy) on the host, naming the cause and the fix", async () => {
+    const cjs = createRequire(import.meta.url)('apache-arrow') as typeof import('apache-arrow');
+    expect(cjs.Table).not.toBe(Table); // require() loads Arrow.node.js, import Arrow.node.mjs: two copies
+    const table = new cjs.Table({ a: cjs.vectorFromArray([1, 2, 3], new cjs.Int32()) }).concat(new cjs.Table({ a: cjs.vectorFromArray([4], new cjs.Int32()) }));
+    expect(table instanceof Table).toBe(true); // Arrow's Symbol.hasInstance: why instanceof cannot tell them apart
+    const cause = /^this (Table|RecordBatch|Vector) comes from the CommonJS build of apache-arrow \(require\('apache-arrow'\)\), while @mirai-ts\/serializer-arrow uses its ES module build \(import\): two copies of apache-arrow.*Fix: load apache-arrow one way/;
+    for (const value of [table, table.batches[0]!, table.getChild('a')!]) {
+      expect(ser.claims(value)).toBe(true);
+      expect(() => ser.encode(value)).toThrow(cause);
+    }
+    expect(() => ser.rows!(table)).toThrow(cause);
+    // Through core, as mirai() sends arguments: a SerializationError naming where the value sat; nothing is sent.
+    const error = await Promise.resolve()
+      .then(() => encodePayload({ data: { t: table } }, [ser], 'args'))
+      .then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+    expect(error).toBeInstanceOf(SerializationError);
+    expect((error as SerializationError).path).toBe('args.data.t');
+    expect((error as Error).message).toMatch(/CommonJS build of apache-arrow/);
+    // The same values made by this copy still travel.
+    expect(arrowRows(roundTrip(new Table({ a: vectorFromArray([1, 2, 3], new Int32()) })))).toEqual([{ a: 1 }, { a: 2 }, { a: 3 }]);
+  });
+
+  it('refuses options, as it takes none yet: a ConfigError naming the option and its value', () => {
+    const refused = (options: unknown, message: RegExp) => {
+      expect(() => arrowSerializer(options as never)).toThrow(ConfigError);
+      expect(() => arrowSerializer(options as never)).toThrow(message);
+    };
+    refused({ foo: 1 }, /^arrowSerializer\(\): unknown option 'foo' \(got 1\); it takes no options yet$/);
+    refused(42, /^arrowSerializer\(\): options must be an object, got 42$/);
+    refused(null, /^arrowSerializer\(\): options must be an object, got null$/);
+    expect(arrowSerializer(undefined).ref?.options).toEqual({});
+    expect(arrowSerializer({}).ref?.options).toEqual({});
   });
 
   it('splits tables into rows of plain values for miraiMap', () => {

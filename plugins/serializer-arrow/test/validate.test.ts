@@ -2,11 +2,11 @@
  * The IPC checker refuses each kind of lie with a DeserializationError that names the claim.
  * Each case forges one field of a valid stream, found by its (distinctive) value.
  */
-import { Dictionary, Int32, Table, Utf8, vectorFromArray } from 'apache-arrow';
+import { Dictionary, Field, Int32, List, makeData, Null, RecordBatch, Schema, Struct, Table, Utf8, vectorFromArray } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
 import { DeserializationError } from '@mirai-ts/core';
 import { arrowSerializer } from '../src/index.js';
-import { checkIpcFile } from '../src/validate/index.js';
+import { checkIpcFile, contiguous, IpcChecker } from '../src/validate/index.js';
 
 const ser = arrowSerializer();
 
@@ -52,6 +52,16 @@ const ints = () => stream(new Table({ i: vectorFromArray(Int32Array.from({ lengt
 function fieldNode(bytes: Uint8Array): number {
   return find(bytes, 77, 8).find((at) => find(bytes, 0, 8, at + 8)[0] === at + 8 && bytes[at - 4] === 1)!;
 }
+
+/** A table of `batches` record batches of `rows` rows each, in one Null column: no body bytes at all. */
+function nullBatches(batches: number, rows: number): Table {
+  const schema = new Schema([new Field('n', new Null(), true)]);
+  const batch = () => new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: rows, nullCount: 0, children: [makeData({ type: new Null(), length: rows })] }));
+  return new Table(Array.from({ length: batches }, batch));
+}
+
+/** The checker's bound for a stream of `bytes` bytes: 8 rows per byte plus 1 Mi rows. */
+const rowBound = (bytes: number) => 8 * bytes + (1 << 20);
 
 describe('the Arrow IPC checker', () => {
   it('refuses a column longer than the received bytes could hold, before anything allocates it', () => {
@@ -106,5 +116,68 @@ describe('the Arrow IPC checker', () => {
     const file = new Uint8Array(Buffer.from('ARROW1\0\0' + '\0'.repeat(16) + '\xff\xff\xff\x7fARROW1', 'latin1'));
     refused(() => checkIpcFile(file, 'polars'), /^polars: the file footer claims 2147483647 bytes/);
     refused(() => checkIpcFile(new Uint8Array(20), 'polars'), /^polars: not an Arrow IPC file/);
+  });
+
+  it('bounds the rows of the whole stream, not of each batch: many Null batches are refused', () => {
+    // Each batch claims as many rows as a stream of this size allows one batch; a Null column
+    // needs no body bytes, so without a running total N batches would give N times the bound.
+    const bytes = stream(nullBatches(500, 1)).bytes.byteLength; // lengths are int64s: the size does not depend on them
+    const perBatch = rowBound(bytes);
+    const { bytes: forged, decode } = stream(nullBatches(500, perBatch));
+    expect(forged.byteLength).toBe(bytes);
+    refused(
+      () => decode(forged),
+      new RegExp(`^arrow: the stream's batches claim ${2 * perBatch} rows in all by batch 2, more than the ${perBatch} allowed for the ${bytes} bytes received$`),
+    );
+    // Within the bound, spread over batches, is fine.
+    const fits = stream(nullBatches(500, Math.floor(perBatch / 500)));
+    expect((fits.decode(fits.bytes) as Table).numRows).toBe(500 * Math.floor(perBatch / 500));
+  });
+
+  it('counts a batch as its longest column: lists of many Nulls in many batches are refused', () => {
+    const schema = new Schema([new Field('l', new List(new Field('n', new Null(), true)), true)]);
+    const lists = (batches: number, nulls: number) =>
+      new Table(
+        Array.from({ length: batches }, () => {
+          const child = makeData({ type: new Null(), length: nulls, nullCount: nulls });
+          const list = makeData({ type: schema.fields[0]!.type, length: 1, nullCount: 0, valueOffsets: Int32Array.of(0, nulls), child });
+          return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: 1, nullCount: 0, children: [list] }));
+        }),
+      );
+    const bytes = stream(lists(300, 1)).bytes.byteLength;
+    const { bytes: written, decode } = stream(lists(300, rowBound(bytes)));
+    expect(written.byteLength).toBe(bytes);
+    // Arrow's writer gives a list's Null child an unknown (-1) null count: all its values are null.
+    let forged = written;
+    for (const at of find(written, -1, 8)) if (find(written, rowBound(bytes), 8, at - 8)[0] === at - 8) forged = edit(forged, at, rowBound(bytes), 8);
+    refused(() => decode(forged), new RegExp(`^arrow: the stream's batches claim ${2 * rowBound(bytes)} rows in all by batch 2, more than the ${rowBound(bytes)} allowed`));
+  });
+
+  it("counts dictionary batches in the stream's rows, and holds them to a reader's own limit", () => {
+    /** Walks a whole stream with a reader's limit of `maxRows`. */
+    const walk = (bytes: Uint8Array, maxRows: number) => () => {
+      const checker = new IpcChecker(contiguous(bytes), 'arrow', false, { maxRows, maxRowsReason: '(a test reader)' });
+      for (let at: number | undefined = 0; at !== undefined; ) at = checker.next(at)?.end;
+      return checker.rows;
+    };
+    const nulls = stream(nullBatches(3, 10)).bytes;
+    expect(walk(nulls, 30)()).toBe(30);
+    refused(walk(nulls, 25), /^arrow: the stream's batches claim 30 rows in all by batch 3, more than the 25 allowed \(a test reader\)$/);
+    // Two record batches of 2 and 3 rows, each with its own dictionary of 2 values.
+    const dict = () => new Dictionary(new Utf8(), new Int32());
+    const { bytes, decode } = stream(new Table({ d: vectorFromArray(['x', 'y'], dict()) }).concat(new Table({ d: vectorFromArray(['z', 'x', 'z'], dict()) })));
+    expect((decode(bytes) as Table).numRows).toBe(5);
+    expect(walk(bytes, 9)()).toBe(9);
+    refused(walk(bytes, 8), /^arrow: the stream's batches claim 9 rows in all by batch 4, more than the 8 allowed/);
+  });
+
+  it('still round-trips a legitimate multi-batch table', () => {
+    const parts = Array.from({ length: 50 }, (_, b) => new Table({ i: vectorFromArray(Int32Array.from({ length: 1000 }, (_, k) => b * 1000 + k)), n: vectorFromArray(new Array(1000).fill(null), new Null()) }));
+    const table = parts.reduce((a, t) => a.concat(t));
+    const { bytes, decode } = stream(table);
+    const back = decode(bytes) as Table;
+    expect(back.batches.map((b) => b.numRows)).toEqual(new Array(50).fill(1000));
+    expect(back.getChild('i')!.get(49_999)).toBe(49_999);
+    expect(back.getChild('n')!.nullCount).toBe(50_000);
   });
 });

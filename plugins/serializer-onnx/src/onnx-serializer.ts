@@ -6,7 +6,8 @@
  * tensor's data buffer itself, sent without a copy and read back as a view.
  */
 import ort from 'onnxruntime-node';
-import type { Serializer } from '@mirai-ts/core';
+import { ConfigError, type Serializer } from '@mirai-ts/core';
+import { checkOptions, show } from '@mirai-ts/core/daemon';
 import { fail, readTensorHeader, type TensorHeader } from './tensor-header.js';
 
 /** Wire tag of this serializer's bytes. */
@@ -49,6 +50,11 @@ const encoder = new TextEncoder();
  * ```
  */
 export function onnxSerializer(options: OnnxSerializerOptions = {}): Serializer<ort.Tensor> {
+  // None are known yet: a typo must not travel to daemons unnoticed.
+  if (typeof options === 'object' && options !== null && !Array.isArray(options)) {
+    for (const [key, value] of Object.entries(options)) throw new ConfigError(`onnxSerializer(): unknown option '${key}' (got ${show(value)}); it takes no options yet`);
+  }
+  checkOptions('onnxSerializer()', options, {}); // anything but an object (or undefined)
   return {
     tag: ONNX_TAG,
     claims(value: unknown): value is ort.Tensor {
@@ -77,7 +83,7 @@ export function onnxSerializer(options: OnnxSerializerOptions = {}): Serializer<
       }
       return new ort.Tensor(header.type as ort.Tensor.Type, viewAs(ctor, body) as ort.Tensor.DataType, header.dims);
     },
-    ref: { specifier: '@mirai-ts/serializer-onnx', exportName: 'onnxSerializer', options },
+    ref: { specifier: '@mirai-ts/serializer-onnx', exportName: 'onnxSerializer', options: {} },
   };
 }
 

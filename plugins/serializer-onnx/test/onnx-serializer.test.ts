@@ -1,5 +1,6 @@
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
+import { ConfigError } from '@mirai-ts/core';
 import { ONNX_TAG, onnxSerializer } from '../src/index.js';
 import { every } from './cases.js';
 
@@ -16,6 +17,17 @@ describe('onnxSerializer', () => {
   it('has a ref daemons can rebuild it from', () => {
     expect(ser.tag).toBe(ONNX_TAG);
     expect(ser.ref).toEqual({ specifier: '@mirai-ts/serializer-onnx', exportName: 'onnxSerializer', options: {} });
+  });
+
+  it('refuses options, as it takes none yet: a ConfigError naming the option and its value', () => {
+    const refused = (options: unknown, message: RegExp) => {
+      expect(() => onnxSerializer(options as never)).toThrow(ConfigError);
+      expect(() => onnxSerializer(options as never)).toThrow(message);
+    };
+    refused(42, /^onnxSerializer\(\): options must be an object, got 42$/);
+    refused({ device: 'cuda' }, /^onnxSerializer\(\): unknown option 'device' \(got 'cuda' \(a string\)\); it takes no options yet$/);
+    refused([], /^onnxSerializer\(\): options must be an object, got an array of 0$/);
+    expect(onnxSerializer(undefined).ref?.options).toEqual({});
   });
 
   it.each(every)('round-trips a %s tensor exactly (type, dims, data class and values)', async (_name, tensor) => {

@@ -9,7 +9,8 @@
  */
 import pl from 'nodejs-polars';
 import { DeserializationError, type Serializer } from '@mirai-ts/core';
-import { checkIpcFile } from '@mirai-ts/serializer-arrow/validate';
+import { checkOptions, is } from '@mirai-ts/core/daemon';
+import { checkIpcFile, type IpcLimits } from '@mirai-ts/serializer-arrow/validate';
 
 /** Wire tag of this serializer's bytes. */
 export const POLARS_TAG = 'polars.ipc/1';
@@ -28,7 +29,17 @@ const enum Kind {
   Series = 1,
 }
 
-const COMPRESSIONS = ['uncompressed', 'lz4', 'zstd'];
+/** The rules of {@link PolarsSerializerOptions}, in core's style (see `checkOptions`). */
+const OPTION_RULES = {
+  compression: is.oneOf('uncompressed', 'lz4', 'zstd'),
+} as const;
+
+/**
+ * Polars counts a frame's rows in 32 bits (its `IdxSize`): a file claiming 2^32 rows or more
+ * would give a frame whose height overflows (and `String(df)` panics), so it is refused, as are
+ * more rows than the received bytes allow (see `@mirai-ts/serializer-arrow/validate`).
+ */
+const POLARS_LIMITS: IpcLimits = { maxRows: 2 ** 32 - 1, maxRowsReason: '(Polars counts the rows of a frame in 32 bits)' };
 
 /**
  * A serializer for Polars DataFrames and Series, wherever they sit in a task's arguments or
@@ -41,10 +52,8 @@ const COMPRESSIONS = ['uncompressed', 'lz4', 'zstd'];
  * ```
  */
 export function polarsSerializer(options: PolarsSerializerOptions = {}): Serializer<PolarsValue> {
+  checkOptions('polarsSerializer()', options, OPTION_RULES);
   const compression = options.compression ?? 'uncompressed';
-  if (!COMPRESSIONS.includes(compression)) {
-    throw new TypeError(`polarsSerializer({ compression }): expected one of ${COMPRESSIONS.join(', ')}, got ${String(compression)}`);
-  }
   return {
     tag: POLARS_TAG,
     claims(value: unknown): value is PolarsValue {
@@ -62,7 +71,7 @@ export function polarsSerializer(options: PolarsSerializerOptions = {}): Seriali
         throw new DeserializationError('polars: not a Polars value: expected a kind segment and an IPC segment');
       }
       // Polars trusts the lengths in the IPC headers and aborts the process when one is forged.
-      checkIpcFile(body, 'polars');
+      checkIpcFile(body, 'polars', POLARS_LIMITS);
       const df = pl.readIPC(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
       if (kind === Kind.DataFrame) return df;
       if (df.width !== 1) throw new DeserializationError(`polars: a Series arrived as ${df.width} columns`);

@@ -28,6 +28,7 @@
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { FrameType, PollPolicy, ProtocolError, segmentBytes, withinResultLimit, type Channel, type Frame, type FrameLimits } from '@mirai-ts/core/daemon';
+import { holdsMovedArray, movedArrayMessage, movedArrayResult } from './moved-array.js';
 import { isUint32, postedFrame, receivedFrame } from './posted-frame.js';
 import { ACTIVE, COUNT, LOOP, Ring, RING_MAX_FRAME_BYTES, STATE, WAIT } from './ring.js';
 
@@ -82,6 +83,11 @@ export class PortChannel implements Channel {
   /** Frames taken from the port, in order, not yet due (ring records come before them). */
   private readonly posted: { seq: number; frame: Frame }[] = [];
   private draining = false;
+  /** Error Results this end made for frames it could not send, to hand on before the next frame (see unsendable). */
+  private readonly answers: Frame[] = [];
+  private readonly answerLoop = (): void => {
+    if (!this.draining) this.deliverAnswers();
+  };
   /** Whether this end waits (a daemon thread's). */
   private readonly waits: boolean;
   /** Task and Everywhere frames received, Result frames sent: nothing is in flight when equal. */
@@ -132,22 +138,71 @@ export class PortChannel implements Channel {
 
   send(f: Frame): void {
     if (this.closed) return;
+    // The sequence number is taken only once the frame is written or posted: a frame that
+    // cannot be sent leaves no gap the reader would wait for.
     const seq = this.sent;
-    this.sent = (seq + 1) >>> 0;
     const out = this.outbound;
-    if (out !== undefined && segmentBytes(f.segments) <= RING_MAX_FRAME_BYTES && out.write(f, seq)) {
-      this.ringFrames++;
-      this.wakeReader(out, false);
-    } else {
-      const { message, moved } = postedFrame(f, this.transfer);
-      this.port.postMessage([seq, message], moved);
-      this.portFrames++;
-      if (out !== undefined) this.wakeReader(out, true);
+    try {
+      if (out !== undefined && segmentBytes(f.segments) <= RING_MAX_FRAME_BYTES && out.write(f, seq)) {
+        this.sent = (seq + 1) >>> 0;
+        this.ringFrames++;
+        this.wakeReader(out, false);
+      } else {
+        const { message, moved } = postedFrame(f, this.transfer);
+        this.port.postMessage([seq, message], moved);
+        this.sent = (seq + 1) >>> 0;
+        this.portFrames++;
+        if (out !== undefined) this.wakeReader(out, true);
+      }
+    } catch (err) {
+      // Both ways copy a segment's bytes before anything is published or posted: a detached one
+      // (no bytes, so always copied) throws there, and nothing of the frame reached the peer.
+      if (!holdsMovedArray(f)) throw err;
+      this.unsendable(f);
+      return;
     }
     if (this.waits && f.type === FrameType.Result && ++this.resultsOut === this.tasksIn) {
       this.answered = true;
       this.scheduleWait();
     }
+  }
+
+  /**
+   * A frame holding an array already moved away (moved-array.ts) fails its own task only.
+   * Copying the array on the earlier send instead is no way out: the channel cannot know then
+   * that a frame sent later (a queued task, a retry, everywhere()'s copy for another daemon)
+   * holds the same buffer. So:
+   * - a Task or Everywhere frame (the host's end) is not sent: this end answers it with an
+   *   error Result for its id, as if from the daemon, which never hears of the task. The
+   *   answer comes in a microtask, or before the next frame from the peer if that comes first
+   *   (a frame delivered in the same read): never inside send(), where the host is assigning
+   *   tasks, and never after a later answer of the daemon, so a Final answer cannot hand the
+   *   task back to the queue to be answered again, as unknown (see the dispatcher's answered()).
+   * - a Result (a daemon's end) is replaced by an error Result for the same task.
+   * - any other frame holds no task's arrays: such a frame closes the channel (a lost daemon),
+   *   in a microtask, not inside send().
+   */
+  private unsendable(f: Frame): void {
+    const message = movedArrayMessage(f, this.transfer);
+    if (f.type === FrameType.Task || f.type === FrameType.Everywhere) {
+      this.answers.push(movedArrayResult(f, message));
+      if (this.answers.length === 1) queueMicrotask(this.answerLoop);
+    } else if (f.type === FrameType.Result) {
+      this.send(movedArrayResult(f, message));
+    } else {
+      const reason = new ProtocolError(`thread channel: a frame of type ${f.type} to ${this.peer} holds a detached array`);
+      queueMicrotask(() => this.close(reason));
+    }
+  }
+
+  /** Hands on the answers this end made for frames it did not send (see unsendable), unless closed meanwhile. */
+  private deliverAnswers(): number {
+    let delivered = 0;
+    while (this.answers.length > 0 && !this.closed) {
+      delivered++;
+      this.onFrame(this.answers.shift()!);
+    }
+    return delivered;
   }
 
   close(reason?: Error): void {
@@ -235,6 +290,10 @@ export class PortChannel implements Channel {
     let delivered = 0;
     try {
       while (delivered < max && !this.closed) {
+        if (this.answers.length > 0) {
+          delivered += this.deliverAnswers();
+          continue;
+        }
         const due = this.posted[0];
         if (due !== undefined && due.seq === this.expected) {
           this.posted.shift();
@@ -425,6 +484,7 @@ export class PortChannel implements Channel {
     if (this.reported) return;
     this.closed = true;
     this.reported = true;
+    this.answers.length = 0; // their tasks settle with the connection's loss
     this.onClose(reason);
   }
 }

@@ -18,9 +18,11 @@ export { runDaemon } from '@mirai-ts/core/daemon';
 export interface ThreadTransportOptions {
   /**
    * Move large typed-array buffers between threads instead of copying them (default false).
-   * Fast (no copy of 100 MB), but the sender's array is detached after sending: the argument
-   * you passed on the host, or the value a task returned on its daemon. Do not combine with
-   * `retry` or `everywhere()` of large arrays (their frames are sent again).
+   * Fast (no copy of 100 MB), but the sender's array is detached once sent: the argument you
+   * passed on the host (when its task is sent to a thread, which may be after `mirai()`
+   * returned), or the value a task returned on its daemon. A frame sent again after its array
+   * moved fails its task alone with a SerializationError (a task given an array an earlier one
+   * took, a `retry` after a lost thread, `everywhere()` on a second thread): give each its own copy.
    */
   readonly transfer?: boolean;
   /**

@@ -8,8 +8,8 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CancelledError, ConfigError, ConnectionResetError, ProtocolError, daemons, everywhere, mirai, MiraiError, miraiMap, status, type DaemonsOptions, type LaunchHandle, type LaunchSpec, type TaskContext } from '@mirai-ts/core';
-import { DEFAULT_LIMITS, frame, FrameType, type Frame } from '@mirai-ts/core/plugin';
+import { CancelledError, ConfigError, ConnectionResetError, ProtocolError, SerializationError, daemons, everywhere, mirai, MiraiError, miraiMap, status, type DaemonsOptions, type LaunchHandle, type LaunchSpec, type TaskContext } from '@mirai-ts/core';
+import { decodePayload, DEFAULT_LIMITS, frame, FrameFlag, FrameType, type Frame } from '@mirai-ts/core/plugin';
 import { PortChannel, threadDaemons, threadLauncher, threadTransport, WAIT_IDLE_MS, WAIT_SLICE_MS } from '../src/index.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -208,6 +208,64 @@ describe('thread daemons', () => {
     expect([y[0], y[1], y[n - 1]]).toEqual([1.5, 4, 2.5]);
   });
 
+  // A frame whose large array an earlier send already moved (transfer: true) is answered on the
+  // host with a SerializationError for that task alone: the channel never throws from send(),
+  // the daemon never sees the frame, and its connection carries on (port-channel.ts, unsendable).
+  const movedMessage = /already moved to another thread by transfer: true/;
+
+  it('with transfer, the second of two queued tasks given one large array fails alone with a SerializationError', async () => {
+    await daemons(1, threadDaemons({ transfer: true }));
+    const id = status()!.daemons[0]!.id;
+    const busy = mirai(() => new Promise<string>((r) => setTimeout(() => r('busy'), 200)));
+    const x = new Float64Array(1 << 14).fill(1.5); // 128 KiB
+    const first = mirai(({ x }: { x: Float64Array }) => x.length, { x });
+    const second = mirai(({ x }: { x: Float64Array }) => x.length, { x });
+    const after = mirai(() => 'after');
+    expect(x.length).toBe(1 << 14); // queued behind `busy`: not sent yet, so not moved yet
+    expect(await busy).toBe('busy');
+    expect(await first).toBe(1 << 14);
+    expect(x.length).toBe(0); // moved with the first task
+    const err = await Promise.resolve(second).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(SerializationError);
+    expect((err as Error).message).toMatch(movedMessage);
+    expect(await after).toBe('after');
+    expect(await mirai(({ n }: { n: number }) => n + 1, { n: 1 })).toBe(2);
+    expect(status()!.daemons.map((d) => d.id)).toEqual([id]); // the same connection throughout
+  });
+
+  it('with transfer, a task run again by retry after its thread died fails with a SerializationError, not the host', async () => {
+    await daemons(1, threadDaemons({ transfer: true }));
+    const x = new Float64Array(1 << 14).fill(2); // 128 KiB
+    const dies = mirai(({ x }: { x: Float64Array }) => (x.length > 0 ? process.exit(3) : 'ran'), { x }, { retry: 1 });
+    expect(x.length).toBe(0); // a thread was free: sent, so moved, during mirai()
+    const err = await Promise.resolve(dies).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(SerializationError);
+    expect((err as Error).message).toMatch(movedMessage);
+    expect(dies.retries).toBe(1);
+    const id = status()!.daemons[0]!.id;
+    expect(await mirai(() => 'after')).toBe('after');
+    const y = new Float64Array(1 << 14).fill(3);
+    expect(await mirai(({ y }: { y: Float64Array }) => y[100], { y })).toBe(3);
+    expect(status()!.daemons.map((d) => d.id)).toEqual([id]);
+  });
+
+  it('with transfer, everywhere() of a large array runs on one thread and fails on the other, whose connection carries on', async () => {
+    await daemons(2, threadDaemons({ transfer: true }));
+    const ids = status()!.daemons.map((d) => d.id);
+    const x = new Float64Array(1 << 14).fill(4); // 128 KiB
+    const err = await everywhere(({ x }: { x: Float64Array }) => x.length, { x }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(MiraiError);
+    expect((err as MiraiError).kind).toBe('serialize');
+    expect((err as Error).cause).toBeInstanceOf(SerializationError);
+    expect((err as Error).message).toMatch(movedMessage);
+    // Both connections take frames again, the failed one first in line: nothing was lost or skipped.
+    expect(await everywhere(() => 'again')).toEqual(['again', 'again']);
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => mirai(({ i }: { i: number }) => i * 2, { i })));
+    expect(results).toEqual(Array.from({ length: 20 }, (_, i) => i * 2));
+    expect(status()!.daemons.map((d) => d.id).sort()).toEqual([...ids].sort());
+    expect(status()!.connections).toBe(2);
+  });
+
   it('a Cancel reaches a running async task on a thread that waits for its frames', async () => {
     // A long grace: were the Cancel not delivered, the thread would be replaced, not reused.
     await daemons(1, { ...threadDaemons(), cancelGrace: 30_000 });
@@ -368,6 +426,47 @@ describe('PortChannel', () => {
     expect([...got[1]!.segments[1]!]).toEqual([...all]);
     a.close();
     b.close();
+  });
+
+  it('answers a frame holding an array already moved itself, in order and without throwing or skipping a sequence number', async () => {
+    const { port1, port2 } = new MessageChannel();
+    const host = new PortChannel(port1, 'host', true);
+    const daemon = new PortChannel(port2, 'daemon', true);
+    const atHost: Frame[] = [];
+    const atDaemon: Frame[] = [];
+    host.onFrame = (f) => atHost.push(f);
+    daemon.onFrame = (f) => atDaemon.push(f);
+    await until(() => host.ringReady && daemon.ringReady); // small frames go through the rings
+    const x = new Uint8Array(1 << 17).fill(5);
+    host.send(frame(FrameType.Task, 7, [new Uint8Array([1]), x]));
+    expect(x.byteLength).toBe(0); // moved
+    // Sent again: a small frame now (the ring's way), and a large one (the port's): neither throws.
+    expect(() => host.send(frame(FrameType.Task, 8, [new Uint8Array([1]), x]))).not.toThrow();
+    expect(() => host.send(frame(FrameType.Everywhere, 9, [new Uint8Array(8000), x]))).not.toThrow();
+    host.send(frame(FrameType.Task, 10, [new Uint8Array([2])]));
+    expect(atHost).toEqual([]); // answered later, never inside send()
+    await until(() => atDaemon.length === 2 && atHost.length === 2);
+    // The daemon got the frames that could be sent, with no gap in their sequence.
+    expect(atDaemon.map((f) => f.id)).toEqual([7, 10]);
+    expect(atHost.map((f) => [f.type, f.id, f.flags])).toEqual([
+      [FrameType.Result, 8, FrameFlag.Error],
+      [FrameType.Result, 9, FrameFlag.Error],
+    ]);
+    const record = decodePayload(atHost[0]!.segments, 0, []) as { name: string; message: string; miraiKind: string; machinery: boolean };
+    expect(record).toMatchObject({ name: 'SerializationError', miraiKind: 'serialize', machinery: true });
+    expect(record.message).toMatch(/^task 8 could not be sent: a typed array in its arguments was already moved to another thread by transfer: true/);
+    // A daemon's Result holding a moved array: an error Result for its task goes in its place (Final kept, Batch dropped).
+    expect(() => daemon.send(frame(FrameType.Result, 7, [new Uint8Array([1]), x], FrameFlag.Final | FrameFlag.Batch))).not.toThrow();
+    daemon.send(frame(FrameType.Result, 10, [new Uint8Array([3])]));
+    await until(() => atHost.length === 4);
+    expect(atHost.slice(2).map((f) => [f.type, f.id, f.flags])).toEqual([
+      [FrameType.Result, 7, FrameFlag.Error | FrameFlag.Final],
+      [FrameType.Result, 10, 0],
+    ]);
+    expect((decodePayload(atHost[2]!.segments, 0, []) as { message: string }).message).toMatch(/^the result of task 7 holds a typed array already moved/);
+    expect(host.closed || daemon.closed).toBe(false);
+    host.close();
+    daemon.close();
   });
 });
 

@@ -4,5 +4,5 @@
  * `@mirai-ts/serializer-polars` (Polars payloads are Arrow IPC files); does not load
  * apache-arrow. Failures are `DeserializationError`s from `@mirai-ts/core`.
  */
-export { IpcChecker, contiguous, type IpcBytes, type CheckedMessage } from './ipc-check.js';
+export { IpcChecker, contiguous, type IpcBytes, type IpcLimits, type CheckedMessage } from './ipc-check.js';
 export { checkIpcFile } from './ipc-file-check.js';

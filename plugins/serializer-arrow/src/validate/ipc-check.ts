@@ -13,6 +13,12 @@
  *   their variadic buffers, dictionary indices within their dictionary, union type ids known;
  * - no node longer than 8 rows per received byte (plus 1 Mi rows), no compressed buffer that
  *   would decompress past 256× the received bytes (plus 64 MiB).
+ *
+ * And over the whole stream: the rows of all its batches, record and dictionary batches
+ * (deltas and replacements) alike, stay within that same 8 rows per received byte (plus 1 Mi
+ * rows). A batch counts as its longest column, nested ones included (a list's child can be
+ * longer than the list): a Null column needs no body bytes, so a bound per batch alone would
+ * let N batches claim N times it.
  */
 import { invalid } from './flatbuffer-reader.js';
 import { parseMessage, type IpcField, type IpcMessage, type IpcRecordBatch, type IpcSchema } from './ipc-metadata.js';
@@ -51,26 +57,49 @@ export function contiguous(bytes: Uint8Array): IpcBytes {
   };
 }
 
+/** Limits a reader adds to the checker's own. */
+export interface IpcLimits {
+  /**
+   * The most rows the stream's batches may claim in all (record and dictionary batches), when
+   * the reader holds fewer than the received bytes would allow (Polars: fewer than 2^32).
+   */
+  readonly maxRows?: number;
+  /** Why the reader holds at most `maxRows`, for the error message ("Polars counts rows in 32 bits"). */
+  readonly maxRowsReason?: string;
+}
+
 /** Walks and checks the messages of one IPC stream, in order. */
 export class IpcChecker {
   private schemaMessage?: IpcSchema;
   private readonly dictionaryLengths = new Map<number, number>();
   private readonly maxRows: number;
+  private readonly maxTotalRows: number;
   private readonly maxDecoded: number;
   private decoded = 0;
+  /** Rows claimed so far by the stream's batches (each counted as its longest column). */
+  private totalRows = 0;
+  private batches = 0;
 
   /**
    * @param what names the serializer in error messages ("arrow", "polars").
    * @param file the stream part of an IPC file, where a dictionary may grow (delta) but not be
    *   replaced: file readers load every dictionary before any batch.
+   * @param limits what the reader holds at most, below the checker's own bounds.
    */
   constructor(
     private readonly bytes: IpcBytes,
     private readonly what: string,
     private readonly file = false,
+    private readonly limits: IpcLimits = {},
   ) {
     this.maxRows = 8 * bytes.length + ROWS_FREE;
+    this.maxTotalRows = Math.min(this.maxRows, limits.maxRows ?? Number.POSITIVE_INFINITY);
     this.maxDecoded = DECODED_PER_BYTE * bytes.length + DECODED_FREE;
+  }
+
+  /** Rows the stream's batches have claimed so far, each batch counted as its longest column. */
+  get rows(): number {
+    return this.totalRows;
   }
 
   get schema(): IpcSchema | undefined {
@@ -120,14 +149,27 @@ export class IpcChecker {
     if (message.kind === 'dictionary') {
       const field = schema.dictionaries.get(message.id) ?? this.fail(`a dictionary batch for unknown id ${message.id}`);
       const walk = new BatchWalk(this, message.batch, message.bodyLength, bodyStart, message.version, 'dictionary batch');
-      walk.top([{ type: field.type }]);
+      this.count(walk.top([{ type: field.type }]));
       const known = this.dictionaryLengths.get(message.id);
       if (this.file && known !== undefined && !message.isDelta) this.fail(`replaces dictionary ${message.id}, which a file may not`);
       const before = message.isDelta ? (known ?? 0) : 0;
       this.dictionaryLengths.set(message.id, before + message.batch.length);
     } else {
       const walk = new BatchWalk(this, message.batch, message.bodyLength, bodyStart, message.version, 'record batch');
-      walk.top(schema.fields);
+      this.count(walk.top(schema.fields));
+    }
+  }
+
+  /** Adds one batch's rows to the stream's and holds the total to the bound. */
+  private count(rows: number): void {
+    this.batches++;
+    this.totalRows += rows;
+    if (this.totalRows > this.maxTotalRows) {
+      const why =
+        this.maxTotalRows < this.maxRows && this.limits.maxRowsReason !== undefined
+          ? this.limits.maxRowsReason
+          : `for the ${this.bytes.length} bytes received`;
+      this.fail(`the stream's batches claim ${this.totalRows} rows in all by batch ${this.batches}, more than the ${this.maxTotalRows} allowed ${why}`);
     }
   }
 
@@ -160,6 +202,8 @@ class BatchWalk {
   private node = 0;
   private buffer = 0;
   private variadic = 0;
+  /** The longest column (node) seen. */
+  private longest = 0;
   private readonly ctx: ReturnType<IpcChecker['context']>;
 
   constructor(
@@ -177,7 +221,8 @@ class BatchWalk {
     return invalid(`${this.ctx.what}: ${this.kind} ${message}`);
   }
 
-  top(fields: readonly IpcField[]): void {
+  /** Checks the whole batch; returns its rows, counted as its longest column (nested ones included). */
+  top(fields: readonly IpcField[]): number {
     const { batch } = this;
     if (!(batch.length >= 0 && batch.length <= this.ctx.maxRows)) {
       this.fail(`claims ${batch.length} rows but only ${this.ctx.bytes.length} bytes arrived`);
@@ -191,6 +236,7 @@ class BatchWalk {
     if (this.variadic < batch.variadicCounts.length) {
       this.fail(`has ${batch.variadicCounts.length} variadic buffer counts for ${this.variadic} view columns`);
     }
+    return Math.max(batch.length, this.longest);
   }
 
   private nextNode(): { length: number; nullCount: number } {
@@ -198,6 +244,7 @@ class BatchWalk {
     if (!(node.length >= 0 && node.length <= this.ctx.maxRows)) {
       this.fail(`claims a column of ${node.length} rows but only ${this.ctx.bytes.length} bytes arrived`);
     }
+    this.longest = Math.max(this.longest, node.length);
     if (!(node.nullCount >= 0 && node.nullCount <= node.length)) this.fail(`claims ${node.nullCount} nulls in ${node.length} rows`);
     return node;
   }

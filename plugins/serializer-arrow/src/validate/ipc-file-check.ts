@@ -5,11 +5,13 @@
  * `ARROW1`. Readers seek to messages through the footer's blocks, so the stream is checked
  * message by message ({@link IpcChecker}), and every block must then point at one of those
  * checked messages, with the same header and body sizes and kind; the footer's schema must be
- * the stream's. Dictionaries may grow by deltas but not be replaced, and the footer lists them
- * in stream order (readers load them all, in footer order, before any batch).
+ * the stream's, and no message may be listed twice (readers read what the footer lists, so
+ * the rows the stream was allowed are the most they read). Dictionaries may grow by deltas but
+ * not be replaced, and the footer lists them in stream order (readers load them all, in footer
+ * order, before any batch).
  */
 import { invalid } from './flatbuffer-reader.js';
-import { contiguous, IpcChecker, type CheckedMessage } from './ipc-check.js';
+import { contiguous, IpcChecker, type CheckedMessage, type IpcLimits } from './ipc-check.js';
 import { parseFooter, sameField, type IpcBlock } from './ipc-metadata.js';
 
 const MAGIC = [0x41, 0x52, 0x52, 0x4f, 0x57, 0x31]; // "ARROW1"
@@ -20,9 +22,9 @@ const TAIL = 10;
 
 /**
  * Throws a `DeserializationError` (from `@mirai-ts/core`) naming `what` and the first claim
- * the bytes do not back.
+ * the bytes do not back. `limits` adds what the reader holds at most (Polars: under 2^32 rows).
  */
-export function checkIpcFile(file: Uint8Array, what: string): void {
+export function checkIpcFile(file: Uint8Array, what: string, limits: IpcLimits = {}): void {
   const fail = (message: string): never => invalid(`${what}: ${message}`);
   const n = file.byteLength;
   if (n < HEAD + TAIL || !hasMagic(file, 0) || !hasMagic(file, n - 6)) fail('not an Arrow IPC file (no ARROW1 magic at both ends)');
@@ -30,7 +32,7 @@ export function checkIpcFile(file: Uint8Array, what: string): void {
   const footerStart = n - TAIL - footerLength;
   if (footerLength <= 0 || footerStart < HEAD) fail(`the file footer claims ${footerLength} bytes in a ${n}-byte file`);
   const stream = file.subarray(0, footerStart);
-  const checker = new IpcChecker(contiguous(stream), what, true);
+  const checker = new IpcChecker(contiguous(stream), what, true, limits);
   const messages = new Map<number, CheckedMessage>();
   let at = HEAD;
   for (;;) {
@@ -44,7 +46,12 @@ export function checkIpcFile(file: Uint8Array, what: string): void {
   if (footer.schema.fields.length !== schema.fields.length || !footer.schema.fields.every((f, i) => sameField(f, schema.fields[i]!))) {
     fail('the file footer describes another schema than its stream');
   }
+  // Each block a distinct message: readers read what the footer lists, so a batch listed N
+  // times would be read N times, past the stream's row bound.
+  const listed = new Set<number>();
   const block = (b: IpcBlock, kind: 'dictionary' | 'batch'): void => {
+    if (listed.has(b.offset)) fail(`the file footer lists the ${kind} message at offset ${b.offset} twice`);
+    listed.add(b.offset);
     const message = messages.get(b.offset);
     if (
       message === undefined ||
