@@ -12,7 +12,7 @@
  */
 import { channel, type Channel } from 'node:diagnostics_channel';
 import { debuglog } from 'node:util';
-import type { MiraiError, MiraiErrorKind } from './errors.js';
+import { isMiraiError, MiraiError, type MiraiErrorKind } from './errors.js';
 import type { ScaleDecision } from './host/scale-decision.js';
 
 /** The channel names, for `diagnostics_channel.subscribe(name, fn)`. */
@@ -118,7 +118,16 @@ export interface TaskAssignedEvent {
   readonly queueDepth: number;
 }
 
-/** `mirai:task:settled`. Timings are NaN when the task was not followed from its start. */
+/**
+ * `mirai:task:settled`. Timings are NaN when the task was not followed from its start.
+ *
+ * Every task settles once, including one that never reached the queue (`neverQueued`): its
+ * submission threw (a QueueFullError, a SerializationError: the caller got the error and no
+ * mirai), or it failed while an async serializer built its frame (the encoder threw, the task
+ * was cancelled or timed out first, the queue was full or the profile reset once it was built).
+ * Such a task had no `mirai:task:queued`; it is reported only to subscribers there when it was
+ * submitted.
+ */
 export interface TaskSettledEvent {
   readonly profile: string;
   readonly taskId: number;
@@ -136,6 +145,11 @@ export interface TaskSettledEvent {
   /** Bytes of the task frame sent, and of the result frame received (0 if none came). */
   readonly bytesSent: number;
   readonly bytesReceived: number;
+  /**
+   * True for a task that settled without ever being queued (see above): `daemonId` is
+   * undefined, the timings NaN and the bytes 0. Absent otherwise.
+   */
+  readonly neverQueued?: true;
 }
 
 /** `mirai:task:cancelled`. */
@@ -235,4 +249,29 @@ function describe(message: object): string {
     else if (Array.isArray(value)) parts.push(`${key}=${value.join(',')}`);
   }
   return parts.join(' ');
+}
+
+/**
+ * Publishes `mirai:task:settled` for a task that settles without ever being queued (see
+ * {@link TaskSettledEvent}): where that happens (mirai() itself, a pool building a frame
+ * asynchronously, a profile reset) no pool will report it, and a subscriber that keeps
+ * something per task (a tracing adapter's open span) must hear of it once.
+ */
+export function settledUnqueued(profile: string, taskId: number, err: unknown): void {
+  if (!active(channels.taskSettled)) return;
+  // Pools fail tasks with MiraiErrors; anything else (a plugin's own throw) is wrapped for the event.
+  const error = err === undefined || isMiraiError(err) ? err : new MiraiError('plugin', err instanceof Error ? err.message : String(err), { cause: err });
+  publish(channels.taskSettled, {
+    profile,
+    taskId,
+    daemonId: undefined,
+    outcome: error === undefined ? 'ok' : error.kind,
+    error,
+    queuedMs: NaN,
+    runMs: NaN,
+    totalMs: NaN,
+    bytesSent: 0,
+    bytesReceived: 0,
+    neverQueued: true,
+  });
 }

@@ -3,6 +3,12 @@
  * `@mirai-ts/otel`) installs a provider, which is asked once per task, in the caller's async
  * context, for the `traceparent`/`tracestate` to send with it. The daemon publishes what
  * arrived on `mirai:daemon:task:start`, where a daemon-side instrumentation picks it up.
+ *
+ * Every task the provider is asked for is followed by exactly one `mirai:task:settled` with its
+ * task id, for a provider that subscribes there before it is installed: also a task that never
+ * reached the queue (a full queue, arguments that cannot be sent, an async serializer that
+ * failed, a cancellation or timeout while its frame was built), with `neverQueued` and the
+ * error. Whatever the provider keeps per task (an open span) is released there.
  */
 
 /** W3C trace context headers (https://www.w3.org/TR/trace-context/). */

@@ -134,6 +134,9 @@ export class DashboardState {
       });
     }
     this.listen(MiraiChannel.taskSettled, (m) => {
+      // A submission refused before the queue (a full queue, arguments that cannot be sent) is
+      // the caller's error, not a task's: a retry loop would fill the failures with them.
+      if ((m as TaskSettledEvent).neverQueued) return;
       this.settled.push(m as TaskSettledEvent);
       this.settledAt.push(Date.now());
       this.onChange();

@@ -315,7 +315,7 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
   // synchronous span processor then exports).
   process.on('exit', flushSettled);
   let stopped = false;
-  return {
+  const instrumentation: MiraiInstrumentation = {
     flush() {
       flushSettled();
       recordDurations();
@@ -331,12 +331,31 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
       meter.removeBatchObservableCallback(observeTotals, [completed, failed, sent, received]);
       depth.removeCallback(observeDepth);
       daemonsGauge.removeCallback(observeDaemons);
-      for (const entry of tasks.values()) (entry instanceof PendingHostSpan ? entry.start() : entry).end();
+      // Tasks still running (core reports every task it asked a context for settled, also one
+      // that never reached the queue): their spans end here, named by their task.
+      for (const [taskId, entry] of tasks) {
+        const span = entry instanceof PendingHostSpan ? entry.start() : entry;
+        span.setAttribute('mirai.task.id', taskId);
+        span.end();
+      }
       for (const { span } of maps.values()) span.end();
       tasks.clear();
       maps.clear();
     },
   };
+  openSpans.set(instrumentation, () => tasks.size + settledEvents.length);
+  return instrumentation;
+}
+
+/** Per instrumentation: its open `mirai` spans and settled tasks not yet flushed. */
+const openSpans = new WeakMap<MiraiInstrumentation, () => number>();
+
+/**
+ * @internal For tests: how many `mirai` spans `inst` holds open (tasks it gave a trace context
+ * whose settlement it has not handled), plus settled tasks waiting for the next flush.
+ */
+export function heldTasks(inst: MiraiInstrumentation): number {
+  return openSpans.get(inst)?.() ?? 0;
 }
 
 function daemonAttrs(e: DaemonEvent, base: Attributes): Attributes {

@@ -2,6 +2,7 @@
  * `mirai()`: send a function and its explicit arguments to a daemon; get a {@link Mirai}.
  */
 import { CancelledError, ConfigError, TimeoutError, type CrashRecord } from '../errors.js';
+import { settledUnqueued } from '../events.js';
 import { checkOptions, is, type OptionRules } from '../options-check.js';
 import type { ComputePool, Submitted, TaskRequest } from '../host/compute-pool.js';
 import type { CrashBudget } from '../host/host-task.js';
@@ -90,17 +91,25 @@ export function submitTask<T>(
   const id = nextTaskId();
   const mirai = new Mirai<T>(id, name);
   if (options.signal?.aborted) {
-    mirai._reject(new CancelledError(options.signal.reason));
+    const error = new CancelledError(options.signal.reason);
+    mirai._reject(error);
+    settledUnqueued(name, id, error);
     return mirai;
   }
-  // May throw (unserializable arguments, a full queue): nothing is queued then.
   // Asked here, in the caller's async context, where a tracing adapter finds the active span.
   const trace = traceContextFor(name, id, mapId);
   const outcome = mirai as Mirai<unknown>;
-  const submitted =
-    options.crashesMax === undefined && options.escalate === undefined
-      ? pool.submit({ id, fn, params, outcome, inMap, trace, retry: options.retry ?? 0 })
-      : submitWithBudget(pool, { id, fn, params, outcome, inMap, trace, retry: 0 }, options);
+  let submitted: Submitted;
+  try {
+    submitted =
+      options.crashesMax === undefined && options.escalate === undefined
+        ? pool.submit({ id, fn, params, outcome, inMap, trace, retry: options.retry ?? 0 })
+        : submitWithBudget(pool, { id, fn, params, outcome, inMap, trace, retry: 0 }, options);
+  } catch (err) {
+    // Unserializable arguments, a full queue: nothing was queued, and the caller gets the error.
+    settledUnqueued(name, id, err);
+    throw err;
+  }
   mirai._setCanceller(submitted);
   if (options.timeout !== undefined || options.signal !== undefined) watch(mirai as Mirai<unknown>, options, submitted);
   return mirai;

@@ -36,6 +36,10 @@ export interface Accepted {
 /**
  * Runs the handshake on a fresh channel. Rejects with an error carrying `exitCode`
  * (AuthFailed, ProtocolError) when the host or the secret does not check out.
+ *
+ * Once it resolves, the channel's closing is the caller's to handle: it should set `onClose`
+ * at once (before awaiting anything else, such as plugin imports), and check `channel.closed`,
+ * since the channel may close before its continuation runs.
  */
 export function daemonHandshake(
   channel: Channel,
@@ -46,7 +50,7 @@ export function daemonHandshake(
     const proofs = channel.inProcess !== true;
     const daemonNonce = proofs ? newNonce() : '';
     let hostNonce = '';
-    let stage: 'challenge' | 'init' = 'challenge';
+    let stage: 'challenge' | 'init' | 'done' = 'challenge';
     const fail = (err: Error, exitCode: number): void => {
       clearTimeout(timer);
       channel.onClose = () => {};
@@ -60,6 +64,8 @@ export function daemonHandshake(
       CHALLENGE_TIMEOUT_MS,
     );
     channel.onClose = (reason) => {
+      // Accepted: a close now is the loss of a connection that was made (see above), not a refusal.
+      if (stage === 'done') return;
       const why = reason ? ` (${reason.message})` : '';
       if (stage === 'challenge') {
         fail(new ProtocolError(`the host closed the connection before its Challenge${why}: ${NOT_MIRAI_HOST}`), DaemonExit.ProtocolError);
@@ -104,6 +110,7 @@ export function daemonHandshake(
           // The host may send frames right after Init: hold them for the caller.
           const held: Frame[] = [];
           channel.onFrame = (early) => held.push(early);
+          stage = 'done';
           resolve({ init, held });
           return;
         }

@@ -38,7 +38,30 @@ export interface DaemonConfig extends Omit<DaemonOptions, 'watchdog'> {
   readonly log?: (line: string) => void;
   /** Run a watchdog thread (see watchdog.ts) with these settings. */
   readonly watchdog?: Omit<WatchdogData, 'url' | 'secret' | 'daemonId' | 'autoexit' | 'taskState'>;
+  /**
+   * Handle the errors no task awaits, which a task can leave behind (a timer that throws or
+   * rejects after the task returned), for this process or thread while the daemon runs: an
+   * unhandled rejection is logged and the daemon goes on; an uncaught exception is logged, fails
+   * the running task with an `UncaughtExceptionError` naming it, and the daemon leaves (exit code
+   * {@link UNCAUGHT_EXCEPTION_EXIT}). Default true: a process or thread that runs a daemon runs
+   * nothing else. Set false to keep the process's own handling.
+   */
+  readonly handleStrayErrors?: boolean;
 }
+
+/**
+ * The exit code of a daemon that left after an uncaught exception (EX_SOFTWARE, as an internal
+ * error of `mirai-daemon`): the process may be in an unknown state, so a fresh one should serve.
+ */
+export const UNCAUGHT_EXCEPTION_EXIT = 70;
+
+/**
+ * What the task that ran when an exception went uncaught in the daemon fails with (on the host,
+ * a TaskError of this name, the exception as its cause). The exception may not be the task's
+ * own: a timer an earlier task left can throw while this one runs.
+ */
+export class UncaughtExceptionError extends Error {}
+Object.defineProperty(UncaughtExceptionError.prototype, 'name', { value: 'UncaughtExceptionError', configurable: true, writable: true });
 
 /** Marks the process as a daemon, for `onDaemon()` in any copy of the package. */
 export const DAEMON_MARK = Symbol.for('mirai-ts.daemon');
@@ -100,6 +123,8 @@ class RunningTask implements TaskContext {
 keepShapeOf(new RunningTask(0, 0, new RandomStream([0, 0, 0, 1])));
 
 const GRACE_MS = 200;
+/** After an uncaught exception: how long the daemon waits for the host's Exit before it exits anyway. */
+const EXIT_WAIT_MS = 2_000;
 
 /** Put back after each task whose seeded stream stood in for it. */
 const nativeRandom = Math.random;
@@ -126,6 +151,19 @@ class DaemonRun {
   /** Frames that arrived between Init and the end of the handshake. */
   private readonly early: Frame[] = [];
   private running: RunningTask | undefined;
+  /**
+   * The connection's session: bumped when the connection is lost (and when the daemon leaves
+   * after an uncaught exception). What a task of an earlier session produces is never sent: a
+   * task left running when its host went may end while the daemon serves the next host, whose
+   * task ids start at 1 again.
+   */
+  private session = 0;
+  /** The session of the task between runNext() and its finish() (at most one at a time). */
+  private runningSession = 0;
+  /** True from the end of a handshake until that connection is lost. */
+  private connected = false;
+  /** Set once an uncaught exception ended this daemon (it is leaving). */
+  private failed = false;
   private tasksDone = 0;
   /** After a result, keeps the event loop turning for the next task (see next-task-poll.ts). */
   private readonly nextTaskPoll: NextTaskPoll;
@@ -169,7 +207,11 @@ class DaemonRun {
     await Promise.race([Promise.all(all), new Promise((resolve) => setTimeout(resolve, ms).unref())]);
   }
 
-  async start(): Promise<void> {
+  /**
+   * Connects and proves the secret; resolves true once the daemon serves the connection, false
+   * when it was lost before (handled as any loss: exit, or dial again, as `autoexit` says).
+   */
+  async start(): Promise<boolean> {
     let channel: Channel;
     try {
       channel = await this.config.transport.dial(this.config.url, { limits: HANDSHAKE_LIMITS, ...this.config.dialOptions });
@@ -179,15 +221,34 @@ class DaemonRun {
       });
     }
     this.channel = channel;
-    await this.handshake(channel);
+    const lost: ConnectionLoss = { closed: false, reason: undefined };
+    await this.handshake(channel, lost);
+    if (this.failed) {
+      // An uncaught exception ended the daemon meanwhile: it is leaving.
+      channel.onClose = () => {};
+      channel.close();
+      return false;
+    }
+    if (lost.closed || channel.closed) {
+      // The host went while the plugins loaded: the frames it sent go with it.
+      this.early.length = 0;
+      this.onDisconnect(lost.reason);
+      return false;
+    }
     if (this.config.cleanup !== false) this.globals.take();
-    channel.onFrame = (f) => this.onFrame(f);
+    // Frames of an earlier connection never reach this session (a closed channel delivers none;
+    // this makes sure of it).
+    channel.onFrame = (f) => {
+      if (this.channel === channel) this.onFrame(f);
+    };
     channel.onClose = (reason) => this.onDisconnect(reason);
+    this.connected = true;
     this.startWatchdog();
     this.armIdle();
     if (this.wallTimer === undefined) this.armWall();
     const early = this.early.splice(0);
     for (const f of early) this.onFrame(f);
+    return true;
   }
 
   /** (Re)starts the watchdog thread for the current daemon id. */
@@ -209,8 +270,15 @@ class DaemonRun {
     this.watchdog.on('error', (err) => this.log(`watchdog failed: ${err.message}`));
   }
 
-  private async handshake(channel: Channel): Promise<void> {
+  private async handshake(channel: Channel, lost: ConnectionLoss): Promise<void> {
+    // Frames kept by an attempt that failed after its Init are not this connection's.
+    this.early.length = 0;
     const { init, held } = await daemonHandshake(channel, this.config.secret, this.config.launchId ? { launchId: this.config.launchId } : {});
+    // The host may go while the plugins load: noted now, handled by start() once they are loaded.
+    channel.onClose = (reason) => {
+      lost.closed = true;
+      lost.reason = reason;
+    };
     this.daemonId = init.daemonId;
     // A host that sends none (a dispatcher without a pool's streams) leaves the daemon its own.
     this.stream = new RandomStream(Array.isArray(init.stream) && init.stream.length === 4 ? init.stream : firstStream());
@@ -250,7 +318,8 @@ class DaemonRun {
   }
 
   private cancel(id: number): void {
-    if (this.running?.taskId === id) {
+    // (A task left running by an earlier connection may have the same id: not this one.)
+    if (this.running?.taskId === id && this.runningSession === this.session) {
       this.running.abort(new Error('cancelled by the host'));
       return;
     }
@@ -270,6 +339,7 @@ class DaemonRun {
     }
     const everywhere = task.type === FrameType.Everywhere;
     if (this.globalsDirty) this.cleanGlobals();
+    this.runningSession = this.session;
     let running: RunningTask;
     let own: StreamState | undefined;
     try {
@@ -343,6 +413,10 @@ class DaemonRun {
     this.setOutputTask?.(undefined);
     if (active(channels.daemonTaskEnd)) publish(channels.daemonTaskEnd, { taskId: task.id, daemonId: this.daemonId, ok: !isError, error: isError ? value : undefined });
     if (this.taskState) Atomics.store(this.taskState, 0, 0);
+    if (this.runningSession !== this.session) {
+      this.finishStale();
+      return;
+    }
     if (!everywhere) this.tasksDone++;
     let flags = isError ? FrameFlag.Error : 0;
     if (this.leaving === undefined && !everywhere) {
@@ -368,6 +442,20 @@ class DaemonRun {
     }
   }
 
+  /**
+   * A task of an earlier session ended (its host went while it ran): its result goes nowhere,
+   * and it does not count toward `maxtasks`. The daemon goes on with the tasks of this session.
+   */
+  private finishStale(): void {
+    if (this.config.cleanup !== false) this.globalsToClean();
+    if (this.leaving !== undefined) {
+      this.queue.length = 0;
+      return;
+    }
+    if (this.queue.length > 0) this.runNext();
+    else this.armIdle();
+  }
+
   private sendResult(id: number, value: unknown, flags: number): void {
     if ((flags & FrameFlag.Error) !== 0) {
       this.sendError(id, value, flags);
@@ -377,7 +465,11 @@ class DaemonRun {
       const sending = this.sendChunk(id, value, flags);
       if (sending !== undefined) {
         this.unsent++;
-        void sending.then(this.resultSent, this.resultSent);
+        const session = this.session;
+        const sent = (): void => {
+          if (session === this.session) this.resultSent();
+        };
+        void sending.then(sent, sent);
       }
       return;
     }
@@ -391,12 +483,16 @@ class DaemonRun {
     }
     if (encoded instanceof Promise) {
       this.unsent++;
+      // Encoded asynchronously: sent only if the connection it was for is still there.
+      const session = this.session;
       encoded.then(
         (segments) => {
+          if (session !== this.session) return;
           this.sendSegments(id, segments, flags);
           this.resultSent();
         },
         (err: unknown) => {
+          if (session !== this.session) return;
           this.sendError(id, err, flags);
           this.resultSent();
         },
@@ -429,15 +525,20 @@ class DaemonRun {
    * promise when an async serializer encodes: resolved once the Result has been sent.
    */
   private sendChunk(id: number, value: ChunkOutcomes, flags: number): Promise<void> | undefined {
+    // Encoded asynchronously, it is sent only if the connection it was for is still there.
+    const session = this.session;
+    const send = (segments: Uint8Array[]): void => {
+      if (session === this.session) this.sendSegments(id, segments, flags | FrameFlag.Batch);
+    };
     const perItem = (): Promise<void> | undefined => {
       const items = value.encode(this.serializers);
-      if (items instanceof Promise) return items.then((done) => this.sendSegments(id, batchResultSegments(done), flags | FrameFlag.Batch));
-      this.sendSegments(id, batchResultSegments(items), flags | FrameFlag.Batch);
+      if (items instanceof Promise) return items.then((done) => send(batchResultSegments(done)));
+      send(batchResultSegments(items));
       return undefined;
     };
     const sendWhole = (whole: Uint8Array[] | undefined): Promise<void> | undefined => {
       if (whole === undefined) return perItem();
-      this.sendSegments(id, batchWholeSegments(whole), flags | FrameFlag.Batch);
+      send(batchWholeSegments(whole));
       return undefined;
     };
     const whole = value.encodeWhole(this.serializers);
@@ -455,11 +556,17 @@ class DaemonRun {
 
   private onDisconnect(reason: Error | undefined): void {
     const autoexit = this.config.autoexit ?? true;
+    this.connected = false;
+    // Nothing produced for this connection from now on is sent on another.
+    this.session++;
+    this.unsent = 0;
     if (this.leaving !== undefined) {
       this.exit(this.leaving);
       return;
     }
     if (reason) this.log(`connection to the host lost: ${reason.message}`);
+    // The tasks held for the lost host never start: their results could go nowhere.
+    this.queue.length = 0;
     if (autoexit === true) {
       setTimeout(() => this.exit(DaemonExit.ConnectionEnded), GRACE_MS).unref();
     } else if (autoexit === 'finish') {
@@ -467,21 +574,28 @@ class DaemonRun {
         if (this.running === undefined) this.exit(DaemonExit.ConnectionEnded);
         else setTimeout(wait, 20);
       };
-      this.queue.length = 0;
       wait();
     } else {
       this.reconnect();
     }
   }
 
+  /**
+   * Dials again (`autoexit: false`). The tasks held for the lost host are dropped; the running
+   * one is aborted, and whatever it returns is dropped too (it belongs to the lost session), but
+   * the next host's tasks wait for it to end: one task at a time.
+   */
   private reconnect(): void {
     this.running?.abort(new Error('connection to the host lost'));
     this.queue.length = 0;
     this.clearIdle();
     let delay = 100;
     const attempt = (): void => {
+      if (this.failed) return;
       this.start().then(
-        () => this.log('reconnected'),
+        (served) => {
+          if (served) this.log('reconnected');
+        },
         () => {
           delay = Math.min(delay * 2, 5_000);
           setTimeout(attempt, delay);
@@ -493,7 +607,8 @@ class DaemonRun {
 
   private armIdle(): void {
     const idle = this.config.idletime;
-    if (idle === undefined || !Number.isFinite(idle) || this.leaving !== undefined) return;
+    // Not while dialling again: a Bye would go to a host in the middle of its handshake.
+    if (idle === undefined || !Number.isFinite(idle) || this.leaving !== undefined || !this.connected) return;
     this.clearIdle();
     this.idleTimer = setTimeout(() => this.leave(DaemonExit.IdleTime, 'idletime'), idle);
   }
@@ -508,7 +623,8 @@ class DaemonRun {
     if (wall === undefined || !Number.isFinite(wall)) return;
     const fire = (): void => {
       if (this.leaving !== undefined) return;
-      if (this.running !== undefined) {
+      // Busy, or dialling again (`autoexit: false`): its Bye waits for a connection to say it on.
+      if (this.running !== undefined || !this.connected) {
         // Soft limit: the running task finishes and its result is marked final.
         this.wallTimer = setTimeout(fire, 20);
         return;
@@ -561,6 +677,97 @@ class DaemonRun {
   private cleanGlobals(): void {
     this.globalsDirty = false;
     this.globals.clean();
+  }
+
+  // -------------------------------------------------------------------------
+  // Errors no task awaits (config.handleStrayErrors)
+
+  /** Installs the process's (or thread's) handlers for errors no task awaits; returns their removal. */
+  guard(): () => void {
+    if (this.config.handleStrayErrors === false) return () => {};
+    process.on('unhandledRejection', this.onUnhandledRejection);
+    process.on('uncaughtException', this.onUncaughtException);
+    return () => {
+      process.off('unhandledRejection', this.onUnhandledRejection);
+      process.off('uncaughtException', this.onUncaughtException);
+    };
+  }
+
+  /** The task running for this session, if any (not one left by an earlier connection). */
+  private current(): RunningTask | undefined {
+    return this.running !== undefined && this.runningSession === this.session ? this.running : undefined;
+  }
+
+  /**
+   * A rejection nobody handles (a promise a task left behind, rejecting later): reported, and
+   * the daemon goes on. The running task is not failed: it may not be its rejection.
+   */
+  private readonly onUnhandledRejection = (reason: unknown): void => {
+    const running = this.current();
+    const during = running === undefined ? '' : ` while task ${running.taskId} ran (it goes on: the promise may be an earlier task's)`;
+    this.log(`unhandled promise rejection${during}; the daemon goes on: ${describeError(reason)}`);
+  };
+
+  /**
+   * An exception nothing caught (thrown by a timer or callback a task left): the process may be
+   * in an unknown state (Node advises against going on), so the daemon reports it, fails the
+   * running task with an UncaughtExceptionError naming it (it may not be that task's, but its
+   * outcome is unknown too), and leaves: it closes its connection and exits with
+   * UNCAUGHT_EXCEPTION_EXIT. To its host it is a lost daemon, replaced as a crashed one is;
+   * tasks it held but had not started are lost with it (connection reset, or `retry`).
+   */
+  private readonly onUncaughtException = (err: unknown): void => {
+    const running = this.current();
+    const during = running === undefined ? '' : ` while task ${running.taskId} ran`;
+    this.log(`uncaught exception${during}: ${describeError(err)}`);
+    if (this.failed) return;
+    this.failed = true;
+    this.log(`the daemon leaves (exit code ${UNCAUGHT_EXCEPTION_EXIT}): after an uncaught exception its process may be in an unknown state`);
+    if (running !== undefined && this.connected) {
+      const failure = new UncaughtExceptionError(
+        `an uncaught exception ended daemon ${this.daemonId} while it ran task ${running.taskId} (${firstLine(err)}); it may come from code an earlier task left running`,
+        { cause: err },
+      );
+      this.sendError(running.taskId, failure, 0);
+    }
+    running?.abort(err);
+    this.leaving = UNCAUGHT_EXCEPTION_EXIT;
+    this.queue.length = 0; // never started: the host takes them back at Bye
+    this.clearIdle();
+    if (this.connected) {
+      // After the error Result: the host takes back every task it sent that this daemon did not
+      // start, answers Exit, and replaces it as a lost daemon (protocol.md, "Leaving").
+      const bye: ByeMessage = { reason: 'uncaught' };
+      this.channel.send(frame(FrameType.Bye, 0, [jsonSegment(bye)]));
+    }
+    // Exit comes at once from a host that speaks Bye 'uncaught'; leave anyway if it does not.
+    setTimeout(() => this.exit(UNCAUGHT_EXCEPTION_EXIT), EXIT_WAIT_MS);
+  };
+}
+
+/** Whether the connection a handshake is for was lost before the daemon served it. */
+interface ConnectionLoss {
+  closed: boolean;
+  reason: Error | undefined;
+}
+
+/** An error as a log line: its stack (name, message, frames), or the value. */
+function describeError(err: unknown): string {
+  try {
+    if (err instanceof Error) return err.stack ?? `${err.name}: ${err.message}`;
+    return `a non-Error value: ${String(err)}`;
+  } catch {
+    return 'a value that cannot be printed';
+  }
+}
+
+/** An error's `Name: message`, for another error's message. */
+function firstLine(err: unknown): string {
+  try {
+    if (err instanceof Error) return `${err.name}: ${err.message}`;
+    return `a non-Error value: ${String(err)}`;
+  } catch {
+    return 'a value that cannot be printed';
   }
 }
 
@@ -726,13 +933,19 @@ export function runDaemon(config: DaemonConfig): Promise<number> {
     const run = new DaemonRun(config, (code) => {
       if (done) return;
       done = true;
-      void run.shutdown(2_000).then(() => resolve(code));
+      void run.shutdown(2_000).then(() => {
+        unguard();
+        resolve(code);
+      });
     });
+    // Installed for the whole run, until it has ended (instrumentation flushed).
+    const unguard = run.guard();
     run.start().catch((err: Error & { exitCode?: number }) => {
       if (done) return;
+      done = true;
+      unguard();
       if (err.exitCode !== undefined) {
         (config.log ?? ((l: string) => process.stderr.write(`[mirai-daemon ${process.pid}] ${l}\n`)))(err.message);
-        done = true;
         resolve(err.exitCode);
       } else reject(err);
     });

@@ -57,6 +57,8 @@ export class DaemonConnection {
   lostRunning = 0;
   /** Set when the host ended this daemon on purpose (stuck in a cancelled task). */
   retired = false;
+  /** Set when the daemon left because of an error of its own (Bye `uncaught`): it is replaced when it goes, as a lost one. */
+  failedLeaving = false;
   /** The daemon's watchdog connection, when it runs one: it can replace a stuck daemon. */
   watchdog: Channel | undefined;
   /** Position in the FIFO scheduler's queue of daemons with room; -1 when not in it. */

@@ -7,8 +7,8 @@
  */
 import { ConnectionResetError, CrashLimitError, QueueFullError, ResultTooLargeError, type MiraiError } from '../errors.js';
 import type { Channel, Listener } from '../transport.js';
-import { DEFAULT_LIMITS, FrameFlag, FrameType, frameTypeName, segmentBytes, type Frame, type FrameLimits, type OversizedResult } from '../wire/frame.js';
-import type { HelloMessage, SerializerRef } from '../wire/messages.js';
+import { DEFAULT_LIMITS, FrameFlag, FrameType, frameTypeName, readJsonSegment, segmentBytes, type Frame, type FrameLimits, type OversizedResult } from '../wire/frame.js';
+import type { ByeMessage, HelloMessage, SerializerRef } from '../wire/messages.js';
 import type { StreamState } from '../wire/random-stream.js';
 import { admit, RefusalLog, type Admitted } from './admission.js';
 import { DaemonConnection, type DaemonStatus, type Ending } from './daemon-connection.js';
@@ -18,7 +18,7 @@ import { readResult, type ResultOutcome } from './results.js';
 import { QueueRoom } from './queue-room.js';
 import { DirectScheduler, FifoScheduler, type Scheduler, type SchedulingState } from './scheduling.js';
 import { TaskQueue } from './task-queue.js';
-import { active, channels, publish } from '../events.js';
+import { active, channels, publish, settledUnqueued } from '../events.js';
 
 /** Counters, as mirai's `info()`. */
 export interface DispatcherCounters {
@@ -463,6 +463,7 @@ export class Dispatcher implements TaskCanceller {
       case FrameType.Bye:
         // The daemon sends Bye once every task it started has been answered: it never starts
         // any task still in flight to it.
+        conn.failedLeaving = byeReason(f) === 'uncaught';
         this.departing(conn, conn.inflight.takeAll());
         return;
       default:
@@ -577,7 +578,9 @@ export class Dispatcher implements TaskCanceller {
   private refuseClosed(task: HostTask): void {
     task.settled = true;
     this.completed++;
-    task.outcome._reject(new ConnectionResetError(this.closedReason));
+    const error = new ConnectionResetError(this.closedReason);
+    task.outcome._reject(error);
+    settledUnqueued(this.settings.name, task.id, error);
   }
 
   private disconnected(conn: DaemonConnection, reason: Error | undefined): void {
@@ -623,7 +626,8 @@ export class Dispatcher implements TaskCanceller {
       this.fail(task, new ConnectionResetError(`daemon ${conn.id} disconnected before it ran everywhere() task ${task.id}`));
     }
     // Lost: gone without saying so (Bye, a final result) and not ended by the host.
-    const lost = was === 'ready' && !conn.retired && !this.closed;
+    // A daemon that left after an error of its own (Bye 'uncaught') is replaced as a lost one.
+    const lost = (was === 'ready' || (was === 'leaving' && conn.failedLeaving)) && !conn.retired && !this.closed;
     if (!conn.retired) this.hooks.onDaemon({ type: lost ? 'lost' : 'disconnect', conn });
     if (was !== 'handshake') this.daemonEvent(lost ? channels.daemonLost : channels.daemonDisconnected, conn);
     this.drain();
@@ -766,4 +770,13 @@ function isSmallPrimitive(value: unknown): boolean {
   const type = typeof value;
   if (type === 'string') return (value as string).length <= 64;
   return type === 'number' || type === 'boolean' || type === 'undefined' || value === null;
+}
+
+/** A Bye's reason; undefined when unreadable (a Bye is honoured whatever it says). */
+function byeReason(f: Frame): ByeMessage['reason'] | undefined {
+  try {
+    return readJsonSegment<ByeMessage>(f.segments[0]).reason;
+  } catch {
+    return undefined;
+  }
 }

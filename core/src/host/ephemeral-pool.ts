@@ -4,6 +4,7 @@
  * task, each leaving after its task (`maxtasks: 1`).
  */
 import type { MiraiError } from '../errors.js';
+import { settledUnqueued } from '../events.js';
 import { FrameType } from '../wire/frame.js';
 import { buildTaskFrame } from '../wire/task-frame.js';
 import type { ComputePool, Submitted, TaskRequest } from './compute-pool.js';
@@ -22,6 +23,13 @@ export class EphemeralPool implements Pick<ComputePool, 'submit'> {
     const built = buildTaskFrame(FrameType.Task, request.id, request.fn, request.params, [], { inMap: request.inMap, trace: request.trace });
     let submitted: Submitted | undefined;
     let cancelled = false;
+    // Until it is queued, no one else reports the task settled (events.ts settledUnqueued): once.
+    const refuse = (err: MiraiError): void => {
+      if (cancelled) return;
+      cancelled = true;
+      request.outcome._reject(err);
+      settledUnqueued(this.name, request.id, err);
+    };
     this.open().then(
       (pool) => {
         if (cancelled) return;
@@ -31,13 +39,12 @@ export class EphemeralPool implements Pick<ComputePool, 'submit'> {
         // run on it), not this one, which may be running on another's daemon.
         pool.launch(1).catch((err: MiraiError) => pool.failFirstQueued(err));
       },
-      (err: MiraiError) => request.outcome._reject(err),
+      (err: MiraiError) => refuse(err),
     );
     return {
       cancel: (error) => {
         if (submitted !== undefined) return submitted.cancel(error);
-        cancelled = true;
-        request.outcome._reject(error);
+        refuse(error);
       },
     };
   }

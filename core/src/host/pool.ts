@@ -22,7 +22,7 @@ import { QUICK_DEATH_MS, Replacements } from './replacements.js';
 import { Autoscaler, resolveAutoscale } from './autoscaler.js';
 import { HostTask, type TaskOutcome } from './host-task.js';
 import type { ProfileSettings } from './profile-options.js';
-import { active, channels, publish } from '../events.js';
+import { active, channels, publish, settledUnqueued } from '../events.js';
 
 /** A launch this pool made, until its process ends or the pool closes. */
 interface Launch {
@@ -160,16 +160,22 @@ export class DaemonPool implements ComputePool {
   submitLater(request: TaskRequest, built: Promise<Frame>): Submitted {
     let submitted: Submitted | undefined;
     let cancelled = false;
+    // Until it is queued, no one else reports the task settled (events.ts settledUnqueued): once.
+    const refuse = (err: MiraiError): void => {
+      if (cancelled) return;
+      cancelled = true;
+      request.outcome._reject(err);
+      settledUnqueued(this.name, request.id, err);
+    };
     built
       .then((f) => {
         if (!cancelled) submitted = this.submitFrame(request, f);
       })
-      .catch((err: MiraiError) => request.outcome._reject(err));
+      .catch(refuse);
     return {
       cancel: (error) => {
         if (submitted !== undefined) return submitted.cancel(error);
-        cancelled = true;
-        request.outcome._reject(error);
+        refuse(error);
       },
     };
   }

@@ -49,7 +49,6 @@ export class SyncPool implements ComputePool {
       controller.abort(error);
       settle(error);
     };
-    this.running.add(cancel);
     // Whether anyone follows this task, decided once: the bytes and timings cost nothing otherwise.
     const observed = active(channels.taskQueued) || active(channels.taskAssigned) || active(channels.taskSettled) || active(channels.taskCancelled);
     const sizes = observed ? { sent: 0, received: 0, startedAt: performance.now() } : undefined;
@@ -95,6 +94,8 @@ export class SyncPool implements ComputePool {
       return decodePayload(p.encoded, 0, this.serializers);
     });
     const copied = parts.some((p) => p instanceof Promise) ? Promise.all(parts) : parts;
+    // Running from here (arguments that cannot travel threw above: nothing to settle at a reset).
+    this.running.add(cancel);
     if (sizes !== undefined) {
       // Queued and taken at once: the calling process is its only "daemon", number 0.
       if (active(channels.taskQueued)) publish(channels.taskQueued, { profile: this.name, taskId: request.id, bytes: sizes.sent, queueDepth: 0 });

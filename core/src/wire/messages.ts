@@ -51,5 +51,10 @@ export interface InitMessage {
 }
 
 export interface ByeMessage {
-  reason: 'idletime' | 'walltime';
+  /**
+   * `idletime`, `walltime`: a limit, the daemon is done. `uncaught`: an exception went uncaught
+   * in it (its process may be in an unknown state), so it leaves and the host replaces it as
+   * it replaces a lost daemon.
+   */
+  reason: 'idletime' | 'walltime' | 'uncaught';
 }
