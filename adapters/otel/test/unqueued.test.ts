@@ -19,6 +19,7 @@ import {
   localUrl,
   mirai,
   MiraiChannel,
+  miraiMap,
   QueueFullError,
   SerializationError,
   TimeoutError,
@@ -172,6 +173,17 @@ describe.each([
     expect(spans()).toHaveLength(5);
     expect(byId.has(queued.id)).toBe(false);
     expect(settled.filter((e) => e.taskId === queued.id).map((e) => [e.outcome, e.neverQueued])).toEqual([['connection-reset', undefined]]);
+  });
+
+  it('end the span of a map chunk refused by a full queue', async () => {
+    const { inst, spans } = host(wrapped);
+    await daemons({ url: localUrl(), maxQueued: 2 });
+    const items = Array.from({ length: 30 }, (_, i) => i);
+    // Three chunks of ten: the third finds the queue full, and the map cancels the two before it.
+    expect(() => miraiMap(items, (x: number) => x, { chunk: 10 })).toThrow(QueueFullError);
+    inst.flush();
+    expect(heldTasks(inst)).toBe(0);
+    expect(spans().filter((s) => s.attributes['error.type'] === 'queue-full')).toHaveLength(1);
   });
 
   it('end the span of a task whose arguments cannot be sent, on a daemon profile and a sync one', async () => {

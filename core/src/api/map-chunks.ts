@@ -8,6 +8,7 @@
  * chunk. A lost daemon (with `retry`) runs the whole chunk again.
  */
 import { CancelledError, TimeoutError, type MiraiError } from '../errors.js';
+import { settledUnqueued } from '../events.js';
 import { traceContextFor } from '../trace-context.js';
 import type { ComputePool, Submitted } from '../host/compute-pool.js';
 import type { TaskOutcome } from '../host/host-task.js';
@@ -68,16 +69,23 @@ export function submitChunks<T>(
       const param: TaskParam = { value: values.slice(from, to), name: `${itemName(from)}…${itemName(to - 1)}` };
       // Asked here, in the caller's async context, where a tracing adapter finds the active span.
       const trace = traceContextFor(name, outcome.id, mapId);
-      const submitted = pool.submit({
-        id: outcome.id,
-        fn,
-        params: [param, argsParam],
-        outcome,
-        retry: options.retry ?? 0,
-        inMap: true,
-        batch: to - from,
-        ...(trace === undefined ? {} : { trace }),
-      });
+      let submitted: Submitted;
+      try {
+        submitted = pool.submit({
+          id: outcome.id,
+          fn,
+          params: [param, argsParam],
+          outcome,
+          retry: options.retry ?? 0,
+          inMap: true,
+          batch: to - from,
+          ...(trace === undefined ? {} : { trace }),
+        });
+      } catch (err) {
+        // Nothing was queued for this chunk, so no pool reports it settled (a span opened for it ends there).
+        settledUnqueued(name, outcome.id, err);
+        throw err;
+      }
       sent.push(submitted);
       wireChunk(items, submitted, options.timeout);
       mirais.push(...(items as Mirai<T>[]));
