@@ -7,7 +7,7 @@
  * pulls in is start-up time and live heap that each of the isolate's collections marks again.
  * Covered by semver like `@mirai-ts/core/plugin`, which exports all of this too.
  */
-export { runDaemon, type DaemonConfig } from './daemon/loop.js';
+export { errorResultPayload, runDaemon, type DaemonConfig } from './daemon/loop.js';
 export { encodeFrame, FrameDecoder, FRAME_HEADER_BYTES, FRAME_MAGIC } from './wire/frame-codec.js';
 export {
   frame,

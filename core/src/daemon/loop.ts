@@ -430,16 +430,7 @@ class DaemonRun {
       if (everywhere) this.globals.take();
       else this.globalsToClean();
     }
-    if (this.leaving !== undefined) {
-      // The tasks held here never start: the host takes them back when the Final result comes.
-      this.queue.length = 0;
-      return; // wait for the host's Exit
-    }
-    if (this.queue.length > 0) this.runNext();
-    else {
-      this.armIdle();
-      this.nextTaskPoll.afterResult();
-    }
+    this.next(true);
   }
 
   /**
@@ -448,12 +439,21 @@ class DaemonRun {
    */
   private finishStale(): void {
     if (this.config.cleanup !== false) this.globalsToClean();
+    this.next(false);
+  }
+
+  /** After a task: the next one held, else wait for one (polling first after a result sent). */
+  private next(afterResult: boolean): void {
     if (this.leaving !== undefined) {
+      // The tasks held here never start: the host takes them back (Final, Bye). Wait for Exit.
       this.queue.length = 0;
       return;
     }
     if (this.queue.length > 0) this.runNext();
-    else this.armIdle();
+    else {
+      this.armIdle();
+      if (afterResult) this.nextTaskPoll.afterResult();
+    }
   }
 
   private sendResult(id: number, value: unknown, flags: number): void {
@@ -712,9 +712,9 @@ class DaemonRun {
    * An exception nothing caught (thrown by a timer or callback a task left): the process may be
    * in an unknown state (Node advises against going on), so the daemon reports it, fails the
    * running task with an UncaughtExceptionError naming it (it may not be that task's, but its
-   * outcome is unknown too), and leaves: it closes its connection and exits with
-   * UNCAUGHT_EXCEPTION_EXIT. To its host it is a lost daemon, replaced as a crashed one is;
-   * tasks it held but had not started are lost with it (connection reset, or `retry`).
+   * outcome is unknown too), and leaves with Bye `uncaught`: the host takes back the tasks it
+   * sent and this daemon did not start, replaces it as a lost daemon, and answers Exit; the
+   * daemon exits with UNCAUGHT_EXCEPTION_EXIT.
    */
   private readonly onUncaughtException = (err: unknown): void => {
     const running = this.current();
@@ -753,18 +753,18 @@ interface ConnectionLoss {
 
 /** An error as a log line: its stack (name, message, frames), or the value. */
 function describeError(err: unknown): string {
-  try {
-    if (err instanceof Error) return err.stack ?? `${err.name}: ${err.message}`;
-    return `a non-Error value: ${String(err)}`;
-  } catch {
-    return 'a value that cannot be printed';
-  }
+  return describe(err, true);
 }
 
 /** An error's `Name: message`, for another error's message. */
 function firstLine(err: unknown): string {
+  return describe(err, false);
+}
+
+/** `err` in words; its getters may throw (a task's own error class). */
+function describe(err: unknown, withStack: boolean): string {
   try {
-    if (err instanceof Error) return `${err.name}: ${err.message}`;
+    if (err instanceof Error) return (withStack ? err.stack : undefined) ?? `${err.name}: ${err.message}`;
     return `a non-Error value: ${String(err)}`;
   } catch {
     return 'a value that cannot be printed';
@@ -805,8 +805,18 @@ function machineryStep<A, B, C, T>(step: (a: A, b: B, c: C) => T, a: A, b: B, c:
 
 /** An error as a Result payload: its record, or a bare one if the record cannot be encoded. */
 function encodeError(err: unknown): Uint8Array[] {
+  return errorResultPayload(err, typeof err === 'object' && err !== null && machineryErrors.has(err));
+}
+
+/**
+ * The payload of an error Result for `err`, as a daemon sends one: its error record (docs/
+ * protocol.md), `machinery` when the daemon's own work failed rather than the task (the host
+ * then rebuilds a SerializationError and the like as that class). For a channel that must
+ * answer a task itself (a thread channel that cannot send its frame).
+ */
+export function errorResultPayload(err: unknown, machinery = false): Uint8Array[] {
   const record = toErrorRecord(err, (v) => canEncode(v));
-  if (typeof err === 'object' && err !== null && machineryErrors.has(err)) record.machinery = true;
+  if (machinery) record.machinery = true;
   try {
     return encodePayload(record, [], 'error') as Uint8Array[];
   } catch {

@@ -9,14 +9,10 @@
  *
  * The channel answers such a frame itself instead (see PortChannel.send): a Task or
  * Everywhere frame with an error Result for its id, a Result with an error Result in its
- * place. The error is a SerializationError, built from an error record as a daemon's
- * machinery sends one (core's `fromErrorRecord` rebuilds it as that class), in a payload as
- * docs/protocol.md describes it: V8's serialization of the record and an empty plugin table.
+ * place. The error is a SerializationError, encoded as a daemon's machinery sends one (core's
+ * `errorResultPayload`), so the host rebuilds it as that class.
  */
-import { serialize } from 'node:v8';
-import { FrameFlag, FrameType, frame, type Frame } from '@mirai-ts/core/daemon';
-
-const EMPTY = new Uint8Array(0);
+import { errorResultPayload, FrameFlag, FrameType, frame, SerializationError, type Frame } from '@mirai-ts/core/daemon';
 
 /** Whether a view's buffer was detached (moved away): it has no bytes, and no view can be made of it. */
 export function isDetached(view: Uint8Array): boolean {
@@ -62,14 +58,7 @@ export function movedArrayMessage(f: Frame, transfer: boolean): string {
  * daemon's ResultTooLargeError does), so Batch is dropped.
  */
 export function movedArrayResult(f: Frame, message: string): Frame {
-  const record = {
-    name: 'SerializationError',
-    message,
-    classes: ['SerializationError', 'MiraiError', 'Error'],
-    props: {},
-    miraiKind: 'serialize',
-    machinery: true,
-  };
   const flags = f.type === FrameType.Result ? (f.flags & FrameFlag.Final) | FrameFlag.Error : FrameFlag.Error;
-  return frame(FrameType.Result, f.id, [serialize(record), EMPTY], flags);
+  // The path is not known here: the channel sees bytes, not which argument held the array.
+  return frame(FrameType.Result, f.id, errorResultPayload(new SerializationError(message, ''), true), flags);
 }
