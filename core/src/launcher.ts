@@ -38,6 +38,17 @@ export interface LaunchHandle {
    */
   kill?(): void;
   /**
+   * For a launch whose process the host cannot watch (a batch job): resolves, with a sentence
+   * saying what the launcher knows, once the launch is known to have ended while its daemon
+   * had not connected (the job failed, or was killed, before the daemon dialled in). The host
+   * counts it as a failed launch: the launch call fails when every daemon of it was lost;
+   * otherwise the daemon is replaced (`repair`, autoscaling) after a backoff. Left pending
+   * while the launch is alive; the launcher may stop watching once {@link connected} is called.
+   */
+  readonly lost?: Promise<string>;
+  /** Called once, when this launch's daemon has connected (a launcher stops watching for {@link lost}). */
+  connected?(): void;
+  /**
    * Withdraws the launch from a batch scheduler (a queued or running job): called for every
    * handle when the profile resets, after its daemons were told to exit. Handles of one
    * submission may share it; it must tolerate a job that already ended.

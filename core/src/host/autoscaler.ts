@@ -113,10 +113,17 @@ export interface ScaleHost {
   failing(failures: number, why: string): void;
 }
 
+/** The daemons of one launch call still on their way. */
+interface Batch {
+  remaining: number;
+  /** The call has returned (its jobs may still wait in a scheduler's queue). */
+  returned: boolean;
+}
+
 export class Autoscaler {
   private manual: number | undefined;
   /** Daemons launched and not connected yet, per launch call (oldest first). */
-  private readonly batches: { remaining: number }[] = [];
+  private readonly batches: Batch[] = [];
   private launching = 0;
   private launchCalls = 0;
   private failures = 0;
@@ -160,10 +167,24 @@ export class Autoscaler {
 
   /** A daemon connected: one launch fewer is on its way. */
   connected(): void {
-    if (this.launching === 0) return;
-    this.launching--;
-    const batch = this.batches.find((b) => b.remaining > 0);
-    if (batch !== undefined) batch.remaining--;
+    // The last job of a call that returned at the launch timeout has joined: that launch worked.
+    if (this.arrivedOrLost() && !this.crashLoop) {
+      this.failures = 0;
+      this.lastError = undefined;
+    }
+  }
+
+  /**
+   * A launch whose call had returned (a batch job still queued at the launch timeout) ended
+   * without its daemon connecting: one launch fewer is on its way, and it counts as a failed
+   * launch (backoff, then launching again for the backlog). Launches that merely return are
+   * no proof of health until a daemon answers or outlives a quick death (`idle(proven)`).
+   */
+  launchLost(why: string): void {
+    if (this.closed) return;
+    this.arrivedOrLost();
+    this.crashLoop = true;
+    this.failed(1, why);
   }
 
   /**
@@ -270,8 +291,24 @@ export class Autoscaler {
     else if (connected > target) this.scaleDown();
   }
 
+  /**
+   * One launch fewer is on its way: the oldest batch waiting for daemons has one fewer. True
+   * when that ended a batch whose call had returned (its last job joined or was lost).
+   */
+  private arrivedOrLost(): boolean {
+    if (this.launching === 0) return false;
+    this.launching--;
+    const i = this.batches.findIndex((b) => b.remaining > 0);
+    if (i < 0) return false;
+    const batch = this.batches[i]!;
+    batch.remaining--;
+    if (batch.remaining > 0 || !batch.returned) return false;
+    this.batches.splice(i, 1);
+    return true;
+  }
+
   private launch(n: number, target: number, connected: number): void {
-    const batch = { remaining: n };
+    const batch: Batch = { remaining: n, returned: false };
     this.batches.push(batch);
     this.launching += n;
     this.launchCalls++;
@@ -279,16 +316,20 @@ export class Autoscaler {
     const done = (): void => {
       this.launching -= batch.remaining;
       batch.remaining = 0;
-      this.batches.splice(this.batches.indexOf(batch), 1);
+      const i = this.batches.indexOf(batch);
+      if (i >= 0) this.batches.splice(i, 1);
     };
     this.host.launch(n, this.settings.launchTimeout).then(
       () => {
+        batch.returned = true;
+        // Jobs still waiting in a scheduler's queue stay counted as launching until they join
+        // (or are lost), and prove nothing yet.
+        if (batch.remaining > 0) return;
         if (!this.crashLoop) {
           this.failures = 0;
           this.lastError = undefined;
         }
-        // Jobs still waiting in a scheduler's queue stay counted as launching until they join.
-        if (batch.remaining === 0) done();
+        done();
       },
       (err: Error) => {
         const missing = batch.remaining;

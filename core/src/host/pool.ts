@@ -33,6 +33,25 @@ interface Launch {
   onConnect: (() => void) | undefined;
 }
 
+/** One launch call, while it waits for its daemons: launches lost meanwhile wait for its outcome. */
+interface LaunchCall {
+  returned: boolean;
+  /** What ended each launch lost while the call waited (handled when it returns: DaemonPool.returned). */
+  readonly lost: string[];
+}
+
+/**
+ * Resolves once each of `waits` has settled, unless all of them rejected (every launch was
+ * lost): then rejects with the first reason, saying how many more there were.
+ */
+async function unlessAllLost(waits: readonly Promise<void>[]): Promise<void> {
+  const outcomes = await Promise.allSettled(waits);
+  const reasons = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as Error] : []));
+  if (reasons.length < outcomes.length) return;
+  const first = reasons[0]!;
+  throw reasons.length === 1 ? first : new LaunchError(`${first.message} (and ${reasons.length - 1} more of this launch were lost the same way)`);
+}
+
 /**
  * Failures in a row (about a minute of backoff: 0.25 + 0.5 + … + 30 s) after which queued
  * tasks of a profile with no daemon settle with a LaunchError.
@@ -84,8 +103,12 @@ export class DaemonPool implements ComputePool {
       onIdle: (conn) => this.autoscaler?.idle(conn.completed > 0 || Date.now() - conn.connectedAt >= QUICK_DEATH_MS),
     });
     if (settings.autoscale !== undefined) this.autoscaler = this.newAutoscaler(settings.autoscale);
-    this.replacements = new Replacements(settings.name, (n, launcher, options) => this.launch(n, launcher, options), settings.log, (failures, why) =>
-      this.launchesFailing(failures, why),
+    this.replacements = new Replacements(
+      settings.name,
+      // Connected: jobs that only waited out the launch timeout in a queue prove nothing yet.
+      async (n, launcher, options) => (await this.launch(n, launcher, options)).every((h) => this.launches.get(h.id)?.connected !== false),
+      settings.log,
+      (failures, why) => this.launchesFailing(failures, why),
     );
     this.updateRef();
   }
@@ -221,8 +244,8 @@ export class DaemonPool implements ComputePool {
 
   /**
    * Starts `n` daemons and resolves once all have connected. A daemon that exits before it
-   * connects, or a launch that does not connect within the launch timeout, rejects with a
-   * {@link LaunchError} that says why.
+   * connects, a launch that does not connect within the launch timeout, or watched launches
+   * (`LaunchHandle.lost`) that were all lost, reject with a {@link LaunchError} that says why.
    */
   async launch(n: number, launcher: Launcher = this.settings.launcher, options?: DaemonOptions, timeout = this.settings.launchTimeout): Promise<LaunchHandle[]> {
     if (n <= 0) return [];
@@ -234,9 +257,17 @@ export class DaemonPool implements ComputePool {
       if (active(channels.daemonLaunched)) {
         publish(channels.daemonLaunched, { profile: this.name, launcher: launcher.kind, count: handles.length, pids: handles.map((h) => h.pid) });
       }
-      const waits = handles.map((handle) => this.track(handle, launcher, options));
-      const tracked = handles.every((h) => h.exited !== undefined);
-      const all: Promise<unknown> = tracked ? Promise.all(waits) : this.dispatcher.waitForJoins(before + n);
+      const call: LaunchCall = { returned: false, lost: [] };
+      const waits = handles.map((handle) => this.track(handle, launcher, options, call));
+      for (const wait of waits) wait.catch(() => {}); // a loss is reported where it is decided (launchLost)
+      // Local processes: one that exits before connecting fails the launch. Watched remote
+      // launches (batch jobs): the launch fails when every one was lost, else its losses are
+      // replaced. Others: their connections are counted.
+      const all: Promise<unknown> = handles.every((h) => h.exited !== undefined)
+        ? Promise.all(waits)
+        : handles.every((h) => h.lost !== undefined)
+          ? unlessAllLost(waits)
+          : this.dispatcher.waitForJoins(before + n);
       let timedOut = false;
       try {
         await withTimeout(all, timeout, () => {
@@ -251,12 +282,15 @@ export class DaemonPool implements ComputePool {
           // Jobs in a scheduler's queue may start hours later: report, and let them join when they do.
           all.catch(() => {});
           this.settings.log('warn', `${(err as Error).message}; they may be waiting in the ${launcher.kind} queue and join when they start`);
+          this.returned(call, launcher, options);
           return handles;
         }
         // A launch that failed is over: what it started and never connected is ended.
+        call.returned = true;
         for (const handle of handles) if (this.launches.get(handle.id)?.connected === false) handle.kill?.();
         throw err;
       }
+      this.returned(call, launcher, options);
       return handles;
     } finally {
       this.hold(-1);
@@ -372,6 +406,11 @@ export class DaemonPool implements ComputePool {
     conn.launch = { handle: launch.handle, kind: launch.launcher.kind };
     if (!launch.connected) {
       launch.connected = true;
+      try {
+        launch.handle.connected?.();
+      } catch (err) {
+        this.settings.log('warn', `profile '${this.name}': the ${launch.launcher.kind} launcher's connected() threw: ${(err as Error).message}`);
+      }
       launch.onConnect?.();
     }
   }
@@ -412,7 +451,27 @@ export class DaemonPool implements ComputePool {
     if (n > 0) this.settings.log('warn', `profile '${this.name}': ${n} queued task(s) failed: no daemon could be started`);
   }
 
-  private track(handle: LaunchHandle, launcher: Launcher, options: DaemonOptions | undefined): Promise<void> {
+  /** A launch call returns: the daemons it lost meanwhile (not all of them) are replaced now. */
+  private returned(call: LaunchCall, launcher: Launcher, options: DaemonOptions | undefined): void {
+    call.returned = true;
+    for (const why of call.lost) this.launchLost(launcher, options, why);
+    call.lost.length = 0;
+  }
+
+  /**
+   * A launch ended before its daemon connected, after its launch call returned (a batch job
+   * that failed where it ran): a failed launch, as a daemon lost right after connecting is. The
+   * autoscaler launches again for its backlog, `repair` replaces it; both back off, and after
+   * FAILURES_BEFORE_QUEUE_FAILS in a row with no daemon, queued tasks fail (launchesFailing).
+   */
+  private launchLost(launcher: Launcher, options: DaemonOptions | undefined, why: string): void {
+    if (this.closed) return;
+    if (this.autoscaler !== undefined) this.autoscaler.launchLost(why);
+    else if (this.settings.repair) this.replacements.replace(launcher, options, why, true);
+    else this.settings.log('warn', `profile '${this.name}': ${why}; it is not replaced (repair is off)`);
+  }
+
+  private track(handle: LaunchHandle, launcher: Launcher, options: DaemonOptions | undefined, call: LaunchCall): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const launch: Launch = { handle, launcher, options, connected: false, onConnect: resolve };
       this.launches.set(handle.id, launch);
@@ -434,6 +493,16 @@ export class DaemonPool implements ComputePool {
         }
         this.launches.delete(handle.id);
       });
+      handle.lost?.then(
+        (said) => {
+          if (launch.connected || this.launches.get(handle.id) !== launch) return;
+          this.launches.delete(handle.id);
+          reject(new LaunchError(`profile '${this.name}': ${said}`));
+          if (call.returned) this.launchLost(launcher, options, said);
+          else call.lost.push(said);
+        },
+        (err: unknown) => this.settings.log('warn', `profile '${this.name}': the ${launcher.kind} launcher's lost promise rejected: ${String(err)}`),
+      );
     });
   }
 

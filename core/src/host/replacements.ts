@@ -20,8 +20,11 @@ export interface LaunchFigures {
   readonly retryAt: number | undefined;
 }
 
-/** How a replacement batch is started: the pool's own `launch`. */
-export type LaunchFunction = (n: number, launcher: Launcher, options: DaemonOptions | undefined) => Promise<unknown>;
+/**
+ * How a replacement batch is started: the pool's own `launch`; resolves to whether every
+ * daemon of it connected (not so for batch jobs still queued at the launch timeout).
+ */
+export type LaunchFunction = (n: number, launcher: Launcher, options: DaemonOptions | undefined) => Promise<boolean>;
 
 /** A daemon that dies this soon after connecting counts as a failure (a crash loop). */
 export const QUICK_DEATH_MS = 5_000;
@@ -98,8 +101,10 @@ export class Replacements {
       for (const [options, n] of byOptions) {
         this.launching += n;
         this.launch(n, launcher, options).then(
-          () => {
+          (connected) => {
             this.launching -= n;
+            // Jobs still queued may yet be lost (a launch loss counts as a failure): no proof.
+            if (!connected) return;
             // Healthy only once the new daemons outlive a crash loop: a daemon that dies within
             // QUICK_DEATH_MS keeps the count of failures in a row, so the backoff grows.
             const failuresNow = this.failures;

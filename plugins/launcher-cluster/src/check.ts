@@ -47,6 +47,20 @@ export function timeout(who: string, key: string, value: unknown): number | unde
   return value as number;
 }
 
+/** The shortest polling interval (ms) besides 0 (off): schedulers' list commands are not free. */
+const MIN_INTERVAL_MS = 100;
+
+/** A polling interval in ms: 0 (never) or a whole number from MIN_INTERVAL_MS to 2^31 - 1; or undefined. */
+export function interval(who: string, key: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || (value !== 0 && value < MIN_INTERVAL_MS) || value > 2 ** 31 - 1) {
+    throw new ConfigError(
+      `${who}: '${key}' must be 0 (never) or a whole number of milliseconds from ${MIN_INTERVAL_MS} to ${2 ** 31 - 1}, got ${show(value)}${typeof value === 'string' ? ' (a string: parse it with Number() first)' : ''}`,
+    );
+  }
+  return value;
+}
+
 /**
  * A value for one directive field (`--partition=`, `-q `, `-o `), or undefined. Directive lines
  * are not shell: the schedulers split them at whitespace and read no quotes, so a space would

@@ -8,9 +8,10 @@ import { randomUUID } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { ConfigError, LaunchError, type LaunchHandle, type Launcher, type LaunchSpec, type RemoteDaemonProgram } from '@mirai-ts/core';
 import { checkRemoteUrl } from '@mirai-ts/core/plugin';
-import { checkKeys, flag, lines, oneLine, timeout, wholeNumber } from './check.js';
+import { checkKeys, flag, interval, lines, oneLine, timeout, wholeNumber } from './check.js';
 import { renderScript, type ScriptParts, type ScriptSpec } from './job-script.js';
 import { SCHEDULERS, schedulerOfDirective, type ListedJob, type Scheduler, type SchedulerName, type Submitted } from './schedulers.js';
+import { JobWatch } from './job-watch.js';
 import { defaultSecretDir, SecretFiles } from './secret-file.js';
 import { runCommand } from './submit.js';
 
@@ -39,6 +40,15 @@ export interface CommonClusterOptions extends RemoteDaemonProgram {
    * waiting for them). The jobs of a failed launch that have not connected are cancelled.
    */
   readonly failOnLaunchTimeout?: boolean;
+  /**
+   * How often, in ms, the launcher asks the scheduler about jobs whose daemons have not
+   * connected yet (default 30 000; 0: never). A job that is no longer listed (it failed, ran
+   * out of time or was cancelled where it ran) is reported lost to the host, which fails the
+   * launch when all of it was lost, or else launches a replacement after a backoff, so tasks
+   * never wait for a daemon that will not come. Only unconnected jobs are asked about: one list
+   * command per submission and interval while any is waiting.
+   */
+  readonly watchInterval?: number;
 }
 
 /** Options of {@link clusterConfig}. */
@@ -80,7 +90,7 @@ export interface ClusterLauncher extends Launcher {
 }
 
 /** Keys every builder accepts. */
-export const COMMON_KEYS = ['jobName', 'arrayMax', 'processesPerJob', 'secretDir', 'submitTimeout', 'failOnLaunchTimeout', 'node', 'script', 'cwd'] as const;
+export const COMMON_KEYS = ['jobName', 'arrayMax', 'processesPerJob', 'secretDir', 'submitTimeout', 'failOnLaunchTimeout', 'watchInterval', 'node', 'script', 'cwd'] as const;
 
 /**
  * A cluster launcher from raw directive and shell lines, as mirai's `cluster_config()`:
@@ -121,6 +131,7 @@ export function clusterLauncher(
   const processesPerJob = wholeNumber(who, 'processesPerJob', options.processesPerJob, 1, PROCESSES_PER_JOB_MAX) ?? 1;
   const submitTimeout = timeout(who, 'submitTimeout', options.submitTimeout) ?? 60_000;
   const failOnLaunchTimeout = flag(who, 'failOnLaunchTimeout', options.failOnLaunchTimeout) ?? false;
+  const watchInterval = interval(who, 'watchInterval', options.watchInterval) ?? 30_000;
   const jobName = oneLine(who, 'jobName', options.jobName);
   if (jobName !== undefined && !/^[A-Za-z][\w.-]*$/.test(jobName)) {
     throw new ConfigError(`${who}: 'jobName' must start with a letter and hold only letters, digits, '_', '.', '-', got '${jobName}'`);
@@ -195,12 +206,19 @@ export function clusterLauncher(
     if ((inFlight.get(profile) ?? 0) === 0) secrets.remove(profile);
   };
 
-  /** The elements of one submission the scheduler still lists. */
-  const listed = async ({ cancelId }: Submitted): Promise<ListedJob[]> => {
+  /**
+   * The elements of one submission the scheduler still lists; undefined when the list command
+   * failed (timed out, or the scheduler could not answer). A job the scheduler no longer
+   * knows is an error to some list commands: it simply has no elements left.
+   */
+  const listing = async ({ cancelId }: Submitted): Promise<ListedJob[] | undefined> => {
     const r = await runCommand(listCommand, scheduler.list.args(cancelId), '', submitTimeout);
-    // A finished job is an error to some list commands: it simply has no elements left.
-    return r.code === 0 ? scheduler.list.parse(r.stdout, cancelId) : [];
+    if (r.failure === undefined && r.code === 0) return scheduler.list.parse(r.stdout, cancelId);
+    return r.failure === undefined && UNKNOWN_JOB.test(r.stderr) ? [] : undefined;
   };
+  const listed = async (submitted: Submitted): Promise<ListedJob[]> => (await listing(submitted)) ?? [];
+  /** Jobs whose daemons have not all connected, asked about every `watchInterval`. */
+  const watch = new JobWatch(scheduler.name, listCommand, watchInterval, listing);
 
   /**
    * Cancels a submission once, however many handles ask. A job already gone is not an error;
@@ -210,6 +228,7 @@ export function clusterLauncher(
   const canceller = (profile: string, submitted: Submitted): (() => Promise<void>) => {
     let done: Promise<void> | undefined;
     const cancel = async (): Promise<void> => {
+      watch.forget(submitted); // what we cancel is not lost
       const r = await runCommand(cancelCommand, [submitted.cancelId], '', submitTimeout);
       release(profile, submitted);
       if (r.failure === undefined && r.code === 0) return;
@@ -253,6 +272,7 @@ export function clusterLauncher(
 
   /** Cancels one element; like canceller(), reports a cancel that failed while the element is still listed. */
   const cancelElement = async (submitted: Submitted, index: number): Promise<void> => {
+    watch.forget(submitted, index);
     const r = await runCommand(cancelCommand, submitted.cancelElement(index), '', submitTimeout);
     if (r.failure === undefined && r.code === 0) return;
     const element = submitted.element(index);
@@ -295,7 +315,11 @@ export function clusterLauncher(
           cancels.push(cancel);
           for (let i = 1; i <= size; i++) {
             const element = submitted.element(i);
-            for (let k = 1; k <= processesPerJob; k++) handles.push({ id: processesPerJob === 1 ? element : `${element}_${k}`, cancel, kill: () => kill(i) });
+            // A submission whose every element was lost is over: forget it (its secret file may go).
+            const watched = watch.add(submitted, i, element, processesPerJob, () => release(profile, submitted));
+            for (let k = 1; k <= processesPerJob; k++) {
+              handles.push({ id: processesPerJob === 1 ? element : `${element}_${k}`, cancel, kill: () => kill(i), ...watched.handle() });
+            }
           }
         }
       } catch (err) {
@@ -316,6 +340,12 @@ export function clusterLauncher(
     },
   };
 }
+
+/**
+ * What list commands say of a job id they no longer know (Slurm "Invalid job id specified",
+ * PBS "Unknown Job Id", LSF "Job <1> is not found"): the job has ended, not the command.
+ */
+const UNKNOWN_JOB = /invalid job id|unknown job|is not found|does not exist/i;
 
 /** The largest `arrayMax`: Slurm's MaxArraySize goes up to 4 000 001, the highest of the four schedulers. */
 const ARRAY_MAX = 4_000_000;

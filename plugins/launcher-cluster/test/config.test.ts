@@ -131,6 +131,13 @@ describe('option checks', () => {
     fails(() => slurm({ arrayMax: 2 ** 40 }), /slurm: 'arrayMax' must be a whole number from 1 to 4000000, got 1099511627776/);
     fails(() => clusterConfig({ command: 'sbatch', submitTimeout: Infinity }), /clusterConfig: 'submitTimeout' must be .*, got Infinity/);
     expect(slurm({ submitTimeout: 2 ** 31 - 1, processesPerJob: 1024, arrayMax: 4_000_000 }).arrayMax).toBe(4_000_000);
+    // watchInterval: 0 (never) or 100 ms to a timer's limit; a count from process.env is a string.
+    fails(() => slurm({ watchInterval: '30000' as never }), /slurm: 'watchInterval' must be 0 \(never\) or a whole number of milliseconds from 100 to 2147483647, got '30000' \(a string: parse it with Number\(\) first\)/);
+    fails(() => sge({ watchInterval: 50 }), /sge: 'watchInterval' must be 0 \(never\) or .*, got 50/);
+    fails(() => clusterConfig({ command: 'bsub', watchInterval: 2 ** 31 }), /clusterConfig: 'watchInterval' must be .*, got 2147483648/);
+    fails(() => pbs({ watchIntervl: 500 } as never), /pbs: unknown option 'watchIntervl' \(did you mean 'watchInterval'\?\)/);
+    expect(slurm({ watchInterval: 0 }).kind).toBe('slurm');
+    expect(lsf({ watchInterval: 100 }).kind).toBe('lsf');
   });
 
   it('refuse field values a directive line cannot carry (spaces, quotes, #), naming the option, value and what is allowed', () => {

@@ -2,7 +2,7 @@
  * The tests every real scheduler passes (Slurm, Grid Engine): one cluster per file, started
  * in beforeAll and stopped in afterAll; daemons run as real array jobs.
  */
-import { chmodSync, readdirSync, readFileSync, existsSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, existsSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, ConnectionResetError, daemons, launchRemote, LaunchError, mirai, miraiMap, status } from '@mirai-ts/core';
@@ -253,6 +253,77 @@ export function schedulerSuite(c: SchedulerCase): void {
       const indexVar = c.indexVar;
       expect(await mirai(({ v }: { v: string }) => process.env[v], { v: indexVar })).toBe('1');
       expect(status()!.daemons.map((d) => d.launchId)).not.toContain(first);
+    });
+
+    it('a launch whose jobs all end before their daemons connect fails within seconds, naming the job, not at the launch timeout', async () => {
+      // A job whose node cannot start the daemon: its script fails before the daemon dials.
+      const launcher = c.launcher({ secretDir: secrets.dir, prologue: ['exit 3'], watchInterval: 500 });
+      const started = Date.now();
+      const err = await daemons(2, { url: URL, remote: launcher, launchTimeout: 60_000 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(LaunchError);
+      const list = SCHEDULERS[c.name].list.command;
+      expect((err as Error).message).toMatch(
+        new RegExp(`^profile 'default': ${c.name} job \\d+[._]\\d ended before its daemon connected \\(${list} no longer lists it[^)]*\\); the job's output says why \\(logDirectory keeps it\\) \\(and 1 more of this launch were lost the same way\\)$`),
+      );
+      expect(Date.now() - started).toBeLessThan(30_000);
+      expect(await launcher.jobs()).toEqual([]);
+      expect(existsSync(launcher.secretFile('default'))).toBe(false);
+    });
+
+    it('with repair, a job lost after its launch call returned is replaced after a backoff, and the queued task runs once jobs work', async () => {
+      const flags = privateDir('mirai-broken-');
+      try {
+        const broken = join(flags.dir, 'broken');
+        writeFileSync(broken, '');
+        // While the flag file exists, jobs end a second after they start, before their daemon.
+        const launcher = c.launcher({ secretDir: secrets.dir, prologue: [`if [ -e ${broken} ]; then sleep 1; exit 3; fi`], watchInterval: 500 });
+        const warnings: string[] = [];
+        await daemons(1, { url: URL, remote: launcher, launchTimeout: 300, repair: true, log: (level, message) => level === 'warn' && warnings.push(message) });
+        expect(status()!.connections).toBe(0);
+        const task = mirai(() => 'ran');
+        expect(await waitFor(() => status()!.launches.failures >= 1, 30_000)).toBe(true);
+        expect(status()!.launches.lastError).toMatch(new RegExp(`^${c.name} job \\d+[._]1 ended before its daemon connected`));
+        expect(warnings.join('\n')).toMatch(/ended before its daemon connected .*\(1 in a row\); trying again in/);
+        rmSync(broken);
+        expect(await task).toBe('ran');
+        expect(status()!.connections).toBe(1);
+      } finally {
+        flags.remove();
+      }
+    }, 90_000);
+
+    it('a list command that fails declares nothing lost: held jobs stay on their way, and are listed once it answers again', async () => {
+      const { submit, cancel, list } = { submit: SCHEDULERS[c.name].submit, cancel: SCHEDULERS[c.name].cancel, list: SCHEDULERS[c.name].list.command };
+      const wrappers = privateDir('mirai-wrapper-');
+      try {
+        const failing = join(wrappers.dir, 'failing');
+        const calls = join(wrappers.dir, 'calls');
+        writeFileSync(failing, '');
+        // The list program, failing as a client does when it cannot reach the controller.
+        writeFileSync(
+          join(wrappers.dir, list),
+          `#!/bin/sh\necho >> ${calls}\nif [ -e ${failing} ]; then echo 'error: cannot reach the controller' >&2; exit 1; fi\nexec /usr/bin/${list} "$@"\n`,
+        );
+        chmodSync(join(wrappers.dir, list), 0o755);
+        for (const program of [submit, cancel]) symlinkSync(join('/usr/bin', program), join(wrappers.dir, program));
+        const listCalls = (): number => (existsSync(calls) ? readFileSync(calls, 'utf8').length : 0);
+        const launcher = c.launcher({ secretDir: secrets.dir, directives: [c.hold], command: join(wrappers.dir, submit), watchInterval: 100 });
+        const logs: string[] = [];
+        await daemons(2, { url: URL, remote: launcher, launchTimeout: 300, repair: true, log: (_level, message) => logs.push(message) });
+        expect(await waitFor(() => listCalls() >= 4, 10_000)).toBe(true);
+        rmSync(failing);
+        const answered = listCalls();
+        expect(await waitFor(() => listCalls() >= answered + 3, 10_000)).toBe(true);
+        expect((await launcher.jobs()).map((j) => j.state)).toEqual([c.states.held, c.states.held]);
+        expect(status()!.launches).toMatchObject({ failures: 0, lastError: undefined });
+        expect(logs.join('\n')).not.toMatch(/before its daemon connected/);
+      } finally {
+        await daemons(0);
+        wrappers.remove();
+      }
     });
 
     it("a bad queue or directive is a LaunchError with the scheduler's own message", async () => {

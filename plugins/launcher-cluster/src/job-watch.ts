@@ -1,0 +1,161 @@
+/**
+ * Watching batch jobs whose daemons have not connected yet. A job can end where it ran before
+ * its daemon dials in (a node without Node, a broken prologue, a walltime or memory kill, a
+ * node failure); the host cannot see that process, so without this its launch would count as
+ * "on its way" forever and tasks would wait for a daemon that never comes. Each submission
+ * with such jobs is listed (one list command) 5 s after submitting, then at doubling gaps up
+ * to the launcher's `watchInterval`; an element the scheduler no longer lists is lost, and
+ * the `lost` promise of its handles resolves with what was seen. Elements leave the watch
+ * when all their daemons have connected, or when the launcher cancels them.
+ */
+import type { LaunchHandle } from '@mirai-ts/core';
+import type { ListedJob, Submitted } from './schedulers.js';
+
+/**
+ * The gap between a submission and its first listing (less if the interval is shorter): a job
+ * that cannot start its daemon is found within seconds, and a launch whose daemons connect
+ * at once costs no list command.
+ */
+const FIRST_GAP_MS = 5_000;
+
+interface WatchedElement {
+  /** The element's launch id (`12345_3`). */
+  readonly id: string;
+  /** Its daemons that have not connected. */
+  waiting: number;
+  /** The scheduler's state code when it was last listed. */
+  state: string | undefined;
+  readonly lost: Promise<string>;
+  readonly lose: (why: string) => void;
+}
+
+interface WatchedSubmission {
+  readonly elements: Map<number, WatchedElement>;
+  /** Its elements not lost (watched, or with their daemons connected). */
+  alive: number;
+  /** Called once every element of it was lost: nothing of it runs any more. */
+  readonly allLost: () => void;
+  /** The gap before the next listing (ms), doubling up to the interval. */
+  gap: number;
+  /** When it is next listed (ms since the epoch). */
+  due: number;
+}
+
+/** What a watched element adds to each of its handles. */
+export type WatchedHandle = Pick<LaunchHandle, 'lost' | 'connected'>;
+
+export class JobWatch {
+  private readonly watched = new Map<Submitted, WatchedSubmission>();
+  private timer: NodeJS.Timeout | undefined;
+  private listing = false;
+
+  /**
+   * @param interval the longest gap between two listings of a submission (ms); 0: no watching.
+   * @param list one submission's elements as the scheduler lists them; undefined when the list
+   *   command failed (the scheduler is asked again later, nothing is declared lost).
+   */
+  constructor(
+    private readonly scheduler: string,
+    private readonly listCommand: string,
+    private readonly interval: number,
+    private readonly list: (submitted: Submitted) => Promise<ListedJob[] | undefined>,
+  ) {}
+
+  /**
+   * Watches element `index` of `submitted` (launch id `id`, running `daemons` daemons);
+   * returns what each of its handles carries: `lost`, and `connected()` (to be called once per
+   * handle). `allLost` is called once if every element added for the submission was lost.
+   * Without watching (interval 0), nothing.
+   */
+  add(submitted: Submitted, index: number, id: string, daemons: number, allLost: () => void): { handle(): WatchedHandle } {
+    if (this.interval === 0) return { handle: () => ({}) };
+    let submission = this.watched.get(submitted);
+    if (submission === undefined) {
+      const gap = Math.min(FIRST_GAP_MS, this.interval);
+      submission = { elements: new Map(), alive: 0, allLost, gap, due: Date.now() + gap };
+      this.watched.set(submitted, submission);
+    }
+    submission.alive++;
+    let lose!: (why: string) => void;
+    const lost = new Promise<string>((resolve) => (lose = resolve));
+    const element: WatchedElement = { id, waiting: daemons, state: undefined, lost, lose };
+    submission.elements.set(index, element);
+    this.arm();
+    return {
+      handle: () => {
+        let told = false;
+        return {
+          lost,
+          connected: () => {
+            if (told) return;
+            told = true;
+            element.waiting--;
+            if (element.waiting === 0 && this.watched.get(submitted)?.elements.get(index) === element) this.forget(submitted, index);
+          },
+        };
+      },
+    };
+  }
+
+  /** Stops watching a submission, or one element of it (it is being cancelled: not lost). */
+  forget(submitted: Submitted, index?: number): void {
+    const submission = this.watched.get(submitted);
+    if (submission === undefined) return;
+    if (index !== undefined) submission.elements.delete(index);
+    if (index === undefined || submission.elements.size === 0) this.watched.delete(submitted);
+    if (this.watched.size === 0) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  /** Sets the timer for the next submission due, unless a listing is under way (it arms after). */
+  private arm(): void {
+    if (this.listing || this.watched.size === 0) return;
+    let due = Infinity;
+    for (const s of this.watched.values()) due = Math.min(due, s.due);
+    clearTimeout(this.timer);
+    // Watching alone does not keep the process alive: a task waiting for these daemons does.
+    this.timer = setTimeout(() => void this.listDue(), Math.max(0, due - Date.now()));
+    this.timer.unref();
+  }
+
+  /** Lists each submission that is due, one after another, and declares what has gone lost. */
+  private async listDue(): Promise<void> {
+    this.timer = undefined;
+    this.listing = true;
+    try {
+      for (const [submitted, submission] of [...this.watched]) {
+        if (submission.due > Date.now() || this.watched.get(submitted) !== submission) continue;
+        const jobs = await this.list(submitted);
+        submission.gap = Math.min(submission.gap * 2, this.interval);
+        submission.due = Date.now() + submission.gap;
+        if (jobs !== undefined) this.compare(submitted, submission, jobs);
+      }
+    } finally {
+      this.listing = false;
+      this.arm();
+    }
+  }
+
+  /** Elements still watched that `jobs` does not hold have ended before their daemons connected. */
+  private compare(submitted: Submitted, submission: WatchedSubmission, jobs: readonly ListedJob[]): void {
+    const states = new Map(jobs.map((j) => [j.job, j.state]));
+    for (const [index, element] of [...submission.elements]) {
+      // Connected or cancelled while the list command ran: no longer ours to judge.
+      if (this.watched.get(submitted)?.elements.get(index) !== element) continue;
+      const state = states.get(element.id);
+      if (state !== undefined) {
+        element.state = state;
+        continue;
+      }
+      this.forget(submitted, index);
+      if (--submission.alive === 0) submission.allLost();
+      const seen = element.state === undefined ? '' : `; it was last listed as ${element.state}`;
+      element.lose(
+        `${this.scheduler} job ${element.id} ended before its daemon connected (${this.listCommand} no longer lists it${seen}); ` +
+          `the job's output says why (logDirectory keeps it)`,
+      );
+    }
+  }
+}

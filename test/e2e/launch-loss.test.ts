@@ -1,0 +1,116 @@
+/**
+ * Launches the host cannot watch (batch jobs) that end before their daemon connects: the
+ * launcher reports them through `LaunchHandle.lost`. Here a launcher that behaves as a batch
+ * scheduler's does (queued, no `exited`) starts real processes on this machine: a real daemon
+ * while `working` is true, else a process that exits before dialling (a job whose node cannot
+ * run the daemon). Every task settles: the launch fails when all of it was lost, repair and
+ * autoscaling launch again after a backoff, and with no daemon ever, queued tasks fail.
+ */
+import { spawn } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { daemons, LaunchError, localLauncher, mirai, status, type LaunchHandle, type Launcher } from '@mirai-ts/core';
+import { waitFor } from '../helpers/wait.js';
+
+/** A scheduler-like launcher over local processes; `working` decides what the next jobs do. */
+function jobLauncher(failAfterMs: number): Launcher & { working: boolean; launched: number; connectedCalls: number } {
+  const local = localLauncher();
+  const launcher = {
+    kind: 'test-batch',
+    queued: true,
+    working: false,
+    launched: 0,
+    connectedCalls: 0,
+    async launch(spec: Parameters<Launcher['launch']>[0], n: number): Promise<LaunchHandle[]> {
+      launcher.launched += n;
+      if (launcher.working) {
+        // Real daemons; the host sees them as it sees jobs: no `exited`, a `lost` that would
+        // resolve if the process ended before connecting.
+        const handles = await local.launch(spec, n);
+        return handles.map((h) => {
+          let connected = false;
+          const lost = h.exited!.then(({ code }) => (connected ? new Promise<string>(() => {}) : `job ${h.id} ended with ${code}`));
+          return {
+            id: h.id,
+            kill: h.kill,
+            lost,
+            connected: () => {
+              connected = true;
+              launcher.connectedCalls++;
+            },
+          };
+        });
+      }
+      return Array.from({ length: n }, (_, i) => {
+        const id = `broken-${launcher.launched}-${i}`;
+        const child = spawn(process.execPath, ['-e', `setTimeout(() => process.exit(3), ${failAfterMs})`], { stdio: 'ignore' });
+        const lost = new Promise<string>((resolve) => child.once('exit', (code) => resolve(`job ${id} ended (exit ${code}) before its daemon connected`)));
+        return { id, kill: () => child.kill(), lost, connected: () => launcher.connectedCalls++ };
+      });
+    },
+  };
+  return launcher;
+}
+
+describe('launches lost before their daemon connects', () => {
+  afterEach(async () => {
+    await daemons(0);
+  });
+
+  it('a launch whose every job ends before connecting fails at once with why, not at the launch timeout', async () => {
+    const launcher = jobLauncher(100);
+    const started = Date.now();
+    const err = await daemons(3, { launcher, launchTimeout: 60_000, log: () => {} }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(LaunchError);
+    expect((err as Error).message).toMatch(/^profile 'default': job broken-3-\d ended \(exit 3\) before its daemon connected \(and 2 more of this launch were lost the same way\)$/);
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+
+  it('with repair, jobs lost after the launch call returned are launched again with backoff; the task runs once jobs work', async () => {
+    const launcher = jobLauncher(400);
+    const warnings: string[] = [];
+    await daemons(1, { launcher, launchTimeout: 200, repair: true, log: (level, message) => level === 'warn' && warnings.push(message) });
+    expect(status()!.connections).toBe(0); // returned at the launch timeout: the job "is queued"
+    const task = mirai(() => 'ran');
+    // Lost, then replaced (a failure, with backoff), and lost again...
+    expect(await waitFor(() => status()!.launches.failures >= 2, 20_000)).toBe(true);
+    expect(warnings.join('\n')).toMatch(/profile 'default': job broken-1-0 ended \(exit 3\) before its daemon connected \(1 in a row\); trying again in/);
+    expect(status()!.launches.lastError).toMatch(/before its daemon connected/);
+    // ...until jobs work: the next replacement connects and runs the queued task.
+    launcher.working = true;
+    expect(await task).toBe('ran');
+    expect(launcher.connectedCalls).toBe(1);
+    expect(status()!.connections).toBe(1);
+  }, 60_000);
+
+  it('autoscaling counts a lost job as a failed launch and launches again for its backlog', async () => {
+    const launcher = jobLauncher(400);
+    await daemons({ launcher, launchTimeout: 200, autoscale: { min: 0, max: 1, idle: 60_000 }, log: () => {} });
+    const task = mirai(() => 'scaled');
+    expect(await waitFor(() => (status()!.autoscale?.failedLaunches ?? 0) >= 1, 20_000)).toBe(true);
+    const s = status()!.autoscale!;
+    expect(s.lastError).toMatch(/^job broken-1-0 ended \(exit 3\) before its daemon connected$/);
+    // Not counted as still on its way: the failed one left room for the next launch.
+    expect(await waitFor(() => launcher.launched >= 2, 20_000)).toBe(true);
+    launcher.working = true;
+    expect(await task).toBe('scaled');
+    expect(status()!.autoscale).toMatchObject({ connected: 1, launching: 0 });
+  }, 60_000);
+
+  it('with no daemon ever connecting, queued tasks fail with a LaunchError after the failures in a row; launching goes on', async () => {
+    // Each job outlives the launch timeout (the call returns), then ends without connecting.
+    const launcher = jobLauncher(300);
+    await daemons(1, { launcher, launchTimeout: 100, repair: true, log: () => {} });
+    const err = await mirai(() => 'never').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(LaunchError);
+    expect((err as Error).message).toMatch(/^profile 'default' has no daemons: 8 attempts to start them failed, the last: job broken-\d+-0 ended \(exit 3\) before its daemon connected$/);
+    // Launching goes on, backing off (the next attempt is some 30 s away: not waited for here).
+    expect(status()!.launches).toMatchObject({ failures: 8, pending: 1 });
+    expect(status()!.launches.retryAt).toBeGreaterThan(Date.now());
+  }, 90_000);
+});
