@@ -218,7 +218,14 @@ export function clusterLauncher(
   };
   const listed = async (submitted: Submitted): Promise<ListedJob[]> => (await listing(submitted)) ?? [];
   /** Jobs whose daemons have not all connected, asked about every `watchInterval`. */
-  const watch = new JobWatch(scheduler.name, listCommand, watchInterval, listing);
+  const watch = new JobWatch(
+    scheduler.name,
+    listCommand,
+    watchInterval,
+    listing,
+    (state) => scheduler.list.stuck?.(state) ?? false,
+    (submitted, index) => void cancelElement(submitted, index),
+  );
 
   /**
    * Cancels a submission once, however many handles ask. A job already gone is not an error;

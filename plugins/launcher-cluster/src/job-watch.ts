@@ -5,8 +5,10 @@
  * "on its way" forever and tasks would wait for a daemon that never comes. Each submission
  * with such jobs is listed (one list command) 5 s after submitting, then at doubling gaps up
  * to the launcher's `watchInterval`; an element the scheduler no longer lists is lost, and
- * the `lost` promise of its handles resolves with what was seen. Elements leave the watch
- * when all their daemons have connected, or when the launcher cancels them.
+ * the `lost` promise of its handles resolves with what was seen; so is one the scheduler holds
+ * in an error state it will not leave by itself (Grid Engine's `Eqw`), which is withdrawn.
+ * Elements leave the watch when all their daemons have connected, or when the launcher
+ * cancels them.
  */
 import type { LaunchHandle } from '@mirai-ts/core';
 import type { ListedJob, Submitted } from './schedulers.js';
@@ -53,12 +55,16 @@ export class JobWatch {
    * @param interval the longest gap between two listings of a submission (ms); 0: no watching.
    * @param list one submission's elements as the scheduler lists them; undefined when the list
    *   command failed (the scheduler is asked again later, nothing is declared lost).
+   * @param stuck whether a listed state is an error state the job will not leave by itself:
+   *   such an element is lost too, and withdrawn with `withdraw`.
    */
   constructor(
     private readonly scheduler: string,
     private readonly listCommand: string,
     private readonly interval: number,
     private readonly list: (submitted: Submitted) => Promise<ListedJob[] | undefined>,
+    private readonly stuck: (state: string) => boolean,
+    private readonly withdraw: (submitted: Submitted, index: number) => void,
   ) {}
 
   /**
@@ -145,12 +151,20 @@ export class JobWatch {
       // Connected or cancelled while the list command ran: no longer ours to judge.
       if (this.watched.get(submitted)?.elements.get(index) !== element) continue;
       const state = states.get(element.id);
-      if (state !== undefined) {
+      const stuck = state !== undefined && this.stuck(state);
+      if (state !== undefined && !stuck) {
         element.state = state;
         continue;
       }
       this.forget(submitted, index);
       if (--submission.alive === 0) submission.allLost();
+      if (stuck) {
+        this.withdraw(submitted, index);
+        element.lose(
+          `${this.scheduler} job ${element.id} is in error state ${state} and would wait in the queue forever (the scheduler's job details say why); it was withdrawn`,
+        );
+        continue;
+      }
       const seen = element.state === undefined ? '' : `; it was last listed as ${element.state}`;
       element.lose(
         `${this.scheduler} job ${element.id} ended before its daemon connected (${this.listCommand} no longer lists it${seen}); ` +

@@ -62,7 +62,16 @@ export interface Scheduler {
    * How to list a submission's elements ("list own jobs" in each scheduler's manual); `parse`
    * keeps the elements still queued or running, not those the scheduler shows as finished.
    */
-  readonly list: { readonly command: string; args(cancelId: string): string[]; parse(stdout: string, cancelId: string): ListedJob[] };
+  readonly list: {
+    readonly command: string;
+    args(cancelId: string): string[];
+    parse(stdout: string, cancelId: string): ListedJob[];
+    /**
+     * Whether a listed state is one a job does not leave without someone's help (Grid
+     * Engine's error states, `Eqw`): such a job would wait in the queue forever.
+     */
+    stuck?(state: string): boolean;
+  };
 }
 
 /** Lines of `stdout` split into whitespace-separated words, empty lines dropped. */
@@ -133,6 +142,9 @@ export const SCHEDULERS: Readonly<Record<SchedulerName, Scheduler>> = {
       command: 'qstat',
       args: () => ['-g', 'd', '-u', '*'],
       parse: (stdout, id) => rows(stdout).filter((w) => w[0] === id).map((w) => ({ job: `${id}.${w[w.length - 1]}`, state: w[4] ?? '' })),
+      // E: the job failed to start (an output path it cannot write, a missing directory) and
+      // stays queued in an error state until an administrator clears it (`qmod -cj`).
+      stuck: (state) => state.includes('E'),
     },
   },
   pbs: {

@@ -44,6 +44,11 @@ export interface SchedulerCase {
   readonly badQueue: { options: { queue?: string; partition?: string }; message: RegExp };
   /** A directive the submit command rejects, and its message. */
   readonly badDirective: { directive: string; message: RegExp };
+  /**
+   * Options whose jobs the scheduler keeps queued in an error state they never leave (Grid
+   * Engine's Eqw), and that state; undefined for schedulers without such states.
+   */
+  readonly stuck?: { options: JobFields & { directives?: string[] }; state: RegExp };
 }
 
 /** Every file under `dir`, as text. */
@@ -324,6 +329,20 @@ export function schedulerSuite(c: SchedulerCase): void {
         await daemons(0);
         wrappers.remove();
       }
+    });
+
+    it.skipIf(c.stuck === undefined)('a job held in an error state it never leaves is lost and withdrawn: the launch fails, nothing stays queued', async () => {
+      const launcher = c.launcher({ secretDir: secrets.dir, ...c.stuck!.options, watchInterval: 500 });
+      const err = await daemons(1, { url: URL, remote: launcher, launchTimeout: 60_000 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(LaunchError);
+      expect((err as Error).message).toMatch(
+        new RegExp(`^profile 'default': ${c.name} job \\d+[._]1 is in error state ${c.stuck!.state.source} and would wait in the queue forever .*; it was withdrawn$`),
+      );
+      expect(await waitFor(async () => (await cluster.queue()).length === 0, 10_000)).toBe(true);
+      expect(existsSync(launcher.secretFile('default'))).toBe(false);
     });
 
     it("a bad queue or directive is a LaunchError with the scheduler's own message", async () => {

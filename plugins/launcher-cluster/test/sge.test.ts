@@ -42,4 +42,6 @@ schedulerSuite({
   },
   badQueue: { options: { queue: 'nosuchqueue' }, message: /qsub rejected the job \(exit 1\): .*nosuchqueue/ },
   badDirective: { directive: '-l nosuchresource=1', message: /qsub rejected the job \(exit 1\): .*nosuchresource/ },
+  // A working directory that does not exist: the job cannot start and stays queued as Eqw.
+  stuck: { options: { directives: ['-wd /nonexistent-mirai-dir'] }, state: /E\w*/ },
 });
