@@ -12,7 +12,7 @@ import { daemons, LaunchError, localLauncher, mirai, status, type LaunchHandle, 
 import { waitFor } from '../helpers/wait.js';
 
 /** A scheduler-like launcher over local processes; `working` decides what the next jobs do. */
-function jobLauncher(failAfterMs: number): Launcher & { working: boolean; launched: number; connectedCalls: number } {
+function jobLauncher(failAfterMs: number): Launcher & { working: boolean; launched: number; connectedCalls: number; cancelled: string[] } {
   const local = localLauncher();
   const launcher = {
     kind: 'test-batch',
@@ -20,6 +20,8 @@ function jobLauncher(failAfterMs: number): Launcher & { working: boolean; launch
     working: false,
     launched: 0,
     connectedCalls: 0,
+    /** The launch ids a reset cancelled (a scheduler's `scancel` each). */
+    cancelled: [] as string[],
     async launch(spec: Parameters<Launcher['launch']>[0], n: number): Promise<LaunchHandle[]> {
       launcher.launched += n;
       if (launcher.working) {
@@ -32,6 +34,7 @@ function jobLauncher(failAfterMs: number): Launcher & { working: boolean; launch
           return {
             id: h.id,
             kill: h.kill,
+            cancel: async () => void launcher.cancelled.push(h.id),
             lost,
             connected: () => {
               connected = true;
@@ -97,6 +100,24 @@ describe('launches lost before their daemon connects', () => {
     launcher.working = true;
     expect(await task).toBe('scaled');
     expect(status()!.autoscale).toMatchObject({ connected: 1, launching: 0 });
+  }, 60_000);
+
+  it('a long-lived profile forgets the launches of daemons that left: a reset cancels only what may still run', async () => {
+    const launcher = jobLauncher(400);
+    launcher.working = true;
+    await daemons({ launcher, autoscale: { min: 0, max: 2, idle: 100, throttle: 10 }, log: () => {} });
+    for (let round = 0; round < 3; round++) {
+      expect(await Promise.all([mirai(() => 1), mirai(() => 2)])).toEqual([1, 2]);
+      expect(await waitFor(() => status()!.connections === 0, 10_000)).toBe(true); // retired when idle
+    }
+    expect(launcher.launched).toBeGreaterThanOrEqual(3);
+    // One daemon still runs a task at the reset: only its launch is cancelled.
+    const long = mirai(() => new Promise((r) => setTimeout(r, 60_000)));
+    expect(await waitFor(() => status()!.executing === 1, 10_000)).toBe(true);
+    const running = status()!.daemons[0]!.launchId;
+    await daemons(0);
+    await long.catch(() => {});
+    expect(launcher.cancelled).toEqual([running]);
   }, 60_000);
 
   it('with no daemon ever connecting, queued tasks fail with a LaunchError after the failures in a row; launching goes on', async () => {

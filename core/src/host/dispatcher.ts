@@ -628,7 +628,8 @@ export class Dispatcher implements TaskCanceller {
     // Lost: gone without saying so (Bye, a final result) and not ended by the host.
     // A daemon that left after an error of its own (Bye 'uncaught') is replaced as a lost one.
     const lost = (was === 'ready' || (was === 'leaving' && conn.failedLeaving)) && !conn.retired && !this.closed;
-    if (!conn.retired) this.hooks.onDaemon({ type: lost ? 'lost' : 'disconnect', conn });
+    // Retired daemons too (the pool forgets the launch of one that left): never 'lost'.
+    this.hooks.onDaemon({ type: lost ? 'lost' : 'disconnect', conn });
     if (was !== 'handshake') this.daemonEvent(lost ? channels.daemonLost : channels.daemonDisconnected, conn);
     this.drain();
     if (again.length > 0) this.hooks.onDemand?.();

@@ -386,8 +386,23 @@ export class DaemonPool implements ComputePool {
         else this.replace(conn, `daemon ${conn.id} was ended, stuck in a cancelled task`, false);
         return;
       case 'disconnect':
+        this.forgetLaunch(conn);
         return;
     }
+  }
+
+  /**
+   * A daemon left by design (retired, or by a limit: Final, Bye): its process exits, so a
+   * launch the host cannot watch (a batch job, which has no `exited` to clear it) is over. It
+   * is forgotten, so a long-lived profile does not keep every launch it ever made, and a reset
+   * does not cancel (`scancel`) every job it ever submitted. A lost daemon's launch is kept:
+   * its process may still run, and the reset cancels it; so are those of daemons leaving
+   * because of the reset (a job may outlive its daemon, stuck or with more to run).
+   */
+  private forgetLaunch(conn: DaemonConnection): void {
+    const launch = this.launchedBy.get(conn);
+    if (launch === undefined || launch.handle.exited !== undefined || this.closed) return;
+    if (this.launches.get(launch.handle.id) === launch) this.launches.delete(launch.handle.id);
   }
 
   private connected(conn: DaemonConnection): void {
