@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -270,6 +270,33 @@ describe('profiles and scopes', () => {
     expect(cpuPids.has(scoped)).toBe(true);
     expect(() => withDaemons('nope', () => 1)).toThrow(NoDaemonsError);
     expect(onDaemon()).toBe(false);
+  });
+
+  it('concurrent daemons() calls for one profile: the last wins, the others settle, and nothing is left running', async () => {
+    /** This process's children that are daemons. */
+    const children = (): number[] =>
+      readdirSync('/proc')
+        .filter((e) => /^\d+$/.test(e))
+        .filter((pid) => {
+          try {
+            const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+            return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('daemon');
+          } catch {
+            return false; // gone
+          }
+        })
+        .map(Number);
+    const outcomes = await Promise.allSettled([daemons(1), daemons(2), daemons(3)]);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'fulfilled']);
+    for (const o of outcomes.slice(0, 2)) expect((o as PromiseRejectedResult).reason).toBeInstanceOf(LaunchError);
+    expect(status()!.connections).toBe(3);
+    expect(await waitFor(() => children().length === 3, 5_000)).toBe(true);
+    expect(await mirai(() => 'served')).toBe('served');
+    // A reset made while a start is under way wins too.
+    const [start, reset] = await Promise.allSettled([daemons(2), daemons(0)]);
+    expect([start.status, reset.status]).toEqual(['rejected', 'fulfilled']);
+    expect(status()).toBeUndefined();
+    expect(await waitFor(() => children().length === 0, 5_000)).toBe(true);
   });
 
   it('closes with await using', async () => {

@@ -72,28 +72,49 @@ export async function daemons(...call: unknown[]): Promise<DaemonsHandle | void>
     throw new ConfigError(`daemons(n, { autoscale }): give the number of daemons as autoscale.min/max, not n: daemons({ autoscale: { min, max } })`);
   }
   const name = currentProfileName(options.profile);
+  const turn = (calls.get(name) ?? 0) + 1;
+  calls.set(name, turn);
   await resetProfile(name, reset || options.terminate === true);
   if (n === 0 && !listenOnly) return;
 
   if (options.sync) {
     const sync = new SyncPool(name, options.serializers ?? [], options.log ?? defaultLog, options.seed);
-    pools.set(name, sync);
+    await install(name, sync, turn);
     if (active(channels.profileSet)) publish(channels.profileSet, { profile: name, url: 'sync://', n: 0 });
     return handleFor(name, sync, 'sync://');
   }
   const pool = await DaemonPool.open(resolveProfileOptions(name, options, () => localUrl()));
-  pools.set(name, pool);
+  await install(name, pool, turn);
   if (active(channels.profileSet)) publish(channels.profileSet, { profile: name, url: pool.url, n });
   try {
     await pool.launch(n === 0 && options.autoscale !== undefined ? (options.autoscale.min ?? 0) : n);
     pool.startAutoscaling();
   } catch (err) {
-    // A failed launch rolls the profile back, as in mirai.
-    pools.delete(name);
+    // A failed launch rolls the profile back, as in mirai (unless a later call has replaced it).
+    if (pools.get(name) === pool) pools.delete(name);
     await pool.close(`launch failed: ${(err as Error).message}`);
     throw err instanceof LaunchError ? err : new LaunchError(`profile '${name}': launch failed: ${(err as Error).message}`, err);
   }
   return handleFor(name, pool, pool.url);
+}
+
+/** daemons() calls made so far per profile: of calls under way together, the last one made wins. */
+const calls = new Map<string, number>();
+
+/**
+ * Makes `pool` the profile's, unless a later daemons() call for the profile was made while this
+ * one opened it (then this call lost: its pool is closed, and it fails). A pool an earlier call
+ * installed meanwhile (after this call's reset) is reset: nothing is left listening or running
+ * that no profile holds.
+ */
+async function install(name: string, pool: ComputePool, turn: number): Promise<void> {
+  if (calls.get(name) !== turn) {
+    await pool.close(`a later daemons() call for profile '${name}' replaced this one`);
+    throw new LaunchError(`profile '${name}': a later daemons() call for this profile was made while this one started; that one holds the profile`);
+  }
+  const previous = pools.get(name);
+  pools.set(name, pool);
+  if (previous !== undefined) await previous.close(`profile '${name}' was replaced by a later daemons() call`);
 }
 
 /**
