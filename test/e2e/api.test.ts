@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { getEventListeners } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import {
   NoDaemonsError,
   onDaemon,
   raceMirai,
+  remoteConfig,
   requireDaemons,
   status,
   stopMirai,
@@ -27,7 +29,7 @@ import {
   withDaemons,
   type TaskContext,
 } from '@mirai-ts/core';
-import { waitFor } from '../helpers/wait.js';
+import { alive, waitFor } from '../helpers/wait.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const sleepTask = async ({ ms, value }: { ms: number; value: unknown }) => {
@@ -299,6 +301,65 @@ describe('profiles and scopes', () => {
     expect(await waitFor(() => children().length === 0, 5_000)).toBe(true);
   });
 
+  it('a reset or close() made while a reset is under way resolves when that one is done', async () => {
+    const handle = await daemons(1);
+    const [pid] = status()!.daemons.map((d) => d.pid!);
+    const first = daemons(0);
+    await daemons(0);
+    expect(alive(pid!)).toBe(false);
+    await first;
+    await daemons(1);
+    const [next] = status()!.daemons.map((d) => d.pid!);
+    const reset = daemons(0);
+    await handle.close(); // an old handle: not its profile any more, nothing to wait for
+    await reset;
+    expect(alive(next!)).toBe(false);
+    const again = await daemons(1);
+    const [third] = status()!.daemons.map((d) => d.pid!);
+    const resetting = daemons(0);
+    await again.close(); // its own profile, being reset: resolves once the reset is done
+    expect(alive(third!)).toBe(false);
+    await resetting;
+  });
+
+  it('a start waiting for daemons that do not come (no exit to watch) fails when the profile resets', async () => {
+    // A launch command that returns without starting anything that connects (as ssh or a cloud API may).
+    const remote = remoteConfig({ command: 'sleep 5;', args: ['.'], node: process.execPath });
+    const start = daemons(1, { url: 'tcp://127.0.0.1:0', remote, launchTimeout: 60_000, log: () => {} });
+    await waitFor(() => status() !== undefined, 5_000);
+    await daemons(0);
+    const err = await start.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(LaunchError);
+    expect((err as Error).message).toMatch(/^profile 'default' was reset while its daemons were launching/);
+    expect(status()).toBeUndefined();
+  });
+
+  it('one AbortSignal shared by many tasks: one listener, no leak warning, each task cancelled, the listener gone once they settle', async () => {
+    await daemons(2);
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const controller = new AbortController();
+      const tasks = Array.from({ length: 30 }, () => mirai(() => new Promise((r) => setTimeout(r, 30_000)), undefined, { signal: controller.signal }));
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+      controller.abort('enough');
+      const settled = await Promise.allSettled(tasks);
+      expect(settled.every((r) => r.status === 'rejected' && r.reason instanceof CancelledError)).toBe(true);
+      // A long-lived signal: tasks that settle by themselves take their watch with them.
+      const shared = new AbortController();
+      expect(await Promise.all(Array.from({ length: 30 }, (_, i) => mirai(({ i }) => i, { i }, { signal: shared.signal })))).toHaveLength(30);
+      expect(getEventListeners(shared.signal, 'abort')).toHaveLength(0);
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('closes with await using', async () => {
     {
       await using pool = await daemons(1, { profile: 'cpu' });
@@ -347,6 +408,28 @@ describe('modes', () => {
     const pid = await mirai(() => process.pid);
     expect(pid).not.toBe(process.pid);
   });
+
+  it('one-off processes of tasks that timed out before their process connected, or that killed it, do not stay behind', async () => {
+    const children = (): number[] =>
+      readdirSync('/proc')
+        .filter((e) => /^\d+$/.test(e))
+        .filter((pid) => {
+          try {
+            const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+            return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('daemon');
+          } catch {
+            return false; // gone
+          }
+        })
+        .map(Number);
+    const timedOut = await Promise.allSettled(Array.from({ length: 3 }, () => mirai(() => 'late', undefined, { timeout: 30 })));
+    expect(timedOut.every((r) => r.status === 'rejected' && r.reason instanceof TimeoutError)).toBe(true);
+    const crashed = await Promise.allSettled(Array.from({ length: 2 }, () => mirai(() => process.exit(1))));
+    expect(crashed.every((r) => r.status === 'rejected' && r.reason instanceof ConnectionResetError)).toBe(true);
+    // Each leaves within the one-off idle time (1 s) once it finds nothing to run; none is replaced.
+    expect(await waitFor(() => children().length === 0, 10_000)).toBe(true);
+    expect(await mirai(() => 'still works')).toBe('still works');
+  }, 30_000);
 
   it('one-off processes: a launch that fails costs the task first in line, never leaves one pending', async () => {
     // The first daemon process to start stalls, then exits before it connects; the next one

@@ -87,6 +87,23 @@ describe('daemons(n)', () => {
     expect(status()).toBeUndefined();
   });
 
+  it('a call refused for its settings leaves the running profile as it was: its running task finishes', async () => {
+    await daemons(1);
+    const running = mirai(() => new Promise((r) => setTimeout(() => r('finished'), 500)));
+    const refused: [Record<string, unknown>, RegExp][] = [
+      [{ url: 'foo://x' }, /foo/],
+      [{ prefetch: 4, dispatcher: false }, /prefetch/],
+      [{ autoscale: { min: 3, max: 1 } }, /min/],
+      [{ instrumentation: [{}] }, /instrumentation/],
+    ];
+    for (const [options, message] of refused) {
+      const err = await configError(() => (options.autoscale ? daemons(bad(options)) : daemons(2, bad(options))));
+      expect(err.message, JSON.stringify(options)).toMatch(message);
+      expect(status()?.connections, JSON.stringify(options)).toBe(1);
+    }
+    expect(await running).toBe('finished');
+  });
+
   it('tcp://:0 is refused with the URL to write instead', async () => {
     const err = await configError(() => daemons(1, { url: 'tcp://:0' }));
     expect(err.message).toMatch(/'tcp:\/\/:0' has no host: to listen on every interface write tcp:\/\/0\.0\.0\.0:0/);

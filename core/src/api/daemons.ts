@@ -72,18 +72,22 @@ export async function daemons(...call: unknown[]): Promise<DaemonsHandle | void>
     throw new ConfigError(`daemons(n, { autoscale }): give the number of daemons as autoscale.min/max, not n: daemons({ autoscale: { min, max } })`);
   }
   const name = currentProfileName(options.profile);
+  const starting = !(n === 0 && !listenOnly);
+  // Every check of the settings, before the reset: a call that is refused leaves the running
+  // profile as it was (only listening, which needs the old profile's URL free, comes after).
+  const settings = starting && !options.sync ? DaemonPool.check(resolveProfileOptions(name, options, () => localUrl())) : undefined;
   const turn = (calls.get(name) ?? 0) + 1;
   calls.set(name, turn);
   await resetProfile(name, reset || options.terminate === true);
-  if (n === 0 && !listenOnly) return;
+  if (!starting) return;
 
-  if (options.sync) {
+  if (settings === undefined) {
     const sync = new SyncPool(name, options.serializers ?? [], options.log ?? defaultLog, options.seed);
     await install(name, sync, turn);
     if (active(channels.profileSet)) publish(channels.profileSet, { profile: name, url: 'sync://', n: 0 });
     return handleFor(name, sync, 'sync://');
   }
-  const pool = await DaemonPool.open(resolveProfileOptions(name, options, () => localUrl()));
+  const pool = await DaemonPool.open(settings);
   await install(name, pool, turn);
   if (active(channels.profileSet)) publish(channels.profileSet, { profile: name, url: pool.url, n });
   try {
@@ -125,17 +129,28 @@ export async function queueRoom(profile?: string): Promise<void> {
   await currentPool(profile).room();
 }
 
+/** Resets under way, per profile: a reset or close() made meanwhile resolves when it is done. */
+const resetting = new Map<string, { readonly pool: ComputePool; readonly done: Promise<void> }>();
+
 async function resetProfile(name: string, terminate = false): Promise<void> {
   const existing = pools.get(name);
-  if (existing === undefined) return;
+  if (existing === undefined) return resetting.get(name)?.done;
   pools.delete(name);
-  await existing.close(undefined, terminate);
+  const reset = { pool: existing, done: existing.close(undefined, terminate) };
+  resetting.set(name, reset);
+  try {
+    await reset.done;
+  } finally {
+    if (resetting.get(name) === reset) resetting.delete(name);
+  }
 }
 
 function handleFor(name: string, pool: ComputePool, url: string): DaemonsHandle {
   const close = async (): Promise<void> => {
-    // Only reset the profile this handle made, not a later one with the same name.
+    // Only reset the profile this handle made, not a later one with the same name; if its
+    // reset is under way, resolve when that is done.
     if (pools.get(name) === pool) await resetProfile(name);
+    else if (resetting.get(name)?.pool === pool) await resetting.get(name)!.done;
   };
   return {
     profile: name,

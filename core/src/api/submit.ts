@@ -15,6 +15,7 @@ import { Mirai, nextTaskId } from './mirai.js';
 import { currentPool, currentProfileName, DEFAULT_PROFILE } from './profile-scope.js';
 import { localUrl } from './urls.js';
 import { traceContextFor } from '../trace-context.js';
+import { whenAborted } from '../util/abort-fanout.js';
 
 /** Options of {@link mirai}. */
 export interface MiraiOptions {
@@ -162,11 +163,10 @@ function watch(mirai: Mirai<unknown>, options: MiraiOptions, submitted: Submitte
   const { timeout, signal } = options;
   let timer: NodeJS.Timeout | undefined;
   if (timeout !== undefined) timer = setTimeout(() => submitted.cancel(new TimeoutError(timeout)), timeout);
-  const onAbort = (): void => submitted.cancel(new CancelledError(signal?.reason));
-  signal?.addEventListener('abort', onAbort, { once: true });
+  const unwatch = signal === undefined ? undefined : whenAborted(signal, () => submitted.cancel(new CancelledError(signal.reason)));
   mirai._onSettled(() => {
     if (timer !== undefined) clearTimeout(timer);
-    signal?.removeEventListener('abort', onAbort);
+    unwatch?.();
   });
 }
 

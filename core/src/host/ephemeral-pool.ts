@@ -11,6 +11,9 @@ import type { ComputePool, Submitted, TaskRequest } from './compute-pool.js';
 import { DaemonPool } from './pool.js';
 import { resolveProfileOptions } from './profile-options.js';
 
+/** How long a one-off daemon with no task waits for one before it leaves (ms). */
+export const ONE_OFF_IDLE_MS = 1_000;
+
 /** Only tasks go here: there is no profile to launch for, inspect or reset. */
 export class EphemeralPool implements Pick<ComputePool, 'submit'> {
   private readonly name = '(ephemeral)';
@@ -50,7 +53,10 @@ export class EphemeralPool implements Pick<ComputePool, 'submit'> {
   }
 
   private open(): Promise<DaemonPool> {
-    this.pool ??= DaemonPool.open(resolveProfileOptions(this.name, { maxtasks: 1 }, this.url));
+    // No repair: a one-off daemon killed by its task is not replaced (no task waits for it).
+    // A daemon whose task was cancelled or timed out before it connected finds nothing to run:
+    // it leaves after ONE_OFF_IDLE_MS instead of idling for the life of the host.
+    this.pool ??= DaemonPool.open(resolveProfileOptions(this.name, { maxtasks: 1, idletime: ONE_OFF_IDLE_MS, repair: false }, this.url));
     return this.pool;
   }
 }

@@ -76,6 +76,9 @@ export class DaemonPool implements ComputePool {
   private autoscaler: Autoscaler | undefined;
   private busy = false;
   private closed = false;
+  /** Rejects when the profile resets: launch calls still waiting for their daemons fail then. */
+  private readonly reset: Promise<never>;
+  private rejectReset!: (error: LaunchError) => void;
   /** One stream per daemon (for tasks without a seed): never reproducible, so from random bits. */
   private readonly daemonStreams = new StreamSequence(firstStream());
   /** With a seed, one stream per task, in submission order: results do not depend on scheduling. */
@@ -88,6 +91,8 @@ export class DaemonPool implements ComputePool {
     this.listener = listener;
     this.transport = transport;
     this.taskStreams = settings.seed === undefined ? undefined : new StreamSequence(firstStream(settings.seed));
+    this.reset = new Promise<never>((_, reject) => (this.rejectReset = reject));
+    this.reset.catch(() => {}); // a reset with no launch waiting is no error
     this.dispatcher = new Dispatcher(listener, settings, {
       secret,
       serializerRefs: serializerRefs(settings),
@@ -111,6 +116,16 @@ export class DaemonPool implements ComputePool {
       (failures, why) => this.launchesFailing(failures, why),
     );
     this.updateRef();
+  }
+
+  /**
+   * Checks what `open` will need that can be checked without listening: serializers daemons
+   * can load, Init's size, a transport for the URL. Returns `settings`.
+   */
+  static check(settings: ProfileSettings): ProfileSettings {
+    checkInitSize(serializerRefs(settings), settings);
+    transportFor(settings.url, settings.transports);
+    return settings;
   }
 
   /** Listens at the profile's URL. */
@@ -270,7 +285,8 @@ export class DaemonPool implements ComputePool {
           : this.dispatcher.waitForJoins(before + n);
       let timedOut = false;
       try {
-        await withTimeout(all, timeout, () => {
+        // A reset ends the wait: the daemons were told to exit, and joins would never come.
+        await withTimeout(Promise.race([all, this.reset]), timeout, () => {
           timedOut = true;
           return new LaunchError(
             `profile '${this.name}': ${n} daemon(s) were launched (${launcher.kind}) but not all connected to ${this.url} ` +
@@ -304,6 +320,7 @@ export class DaemonPool implements ComputePool {
   async close(reason = `profile '${this.name}' was reset`, terminate = false): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.rejectReset(new LaunchError(`profile '${this.name}' was reset while its daemons were launching (${reason})`));
     if (active(channels.profileReset)) publish(channels.profileReset, { profile: this.name, reason });
     this.replacements.close();
     this.autoscaler?.close();
