@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { getEventListeners } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -29,7 +29,7 @@ import {
   withDaemons,
   type TaskContext,
 } from '@mirai-ts/core';
-import { alive, waitFor } from '../helpers/wait.js';
+import { alive, daemonChildren, waitFor } from '../helpers/wait.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const sleepTask = async ({ ms, value }: { ms: number; value: unknown }) => {
@@ -275,30 +275,17 @@ describe('profiles and scopes', () => {
   });
 
   it('concurrent daemons() calls for one profile: the last wins, the others settle, and nothing is left running', async () => {
-    /** This process's children that are daemons. */
-    const children = (): number[] =>
-      readdirSync('/proc')
-        .filter((e) => /^\d+$/.test(e))
-        .filter((pid) => {
-          try {
-            const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-            return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('daemon');
-          } catch {
-            return false; // gone
-          }
-        })
-        .map(Number);
     const outcomes = await Promise.allSettled([daemons(1), daemons(2), daemons(3)]);
     expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'fulfilled']);
     for (const o of outcomes.slice(0, 2)) expect((o as PromiseRejectedResult).reason).toBeInstanceOf(LaunchError);
     expect(status()!.connections).toBe(3);
-    expect(await waitFor(() => children().length === 3, 5_000)).toBe(true);
+    expect(await waitFor(() => daemonChildren().length === 3, 5_000)).toBe(true);
     expect(await mirai(() => 'served')).toBe('served');
     // A reset made while a start is under way wins too.
     const [start, reset] = await Promise.allSettled([daemons(2), daemons(0)]);
     expect([start.status, reset.status]).toEqual(['rejected', 'fulfilled']);
     expect(status()).toBeUndefined();
-    expect(await waitFor(() => children().length === 0, 5_000)).toBe(true);
+    expect(await waitFor(() => daemonChildren().length === 0, 5_000)).toBe(true);
   });
 
   it('a reset or close() made while a reset is under way resolves when that one is done', async () => {
@@ -410,24 +397,12 @@ describe('modes', () => {
   });
 
   it('one-off processes of tasks that timed out before their process connected, or that killed it, do not stay behind', async () => {
-    const children = (): number[] =>
-      readdirSync('/proc')
-        .filter((e) => /^\d+$/.test(e))
-        .filter((pid) => {
-          try {
-            const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-            return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('daemon');
-          } catch {
-            return false; // gone
-          }
-        })
-        .map(Number);
     const timedOut = await Promise.allSettled(Array.from({ length: 3 }, () => mirai(() => 'late', undefined, { timeout: 30 })));
     expect(timedOut.every((r) => r.status === 'rejected' && r.reason instanceof TimeoutError)).toBe(true);
     const crashed = await Promise.allSettled(Array.from({ length: 2 }, () => mirai(() => process.exit(1))));
     expect(crashed.every((r) => r.status === 'rejected' && r.reason instanceof ConnectionResetError)).toBe(true);
     // Each leaves within the one-off idle time (1 s) once it finds nothing to run; none is replaced.
-    expect(await waitFor(() => children().length === 0, 10_000)).toBe(true);
+    expect(await waitFor(() => daemonChildren().length === 0, 10_000)).toBe(true);
     expect(await mirai(() => 'still works')).toBe('still works');
   }, 30_000);
 

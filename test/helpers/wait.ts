@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Polls `check` until it returns true or `ms` pass; returns its last answer. */
 export async function waitFor(check: () => boolean | Promise<boolean>, ms = 5_000, every = 20): Promise<boolean> {
@@ -29,3 +29,19 @@ export function alive(pid: number): boolean {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Pids of this process's children that are daemons (local and one-off daemon processes). */
+export function daemonChildren(): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        return parent === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('daemon');
+      } catch {
+        return false; // gone
+      }
+    })
+    .map(Number);
+}
