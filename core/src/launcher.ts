@@ -44,10 +44,17 @@ export interface LaunchHandle {
    * counts it as a failed launch: the launch call fails when every daemon of it was lost;
    * otherwise the daemon is replaced (`repair`, autoscaling) after a backoff. Left pending
    * while the launch is alive; the launcher may stop watching once {@link connected} is called.
+   * Ignored once the handle was `kill()`ed or `cancel()`led (its launch failed, or the profile reset).
    */
   readonly lost?: Promise<string>;
   /** Called once, when this launch's daemon has connected (a launcher stops watching for {@link lost}). */
   connected?(): void;
+  /**
+   * Called once, for a handle without `exited`, when its daemon has left by design (retired,
+   * or by a limit): the launch is over, the host forgets it and will not `cancel()` it at reset
+   * (a batch launcher can let go of a submission whose every daemon has left).
+   */
+  left?(): void;
   /**
    * Withdraws the launch from a batch scheduler (a queued or running job): called for every
    * handle when the profile resets, after its daemons were told to exit. Handles of one

@@ -7,16 +7,23 @@
  * autoscaling launch again after a backoff, and with no daemon ever, queued tasks fail.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { daemons, LaunchError, localLauncher, mirai, status, type LaunchHandle, type Launcher } from '@mirai-ts/core';
+import { daemons, LaunchError, launchRemote, localLauncher, mirai, status, type LaunchHandle, type Launcher } from '@mirai-ts/core';
 import { waitFor } from '../helpers/wait.js';
 
-/** A scheduler-like launcher over local processes; `working` decides what the next jobs do. */
-function jobLauncher(failAfterMs: number): Launcher & { working: boolean; launched: number; connectedCalls: number; cancelled: string[] } {
+/**
+ * A scheduler-like launcher over local processes; `working` decides what the next jobs do.
+ * The broken jobs of one launch are reported lost together, once all have ended, as one
+ * listing of a job array reports them.
+ */
+function jobLauncher(failAfterMs: number, queued = true): Launcher & { working: boolean; launched: number; connectedCalls: number; cancelled: string[] } {
   const local = localLauncher();
   const launcher = {
     kind: 'test-batch',
-    queued: true,
+    queued,
     working: false,
     launched: 0,
     connectedCalls: 0,
@@ -43,12 +50,20 @@ function jobLauncher(failAfterMs: number): Launcher & { working: boolean; launch
           };
         });
       }
-      return Array.from({ length: n }, (_, i) => {
+      const jobs = Array.from({ length: n }, (_, i) => {
         const id = `broken-${launcher.launched}-${i}`;
         const child = spawn(process.execPath, ['-e', `setTimeout(() => process.exit(3), ${failAfterMs})`], { stdio: 'ignore' });
-        const lost = new Promise<string>((resolve) => child.once('exit', (code) => resolve(`job ${id} ended (exit ${code}) before its daemon connected`)));
-        return { id, kill: () => child.kill(), lost, connected: () => launcher.connectedCalls++ };
+        const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+        return { id, child, exit };
       });
+      const allEnded = Promise.all(jobs.map((j) => j.exit));
+      return jobs.map(({ id, child, exit }) => ({
+        id,
+        kill: () => child.kill(),
+        cancel: async () => void child.kill(), // a scheduler withdraws a queued job at reset
+        lost: allEnded.then(async () => `job ${id} ended (exit ${await exit}) before its daemon connected`),
+        connected: () => launcher.connectedCalls++,
+      }));
     },
   };
   return launcher;
@@ -67,7 +82,7 @@ describe('launches lost before their daemon connects', () => {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(LaunchError);
-    expect((err as Error).message).toMatch(/^profile 'default': job broken-3-\d ended \(exit 3\) before its daemon connected \(and 2 more of this launch were lost the same way\)$/);
+    expect((err as Error).message).toMatch(/^profile 'default': job broken-3-\d ended \(exit 3\) before its daemon connected \(and 2 more daemon\(s\) of this launch were lost\)$/);
     expect(Date.now() - started).toBeLessThan(30_000);
   });
 
@@ -101,6 +116,59 @@ describe('launches lost before their daemon connects', () => {
     expect(await task).toBe('scaled');
     expect(status()!.autoscale).toMatchObject({ connected: 1, launching: 0 });
   }, 60_000);
+
+  it('jobs of one launch lost together after it returned are one failed launch, not one per job', async () => {
+    const launcher = jobLauncher(400);
+    await daemons(4, { launcher, launchTimeout: 200, repair: true, log: () => {} });
+    const task = mirai(() => 'eventually');
+    expect(await waitFor(() => status()!.launches.failures >= 1, 20_000)).toBe(true);
+    expect(status()!.launches.failures).toBe(1);
+    expect(status()!.launches.lastError).toMatch(/^job broken-4-\d ended \(exit 3\) before its daemon connected \(and 3 more daemon\(s\) of that launch\)$/);
+    launcher.working = true;
+    expect(await task).toBe('eventually');
+  }, 60_000);
+
+  it('a replacement that joins from the queue after its launch call returned ends the failures in a row once it lives', async () => {
+    const launcher = jobLauncher(60_000);
+    launcher.working = true;
+    await daemons(1, { launcher, launchTimeout: 300, repair: true, log: () => {} });
+    // Replacement daemons start slowly (past launchTimeout: their call returns, "queued").
+    const dir = mkdtempSync(join(tmpdir(), 'mirai-slow-start-'));
+    const preload = join(dir, 'slow.cjs');
+    writeFileSync(preload, 'Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);\n');
+    const before = process.env.NODE_OPTIONS;
+    process.env.NODE_OPTIONS = `${before ?? ''} --require=${preload}`.trim();
+    try {
+      process.kill(status()!.daemons[0]!.pid!, 'SIGKILL'); // dies right after connecting: a failure
+      expect(await waitFor(() => status()!.launches.failures === 1, 5_000)).toBe(true);
+      expect(await waitFor(() => status()!.connections === 1, 10_000)).toBe(true);
+    } finally {
+      if (before === undefined) delete process.env.NODE_OPTIONS;
+      else process.env.NODE_OPTIONS = before;
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // Healthy once it outlives a quick death (5 s): the count goes back to 0.
+    expect(await waitFor(() => status()!.launches.failures === 0, 10_000)).toBe(true);
+  }, 30_000);
+
+  it('a launch that failed counts once: the loss its killed jobs report afterwards is not counted again', async () => {
+    // Not queued: a launch whose jobs have not connected by launchTimeout fails, and its jobs are killed.
+    const launcher = jobLauncher(60_000, false);
+    await daemons({ launcher, launchTimeout: 200, repair: true, log: () => {} });
+    await expect(launchRemote(2, launcher)).rejects.toThrow(/not all connected .* within 200 ms/);
+    // The killed jobs end, and their launcher reports them lost: nothing more is counted or launched.
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(launcher.launched).toBe(2);
+    expect(status()!.launches).toMatchObject({ failures: 0, pending: 0 });
+  });
+
+  it("autoscaling: the first launch of min daemons is the autoscaler's own, so jobs still queued are not launched again", async () => {
+    const launcher = jobLauncher(60_000);
+    await daemons({ launcher, launchTimeout: 200, autoscale: { min: 1, max: 1, throttle: 0 }, log: () => {} });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(launcher.launched).toBe(1);
+    expect(status()!.autoscale).toMatchObject({ launching: 1, launchCalls: 1 });
+  });
 
   it('a long-lived profile forgets the launches of daemons that left: a reset cancels only what may still run', async () => {
     const launcher = jobLauncher(400);

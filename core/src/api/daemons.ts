@@ -91,7 +91,7 @@ export async function daemons(...call: unknown[]): Promise<DaemonsHandle | void>
   await install(name, pool, turn);
   if (active(channels.profileSet)) publish(channels.profileSet, { profile: name, url: pool.url, n });
   try {
-    await pool.launch(n === 0 && options.autoscale !== undefined ? (options.autoscale.min ?? 0) : n);
+    await pool.launchFirst(n === 0 && options.autoscale !== undefined ? (options.autoscale.min ?? 0) : n);
     pool.startAutoscaling();
   } catch (err) {
     // A failed launch rolls the profile back, as in mirai (unless a later call has replaced it).

@@ -175,16 +175,16 @@ export class Autoscaler {
   }
 
   /**
-   * A launch whose call had returned (a batch job still queued at the launch timeout) ended
-   * without its daemon connecting: one launch fewer is on its way, and it counts as a failed
-   * launch (backoff, then launching again for the backlog). Launches that merely return are
+   * Launches of one call that had returned (batch jobs still queued at the launch timeout)
+   * ended without their daemons connecting: `count` fewer are on their way, and they count as
+   * one failed launch (backoff, then launching again for the backlog). Launches that merely return are
    * no proof of health until a daemon answers or outlives a quick death (`idle(proven)`).
    */
-  launchLost(why: string): void {
+  launchLost(why: string, count = 1): void {
     if (this.closed) return;
-    this.arrivedOrLost();
+    for (let i = 0; i < count; i++) this.arrivedOrLost();
     this.crashLoop = true;
-    this.failed(1, why);
+    this.failed(count, why);
   }
 
   /**
@@ -307,19 +307,30 @@ export class Autoscaler {
     return true;
   }
 
-  private launch(n: number, target: number, connected: number): void {
+  /**
+   * The profile's first launch, of `min` daemons, which daemons() waits for: one of the
+   * autoscaler's own, so that jobs still queued at its launch timeout count as on their way
+   * (the first decision launched them again).
+   */
+  first(n: number): Promise<unknown> {
+    return this.launch(n, n, 0, `min ${n}`);
+  }
+
+  private launch(n: number, target: number, connected: number, why?: string): Promise<unknown> {
     const batch: Batch = { remaining: n, returned: false };
     this.batches.push(batch);
     this.launching += n;
     this.launchCalls++;
-    this.decide('launch', n, target, connected, `${this.manual === undefined ? `backlog ${this.host.backlog()}` : 'scale()'}: target ${target}, ${connected} connected, ${this.launching - n} launching`);
+    const cause = why ?? (this.manual === undefined ? `backlog ${this.host.backlog()}` : 'scale()');
+    this.decide('launch', n, target, connected, `${cause}: target ${target}, ${connected} connected, ${this.launching - n} launching`);
     const done = (): void => {
       this.launching -= batch.remaining;
       batch.remaining = 0;
       const i = this.batches.indexOf(batch);
       if (i >= 0) this.batches.splice(i, 1);
     };
-    this.host.launch(n, this.settings.launchTimeout).then(
+    const launched = this.host.launch(n, this.settings.launchTimeout);
+    launched.then(
       () => {
         batch.returned = true;
         // Jobs still waiting in a scheduler's queue stay counted as launching until they join
@@ -337,6 +348,7 @@ export class Autoscaler {
         if (!this.closed) this.failed(missing, err.message);
       },
     );
+    return launched;
   }
 
   /** A launch failed: back off (as replacements do), say so, and try again after the delay. */

@@ -29,15 +29,21 @@ interface Launch {
   readonly handle: LaunchHandle;
   readonly launcher: Launcher;
   readonly options: DaemonOptions | undefined;
+  /** The call that made it. */
+  readonly call: LaunchCall;
   connected: boolean;
   onConnect: (() => void) | undefined;
 }
 
-/** One launch call, while it waits for its daemons: launches lost meanwhile wait for its outcome. */
+/** Who asked for a launch: its losses and arrivals are counted there. */
+type LaunchOrigin = 'caller' | 'autoscaler' | 'replacements';
+
+/** One launch call. */
 interface LaunchCall {
+  readonly origin: LaunchOrigin;
   returned: boolean;
-  /** What ended each launch lost while the call waited (handled when it returns: DaemonPool.returned). */
-  readonly lost: string[];
+  /** Launches lost while the call waited: handled when it returns (DaemonPool.returned). */
+  readonly lost: { readonly launch: Launch; readonly why: string }[];
 }
 
 /**
@@ -49,7 +55,7 @@ async function unlessAllLost(waits: readonly Promise<void>[]): Promise<void> {
   const reasons = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as Error] : []));
   if (reasons.length < outcomes.length) return;
   const first = reasons[0]!;
-  throw reasons.length === 1 ? first : new LaunchError(`${first.message} (and ${reasons.length - 1} more of this launch were lost the same way)`);
+  throw reasons.length === 1 ? first : new LaunchError(`${first.message} (and ${reasons.length - 1} more daemon(s) of this launch were lost)`);
 }
 
 /**
@@ -110,8 +116,7 @@ export class DaemonPool implements ComputePool {
     if (settings.autoscale !== undefined) this.autoscaler = this.newAutoscaler(settings.autoscale);
     this.replacements = new Replacements(
       settings.name,
-      // Connected: jobs that only waited out the launch timeout in a queue prove nothing yet.
-      async (n, launcher, options) => (await this.launch(n, launcher, options)).every((h) => this.launches.get(h.id)?.connected !== false),
+      async (n, launcher, options) => (await this.launchFor('replacements', n, launcher, options)).connected,
       settings.log,
       (failures, why) => this.launchesFailing(failures, why),
     );
@@ -263,7 +268,21 @@ export class DaemonPool implements ComputePool {
    * (`LaunchHandle.lost`) that were all lost, reject with a {@link LaunchError} that says why.
    */
   async launch(n: number, launcher: Launcher = this.settings.launcher, options?: DaemonOptions, timeout = this.settings.launchTimeout): Promise<LaunchHandle[]> {
-    if (n <= 0) return [];
+    return (await this.launchFor('caller', n, launcher, options, timeout)).handles;
+  }
+
+  /**
+   * `launch()` for `origin`; `connected`: every daemon connected before the call returned (not
+   * so for jobs still queued at the launch timeout, or some lost).
+   */
+  private async launchFor(
+    origin: LaunchOrigin,
+    n: number,
+    launcher: Launcher = this.settings.launcher,
+    options?: DaemonOptions,
+    timeout = this.settings.launchTimeout,
+  ): Promise<{ handles: LaunchHandle[]; connected: boolean }> {
+    if (n <= 0) return { handles: [], connected: true };
     if (this.closed) throw new LaunchError(`profile '${this.name}' was reset: no more daemons are launched for it`);
     this.hold(+1);
     try {
@@ -272,9 +291,9 @@ export class DaemonPool implements ComputePool {
       if (active(channels.daemonLaunched)) {
         publish(channels.daemonLaunched, { profile: this.name, launcher: launcher.kind, count: handles.length, pids: handles.map((h) => h.pid) });
       }
-      const call: LaunchCall = { returned: false, lost: [] };
+      const call: LaunchCall = { origin, returned: false, lost: [] };
       const waits = handles.map((handle) => this.track(handle, launcher, options, call));
-      for (const wait of waits) wait.catch(() => {}); // a loss is reported where it is decided (launchLost)
+      for (const wait of waits) wait.catch(() => {}); // the call's outcome, or lostAfterReturn, reports a loss
       // Local processes: one that exits before connecting fails the launch. Watched remote
       // launches (batch jobs): the launch fails when every one was lost, else its losses are
       // replaced. Others: their connections are counted.
@@ -298,16 +317,23 @@ export class DaemonPool implements ComputePool {
           // Jobs in a scheduler's queue may start hours later: report, and let them join when they do.
           all.catch(() => {});
           this.settings.log('warn', `${(err as Error).message}; they may be waiting in the ${launcher.kind} queue and join when they start`);
-          this.returned(call, launcher, options);
-          return handles;
+          this.returned(call);
+          return { handles, connected: false };
         }
-        // A launch that failed is over: what it started and never connected is ended.
+        // A launch that failed is over: what it started and never connected is ended and
+        // forgotten (the failure is counted once, by whoever made the call; losses reported
+        // for these afterwards are ignored).
         call.returned = true;
-        for (const handle of handles) if (this.launches.get(handle.id)?.connected === false) handle.kill?.();
+        for (const handle of handles) {
+          if (this.launches.get(handle.id)?.connected !== false) continue;
+          this.launches.delete(handle.id);
+          handle.kill?.();
+        }
         throw err;
       }
-      this.returned(call, launcher, options);
-      return handles;
+      const connected = call.lost.length === 0;
+      this.returned(call);
+      return { handles, connected };
     } finally {
       this.hold(-1);
     }
@@ -335,6 +361,12 @@ export class DaemonPool implements ComputePool {
     const cancels = [...this.launches.values()].map(({ handle }) => handle.cancel?.().catch(() => {}));
     await Promise.all([...exits, ...cancels]);
     this.launches.clear();
+  }
+
+  /** The profile's first launch (daemons() waits for it): through the autoscaler, if any. */
+  launchFirst(n: number): Promise<unknown> {
+    if (n <= 0) return Promise.resolve();
+    return this.autoscaler !== undefined ? this.autoscaler.first(n) : this.launch(n);
   }
 
   /** Starts autoscaling (with `autoscale`), after the initial launch of `min` daemons. */
@@ -373,7 +405,7 @@ export class DaemonPool implements ComputePool {
       },
       daemons: () => this.dispatcher.readyDaemons(),
       retire: (conn) => this.dispatcher.retire(conn),
-      launch: (n, timeout) => this.launch(n, this.settings.launcher, undefined, timeout),
+      launch: (n, timeout) => this.launchFor('autoscaler', n, this.settings.launcher, undefined, timeout),
       failing: (failures, why) => this.launchesFailing(failures, why),
     });
   }
@@ -389,7 +421,9 @@ export class DaemonPool implements ComputePool {
     switch (event.type) {
       case 'connect':
         this.connected(conn);
-        this.autoscaler?.connected();
+        // A daemon without a launch id (started by hand, or by a launcher that gives none)
+        // cannot be matched to its launch: it counts for whichever the autoscaler is waiting on.
+        if (conn.launchId === undefined) this.autoscaler?.connected();
         return;
       case 'lost':
         // An autoscaled profile launches for its backlog instead of replacing one for one.
@@ -419,7 +453,13 @@ export class DaemonPool implements ComputePool {
   private forgetLaunch(conn: DaemonConnection): void {
     const launch = this.launchedBy.get(conn);
     if (launch === undefined || launch.handle.exited !== undefined || this.closed) return;
-    if (this.launches.get(launch.handle.id) === launch) this.launches.delete(launch.handle.id);
+    if (this.launches.get(launch.handle.id) !== launch) return;
+    this.launches.delete(launch.handle.id);
+    try {
+      launch.handle.left?.();
+    } catch (err) {
+      this.settings.log('warn', `profile '${this.name}': the ${launch.launcher.kind} launcher's left() threw: ${(err as Error).message}`);
+    }
   }
 
   private connected(conn: DaemonConnection): void {
@@ -443,6 +483,10 @@ export class DaemonPool implements ComputePool {
       } catch (err) {
         this.settings.log('warn', `profile '${this.name}': the ${launch.launcher.kind} launcher's connected() threw: ${(err as Error).message}`);
       }
+      // Arrivals count where the launch was asked for: one fewer on its way for the autoscaler;
+      // a replacement that joined after its call returned (queued) starts proving itself.
+      if (launch.call.origin === 'autoscaler') this.autoscaler?.connected();
+      else if (launch.call.origin === 'replacements' && launch.call.returned) this.replacements.joined();
       launch.onConnect?.();
     }
   }
@@ -483,29 +527,53 @@ export class DaemonPool implements ComputePool {
     if (n > 0) this.settings.log('warn', `profile '${this.name}': ${n} queued task(s) failed: no daemon could be started`);
   }
 
-  /** A launch call returns: the daemons it lost meanwhile (not all of them) are replaced now. */
-  private returned(call: LaunchCall, launcher: Launcher, options: DaemonOptions | undefined): void {
+  /** A launch call returns: the daemons it lost meanwhile (not all of them) count now. */
+  private returned(call: LaunchCall): void {
     call.returned = true;
-    for (const why of call.lost) this.launchLost(launcher, options, why);
+    for (const { launch, why } of call.lost) this.lostAfterReturn(launch, why);
     call.lost.length = 0;
   }
 
+  /** Losses after their call returned, gathered for a microtask (see flushLosses). */
+  private losses: { readonly launch: Launch; readonly why: string }[] = [];
+
   /**
    * A launch ended before its daemon connected, after its launch call returned (a batch job
-   * that failed where it ran): a failed launch, as a daemon lost right after connecting is. The
-   * autoscaler launches again for its backlog, `repair` replaces it; both back off, and after
-   * FAILURES_BEFORE_QUEUE_FAILS in a row with no daemon, queued tasks fail (launchesFailing).
+   * that failed where it ran): a failed launch, as a daemon lost right after connecting is.
    */
-  private launchLost(launcher: Launcher, options: DaemonOptions | undefined, why: string): void {
+  private lostAfterReturn(launch: Launch, why: string): void {
+    if (this.losses.push({ launch, why }) === 1) queueMicrotask(() => this.flushLosses());
+  }
+
+  /**
+   * Counts the losses gathered: the daemons of one call lost together (one listing of a job
+   * array) are one failed launch, not one per daemon. The autoscaler launches again for its
+   * backlog (its own launches no longer count as on their way), `repair` replaces them; both
+   * back off, and after FAILURES_BEFORE_QUEUE_FAILS in a row with no daemon, queued tasks fail
+   * (launchesFailing).
+   */
+  private flushLosses(): void {
+    const losses = this.losses;
+    this.losses = [];
     if (this.closed) return;
-    if (this.autoscaler !== undefined) this.autoscaler.launchLost(why);
-    else if (this.settings.repair) this.replacements.replace(launcher, options, why, true);
-    else this.settings.log('warn', `profile '${this.name}': ${why}; it is not replaced (repair is off)`);
+    const byCall = new Map<LaunchCall, { launch: Launch; why: string; count: number }>();
+    for (const { launch, why } of losses) {
+      const group = byCall.get(launch.call);
+      if (group === undefined) byCall.set(launch.call, { launch, why, count: 1 });
+      else group.count++;
+    }
+    for (const [call, { launch, why, count }] of byCall) {
+      const said = count === 1 ? why : `${why} (and ${count - 1} more daemon(s) of that launch)`;
+      if (call.origin === 'autoscaler' && this.autoscaler !== undefined) this.autoscaler.launchLost(said, count);
+      else if (this.autoscaler !== undefined) this.autoscaler.lost(said, true);
+      else if (this.settings.repair) this.replacements.replace(launch.launcher, launch.options, said, true, count);
+      else this.settings.log('warn', `profile '${this.name}': ${said}; not replaced (repair is off)`);
+    }
   }
 
   private track(handle: LaunchHandle, launcher: Launcher, options: DaemonOptions | undefined, call: LaunchCall): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const launch: Launch = { handle, launcher, options, connected: false, onConnect: resolve };
+      const launch: Launch = { handle, launcher, options, call, connected: false, onConnect: resolve };
       this.launches.set(handle.id, launch);
       const conn = this.early.get(handle.id);
       if (conn !== undefined) {
@@ -527,11 +595,12 @@ export class DaemonPool implements ComputePool {
       });
       handle.lost?.then(
         (said) => {
+          // Connected, or killed with a failed call (which counted the failure), or reset: not ours.
           if (launch.connected || this.launches.get(handle.id) !== launch) return;
           this.launches.delete(handle.id);
           reject(new LaunchError(`profile '${this.name}': ${said}`));
-          if (call.returned) this.launchLost(launcher, options, said);
-          else call.lost.push(said);
+          if (call.returned) this.lostAfterReturn(launch, said);
+          else call.lost.push({ launch, why: said });
         },
         (err: unknown) => this.settings.log('warn', `profile '${this.name}': the ${launcher.kind} launcher's lost promise rejected: ${String(err)}`),
       );

@@ -62,14 +62,30 @@ export class Replacements {
    * One more daemon to start like the one that was lost. `quickDeath`: the lost daemon died
    * soon after connecting, so this is a crash loop and waits its backoff.
    */
-  replace(launcher: Launcher, options: DaemonOptions | undefined, why: string, quickDeath: boolean): void {
+  replace(launcher: Launcher, options: DaemonOptions | undefined, why: string, quickDeath: boolean, count = 1): void {
     if (this.closed) return;
     let byOptions = this.wanted.get(launcher);
     if (byOptions === undefined) this.wanted.set(launcher, (byOptions = new Map()));
-    byOptions.set(options, (byOptions.get(options) ?? 0) + 1);
+    byOptions.set(options, (byOptions.get(options) ?? 0) + count);
     if (quickDeath) this.failed(why);
     else this.log('info', `profile '${this.profile}': ${why}; launching a replacement`);
     this.schedule();
+  }
+
+  /**
+   * Replacement daemons have connected (at the end of their launch call, or later, from a
+   * scheduler's queue): healthy once they outlive a crash loop. A daemon that dies within
+   * QUICK_DEATH_MS keeps the count of failures in a row, so the backoff grows.
+   */
+  joined(): void {
+    if (this.failures === 0) return;
+    const failuresNow = this.failures;
+    setTimeout(() => {
+      if (this.failures === failuresNow) {
+        this.failures = 0;
+        this.lastError = undefined;
+      }
+    }, QUICK_DEATH_MS).unref();
   }
 
   figures(): LaunchFigures {
@@ -103,17 +119,9 @@ export class Replacements {
         this.launch(n, launcher, options).then(
           (connected) => {
             this.launching -= n;
-            // Jobs still queued may yet be lost (a launch loss counts as a failure): no proof.
-            if (!connected) return;
-            // Healthy only once the new daemons outlive a crash loop: a daemon that dies within
-            // QUICK_DEATH_MS keeps the count of failures in a row, so the backoff grows.
-            const failuresNow = this.failures;
-            setTimeout(() => {
-              if (this.failures === failuresNow) {
-                this.failures = 0;
-                this.lastError = undefined;
-              }
-            }, QUICK_DEATH_MS).unref();
+            // Jobs still queued may yet be lost (a launch loss counts as a failure): no proof
+            // until they join (joined()).
+            if (connected) this.joined();
           },
           (err: Error) => {
             this.launching -= n;

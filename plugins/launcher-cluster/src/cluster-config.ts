@@ -320,12 +320,29 @@ export function clusterLauncher(
           const cancel = canceller(profile, submitted);
           const kill = killer(submitted, size, cancel);
           cancels.push(cancel);
+          // A submission whose every daemon left by design or was lost before connecting is
+          // over: the host will not cancel it, so it is let go here (its secret file may go).
+          let open = size * processesPerJob;
+          const over = (daemons: number): void => {
+            open -= daemons;
+            if (open === 0) release(profile, submitted);
+          };
           for (let i = 1; i <= size; i++) {
             const element = submitted.element(i);
-            // A submission whose every element was lost is over: forget it (its secret file may go).
-            const watched = watch.add(submitted, i, element, processesPerJob, () => release(profile, submitted));
+            const watched = watch.add(submitted, i, element, processesPerJob, over);
             for (let k = 1; k <= processesPerJob; k++) {
-              handles.push({ id: processesPerJob === 1 ? element : `${element}_${k}`, cancel, kill: () => kill(i), ...watched.handle() });
+              let left = false;
+              handles.push({
+                id: processesPerJob === 1 ? element : `${element}_${k}`,
+                cancel,
+                kill: () => kill(i),
+                left: () => {
+                  if (left) return;
+                  left = true;
+                  over(1);
+                },
+                ...watched.handle(),
+              });
             }
           }
         }
@@ -350,9 +367,10 @@ export function clusterLauncher(
 
 /**
  * What list commands say of a job id they no longer know (Slurm "Invalid job id specified",
- * PBS "Unknown Job Id", LSF "Job <1> is not found"): the job has ended, not the command.
+ * PBS "Unknown Job Id" or, with job history, "Job has finished", LSF "Job <1> is not found"):
+ * the job has ended, not the command.
  */
-const UNKNOWN_JOB = /invalid job id|unknown job|is not found|does not exist/i;
+const UNKNOWN_JOB = /invalid job id|unknown job|is not found|does not exist|has finished/i;
 
 /** The largest `arrayMax`: Slurm's MaxArraySize goes up to 4 000 001, the highest of the four schedulers. */
 const ARRAY_MAX = 4_000_000;

@@ -4,7 +4,8 @@
  * node failure); the host cannot see that process, so without this its launch would count as
  * "on its way" forever and tasks would wait for a daemon that never comes. Each submission
  * with such jobs is listed (one list command) 5 s after submitting, then at doubling gaps up
- * to the launcher's `watchInterval`; an element the scheduler no longer lists is lost, and
+ * to the launcher's `watchInterval`; an element the scheduler no longer lists (after it was
+ * listed once, or in two listings in a row) is lost, and
  * the `lost` promise of its handles resolves with what was seen; so is one the scheduler holds
  * in an error state it will not leave by itself (Grid Engine's `Eqw`), which is withdrawn.
  * Elements leave the watch when all their daemons have connected, or when the launcher
@@ -20,6 +21,13 @@ import type { ListedJob, Submitted } from './schedulers.js';
  */
 const FIRST_GAP_MS = 5_000;
 
+/**
+ * Listings in a row that must leave out an element never seen listed before it is lost: some
+ * schedulers answer from a cache for a few seconds after a submission (LSF's query daemons,
+ * `MBD_REFRESH_TIME`), where a new job may be "not found".
+ */
+const UNSEEN_LISTINGS = 2;
+
 interface WatchedElement {
   /** The element's launch id (`12345_3`). */
   readonly id: string;
@@ -27,16 +35,16 @@ interface WatchedElement {
   waiting: number;
   /** The scheduler's state code when it was last listed. */
   state: string | undefined;
+  /** Listings in a row that left it out. */
+  missing: number;
   readonly lost: Promise<string>;
   readonly lose: (why: string) => void;
+  /** Told how many daemons were lost with it. */
+  readonly onLost: (daemons: number) => void;
 }
 
 interface WatchedSubmission {
   readonly elements: Map<number, WatchedElement>;
-  /** Its elements not lost (watched, or with their daemons connected). */
-  alive: number;
-  /** Called once every element of it was lost: nothing of it runs any more. */
-  readonly allLost: () => void;
   /** The gap before the next listing (ms), doubling up to the interval. */
   gap: number;
   /** When it is next listed (ms since the epoch). */
@@ -70,21 +78,20 @@ export class JobWatch {
   /**
    * Watches element `index` of `submitted` (launch id `id`, running `daemons` daemons);
    * returns what each of its handles carries: `lost`, and `connected()` (to be called once per
-   * handle). `allLost` is called once if every element added for the submission was lost.
+   * handle). If the element is lost, `onLost` is told how many of its daemons had not connected.
    * Without watching (interval 0), nothing.
    */
-  add(submitted: Submitted, index: number, id: string, daemons: number, allLost: () => void): { handle(): WatchedHandle } {
+  add(submitted: Submitted, index: number, id: string, daemons: number, onLost: (daemons: number) => void): { handle(): WatchedHandle } {
     if (this.interval === 0) return { handle: () => ({}) };
     let submission = this.watched.get(submitted);
     if (submission === undefined) {
       const gap = Math.min(FIRST_GAP_MS, this.interval);
-      submission = { elements: new Map(), alive: 0, allLost, gap, due: Date.now() + gap };
+      submission = { elements: new Map(), gap, due: Date.now() + gap };
       this.watched.set(submitted, submission);
     }
-    submission.alive++;
     let lose!: (why: string) => void;
     const lost = new Promise<string>((resolve) => (lose = resolve));
-    const element: WatchedElement = { id, waiting: daemons, state: undefined, lost, lose };
+    const element: WatchedElement = { id, waiting: daemons, state: undefined, missing: 0, lost, lose, onLost };
     submission.elements.set(index, element);
     this.arm();
     return {
@@ -154,22 +161,25 @@ export class JobWatch {
       const stuck = state !== undefined && this.stuck(state);
       if (state !== undefined && !stuck) {
         element.state = state;
+        element.missing = 0;
         continue;
       }
+      if (state === undefined && element.state === undefined && ++element.missing < UNSEEN_LISTINGS) continue;
       this.forget(submitted, index);
-      if (--submission.alive === 0) submission.allLost();
-      if (stuck) {
-        this.withdraw(submitted, index);
-        element.lose(
-          `${this.scheduler} job ${element.id} is in error state ${state} and would wait in the queue forever (the scheduler's job details say why); it was withdrawn`,
-        );
-        continue;
-      }
+      if (stuck) this.withdraw(submitted, index);
       const seen = element.state === undefined ? '' : `; it was last listed as ${element.state}`;
       element.lose(
-        `${this.scheduler} job ${element.id} ended before its daemon connected (${this.listCommand} no longer lists it${seen}); ` +
-          `the job's output says why (logDirectory keeps it)`,
+        stuck
+          ? `${this.scheduler} job ${element.id} is in error state ${state} and would wait in the queue forever (the scheduler's job details say why); it was withdrawn`
+          : `${this.scheduler} job ${element.id} ended before its daemon connected (${this.listCommand} no longer lists it${seen}); ` +
+              `the job's output says why (logDirectory keeps it)`,
       );
+      try {
+        element.onLost(element.waiting);
+      } catch (err) {
+        // Called from a timer: a throw here (a secret file that cannot be removed) would end the host.
+        process.stderr.write(`[mirai-ts] ${this.scheduler}: after job ${element.id} was lost: ${(err as Error).message}\n`);
+      }
     }
   }
 }

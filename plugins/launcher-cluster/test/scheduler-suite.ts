@@ -271,7 +271,7 @@ export function schedulerSuite(c: SchedulerCase): void {
       expect(err).toBeInstanceOf(LaunchError);
       const list = SCHEDULERS[c.name].list.command;
       expect((err as Error).message).toMatch(
-        new RegExp(`^profile 'default': ${c.name} job \\d+[._]\\d ended before its daemon connected \\(${list} no longer lists it[^)]*\\); the job's output says why \\(logDirectory keeps it\\) \\(and 1 more of this launch were lost the same way\\)$`),
+        new RegExp(`^profile 'default': ${c.name} job \\d+[._]\\d ended before its daemon connected \\(${list} no longer lists it[^)]*\\); the job's output says why \\(logDirectory keeps it\\) \\(and 1 more daemon\\(s\\) of this launch were lost\\)$`),
       );
       expect(Date.now() - started).toBeLessThan(30_000);
       expect(await launcher.jobs()).toEqual([]);

@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { daemons, LaunchError, miraiMap, status } from '@mirai-ts/core';
+import { daemons, LaunchError, mirai, miraiMap, status } from '@mirai-ts/core';
 import { jobScript, lsf, pbs } from '@mirai-ts/launcher-cluster';
 import type { LaunchSpec } from '@mirai-ts/core';
 import { privateDir, processesWith, waitFor } from './support.js';
@@ -180,6 +180,29 @@ describe('pbs() and lsf() against recording stand-ins of qsub and bsub', () => {
       expect(await launcher.jobs()).toEqual([{ job: running, state: launcher.kind === 'lsf' ? 'RUN' : 'R' }]);
       await daemons(0);
     }
+  });
+
+  it('PBS keeping job history: a job that ended before its daemon connected ("Job has finished", exit 35) is lost; the launch fails', async () => {
+    process.env.MIRAI_STANDIN_PBS_HISTORY = '1';
+    try {
+      const launcher = pbs({ command: join(STANDINS, 'pbs', 'qsub'), secretDir: secrets.dir, prologue: ['exit 3'], watchInterval: 200 });
+      await expect(daemons(1, { url: URL, remote: launcher, launchTimeout: 60_000 })).rejects.toThrow(/^profile 'default': pbs job \d+ ended before its daemon connected/);
+      expect(existsSync(launcher.secretFile('default'))).toBe(false);
+    } finally {
+      delete process.env.MIRAI_STANDIN_PBS_HISTORY;
+    }
+  });
+
+  it('a submission whose daemons all left by design is let go: its secret file goes at once, and the reset cancels nothing', async () => {
+    const launcher = pbs({ command: join(STANDINS, 'pbs', 'qsub'), secretDir: secrets.dir });
+    await daemons({ url: URL, remote: launcher, log: () => {}, autoscale: { min: 0, max: 1, idle: 200, throttle: 10 } });
+    expect(await mirai(() => 42)).toBe(42);
+    expect(await waitFor(() => status()!.connections === 0, 10_000)).toBe(true); // retired once idle
+    expect(await waitFor(() => !existsSync(launcher.secretFile('default')), 5_000)).toBe(true);
+    newCalls();
+    await daemons(0);
+    expect(newCalls()).toEqual([]); // no qdel of a job that has ended
+    expect(await launcher.jobs()).toEqual([]);
   });
 
   it("a failed launch leaves the secret file of the same profile's launch still in flight", async () => {

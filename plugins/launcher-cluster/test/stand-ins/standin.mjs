@@ -133,6 +133,12 @@ if (role === 'pbs-qsub') {
   // subjob (H held, R running, X ended); qstat -t 1000.standin: the plain job's line (F finished).
   const [id] = jobAndIndex(args[args.length - 1]);
   const array = existsSync(join(dir, 'jobs', `${id}.array`));
+  // PBS Pro with job history kept (job_history_enable): a job whose every element has ended is
+  // not listed without -x; qstat says so and fails.
+  if (process.env.MIRAI_STANDIN_PBS_HISTORY && elements(id).every(([, pid]) => pid !== 0 && !(pid > 0 && alive(pid)))) {
+    process.stderr.write(`qstat: ${id}${array ? '[]' : ''}.standin Job has finished, use -x or -H to obtain historical job information\n`);
+    process.exit(35);
+  }
   const line = (job, state) => `${job}.standin  standin  root  0 ${state} workq\n`;
   process.stdout.write('Job id            Name             User              Time Use S Queue\n----------------  ---------------- ----------------  -------- - -----\n');
   if (array) process.stdout.write(line(`${id}[]`, 'B'));
