@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CrashLimitError, daemons, mirai, miraiMap, scale, status, type ScaleDecision } from '@mirai-ts/core';
+import { CrashLimitError, daemons, everywhere, mirai, miraiMap, scale, status, type ScaleDecision } from '@mirai-ts/core';
 import { alive, waitFor } from '../helpers/wait.js';
 
 const quiet = (): void => {};
@@ -119,6 +119,25 @@ describe('autoscaling with local daemons', () => {
     expect(await waitFor(() => h.connections === 1, 10_000)).toBe(true);
     expect(status()!.autoscale).toMatchObject({ mode: 'manual', target: 1, launchCalls: 1 });
     expect(await mirai(() => 2)).toBe(2);
+  });
+
+  it('scale(n) while daemons(m) is still launching counts those daemons: no more than n are started', async () => {
+    const start = daemons(2, { log: quiet });
+    expect(await waitFor(() => status() !== undefined, 5_000, 1)).toBe(true);
+    scale(3);
+    await start;
+    expect(await waitFor(() => status()!.connections === 3, 10_000)).toBe(true);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(status()!.cumulative).toBe(3); // not 2 + 3, the extra two retired
+  });
+
+  it('everywhere({ min }) on an autoscaled profile with no daemons starts the daemons it waits for', async () => {
+    await daemons({ autoscale: { min: 0, max: 3, idle: 200, throttle: 0 }, log: quiet });
+    const copies = await everywhere(() => 'set up', undefined, { min: 2 });
+    expect(copies).toHaveLength(2);
+    expect(status()!.connections).toBe(2);
+    // Then they are idle above the target (0), and leave.
+    expect(await waitFor(() => status()!.connections === 0, 10_000)).toBe(true);
   });
 
   it('scale(n) down under a backlog: daemons above n leave as they answer, not once the queue is empty', async () => {

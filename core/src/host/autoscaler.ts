@@ -102,6 +102,8 @@ export interface ScaleHost {
   backlog(): number;
   /** Daemons that take tasks now. */
   daemons(): Iterable<DaemonConnection>;
+  /** Daemons on their way from launches the autoscaler did not make (daemons(n), launchLocal(), repair). */
+  othersLaunching(): number;
   /** Tells a free daemon to exit; false if it is not free. */
   retire(conn: DaemonConnection): boolean;
   /**
@@ -285,7 +287,7 @@ export class Autoscaler {
     this.lastEvaluation = Date.now();
     const target = this.target();
     const connected = this.connections();
-    const need = target - connected - this.launching;
+    const need = target - connected - this.launching - this.host.othersLaunching();
     // While backing off, the retry timer evaluates again.
     if (need > 0 && this.retryTimer === undefined) this.launch(need, target, connected);
     else if (connected > target) this.scaleDown();

@@ -117,7 +117,8 @@ export class Dispatcher implements TaskCanceller {
   private readonly waiters = new Set<{ n: number; resolve: () => void }>();
   private readonly setupLog: SetupEntry[] = [];
   /** `everywhere()` calls waiting for more daemons (`min`): released on close. */
-  private readonly setupWaiters = new Set<() => void>();
+  /** everywhere() calls waiting for `min` daemons: their finish, and their min. */
+  private readonly setupWaiters = new Map<() => void, number>();
   private queuedBytes = 0;
   private peakQueuedBytes = 0;
   private readonly queueRoom: QueueRoom;
@@ -344,8 +345,19 @@ export class Dispatcher implements TaskCanceller {
       initial = false;
       this.drain();
       if (copies.length >= min || this.closed) finish();
-      else this.setupWaiters.add(finish);
+      else {
+        this.setupWaiters.set(finish, min);
+        // Daemons an autoscaled profile must start for it (setupDemand).
+        this.hooks.onDemand?.();
+      }
     });
+  }
+
+  /** The most daemons an everywhere() call is waiting for (its `min`), or 0. */
+  setupDemand(): number {
+    let most = 0;
+    for (const min of this.setupWaiters.values()) most = Math.max(most, min);
+    return most;
   }
 
   /**
@@ -374,7 +386,7 @@ export class Dispatcher implements TaskCanceller {
     }
     for (const waiter of this.waiters) waiter.resolve();
     this.waiters.clear();
-    for (const finish of [...this.setupWaiters]) finish();
+    for (const finish of [...this.setupWaiters.keys()]) finish();
     this.queueRoom.release();
     await this.listener.close();
   }

@@ -82,6 +82,8 @@ export class DaemonPool implements ComputePool {
   private autoscaler: Autoscaler | undefined;
   private busy = false;
   private closed = false;
+  /** Daemons asked of launchers by calls the autoscaler did not make, before the handles came back. */
+  private asking = 0;
   /** Rejects when the profile resets: launch calls still waiting for their daemons fail then. */
   private readonly reset: Promise<never>;
   private rejectReset!: (error: LaunchError) => void;
@@ -287,7 +289,14 @@ export class DaemonPool implements ComputePool {
     this.hold(+1);
     try {
       const before = this.dispatcher.counters().cumulative;
-      const handles = await launcher.launch(this.launchSpec(options), n);
+      const asked = origin === 'autoscaler' ? 0 : n;
+      this.asking += asked;
+      let handles: LaunchHandle[];
+      try {
+        handles = await launcher.launch(this.launchSpec(options), n);
+      } finally {
+        this.asking -= asked;
+      }
       if (active(channels.daemonLaunched)) {
         publish(channels.daemonLaunched, { profile: this.name, launcher: launcher.kind, count: handles.length, pids: handles.map((h) => h.pid) });
       }
@@ -324,11 +333,13 @@ export class DaemonPool implements ComputePool {
         // forgotten (the failure is counted once, by whoever made the call; losses reported
         // for these afterwards are ignored).
         call.returned = true;
-        for (const handle of handles) {
-          if (this.launches.get(handle.id)?.connected !== false) continue;
-          this.launches.delete(handle.id);
-          handle.kill?.();
-        }
+        const unconnected = handles.filter((h) => this.launches.get(h.id)?.connected === false);
+        for (const handle of unconnected) this.launches.delete(handle.id);
+        if (unconnected.length === handles.length && handles.every((h) => h.cancel !== undefined)) {
+          // None connected: withdraw the whole launch (a scheduler's submissions), and wait for
+          // it, so that nothing of it is still queued when the call fails.
+          await Promise.all(handles.map((h) => h.cancel!().catch(() => {})));
+        } else for (const handle of unconnected) handle.kill?.();
         throw err;
       }
       const connected = call.lost.length === 0;
@@ -399,11 +410,17 @@ export class DaemonPool implements ComputePool {
     return new Autoscaler(resolveAutoscale(options, this.settings.launchTimeout), {
       name: this.name,
       log: this.settings.log,
+      // Tasks queued or running, or the daemons an everywhere({ min }) waits for, if more.
       backlog: () => {
         const { awaiting, executing } = this.dispatcher.counters();
-        return awaiting + executing;
+        return Math.max(awaiting + executing, this.dispatcher.setupDemand());
       },
       daemons: () => this.dispatcher.readyDaemons(),
+      othersLaunching: () => {
+        let n = this.asking;
+        for (const launch of this.launches.values()) if (!launch.connected && launch.call.origin !== 'autoscaler') n++;
+        return n;
+      },
       retire: (conn) => this.dispatcher.retire(conn),
       launch: (n, timeout) => this.launchFor('autoscaler', n, this.settings.launcher, undefined, timeout),
       failing: (failures, why) => this.launchesFailing(failures, why),
