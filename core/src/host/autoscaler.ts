@@ -179,8 +179,9 @@ export class Autoscaler {
   /**
    * Launches of one call that had returned (batch jobs still queued at the launch timeout)
    * ended without their daemons connecting: `count` fewer are on their way, and they count as
-   * one failed launch (backoff, then launching again for the backlog). Launches that merely return are
-   * no proof of health until a daemon answers or outlives a quick death (`idle(proven)`).
+   * one failed launch (backoff, then launching again for the backlog). Launches that merely
+   * return are no proof of health until a daemon answers or outlives a quick death
+   * (`idle(proven)`).
    */
   launchLost(why: string, count = 1): void {
     if (this.closed) return;

@@ -140,7 +140,8 @@ export class JobWatch {
     try {
       for (const [submitted, submission] of [...this.watched]) {
         if (submission.due > Date.now() || this.watched.get(submitted) !== submission) continue;
-        const jobs = await this.list(submitted);
+        // Run from a timer: a throw (output a parser did not expect) counts as a failed listing.
+        const jobs = await this.list(submitted).catch(() => undefined);
         submission.gap = Math.min(submission.gap * 2, this.interval);
         submission.due = Date.now() + submission.gap;
         if (jobs !== undefined) this.compare(submitted, submission, jobs);
