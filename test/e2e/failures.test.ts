@@ -237,6 +237,19 @@ describe('failures harm only the task they hit', () => {
     expect(status()!.peakQueuedBytes).toBeGreaterThan(0);
   });
 
+  it('a producer waiting in queueRoom() when the profile resets fails with a ConnectionResetError, not woken to submit', async () => {
+    await daemons(1, { maxQueued: 1 });
+    const running = mirai(async () => new Promise((r) => setTimeout(r, 5_000)));
+    await waitFor(() => info()!.executing === 1);
+    const queued = mirai(() => 'queued');
+    const waiting = queueRoom();
+    await daemons(0);
+    // Woken instead, its next mirai() would go to a one-off process per task (no daemons set).
+    await expect(waiting).rejects.toThrow(ConnectionResetError);
+    await expect(queued).rejects.toThrow(ConnectionResetError);
+    await expect(running).rejects.toThrow(ConnectionResetError);
+  });
+
   it.each([
     ['process daemons', async () => ({})],
     ['thread daemons', async () => (await import('@mirai-ts/threads')).threadDaemons()],

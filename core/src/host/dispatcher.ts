@@ -373,6 +373,8 @@ export class Dispatcher implements TaskCanceller {
     // Its value is not kept past the profile's end.
     if (this.lastFulfilled !== undefined) this.lastFulfilled = undefined;
     const error = new ConnectionResetError(reason);
+    // Before the queue drains (which would wake them: room).
+    this.queueRoom.release(error);
     for (const task of this.queue.drainAll()) {
       this.dequeued(task);
       this.completed++;
@@ -387,7 +389,6 @@ export class Dispatcher implements TaskCanceller {
     for (const waiter of this.waiters) waiter.resolve();
     this.waiters.clear();
     for (const finish of [...this.setupWaiters.keys()]) finish();
-    this.queueRoom.release();
     await this.listener.close();
   }
 

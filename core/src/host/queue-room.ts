@@ -9,7 +9,7 @@
  * the oldest reservation, and that producer then meets the full queue (docs/daemons.md).
  */
 export class QueueRoom {
-  private readonly waiters: (() => void)[] = [];
+  private readonly waiters: { readonly wake: () => void; readonly fail: (error: Error) => void }[] = [];
   /** Reservations handed out and not yet used or expired, oldest first. */
   private readonly reservations: { used: boolean }[] = [];
   /** Bytes of the last task submitted: the room a waiter's next task is expected to need. */
@@ -33,7 +33,7 @@ export class QueueRoom {
       this.reserve();
       return Promise.resolve();
     }
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((wake, fail) => this.waiters.push({ wake, fail }));
   }
 
   /**
@@ -55,13 +55,17 @@ export class QueueRoom {
     if (this.waiters.length === 0) return;
     while (this.waiters.length > 0 && this.hasRoom()) {
       this.reserve();
-      this.waiters.shift()!();
+      this.waiters.shift()!.wake();
     }
   }
 
-  /** Wakes every waiter (the profile is closing: their submissions will be refused anyway). */
-  release(): void {
-    for (const wake of this.waiters.splice(0)) wake();
+  /**
+   * The profile is closing: every waiter fails with `error`. Woken, a producer's next
+   * submission would go wherever the profile's name leads now: on the default profile, to a
+   * one-off process per task, unthrottled.
+   */
+  release(error: Error): void {
+    for (const { fail } of this.waiters.splice(0)) fail(error);
   }
 
   private reserve(): void {
