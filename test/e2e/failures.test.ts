@@ -242,10 +242,11 @@ describe('failures harm only the task they hit', () => {
     const running = mirai(async () => new Promise((r) => setTimeout(r, 5_000)));
     await waitFor(() => info()!.executing === 1);
     const queued = mirai(() => 'queued');
-    const waiting = queueRoom();
+    // Awaited from the start, as a producer does (the reset rejects it at once).
+    const waiting = expect(queueRoom()).rejects.toThrow(ConnectionResetError);
     await daemons(0);
     // Woken instead, its next mirai() would go to a one-off process per task (no daemons set).
-    await expect(waiting).rejects.toThrow(ConnectionResetError);
+    await waiting;
     await expect(queued).rejects.toThrow(ConnectionResetError);
     await expect(running).rejects.toThrow(ConnectionResetError);
   });
