@@ -170,6 +170,35 @@ describe('launches lost before their daemon connects', () => {
     expect(status()!.autoscale).toMatchObject({ launching: 1, launchCalls: 1 });
   });
 
+  it("a launcher whose hooks misbehave (connected() and left() throw, lost rejects) costs a warning, never the host or a task", async () => {
+    const local = localLauncher();
+    const warnings: string[] = [];
+    const launcher: Launcher = {
+      kind: 'test-faulty',
+      async launch(spec, n) {
+        return (await local.launch(spec, n)).map((h) => ({
+          id: h.id,
+          kill: h.kill,
+          lost: new Promise<string>((_, reject) => setTimeout(() => reject(new Error('lost rejected')), 50)),
+          connected: () => {
+            throw new Error('connected threw');
+          },
+          left: () => {
+            throw new Error('left threw');
+          },
+        }));
+      },
+    };
+    await daemons(1, { launcher, maxtasks: 1, log: (level, message) => level === 'warn' && warnings.push(message) });
+    expect(await mirai(() => 'served')).toBe('served'); // then the daemon leaves by its limit
+    // Its connection closes after it said it leaves: left() comes then.
+    expect(await waitFor(() => warnings.some((w) => w.includes('left() threw')), 5_000)).toBe(true);
+    const said = warnings.join('\n');
+    expect(said).toMatch(/the test-faulty launcher's connected\(\) threw: connected threw/);
+    expect(said).toMatch(/the test-faulty launcher's left\(\) threw: left threw/);
+    expect(said).toMatch(/the test-faulty launcher's lost promise rejected: Error: lost rejected/);
+  });
+
   it('a long-lived profile forgets the launches of daemons that left: a reset cancels only what may still run', async () => {
     const launcher = jobLauncher(400);
     launcher.working = true;

@@ -12,7 +12,7 @@ import { DaemonPool } from './pool.js';
 import { resolveProfileOptions } from './profile-options.js';
 
 /** How long a one-off daemon with no task waits for one before it leaves (ms). */
-export const ONE_OFF_IDLE_MS = 1_000;
+const ONE_OFF_IDLE_MS = 1_000;
 
 /** Only tasks go here: there is no profile to launch for, inspect or reset. */
 export class EphemeralPool implements Pick<ComputePool, 'submit'> {

@@ -130,15 +130,19 @@ export class DaemonPool implements ComputePool {
    * can load, Init's size, a transport for the URL. Returns `settings`.
    */
   static check(settings: ProfileSettings): ProfileSettings {
-    checkInitSize(serializerRefs(settings), settings);
-    transportFor(settings.url, settings.transports);
+    DaemonPool.checked(settings);
     return settings;
+  }
+
+  /** Fails early on serializers daemons cannot load or a URL no transport takes; the transport. */
+  private static checked(settings: ProfileSettings): Transport {
+    checkInitSize(serializerRefs(settings), settings);
+    return transportFor(settings.url, settings.transports);
   }
 
   /** Listens at the profile's URL. */
   static async open(settings: ProfileSettings): Promise<DaemonPool> {
-    checkInitSize(serializerRefs(settings), settings); // fail early on serializers daemons cannot load
-    const transport = transportFor(settings.url, settings.transports);
+    const transport = DaemonPool.checked(settings);
     let listener: Listener;
     try {
       listener = await transport.listen(settings.url, { handshakeLimits: HANDSHAKE_LIMITS, ...settings.listenOptions });
