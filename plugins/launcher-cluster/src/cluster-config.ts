@@ -223,7 +223,7 @@ export function clusterLauncher(
     listCommand,
     watchInterval,
     listing,
-    (state) => scheduler.list.stuck?.(state) ?? false,
+    (job) => scheduler.list.stuck?.(job),
     (submitted, index) => void cancelElement(submitted, index),
   );
 

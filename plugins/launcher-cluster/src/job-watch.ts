@@ -63,15 +63,15 @@ export class JobWatch {
    * @param interval the longest gap between two listings of a submission (ms); 0: no watching.
    * @param list one submission's elements as the scheduler lists them; undefined when the list
    *   command failed (the scheduler is asked again later, nothing is declared lost).
-   * @param stuck whether a listed state is an error state the job will not leave by itself:
-   *   such an element is lost too, and withdrawn with `withdraw`.
+   * @param stuck why a listed job will not leave the queue by itself (see Scheduler.list.stuck),
+   *   or undefined: such an element is lost too, and withdrawn with `withdraw`.
    */
   constructor(
     private readonly scheduler: string,
     private readonly listCommand: string,
     private readonly interval: number,
     private readonly list: (submitted: Submitted) => Promise<ListedJob[] | undefined>,
-    private readonly stuck: (state: string) => boolean,
+    private readonly stuck: (job: ListedJob) => string | undefined,
     private readonly withdraw: (submitted: Submitted, index: number) => void,
   ) {}
 
@@ -154,24 +154,24 @@ export class JobWatch {
 
   /** Elements still watched that `jobs` does not hold have ended before their daemons connected. */
   private compare(submitted: Submitted, submission: WatchedSubmission, jobs: readonly ListedJob[]): void {
-    const states = new Map(jobs.map((j) => [j.job, j.state]));
+    const listed = new Map(jobs.map((j) => [j.job, j]));
     for (const [index, element] of [...submission.elements]) {
       // Connected or cancelled while the list command ran: no longer ours to judge.
       if (this.watched.get(submitted)?.elements.get(index) !== element) continue;
-      const state = states.get(element.id);
-      const stuck = state !== undefined && this.stuck(state);
-      if (state !== undefined && !stuck) {
-        element.state = state;
+      const job = listed.get(element.id);
+      const stuck = job === undefined ? undefined : this.stuck(job);
+      if (job !== undefined && stuck === undefined) {
+        element.state = job.state;
         element.missing = 0;
         continue;
       }
-      if (state === undefined && element.state === undefined && ++element.missing < UNSEEN_LISTINGS) continue;
+      if (job === undefined && element.state === undefined && ++element.missing < UNSEEN_LISTINGS) continue;
       this.forget(submitted, index);
-      if (stuck) this.withdraw(submitted, index);
+      if (stuck !== undefined) this.withdraw(submitted, index);
       const seen = element.state === undefined ? '' : `; it was last listed as ${element.state}`;
       element.lose(
-        stuck
-          ? `${this.scheduler} job ${element.id} is in error state ${state} and would wait in the queue forever (the scheduler's job details say why); it was withdrawn`
+        stuck !== undefined
+          ? `${this.scheduler} job ${element.id} ${stuck} and would wait in the queue forever (the scheduler's job details say why); it was withdrawn`
           : `${this.scheduler} job ${element.id} ended before its daemon connected (${this.listCommand} no longer lists it${seen}); ` +
               `the job's output says why (logDirectory keeps it)`,
       );

@@ -23,6 +23,8 @@ export interface ListedJob {
   readonly job: string;
   /** The scheduler's own state code (`PENDING`, `qw`, `Q`, `PEND`, ...). */
   readonly state: string;
+  /** Why a pending job waits, where the listing says (Slurm's reason: `Priority`, `Resources`, ...). */
+  readonly reason?: string;
 }
 
 export interface Scheduler {
@@ -67,10 +69,12 @@ export interface Scheduler {
     args(cancelId: string): string[];
     parse(stdout: string, cancelId: string): ListedJob[];
     /**
-     * Whether a listed state is one a job does not leave without someone's help (Grid
-     * Engine's error states, `Eqw`): such a job would wait in the queue forever.
+     * Why a listed job will not leave the queue without someone's help (Grid Engine's error
+     * states, `Eqw`; a Slurm job requeued held after its node failed to start it), as words
+     * that follow its id ("is in error state Eqw"); undefined for a job that may still start.
+     * Such a job would wait in the queue forever.
      */
-    stuck?(state: string): boolean;
+    stuck?(job: ListedJob): string | undefined;
   };
 }
 
@@ -83,6 +87,21 @@ const rows = (stdout: string): string[][] =>
 
 /** Slurm states of jobs that are no longer queued or running. */
 const SLURM_ENDED = new Set(['COMPLETING', 'COMPLETED', 'CANCELLED', 'FAILED', 'TIMEOUT', 'NODE_FAIL', 'PREEMPTED', 'BOOT_FAIL', 'DEADLINE', 'OUT_OF_MEMORY', 'SPECIAL_EXIT', 'REVOKED']);
+/**
+ * Reasons of pending Slurm jobs that no scheduling pass will start (squeue(1) "JOB REASON
+ * CODES"): the node failed to start the job and Slurm requeued it held (a prolog that failed,
+ * a broken mount; the node is drained), or the request can never be met here. A hold someone
+ * placed (`JobHeldUser`, `JobHeldAdmin`) is not among them: it ends when they release the job.
+ */
+const SLURM_STUCK_REASONS = new Set([
+  'launch failed requeued held',
+  'JobLaunchFailure',
+  'DependencyNeverSatisfied',
+  'BadConstraints',
+  'InvalidAccount',
+  'InvalidQOS',
+  'PartitionTimeLimit',
+]);
 
 const byIndex = (id: string, format: (id: string, i: number) => string) => (i: number) => format(id, i);
 
@@ -109,13 +128,16 @@ export const SCHEDULERS: Readonly<Record<SchedulerName, Scheduler>> = {
     },
     // -r: one line per array element, even pending ones. squeue shows jobs that are ending
     // (COMPLETING), and ended ones too when the user's SQUEUE_STATES asks: those are gone.
+    // %r, last: the reason, which may hold spaces ("launch failed requeued held").
     list: {
       command: 'squeue',
-      args: (id) => ['-h', '-r', '-j', id, '-o', '%i %T'],
+      args: (id) => ['-h', '-r', '-j', id, '-o', '%i %T %r'],
       parse: (stdout) =>
         rows(stdout)
-          .map(([job, state]) => ({ job: job!, state: state ?? '' }))
+          .map(([job, state, ...reason]) => ({ job: job!, state: state ?? '', reason: reason.join(' ') }))
           .filter((j) => !SLURM_ENDED.has(j.state)),
+      stuck: ({ state, reason }) =>
+        state === 'PENDING' && reason !== undefined && SLURM_STUCK_REASONS.has(reason) ? `is pending with reason "${reason}"` : undefined,
     },
   },
   sge: {
@@ -144,7 +166,7 @@ export const SCHEDULERS: Readonly<Record<SchedulerName, Scheduler>> = {
       parse: (stdout, id) => rows(stdout).filter((w) => w[0] === id).map((w) => ({ job: `${id}.${w[w.length - 1]}`, state: w[4] ?? '' })),
       // E: the job failed to start (an output path it cannot write, a missing directory) and
       // stays queued in an error state until an administrator clears it (`qmod -cj`).
-      stuck: (state) => state.includes('E'),
+      stuck: ({ state }) => (state.includes('E') ? `is in error state ${state}` : undefined),
     },
   },
   pbs: {

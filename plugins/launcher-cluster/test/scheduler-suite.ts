@@ -20,6 +20,8 @@ export interface TestCluster {
   /** PIDs of every process the cluster runs (daemons, job processes). */
   pids(): number[];
   stop(): Promise<void>;
+  /** Makes the node fail every job it starts (on), as a node with a broken mount does; off: heals it. */
+  failLaunches?(on: boolean): Promise<void>;
 }
 
 export interface SchedulerCase {
@@ -45,10 +47,11 @@ export interface SchedulerCase {
   /** A directive the submit command rejects, and its message. */
   readonly badDirective: { directive: string; message: RegExp };
   /**
-   * Options whose jobs the scheduler keeps queued in an error state they never leave (Grid
-   * Engine's Eqw), and that state; undefined for schedulers without such states.
+   * How to get jobs the scheduler keeps queued in a state they never leave (Grid Engine's Eqw,
+   * Slurm's "launch failed requeued held"): options, or a node that fails every job it starts;
+   * and what the loss says of such a job (the words after its id).
    */
-  readonly stuck?: { options: JobFields & { directives?: string[] }; state: RegExp };
+  readonly stuck: { options: JobFields & { directives?: string[] }; failLaunches: boolean; clause: RegExp };
 }
 
 /** Every file under `dir`, as text. */
@@ -331,22 +334,24 @@ export function schedulerSuite(c: SchedulerCase): void {
       }
     });
 
-    // Only for schedulers with such states (Grid Engine), not a skip elsewhere.
-    if (c.stuck !== undefined) {
-      it('a job held in an error state it never leaves is lost and withdrawn: the launch fails, nothing stays queued', async () => {
-        const launcher = c.launcher({ secretDir: secrets.dir, ...c.stuck!.options, watchInterval: 500 });
+    it('a job the scheduler keeps queued in a state it never leaves is lost and withdrawn: the launch fails, nothing stays queued', async () => {
+      if (c.stuck.failLaunches) await cluster.failLaunches!(true);
+      try {
+        const launcher = c.launcher({ secretDir: secrets.dir, ...c.stuck.options, watchInterval: 500 });
         const err = await daemons(1, { url: URL, remote: launcher, launchTimeout: 60_000 }).then(
           () => undefined,
           (e: unknown) => e,
         );
         expect(err).toBeInstanceOf(LaunchError);
         expect((err as Error).message).toMatch(
-          new RegExp(`^profile 'default': ${c.name} job \\d+[._]1 is in error state ${c.stuck!.state.source} and would wait in the queue forever .*; it was withdrawn$`),
+          new RegExp(`^profile 'default': ${c.name} job \\d+[._]1 ${c.stuck.clause.source} and would wait in the queue forever .*; it was withdrawn$`),
         );
         expect(await waitFor(async () => (await cluster.queue()).length === 0, 10_000)).toBe(true);
         expect(existsSync(launcher.secretFile('default'))).toBe(false);
-      });
-    }
+      } finally {
+        if (c.stuck.failLaunches) await cluster.failLaunches!(false);
+      }
+    });
 
     it("a bad queue or directive is a LaunchError with the scheduler's own message", async () => {
       const badQueue = c.launcher({ secretDir: secrets.dir, ...c.badQueue.options });

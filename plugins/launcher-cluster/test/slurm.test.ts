@@ -20,6 +20,7 @@ schedulerSuite({
       pids: () => cluster.jobPids(),
       stop: () => cluster.stop(),
       cmd: (program: string, args: string[]) => cluster.cmd(program, args),
+      failLaunches: (on: boolean) => cluster.failLaunches(on),
     };
   },
   launcher: (options) => slurm(options),
@@ -38,4 +39,6 @@ schedulerSuite({
   },
   badQueue: { options: { partition: 'nosuchpartition' }, message: /sbatch rejected the job \(exit 1\): sbatch: error: .*[Ii]nvalid partition/ },
   badDirective: { directive: '--no-such-option', message: /sbatch rejected the job \(exit \d+\): [^]*unrecognized option '--no-such-option'/ },
+  // The node's prolog fails: Slurm drains the node and requeues the job held.
+  stuck: { options: {}, failLaunches: true, clause: /is pending with reason "launch failed requeued held"/ },
 });

@@ -9,6 +9,8 @@ export interface TestSlurm {
   queue(): Promise<string[]>;
   jobPids(): number[];
   log(daemon?: string): string;
+  /** Makes the node's prolog fail (on): Slurm drains the node and requeues its jobs held. Off: heals and resumes the node. */
+  failLaunches(on: boolean): Promise<void>;
   stop(): Promise<void>;
 }
 export function slurmMissing(): string | undefined;

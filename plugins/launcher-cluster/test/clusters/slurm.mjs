@@ -134,6 +134,10 @@ export async function startSlurm({ probe = true, cpus = 8 } = {}) {
 
     const [ctldPort, slurmdPort] = [await freePort(), await freePort()];
     const memory = Math.floor((totalmem() / 1024 / 1024) * 0.9);
+    // A prolog that fails while `failLaunches` holds: the way a broken node fails batch jobs.
+    const failMarker = join(dir, 'fail-launches');
+    const prolog = join(dir, 'prolog');
+    writeFileSync(prolog, `#!/bin/sh\n[ ! -e ${failMarker} ]\n`, { mode: 0o755 });
     writeFileSync(
       conf,
       [
@@ -165,6 +169,7 @@ export async function startSlurm({ probe = true, cpus = 8 } = {}) {
         `JobCompLoc=${join(dir, 'log', 'jobcomp.txt')}`,
         'MinJobAge=600',
         'KillWait=2',
+        `Prolog=${prolog}`,
         'ReturnToService=2',
         'MaxArraySize=2001',
         `NodeName=${node} NodeAddr=127.0.0.1 CPUs=${cpus} RealMemory=${memory} State=UNKNOWN`,
@@ -205,6 +210,20 @@ export async function startSlurm({ probe = true, cpus = 8 } = {}) {
         });
       },
       log: (daemon = 'slurmctld') => logOf(dir, daemon),
+      /**
+       * Makes the node's prolog fail (`on`), as a node with a broken mount does: Slurm drains
+       * the node and requeues the job held ("launch failed requeued held"). Off: the prolog
+       * passes again and the node is resumed.
+       */
+      async failLaunches(on) {
+        if (on) {
+          writeFileSync(failMarker, '');
+          return;
+        }
+        rmSync(failMarker, { force: true });
+        await cluster.cmd('scontrol', ['update', `nodename=${node}`, 'state=resume']).catch(() => undefined);
+        await waitFor(async () => ['idle', 'mix', 'alloc'].includes((await cluster.cmd('sinfo', ['-h', '-o', '%t'])).trim()), 15_000, () => `the Slurm node did not come back:\n${logOf(dir, 'slurmctld')}`);
+      },
       stop,
     };
     if (probe) {
