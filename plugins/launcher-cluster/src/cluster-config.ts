@@ -13,7 +13,7 @@ import { renderScript, type ScriptParts, type ScriptSpec } from './job-script.js
 import { SCHEDULERS, schedulerOfDirective, type ListedJob, type Scheduler, type SchedulerName, type Submitted } from './schedulers.js';
 import { JobWatch } from './job-watch.js';
 import { defaultSecretDir, SecretFiles } from './secret-file.js';
-import { runCommand } from './submit.js';
+import { runCommand, type ListRuns } from './submit.js';
 
 /** Options every cluster launcher takes. */
 export interface CommonClusterOptions extends RemoteDaemonProgram {
@@ -211,12 +211,17 @@ export function clusterLauncher(
    * failed (timed out, or the scheduler could not answer). A job the scheduler no longer
    * knows is an error to some list commands: it simply has no elements left.
    */
-  const listing = async ({ cancelId }: Submitted): Promise<ListedJob[] | undefined> => {
-    const r = await runCommand(listCommand, scheduler.list.args(cancelId), '', submitTimeout);
+  const listing = async ({ cancelId }: Submitted, runs: ListRuns = new Map()): Promise<ListedJob[] | undefined> => {
+    const args = scheduler.list.args(cancelId);
+    // Grid Engine's listing names no job: one run serves every submission of the pass.
+    const key = args.join('\0');
+    let run = runs.get(key);
+    if (run === undefined) runs.set(key, (run = runCommand(listCommand, args, '', submitTimeout)));
+    const r = await run;
     if (r.failure === undefined && r.code === 0) return scheduler.list.parse(r.stdout, cancelId);
     return r.failure === undefined && UNKNOWN_JOB.test(r.stderr) ? [] : undefined;
   };
-  const listed = async (submitted: Submitted): Promise<ListedJob[]> => (await listing(submitted)) ?? [];
+  const listed = async (submitted: Submitted, runs?: ListRuns): Promise<ListedJob[]> => (await listing(submitted, runs)) ?? [];
   /** Jobs whose daemons have not all connected, asked about every `watchInterval`. */
   const watch = new JobWatch(
     scheduler.name,
@@ -300,7 +305,8 @@ export function clusterLauncher(
     script,
     secretFile: (profile) => secrets.path(profile),
     async jobs(): Promise<ListedJob[]> {
-      const lists = await Promise.all([...live.values()].flatMap((set) => [...set]).map(listed));
+      const runs: ListRuns = new Map();
+      const lists = await Promise.all([...live.values()].flatMap((set) => [...set]).map((submitted) => listed(submitted, runs)));
       return lists.flat();
     },
     async launch(spec: LaunchSpec, n: number): Promise<LaunchHandle[]> {

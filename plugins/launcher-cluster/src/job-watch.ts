@@ -13,6 +13,7 @@
  */
 import type { LaunchHandle } from '@mirai-ts/core';
 import type { ListedJob, Submitted } from './schedulers.js';
+import type { ListRuns } from './submit.js';
 
 /**
  * The gap between a submission and its first listing (less if the interval is shorter): a job
@@ -62,7 +63,8 @@ export class JobWatch {
   /**
    * @param interval the longest gap between two listings of a submission (ms); 0: no watching.
    * @param list one submission's elements as the scheduler lists them; undefined when the list
-   *   command failed (the scheduler is asked again later, nothing is declared lost).
+   *   command failed (the scheduler is asked again later, nothing is declared lost). `runs`
+   *   is the pass's: a command that lists every submission at once runs once per pass.
    * @param stuck why a listed job will not leave the queue by itself (see Scheduler.list.stuck),
    *   or undefined: such an element is lost too, and withdrawn with `withdraw`.
    */
@@ -70,7 +72,7 @@ export class JobWatch {
     private readonly scheduler: string,
     private readonly listCommand: string,
     private readonly interval: number,
-    private readonly list: (submitted: Submitted) => Promise<ListedJob[] | undefined>,
+    private readonly list: (submitted: Submitted, runs: ListRuns) => Promise<ListedJob[] | undefined>,
     private readonly stuck: (job: ListedJob) => string | undefined,
     private readonly withdraw: (submitted: Submitted, index: number) => void,
   ) {}
@@ -138,10 +140,11 @@ export class JobWatch {
     this.timer = undefined;
     this.listing = true;
     try {
+      const runs: ListRuns = new Map();
       for (const [submitted, submission] of [...this.watched]) {
         if (submission.due > Date.now() || this.watched.get(submitted) !== submission) continue;
         // Run from a timer: a throw (output a parser did not expect) counts as a failed listing.
-        const jobs = await this.list(submitted).catch(() => undefined);
+        const jobs = await this.list(submitted, runs).catch(() => undefined);
         submission.gap = Math.min(submission.gap * 2, this.interval);
         submission.due = Date.now() + submission.gap;
         if (jobs !== undefined) this.compare(submitted, submission, jobs);

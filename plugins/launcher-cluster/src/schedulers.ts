@@ -160,6 +160,8 @@ export const SCHEDULERS: Readonly<Record<SchedulerName, Scheduler>> = {
       return m ? { cancelId: m[1]!, element: byIndex(m[1]!, (id, i) => `${id}.${i}`), cancelElement: (i) => [m[1]!, '-t', String(i)] } : undefined;
     },
     // -g d: one line per array task; columns job-ID prior name user state ... ja-task-ID.
+    // -u '*': every owner's jobs (a submit wrapper may submit as another user). The arguments
+    // name no job, so one run serves every submission a watch pass lists.
     list: {
       command: 'qstat',
       args: () => ['-g', 'd', '-u', '*'],

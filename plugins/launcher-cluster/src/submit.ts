@@ -29,6 +29,12 @@ export function submissionEnv(): NodeJS.ProcessEnv {
 const EXIT_GRACE_MS = 500;
 
 /**
+ * Runs of list commands in one pass over the watched submissions, by their arguments: a
+ * command whose arguments name no job (Grid Engine lists all of the user's jobs) runs once.
+ */
+export type ListRuns = Map<string, Promise<CommandResult>>;
+
+/**
  * Runs `command` with `input` on its stdin. Settles within `timeoutMs` whatever the command
  * does: on a timeout, the command's whole process group is killed (a wrapper script and what
  * it started, such as a hung `sbatch`) and the result has a `failure`; the pipes are never

@@ -334,6 +334,30 @@ export function schedulerSuite(c: SchedulerCase): void {
       }
     });
 
+    it("jobs() lists each submission with one run of the list command, and one run for all when the command names no job (Grid Engine's qstat)", async () => {
+      const { submit, cancel, list } = { submit: SCHEDULERS[c.name].submit, cancel: SCHEDULERS[c.name].cancel, list: SCHEDULERS[c.name].list.command };
+      const wrappers = privateDir('mirai-wrapper-');
+      try {
+        const calls = join(wrappers.dir, 'calls');
+        writeFileSync(join(wrappers.dir, list), `#!/bin/sh\necho >> ${calls}\nexec /usr/bin/${list} "$@"\n`);
+        chmodSync(join(wrappers.dir, list), 0o755);
+        for (const program of [submit, cancel]) symlinkSync(join('/usr/bin', program), join(wrappers.dir, program));
+        const listCalls = (): number => (existsSync(calls) ? readFileSync(calls, 'utf8').length : 0);
+        const launcher = c.launcher({ secretDir: secrets.dir, directives: [c.hold], command: join(wrappers.dir, submit), watchInterval: 0 });
+        // Two launches: two submissions of one held job each.
+        await daemons(1, { url: URL, remote: launcher, launchTimeout: 300 });
+        await launchRemote(1, launcher);
+        const before = listCalls();
+        const listed = await launcher.jobs();
+        expect(listed.map((j) => j.state)).toEqual([c.states.held, c.states.held]);
+        expect(new Set(listed.map((j) => j.job)).size).toBe(2);
+        expect(listCalls() - before).toBe(c.name === 'sge' ? 1 : 2);
+      } finally {
+        await daemons(0);
+        wrappers.remove();
+      }
+    });
+
     it('a job the scheduler keeps queued in a state it never leaves is lost and withdrawn: the launch fails, nothing stays queued', async () => {
       if (c.stuck.failLaunches) await cluster.failLaunches!(true);
       try {
