@@ -183,11 +183,17 @@ export class Dispatcher implements TaskCanceller {
 
   /**
    * Resolves once `n` daemons in all have completed the handshake (`cumulative`, so daemons
-   * lost meanwhile do not hide the ones that joined).
+   * lost meanwhile do not hide the ones that joined); stops waiting (and never resolves) once
+   * `until` settles, so a launch that timed out leaves no waiter behind.
    */
-  waitForJoins(n: number): Promise<void> {
+  waitForJoins(n: number, until: Promise<unknown>): Promise<void> {
     if (this.cumulative >= n) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.add({ n, resolve }));
+    return new Promise((resolve) => {
+      const waiter = { n, resolve };
+      this.waiters.add(waiter);
+      const drop = (): void => void this.waiters.delete(waiter);
+      until.then(drop, drop);
+    });
   }
 
   /**

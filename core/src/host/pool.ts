@@ -291,6 +291,9 @@ export class DaemonPool implements ComputePool {
     if (n <= 0) return { handles: [], connected: true };
     if (this.closed) throw new LaunchError(`profile '${this.name}' was reset: no more daemons are launched for it`);
     this.hold(+1);
+    // Ends the wait for joins when the call is over, whichever way: nothing awaits it then.
+    let endCall!: () => void;
+    const callOver = new Promise<void>((resolve) => (endCall = resolve));
     try {
       const before = this.dispatcher.counters().cumulative;
       const asked = origin === 'autoscaler' ? 0 : n;
@@ -314,7 +317,7 @@ export class DaemonPool implements ComputePool {
         ? Promise.all(waits)
         : handles.every((h) => h.lost !== undefined)
           ? unlessAllLost(waits)
-          : this.dispatcher.waitForJoins(before + n);
+          : this.dispatcher.waitForJoins(before + n, callOver);
       let timedOut = false;
       try {
         // A reset ends the wait: the daemons were told to exit, and joins would never come.
@@ -350,6 +353,7 @@ export class DaemonPool implements ComputePool {
       this.returned(call);
       return { handles, connected };
     } finally {
+      endCall();
       this.hold(-1);
     }
   }

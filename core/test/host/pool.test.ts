@@ -49,6 +49,16 @@ describe('pool (in memory)', () => {
     await pool.close();
   });
 
+  it('a launch that timed out leaves no waiter for its joins behind (a launcher failing for days added one per attempt)', async () => {
+    const silent: Launcher = { kind: 'silent', launch: async (_spec, n) => Array.from({ length: n }, (_, i) => ({ id: `s${i}` })) };
+    const { pool } = await open(silent, { launchTimeout: 20 });
+    for (let i = 0; i < 5; i++) await expect(pool.launch(1)).rejects.toBeInstanceOf(LaunchError);
+    // Internal state, read on purpose: the leak is invisible from outside until memory runs out.
+    const waiters = (pool as unknown as { dispatcher: { waiters: Set<unknown> } }).dispatcher.waiters;
+    expect(waiters.size).toBe(0);
+    await pool.close();
+  });
+
   it('with repair, replaces a lost daemon from the same launcher', async () => {
     const launcher = new FakeLauncher(echo);
     const { pool, logs } = await open(launcher, { repair: true });
