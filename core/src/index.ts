@@ -78,4 +78,4 @@ export {
   type DaemonTaskStartEvent,
   type DaemonTaskEndEvent,
 } from './events.js';
-export { setTraceContextProvider, type TraceContext, type TraceTaskInfo, type TraceContextProvider } from './trace-context.js';
+export { setTraceContextProvider, traceContextProvider, type TraceContext, type TraceTaskInfo, type TraceContextProvider } from './trace-context.js';

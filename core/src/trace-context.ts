@@ -40,6 +40,14 @@ export function setTraceContextProvider(fn: TraceContextProvider | undefined): v
 }
 
 /**
+ * The installed trace context provider, if any: an adapter that stops removes its own
+ * provider only while it is still the installed one (a newer instrumentation's stays).
+ */
+export function traceContextProvider(): TraceContextProvider | undefined {
+  return provider;
+}
+
+/**
  * The trace context for a task, when a provider is installed and gives one. Takes the task's
  * fields, not an object: without a provider, a task costs no allocation here. @internal
  */

@@ -4,7 +4,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CancelledError, daemons, mirai, MiraiChannel, miraiMap, setTraceContextProvider, stopMirai, type TaskContext, type TaskSettledEvent } from '@mirai-ts/core';
+import { CancelledError, daemons, mirai, MiraiChannel, miraiMap, setTraceContextProvider, stopMirai, traceContextProvider, type TaskContext, type TaskSettledEvent } from '@mirai-ts/core';
 import { waitFor } from '../helpers/wait.js';
 
 const fixture = join(import.meta.dirname, '..', 'helpers', 'fixtures', 'instrumentation.mjs');
@@ -45,6 +45,30 @@ describe('observability with real daemons', () => {
     expect((settled as unknown as TaskSettledEvent[]).find((s) => s.outcome === 'task')!.error!.message).toMatch(/two/);
     expect(maps).toEqual([expect.objectContaining({ size: 3, failed: 1 })]);
     expect(reset).toHaveLength(1);
+  });
+
+  it('a sync profile publishes its reset too, before its running tasks settle, once', async () => {
+    const reset = listen(MiraiChannel.profileReset);
+    const settled = listen(MiraiChannel.taskSettled);
+    await daemons({ sync: true, profile: 'inline' });
+    const m = mirai(() => new Promise(() => {}), undefined, { profile: 'inline' });
+    m.catch(() => {});
+    await daemons(0, { profile: 'inline' });
+    await daemons(0, { profile: 'inline' });
+    expect(reset).toEqual([expect.objectContaining({ profile: 'inline' })]);
+    await waitFor(() => settled.length === 1, 5_000);
+    expect(settled[0]).toMatchObject({ profile: 'inline', outcome: 'connection-reset' });
+  });
+
+  it('traceContextProvider() tells which provider is installed, so an adapter removes only its own', () => {
+    const a = () => undefined;
+    const b = () => undefined;
+    setTraceContextProvider(a);
+    expect(traceContextProvider()).toBe(a);
+    setTraceContextProvider(b);
+    expect(traceContextProvider()).toBe(b);
+    setTraceContextProvider(undefined);
+    expect(traceContextProvider()).toBeUndefined();
   });
 
   it('carries the trace context to a daemon-side instrumentation loaded by reference', async () => {

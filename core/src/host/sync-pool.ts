@@ -19,6 +19,8 @@ import type { TaskOutcome } from './host-task.js';
 import type { LogFunction } from './log.js';
 
 export class SyncPool implements ComputePool {
+  /** Reset: told once (a second reset has nothing to tell). */
+  private closed = false;
   private completed = 0;
   /** Tasks running now, by their cancel: a reset settles them as it settles a daemon's. */
   private readonly running = new Set<(error: MiraiError) => void>();
@@ -157,6 +159,11 @@ export class SyncPool implements ComputePool {
 
   /** Settles every task still running with a ConnectionResetError and aborts its `ctx.signal`, as a reset does on daemons. */
   async close(reason = `profile '${this.name}' was reset`): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // Published before the running tasks settle, as a daemon pool's reset is: subscribers
+    // (the dashboard, tracing) let the profile go on hearing it.
+    if (active(channels.profileReset)) publish(channels.profileReset, { profile: this.name, reason });
     const error = new ConnectionResetError(reason);
     for (const cancel of [...this.running]) cancel(error);
   }
