@@ -74,7 +74,10 @@ export async function dashboard(options: DashboardOptions = {}): Promise<Dashboa
     }
   };
   state.onChange = () => {
-    if (pending === undefined && streams.size > 0) pending = setTimeout(push, interval);
+    if (pending === undefined && streams.size > 0) {
+      pending = setTimeout(push, interval);
+      pending.unref(); // as the server: a push waiting for an open page keeps no process alive
+    }
   };
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -105,7 +108,10 @@ export async function dashboard(options: DashboardOptions = {}): Promise<Dashboa
       res.writeHead(404, headers).end();
     }
   });
-  server.unref(); // the dashboard never keeps the process alive by itself
+  // The dashboard never keeps the process alive by itself: neither the listening socket nor
+  // the connections it accepts (an open page's event stream never ends on its own).
+  server.unref();
+  server.on('connection', (socket) => socket.unref());
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) => reject(new ConfigError(`dashboard cannot listen on ${host}:${port}: ${err.message}`, err)));

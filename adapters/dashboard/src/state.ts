@@ -24,6 +24,12 @@ const TIMELINE = 60; // tasks kept per daemon
 const FAILURES = 20;
 const SCALING = 20; // scaling decisions kept per profile
 /**
+ * Reset profiles remembered (see `DashboardState.reset`): a task the reset failed settles
+ * within moments of it, long before this many other profiles are reset, and a host that resets
+ * a profile per job (job-1, job-2, ...) keeps no more names than this.
+ */
+const RESETS_REMEMBERED = 256;
+/**
  * Lost daemons kept on show per profile, newest: a crash loop or an autoscaler's churn would
  * otherwise grow every snapshot and the host's memory without end.
  */
@@ -104,6 +110,13 @@ export interface Snapshot {
 
 export class DashboardState {
   private readonly profiles = new Map<string, ProfileState>();
+  /**
+   * Profiles reset and not set again, oldest first. The tasks a reset fails settle after its
+   * `mirai:profile:reset`, and an autoscaler may still report a decision: neither may bring the
+   * profile back on show, where it stayed for good with no daemons. A new `mirai:profile:set`
+   * of the name takes it off.
+   */
+  private readonly reset = new Set<string>();
   private readonly failures: FailureRow[] = [];
   /** Settled events not folded in yet, and when each came (ms since the epoch). */
   private settled: TaskSettledEvent[] = [];
@@ -119,7 +132,7 @@ export class DashboardState {
     // profile was reset counts in that profile, not in a new one.
     const lifecycle: [string, (m: unknown) => void][] = [
       [MiraiChannel.profileSet, (m) => this.profileSet(m as ProfileSetEvent)],
-      [MiraiChannel.profileReset, (m) => this.profiles.delete((m as ProfileResetEvent).profile)],
+      [MiraiChannel.profileReset, (m) => this.profileReset(m as ProfileResetEvent)],
       [MiraiChannel.daemonConnected, (m) => this.connected(m as DaemonEvent)],
       [MiraiChannel.daemonLeaving, (m) => this.daemonState(m as DaemonEvent, 'leaving')],
       [MiraiChannel.daemonLost, (m) => this.daemonState(m as DaemonEvent, 'lost')],
@@ -163,18 +176,31 @@ export class DashboardState {
     return p;
   }
 
+  /** The profile on show, made if need be, unless it was reset: then undefined. */
+  private live(profile: string, url = ''): ProfileState | undefined {
+    return this.reset.has(profile) ? undefined : this.ensure(profile, url);
+  }
+
   /** Takes in profiles that exist already (the dashboard opened after `daemons()`). */
   adopt(names: readonly string[]): void {
     for (const name of names) if (status(name) !== undefined) this.ensure(name);
   }
 
   private profileSet(e: ProfileSetEvent): void {
+    this.reset.delete(e.profile);
     this.profiles.delete(e.profile);
     this.ensure(e.profile, e.url);
   }
 
+  private profileReset(e: ProfileResetEvent): void {
+    this.profiles.delete(e.profile);
+    this.reset.delete(e.profile); // re-added as the newest
+    this.reset.add(e.profile);
+    if (this.reset.size > RESETS_REMEMBERED) this.reset.delete(this.reset.values().next().value!);
+  }
+
   private connected(e: DaemonEvent): void {
-    this.ensure(e.profile, e.url).daemons.set(e.daemonId, {
+    this.live(e.profile, e.url)?.daemons.set(e.daemonId, {
       id: e.daemonId,
       host: e.hostname,
       pid: e.pid,
@@ -189,7 +215,8 @@ export class DashboardState {
 
   private scaled(e: ProfileScaleEvent): void {
     const { profile, ...decision } = e;
-    const rows = this.ensure(profile).scaling;
+    const rows = this.live(profile)?.scaling;
+    if (rows === undefined) return;
     rows.unshift(decision);
     if (rows.length > SCALING) rows.length = SCALING;
   }
@@ -220,7 +247,9 @@ export class DashboardState {
     for (let i = 0; i < events.length; i++) {
       const e = events[i]!;
       const at = times[i]!;
-      const p = this.ensure(e.profile);
+      // A task the profile's reset failed: the profile is gone, and stays gone.
+      const p = this.live(e.profile);
+      if (p === undefined) continue;
       p.settledThisSecond++;
       if (e.outcome === 'ok') p.completed++;
       else p.failed++;

@@ -4,14 +4,16 @@
  * appear as they are made. A screenshot is saved in the
  * test's temp folder. With CI=true a missing Chromium fails the test instead of skipping it.
  */
+import { spawn } from 'node:child_process';
 import { channel, hasSubscribers } from 'node:diagnostics_channel';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { request, createServer as createHttpServer, type IncomingMessage } from 'node:http';
+import { get, request, createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { ConfigError, daemons, mirai, MiraiChannel, miraiMap, status, type DaemonEvent } from '@mirai-ts/core';
+import { ConfigError, daemons, mirai, MiraiChannel, miraiMap, status, type DaemonEvent, type ProfileScaleEvent } from '@mirai-ts/core';
 import { dashboard, type Dashboard } from '../src/index.js';
 import { MAX_STREAMS } from '../src/dashboard.js';
 import { LOST_SHOWN } from '../src/state.js';
@@ -209,6 +211,86 @@ describe('dashboard server', () => {
     expect(shown.slice(0, -1).every((d) => d.state === 'lost')).toBe(true);
   });
 });
+
+describe('profiles that were reset', () => {
+  /** The names of the profiles on show. */
+  const shown = async (): Promise<string[]> => ((await (await fetch(new URL('/snapshot', board!.url))).json()) as { profiles: { name: string }[] }).profiles.map((p) => p.name);
+
+  it('leave the dashboard for good: the tasks their reset failed and a late scaling decision do not bring them back', async () => {
+    board = await dashboard({ profiles: [] });
+    for (const profile of ['job-1', 'job-2']) {
+      await daemons(1, { profile });
+      // One task running and one queued when the profile is reset: both settle after the reset.
+      const tasks = [mirai(() => new Promise((r) => setTimeout(r, 5_000)), undefined, { profile }), mirai(() => 1, undefined, { profile })].map((t) => t.then(() => 'done', (e: { kind: string }) => e.kind));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(await shown()).toContain(profile);
+      await daemons(0, { profile });
+      expect(await Promise.all(tasks)).toEqual(['connection-reset', 'connection-reset']);
+    }
+    // An autoscaler's decision published after its profile's reset (a launch that failed meanwhile).
+    const late: ProfileScaleEvent = { profile: 'job-1', action: 'launch-failed', count: 1, target: 1, connected: 0, launching: 0, backlog: 0, reason: 'late', at: Date.now() };
+    channel(MiraiChannel.profileScale).publish(late);
+    // A sync profile's reset leaves it too.
+    await daemons({ sync: true, profile: 'inline' });
+    expect(await mirai(() => 'here', undefined, { profile: 'inline' })).toBe('here');
+    expect(await shown()).toContain('inline');
+    await daemons(0, { profile: 'inline' });
+    expect(await shown()).toEqual([]);
+
+    // Set again, a profile shows, and counts its new tasks only.
+    await daemons(1, { profile: 'job-1' });
+    await mirai(() => 2, undefined, { profile: 'job-1' });
+    const snapshot = (await (await fetch(new URL('/snapshot', board.url))).json()) as { profiles: { name: string; completed: number; failed: number; daemons: unknown[]; scaling: unknown[] }[] };
+    expect(snapshot.profiles.map((p) => [p.name, p.completed, p.failed, p.daemons.length, p.scaling.length])).toEqual([['job-1', 1, 0, 1, 0]]);
+    await daemons(0, { profile: 'job-1' });
+  });
+});
+
+describe('the process', () => {
+  it('ends when its own work does, an open page (an event stream) and a pending push notwithstanding', async () => {
+    // A host of its own: it starts a dashboard, prints its URL and, told that a page streams,
+    // runs a task (the dashboard then has a push waiting, 60 s off) and has nothing more to do.
+    const script = `
+      import { daemons, mirai } from '@mirai-ts/core';
+      import { dashboard } from ${JSON.stringify(join(import.meta.dirname, '..', 'dist', 'index.js'))};
+      const board = await dashboard({ interval: 60_000 });
+      console.log(board.url);
+      process.stdin.once('data', async () => {
+        process.stdin.destroy();
+        await daemons({ sync: true });
+        await mirai(() => 1);
+        console.log('done');
+      });
+    `;
+    const host = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: join(import.meta.dirname, '..'), stdio: ['pipe', 'pipe', 'inherit'] });
+    const exited = once(host, 'exit');
+    let out = '';
+    host.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    let page: IncomingMessage | undefined;
+    try {
+      await until(() => out.includes('\n'));
+      // The page: the event stream, open until the host goes.
+      page = await new Promise<IncomingMessage>((resolve, reject) => get(new URL('/events', out.split('\n')[0]!), resolve).once('error', reject));
+      page.on('error', () => {});
+      await once(page, 'data'); // its first snapshot
+      host.stdin.write('go\n');
+      const [code] = (await Promise.race([exited, new Promise((r) => setTimeout(() => r(['still running 5 s after its last task']), 5_000))])) as [unknown];
+      expect(out).toContain('done');
+      expect(code).toBe(0);
+    } finally {
+      page?.destroy();
+      if (host.exitCode === null) host.kill();
+    }
+  });
+});
+
+async function until(check: () => boolean, ms = 10_000): Promise<void> {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > ms) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 /** The status of GET /snapshot on 127.0.0.1:port sent with this Host header. */
 function statusFor(port: number, host: string): Promise<number> {

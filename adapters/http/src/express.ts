@@ -22,7 +22,23 @@ export type ExpressResponse = ServerResponse & {
  * so Express's error handler (which may send a stack trace) never sees it. Log with `onError`.
  *
  * ```js
- * app.get('/fib/:n', expressHandler(({ n }) => fib(n), (req) => ({ n: Number(req.params.n) })));
+ * import express from 'express';
+ * import { daemons } from '@mirai-ts/core';
+ * import { expressHandler } from '@mirai-ts/http';
+ *
+ * // Runs on a daemon, which sees only its arguments: nothing from the code around it.
+ * const primes = ({ below }) => {
+ *   let count = 0;
+ *   for (let k = 2; k < below; k++) {
+ *     let prime = true;
+ *     for (let d = 2; d * d <= k && prime; d++) prime = k % d !== 0;
+ *     if (prime) count++;
+ *   }
+ *   return { below, primes: count };
+ * };
+ * await daemons(2, { maxQueued: 100 });
+ * const app = express();
+ * app.get('/primes/:below', expressHandler(primes, (req) => ({ below: Number(req.params.below) }), { timeout: 10_000 }));
  * ```
  */
 export function expressHandler<Req extends IncomingMessage, A, R>(

@@ -30,7 +30,18 @@ export interface FastifyReplyLike {
  * `argsOf` too: it is answered here, not rethrown to Fastify's error handler. Log with `onError`.
  *
  * ```js
- * fastify.get('/fib/:n', fastifyHandler(({ n }) => fib(n), (request) => ({ n: Number(request.params.n) })));
+ * import Fastify from 'fastify';
+ * import { daemons } from '@mirai-ts/core';
+ * import { fastifyHandler } from '@mirai-ts/http';
+ *
+ * // Runs on a daemon, which sees only its arguments: the module it needs is imported inside it.
+ * const sha256 = async ({ text }) => {
+ *   const { createHash } = await import('node:crypto');
+ *   return { sha256: createHash('sha256').update(text).digest('hex') };
+ * };
+ * await daemons(2);
+ * const fastify = Fastify();
+ * fastify.get('/sha256/:text', fastifyHandler(sha256, (request) => ({ text: request.params.text })));
  * ```
  */
 export function fastifyHandler<Req extends FastifyRequestLike, A, R>(

@@ -13,7 +13,17 @@ import { checkHandler, checkOptions, type OffloadOptions } from './options.js';
  * The promise it returns never rejects: whatever goes wrong is answered (500 at worst).
  *
  * ```js
- * http.createServer(miraiHandler(({ n }) => fib(n), (req) => ({ n: 30 })));
+ * import http from 'node:http';
+ * import { daemons } from '@mirai-ts/core';
+ * import { miraiHandler } from '@mirai-ts/http';
+ *
+ * // Runs on a daemon, which sees only its arguments: what it calls is defined inside it.
+ * const fib = ({ n }) => {
+ *   const f = (k) => (k < 2 ? k : f(k - 1) + f(k - 2));
+ *   return { n, fib: f(n) };
+ * };
+ * await daemons(2);
+ * const server = http.createServer(miraiHandler(fib, (req) => ({ n: Number(new URL(req.url, 'http://x').searchParams.get('n')) })));
  * ```
  */
 export function miraiHandler<A, R>(

@@ -7,8 +7,10 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { hostname } from 'node:os';
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
-import { MiraiChannel, type DaemonTaskEndEvent, type DaemonTaskStartEvent } from '@mirai-ts/core';
+import { ConfigError, MiraiChannel, type DaemonTaskEndEvent, type DaemonTaskStartEvent } from '@mirai-ts/core';
+import { show } from '@mirai-ts/core/daemon';
 import { childSpanContext, LightSpan } from './light-span.js';
+import { attempt, reportTracingError } from './report-error.js';
 import { LazySpan, TaskContext } from './task-context.js';
 import { fromTraceparent, notSampled } from './trace-header.js';
 
@@ -81,8 +83,15 @@ export interface DaemonTaskTracing {
   stop(): void;
 }
 
-/** Turns the daemon's task channels into `daemon eval` spans made with `tracer`. */
+/**
+ * Turns the daemon's task channels into `daemon eval` spans made with `tracer`. Throws a
+ * ConfigError at once for a `tracer` without `startSpan()`: it would first be used when a task
+ * ends, in a microtask, where the error would end the daemon.
+ */
 export function traceDaemonTasks(tracer: Tracer): DaemonTaskTracing {
+  if (typeof (tracer as Partial<Tracer> | null | undefined)?.startSpan !== 'function') {
+    throw new ConfigError(`traceDaemonTasks(tracer): tracer must be an OpenTelemetry Tracer (an object with startSpan(), e.g. trace.getTracer('my-daemon')), got ${show(tracer)}`);
+  }
   // The tracer's own sampler decides, whatever the parent's flags: every span is made.
   return followTasks(
     (name, parent, attributes, startTime) =>
@@ -129,15 +138,21 @@ function followTasks(start: StartSpan, followsParent: boolean): DaemonTaskTracin
   const endedAt: number[] = [];
   const flush = (): void => {
     for (let i = 0; i < endedSpans.length; i++) {
-      const span = endedSpans[i]!.get();
       const event = endedEvents[i]!;
-      const at = endedAt[i]!;
-      if (!event.ok) {
-        const err = event.error instanceof Error ? event.error : new Error(String(event.error));
-        span.recordException(err, at);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+      // In a microtask: a tracer or span processor that throws here would end the daemon, and
+      // the spans left in the run would be ended again (and no later run queued).
+      try {
+        const span = endedSpans[i]!.get();
+        const at = endedAt[i]!;
+        if (!event.ok) {
+          const err = event.error instanceof Error ? event.error : new Error(String(event.error));
+          span.recordException(err, at);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+        }
+        span.end(at);
+      } catch (error) {
+        reportTracingError(`the daemon span of task ${event.taskId}`, error);
       }
-      span.end(at);
     }
     endedSpans.length = 0;
     endedEvents.length = 0;
@@ -166,7 +181,7 @@ function followTasks(start: StartSpan, followsParent: boolean): DaemonTaskTracin
       unsubscribe(MiraiChannel.daemonTaskStart, onStart);
       unsubscribe(MiraiChannel.daemonTaskEnd, onEnd);
       flush();
-      for (const { span } of running.values()) span.get().end();
+      for (const [taskId, { span }] of running) attempt(`the daemon span of task ${taskId}`, () => span.get().end());
       running.clear();
     },
   };

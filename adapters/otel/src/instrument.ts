@@ -22,6 +22,7 @@ import {
   MiraiChannel,
   setTraceContextProvider,
   status,
+  traceContextProvider,
   type DaemonEvent,
   type DaemonLaunchedEvent,
   type MapEvent,
@@ -33,6 +34,7 @@ import {
 import { checkOptions, type OptionRules } from '@mirai-ts/core/plugin';
 import { urlAttributes } from './attributes.js';
 import { decideHostSpan, PendingHostSpan, SdkTracerFinder } from './host-span.js';
+import { attempt, reportTracingError, reporting } from './report-error.js';
 import { toTraceHeaders } from './trace-header.js';
 
 /** Options of {@link instrumentMirai}. */
@@ -53,7 +55,10 @@ export interface MiraiInstrumentation {
    * exit do it too.
    */
   flush(): void;
-  /** Flushes, unsubscribes, removes the trace context provider and ends spans still open. */
+  /**
+   * Flushes, unsubscribes, removes its trace context provider (unless a newer instrumentation
+   * installed its own since) and ends spans still open.
+   */
   stop(): void;
 }
 
@@ -163,7 +168,8 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
   }
   const attrsOf = (profile: string): Attributes => profiles.get(profile)?.attrs ?? { 'mirai.profile': profile };
   const spanOptionsOf = (profile: string): SpanOptions => profiles.get(profile)?.spanOptions ?? { kind: SpanKind.CLIENT, attributes: { 'mirai.profile': profile } };
-  const instant = (name: string, attrs: Attributes, kind = SpanKind.INTERNAL): void => tracer.startSpan(name, { kind, attributes: attrs }).end();
+  // On its own: a processor that throws for it leaves the rest of the event's handler to run.
+  const instant = (name: string, attrs: Attributes, kind = SpanKind.INTERNAL): void => attempt(`a ${name} span`, () => tracer.startSpan(name, { kind, attributes: attrs }).end());
 
   const handlers: Record<string, (message: unknown) => void> = {
     [MiraiChannel.profileSet]: (m) => {
@@ -254,19 +260,39 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
       flushTimer = undefined;
     }
     // Indexed, not iterated: a span processor may settle more tasks while this runs.
-    for (let i = 0; i < settledEvents.length; i++) {
-      const e = settledEvents[i]!;
-      const t = totalsOf(e.profile);
-      if (e.outcome === 'ok') t.completed++;
-      else t.failed.set(e.outcome, (t.failed.get(e.outcome) ?? 0) + 1);
-      t.sent += e.bytesSent;
-      t.received += e.bytesReceived;
-      if (Number.isFinite(e.totalMs)) recordDuration(metricAttrs(e.profile, e.outcome), e.totalMs);
-      const entry = tasks.get(e.taskId);
-      if (entry === undefined) continue;
-      tasks.delete(e.taskId);
+    let handled = 0;
+    try {
+      while (handled < settledEvents.length) {
+        const i = handled++;
+        settle(settledEvents[i]!, settledAt[i]!);
+      }
+    } finally {
+      // What was handled leaves the run even if something threw past settle()'s own guard:
+      // counted again by the next flush, a task would inflate the counters.
+      if (handled === settledEvents.length) {
+        settledEvents.length = 0;
+        settledAt.length = 0;
+      } else {
+        settledEvents.splice(0, handled);
+        settledAt.splice(0, handled);
+      }
+    }
+  }
+
+  /** Counts a settled task, and ends its `mirai` span if it has one. */
+  function settle(e: TaskSettledEvent, at: number): void {
+    const t = totalsOf(e.profile);
+    if (e.outcome === 'ok') t.completed++;
+    else t.failed.set(e.outcome, (t.failed.get(e.outcome) ?? 0) + 1);
+    t.sent += e.bytesSent;
+    t.received += e.bytesReceived;
+    if (Number.isFinite(e.totalMs)) recordDuration(metricAttrs(e.profile, e.outcome), e.totalMs);
+    const entry = tasks.get(e.taskId);
+    if (entry === undefined) return;
+    tasks.delete(e.taskId);
+    // Runs from a timer: a span processor that throws here would end the host.
+    try {
       const span = entry instanceof PendingHostSpan ? entry.start() : entry;
-      const at = settledAt[i]!;
       span.setAttributes(attrsOf(e.profile));
       span.setAttribute('mirai.task.id', e.taskId);
       if (e.daemonId !== undefined) span.setAttribute('mirai.daemon.id', e.daemonId);
@@ -276,15 +302,17 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
         span.setAttribute('error.type', e.outcome);
       }
       span.end(at);
+    } catch (error) {
+      reportTracingError(`the mirai span of task ${e.taskId}`, error);
     }
-    settledEvents.length = 0;
-    settledAt.length = 0;
   }
 
   function disconnect(e: DaemonEvent, how: 'lost' | 'disconnected'): void {
-    const span = tracer.startSpan('daemon disconnect', { kind: SpanKind.SERVER, attributes: { ...daemonAttrs(e, attrsOf(e.profile)), 'mirai.disconnect': how } });
-    if (how === 'lost') span.setStatus({ code: SpanStatusCode.ERROR, message: 'daemon lost' });
-    span.end();
+    attempt('a daemon disconnect span', () => {
+      const span = tracer.startSpan('daemon disconnect', { kind: SpanKind.SERVER, attributes: { ...daemonAttrs(e, attrsOf(e.profile)), 'mirai.disconnect': how } });
+      if (how === 'lost') span.setStatus({ code: SpanStatusCode.ERROR, message: 'daemon lost' });
+      span.end();
+    });
   }
 
   // The `mirai` span: started where the task is submitted (the caller's context, or its map's),
@@ -309,7 +337,11 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
     return headers;
   };
 
-  for (const [name, fn] of Object.entries(handlers)) subscribe(name, fn);
+  // The handlers start and end spans in channel subscribers, where a throw (a span processor
+  // that throws) is an uncaught exception: reported instead, whatever a handler did not guard
+  // itself. The task path's own handler only notes its event, and stays as it is.
+  const subscribed = Object.entries(handlers).map(([name, fn]) => [name, name === MiraiChannel.taskSettled ? fn : reporting(`the span of ${name}`, fn)] as const);
+  for (const [name, fn] of subscribed) subscribe(name, fn);
   setTraceContextProvider(provider);
   // A host that exits in the turn its last task settled still ends that task's span (which a
   // synchronous span processor then exports).
@@ -323,8 +355,9 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
     stop() {
       if (stopped) return;
       stopped = true;
-      for (const [name, fn] of Object.entries(handlers)) unsubscribe(name, fn);
-      setTraceContextProvider(undefined);
+      for (const [name, fn] of subscribed) unsubscribe(name, fn);
+      // Only its own: a newer instrumentation installed since sends trace context still.
+      if (traceContextProvider() === provider) setTraceContextProvider(undefined);
       process.off('exit', flushSettled);
       flushSettled();
       recordDurations();
@@ -332,15 +365,21 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
       depth.removeCallback(observeDepth);
       daemonsGauge.removeCallback(observeDaemons);
       // Tasks still running (core reports every task it asked a context for settled, also one
-      // that never reached the queue): their spans end here, named by their task.
+      // that never reached the queue): their spans end here, named by their task, each on its
+      // own (one whose processor throws leaves the others to end).
       for (const [taskId, entry] of tasks) {
-        const span = entry instanceof PendingHostSpan ? entry.start() : entry;
-        span.setAttribute('mirai.task.id', taskId);
-        span.end();
+        attempt(`the mirai span of task ${taskId}`, () => {
+          const span = entry instanceof PendingHostSpan ? entry.start() : entry;
+          span.setAttribute('mirai.task.id', taskId);
+          span.end();
+        });
       }
-      for (const { span } of maps.values()) span.end();
+      for (const { span } of maps.values()) attempt('a mirai_map span', () => span.end());
+      // A profile whose daemons are still on their way has its `daemons set` span open.
+      for (const { setSpan } of profiles.values()) if (setSpan !== undefined) attempt('a daemons set span', () => setSpan.end());
       tasks.clear();
       maps.clear();
+      profiles.clear();
     },
   };
   openSpans.set(instrumentation, () => tasks.size + settledEvents.length);

@@ -20,30 +20,18 @@ import {
   type Span as SdkSpan,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
-import { MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { MeterProvider, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { ConfigError, daemons, mirai, miraiMap, MiraiError, type DaemonsOptions } from '@mirai-ts/core';
 import { natsTransport } from '@mirai-ts/transport-nats';
 // The NATS plugin's test server helper: starts a private nats-server on 127.0.0.1, stopped by pid.
 import { NatsServer, natsTestsEnabled } from '../../../plugins/transport-nats/test/nats-server.js';
 import { instrumentMirai, otelDaemon, type MiraiInstrumentation } from '../src/index.js';
+import { TestReader, until } from './helpers.js';
 import { startOtlpReceiver, type ReceivedSpan } from './otlp-receiver.js';
 
 /** The daemon half as built: daemons here run from the repo root, where the package is not installed. */
 const daemonEntry = join(import.meta.dirname, '..', 'dist', 'daemon.js');
 const instrumentation = (url: string) => [{ ref: { ...otelDaemon({ url, simple: true }).ref, specifier: daemonEntry } }];
-
-class TestReader extends MetricReader {
-  protected override async onShutdown(): Promise<void> {}
-  protected override async onForceFlush(): Promise<void> {}
-}
-
-async function until(check: () => boolean, ms = 10_000): Promise<void> {
-  const start = Date.now();
-  while (!check()) {
-    if (Date.now() - start > ms) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 // Spans follow the active context across awaits only with a context manager, as with the SDK.
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
@@ -533,8 +521,43 @@ describe('without an SDK', () => {
     expect(() => otelDaemon({ urll: 'x' } as never)).toThrow(/otelDaemon\(\): unknown option 'urll'; did you mean 'url'\?/);
     expect(() => otelDaemon({ simple: 'yes' } as never)).toThrow(/option 'simple' must be a boolean \(true or false\), got 'yes' \(a string\)/);
     expect(() => otelDaemon({ serviceName: '' })).toThrow(/option 'serviceName' must be a non-empty string, got '' \(a string\)/);
-    expect(() => otelDaemon({ headers: { 'x-api-key': 42 } } as never)).toThrow(/option 'headers' must be an object of header names to string values, got \{"x-api-key":42\}/);
-    expect(() => otelDaemon({ headers: ['a'] } as never)).toThrow(/option 'headers' must be an object of header names to string values, got an array of 1/);
+    expect(() => otelDaemon({ headers: ['a'] } as never)).toThrow(/option 'headers' must be an object of header names to string values, got an array$/);
+  });
+
+  it('refuses a url that does not parse, naming the option', () => {
+    for (const url of ['http://exa mple:99999/v1', 'http://collector:99999/v1/traces', 'https://[::1/v1/traces']) {
+      expect(() => otelDaemon({ url }), url).toThrow(ConfigError);
+      expect(() => otelDaemon({ url }), url).toThrow(/^otelDaemon\(\): option 'url' must be an http\(s\) OTLP traces endpoint/);
+    }
+    expect(otelDaemon({ url: 'https://[::1]:4318/v1/traces' }).ref.options).toEqual({ url: 'https://[::1]:4318/v1/traces' });
+  });
+
+  it('refuses headers the exporter could not send, naming the header and never showing a value', () => {
+    const secret = 'Bearer s3cr3t-token';
+    const refused = (headers: unknown): string => {
+      try {
+        otelDaemon({ headers } as never);
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConfigError);
+        return (error as Error).message;
+      }
+      throw new Error('accepted');
+    };
+    const cases: [unknown, RegExp][] = [
+      [{ authorization: `${secret}\r\nx-injected: 1` }, /^otelDaemon\(\): option 'headers': the value of header 'authorization' holds a line break or another character HTTP headers cannot carry \(values are not shown\)$/],
+      [{ authorization: `${secret}\n` }, /the value of header 'authorization' holds a line break/],
+      [{ 'x-api-key': 42, authorization: secret }, /^otelDaemon\(\): option 'headers': header 'x-api-key' must have a string value, got a number \(values are not shown\)$/],
+      [{ 'bad name': secret }, /^otelDaemon\(\): option 'headers' has the header name "bad name", which is not an HTTP token/],
+      [{ 'x-key\r\n': secret }, /has the header name "x-key\\r\\n", which is not an HTTP token/],
+      [{ '': secret }, /has the header name "", which is not an HTTP token/],
+      [secret, /^otelDaemon\(\): option 'headers' must be an object of header names to string values, got a string \(not shown\)$/],
+    ];
+    for (const [headers, message] of cases) {
+      const text = refused(headers);
+      expect(text, JSON.stringify(headers)).toMatch(message);
+      expect(text).not.toContain('s3cr3t');
+    }
+    expect(otelDaemon({ headers: { Authorization: secret, 'x-api-key': 'k\tv' } }).ref.options).toEqual({ headers: { Authorization: secret, 'x-api-key': 'k\tv' } });
     expect(otelDaemon({ url: 'http://c:4318/v1/traces', headers: { 'x-api-key': 'k' }, serviceName: 'etl', simple: false }).ref.options).toEqual({
       url: 'http://c:4318/v1/traces',
       headers: { 'x-api-key': 'k' },

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { context, SpanStatusCode, type TracerProvider } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import { MeterProvider, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import {
   CancelledError,
   daemons,
@@ -27,11 +27,7 @@ import {
 } from '@mirai-ts/core';
 import { instrumentMirai, type MiraiInstrumentation } from '../src/index.js';
 import { heldTasks } from '../src/instrument.js';
-
-class TestReader extends MetricReader {
-  protected override async onShutdown(): Promise<void> {}
-  protected override async onForceFlush(): Promise<void> {}
-}
+import { TestReader } from './helpers.js';
 
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 
