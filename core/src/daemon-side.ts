@@ -19,6 +19,7 @@ export {
   oversizedResult,
   segmentBytes,
   withinResultLimit,
+  isSharedSegment,
   type Frame,
   type FrameLimits,
   type OversizedResult,

@@ -75,4 +75,10 @@ export interface Launcher {
   launch(spec: LaunchSpec, n: number): Promise<LaunchHandle[]>;
   /** The shell commands that would start one daemon each, for running by hand. */
   commands?(spec: LaunchSpec, n: number): string[];
+  /**
+   * Optional: throws a ConfigError naming a daemon option this launcher cannot honour (thread
+   * daemons have no command line for most `nodeOptions`). Asked by `daemons()` before it
+   * resets a running profile, and before each launch with other options.
+   */
+  checkOptions?(options: DaemonOptions): void;
 }

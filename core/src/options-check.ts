@@ -45,6 +45,12 @@ export const is = {
   /** A number of `unit` from `min` to `max` (a poll's µs). */
   between: (min: number, max: number, unit: string): OptionRule =>
     rule(`a number of ${unit} from ${min} to ${max}`, (v) => typeof v === 'number' && v >= min && v <= max),
+  /**
+   * A secret: a non-empty string without surrounding whitespace or line breaks (daemons read
+   * theirs from a file or stdin and trim it, so a secret that differs trimmed never matches).
+   * Messages about it never show the value.
+   */
+  secret: rule('a secret without surrounding whitespace or line breaks', (v) => typeof v === 'string' && /^[^\s](?:[^\r\n]*[^\s])?$/.test(v)),
   oneOf: (...values: readonly unknown[]): OptionRule => rule(`one of ${values.map((v) => (typeof v === 'string' ? `'${v}'` : show(v))).join(', ')}`, (v) => values.includes(v)),
   either: (...rules: readonly OptionRule[]): OptionRule => (value) => {
     const failed = rules.map((r) => r(value));
@@ -61,18 +67,28 @@ export function checkOptions(where: string, options: unknown, rules: OptionRules
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new ConfigError(`${where}: options must be an object, got ${show(options)}`);
   }
+  // Only own keys are checked, and the options are read as `options.key` later: an inherited
+  // key (Object.create({ retry: -3 })) or a class's getter would pass unchecked.
+  const proto: unknown = Object.getPrototypeOf(options);
+  if (proto !== Object.prototype && proto !== null) {
+    throw new ConfigError(`${where}: options must be a plain object ({ ... }), got ${show(options)}; spread it ({ ...options }) to pass its own keys`);
+  }
   // for-in, not Object.entries: mirai() checks its options on every call, most often `{}`.
   for (const key in options) {
     if (!Object.hasOwn(options, key)) continue;
     const value = (options as Record<string, unknown>)[key];
-    const check = rules[key];
+    // Own rules only: `rules.toString` is Object.prototype's, not a rule.
+    const check = Object.hasOwn(rules, key) ? rules[key] : undefined;
     if (check === undefined) {
       const near = nearest(key, Object.keys(rules));
       throw new ConfigError(`${where}: unknown option '${key}'${near ? `; did you mean '${near}'?` : ''} (known: ${Object.keys(rules).join(', ')})`);
     }
     if (value === undefined) continue;
     const expected = check(value);
-    if (expected !== undefined) throw new ConfigError(`${where}: option '${key}' must be ${expected}, got ${show(value)}`);
+    if (expected !== undefined) {
+      const got = check === is.secret ? (typeof value === 'string' ? `a string of ${value.length} characters (not shown)` : typeof value) : show(value);
+      throw new ConfigError(`${where}: option '${key}' must be ${expected}, got ${got}`);
+    }
   }
 }
 
@@ -134,7 +150,7 @@ export function show(value: unknown): string {
 }
 
 /** The known key closest to `key` (case-insensitive edit distance ≤ 2), if any. */
-function nearest(key: string, known: readonly string[]): string | undefined {
+export function nearest(key: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = 3;
   for (const candidate of known) {

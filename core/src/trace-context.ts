@@ -29,6 +29,8 @@ export interface TraceTaskInfo {
 export type TraceContextProvider = (task: TraceTaskInfo) => TraceContext | undefined;
 
 let provider: TraceContextProvider | undefined;
+/** Whether the installed provider has thrown (told once per provider). */
+let providerFailed = false;
 
 /**
  * Installs (or, with undefined, removes) the process's trace context provider. One at a time:
@@ -37,6 +39,7 @@ let provider: TraceContextProvider | undefined;
 export function setTraceContextProvider(fn: TraceContextProvider | undefined): void {
   if (fn !== undefined && typeof fn !== 'function') throw new TypeError(`setTraceContextProvider(fn): fn must be a function or undefined, got ${typeof fn}`);
   provider = fn;
+  providerFailed = false;
 }
 
 /**
@@ -53,7 +56,18 @@ export function traceContextProvider(): TraceContextProvider | undefined {
  */
 export function traceContextFor(profile: string, taskId: number, mapId: number | undefined): TraceContext | undefined {
   if (provider === undefined) return undefined;
-  const ctx = provider({ profile, taskId, mapId });
+  let ctx: TraceContext | undefined;
+  try {
+    ctx = provider({ profile, taskId, mapId });
+  } catch (err) {
+    // A tracer's fault (a sampler that throws) must not fail the task, nor throw from mirai():
+    // the task goes without a trace context, and the first such error is told.
+    if (!providerFailed) {
+      providerFailed = true;
+      process.emitWarning(`the trace context provider threw, so tasks go without trace context: ${(err as Error)?.message ?? String(err)}`, { code: 'MIRAI_TRACE_PROVIDER' });
+    }
+    return undefined;
+  }
   if (ctx === undefined) return undefined;
   // A malformed header must not reach the wire: the daemon would drop it anyway.
   if (!isTraceparent(ctx.traceparent)) return undefined;

@@ -90,6 +90,14 @@ export interface Transport {
   listen(url: string, options: ListenOptions): Promise<Listener>;
   dial(url: string, options: DialOptions): Promise<Channel>;
   /**
+   * Optional: throws a ConfigError for listen options (`daemons({ listenOptions })`, without
+   * core's own keys) this transport does not take, naming the key. Called by `daemons()`
+   * before the running profile is reset, so a typo costs nothing. Built-in transports check.
+   */
+  checkListenOptions?(options: { readonly [key: string]: unknown }): void;
+  /** Optional: the same for dial options (`daemons({ dialOptions })`, `--dial-options`). */
+  checkDialOptions?(options: { readonly [key: string]: unknown }): void;
+  /**
    * Optional: a reference a daemon process can import to rebuild this transport
    * (package specifier, export name, JSON options). Built-in transports need none.
    */

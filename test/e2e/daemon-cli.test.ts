@@ -146,6 +146,16 @@ describe('mirai-daemon command', () => {
       ['--idletime=3e9', "--idletime must be a number of ms > 0 and ≤ 2147483647, or Infinity, got '3e9'"],
       ['--walltime=', "--walltime must be a number of ms > 0 and ≤ 2147483647, or Infinity, got ''"],
       ['--secret-file=/nonexistent/mirai-secret', 'cannot read --secret-file /nonexistent/mirai-secret: ENOENT'],
+      // Decimal only: Number() alone takes hex, binary and surrounding spaces.
+      ['--idletime=0x10', "--idletime must be a number of ms > 0 and ≤ 2147483647, or Infinity, got '0x10'"],
+      ['--maxtasks= 5 ', "--maxtasks must be a whole number ≥ 1, or Infinity, got ' 5 '"],
+      ['--maxtasks=0b11', "--maxtasks must be a whole number ≥ 1, or Infinity, got '0b11'"],
+      ['--autoexit=yes', "--autoexit must be true, false or finish, got 'yes'"],
+      ['--watchdog=1', "--watchdog must be true or false, got '1'"],
+      ['--dial-options=5', "--dial-options must be a JSON object, got '5'"],
+      ['--dial-options={"limits":5}', "--dial-options: 'limits' is the daemon's own"],
+      ['--dial-options={"bogus":1}', "ipc:// takes no dial options, got 'bogus'"],
+      ['--transport={"bogus":1}', '--transport must be a JSON plugin reference'],
     ];
     for (const [flag, message] of refusals) {
       const bad = startDaemon('ipc:///nowhere.sock', flag);

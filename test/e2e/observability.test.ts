@@ -60,6 +60,24 @@ describe('observability with real daemons', () => {
     expect(settled[0]).toMatchObject({ profile: 'inline', outcome: 'connection-reset' });
   });
 
+  it('a trace context provider that throws fails no task: it goes without trace context, and a warning says why once', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.message);
+    process.on('warning', onWarning);
+    try {
+      setTraceContextProvider(() => {
+        throw new Error('sampler broke');
+      });
+      await daemons(1);
+      expect(await mirai(() => 1)).toBe(1);
+      expect(await mirai(() => 2)).toBe(2);
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.filter((w) => /trace context provider threw.*sampler broke/.test(w))).toHaveLength(1);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('traceContextProvider() tells which provider is installed, so an adapter removes only its own', () => {
     const a = () => undefined;
     const b = () => undefined;

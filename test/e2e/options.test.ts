@@ -18,6 +18,7 @@ import {
   status,
   type DaemonsOptions,
 } from '@mirai-ts/core';
+import { wsTransport } from '@mirai-ts/transport-ws';
 
 afterEach(async () => {
   await daemons(0);
@@ -87,7 +88,22 @@ describe('daemons(n)', () => {
     expect(status()).toBeUndefined();
   });
 
+  it('options are plain objects: inherited keys and getters, which the checks would not see, are refused; so are Object.prototype names', async () => {
+    class Opts {
+      get timeout(): string {
+        return '50';
+      }
+    }
+    expect((await configError(() => mirai(() => 1, undefined, new Opts() as never))).message).toMatch(/options must be a plain object \(\{ \.\.\. \}\), got a Opts/);
+    expect((await configError(() => daemons(1, Object.create({ maxtasks: 0 }) as DaemonsOptions))).message).toMatch(/options must be a plain object/);
+    expect((await configError(() => mirai(() => 1, undefined, { valueOf: 1 } as never))).message).toMatch(/unknown option 'valueOf'/);
+    expect((await configError(() => mirai(() => 1, undefined, JSON.parse('{"__proto__": 1}') as never))).message).toMatch(/unknown option '__proto__'/);
+    // A null prototype is a plain object too.
+    expect(await mirai(() => 2, undefined, Object.assign(Object.create(null), { timeout: 5_000 }) as never)).toBe(2);
+  });
+
   it('a call refused for its settings leaves the running profile as it was: its running task finishes', async () => {
+    const twin = { tag: 'twin', claims: () => false, encode: () => ({ buffers: [] }), decode: () => null };
     await daemons(1);
     const running = mirai(() => new Promise((r) => setTimeout(() => r('finished'), 500)));
     const refused: [Record<string, unknown>, RegExp][] = [
@@ -95,6 +111,24 @@ describe('daemons(n)', () => {
       [{ prefetch: 4, dispatcher: false }, /prefetch/],
       [{ autoscale: { min: 3, max: 1 } }, /min/],
       [{ instrumentation: [{}] }, /instrumentation/],
+      // Checked before the reset too: the launcher's shape, the transport's listen and dial
+      // options (a typo would fall back to zero-config TLS), core's own limits, JSON dial options.
+      [{ launcher: {} }, /option 'launcher' must be a launcher: an object with a launch\(\) function/],
+      [{ url: 'tls+tcp://127.0.0.1:0', listenOptions: { cert: 'not a certificate', key: 'nor a key' } }, /TLS listen options: the certificate or key is unusable/],
+      [{ url: 'tls+tcp://127.0.0.1:0', listenOptions: { certFile: '/etc/cert.pem', keyFile: '/etc/key.pem' } }, /tls\+tcp:\/\/ listen options: unknown option 'certFile'/],
+      [{ url: 'tls+tcp://127.0.0.1:0', dialOptions: { servername: 5 } }, /TLS dial option 'servername' must be a host name/],
+      [{ listenOptions: { cert: 'x' } }, /ipc:\/\/ takes no listen options, got 'cert'/],
+      [{ listenOptions: { handshakeLimits: 5 } }, /'handshakeLimits' is core's own/],
+      [{ dialOptions: { limits: 5 } }, /'limits' is core's own/],
+      [{ dialOptions: { x: () => 1 } }, /dialOptions: option 'x' must be JSON/],
+      // A plugin transport's own check (ws), asked before the reset as well.
+      [{ url: 'ws://127.0.0.1:0/x', transports: [wsTransport()], listenOptions: { hearbeatMs: 5 } }, /unknown option 'hearbeatMs'.*did you mean 'heartbeatMs'/],
+      [{ transports: [5] }, /option 'transports' must be an array of transports; element \[0\] is not a transport/],
+      [{ transport: {} }, /option 'transport' must be a transport: an object with schemes/],
+      [{ serializers: [5] }, /element \[0\] is not a serializer/],
+      [{ serializers: [twin, twin] }, /serializers with distinct tags \(two have the tag 'twin'\)/],
+      [{ secret: 'read-from-a-file\n' }, /option 'secret' must be a secret without surrounding whitespace or line breaks, got a string of 17 characters \(not shown\)/],
+      [{ secret: '   ' }, /option 'secret' must be a secret/],
     ];
     for (const [options, message] of refused) {
       const err = await configError(() => (options.autoscale ? daemons(bad(options)) : daemons(2, bad(options))));

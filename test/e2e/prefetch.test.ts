@@ -4,7 +4,7 @@
  * with prefetched tasks re-runs them elsewhere (`retry`).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { CancelledError, daemons, mirai, status } from '@mirai-ts/core';
+import { CancelledError, daemons, mirai, status, TimeoutError } from '@mirai-ts/core';
 
 describe('prefetch with real daemons', () => {
   afterEach(async () => {
@@ -44,6 +44,20 @@ describe('prefetch with real daemons', () => {
     expect(await slow).toBe('slow');
     expect(await next).toBe('next');
     expect(status()!.daemons.map((d) => d.pid)).toEqual([pid]);
+  });
+
+  it('tasks queued on a daemon behind a stuck cancelled one run on its replacement: the host ended it, they never started', async () => {
+    await daemons(1, { prefetch: 4, cancelGrace: 50 });
+    const first = status()!.daemons[0]!.pid!;
+    const stuck = mirai(() => {
+      for (;;);
+    }, undefined, { timeout: 200 });
+    const behind = [1, 2, 3].map((i) => mirai(({ i }: { i: number }) => ({ i, pid: process.pid }), { i }));
+    await expect(Promise.resolve(stuck)).rejects.toBeInstanceOf(TimeoutError);
+    // No retry was asked for, and none is spent: they never ran on the ended daemon.
+    const values = await Promise.all(behind);
+    expect(values.map((v) => v.i)).toEqual([1, 2, 3]);
+    expect(values.every((v) => v.pid !== first)).toBe(true);
   });
 
   it('re-runs the prefetched tasks of a killed daemon, in order, with retry', async () => {

@@ -2,6 +2,7 @@
  * `miraiMap()`: one task per element; a {@link MiraiMap} collects them.
  */
 import { inspect } from 'node:util';
+import { markShared } from '../wire/frame.js';
 import { encodePayload } from '../wire/payload.js';
 import { CancelledError, ConfigError, MiraiError } from '../errors.js';
 import { allSettled, Mirai } from './mirai.js';
@@ -271,6 +272,8 @@ export function miraiMap<I, A, R>(
     throw new ConfigError(`miraiMap(items): items must be an array, an iterable or a plain object, got ${typeof items}`);
   }
   const encodedArgs = encodePayload(options.args, serializers, 'args');
+  // Every task frame of the map carries these: a channel must copy them, not move them.
+  if (!(encodedArgs instanceof Promise)) markShared(encodedArgs);
   const argsParam = encodedArgs instanceof Promise ? { value: options.args, name: 'args' } : { encoded: encodedArgs };
   // One abort listener for the whole map, not one per task (thousands would trip Node's
   // listener-leak warning).

@@ -214,7 +214,7 @@ class DaemonRun {
   async start(): Promise<boolean> {
     let channel: Channel;
     try {
-      channel = await this.config.transport.dial(this.config.url, { limits: HANDSHAKE_LIMITS, ...this.config.dialOptions });
+      channel = await this.config.transport.dial(this.config.url, { ...this.config.dialOptions, limits: HANDSHAKE_LIMITS });
     } catch (err) {
       throw Object.assign(new Error(`cannot connect to ${this.config.url}: ${(err as Error).message}`), {
         exitCode: DaemonExit.ConnectFailed,

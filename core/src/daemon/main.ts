@@ -26,19 +26,27 @@ function fail(message: string): never {
   process.exit(DaemonExit.BadOptions);
 }
 
+/**
+ * A decimal number as written on a command line (`250`, `0.5`, `Infinity`), or NaN: Number()
+ * alone takes hex, binary, exponents and surrounding spaces ('0x10', ' 50 ').
+ */
+function decimal(value: string): number {
+  return value === 'Infinity' || /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
+}
+
 /** `--idletime`, `--walltime`: ms a timer can hold (Node fires a longer one after 1 ms), or Infinity. */
 function limitOption(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!(value.trim() !== '' && (n === Infinity || (n > 0 && n <= MAX_TIMER_MS)))) fail(`--${name} must be a number of ms > 0 and ≤ ${MAX_TIMER_MS}, or Infinity, got '${value}'`);
+  const n = decimal(value);
+  if (!(n === Infinity || (n > 0 && n <= MAX_TIMER_MS))) fail(`--${name} must be a number of ms > 0 and ≤ ${MAX_TIMER_MS}, or Infinity, got '${value}'`);
   return n;
 }
 
 /** `--maxtasks`: a whole number ≥ 1, or Infinity. */
 function countOption(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!(value.trim() !== '' && (n === Infinity || (Number.isSafeInteger(n) && n >= 1)))) fail(`--${name} must be a whole number ≥ 1, or Infinity, got '${value}'`);
+  const n = decimal(value);
+  if (!(n === Infinity || (Number.isSafeInteger(n) && n >= 1))) fail(`--${name} must be a whole number ≥ 1, or Infinity, got '${value}'`);
   return n;
 }
 
@@ -97,26 +105,32 @@ async function main(): Promise<void> {
     ? readSecretFile(values['secret-file'])
     : values['secret-stdin']
       ? readFileSync(0, 'utf8').split('\n')[0]!.trim()
-      : process.env[SECRET_ENV];
+      : process.env[SECRET_ENV]?.trim();
   if (!secret) fail(`no secret: set ${SECRET_ENV}, or pass --secret-file or --secret-stdin`);
   delete process.env[SECRET_ENV]; // tasks have no business reading it
   const autoexitText = values.autoexit ?? 'true';
-  if (!['true', 'false', 'finish'].includes(autoexitText)) fail(`--autoexit must be true, false or finish`);
+  if (!['true', 'false', 'finish'].includes(autoexitText)) fail(`--autoexit must be true, false or finish, got '${autoexitText}'`);
   const autoexit = autoexitText === 'finish' ? 'finish' : autoexitText === 'true';
-  if (values.watchdog !== undefined && !['true', 'false'].includes(values.watchdog)) fail('--watchdog must be true or false');
+  if (values.watchdog !== undefined && !['true', 'false'].includes(values.watchdog)) fail(`--watchdog must be true or false, got '${values.watchdog}'`);
   if (values.cleanup !== undefined && !['true', 'false'].includes(values.cleanup)) fail(`--cleanup must be true or false, got '${values.cleanup}'`);
-  const spin = values.spin === undefined ? undefined : Number(values.spin);
-  if (spin !== undefined && !(values.spin!.trim() !== '' && spin >= 0 && spin <= MAX_DAEMON_SPIN_US)) {
+  const spin = values.spin === undefined ? undefined : decimal(values.spin);
+  if (spin !== undefined && !(spin >= 0 && spin <= MAX_DAEMON_SPIN_US)) {
     fail(`--spin must be a number of µs from 0 to ${MAX_DAEMON_SPIN_US}, got '${values.spin}'`);
   }
   const launchId = process.env.MIRAI_LAUNCH_ID;
   const transportRef = jsonOption<PluginRef>(values.transport, 'transport');
+  if (transportRef !== undefined && (typeof transportRef?.specifier !== 'string' || typeof transportRef.exportName !== 'string')) {
+    fail(`--transport must be a JSON plugin reference {"specifier": ..., "exportName": ..., "options": ...}, got '${values.transport}'`);
+  }
   const dialOptions = jsonOption<Record<string, unknown>>(values['dial-options'], 'dial-options') ?? {};
+  if (typeof dialOptions !== 'object' || dialOptions === null || Array.isArray(dialOptions)) fail(`--dial-options must be a JSON object, got '${values['dial-options']}'`);
+  if ('limits' in dialOptions) fail(`--dial-options: 'limits' is the daemon's own (the receive limits before the handshake), not an option`);
   // On by default; the local launcher turns it off, since the host can end its own children.
   const wantWatchdog = values.watchdog !== 'false';
   let transport: Transport;
   try {
     transport = await loadTransport(url, transportRef);
+    transport.checkDialOptions?.(dialOptions);
   } catch (err) {
     fail((err as Error).message);
   }

@@ -14,7 +14,7 @@ import type { DaemonConnection } from './daemon-connection.js';
 import type { LogFunction } from './log.js';
 import type { ScaleDecision } from './scale-decision.js';
 import { backoffDelay } from './replacements.js';
-import { checkOptions, is, type OptionRules } from '../options-check.js';
+import { checkOptions, is, MAX_DAEMONS_PER_CALL, type OptionRule, type OptionRules } from '../options-check.js';
 
 /** `daemons({ autoscale })`. */
 export interface AutoscaleOptions {
@@ -67,9 +67,15 @@ export interface AutoscaleSettings extends Required<Omit<AutoscaleOptions, 'onSc
 export const AUTOSCALE_DEFAULTS = { min: 0, idle: 30_000, throttle: 50 } as const;
 
 /** What each `autoscale` setting may be. */
+/** A count of daemons from `min` to what one launch may ask for (daemons(n) and scale(n) refuse more too). */
+const daemonCount =
+  (min: number): OptionRule =>
+  (v) =>
+    typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= MAX_DAEMONS_PER_CALL ? undefined : `a whole number from ${min} to ${MAX_DAEMONS_PER_CALL}`;
+
 const AUTOSCALE_RULES: OptionRules = {
-  min: is.whole(0),
-  max: is.whole(1),
+  min: daemonCount(0),
+  max: daemonCount(1),
   idle: is.either(is.ms, is.oneOf(Infinity)),
   launchTimeout: is.timeout,
   throttle: is.ms,

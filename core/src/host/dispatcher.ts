@@ -614,7 +614,12 @@ export class Dispatcher implements TaskCanceller {
       this.settings.log('warn', `profile '${this.settings.name}': daemon ${conn.id} disconnected: ${reason.message}`);
     }
     const again: HostTask[] = [];
-    const running = conn.inflight.values();
+    const running = [...conn.inflight.values()];
+    // A daemon the host ended itself (one stuck in a cancelled task) ran its tasks one at a
+    // time: those sent after the first (prefetch) never started. They go back to the queue as
+    // a leaving daemon's do (departing()): no retry is spent, and nothing fails for a task
+    // that never ran.
+    const unstarted = conn.retired && !this.closed ? running.splice(1) : [];
     for (const task of running) conn.lostRunning = Math.max(conn.lostRunning, task.runs);
     for (const task of running) {
       this.executing--;
@@ -636,6 +641,22 @@ export class Dispatcher implements TaskCanceller {
       this.completed++;
       const pid = conn.pid === undefined ? '' : ` (pid ${conn.pid})`;
       this.fail(task, new ConnectionResetError(`daemon ${conn.id}${pid} disconnected while running task ${task.id}`));
+    }
+    for (const task of unstarted) {
+      this.executing--;
+      task.runs--; // sent, never started: a crash under it later is its first run's
+      if (task.settled) continue;
+      if (task.type === FrameType.Everywhere) {
+        this.completed++;
+        this.fail(task, new ConnectionResetError(`daemon ${conn.id} was ended before it ran everywhere() task ${task.id}`));
+        continue;
+      }
+      task.daemon = undefined;
+      again.push(task);
+      this.queuedBytes += task.bytes;
+    }
+    if (unstarted.length > 0) {
+      this.settings.log('info', `profile '${this.settings.name}': daemon ${conn.id} was ended; ${unstarted.length} task(s) it had not started go back to the queue`);
     }
     conn.inflight.clear();
     // Prefetched tasks go back at the head of the queue in the order they were sent.

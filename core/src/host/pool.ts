@@ -8,10 +8,12 @@ import type { LaunchHandle, Launcher, LaunchSpec } from '../launcher.js';
 import type { ModuleFunction } from '../task.js';
 import type { Listener, PluginRef, Transport } from '../transport.js';
 import { transportFor } from '../transports/builtin.js';
+import { checkTransportOptions } from '../transports/option-keys.js';
+import { MAX_DAEMONS_PER_CALL } from '../options-check.js';
 import { withTimeout } from '../util/with-timeout.js';
 import { newSecret } from '../wire/auth.js';
 import type { DaemonOptions } from '../wire/daemon-args.js';
-import { FrameType, HANDSHAKE_LIMITS, INIT_LIMITS, jsonSegment, type Frame } from '../wire/frame.js';
+import { FrameType, HANDSHAKE_LIMITS, INIT_LIMITS, jsonSegment, markShared, type Frame } from '../wire/frame.js';
 import type { SerializerRef } from '../wire/messages.js';
 import { firstStream, StreamSequence, type StreamState } from '../wire/random-stream.js';
 import { buildTaskFrame, type TaskParam } from '../wire/task-frame.js';
@@ -134,10 +136,16 @@ export class DaemonPool implements ComputePool {
     return settings;
   }
 
-  /** Fails early on serializers daemons cannot load or a URL no transport takes; the transport. */
+  /**
+   * Fails early on serializers daemons cannot load, a URL no transport takes, or listen and
+   * dial options it does not take; the transport.
+   */
   private static checked(settings: ProfileSettings): Transport {
     checkInitSize(serializerRefs(settings), settings);
-    return transportFor(settings.url, settings.transports);
+    const transport = transportFor(settings.url, settings.transports);
+    checkTransportOptions(transport, settings.listenOptions ?? {}, settings.dialOptions ?? {});
+    settings.launcher.checkOptions?.(settings.daemonOptions);
+    return transport;
   }
 
   /** Listens at the profile's URL. */
@@ -145,7 +153,8 @@ export class DaemonPool implements ComputePool {
     const transport = DaemonPool.checked(settings);
     let listener: Listener;
     try {
-      listener = await transport.listen(settings.url, { handshakeLimits: HANDSHAKE_LIMITS, ...settings.listenOptions });
+      // Core's own key last: checked options cannot hold it, and must not replace it.
+      listener = await transport.listen(settings.url, { ...settings.listenOptions, handshakeLimits: HANDSHAKE_LIMITS });
     } catch (err) {
       if (isMiraiError(err)) throw err;
       // EADDRINUSE, EACCES, a name that does not resolve: say which URL and why.
@@ -233,6 +242,8 @@ export class DaemonPool implements ComputePool {
     // No stream: set-up never takes one of the tasks' (mirai #356).
     const built = buildTaskFrame(FrameType.Everywhere, 0, fn, params, this.settings.serializers);
     const taskFrame: Frame = built instanceof Promise ? await built : built;
+    // Sent to every daemon, and to each that joins later: a channel must copy it, not move it.
+    markShared(taskFrame.segments);
     return this.dispatcher.everywhere(taskFrame, makeOutcome, min);
   }
 
@@ -300,7 +311,9 @@ export class DaemonPool implements ComputePool {
       this.asking += asked;
       let handles: LaunchHandle[];
       try {
-        handles = await launcher.launch(this.launchSpec(options), n);
+        const spec = this.launchSpec(options);
+        launcher.checkOptions?.(spec.options);
+        handles = await launcher.launch(spec, n);
       } finally {
         this.asking -= asked;
       }
@@ -405,8 +418,8 @@ export class DaemonPool implements ComputePool {
   scale(target: number | 'auto'): void {
     if (this.closed) throw new LaunchError(`profile '${this.name}' was reset`);
     if (target === 'auto' && this.settings.autoscale === undefined) throw new ConfigError(`scale('auto'): profile '${this.name}' has no autoscale settings`);
-    // A fixed profile scaled by hand: min 0, max unbounded, never scaled down by idleness alone.
-    this.autoscaler ??= this.newAutoscaler({ min: 0, max: Number.MAX_SAFE_INTEGER, idle: Infinity });
+    // A fixed profile scaled by hand: min 0, max what one call may ask for, never scaled down by idleness alone.
+    this.autoscaler ??= this.newAutoscaler({ min: 0, max: MAX_DAEMONS_PER_CALL, idle: Infinity });
     this.autoscaler.scale(target);
     // Under a backlog no daemon is idle: the dispatcher retires those above a target by hand as they answer.
     this.dispatcher.setTarget(target === 'auto' ? Infinity : target);

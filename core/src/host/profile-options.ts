@@ -3,7 +3,7 @@
  * checked and completed with every default in one place ({@link resolveProfileOptions}).
  */
 import { ConfigError } from '../errors.js';
-import { checkOptions, is, type OptionRules } from '../options-check.js';
+import { checkOptions, is, type OptionRule, type OptionRules } from '../options-check.js';
 import type { Launcher } from '../launcher.js';
 import { checkExecArgv, localLauncher, type LocalDaemonOptions } from '../launchers/local.js';
 import type { Serializer } from '../serializer.js';
@@ -208,6 +208,54 @@ export const DAEMON_OPTION_RULES: OptionRules = {
       : "an array of node flags such as ['--max-old-space-size=512']",
 };
 
+/** A launcher: an object with a `launch()` function (refused at `daemons()`, before any reset). */
+const isLauncher: OptionRule = (v) =>
+  typeof v === 'object' && v !== null && typeof (v as { launch?: unknown }).launch === 'function'
+    ? undefined
+    : 'a launcher: an object with a launch() function, such as remoteConfig(), sshConfig() or slurm()';
+
+/** Why `v` is not a transport (schemes, listen(), dial()), or undefined. */
+function notTransport(v: unknown): string | undefined {
+  const t = v as { schemes?: unknown; listen?: unknown; dial?: unknown } | null;
+  const ok =
+    typeof t === 'object' &&
+    t !== null &&
+    Array.isArray(t.schemes) &&
+    t.schemes.length > 0 &&
+    t.schemes.every((x) => typeof x === 'string' && x !== '') &&
+    typeof t.listen === 'function' &&
+    typeof t.dial === 'function';
+  return ok ? undefined : 'a transport: an object with schemes (an array of URL schemes), listen() and dial(), such as natsTransport()';
+}
+
+/** Why `v` is not a serializer (tag, claims(), encode(), decode()), or undefined. */
+function notSerializer(v: unknown): string | undefined {
+  const s = v as { tag?: unknown; claims?: unknown; encode?: unknown; decode?: unknown } | null;
+  const ok = typeof s === 'object' && s !== null && typeof s.tag === 'string' && s.tag !== '' && typeof s.claims === 'function' && typeof s.encode === 'function' && typeof s.decode === 'function';
+  return ok ? undefined : 'a serializer: an object with a tag and claims(), encode() and decode(), such as arrowSerializer()';
+}
+
+/** An array whose every element passes `element`; the message names the first that does not. */
+const arrayOf =
+  (what: string, element: (v: unknown) => string | undefined): OptionRule =>
+  (v) => {
+    if (!Array.isArray(v)) return `an array of ${what}`;
+    for (let i = 0; i < v.length; i++) {
+      const wrong = element(v[i]);
+      if (wrong !== undefined) return `an array of ${what}; element [${i}] is not ${wrong}`;
+    }
+    return undefined;
+  };
+
+/** Serializers, each with its own tag: two with one tag would leave daemons unable to tell them apart. */
+const serializerList: OptionRule = (v) => {
+  const wrong = arrayOf('serializers', notSerializer)(v);
+  if (wrong !== undefined) return wrong;
+  const tags = (v as { tag: string }[]).map((s) => s.tag);
+  const twice = tags.find((t, i) => tags.indexOf(t) !== i);
+  return twice === undefined ? undefined : `serializers with distinct tags (two have the tag '${twice}')`;
+};
+
 /** What each option of `daemons()` may be. */
 export const PROFILE_OPTION_RULES: OptionRules = {
   ...DAEMON_OPTION_RULES,
@@ -219,12 +267,12 @@ export const PROFILE_OPTION_RULES: OptionRules = {
   dispatcher: is.boolean,
   prefetch: is.whole(1),
   sync: is.boolean,
-  serializers: is.array,
-  transports: is.array,
-  transport: is.object,
-  launcher: is.object,
-  remote: is.object,
-  secret: is.string,
+  serializers: serializerList,
+  transports: arrayOf('transports', notTransport),
+  transport: notTransport,
+  launcher: isLauncher,
+  remote: isLauncher,
+  secret: is.secret,
   log: is.function,
   launchTimeout: is.timeout,
   handshakeTimeout: is.timeout,

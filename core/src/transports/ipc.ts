@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
 import type { Channel, DialOptions, Listener, ListenOptions, Transport } from '../transport.js';
+import { refuseAny } from './option-keys.js';
 import { SocketChannel, StaticReader } from './socket-channel.js';
 import { connected, listening, StreamListener } from './stream-listener.js';
 
@@ -55,6 +56,8 @@ const privateSocketDirs = new Set<string>();
 /** Local Unix-domain sockets: the default transport for daemons on the same machine. */
 export const ipcTransport: Transport = {
   schemes: ['ipc', 'abstract'],
+  checkListenOptions: (options) => refuseAny('ipc://', 'listen', options),
+  checkDialOptions: (options) => refuseAny('ipc://', 'dial', options),
 
   async listen(url: string, options: ListenOptions): Promise<Listener> {
     const path = ipcPath(url);

@@ -1,6 +1,7 @@
 import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { ConfigError } from '../errors.js';
 import type { Channel, DialOptions, Listener, ListenOptions, Transport } from '../transport.js';
+import { refuseAny } from './option-keys.js';
 import { SocketChannel, StaticReader } from './socket-channel.js';
 import { connected, listening, StreamListener } from './stream-listener.js';
 
@@ -42,6 +43,8 @@ export function tuneTcpSocket(socket: Socket): void {
 /** Plain TCP. Daemons still prove the profile's secret; use `tls+tcp://` across networks. */
 export const tcpTransport: Transport = {
   schemes: ['tcp'],
+  checkListenOptions: (options) => refuseAny('tcp://', 'listen', options),
+  checkDialOptions: (options) => refuseAny('tcp://', 'dial', options),
 
   async listen(url: string, options: ListenOptions): Promise<Listener> {
     const { host, port } = tcpAddress(url);

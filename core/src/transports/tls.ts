@@ -13,6 +13,7 @@ import { connect as tlsConnect, createSecureContext, TLSSocket, type SecureConte
 import { ConfigError } from '../errors.js';
 import { zeroConfigCredentials } from '../tls/zero-config.js';
 import type { Channel, DialOptions, Listener, ListenOptions, Transport } from '../transport.js';
+import { allowKeys } from './option-keys.js';
 import { SocketChannel, StaticReader } from './socket-channel.js';
 import { connected, listening, StreamListener } from './stream-listener.js';
 import { formatHostPort, tcpAddress, tuneTcpSocket } from './tcp.js';
@@ -54,14 +55,21 @@ function pemList(value: unknown, name: string): string[] | undefined {
   return list as string[];
 }
 
-/** Credentials for the server side, from the user or made on the spot. */
-function serverCredentials(host: string, options: ListenOptions): { context: SecureContext; caForDaemons: string[] | undefined } {
-  const { cert, key, passphrase } = options as TlsListenOptions & ListenOptions;
+const LISTEN_KEYS = ['cert', 'key', 'passphrase', 'ca'] as const;
+const DIAL_KEYS = ['ca', 'caFile', 'servername'] as const;
+
+/**
+ * The user's own credentials (undefined for zero-config), checked: keys, types, and that the
+ * certificate and key make a context.
+ */
+function ownCredentials(options: { readonly [key: string]: unknown }): { context: SecureContext; ca: string[] | undefined } | undefined {
+  allowKeys('tls+tcp://', 'listen', options, LISTEN_KEYS);
+  const { cert, key, passphrase } = options as TlsListenOptions;
   const ca = pemList(options.ca, 'ca');
   if (cert === undefined && key === undefined) {
     if (ca !== undefined) throw new ConfigError(`TLS listen option 'ca' was given without 'cert' and 'key'`);
-    const made = zeroConfigCredentials(host);
-    return { context: createSecureContext({ cert: made.certPem, key: made.keyPem, minVersion: 'TLSv1.2' }), caForDaemons: [made.caPem] };
+    if (passphrase !== undefined) throw new ConfigError(`TLS listen option 'passphrase' was given without 'cert' and 'key'`);
+    return undefined;
   }
   if (typeof cert !== 'string' || typeof key !== 'string') {
     throw new ConfigError(`TLS listen options need both 'cert' and 'key' as PEM text, or neither (zero-config)`);
@@ -69,9 +77,27 @@ function serverCredentials(host: string, options: ListenOptions): { context: Sec
   if (passphrase !== undefined && typeof passphrase !== 'string') throw new ConfigError(`TLS listen option 'passphrase' must be a string`);
   try {
     const context = createSecureContext({ cert, key, minVersion: 'TLSv1.2', ...(passphrase !== undefined ? { passphrase } : {}) });
-    return { context, caForDaemons: ca };
+    return { context, ca };
   } catch (err) {
     throw new ConfigError(`TLS listen options: the certificate or key is unusable: ${(err as Error).message}`);
+  }
+}
+
+/** Credentials for the server side, from the user or made on the spot. */
+function serverCredentials(host: string, options: { readonly [key: string]: unknown }): { context: SecureContext; caForDaemons: string[] | undefined } {
+  const own = ownCredentials(options);
+  if (own !== undefined) return { context: own.context, caForDaemons: own.ca };
+  const made = zeroConfigCredentials(host);
+  return { context: createSecureContext({ cert: made.certPem, key: made.keyPem, minVersion: 'TLSv1.2' }), caForDaemons: [made.caPem] };
+}
+
+/** Checks dial options: keys and types (they travel to daemons as JSON). */
+function checkDial(options: { readonly [key: string]: unknown }): void {
+  allowKeys('tls+tcp://', 'dial', options, DIAL_KEYS);
+  pemList(options.ca, 'ca');
+  if (options.caFile !== undefined && (typeof options.caFile !== 'string' || options.caFile === '')) throw new ConfigError(`TLS dial option 'caFile' must be a path`);
+  if (options.servername !== undefined && (typeof options.servername !== 'string' || options.servername === '')) {
+    throw new ConfigError(`TLS dial option 'servername' must be a host name`);
   }
 }
 
@@ -97,15 +123,18 @@ function serverSocket(raw: Socket, context: SecureContext): Socket {
 /** TCP with TLS; the host presents a certificate, daemons verify it. */
 export const tlsTransport: Transport = {
   schemes: ['tls+tcp'],
+  checkListenOptions: (options) => void ownCredentials(options),
+  checkDialOptions: checkDial,
 
   async listen(url: string, options: ListenOptions): Promise<Listener> {
     const { host, port } = tcpAddress(url);
-    const { context, caForDaemons } = serverCredentials(host, options);
+    const { handshakeLimits, ...own } = options;
+    const { context, caForDaemons } = serverCredentials(host, own);
     const server = createServer();
     await listening(server, () => server.listen(port, host));
     const bound = (server.address() as AddressInfo).port;
     const dialOptions = caForDaemons ? { ca: caForDaemons.length === 1 ? caForDaemons[0]! : caForDaemons } : undefined;
-    return new StreamListener(server, formatHostPort('tls+tcp', host, bound), options.handshakeLimits, {
+    return new StreamListener(server, formatHostPort('tls+tcp', host, bound), handshakeLimits, {
       wrap: (raw) => serverSocket(raw, context),
       ...(dialOptions ? { dialOptions } : {}),
     });

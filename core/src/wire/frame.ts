@@ -129,6 +129,23 @@ export const INIT_LIMITS: FrameLimits = { maxFrameBytes: 1024 * 1024, maxSegment
 /** Limits after the handshake. A single segment is at most 4 GiB − 1 (u32 length). */
 export const DEFAULT_LIMITS: FrameLimits = { maxFrameBytes: 2 ** 40, maxSegments: 65_536 };
 
+/**
+ * Segments that several frames carry (a map's shared `args`, an `everywhere()` frame sent to
+ * each daemon): a channel that moves large buffers to its peer (the thread transport's
+ * `transfer`) must copy these, since a move would leave the next frame with nothing to send.
+ */
+const sharedSegments = new WeakSet<Uint8Array>();
+
+/** Marks `segments` as carried by several frames (see {@link isSharedSegment}). */
+export function markShared(segments: readonly Uint8Array[]): void {
+  for (const s of segments) sharedSegments.add(s);
+}
+
+/** Whether `segment` is carried by several frames: to be copied, never moved. */
+export function isSharedSegment(segment: Uint8Array): boolean {
+  return sharedSegments.has(segment);
+}
+
 export function frame(type: FrameType, id: number, segments: readonly Uint8Array[], flags = 0): Frame {
   return { type, flags, id, segments };
 }

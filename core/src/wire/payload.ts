@@ -488,6 +488,14 @@ function describeUnserializable(value: unknown, rootName: string | readonly stri
   // name it rather than one of its internals.
   const owner = found?.owner;
   const path = owner?.path ?? found?.path ?? rootPath(rootName);
+  if (found !== undefined && isDetachedView(found.value)) {
+    return new SerializationError(
+      `Cannot serialize ${found.path}: a ${(found.value as object).constructor.name} whose buffer was detached: it was moved to another thread ` +
+        '(sent before with transfer: true, or transferred by your own code), so it holds no bytes. Pass each task its own copy (x.slice())',
+      found.path,
+      err,
+    );
+  }
   const what = owner
     ? `${describeValue(owner.value)} (its ${found!.path.slice(owner.path.length + 1)} is ${describeValue(found!.value)})`
     : found
@@ -499,6 +507,18 @@ function describeUnserializable(value: unknown, rootName: string | readonly stri
     path,
     err,
   );
+}
+
+/** Whether `value` is a view of a detached buffer (moved away by a transfer): V8 refuses to write it. */
+function isDetachedView(value: unknown): boolean {
+  if (!ArrayBuffer.isView(value) || value.byteLength !== 0 || !(value.buffer instanceof ArrayBuffer)) return false;
+  try {
+    // `ArrayBuffer.prototype.detached` is Node 22's; constructing a view throws on Node 20 too.
+    new Uint8Array(value.buffer, 0, 0);
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 function isPlainContainer(value: object): boolean {

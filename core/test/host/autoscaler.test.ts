@@ -180,7 +180,10 @@ describe('autoscaling (in memory)', () => {
     expect(bad({ max: 2, mx: 3 })).toThrow(/unknown option 'mx'; did you mean 'max'\?/);
     expect(bad({ min: 1 })).toThrow(/autoscale \}\): max is required/);
     expect(bad({ max: 2, min: 3 })).toThrow(/min ≤ max/);
-    expect(bad({ max: '4' })).toThrow(/option 'max' must be a whole number ≥ 1, got '4' \(a string\)/);
+    expect(bad({ max: '4' })).toThrow(/option 'max' must be a whole number from 1 to 10000, got '4' \(a string\)/);
+    // One burst must not ask a launcher for more than daemons(n) may.
+    expect(bad({ max: 1e9 })).toThrow(/option 'max' must be a whole number from 1 to 10000, got 1000000000/);
+    expect(bad({ min: 20_000, max: 30_000 })).toThrow(/option 'min' must be a whole number from 0 to 10000/);
     expect(bad({ max: 2, idle: -1 })).toThrow(/option 'idle' must be a number of milliseconds/);
     expect(bad({ max: 2, onScale: 'log' })).toThrow(/option 'onScale' must be a function/);
     expect(() => resolveProfileOptions('x', { nodeOptions: ['--max-old-space-size=32', 'rm -rf'] }, () => 'memory://')).toThrow(/option 'nodeOptions' must be an array of node flags/);

@@ -4,7 +4,7 @@
  * lines and returns the same launcher as {@link clusterConfig}.
  */
 import { ConfigError } from '@mirai-ts/core';
-import { checkKeys, directiveValue, hms, lines, memoryMiB, NAME_CHARS, oneLine, PATH_CHARS, walltimeSeconds, wholeNumber } from './check.js';
+import { checkKeys, directiveValue, hms, lines, MAX_PER_NODE, memoryMiB, NAME_CHARS, oneLine, PATH_CHARS, walltimeSeconds, wholeNumber } from './check.js';
 import { clusterLauncher, COMMON_KEYS, type ClusterLauncher, type CommonClusterOptions } from './cluster-config.js';
 import { SCHEDULERS, type Scheduler, type SchedulerName } from './schedulers.js';
 
@@ -85,9 +85,9 @@ function build(
     queue: directiveValue(who, queueKey, options[queueKey], NAME_CHARS),
     account: directiveValue(who, 'account', options.account, NAME_CHARS),
     seconds: walltimeSeconds(who, options.walltime),
-    cpus: wholeNumber(who, 'cpus', options.cpus),
+    cpus: wholeNumber(who, 'cpus', options.cpus, 1, MAX_PER_NODE),
     mib: memoryMiB(who, options.memory),
-    gpus: wholeNumber(who, 'gpus', options.gpus),
+    gpus: wholeNumber(who, 'gpus', options.gpus, 1, MAX_PER_NODE),
     logs: directiveValue(who, 'logDirectory', options.logDirectory, PATH_CHARS)?.replace(/\/+$/, '') || undefined,
   };
   const command = oneLine(who, 'command', options.command);

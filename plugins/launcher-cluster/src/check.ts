@@ -32,7 +32,7 @@ const show = (value: unknown): string =>
  */
 export function wholeNumber(who: string, key: string, value: unknown, min = 1, max?: number): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || (max !== undefined && value > max)) {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || (max !== undefined && value > max)) {
     const range = max === undefined ? `≥ ${min}` : `from ${min} to ${max}`;
     throw new ConfigError(`${who}: '${key}' must be a whole number ${range}, got ${show(value)}${typeof value === 'string' ? ' (a string: parse it with Number() first)' : ''}`);
   }
@@ -103,29 +103,39 @@ export function flag(who: string, key: string, value: unknown): boolean | undefi
   return value;
 }
 
-/** Walltime as seconds: a number of seconds, or 'HH:MM:SS' / 'MM:SS'. */
+/**
+ * The most CPUs or GPUs one job may ask for per node: far above any machine's, low enough
+ * that a typo (`1e300`) cannot reach a directive (as `1e+300`).
+ */
+export const MAX_PER_NODE = 100_000;
+/** The longest walltime, in seconds: 100 years (a typo, not a job, beyond that). */
+const MAX_WALLTIME_S = 100 * 365 * 24 * 3600;
+/** The most memory, in MiB: 1 PiB per node. */
+const MAX_MEMORY_MIB = 1024 ** 3;
+
+/** Walltime as seconds: a number of seconds, or 'HH:MM:SS' / 'MM:SS'; at most 100 years. */
 export function walltimeSeconds(who: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value === 'number' && Number.isInteger(value) && value > 0) return value;
+  let seconds = NaN;
+  if (typeof value === 'number' && Number.isInteger(value)) seconds = value;
   const m = typeof value === 'string' ? /^(?:(\d+):)?([0-5]?\d):([0-5]\d)$/.exec(value) : null;
-  if (m) {
-    const seconds = Number(m[1] ?? 0) * 3600 + Number(m[2]) * 60 + Number(m[3]);
-    if (seconds > 0) return seconds;
-  }
-  throw new ConfigError(`${who}: 'walltime' must be 'HH:MM:SS' or a whole number of seconds > 0, got ${show(value)}`);
+  if (m) seconds = Number(m[1] ?? 0) * 3600 + Number(m[2]) * 60 + Number(m[3]);
+  if (seconds > 0 && seconds <= MAX_WALLTIME_S) return seconds;
+  throw new ConfigError(`${who}: 'walltime' must be 'HH:MM:SS' or a whole number of seconds from 1 to ${MAX_WALLTIME_S} (100 years), got ${show(value)}`);
 }
 
-/** Memory as MiB: a number of MiB, or '<n>K|M|G|T' (binary units, as Slurm). */
+/** Memory as MiB: a number of MiB, or '<n>K|M|G|T' (binary units, as Slurm); at most 1 PiB. */
 export function memoryMiB(who: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value === 'number' && Number.isInteger(value) && value > 0) return value;
+  let mib = NaN;
+  if (typeof value === 'number' && Number.isInteger(value)) mib = value;
   const m = typeof value === 'string' ? /^(\d+)\s*([KMGT])i?B?$/i.exec(value) : null;
   if (m) {
     const scale = { K: 1 / 1024, M: 1, G: 1024, T: 1024 * 1024 }[m[2]!.toUpperCase() as 'K' | 'M' | 'G' | 'T'];
-    const mib = Math.ceil(Number(m[1]) * scale);
-    if (mib > 0) return mib;
+    mib = Math.ceil(Number(m[1]) * scale);
   }
-  throw new ConfigError(`${who}: 'memory' must be like '4G' or '512M', or a whole number of MiB, got ${show(value)}`);
+  if (mib > 0 && mib <= MAX_MEMORY_MIB) return mib;
+  throw new ConfigError(`${who}: 'memory' must be like '4G' or '512M', or a whole number of MiB, at most 1 PiB (${MAX_MEMORY_MIB} MiB), got ${show(value)}`);
 }
 
 /** `HH:MM:SS` for `seconds`. */

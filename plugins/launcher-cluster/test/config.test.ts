@@ -113,9 +113,14 @@ describe('option checks', () => {
   });
 
   it('name the option, the value and what is expected', () => {
-    fails(() => slurm({ cpus: '4' as never }), /slurm: 'cpus' must be a whole number ≥ 1, got '4' \(a string: parse it with Number\(\) first\)/);
-    fails(() => pbs({ walltime: '90 minutes' }), /pbs: 'walltime' must be 'HH:MM:SS' or a whole number of seconds > 0, got '90 minutes'/);
-    fails(() => lsf({ memory: '4 gigs' }), /lsf: 'memory' must be like '4G' or '512M', or a whole number of MiB, got '4 gigs'/);
+    fails(() => slurm({ cpus: '4' as never }), /slurm: 'cpus' must be a whole number from 1 to 100000, got '4' \(a string: parse it with Number\(\) first\)/);
+    fails(() => pbs({ walltime: '90 minutes' }), /pbs: 'walltime' must be 'HH:MM:SS' or a whole number of seconds from 1 to 3153600000 \(100 years\), got '90 minutes'/);
+    fails(() => lsf({ memory: '4 gigs' }), /lsf: 'memory' must be like '4G' or '512M', or a whole number of MiB, at most 1 PiB \(1073741824 MiB\), got '4 gigs'/);
+    // Typos that would reach a directive in exponent notation (`--cpus-per-task=1e+300`).
+    fails(() => slurm({ cpus: 1e300 }), /'cpus' must be a whole number from 1 to 100000, got 1e\+300/);
+    fails(() => slurm({ gpus: 1e21 }), /'gpus' must be a whole number from 1 to 100000/);
+    fails(() => slurm({ walltime: 1e22 }), /'walltime' must be .* from 1 to 3153600000/);
+    fails(() => slurm({ memory: '99999999999999999999999T' }), /'memory' must be .* at most 1 PiB/);
     fails(() => slurm({ arrayMax: 0 }), /'arrayMax' must be a whole number from 1 to 4000000, got 0/);
     fails(() => slurm({ processesPerJob: 1.5 }), /'processesPerJob' must be a whole number from 1 to 1024, got 1.5/);
     fails(() => pbs({ jobName: 'a-much-too-long-name' }), /'jobName' may have at most 15 characters for pbs/);

@@ -93,6 +93,9 @@ export class PortChannel implements Channel {
   /** Task and Everywhere frames received, Result frames sent: nothing is in flight when equal. */
   private tasksIn = 0;
   private resultsOut = 0;
+  /** The host's end: Task and Everywhere frames sent, and Results received (see send). */
+  private tasksOut = 0;
+  private resultsIn = 0;
   private waitScheduled = false;
   /** A Result was just sent (see spin). */
   private answered = false;
@@ -148,7 +151,11 @@ export class PortChannel implements Channel {
         this.ringFrames++;
         this.wakeReader(out, false);
       } else {
-        const { message, moved } = postedFrame(f, this.transfer);
+        // The host's end moves a task's arrays only to a daemon with no task in flight: one
+        // queued behind another (prefetch) goes back to the queue if the daemon leaves before
+        // starting it, and must still hold its arrays then.
+        const behind = !this.waits && this.tasksOut !== this.resultsIn && (f.type === FrameType.Task || f.type === FrameType.Everywhere);
+        const { message, moved } = postedFrame(f, this.transfer && !behind);
         this.port.postMessage([seq, message], moved);
         this.sent = (seq + 1) >>> 0;
         this.portFrames++;
@@ -161,6 +168,7 @@ export class PortChannel implements Channel {
       this.unsendable(f);
       return;
     }
+    if (!this.waits && (f.type === FrameType.Task || f.type === FrameType.Everywhere)) this.tasksOut++;
     if (this.waits && f.type === FrameType.Result && ++this.resultsOut === this.tasksIn) {
       this.answered = true;
       this.scheduleWait();
@@ -336,6 +344,7 @@ export class PortChannel implements Channel {
 
   private deliver(f: Frame): void {
     this.expected = (this.expected + 1) >>> 0;
+    if (!this.waits && f.type === FrameType.Result) this.resultsIn++;
     if (this.waits) {
       this.lastFrameAt = performance.now();
       if (f.type === FrameType.Task || f.type === FrameType.Everywhere) {

@@ -3,7 +3,7 @@
  * before anything is allocated for it: its shape, then its segment count and byte total
  * against the receive limits.
  */
-import { segmentBytes, type Frame, type FrameLimits } from '@mirai-ts/core/daemon';
+import { isSharedSegment, segmentBytes, type Frame, type FrameLimits } from '@mirai-ts/core/daemon';
 
 /** Segments at least this big are moved with `transfer`; smaller ones cost less to copy. */
 export const TRANSFER_MIN_BYTES = 64 * 1024;
@@ -58,7 +58,9 @@ export function postedFrame(f: Frame, transfer: boolean): { message: Posted; mov
       continue;
     }
     const whole = s.byteOffset === 0 && s.byteLength === s.buffer.byteLength && s.buffer instanceof ArrayBuffer;
-    if (transfer && whole && s.byteLength >= TRANSFER_MIN_BYTES && !(moved ?? []).includes(s.buffer as ArrayBuffer)) {
+    // A segment other frames carry too (a map's args, everywhere()) is copied: a move would
+    // leave them nothing to send.
+    if (transfer && whole && s.byteLength >= TRANSFER_MIN_BYTES && !isSharedSegment(s) && !(moved ?? []).includes(s.buffer as ArrayBuffer)) {
       (moved ??= []).push(s.buffer as ArrayBuffer);
       entries[i] = s;
     } else {

@@ -5,8 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { LaunchError, type LaunchHandle, type Launcher, type LaunchSpec } from '@mirai-ts/core';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
+import { ConfigError, LaunchError, type LaunchHandle, type Launcher, type LaunchSpec } from '@mirai-ts/core';
 import type { DaemonOptions } from '@mirai-ts/core';
 import { acceptDial, checkThreadOptions, type ThreadTransportOptions } from './thread-transport.js';
 
@@ -36,18 +36,56 @@ function workerScript(): URL {
 /**
  * The host's Node flags without export conditions: a test runner's `--conditions=source` would
  * make the worker import TypeScript sources it cannot run. Undefined (inherit) when there is
- * nothing to drop: a Worker given its flags explicitly rejects V8 flags (`--expose-gc`,
- * `--trace-gc`) that it silently ignores when it inherits them.
+ * nothing to drop. V8 flags (`--expose-gc`, `--max-old-space-size=256`) go too: a Worker given
+ * its flags explicitly rejects them, while it ignores them when it inherits them (they are the
+ * process's anyway).
  */
 function workerExecArgv(): string[] | undefined {
   const out: string[] = [];
   const argv = process.execArgv;
+  // Whether the last flag was kept: a word that is not a flag is its value (`--import tsx`).
+  let kept = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--conditions' || a === '-C') i++;
-    else if (!a.startsWith('--conditions=')) out.push(a);
+    else if (!a.startsWith('-')) {
+      if (kept) out.push(a);
+    } else {
+      kept = !a.startsWith('--conditions=') && process.allowedNodeEnvironmentFlags.has(a.split('=')[0]!);
+      if (kept) out.push(a);
+    }
   }
   return out.length === argv.length ? undefined : out;
+}
+
+/** Node flags a thread daemon takes, as the Worker's `resourceLimits` they stand for. */
+const HEAP_FLAGS: Readonly<Record<string, keyof ResourceLimits>> = {
+  '--max-old-space-size': 'maxOldGenerationSizeMb',
+  '--max-semi-space-size': 'maxYoungGenerationSizeMb',
+  '--stack-size': 'stackSizeMb',
+};
+
+/**
+ * The daemons' `nodeOptions` as the Worker's resource limits (a thread has no command line of
+ * its own): the heap and stack sizes, each a number. Any other flag is a ConfigError naming it,
+ * not a flag silently dropped.
+ */
+function resourceLimits(nodeOptions: readonly string[] | undefined): ResourceLimits | undefined {
+  if (nodeOptions === undefined || nodeOptions.length === 0) return undefined;
+  const limits: { -readonly [K in keyof ResourceLimits]?: number } = {};
+  for (const flag of nodeOptions) {
+    const [name, value] = flag.split('=') as [string, string | undefined];
+    const limit = HEAP_FLAGS[name];
+    const n = value === undefined ? NaN : Number(value);
+    if (limit === undefined || !(n > 0)) {
+      throw new ConfigError(
+        `thread daemons cannot take the node flag '${flag}': a thread has no command line; they take ${Object.keys(HEAP_FLAGS).map((f) => `${f}=<MB>`).join(', ')} (as the Worker's resourceLimits)`,
+      );
+    }
+    // --stack-size is in KB on the command line, stackSizeMb in MB.
+    limits[limit] = limit === 'stackSizeMb' ? n / 1024 : n;
+  }
+  return limits;
 }
 
 let launches = 0;
@@ -57,19 +95,22 @@ export function threadLauncher(options: ThreadTransportOptions = {}): Launcher {
   const { transfer, spin } = checkThreadOptions(options, 'threadLauncher()');
   return {
     kind: 'thread',
+    checkOptions: (daemonOptions) => void resourceLimits(daemonOptions.nodeOptions),
     async launch(spec: LaunchSpec, n: number): Promise<LaunchHandle[]> {
       if (!spec.url.startsWith('thread://')) throw new LaunchError(`thread daemons dial thread:// URLs; this profile listens at ${spec.url}`);
       const script = workerScript();
+      const limits = resourceLimits(spec.options.nodeOptions);
       const handles: LaunchHandle[] = [];
       for (let i = 0; i < n; i++) {
         const launchId = `thread-${++launches}`;
         const data: ThreadWorkerData = { url: spec.url, secret: spec.secret, launchId, options: spec.options, transfer, spin: options.spin ?? spec.options.spin ?? spin };
-        const worker = new Worker(script, { workerData: data, execArgv: workerExecArgv() });
-        // Threads never keep the host alive on their own: the connection does while tasks are out.
-        worker.unref();
+        const worker = new Worker(script, { workerData: data, execArgv: workerExecArgv(), resourceLimits: limits });
         worker.on('message', (message: unknown) => void acceptDial(message, spec.url));
         worker.on('error', (err) => process.stderr.write(`[mirai-ts] thread daemon ${launchId} failed: ${err.message}\n`));
         const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => worker.once('exit', (code) => resolve({ code, signal: null })));
+        // Threads never keep the host alive on their own: the connection does while tasks are
+        // out. Last: adding a 'message' listener refs the worker's port again.
+        worker.unref();
         handles.push({ id: launchId, exited, kill: () => void worker.terminate() });
       }
       return handles;

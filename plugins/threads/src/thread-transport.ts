@@ -5,7 +5,7 @@
  * package's launcher started posts one end of a new MessageChannel to the launcher, which hands
  * it to the listener.
  */
-import { isMainThread, MessageChannel, parentPort, type MessagePort } from 'node:worker_threads';
+import { isMainThread, MessageChannel, MessagePort, parentPort } from 'node:worker_threads';
 import { checkOptions, ConfigError, is, MAX_DAEMON_SPIN_US, type Channel, type DialOptions, type Listener, type ListenOptions, type Transport } from '@mirai-ts/core/daemon';
 import { DEFAULT_SPIN_US, PortChannel } from './port-channel.js';
 
@@ -78,11 +78,17 @@ class ThreadListener implements Listener {
  * cannot join another's listener in the same process.
  */
 export function acceptDial(message: unknown, launchedFor: string): boolean {
+  // A task can post anything to parentPort: only a real port is taken, and nothing it sends
+  // may throw here (in the Worker's 'message' handler, a throw would end the host).
   const m = message as Partial<DialMessage> | null;
-  if (typeof m !== 'object' || m === null || m.type !== DIAL_MESSAGE || typeof m.url !== 'string' || m.port === undefined) return false;
+  if (typeof m !== 'object' || m === null || m.type !== DIAL_MESSAGE || typeof m.url !== 'string' || !(m.port instanceof MessagePort)) return false;
   const listener = m.url === launchedFor ? listeners.get(m.url) : undefined;
-  if (listener === undefined) m.port.close();
-  else listener.accept(m.port);
+  try {
+    if (listener === undefined) m.port.close();
+    else listener.accept(m.port);
+  } catch (err) {
+    process.stderr.write(`[mirai-ts] thread daemon dial to ${m.url} refused: ${(err as Error).message}\n`);
+  }
   return true;
 }
 

@@ -7,6 +7,9 @@ import type { ThreadWorkerData } from './thread-launcher.js';
 import { runDaemon, threadTransport } from './thread-transport.js';
 
 const data = workerData as ThreadWorkerData;
+// Task output reaches the host's stdout only with `output`, as a process daemon's does (its
+// stdout is ignored otherwise). Dropped here: a piped Worker stdout kept the host alive.
+if (data.options.output !== true && data.options.output !== 'host') process.stdout.write = () => true;
 const code = await runDaemon({
   ...data.options,
   watchdog: undefined,

@@ -3,6 +3,7 @@
  * through the public API: tasks, everywhere(), chunked maps and prefetch, typed errors,
  * a stuck thread terminated and replaced, transfer of large buffers, bad options.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -249,21 +250,36 @@ describe('thread daemons', () => {
     expect(status()!.daemons.map((d) => d.id)).toEqual([id]);
   });
 
-  it('with transfer, everywhere() of a large array runs on one thread and fails on the other, whose connection carries on', async () => {
+  it('with transfer, everywhere() and a map\'s shared args are copied, not moved: every thread gets them, the host keeps them', async () => {
     await daemons(2, threadDaemons({ transfer: true }));
-    const ids = status()!.daemons.map((d) => d.id);
     const x = new Float64Array(1 << 14).fill(4); // 128 KiB
-    const err = await everywhere(({ x }: { x: Float64Array }) => x.length, { x }).then(() => undefined, (e: unknown) => e);
-    expect(err).toBeInstanceOf(MiraiError);
-    expect((err as MiraiError).kind).toBe('serialize');
-    expect((err as Error).cause).toBeInstanceOf(SerializationError);
-    expect((err as Error).message).toMatch(movedMessage);
-    // Both connections take frames again, the failed one first in line: nothing was lost or skipped.
-    expect(await everywhere(() => 'again')).toEqual(['again', 'again']);
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => mirai(({ i }: { i: number }) => i * 2, { i })));
-    expect(results).toEqual(Array.from({ length: 20 }, (_, i) => i * 2));
-    expect(status()!.daemons.map((d) => d.id).sort()).toEqual([...ids].sort());
-    expect(status()!.connections).toBe(2);
+    // One frame goes to each thread: a move would leave the second with nothing to send.
+    expect(await everywhere(({ x }: { x: Float64Array }) => x.length, { x })).toEqual([1 << 14, 1 << 14]);
+    expect(x.length).toBe(1 << 14);
+    // Every chunk's frame carries the map's args.
+    const out = await miraiMap([1, 2, 3, 4, 5, 6], (i: number, { x }: { x: Float64Array }) => i + x[0]!, { args: { x }, chunk: 1 });
+    expect(out).toEqual([5, 6, 7, 8, 9, 10]);
+    expect(x[0]).toBe(4);
+    // A task's own array is still moved.
+    const own = new Float64Array(1 << 14).fill(1);
+    expect(await mirai(({ own }: { own: Float64Array }) => own.length, { own })).toBe(1 << 14);
+    expect(own.length).toBe(0);
+  });
+
+  it('with transfer and prefetch, tasks queued on a thread that leaves before starting them run elsewhere with their arrays', async () => {
+    // The first task leaves an uncaught exception behind: its thread leaves after it, and the
+    // tasks queued on it go back to the queue. Their arrays were copied, not moved, when they
+    // were sent behind it.
+    await daemons(1, { ...threadDaemons({ transfer: true }), prefetch: 4, repair: true });
+    const first = mirai(() => {
+      setTimeout(() => {
+        throw new Error('left behind');
+      }, 0);
+      return new Promise((r) => setTimeout(() => r('first'), 50));
+    });
+    const behind = [1, 2, 3].map((i) => mirai(({ a }: { a: Float64Array }) => a[0], { a: new Float64Array(20_000).fill(i) }));
+    await Promise.resolve(first).catch(() => undefined);
+    expect(await Promise.all(behind)).toEqual([1, 2, 3]);
   });
 
   it('a Cancel reaches a running async task on a thread that waits for its frames', async () => {
@@ -342,6 +358,43 @@ describe('thread daemons', () => {
     await daemons(0);
     const exits = await Promise.all(handles.map((h) => h.exited));
     expect(exits.map((e) => e?.code)).toEqual([0, 0]); // DaemonExit.ConnectionEnded; terminate() gives 1
+  });
+
+  it('a host that never resets its thread daemons exits once its work is done; task output shows only with output', async () => {
+    const fixture = fileURLToPath(new URL('./fixtures/leave-without-reset.mjs', import.meta.url));
+    for (const [arg, shown] of [['quiet', false], ['output', true]] as const) {
+      // A 'message' listener added after worker.unref() refs the worker's port again: the host hung.
+      const run = spawnSync(process.execPath, [fixture, arg], { encoding: 'utf8', timeout: 20_000 });
+      expect(run.signal, `${arg}: ${run.stderr}`).toBeNull();
+      expect(run.status).toBe(0);
+      expect(run.stdout).toContain('value 42');
+      expect(run.stdout.includes('TASK OUTPUT'), arg).toBe(shown);
+    }
+  }, 60_000);
+
+  it('a task that posts a malformed dial message to its parent port costs nothing: the host lives, the thread works on', async () => {
+    await daemons(1, threadDaemons());
+    const posted = await mirai(async () => {
+      const { parentPort } = await import('node:worker_threads');
+      parentPort!.postMessage({ type: 'mirai-ts.thread-dial', url: 'thread://nowhere', port: { close: 5 } });
+      parentPort!.postMessage({ type: 'mirai-ts.thread-dial', url: 5, port: null });
+      return 'posted';
+    });
+    expect(posted).toBe('posted');
+    await sleep(50);
+    expect(await mirai(() => 'still here')).toBe('still here');
+    expect(status()?.connections).toBe(1);
+  });
+
+  it('nodeOptions: heap and stack sizes become the thread\'s resourceLimits; any other flag is refused before a running profile is reset', async () => {
+    await daemons(1, { ...threadDaemons(), nodeOptions: ['--max-old-space-size=64'] });
+    const limitMb = await mirai(async () => (await import('node:v8')).getHeapStatistics().heap_size_limit / 2 ** 20);
+    expect(limitMb).toBeLessThan(200);
+    const running = mirai(() => new Promise((r) => setTimeout(() => r('finished'), 300)));
+    const err = await daemons(2, { ...threadDaemons(), nodeOptions: ['--expose-gc'] }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(/thread daemons cannot take the node flag '--expose-gc': a thread has no command line; they take --max-old-space-size=<MB>/);
+    expect(await running).toBe('finished');
   });
 
   it('rejects bad options and URLs with a ConfigError', async () => {

@@ -40,6 +40,9 @@ export function natsTransport(options: NatsTransportOptions = {}): NatsTransport
     ref: { specifier: PACKAGE_NAME, exportName: 'natsTransport', options: checked as unknown as Json },
     listen: (url: string, listenOptions: ListenOptions): Promise<Listener> => NatsListener.open(url, checked, listenOptions),
     dial: (url: string, dialOptions: DialOptions): Promise<Channel> => dialNats(url, checked, dialOptions),
+    // Asked by daemons() before it resets a running profile: a typo costs nothing.
+    checkListenOptions: (listenOptions) => void pickOptions(listenOptions, 'NATS listen options'),
+    checkDialOptions: (dialOptions) => void pickOptions(dialOptions, 'NATS dial options'),
   };
 }
 

@@ -190,6 +190,10 @@ function checkValues(record: Record<string, unknown>, where: string): void {
     }
   }
   if (record.headers !== undefined) checkHeaders(record.headers, `${where}: 'headers'`);
+  // A busy daemon is told apart from a silent one by its heartbeats: without them the timeout would never act.
+  if (record.heartbeatMs === 0 && typeof record.busyTimeoutMs === 'number' && record.busyTimeoutMs > 0) {
+    throw new ConfigError(`${where}: 'busyTimeoutMs' needs 'heartbeatMs' > 0 (heartbeats are how a busy daemon is told apart from a silent one); give heartbeatMs, or busyTimeoutMs: 0`);
+  }
   if ((record.cert === undefined) !== (record.key === undefined)) throw new ConfigError(`${where}: give 'cert' and 'key' together`);
   if ((record.certFile === undefined) !== (record.keyFile === undefined)) throw new ConfigError(`${where}: give 'certFile' and 'keyFile' together`);
   if (record.cert !== undefined && record.certFile !== undefined) throw new ConfigError(`${where}: give 'cert'/'key' or 'certFile'/'keyFile', not both`);

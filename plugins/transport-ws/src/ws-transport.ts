@@ -10,7 +10,7 @@ import { messageLimit, WsChannel } from './channel.js';
 import { DEFAULT_BUSY_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_HEARTBEAT_MS } from './defaults.js';
 import { WsTransportError } from './errors.js';
 import { WsListener } from './listener.js';
-import { checkTransportOptions, dialSettings, pemList, resolveHeaders, type WsTransportOptions } from './options.js';
+import { checkTransportOptions, dialSettings, listenSettings, pemList, resolveHeaders, type WsTransportOptions } from './options.js';
 import { formatWsUrl, parseWsUrl } from './url.js';
 
 /** The package daemons import to rebuild the transport. */
@@ -42,6 +42,9 @@ export function wsTransport(options: WsTransportOptions = {}): WsTransport {
     ref: { specifier: PACKAGE_NAME, exportName: 'wsTransport', options: checked as unknown as Json },
     listen: (url: string, listenOptions: ListenOptions): Promise<Listener> => WsListener.open(url, checked, listenOptions),
     dial: (url: string, dialOptions: DialOptions): Promise<Channel> => dialWs(url, checked, dialOptions),
+    // Asked by daemons() before it resets a running profile: a typo costs nothing.
+    checkListenOptions: (listenOptions) => void listenSettings(checked, listenOptions),
+    checkDialOptions: (dialOptions) => void dialSettings(checked, dialOptions),
   };
 }
 

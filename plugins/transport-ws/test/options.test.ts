@@ -48,6 +48,7 @@ describe('wsTransport options', () => {
     expect(t({ heartbeatMs: Number.NaN })).toMatch(/got NaN/);
     expect(t({ busyTimeoutMs: -5 })).toMatch(/'busyTimeoutMs' must be a number of ms ≥ 0, got -5/);
     expect(t({ busyTimeout: 5 })).toMatch(/did you mean 'busyTimeoutMs'/);
+    expect(t({ heartbeatMs: 0, busyTimeoutMs: 5_000 })).toMatch(/'busyTimeoutMs' needs 'heartbeatMs' > 0/);
     expect(t({ ca: 'not pem' })).toMatch(/'ca' must be a PEM certificate/);
     expect(t({ headers: { 'bad header': 'x' } })).toMatch(/not a valid HTTP header name/);
     expect(t({ headers: { 'Sec-WebSocket-Key': 'x' } })).toMatch(/belongs to the WebSocket handshake/);
