@@ -25,6 +25,7 @@ export { encodePayload, decodePayload, OUT_OF_BAND_BYTES } from './wire/payload.
 export { daemonArgv, daemonScript, shellQuote, DAEMON_NODE_FLAGS } from './launchers/local.js';
 export { watchChild, type WatchedChild } from './launchers/child-output.js';
 export { daemonOptionArgs } from './wire/daemon-args.js';
+export { checkDaemonOptions } from './host/profile-options.js';
 export { loadTransport } from './daemon/load-transport.js';
 export { daemonHandshake, type Accepted } from './daemon/handshake.js';
 export { SECRET_ENV, newSecret } from './wire/auth.js';

@@ -5,10 +5,16 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  collectMirai,
   ConfigError,
   ConnectionResetError,
   daemons,
   everywhere,
+  fromModule,
+  hostUrl,
+  raceMirai,
+  stopMirai,
+  withDaemons,
   launchLocal,
   launchRemote,
   localUrl,
@@ -69,7 +75,8 @@ describe('daemons(n)', () => {
       [{ repair: 'yes' }, /option 'repair' must be a boolean/],
       [{ launchTimeout: 'abc' }, /option 'launchTimeout' must be a number of milliseconds > 0.*got 'abc'/],
       [{ handshakeTimeout: 'abc' }, /option 'handshakeTimeout'.*got 'abc'/],
-      [{ maxQueuedBytes: NaN }, /option 'maxQueuedBytes' must be a number > 0.*got NaN/],
+      [{ maxQueuedBytes: NaN }, /option 'maxQueuedBytes' must be a whole number ≥ 1 \(or Infinity\), got NaN/],
+      [{ maxQueuedBytes: 0.5 }, /option 'maxQueuedBytes' must be a whole number ≥ 1 \(or Infinity\), got 0.5/],
       [{ maxQueued: 2.5 }, /option 'maxQueued' must be a whole number ≥ 1.*got 2\.5/],
       [{ autoexit: 'yes' }, /option 'autoexit' must be one of true, false, 'finish'/],
       [{ maxtask: 3 }, /unknown option 'maxtask'; did you mean 'maxtasks'\?/],
@@ -100,6 +107,37 @@ describe('daemons(n)', () => {
     expect((await configError(() => mirai(() => 1, undefined, JSON.parse('{"__proto__": 1}') as never))).message).toMatch(/unknown option '__proto__'/);
     // A null prototype is a plain object too.
     expect(await mirai(() => 2, undefined, Object.assign(Object.create(null), { timeout: 5_000 }) as never)).toBe(2);
+  });
+
+  it('the helpers check their arguments too: fromModule, localUrl/hostUrl, collect/race/stop, profile names', async () => {
+    const refused: [() => unknown, RegExp][] = [
+      [() => fromModule(5 as never), /fromModule\(specifier, exportName\): specifier must be a module path, URL or package name, got 5/],
+      [() => fromModule(''), /specifier must be/],
+      [() => fromModule('./m.js', 5 as never), /exportName must be the name of an exported function, got 5/],
+      [() => localUrl({ tcp: true, port: 70_000 }), /localUrl\(\): option 'port' must be a port from 0 \(any free one\) to 65535, got 70000/],
+      [() => localUrl({ port: 80 }), /port needs tcp: true/],
+      [() => localUrl({ bogus: 1 } as never), /unknown option 'bogus'/],
+      [() => hostUrl({ port: Number.NaN }), /option 'port' must be a port .*got NaN/],
+      [() => hostUrl({ tsl: true } as never), /unknown option 'tsl'; did you mean 'tls'\?/],
+      // A plain promise has no settled state to read: raceMirai answered 0 at once.
+      [() => raceMirai([new Promise(() => {})] as never), /raceMirai\(list\): list\[0\] is not a mirai but a Promise/],
+      [() => collectMirai([1, 2] as never), /collectMirai\(list\): list\[0\] is not a mirai but 1/],
+      [() => stopMirai(5 as never), /stopMirai\(x\): x must be a mirai, a map or an array of them, got 5/],
+      [() => status(5 as never), /profile must be a non-empty string \(a profile's name\), got 5/],
+      [() => withDaemons('', () => 1), /profile must be a non-empty string/],
+      [() => withDaemons('x', 5 as never), /withDaemons\(profile, fn\): fn must be a function, got 5/],
+    ];
+    for (const [call, message] of refused) expect((await configError(call)).message, String(call)).toMatch(message);
+  });
+
+  it('a sync profile refuses the options it would ignore, and a task that is not a function', async () => {
+    for (const [key, value] of [['url', 'tcp://127.0.0.1:1'], ['maxResultBytes', 5], ['maxQueued', 5], ['idletime', 1_000]] as const) {
+      const err = await configError(() => daemons({ sync: true, [key]: value } as DaemonsOptions));
+      expect(err.message).toMatch(new RegExp(`option '${key}' has no effect on a sync profile`));
+    }
+    await daemons({ sync: true, seed: 7 });
+    expect((await configError(() => mirai('not a function' as never))).message).toMatch(/fn must be a function or fromModule\(\.\.\.\), got string/);
+    expect(await mirai(() => 'fine')).toBe('fine');
   });
 
   it('a call refused for its settings leaves the running profile as it was: its running task finishes', async () => {

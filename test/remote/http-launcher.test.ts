@@ -205,6 +205,11 @@ describe('httpConfig: daemons started through an HTTP API', () => {
     expect(bad({ url: 'https://api.example.org', timeout: Number.NaN })).toMatch(/'timeout' must be a number of milliseconds > 0.*, got NaN/);
     expect(bad({ url: 'https://api.example.org', timeout: '5000' })).toMatch(/'timeout'.*got '5000' \(a string\)/);
     expect(bad({ url: 'https://api.example.org', headers: { a: 1 } })).toMatch(/header 'a' must be a string/);
+    // Refused here, not by fetch at launch time; the value is never shown (headers carry credentials).
+    expect(bad({ url: 'https://api.example.org', headers: { 'bad name': 'x' } })).toMatch(/header name "bad name" is not an HTTP token/);
+    const injected = bad({ url: 'https://api.example.org', headers: { Authorization: 'Bearer s3cret\r\nX-Injected: 1' } });
+    expect(injected).toMatch(/header 'Authorization' must be one line/);
+    expect(injected).not.toContain('s3cret');
     expect(bad({ url: 'https://api.example.org', allowHttp: 'yes' })).toMatch(/'allowHttp' must be a boolean \(true or false\)/);
     expect(bad({ url: 'https://api.example.org', token: '' })).toMatch(/'token' must be a non-empty string/);
     // Accepted: loopback over http, http anywhere with allowHttp, functions for every value.

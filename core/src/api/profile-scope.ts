@@ -1,6 +1,7 @@
 /** Which compute profile is current (per async context), and whether one is set. */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { NoDaemonsError } from '../errors.js';
+import { ConfigError, NoDaemonsError } from '../errors.js';
+import { show } from '../options-check.js';
 import type { ComputePool } from '../host/compute-pool.js';
 import { pools } from '../host/registry.js';
 
@@ -8,15 +9,23 @@ export const DEFAULT_PROFILE = 'default';
 
 const scope = new AsyncLocalStorage<string>();
 
-/** The profile a call without `profile` uses: the one set by `withDaemons()`, else `'default'`. */
+/**
+ * The profile a call without `profile` uses: the one set by `withDaemons()`, else `'default'`.
+ * A given name must be a non-empty string (`status(5)` answered as for a profile never set).
+ */
 export function currentProfileName(explicit?: string): string {
+  if (explicit !== undefined && (typeof explicit !== 'string' || explicit === '')) {
+    throw new ConfigError(`profile must be a non-empty string (a profile's name), got ${show(explicit)}`);
+  }
   return explicit ?? scope.getStore() ?? DEFAULT_PROFILE;
 }
 
 /** Runs `fn` with `profile` as the default for every call inside it, across awaits. */
 export function withDaemons<T>(profile: string, fn: () => T): T {
-  if (!pools.has(profile)) throw new NoDaemonsError(profile);
-  return scope.run(profile, fn);
+  const name = currentProfileName(profile ?? '');
+  if (typeof fn !== 'function') throw new ConfigError(`withDaemons(profile, fn): fn must be a function, got ${show(fn)}`);
+  if (!pools.has(name)) throw new NoDaemonsError(name);
+  return scope.run(name, fn);
 }
 
 /** Whether daemons are set for `profile` (default: the current one). */

@@ -1,6 +1,11 @@
 /** URL helpers: where a host listens. */
 import { networkInterfaces } from 'node:os';
+import { ConfigError } from '../errors.js';
+import { checkOptions, is, type OptionRule } from '../options-check.js';
 import { privateSocketUrl } from '../transports/ipc.js';
+
+/** A TCP port: 0 (any free one) to 65535. */
+const portRule: OptionRule = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65_535 ? undefined : 'a port from 0 (any free one) to 65535');
 
 /**
  * A fresh local URL: a local socket no one else can guess (on Linux an abstract socket,
@@ -8,6 +13,8 @@ import { privateSocketUrl } from '../transports/ipc.js';
  * 0700 directory), or `tcp://127.0.0.1:<port>` with `tcp: true` (port 0: any free port).
  */
 export function localUrl(options: { tcp?: boolean; port?: number } = {}): string {
+  checkOptions('localUrl()', options, { tcp: is.boolean, port: portRule });
+  if (options.port !== undefined && !options.tcp) throw new ConfigError(`localUrl(): port needs tcp: true (a local socket has no port)`);
   if (options.tcp) return `tcp://127.0.0.1:${options.port ?? 0}`;
   return privateSocketUrl();
 }
@@ -17,6 +24,7 @@ export function localUrl(options: { tcp?: boolean; port?: number } = {}): string
  * keyed by interface name (`{ eth0: 'tcp://10.0.0.5:0' }`).
  */
 export function hostUrl(options: { tls?: boolean; port?: number } = {}): Record<string, string> {
+  checkOptions('hostUrl()', options, { tls: is.boolean, port: portRule });
   const scheme = options.tls ? 'tls+tcp' : 'tcp';
   const port = options.port ?? 0;
   const urls: Record<string, string> = {};

@@ -278,7 +278,7 @@ export const PROFILE_OPTION_RULES: OptionRules = {
   handshakeTimeout: is.timeout,
   cancelGrace: is.ms,
   maxQueued: is.whole(1, true),
-  maxQueuedBytes: is.positive,
+  maxQueuedBytes: is.whole(1, true),
   maxResultBytes: is.whole(1, true),
   repair: is.boolean,
   listenOptions: is.object,
@@ -292,6 +292,20 @@ export const PROFILE_OPTION_RULES: OptionRules = {
 /** Checks the options of `daemons()`: every key known, every value of its kind. */
 export function checkProfileOptions(options: unknown): void {
   checkOptions('daemons()', options, PROFILE_OPTION_RULES);
+  if ((options as DaemonsOptions | undefined)?.sync === true) checkSyncOptions(options as DaemonsOptions);
+}
+
+/** What a sync profile takes: it runs tasks in this process, with no daemons, URL or queue. */
+const SYNC_KEYS: ReadonlySet<string> = new Set(['sync', 'profile', 'serializers', 'seed', 'log', 'terminate']);
+
+/** Refuses options a sync profile would ignore (a URL, a launcher, queue limits, daemon options). */
+function checkSyncOptions(options: DaemonsOptions): void {
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined || SYNC_KEYS.has(key)) continue;
+    throw new ConfigError(
+      `daemons({ sync: true }): option '${key}' has no effect on a sync profile (tasks run in this process, with no daemons, URL or queue); leave it out (it takes ${[...SYNC_KEYS].join(', ')})`,
+    );
+  }
 }
 
 /** Validates daemon options (`where` names the call) instead of dropping bad ones silently (a mirai gotcha). */

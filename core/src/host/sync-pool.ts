@@ -44,6 +44,10 @@ export class SyncPool implements ComputePool {
    * with the bytes its arguments and result encode to; nothing is measured when nobody listens.
    */
   submit(request: TaskRequest): Submitted {
+    // As a daemon pool's frame building does: the call is refused, nothing runs.
+    if (typeof request.fn !== 'function' && !isModuleFunction(request.fn)) {
+      throw new ConfigError(`fn must be a function or fromModule(...), got ${request.fn === null ? 'null' : typeof request.fn}`);
+    }
     const controller = new AbortController();
     let settled = false;
     const cancel = (error: MiraiError): void => {

@@ -197,7 +197,11 @@ function checkHeaders(headers: unknown): void {
     throw new ConfigError(`httpConfig: 'headers' must be an object of header names to strings`);
   }
   for (const [name, value] of Object.entries(headers)) {
+    // RFC 9110 token characters: anything else is refused by fetch at launch time, not here.
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new ConfigError(`httpConfig: header name ${JSON.stringify(name)} is not an HTTP token`);
     if (typeof value !== 'string') throw new ConfigError(`httpConfig: header '${name}' must be a string, got ${typeof value}`);
+    // Never the value in the message: headers carry credentials.
+    if (/[\r\n\0]/.test(value)) throw new ConfigError(`httpConfig: header '${name}' must be one line (no CR, LF or NUL characters)`);
   }
 }
 

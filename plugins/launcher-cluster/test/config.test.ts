@@ -112,6 +112,16 @@ describe('option checks', () => {
     fails(() => clusterConfig({ command: 'sbatch', option: '' } as never), /clusterConfig: unknown option 'option' \(did you mean 'options'\?\)/);
   });
 
+  it('jobScript() checks its count and spec as daemons() would', () => {
+    fails(() => jobScript(slurm(), '4' as never), /n must be a number, got the string '4'/);
+    fails(() => jobScript(slurm(), 2.5), /n must be a whole number ≥ 1, got 2.5/);
+    fails(() => jobScript(slurm(), 1, { options: { idletime: -5 } }), /spec.options: option 'idletime' must be/);
+    fails(() => jobScript(slurm(), 1, { options: { maxtasks: '3' as never } }), /option 'maxtasks' must be a whole number/);
+    fails(() => jobScript(slurm(), 1, { url: 'not a url' }), /option 'url' must be a URL such as/);
+    fails(() => jobScript(slurm(), 1, { bogus: 1 } as never), /unknown option 'bogus'/);
+    fails(() => jobScript({} as never, 1), /launcher must be a cluster launcher such as slurm\(\)/);
+  });
+
   it('name the option, the value and what is expected', () => {
     fails(() => slurm({ cpus: '4' as never }), /slurm: 'cpus' must be a whole number from 1 to 100000, got '4' \(a string: parse it with Number\(\) first\)/);
     fails(() => pbs({ walltime: '90 minutes' }), /pbs: 'walltime' must be 'HH:MM:SS' or a whole number of seconds from 1 to 3153600000 \(100 years\), got '90 minutes'/);

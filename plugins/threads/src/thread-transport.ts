@@ -103,6 +103,10 @@ function checkUrl(url: string): string {
     throw new ConfigError(`not a thread:// URL: ${JSON.stringify(url)}`);
   }
   if (parsed.protocol !== 'thread:') throw new ConfigError(`the thread transport takes thread:// URLs, got ${JSON.stringify(url)}`);
+  // A name only: `thread:///x` (a path) was taken as no name at all, and given a fresh one.
+  if ((parsed.pathname !== '' && parsed.pathname !== '/') || parsed.search !== '' || parsed.hash !== '' || parsed.username !== '' || parsed.port !== '') {
+    throw new ConfigError(`a thread:// URL is thread://<name> (or thread:// for a fresh name), with no path, port or query; got ${JSON.stringify(url)}`);
+  }
   if (parsed.host !== '') return `thread://${parsed.host}`;
   let fresh: string;
   do fresh = `thread://mirai-${++freshNames}`;

@@ -408,6 +408,10 @@ describe('thread daemons', () => {
     }
     expect(threadDaemons({ spin: 0 }).transports).toHaveLength(1);
     await expect(threadTransport().listen('tcp://127.0.0.1:0', { handshakeLimits: DEFAULT_LIMITS })).rejects.toThrow(/thread:\/\/ URLs/);
+    // A path is not a name: it was dropped, and the listener given a fresh name.
+    for (const url of ['thread:///x', 'thread://a/b', 'thread://a?x=1']) {
+      await expect(threadTransport().listen(url, { handshakeLimits: DEFAULT_LIMITS })).rejects.toThrow(/a thread:\/\/ URL is thread:\/\/<name>/);
+    }
   });
 
   it('names a listener given none with a name no listener of this thread holds, even one taken by hand', async () => {
