@@ -58,6 +58,9 @@ export async function daemons(...call: unknown[]): Promise<DaemonsHandle | void>
   const n = reset || listenOnly ? 0 : checkCount('daemons(n)', first, 0);
   const options = ((listenOnly ? first : second) ?? {}) as DaemonsOptions;
   if (listenOnly && second !== undefined) throw new ConfigError(`daemons(options) takes one argument; got a second: ${show(second)}`);
+  if (reset && options.terminate === false) {
+    throw new ConfigError(`daemons(null) tells every daemon to exit, so terminate: false contradicts it; say daemons(0) for a reset that leaves other hosts' daemons waiting`);
+  }
   checkProfileOptions(options);
   const localLaunch = n > 0 && options.launcher === undefined && options.remote === undefined && options.sync !== true;
   if (localLaunch && inMapTask()) {
