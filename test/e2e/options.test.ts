@@ -126,6 +126,8 @@ describe('daemons(n)', () => {
       [() => status(5 as never), /profile must be a non-empty string \(a profile's name\), got 5/],
       [() => withDaemons('', () => 1), /profile must be a non-empty string/],
       [() => withDaemons('x', 5 as never), /withDaemons\(profile, fn\): fn must be a function, got 5/],
+      [() => remoteConfig({ command: '  ' }), /remoteConfig: 'command' must be a non-empty string, got '  ' \(a string\)/],
+      [() => remoteConfig({ command: 'ssh', args: ['.', 5] as never }), /'args' must hold strings \(or arrays of strings\), got 5 among them/],
       [() => daemons(null, { terminate: false }), /daemons\(null\) tells every daemon to exit, so terminate: false contradicts it/],
     ];
     for (const [call, message] of refused) expect((await configError(call)).message, String(call)).toMatch(message);

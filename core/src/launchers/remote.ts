@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { SECRET_ENV } from '../wire/auth.js';
 import { ConfigError } from '../errors.js';
-import { checkOptions, is } from '../options-check.js';
+import { checkOptions, is, show } from '../options-check.js';
 import type { LaunchHandle, Launcher, LaunchSpec } from '../launcher.js';
 import { watchChild } from './child-output.js';
 import { shellQuote } from './local.js';
@@ -123,17 +123,18 @@ function checkConfig(options: RemoteConfigOptions): RemoteConfigOptions {
     cwd: is.string,
   });
   if (options.command !== undefined && (typeof options.command !== 'string' || options.command.trim() === '')) {
-    throw new ConfigError(`remoteConfig: 'command' must be a non-empty string`);
+    throw new ConfigError(`remoteConfig: 'command' must be a non-empty string, got ${show(options.command)}`);
   }
   return { ...options };
 }
 
 function normalizeArgs(args: RemoteConfigOptions['args']): string[][] {
   if (args === undefined) return [['.']];
-  if (!Array.isArray(args) || args.length === 0) throw new ConfigError(`remoteConfig: 'args' must be a non-empty array`);
+  if (!Array.isArray(args) || args.length === 0) throw new ConfigError(`remoteConfig: 'args' must be a non-empty array, got ${show(args)}`);
   const sets = args.every((a) => Array.isArray(a)) ? (args as string[][]) : [args as string[]];
   for (const set of sets) {
-    if (!set.every((a) => typeof a === 'string')) throw new ConfigError(`remoteConfig: 'args' must hold strings (or arrays of strings)`);
+    const bad = set.findIndex((a) => typeof a !== 'string');
+    if (bad >= 0) throw new ConfigError(`remoteConfig: 'args' must hold strings (or arrays of strings), got ${show(set[bad])} among them`);
     if (set.filter((a) => a === '.').length !== 1) {
       throw new ConfigError(`remoteConfig: 'args' must contain '.' exactly once, where the daemon command goes; got ${JSON.stringify(set)}`);
     }
