@@ -27,11 +27,12 @@ function fail(message: string): never {
 }
 
 /**
- * A decimal number as written on a command line (`250`, `0.5`, `Infinity`), or NaN: Number()
- * alone takes hex, binary, exponents and surrounding spaces ('0x10', ' 50 ').
+ * A decimal number as written on a command line (`250`, `0.5`, `1e-7` as the host writes a
+ * tiny one, `Infinity`), or NaN: Number() alone takes hex, binary and surrounding spaces
+ * ('0x10', ' 50 ').
  */
 function decimal(value: string): number {
-  return value === 'Infinity' || /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
+  return value === 'Infinity' || /^\d+(\.\d+)?(e[+-]?\d+)?$/i.test(value) ? Number(value) : NaN;
 }
 
 /** `--idletime`, `--walltime`: ms a timer can hold (Node fires a longer one after 1 ms), or Infinity. */

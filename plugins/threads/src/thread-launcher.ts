@@ -40,6 +40,27 @@ function workerScript(): URL {
  * its flags explicitly rejects them, while it ignores them when it inherits them (they are the
  * process's anyway).
  */
+/**
+ * The V8 options Node allows in NODE_OPTIONS (its docs list them): Node's own flags are the
+ * rest of `process.allowedNodeEnvironmentFlags`. A Worker refuses these in an explicit execArgv.
+ */
+const V8_FLAGS: ReadonlySet<string> = new Set([
+  '--abort-on-uncaught-exception',
+  '--disallow-code-generation-from-strings',
+  '--enable-etw-stack-walking',
+  '--expose-gc',
+  '--huge-max-old-generation-size',
+  '--interpreted-frames-native-stack',
+  '--jitless',
+  '--max-old-space-size',
+  '--max-semi-space-size',
+  '--perf-basic-prof-only-functions',
+  '--perf-basic-prof',
+  '--perf-prof-unwinding-info',
+  '--perf-prof',
+  '--stack-trace-limit',
+]);
+
 function workerExecArgv(): string[] | undefined {
   const out: string[] = [];
   const argv = process.execArgv;
@@ -51,7 +72,8 @@ function workerExecArgv(): string[] | undefined {
     else if (!a.startsWith('-')) {
       if (kept) out.push(a);
     } else {
-      kept = !a.startsWith('--conditions=') && process.allowedNodeEnvironmentFlags.has(a.split('=')[0]!);
+      const name = a.split('=')[0]!;
+      kept = !a.startsWith('--conditions=') && process.allowedNodeEnvironmentFlags.has(name) && !V8_FLAGS.has(name);
       if (kept) out.push(a);
     }
   }

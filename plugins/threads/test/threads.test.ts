@@ -372,6 +372,16 @@ describe('thread daemons', () => {
     }
   }, 60_000);
 
+  it('a host run with --conditions and V8 flags starts threads (a Worker refuses V8 flags in an explicit execArgv)', () => {
+    const fixture = fileURLToPath(new URL('./fixtures/leave-without-reset.mjs', import.meta.url));
+    for (const v8Flag of ['--expose-gc', '--max-old-space-size=256', '--stack-trace-limit=20']) {
+      const run = spawnSync(process.execPath, ['--conditions=mirai-test', v8Flag, fixture, 'quiet'], { encoding: 'utf8', timeout: 20_000 });
+      expect(run.stderr, v8Flag).not.toMatch(/invalid execArgv/);
+      expect(run.status, `${v8Flag}: ${run.stderr}`).toBe(0);
+      expect(run.stdout).toContain('value 42');
+    }
+  }, 60_000);
+
   it('a task that posts a malformed dial message to its parent port costs nothing: the host lives, the thread works on', async () => {
     await daemons(1, threadDaemons());
     const posted = await mirai(async () => {
