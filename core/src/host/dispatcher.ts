@@ -7,7 +7,7 @@
  */
 import { ConnectionResetError, CrashLimitError, QueueFullError, ResultTooLargeError, type MiraiError } from '../errors.js';
 import type { Channel, Listener } from '../transport.js';
-import { DEFAULT_LIMITS, FrameFlag, FrameType, frameTypeName, readJsonSegment, segmentBytes, type Frame, type FrameLimits, type OversizedResult } from '../wire/frame.js';
+import { DEFAULT_LIMITS, FrameFlag, MAX_CONTROL_BYTES, FrameType, frameTypeName, readJsonSegment, segmentBytes, type Frame, type FrameLimits, type OversizedResult } from '../wire/frame.js';
 import type { ByeMessage, HelloMessage, SerializerRef } from '../wire/messages.js';
 import type { StreamState } from '../wire/random-stream.js';
 import { admit, RefusalLog, type Admitted } from './admission.js';
@@ -134,7 +134,10 @@ export class Dispatcher implements TaskCanceller {
     this.scheduler = settings.dispatcher ? new FifoScheduler(settings.prefetch) : new DirectScheduler();
     this.refillAt = settings.prefetch >> 1;
     this.refusals = new RefusalLog(settings.name, settings.log);
-    this.sessionLimits = Number.isFinite(settings.maxResultBytes) ? { ...DEFAULT_LIMITS, maxResultBytes: settings.maxResultBytes } : DEFAULT_LIMITS;
+    // A daemon past the handshake sends results, and Bye: nothing else may be large.
+    this.sessionLimits = Number.isFinite(settings.maxResultBytes)
+      ? { ...DEFAULT_LIMITS, maxResultBytes: settings.maxResultBytes, maxControlBytes: MAX_CONTROL_BYTES }
+      : { ...DEFAULT_LIMITS, maxControlBytes: MAX_CONTROL_BYTES };
     this.queueRoom = new QueueRoom(settings.maxQueued, settings.maxQueuedBytes, () => ({ tasks: this.queue.size, bytes: this.queuedBytes }));
     this.state = {
       connections: this.links,

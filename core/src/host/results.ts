@@ -6,7 +6,7 @@
 import { DeserializationError, isMiraiError, type MiraiError } from '../errors.js';
 import type { Serializer } from '../serializer.js';
 import { fromErrorRecord } from '../wire/error-record.js';
-import { FrameFlag, type Frame } from '../wire/frame.js';
+import { FrameFlag, segmentBytes, type Frame } from '../wire/frame.js';
 import { decodePayload } from '../wire/payload.js';
 import { batchResultEntries, type BatchEntry } from '../wire/task-frame.js';
 
@@ -74,6 +74,12 @@ function readChunk(f: Frame, serializers: readonly Serializer[]): ResultOutcome 
 function readWholeChunk(f: Frame, start: number, serializers: readonly Serializer[]): ResultOutcome | Promise<ResultOutcome> {
   const split = (values: unknown): ResultOutcome => {
     if (!Array.isArray(values)) return failed(f.id, new DeserializationError(`the result of chunk ${f.id} is not an array of item values`));
+    // Every item takes at least a byte: a longer array is a sparse one, whose length alone a
+    // peer sends in a few bytes (2^32 - 1 items would be allocated below).
+    const bytes = segmentBytes(f.segments);
+    if (values.length > bytes) {
+      return failed(f.id, new DeserializationError(`the result of chunk ${f.id} claims ${values.length} items in ${bytes} bytes`));
+    }
     const items = new Array<ResultOutcome>(values.length);
     for (let i = 0; i < values.length; i++) items[i] = { ok: true, value: values[i] };
     return { ok: true, value: items };

@@ -184,7 +184,8 @@ function checkRecord(value: unknown, depth: number): ErrorRecord | string {
   const name = typeof r.name === 'string' ? r.name : 'Error';
   if (typeof r.message !== 'string') return `'message' is ${typeof r.message}, not a string`;
   if (r.stack !== undefined && typeof r.stack !== 'string') return `'stack' is ${typeof r.stack}, not a string`;
-  const classes = Array.isArray(r.classes) ? r.classes.filter((c): c is string => typeof c === 'string').slice(0, 32) : [];
+  // Sliced first: a sparse array's length (2^32 - 1 in a few bytes) would make filter() walk every index.
+  const classes = Array.isArray(r.classes) ? (r.classes as unknown[]).slice(0, 32).filter((c): c is string => typeof c === 'string') : [];
   const props: Record<string, unknown> = {};
   if (typeof r.props === 'object' && r.props !== null && !Array.isArray(r.props)) {
     for (const key of Object.keys(r.props)) if (!FORBIDDEN.has(key)) props[key] = (r.props as Record<string, unknown>)[key];

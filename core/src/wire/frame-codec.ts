@@ -268,6 +268,10 @@ export class FrameDecoder {
     if (total > this.limits.maxFrameBytes) {
       throw new ProtocolError(`frame of ${total} bytes exceeds the limit of ${this.limits.maxFrameBytes} bytes`);
     }
+    const control = this.limits.maxControlBytes;
+    if (control !== undefined && total > control && this.type !== FrameType.Result && this.type !== FrameType.Task && this.type !== FrameType.Everywhere) {
+      throw new ProtocolError(`a frame of type ${this.type} holds ${total} bytes; only results and tasks may hold more than ${control}`);
+    }
     const maxResult = this.limits.maxResultBytes;
     if (maxResult !== undefined && total > maxResult && this.type === FrameType.Result) {
       // Handed on now (its task fails at once); its bytes are read past as they come, never kept.

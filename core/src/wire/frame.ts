@@ -84,7 +84,16 @@ export interface FrameLimits {
    * keeping them and hands on an {@link OversizedResult} instead, so only its task fails.
    */
   readonly maxResultBytes?: number;
+  /**
+   * Most bytes in a frame that carries no task's data (any type but Result, Task and
+   * Everywhere: a daemon's Bye, a Cancel): a larger one is a protocol violation, refused once
+   * its length table is read, not buffered first. Unset: `maxFrameBytes`.
+   */
+  readonly maxControlBytes?: number;
 }
+
+/** A host's `maxControlBytes` for daemons past the handshake: a Bye names its reason, no more. */
+export const MAX_CONTROL_BYTES = 64 * 1024;
 
 /** Stands in for a Result frame over `maxResultBytes`: the result's id and flags, and its size. */
 export interface OversizedResult extends Frame {

@@ -98,6 +98,12 @@ class PayloadSerializer extends v8.DefaultSerializer {
 }
 
 class PayloadDeserializer extends v8.DefaultDeserializer {
+  /**
+   * Aligned copies of misaligned segments, by index, made once: a peer's skeleton may name one
+   * segment many times, and a copy per reference would turn a small frame into gigabytes.
+   */
+  private readonly aligned = new Map<number, Uint8Array>();
+
   constructor(
     skeleton: Uint8Array,
     private readonly outOfBand: readonly Uint8Array[],
@@ -112,28 +118,39 @@ class PayloadDeserializer extends v8.DefaultDeserializer {
     if (kind === HostKind.Plugin) return this.pluginValues[this.readUint32()];
     if (kind !== HostKind.OutOfBand) throw new Error(`unknown host object kind ${kind}`);
     const typeIndex = this.readUint32();
-    const segment = this.outOfBand[this.readUint32()];
+    const index = this.readUint32();
+    const segment = this.outOfBand[index];
     const ctor = VIEW_TYPES[typeIndex];
     if (segment === undefined || ctor === undefined) throw new Error('out-of-band reference out of range');
-    return viewOf(ctor, segment);
+    return this.viewOf(ctor, segment, index);
+  }
+
+  private viewOf(ctor: ViewCtor, segment: Uint8Array, index: number): unknown {
+    return viewOf(ctor, segment, index, this.aligned);
   }
 }
 
-function viewOf(ctor: ViewCtor, segment: Uint8Array): unknown {
+/**
+ * A view of type `ctor` on out-of-band segment `index`. A segment misaligned in the receive
+ * buffer is copied (a fresh buffer is aligned for every view type) once per decode, into
+ * `aligned`: a peer's skeleton may name one segment many times, and a copy per reference would
+ * turn a small frame into gigabytes.
+ */
+function viewOf(ctor: ViewCtor, segment: Uint8Array, index: number, aligned: Map<number, Uint8Array>): unknown {
   if (ctor === Buffer) return Buffer.from(segment.buffer, segment.byteOffset, segment.byteLength);
   if (ctor === DataView) return new DataView(segment.buffer, segment.byteOffset, segment.byteLength);
   const size = (ctor as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
   let source = segment;
   if (segment.byteOffset % size !== 0) {
-    // Misaligned in the receive buffer: copy once so the view is legal.
-    source = new Uint8Array(segment.byteLength);
-    source.set(segment);
+    let copy = aligned.get(index);
+    if (copy === undefined) {
+      copy = new Uint8Array(segment.byteLength);
+      copy.set(segment);
+      aligned.set(index, copy);
+    }
+    source = copy;
   }
-  return new (ctor as new (b: ArrayBufferLike, o: number, l: number) => unknown)(
-    source.buffer,
-    source.byteOffset,
-    source.byteLength / size,
-  );
+  return new (ctor as new (b: ArrayBufferLike, o: number, l: number) => unknown)(source.buffer, source.byteOffset, source.byteLength / size);
 }
 
 const EMPTY = new Uint8Array(0);
@@ -269,12 +286,13 @@ export function decodePayload(
       const primitive = knownPrimitive(skeleton);
       if (primitive !== NOT_PRIMITIVE) return primitive;
     }
+    let aligned: Map<number, Uint8Array> | undefined;
     const flat = readFlatValue(skeleton, (type, index) => {
       const segment = segments[start + 2 + index];
       // What V8's reader would say of the same reference, without making one.
       if (segment === undefined) throw new DeserializationError('payload could not be deserialized: out-of-band reference out of range');
       const ctor = VIEW_TYPES[type];
-      return ctor === undefined ? NOT_FLAT : viewOf(ctor, segment);
+      return ctor === undefined ? NOT_FLAT : viewOf(ctor, segment, index, (aligned ??= new Map()));
     });
     if (flat !== NOT_FLAT) return flat;
     return deserialize(skeleton, start === 0 && segments.length === 2 ? NO_SEGMENTS : segments.slice(start + 2), NO_SEGMENTS);
@@ -286,11 +304,30 @@ export function decodePayload(
   } catch (err) {
     throw new DeserializationError('payload table is not valid JSON', err);
   }
+  checkTable(entries, outOfBand.length);
   const values = entries.map((entry) => decodeEntry(entry, outOfBand, serializers));
   if (values.some((v) => v instanceof Promise)) {
     return Promise.all(values).then((resolved) => deserialize(skeleton, outOfBand.slice(pluginSegmentCount(entries)), resolved));
   }
   return deserialize(skeleton, outOfBand.slice(pluginSegmentCount(entries)), values);
+}
+
+/**
+ * Checks a peer's plugin table before anything is decoded: each entry names its own run of
+ * segments, back to back from the first, within what arrived. Entries naming the same bytes
+ * would have them decoded once per entry (a serializer's copy each time: gigabytes from a
+ * small frame).
+ */
+function checkTable(entries: unknown, segments: number): asserts entries is TableEntry[] {
+  if (!Array.isArray(entries)) throw new DeserializationError('payload table is not an array');
+  let next = 0;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i] as Partial<TableEntry> | null;
+    const ok =
+      typeof e === 'object' && e !== null && typeof e.t === 'string' && typeof e.p === 'string' && e.s === next && Number.isSafeInteger(e.n) && e.n! >= 0 && next + e.n! <= segments;
+    if (!ok) throw new DeserializationError(`payload table entry ${i} is malformed or names segments another entry holds (segments ${next}.. of ${segments} expected)`);
+    next += e.n!;
+  }
 }
 
 function pluginSegmentCount(entries: readonly TableEntry[]): number {

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { encodeFrame, encodeFrames, FrameDecoder } from '../../src/wire/frame-codec.js';
-import { DEFAULT_LIMITS, frame, FrameFlag, FrameType, HANDSHAKE_LIMITS, type Frame } from '../../src/wire/frame.js';
+import { DEFAULT_LIMITS, frame, FrameFlag, FrameType, HANDSHAKE_LIMITS, MAX_CONTROL_BYTES, type Frame } from '../../src/wire/frame.js';
 import { ProtocolError } from '../../src/errors.js';
 
 function decodeAll(bytes: Buffer, chunkSizes: number[], limits = DEFAULT_LIMITS): Frame[] {
@@ -17,6 +17,23 @@ function decodeAll(bytes: Buffer, chunkSizes: number[], limits = DEFAULT_LIMITS)
 }
 
 const concat = (f: Frame): Buffer => Buffer.concat(encodeFrame(f));
+
+describe('frame codec: control frames', () => {
+  it('refuses a control frame over maxControlBytes from its length table, before its bytes are buffered; results and tasks may be large', () => {
+    const limits = { ...DEFAULT_LIMITS, maxControlBytes: MAX_CONTROL_BYTES };
+    // A Bye that claims 1.5 GB: only its header and length table are sent.
+    const header = encodeFrame(frame(FrameType.Bye, 0, [new Uint8Array(4)]))[0]!;
+    const claim = Buffer.from(header.subarray(0, 20));
+    claim.writeUInt32LE(1_500_000_000, 16);
+    const decoder = new FrameDecoder(limits, () => {});
+    const before = process.memoryUsage().arrayBuffers;
+    expect(() => decoder.push(claim)).toThrow(/a frame of type 8 holds 1500000000 bytes; only results and tasks may hold more than 65536/);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1 << 20);
+    // A large result passes the same limits.
+    const big = new Uint8Array(200_000).fill(3);
+    expect(decodeAll(Buffer.concat(encodeFrame(frame(FrameType.Result, 1, [big]))), [4096], limits)[0]!.segments[0]!.byteLength).toBe(200_000);
+  });
+});
 
 describe('frame codec', () => {
   const big = new Uint8Array(100_000).map((_, i) => i % 251);
