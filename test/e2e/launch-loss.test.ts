@@ -232,3 +232,60 @@ describe('launches lost before their daemon connects', () => {
     expect(status()!.launches.retryAt).toBeGreaterThan(Date.now());
   }, 90_000);
 });
+
+describe('a launcher whose launch() never returns', () => {
+  afterEach(async () => {
+    await daemons(0);
+  });
+
+  /** A launcher stuck in launch() (an API or credential call that hangs, a command that blocks). */
+  function stuckLauncher(): Launcher & { calls: number } {
+    const launcher = {
+      kind: 'stuck',
+      calls: 0,
+      launch(): Promise<LaunchHandle[]> {
+        launcher.calls++;
+        return new Promise<LaunchHandle[]>(() => {});
+      },
+    };
+    return launcher;
+  }
+
+  it('fails the launch at the launch timeout with a LaunchError naming the launcher', async () => {
+    const started = Date.now();
+    const err = await daemons(1, { launcher: stuckLauncher(), launchTimeout: 300, log: () => {} }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(LaunchError);
+    expect((err as Error).message).toBe(`profile 'default': the stuck launcher's launch() did not return within 300 ms (the launch timeout)`);
+    expect(Date.now() - started).toBeLessThan(1_500);
+  });
+
+  it('daemons(0) during such a launch returns, and the launch fails', async () => {
+    const launching = daemons(1, { launcher: stuckLauncher(), launchTimeout: 60_000, log: () => {} }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    await daemons(0);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    const err = await launching;
+    expect(err).toBeInstanceOf(LaunchError);
+    expect((err as Error).message).toMatch(/was reset while its daemons were launching/);
+  });
+
+  it('autoscaling counts each stuck launch as a failure and backs off; a queued task settles after the failures in a row', async () => {
+    const launcher = stuckLauncher();
+    await daemons({ launcher, launchTimeout: 300, autoscale: { max: 1 }, log: () => {} });
+    const err = await mirai(() => 'never').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(LaunchError);
+    expect((err as Error).message).toMatch(/^profile 'default' has no daemons: 8 attempts to start them failed, the last: profile 'default': the stuck launcher's launch\(\) did not return within 300 ms/);
+    expect(status()!.autoscale).toMatchObject({ failures: 8, launching: 0 });
+    expect(launcher.calls).toBe(8);
+  }, 90_000);
+});

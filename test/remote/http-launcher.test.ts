@@ -151,6 +151,19 @@ describe('httpConfig: daemons started through an HTTP API', () => {
     expect(api.received.length).toBe(1);
   });
 
+  it('an option function that never settles fails the request at its timeout, within the launch timeout', async () => {
+    // The request timer runs from before the option functions are called.
+    const api = await startJobApi();
+    cleanups.push(api.close);
+    const started = Date.now();
+    const launcher = httpConfig({ url: api.url, timeout: 300, token: () => new Promise<string>(() => {}) });
+    const err = (await daemons(1, { url: 'tcp://127.0.0.1:0', launcher, launchTimeout: 60_000 }).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(LaunchError);
+    expect(err.message).toBe(`httpConfig: the option functions did not return within 300 ms (the 'timeout' option)`);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(api.received.length).toBe(0);
+  });
+
   it('nothing listening at the URL is a LaunchError naming the endpoint', async () => {
     const api = await startJobApi();
     const url = api.url;

@@ -309,14 +309,17 @@ export class DaemonPool implements ComputePool {
       const before = this.dispatcher.counters().cumulative;
       const asked = origin === 'autoscaler' ? 0 : n;
       this.asking += asked;
+      const started = Date.now();
       let handles: LaunchHandle[];
       try {
         const spec = this.launchSpec(options);
         launcher.checkOptions?.(spec.options);
-        handles = await launcher.launch(spec, n);
+        handles = await this.callLauncher(launcher, spec, n, timeout);
       } finally {
         this.asking -= asked;
       }
+      // One deadline for the whole call: what launch() took is not given again to the joins.
+      const joinTimeout = Math.max(0, timeout - (Date.now() - started));
       if (active(channels.daemonLaunched)) {
         publish(channels.daemonLaunched, { profile: this.name, launcher: launcher.kind, count: handles.length, pids: handles.map((h) => h.pid) });
       }
@@ -334,7 +337,7 @@ export class DaemonPool implements ComputePool {
       let timedOut = false;
       try {
         // A reset ends the wait: the daemons were told to exit, and joins would never come.
-        await withTimeout(Promise.race([all, this.reset]), timeout, () => {
+        await withTimeout(Promise.race([all, this.reset]), joinTimeout, () => {
           timedOut = true;
           return new LaunchError(
             `profile '${this.name}': ${n} daemon(s) were launched (${launcher.kind}) but not all connected to ${this.url} ` +
@@ -368,6 +371,35 @@ export class DaemonPool implements ComputePool {
     } finally {
       endCall();
       this.hold(-1);
+    }
+  }
+
+  /**
+   * `launcher.launch()`, within the launch timeout and until a reset: a launcher that never
+   * returns (an HTTP API or credential function that hangs, a command that blocks) must not
+   * hang the call, its queued tasks, or the reset. Handles it returns after that are ended
+   * (cancelled or killed): nothing waits for their daemons.
+   */
+  private async callLauncher(launcher: Launcher, spec: LaunchSpec, n: number, timeout: number): Promise<LaunchHandle[]> {
+    // A launch() that throws synchronously rejects here too.
+    const call = Promise.resolve().then(() => launcher.launch(spec, n));
+    try {
+      return await withTimeout(
+        Promise.race([call, this.reset]),
+        timeout,
+        () => new LaunchError(`profile '${this.name}': the ${launcher.kind} launcher's launch() did not return within ${timeout} ms (the launch timeout)`),
+      );
+    } catch (err) {
+      call.then(
+        (late) => {
+          for (const handle of late) {
+            if (handle.cancel !== undefined) handle.cancel().catch(() => {});
+            else handle.kill?.();
+          }
+        },
+        () => {}, // the failure that counts is the one thrown below
+      );
+      throw err;
     }
   }
 

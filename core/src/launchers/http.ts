@@ -103,11 +103,15 @@ export function httpConfig(options: HttpConfigOptions): HttpLauncher {
 /** One request; resolves on a 2xx answer, rejects with a LaunchError that holds no secret. */
 async function request(config: HttpConfigOptions, timeoutMs: number, secret: string, command: string): Promise<void> {
   const redact = redactor([secret]);
+  // The timeout covers the option functions too: a credential function that never settles
+  // must fail the request, not hang the launch.
+  const signal = AbortSignal.timeout(timeoutMs);
   let values: Resolved;
   try {
-    values = await resolveValues(config);
+    values = await untilAborted(resolveValues(config), signal);
   } catch (err) {
     if (err instanceof ConfigError) throw err;
+    if (signal.aborted) throw new LaunchError(`httpConfig: the option functions did not return within ${timeoutMs} ms (the 'timeout' option)`);
     throw new LaunchError(`httpConfig: an option function failed: ${redact((err as Error)?.message ?? String(err))}`);
   }
   const clean = redactor([secret, values.token, values.cookie]);
@@ -128,7 +132,6 @@ async function request(config: HttpConfigOptions, timeoutMs: number, secret: str
   if (values.token !== undefined) headers.set('authorization', `Bearer ${values.token}`);
   if (values.cookie !== undefined) headers.set('cookie', values.cookie);
   const what = `httpConfig: ${values.method} ${clean(target.origin + target.pathname)}`;
-  const signal = AbortSignal.timeout(timeoutMs);
   let response: Response;
   try {
     response = await fetch(target, { method: values.method, headers, body, signal, redirect: 'error' });
@@ -203,6 +206,25 @@ function checkHeaders(headers: unknown): void {
     // Never the value in the message: headers carry credentials.
     if (/[\r\n\0]/.test(value)) throw new ConfigError(`httpConfig: header '${name}' must be one line (no CR, LF or NUL characters)`);
   }
+}
+
+/** `promise`, or a rejection once `signal` aborts (the promise is left to settle unheard). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const abort = (): void => reject(signal.reason);
+    if (signal.aborted) return abort();
+    signal.addEventListener('abort', abort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', abort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', abort);
+        reject(e);
+      },
+    );
+  });
 }
 
 /** The request URL: HTTPS, or HTTP to this machine, or HTTP anywhere with `allowHttp`. */
