@@ -164,6 +164,42 @@ describe('httpConfig: daemons started through an HTTP API', () => {
     expect(api.received.length).toBe(0);
   });
 
+  it('an error answer that echoes the body hides the secret in the shell-quoted form it has there', async () => {
+    const api = await startJobApi((req) => ({ status: 400, body: `bad request: ${req.body}` }));
+    cleanups.push(api.close);
+    // A quote in the secret: the command carries it as 'a'\''b', which the plain secret does not match.
+    const secret = `s3cr3t'part-${testSecret()}`;
+    const err = (await daemons(1, { url: 'tcp://127.0.0.1:0', launcher: httpConfig({ url: api.url }), secret }).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(LaunchError);
+    expect(err.message).toContain('MIRAI_SECRET=<secret> ');
+    expect(err.message).not.toContain(secret.split("'")[1]);
+  });
+
+  it('a token or cookie HTTP cannot carry is a ConfigError that does not show it, fixed or from a function', async () => {
+    const shown = async (options: Partial<HttpConfigOptions>): Promise<Error> => {
+      let launcher;
+      try {
+        launcher = httpConfig({ url: 'http://127.0.0.1:9/jobs', timeout: 1000, ...options });
+      } catch (err) {
+        return err as Error;
+      }
+      return (await daemons(1, { url: 'tcp://127.0.0.1:0', launcher }).catch((e: unknown) => e)) as Error;
+    };
+    const cases: [Partial<HttpConfigOptions>, RegExp][] = [
+      [{ token: 'tok-SUPERSECRET-1\nx' }, /^httpConfig: 'token' must be one line/],
+      [{ cookie: 'session=SUPERSECRET-2\0' }, /^httpConfig: 'cookie' must be one line/],
+      [{ token: () => 'tok-SUPERSECRET-3\rX' }, /httpConfig: 'token' must be one line/],
+      [{ cookie: async () => 'session=SUPERSECRET-4\u20ac' }, /httpConfig: 'cookie' must hold only Latin-1 characters/],
+    ];
+    for (const [options, expected] of cases) {
+      const err = await shown(options);
+      expect(err.message).toMatch(expected);
+      expect(err.message).not.toContain('SUPERSECRET');
+      expect(err instanceof ConfigError || (err instanceof LaunchError && err.cause instanceof ConfigError)).toBe(true);
+      await daemons(0);
+    }
+  });
+
   it('nothing listening at the URL is a LaunchError naming the endpoint', async () => {
     const api = await startJobApi();
     const url = api.url;

@@ -1,10 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
+import { secretRedactor } from './redact.js';
 
 /** What a launcher learns from a process it started. */
 export interface WatchedChild {
   /** Resolves when the process ends (or could not be started). */
   readonly exited: Promise<{ code: number | null; signal: string | null }>;
-  /** The last bytes the process wrote to stderr, with `redact` replaced by `<secret>`. */
+  /** The last bytes the process wrote to stderr, with `redact` (as is, quoted or JSON-escaped) replaced by `<secret>`. */
   stderrTail(): string;
 }
 
@@ -19,6 +20,8 @@ export function watchChild(
   options: { readonly tag: string; readonly output: boolean; readonly redact?: string; readonly tailBytes?: number },
 ): WatchedChild {
   const tailBytes = options.tailBytes ?? 8 * 1024;
+  // The command itself may be echoed (a shell's error quotes it), with the secret shell-quoted.
+  const redact = secretRedactor([options.redact], 1); // the profile's secret, however short
   let tail = '';
   const forward = (target: NodeJS.WriteStream): ((chunk: Buffer) => void) => {
     let partial = '';
@@ -46,6 +49,6 @@ export function watchChild(
   for (const stream of [child.stdout, child.stderr]) (stream as { unref?: () => void } | null)?.unref?.();
   return {
     exited,
-    stderrTail: () => (options.redact ? tail.split(options.redact).join('<secret>') : tail),
+    stderrTail: () => redact(tail),
   };
 }

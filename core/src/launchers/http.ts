@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { checkOptions, is } from '../options-check.js';
 import { ConfigError, LaunchError } from '../errors.js';
 import type { LaunchHandle, Launcher, LaunchSpec } from '../launcher.js';
+import { secretRedactor } from './redact.js';
 import { remoteDaemonCommand, type RemoteDaemonProgram } from './remote-command.js';
 
 /** A value given as is, or a function (sync or async) called for every request: fresh credentials. */
@@ -102,7 +103,7 @@ export function httpConfig(options: HttpConfigOptions): HttpLauncher {
 
 /** One request; resolves on a 2xx answer, rejects with a LaunchError that holds no secret. */
 async function request(config: HttpConfigOptions, timeoutMs: number, secret: string, command: string): Promise<void> {
-  const redact = redactor([secret]);
+  const redact = secretRedactor([secret]);
   // The timeout covers the option functions too: a credential function that never settles
   // must fail the request, not hang the launch.
   const signal = AbortSignal.timeout(timeoutMs);
@@ -114,7 +115,7 @@ async function request(config: HttpConfigOptions, timeoutMs: number, secret: str
     if (signal.aborted) throw new LaunchError(`httpConfig: the option functions did not return within ${timeoutMs} ms (the 'timeout' option)`);
     throw new LaunchError(`httpConfig: an option function failed: ${redact((err as Error)?.message ?? String(err))}`);
   }
-  const clean = redactor([secret, values.token, values.cookie]);
+  const clean = secretRedactor([secret, values.token, values.cookie]);
   const target = checkUrl(values.url, config.allowHttp === true);
   const template = values.data;
   const at = template.indexOf(HTTP_PLACEHOLDER);
@@ -125,12 +126,13 @@ async function request(config: HttpConfigOptions, timeoutMs: number, secret: str
   const headers = new Headers();
   try {
     for (const [name, value] of Object.entries(values.headers)) headers.set(name, value);
+    if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+    if (values.token !== undefined) headers.set('authorization', `Bearer ${values.token}`);
+    if (values.cookie !== undefined) headers.set('cookie', values.cookie);
   } catch (err) {
-    throw new ConfigError(`httpConfig: 'headers': ${clean((err as Error).message)}`);
+    // Headers' TypeError may quote the value: a token or cookie.
+    throw new ConfigError(`httpConfig: a request header was refused: ${clean((err as Error).message)}`);
   }
-  if (!headers.has('content-type')) headers.set('content-type', 'application/json');
-  if (values.token !== undefined) headers.set('authorization', `Bearer ${values.token}`);
-  if (values.cookie !== undefined) headers.set('cookie', values.cookie);
   const what = `httpConfig: ${values.method} ${clean(target.origin + target.pathname)}`;
   let response: Response;
   try {
@@ -188,6 +190,8 @@ async function resolveValues(config: HttpConfigOptions): Promise<Resolved> {
   text('data', data, true);
   text('token', token, true);
   text('cookie', cookie, true);
+  checkHeaderValue("'token'", token);
+  checkHeaderValue("'cookie'", cookie);
   if (method !== undefined && !/^[A-Za-z]+$/.test(method)) throw new ConfigError(`httpConfig: 'method' must be an HTTP method such as 'POST', got ${JSON.stringify(method)}`);
   if (headers !== undefined) checkHeaders(headers);
   const verb = (method ?? 'POST').toUpperCase();
@@ -203,9 +207,19 @@ function checkHeaders(headers: unknown): void {
     // RFC 9110 token characters: anything else is refused by fetch at launch time, not here.
     if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new ConfigError(`httpConfig: header name ${JSON.stringify(name)} is not an HTTP token`);
     if (typeof value !== 'string') throw new ConfigError(`httpConfig: header '${name}' must be a string, got ${typeof value}`);
-    // Never the value in the message: headers carry credentials.
-    if (/[\r\n\0]/.test(value)) throw new ConfigError(`httpConfig: header '${name}' must be one line (no CR, LF or NUL characters)`);
+    checkHeaderValue(`header '${name}'`, value);
   }
+}
+
+/**
+ * A value sent as a header (a header, the token, the cookie) must be what HTTP can carry;
+ * checked here because fetch's own refusal quotes the value. Never the value in the message:
+ * these carry credentials.
+ */
+function checkHeaderValue(what: string, value: string | undefined): void {
+  if (value === undefined) return;
+  if (/[\r\n\0]/.test(value)) throw new ConfigError(`httpConfig: ${what} must be one line (no CR, LF or NUL characters)`);
+  if (/[^\u0000-\u00ff]/.test(value)) throw new ConfigError(`httpConfig: ${what} must hold only Latin-1 characters (bytes an HTTP header can carry)`);
 }
 
 /** `promise`, or a rejection once `signal` aborts (the promise is left to settle unheard). */
@@ -252,21 +266,6 @@ function isLoopback(hostname: string): boolean {
   return host === '::1';
 }
 
-/** Replaces every given value (and its JSON-escaped form) by `<secret>`. */
-function redactor(values: readonly (string | undefined)[]): (text: string) => string {
-  const needles = new Set<string>();
-  for (const v of values) {
-    if (v === undefined || v.length < 4) continue;
-    needles.add(v);
-    needles.add(JSON.stringify(v).slice(1, -1));
-  }
-  return (text) => {
-    let out = text;
-    for (const needle of needles) out = out.split(needle).join('<secret>');
-    return out;
-  };
-}
-
 function checkConfig(options: HttpConfigOptions): HttpConfigOptions {
   if (options === undefined) throw new ConfigError(`httpConfig(options): options must be an object with at least 'url'`);
   checkOptions('httpConfig()', options, {
@@ -283,6 +282,7 @@ function checkConfig(options: HttpConfigOptions): HttpConfigOptions {
     if (v === undefined || typeof v === 'function') continue;
     if (key === 'headers') checkHeaders(v);
     else if (typeof v !== 'string' || v === '') throw new ConfigError(`httpConfig: '${key}' must be a non-empty string or a function returning one, got ${JSON.stringify(v) ?? typeof v}`);
+    else if (key === 'token' || key === 'cookie') checkHeaderValue(`'${key}'`, v);
   }
   // Fixed values are checked now, not at the first launch.
   if (typeof options.url === 'string') checkUrl(options.url, options.allowHttp === true);

@@ -10,6 +10,9 @@ import { LaunchError } from '../errors.js';
 import type { LaunchHandle, Launcher, LaunchSpec } from '../launcher.js';
 import { watchChild } from './child-output.js';
 import { reapOnHostDeath } from './reaper.js';
+import { shellQuote } from './redact.js';
+
+export { shellQuote };
 
 /** Options only the local launcher reads (from the launch spec's daemon options). */
 export interface LocalDaemonOptions {
@@ -170,11 +173,6 @@ function startOne(spec: LaunchSpec, argv: string[]): LaunchHandle {
   };
 }
 
-/** POSIX shell quoting for command lines shown to users. */
-export function shellQuote(word: string): string {
-  if (/^[\w@%+=:,./-]+$/.test(word)) return word;
-  return `'${word.replace(/'/g, `'\\''`)}'`;
-}
 
 /** An environment without the profile secret (the host's own may hold it, for a nested host). */
 function withoutSecret(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
