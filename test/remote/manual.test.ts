@@ -19,7 +19,7 @@ import {
   remoteConfig,
   status,
 } from '@mirai-ts/core';
-import { waitFor } from '../helpers/wait.js';
+import { alive, waitFor } from '../helpers/wait.js';
 import { processesWithArgv, testSecret } from './support.js';
 
 /** Pastes a command into a fresh shell, as a person would: on its stdin, not in its argv. */
@@ -174,6 +174,44 @@ describe('remoteConfig({ command, args, quote })', () => {
     expect(report).toMatch(/launch command exited with code 3: <secret>/);
     expect(report).not.toContain(secret);
   });
+
+  it('a launch command that does not end is ended, with what it started, when its launch fails and at a reset', async () => {
+    // A stand-in for an ssh that blocks: a shell that starts a child, then waits. The marker is
+    // one argv word (processesWithArgv searches the raw, NUL-separated argv).
+    const marker = (): string => `${40_000 + Math.floor(Math.random() * 9_999)}.317`;
+    const hanging = (m: string) => remoteConfig({ command: `sleep ${m} & sleep ${m}; #`, args: ['.'] });
+    const first = marker();
+    await expect(daemons(1, { url: localUrl({ tcp: true }), remote: hanging(first), launchTimeout: 500 })).rejects.toThrow(LaunchError);
+    expect(await waitFor(() => processesWithArgv(first).length === 0, 5_000)).toBe(true);
+    // daemons(0) while the launch waits: the reset ends the launch, and the command.
+    const second = marker();
+    const launching = daemons(1, { url: localUrl({ tcp: true }), remote: hanging(second), launchTimeout: 60_000 }).catch((e: unknown) => e);
+    expect(await waitFor(() => processesWithArgv(second).length === 3, 5_000)).toBe(true); // the shell and both sleeps
+    await daemons(0);
+    expect(await launching).toBeInstanceOf(LaunchError);
+    expect(await waitFor(() => processesWithArgv(second).length === 0, 5_000)).toBe(true);
+  }, 30_000);
+
+  it('its daemons carry launch ids: a lost one is replaced (repair), and daemons(0) tells them to exit', async () => {
+    const remote = remoteConfig({ command: 'sh', args: ['-c', '.'], quote: true });
+    await daemons(2, { url: localUrl({ tcp: true }), remote, autoexit: false, log: () => {} });
+    const rows = status()!.daemons;
+    expect(rows.map((r) => r.launcher)).toEqual(['remote', 'remote']);
+    expect(new Set(rows.map((r) => r.launchId)).size).toBe(2);
+    const pid = await mirai(() => process.pid);
+    process.kill(pid, 'SIGKILL');
+    // Replaced: two connected again, one of them new.
+    const before = new Set(rows.map((r) => r.launchId));
+    const replaced = (): boolean => {
+      const now = status()!.daemons;
+      return now.length === 2 && now.filter((r) => r.launchId !== undefined && !before.has(r.launchId)).length === 1;
+    };
+    expect(await waitFor(replaced, 10_000)).toBe(true);
+    const pids = await Promise.all([mirai(() => process.pid), mirai(() => process.pid)]);
+    // autoexit: false waits for the next host unless told to exit: daemons(0) tells them, as this host launched them.
+    await daemons(0);
+    expect(await waitFor(() => pids.every((p) => !alive(p)), 5_000)).toBe(true);
+  }, 30_000);
 
   it('a failing launch command fails the launch with a LaunchError after the launch timeout', async () => {
     const remote = remoteConfig({ command: 'sh', args: ['-c', '.'], quote: true, node: '/nonexistent/node' });

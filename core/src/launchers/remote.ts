@@ -75,18 +75,22 @@ export function remoteConfig(options: RemoteConfigOptions = {}): RemoteLauncher 
     }
   }
 
-  const daemonCommand = (spec: LaunchSpec, delivery: SecretDelivery): string => {
+  const daemonCommand = (spec: LaunchSpec, delivery: SecretDelivery, launchId: string | undefined): string => {
     if (config.command === undefined) return remoteDaemonCommand(spec, config, { secret: delivery });
     // Unquoted, the daemon command is spliced into the line as plain words (`srun node …`),
-    // so it can carry no `cd`/`read`/assignments: the secret comes from the environment.
+    // so it can carry no `cd`/`read`/assignments: the secret and the launch id come from the environment.
     if (!quote) return remoteDaemonCommand(spec, config, { secret: 'env' });
-    return shellQuote(remoteDaemonCommand(spec, config, { secret: delivery, exec: true }));
+    const launchIds = launchId === undefined ? [] : [launchId];
+    return shellQuote(remoteDaemonCommand(spec, config, { secret: delivery, launchIds, exec: true }));
   };
-  const lines = (spec: LaunchSpec, n: number, delivery: SecretDelivery): string[] => {
-    const daemon = daemonCommand(spec, delivery);
-    if (config.command === undefined) return Array.from({ length: n }, () => daemon);
+  /** One line per launch; `launchIds` (one per line) when they are to be run. */
+  const lines = (spec: LaunchSpec, n: number, delivery: SecretDelivery, launchIds?: readonly string[]): string[] => {
+    if (config.command === undefined) return Array.from({ length: n }, () => daemonCommand(spec, delivery, undefined));
     const sets = launchSets(argSets, n);
-    return sets.map((args) => [config.command!, ...args.map((a) => (a === '.' ? daemon : a))].join(' '));
+    return sets.map((args, i) => {
+      const daemon = daemonCommand(spec, delivery, launchIds?.[i]);
+      return [config.command!, ...args.map((a) => (a === '.' ? daemon : a))].join(' ');
+    });
   };
 
   return {
@@ -99,7 +103,10 @@ export function remoteConfig(options: RemoteConfigOptions = {}): RemoteLauncher 
             'commands to run by hand, and listen with daemons({ url }) meanwhile',
         );
       }
-      return lines(spec, n, secret).map((line) => runLine(line, spec, secret));
+      // One launch id per line (one daemon each), so the host knows these daemons as its own:
+      // it tells them to exit at a reset, and `repair` replaces a lost one.
+      const ids = launchSets(argSets, n).map(() => randomUUID());
+      return lines(spec, n, secret, ids).map((line, i) => runLine(line, ids[i]!, spec, secret));
     },
     commands(spec: LaunchSpec, n: number): string[] {
       // With a command the shown lines never hold the secret (it travels by stdin or env);
@@ -151,26 +158,40 @@ function launchSets(sets: string[][], n: number): string[][] {
   return sets;
 }
 
+/** How long a launch command may take to end by itself once its daemon was told to exit. */
+const END_GRACE_MS = 2_000;
+
 /**
- * Runs one launch line in /bin/sh. Launchers do not watch what they start (a command such as
- * `sbatch` or `ssh -f` returns long before its daemon connects), so the handle has no
- * `exited`; a line that fails is reported on stderr with its exit code and output.
+ * Runs one launch line in /bin/sh, in a process group of its own. Launchers do not watch what
+ * they start (a command such as `sbatch` or `ssh -f` returns long before its daemon connects),
+ * so the handle has no `exited`; a line that fails is reported on stderr with its exit code
+ * and output. The handle ends what the line still runs (the shell, an `ssh` it started, a
+ * local daemon): `kill()` at once, for a failed launch; `cancel()` at a reset, after a grace
+ * for a command whose daemon connected (it was told to exit, and its command ends with it).
  */
-function runLine(line: string, spec: LaunchSpec, secret: SecretDelivery): LaunchHandle {
-  const env = secret === 'env' ? { ...process.env, [SECRET_ENV]: spec.secret } : { ...process.env };
-  delete (env as Record<string, string | undefined>).MIRAI_LAUNCH_ID;
+function runLine(line: string, id: string, spec: LaunchSpec, secret: SecretDelivery): LaunchHandle {
+  const env: Record<string, string | undefined> = secret === 'env' ? { ...process.env, [SECRET_ENV]: spec.secret } : { ...process.env };
+  // Unquoted lines take the launch id from the environment (srun, env pass it on); quoted ones carry it.
+  env.MIRAI_LAUNCH_ID = id;
+  const output = spec.options.output === true || spec.options.output === 'host';
   const child = spawn('/bin/sh', ['-c', line], {
     cwd: process.cwd(),
     env,
-    stdio: [secret === 'stdin' ? 'pipe' : 'ignore', (spec.options.output === true || spec.options.output === 'host') ? 'pipe' : 'ignore', 'pipe'],
+    // Its own process group: kill() reaches what the shell started too (an ssh, a daemon).
+    detached: true,
+    stdio: [secret === 'stdin' ? 'pipe' : 'ignore', output ? 'pipe' : 'ignore', 'pipe'],
   });
   if (secret === 'stdin') {
     child.stdin?.on('error', () => {}); // a command that never reads stdin must not crash the host
     child.stdin?.end(`${spec.secret}\n`);
   }
-  const watched = watchChild(child, { tag: '', output: (spec.options.output === true || spec.options.output === 'host'), redact: spec.secret });
+  const watched = watchChild(child, { tag: '', output, redact: spec.secret });
+  let running = child.pid !== undefined;
+  let ended = false;
+  let connected = false;
   void watched.exited.then(({ code, signal }) => {
-    if (code === 0) return;
+    running = false;
+    if (code === 0 || ended) return;
     const tail = watched.stderrTail().trim();
     process.stderr.write(
       `[mirai-ts] profile '${spec.profile}': launch command ${
@@ -178,5 +199,43 @@ function runLine(line: string, spec: LaunchSpec, secret: SecretDelivery): Launch
       }` + (tail ? `: ${tail}` : '') + '\n',
     );
   });
-  return { id: randomUUID(), ...(child.pid !== undefined ? { pid: child.pid } : {}) };
+  const signalGroup = (sig: NodeJS.Signals): void => {
+    // Only while the shell runs: once it has exited and been reaped, its pid (the group's id)
+    // may be another process's.
+    if (!running) return;
+    try {
+      process.kill(-child.pid!, sig);
+    } catch {
+      // gone meanwhile
+    }
+  };
+  const exitedWithin = (ms: number): Promise<boolean> =>
+    new Promise<boolean>((resolve) => {
+      if (!running) return resolve(true);
+      const timer = setTimeout(() => resolve(false), ms);
+      void watched.exited.then(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  const kill = (): void => {
+    if (!running) return;
+    ended = true;
+    signalGroup('SIGTERM');
+    // A command that ignores SIGTERM (or an ssh stuck on a dead network) is killed for good.
+    void exitedWithin(END_GRACE_MS).then((gone) => gone || signalGroup('SIGKILL'));
+  };
+  return {
+    id,
+    ...(child.pid !== undefined ? { pid: child.pid } : {}),
+    kill,
+    connected: () => {
+      connected = true;
+    },
+    cancel: async () => {
+      if (connected && (await exitedWithin(END_GRACE_MS))) return;
+      kill();
+      await exitedWithin(END_GRACE_MS + 500);
+    },
+  };
 }
