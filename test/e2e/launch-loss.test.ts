@@ -262,6 +262,19 @@ describe('a launcher whose launch() never returns', () => {
     expect(Date.now() - started).toBeLessThan(1_500);
   });
 
+  it("a queued launcher's launch() is not timed (it bounds its own submissions): a slow submission is no failure", async () => {
+    const logs: string[] = [];
+    // A scheduler slow to take the submission: launch() returns after the launch timeout.
+    const slowQueue: Launcher = {
+      kind: 'slowqueue',
+      queued: true,
+      launch: () => new Promise<LaunchHandle[]>((resolve) => setTimeout(() => resolve([{ id: 'job-1', cancel: async () => {} }]), 600)),
+    };
+    const handle = await daemons(1, { launcher: slowQueue, launchTimeout: 300, log: (_level, message) => logs.push(message) });
+    expect(handle.connections).toBe(0);
+    expect(logs.join('\n')).toMatch(/may be waiting in the slowqueue queue/);
+  });
+
   it('daemons(0) during such a launch returns, and the launch fails', async () => {
     const launching = daemons(1, { launcher: stuckLauncher(), launchTimeout: 60_000, log: () => {} }).then(
       () => undefined,

@@ -319,7 +319,8 @@ export class DaemonPool implements ComputePool {
         this.asking -= asked;
       }
       // One deadline for the whole call: what launch() took is not given again to the joins.
-      const joinTimeout = Math.max(0, timeout - (Date.now() - started));
+      // A queued launcher's jobs may join long after it anyway (the timeout only warns then).
+      const joinTimeout = launcher.queued ? timeout : Math.max(0, timeout - (Date.now() - started));
       if (active(channels.daemonLaunched)) {
         publish(channels.daemonLaunched, { profile: this.name, launcher: launcher.kind, count: handles.length, pids: handles.map((h) => h.pid) });
       }
@@ -378,12 +379,16 @@ export class DaemonPool implements ComputePool {
    * `launcher.launch()`, within the launch timeout and until a reset: a launcher that never
    * returns (an HTTP API or credential function that hangs, a command that blocks) must not
    * hang the call, its queued tasks, or the reset. Handles it returns after that are ended
-   * (cancelled or killed): nothing waits for their daemons.
+   * (cancelled or killed): nothing waits for their daemons. A queued launcher's call is bounded
+   * by the reset only (it times its own submissions).
    */
   private async callLauncher(launcher: Launcher, spec: LaunchSpec, n: number, timeout: number): Promise<LaunchHandle[]> {
     // A launch() that throws synchronously rejects here too.
     const call = Promise.resolve().then(() => launcher.launch(spec, n));
     try {
+      // A queued launcher bounds its own submissions (the cluster launcher's submitTimeout,
+      // 60 s by default): a scheduler slow to take one is not a failed launch at 30 s.
+      if (launcher.queued) return await Promise.race([call, this.reset]);
       return await withTimeout(
         Promise.race([call, this.reset]),
         timeout,
