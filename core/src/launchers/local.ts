@@ -173,7 +173,6 @@ function startOne(spec: LaunchSpec, argv: string[]): LaunchHandle {
   };
 }
 
-
 /** An environment without the profile secret (the host's own may hold it, for a nested host). */
 function withoutSecret(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   delete env[SECRET_ENV];
