@@ -20,6 +20,13 @@ export interface LaunchSpec {
   readonly dialOptions?: { readonly [key: string]: Json };
   /** The profile name, for labels (job names, log tags). */
   readonly profile: string;
+  /**
+   * Start exactly `n` daemons: set on the profile's own launches (`repair`'s replacements,
+   * autoscaling), which count what they ask for. Without it a launcher over several machines
+   * may read n = 1 as mirai does, "one on each" (`sshConfig`'s remotes, `remoteConfig`'s
+   * argument sets): what a user's `daemons(1, { remote })` asks for.
+   */
+  readonly exact?: boolean;
 }
 
 /** A started daemon process, as far as its launcher can see it. */

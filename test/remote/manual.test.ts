@@ -213,6 +213,22 @@ describe('remoteConfig({ command, args, quote })', () => {
     expect(await waitFor(() => pids.every((p) => !alive(p)), 5_000)).toBe(true);
   }, 30_000);
 
+  it('with several argument sets, a replacement is one daemon (not one per set), and replacements take the sets in turn', async () => {
+    // Two "machines" (argument sets); daemons(1) is one on each, mirai's rule for a user's call.
+    const remote = remoteConfig({ command: 'sh', args: [['-c', '.'], ['-c', '.']], quote: true });
+    await daemons(1, { url: localUrl({ tcp: true }), remote, log: () => {} });
+    expect(await waitFor(() => status()!.connections === 2, 10_000)).toBe(true);
+    // repair asks for exactly one: launching one per set grew the pool at every loss.
+    for (let round = 0; round < 2; round++) {
+      const before = new Set(status()!.daemons.map((r) => r.launchId));
+      process.kill(await mirai(() => process.pid), 'SIGKILL');
+      const replaced = (): boolean => status()!.daemons.filter((r) => !before.has(r.launchId)).length === 1 && status()!.connections === 2;
+      expect(await waitFor(replaced, 10_000), `round ${round}`).toBe(true);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(status()!.connections, `round ${round}`).toBe(2);
+    }
+  }, 30_000);
+
   it('a failing launch command fails the launch with a LaunchError after the launch timeout', async () => {
     const remote = remoteConfig({ command: 'sh', args: ['-c', '.'], quote: true, node: '/nonexistent/node' });
     await expect(daemons(1, { url: localUrl({ tcp: true }), remote, launchTimeout: 2_000 })).rejects.toThrow(LaunchError);

@@ -168,7 +168,14 @@ describe.skipIf(!available)('sshConfig() with a real sshd', () => {
     const h = await daemons(1, { url: 'tls+tcp://127.0.0.1:0', remote });
     expect(await waitFor(() => h.connections === 2, 20_000)).toBe(true);
     expect(remote.commands!({ url: 'tcp://10.0.0.1:5555', secret: 's', options: {}, profile: 'p' }, 4)).toHaveLength(2);
-  });
+    // repair replaces a lost daemon with one (n = 1 from the profile itself is exactly one),
+    // on the remotes in turn: one per remote grew the pool at every loss.
+    const before = new Set(status()!.daemons.map((d) => d.launchId));
+    process.kill(await mirai(() => process.pid), 'SIGKILL');
+    expect(await waitFor(() => status()!.daemons.some((d) => !before.has(d.launchId)) && h.connections === 2, 20_000)).toBe(true);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(h.connections).toBe(2);
+  }, 60_000);
 
   it('refuses configurations that cannot work', async () => {
     expect(() => sshConfig({ remotes: [] })).toThrow(ConfigError);

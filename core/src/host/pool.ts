@@ -312,7 +312,8 @@ export class DaemonPool implements ComputePool {
       const started = Date.now();
       let handles: LaunchHandle[];
       try {
-        const spec = this.launchSpec(options);
+        // The profile's own launches (replacements, autoscaling) count what they ask for.
+        const spec: LaunchSpec = origin === 'caller' ? this.launchSpec(options) : { ...this.launchSpec(options), exact: true };
         launcher.checkOptions?.(spec.options);
         handles = await this.callLauncher(launcher, spec, n, timeout);
       } finally {

@@ -83,10 +83,18 @@ export function remoteConfig(options: RemoteConfigOptions = {}): RemoteLauncher 
     const launchIds = launchId === undefined ? [] : [launchId];
     return shellQuote(remoteDaemonCommand(spec, config, { secret: delivery, launchIds, exec: true }));
   };
-  /** One line per launch; `launchIds` (one per line) when they are to be run. */
-  const lines = (spec: LaunchSpec, n: number, delivery: SecretDelivery, launchIds?: readonly string[]): string[] => {
-    if (config.command === undefined) return Array.from({ length: n }, () => daemonCommand(spec, delivery, undefined));
-    const sets = launchSets(argSets, n);
+  /** The argument set of each exact launch's next daemon: they take the sets in turn. */
+  let nextSet = 0;
+  /** The argument sets of a launch of `n`: one line each. */
+  const setsFor = (spec: LaunchSpec, n: number): string[][] => {
+    if (spec.exact !== true || argSets.length === 1) return launchSets(argSets, n);
+    const sets = Array.from({ length: n }, (_, i) => argSets[(nextSet + i) % argSets.length]!);
+    nextSet = (nextSet + n) % argSets.length;
+    return sets;
+  };
+  /** One line per argument set in `sets`; `launchIds` (one per line) when they are to be run. */
+  const lines = (spec: LaunchSpec, sets: readonly string[][], delivery: SecretDelivery, launchIds?: readonly string[]): string[] => {
+    if (config.command === undefined) return sets.map(() => daemonCommand(spec, delivery, undefined));
     return sets.map((args, i) => {
       const daemon = daemonCommand(spec, delivery, launchIds?.[i]);
       return [config.command!, ...args.map((a) => (a === '.' ? daemon : a))].join(' ');
@@ -105,14 +113,15 @@ export function remoteConfig(options: RemoteConfigOptions = {}): RemoteLauncher 
       }
       // One launch id per line (one daemon each), so the host knows these daemons as its own:
       // it tells them to exit at a reset, and `repair` replaces a lost one.
-      const ids = launchSets(argSets, n).map(() => randomUUID());
-      return lines(spec, n, secret, ids).map((line, i) => runLine(line, ids[i]!, spec, secret));
+      const sets = setsFor(spec, n);
+      const ids = sets.map(() => randomUUID());
+      return lines(spec, sets, secret, ids).map((line, i) => runLine(line, ids[i]!, spec, secret));
     },
     commands(spec: LaunchSpec, n: number): string[] {
       // With a command the shown lines never hold the secret (it travels by stdin or env);
       // without one they must, to be pasteable.
-      if (config.command === undefined) return lines(spec, n, 'inline');
-      return lines({ ...spec, secret: '<secret>' }, n, secret);
+      if (config.command === undefined) return lines(spec, Array.from({ length: n }, () => []), 'inline');
+      return lines({ ...spec, secret: '<secret>' }, launchSets(argSets, n), secret);
     },
   };
 }

@@ -62,11 +62,19 @@ export function sshConfig(options: SshConfigOptions): SshLauncher {
   const config = checkOptions(options);
   const remotes = config.remotes.map(parseRemote);
 
-  /** Daemons per remote for `n`. */
-  const spread = (n: number): Array<{ remote: SshRemote; count: number }> => {
-    const total = n === 1 ? remotes.length : n;
+  /** Where the next daemon of an exact launch goes: the profile's own launches take the remotes in turn. */
+  let nextRemote = 0;
+  /**
+   * Daemons per remote for `n`: a user's n = 1 is one on each remote (mirai's rule), the
+   * profile's own launches (`exact`: replacements, autoscaling) exactly n, spread from where the
+   * last one stopped.
+   */
+  const spread = (n: number, exact = false): Array<{ remote: SshRemote; count: number }> => {
+    const total = n === 1 && !exact ? remotes.length : n;
+    const start = exact ? nextRemote : 0;
+    if (exact) nextRemote = (nextRemote + total) % remotes.length;
     const counts = remotes.map(() => 0);
-    for (let i = 0; i < total; i++) counts[i % remotes.length]!++;
+    for (let i = 0; i < total; i++) counts[(start + i) % remotes.length]!++;
     return remotes.map((remote, i) => ({ remote, count: counts[i]! })).filter((r) => r.count > 0);
   };
 
@@ -91,7 +99,7 @@ export function sshConfig(options: SshConfigOptions): SshLauncher {
     config,
     async launch(spec: LaunchSpec, n: number): Promise<LaunchHandle[]> {
       const handles: LaunchHandle[] = [];
-      for (const { remote, count } of spread(n)) {
+      for (const { remote, count } of spread(n, spec.exact === true)) {
         const ids = Array.from({ length: count }, () => randomUUID());
         handles.push(...startSession(config.command ?? 'ssh', argv(spec, remote, ids), ids, spec, remote));
       }
