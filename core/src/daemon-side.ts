@@ -30,3 +30,4 @@ export { checkOptions, checkCount, is, show, type OptionRule, type OptionRules }
 export { MiraiError, ConfigError, ProtocolError, SerializationError, DeserializationError } from './errors.js';
 export type { Serializer } from './serializer.js';
 export type { Channel, DialOptions, Listener, ListenOptions, Transport } from './transport.js';
+export { isDetachedView } from './wire/payload.js';

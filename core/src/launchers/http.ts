@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { checkOptions, is } from '../options-check.js';
 import { ConfigError, LaunchError } from '../errors.js';
 import type { LaunchHandle, Launcher, LaunchSpec } from '../launcher.js';
+import { withTimeout } from '../util/with-timeout.js';
 import { secretRedactor } from './redact.js';
 import { remoteDaemonCommand, type RemoteDaemonProgram } from './remote-command.js';
 
@@ -105,14 +106,17 @@ export function httpConfig(options: HttpConfigOptions): HttpLauncher {
 async function request(config: HttpConfigOptions, timeoutMs: number, secret: string, command: string): Promise<void> {
   const redact = secretRedactor([secret]);
   // The timeout covers the option functions too: a credential function that never settles
-  // must fail the request, not hang the launch.
+  // must fail the request, not hang the launch. One deadline: the request gets what is left.
   const signal = AbortSignal.timeout(timeoutMs);
+  let timedOut = false;
   let values: Resolved;
   try {
-    values = await untilAborted(resolveValues(config), signal);
+    values = await withTimeout(resolveValues(config), timeoutMs, () => {
+      timedOut = true;
+      return new LaunchError(`httpConfig: the option functions did not return within ${timeoutMs} ms (the 'timeout' option)`);
+    });
   } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    if (signal.aborted) throw new LaunchError(`httpConfig: the option functions did not return within ${timeoutMs} ms (the 'timeout' option)`);
+    if (err instanceof ConfigError || timedOut) throw err;
     throw new LaunchError(`httpConfig: an option function failed: ${redact((err as Error)?.message ?? String(err))}`);
   }
   const clean = secretRedactor([secret, values.token, values.cookie]);
@@ -220,25 +224,6 @@ function checkHeaderValue(what: string, value: string | undefined): void {
   if (value === undefined) return;
   if (/[\r\n\0]/.test(value)) throw new ConfigError(`httpConfig: ${what} must be one line (no CR, LF or NUL characters)`);
   if (/[^\u0000-\u00ff]/.test(value)) throw new ConfigError(`httpConfig: ${what} must hold only Latin-1 characters (bytes an HTTP header can carry)`);
-}
-
-/** `promise`, or a rejection once `signal` aborts (the promise is left to settle unheard). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const abort = (): void => reject(signal.reason);
-    if (signal.aborted) return abort();
-    signal.addEventListener('abort', abort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', abort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', abort);
-        reject(e);
-      },
-    );
-  });
 }
 
 /** The request URL: HTTPS, or HTTP to this machine, or HTTP anywhere with `allowHttp`. */

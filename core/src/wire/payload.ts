@@ -547,7 +547,7 @@ function describeUnserializable(value: unknown, rootName: string | readonly stri
 }
 
 /** Whether `value` is a view of a detached buffer (moved away by a transfer): V8 refuses to write it. */
-function isDetachedView(value: unknown): boolean {
+export function isDetachedView(value: unknown): boolean {
   if (!ArrayBuffer.isView(value) || value.byteLength !== 0 || !(value.buffer instanceof ArrayBuffer)) return false;
   try {
     // `ArrayBuffer.prototype.detached` is Node 22's; constructing a view throws on Node 20 too.

@@ -12,25 +12,11 @@
  * place. The error is a SerializationError, encoded as a daemon's machinery sends one (core's
  * `errorResultPayload`), so the host rebuilds it as that class.
  */
-import { errorResultPayload, FrameFlag, FrameType, frame, SerializationError, type Frame } from '@mirai-ts/core/daemon';
-
-/** Whether a view's buffer was detached (moved away): it has no bytes, and no view can be made of it. */
-export function isDetached(view: Uint8Array): boolean {
-  if (view.byteLength !== 0) return false;
-  const buffer = view.buffer;
-  if (!(buffer instanceof ArrayBuffer)) return false; // a SharedArrayBuffer is never detached
-  try {
-    // `ArrayBuffer.prototype.detached` is Node 22's; constructing a view throws on Node 20 too.
-    new Uint8Array(buffer, 0, 0);
-    return false;
-  } catch {
-    return true;
-  }
-}
+import { errorResultPayload, FrameFlag, FrameType, frame, isDetachedView, SerializationError, type Frame } from '@mirai-ts/core/daemon';
 
 /** Whether any of a frame's segments views a detached buffer. */
 export function holdsMovedArray(f: Frame): boolean {
-  for (let i = 0; i < f.segments.length; i++) if (isDetached(f.segments[i]!)) return true;
+  for (let i = 0; i < f.segments.length; i++) if (isDetachedView(f.segments[i]!)) return true;
   return false;
 }
 
