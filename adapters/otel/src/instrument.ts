@@ -254,11 +254,18 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
     flushSettled();
   };
   const flushAfterMicrotasks = (): void => process.nextTick(flushLater);
+  /** Set while flushSettled runs: a span processor calling flush() from onEnd must not start over. */
+  let flushing = false;
   function flushSettled(): void {
     if (flushTimer !== undefined) {
       clearTimeout(flushTimer);
       flushTimer = undefined;
     }
+    // Re-entered (a span processor's onEnd called flush()): the run under way handles every
+    // event, including any added meanwhile; a second run from index 0 would count the handled
+    // ones again.
+    if (flushing) return;
+    flushing = true;
     // Indexed, not iterated: a span processor may settle more tasks while this runs.
     let handled = 0;
     try {
@@ -276,6 +283,7 @@ export function instrumentMirai(options: InstrumentOptions = {}): MiraiInstrumen
         settledEvents.splice(0, handled);
         settledAt.splice(0, handled);
       }
+      flushing = false;
     }
   }
 

@@ -13,7 +13,8 @@ const BAD_VALUE_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
 const OTEL_DAEMON_RULES: OptionRules = {
   // Parsed as the exporter will: a URL that does not parse (a space in the host, port 99999)
   // would fail in every daemon instead of here.
-  url: (v) => (typeof v === 'string' && isHttpUrl(v) ? undefined : 'an http(s) OTLP traces endpoint such as http://collector:4318/v1/traces'),
+  // Checked below, by checkUrl(): a URL may carry credentials (http://user:token@collector).
+  url: is.any,
   // Checked below, by checkHeaders(): checkOptions would print the object, and its values are
   // credentials (an Authorization header, an API key).
   headers: is.any,
@@ -29,6 +30,17 @@ function isHttpUrl(text: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Refuses a url the exporter could not use, showing it without the user and password it may carry. */
+function checkUrl(url: unknown): void {
+  if (url === undefined || (typeof url === 'string' && isHttpUrl(url))) return;
+  let got: string;
+  if (typeof url === 'string') {
+    const shown = url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@');
+    got = `'${shown.length > 60 ? `${shown.slice(0, 60)}…` : shown}' (a string)`;
+  } else got = url === null ? 'null' : Array.isArray(url) ? 'an array' : `a ${typeof url}`;
+  throw new ConfigError(`${WHERE}: option 'url' must be an http(s) OTLP traces endpoint such as http://collector:4318/v1/traces, got ${got}`);
 }
 
 /** Refuses headers the exporter could not send, naming the header at fault and never a value. */
@@ -58,6 +70,7 @@ function checkHeaders(headers: unknown): void {
  */
 export function otelDaemon(options: DaemonTracingOptions = {}): { readonly ref: PluginRef } {
   checkOptions(WHERE, options, OTEL_DAEMON_RULES);
+  checkUrl(options.url);
   checkHeaders(options.headers);
   return { ref: { specifier: '@mirai-ts/otel/daemon', exportName: 'startDaemonTracing', options: { ...options } } };
 }

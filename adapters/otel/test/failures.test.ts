@@ -69,6 +69,32 @@ describe('a span processor that throws', () => {
     expect((errors[0]![1] as Error).message).toBe('processor failed once');
   });
 
+  it('that calls flush() from onEnd leaves every task counted once', async () => {
+    let inst: ReturnType<typeof instrumentMirai> | undefined;
+    let flushes = 0;
+    const processor: SpanProcessor = {
+      onStart: () => {},
+      onEnd: (span) => {
+        if (span.name !== 'mirai') return;
+        flushes++;
+        inst!.flush(); // e.g. a processor that exports at once and wants the counters current
+      },
+      forceFlush: async () => {},
+      shutdown: async () => {},
+    };
+    const reader = new TestReader();
+    inst = instrumentMirai({ tracerProvider: new BasicTracerProvider({ spanProcessors: [processor] }), meterProvider: new MeterProvider({ readers: [reader] }) });
+    cleanups.push(() => inst!.stop());
+    await daemons(1);
+    await Promise.all([1, 2, 3, 4, 5].map((i) => mirai((x: number) => x, i)));
+    inst.flush();
+    expect(flushes).toBe(5);
+    const rm = (await reader.collect()).resourceMetrics;
+    const completed = rm.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === 'mirai.tasks.completed')!;
+    // Re-entered, each flush started over at the first event: the tasks it had counted were counted again (20).
+    expect(completed.dataPoints.map((p) => p.value)).toEqual([5]);
+  });
+
   it('on a lifecycle span (daemon connect) is reported, and the daemons set span still ends when the daemons are in', async () => {
     const errors = diagErrors();
     const { processor, ended } = throwingProcessor('daemon connect', 1);

@@ -518,6 +518,11 @@ describe('without an SDK', () => {
     expect(() => instrumentMirai(null as never)).toThrow(/instrumentMirai\(\): options must be an object, got null/);
     expect(() => otelDaemon({ url: 'collector:4318' })).toThrow(/option 'url' must be an http\(s\) OTLP traces endpoint .*, got 'collector:4318' \(a string\)/);
     expect(() => otelDaemon({ url: 'http://' })).toThrow(/option 'url' must be an http\(s\) OTLP traces endpoint/);
+    // A URL's user and password are credentials: never in the message.
+    expect(() => otelDaemon({ url: 'https://me:s3cret-token@collector:99999/v1/traces' })).toThrow(/got 'https:\/\/\*\*\*@collector:99999\/v1\/traces' \(a string\)$/);
+    expect(() => otelDaemon({ url: 'ftp://me:s3cret-token@collector/x' })).not.toThrow(/s3cret/);
+    expect(() => otelDaemon({ url: 7 as never })).toThrow(/option 'url' must be an http\(s\) OTLP traces endpoint .*, got a number$/);
+    expect(otelDaemon({}).ref.options).toEqual({});
     expect(() => otelDaemon({ urll: 'x' } as never)).toThrow(/otelDaemon\(\): unknown option 'urll'; did you mean 'url'\?/);
     expect(() => otelDaemon({ simple: 'yes' } as never)).toThrow(/option 'simple' must be a boolean \(true or false\), got 'yes' \(a string\)/);
     expect(() => otelDaemon({ serviceName: '' })).toThrow(/option 'serviceName' must be a non-empty string, got '' \(a string\)/);
