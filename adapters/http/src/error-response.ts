@@ -2,7 +2,7 @@
  * How a failed offload is answered: an HTTP status, headers and a JSON body per error kind.
  */
 import { isMiraiError } from '@mirai-ts/core';
-import type { CheckedOptions } from './options.js';
+import { responseOptions, type checkOptions, type OffloadOptions } from './options.js';
 
 /** What to send for an error: status, headers and a JSON body. */
 export interface ErrorResponse {
@@ -20,14 +20,17 @@ export interface ErrorResponse {
  * a SerializationError, what `argsOf` threw) only with `exposeErrors`.
  * An error that is not a MiraiError but carries a 4xx/5xx `status` or `statusCode` keeps it,
  * and a 4xx one its message: it is meant for the client (a bad request).
+ * `options`: {@link checkOptions}' result, or `{ retryAfter, exposeErrors }` (defaults 1 and
+ * false), checked here: a wrong one throws a ConfigError naming it.
  */
-export function errorResponse(error: unknown, options: Pick<CheckedOptions, 'retryAfter' | 'exposeErrors'>): ErrorResponse {
+export function errorResponse(error: unknown, options?: Pick<OffloadOptions, 'retryAfter' | 'exposeErrors'>): ErrorResponse {
+  const { retryAfter, exposeErrors } = responseOptions(options);
   if (!isMiraiError(error)) {
     const status = ownStatus(error) ?? 500;
-    const message = error instanceof Error && (status < 500 || options.exposeErrors) ? error.message : undefined;
+    const message = error instanceof Error && (status < 500 || exposeErrors) ? error.message : undefined;
     return { status, headers: {}, body: withMessage(error instanceof Error ? error.name : 'Error', message) };
   }
-  const retry = { 'Retry-After': String(options.retryAfter) };
+  const retry = { 'Retry-After': String(retryAfter) };
   switch (error.kind) {
     case 'queue-full':
     case 'no-daemons':
@@ -39,7 +42,7 @@ export function errorResponse(error: unknown, options: Pick<CheckedOptions, 'ret
     case 'cancelled':
       return { status: 503, headers: {}, body: withMessage(error.name, error.message) };
     default:
-      return { status: 500, headers: {}, body: withMessage(error.name, options.exposeErrors ? error.message : undefined) };
+      return { status: 500, headers: {}, body: withMessage(error.name, exposeErrors ? error.message : undefined) };
   }
 }
 

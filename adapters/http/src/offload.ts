@@ -6,7 +6,7 @@ import type { ServerResponse } from 'node:http';
 import { mirai, requireDaemons, SerializationError, type ModuleFunction, type TaskFunction } from '@mirai-ts/core';
 import { disconnectSignal } from './disconnect-signal.js';
 import { errorResponse, type ErrorResponse } from './error-response.js';
-import type { CheckedOptions } from './options.js';
+import { asChecked, checkHandler, type CheckedOptions, type OffloadOptions } from './options.js';
 
 /** Makes a task's arguments from the framework's request object (may be async). */
 export type ArgsOf<Req, A> = (request: Req) => A | Promise<A>;
@@ -28,39 +28,43 @@ export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
  * `context.signal` aborts on the daemon) when the client disconnects before the response was
  * written. The value is encoded as JSON here, so a value JSON cannot hold (a BigInt, a cycle)
  * becomes a 500 `SerializationError` outcome like any other failure.
- * Never throws: every failure becomes an {@link Outcome}; `onError` throwing does not change it.
+ * Never throws for a request: every failure becomes an {@link Outcome}; `onError` throwing does
+ * not change it. `options` are {@link checkOptions}' result (taken as they are), or options
+ * checked here first: wrong ones reject with a ConfigError before anything runs.
  */
 export async function offload<Req, A, R>(
   request: Req,
   res: ServerResponse,
   fn: TaskFunction<A, R> | ModuleFunction,
   argsOf: ArgsOf<Req, A>,
-  options: CheckedOptions,
+  options?: OffloadOptions | CheckedOptions,
 ): Promise<Outcome<Awaited<R>>> {
+  const checked = asChecked(options);
+  checkHandler(fn, argsOf);
   const signal = disconnectSignal(res);
   let value: Awaited<R>;
   try {
     const args = await argsOf(request);
     // A web server wants 503 without daemons, not a one-off process per request.
-    requireDaemons(options.profile);
+    requireDaemons(checked.profile);
     // A generic A cannot be checked for sendability here: the handler's own signature was.
     const task = mirai<unknown, R>(fn as TaskFunction<unknown, R> | ModuleFunction, args, {
       signal,
-      retry: options.retry,
-      ...(options.profile === undefined ? {} : { profile: options.profile }),
-      ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+      retry: checked.retry,
+      ...(checked.profile === undefined ? {} : { profile: checked.profile }),
+      ...(checked.timeout === undefined ? {} : { timeout: checked.timeout }),
     });
     value = await task;
   } catch (error) {
     if (signal.aborted) return { kind: 'gone' };
-    return failure(error, options);
+    return failure(error, checked);
   }
   if (signal.aborted) return { kind: 'gone' };
   let json: string | undefined;
   try {
     json = toJson(value);
   } catch (error) {
-    return failure(error, options);
+    return failure(error, checked);
   }
   return { kind: 'value', value, json };
 }

@@ -43,11 +43,32 @@ const RULES: OptionRules = {
   onError: is.function,
 };
 
-/** Validates `options`; throws a ConfigError naming the option and what it expects. */
+/** What {@link checkOptions} returned: taken as they are by `offload()` and `errorResponse()`. */
+const CHECKED = new WeakSet<object>();
+
+/**
+ * Validates `options`; throws a ConfigError naming the option and what it expects. The result
+ * is frozen, and `offload()` and `errorResponse()` take it without checking it again.
+ */
 export function checkOptions(options: OffloadOptions | undefined): CheckedOptions {
   checkRules('@mirai-ts/http', options, RULES);
   const { profile, timeout, retry = 0, retryAfter = 1, exposeErrors = false, onError } = options ?? {};
-  return { profile, timeout, retry, retryAfter, exposeErrors, onError };
+  const checked = Object.freeze({ profile, timeout, retry, retryAfter, exposeErrors, onError });
+  CHECKED.add(checked);
+  return checked;
+}
+
+/** The options an error response reads: `options` if {@link checkOptions} made them, else checked now. */
+export function responseOptions(options: Pick<OffloadOptions, 'retryAfter' | 'exposeErrors'> | undefined): Pick<CheckedOptions, 'retryAfter' | 'exposeErrors'> {
+  if (options !== undefined && options !== null && CHECKED.has(options)) return options as CheckedOptions;
+  checkRules('@mirai-ts/http errorResponse', options, { retryAfter: RULES['retryAfter']!, exposeErrors: RULES['exposeErrors']! });
+  const { retryAfter = 1, exposeErrors = false } = options ?? {};
+  return { retryAfter, exposeErrors };
+}
+
+/** `options` if {@link checkOptions} made them, else checked now (a ConfigError if wrong). */
+export function asChecked(options: OffloadOptions | CheckedOptions | undefined): CheckedOptions {
+  return options !== undefined && options !== null && CHECKED.has(options) ? (options as CheckedOptions) : checkOptions(options);
 }
 
 /**

@@ -11,7 +11,9 @@ import {
   TimeoutError,
   fromModule,
 } from '@mirai-ts/core';
-import { checkOptions, errorResponse, expressHandler, fastifyHandler, miraiHandler } from '@mirai-ts/http';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
+import { checkOptions, errorResponse, expressHandler, fastifyHandler, miraiHandler, offload } from '@mirai-ts/http';
 
 describe('options', () => {
   it('applies defaults', () => {
@@ -65,6 +67,32 @@ describe('options', () => {
       expect(() => make(fromModule('./tasks.js', 'fit'), () => ({}))).not.toThrow();
       expect(() => make({ module: 'my-pkg/tasks', export: 'default' }, () => ({}))).not.toThrow();
     }
+  });
+});
+
+describe('offload and errorResponse with options of their own', () => {
+  it('checks options that checkOptions did not make, and applies them', async () => {
+    const response = new ServerResponse(new IncomingMessage(new Socket()));
+    await expect(offload({}, response, () => 1, () => ({}), { retryAfter: '7' } as never)).rejects.toThrow(
+      /@mirai-ts\/http: option 'retryAfter' must be a whole number of seconds ≥ 0, got '7' \(a string\)/,
+    );
+    await expect(offload({}, response, () => 1, () => ({}), { retryAfer: 7 } as never)).rejects.toThrow(/did you mean 'retryAfter'/);
+    await expect(offload({}, response, 'fib' as never, () => ({}))).rejects.toThrow(ConfigError);
+    // No daemons in this file: a 503 whose Retry-After is the option's.
+    const outcome = await offload({}, response, () => 1, () => ({}), { retryAfter: 7, profile: 'http-options-test' });
+    expect(outcome).toMatchObject({ kind: 'error', response: { status: 503, headers: { 'Retry-After': '7' } } });
+    expect(await offload({}, response, () => 1, () => ({}), checkOptions({ retryAfter: 9, profile: 'http-options-test' }))).toMatchObject({
+      response: { headers: { 'Retry-After': '9' } },
+    });
+    expect(Object.isFrozen(checkOptions(undefined))).toBe(true);
+  });
+
+  it('errorResponse checks its options and fills in the defaults', () => {
+    expect(() => errorResponse(new Error('x'), { exposeErrors: 'yes' } as never)).toThrow(/@mirai-ts\/http errorResponse: option 'exposeErrors' must be a boolean/);
+    expect(() => errorResponse(new Error('x'), { retry: 1 } as never)).toThrow(/unknown option 'retry'/);
+    expect(errorResponse(new QueueFullError('full'))).toMatchObject({ status: 503, headers: { 'Retry-After': '1' } });
+    expect(errorResponse(new Error('x')).body).toEqual({ error: 'Error' });
+    expect(errorResponse(new Error('x'), { exposeErrors: true }).body).toEqual({ error: 'Error', message: 'x' });
   });
 });
 
