@@ -19,13 +19,24 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-/** Packages whose dist is missing or older than their src. */
+/**
+ * Packages whose build carries a copy of core's, by the file that does: the thread daemons'
+ * worker script bundles core's built daemon side (a failed build may leave dist/index.js without it).
+ */
+const BUNDLES_CORE = new Map([[join('plugins', 'threads'), join('dist', 'worker.cjs')]]);
+
+/** Packages whose dist is missing or older than their src (or, for BUNDLES_CORE, than core's src and dist). */
 function stalePackages(): string[] {
   const dirs = ['core', ...['plugins', 'adapters'].flatMap((d) => (existsSync(join(root, d)) ? readdirSync(join(root, d)).map((p) => join(d, p)) : []))];
+  const coreDist = join(root, 'core', 'dist');
+  const core = Math.max(newestMtime(join(root, 'core', 'src')), existsSync(coreDist) ? newestMtime(coreDist) : Infinity);
   return dirs.filter((dir) => {
     const src = join(root, dir, 'src');
     const dist = join(root, dir, 'dist', 'index.js');
-    return existsSync(src) && (!existsSync(dist) || statSync(dist).mtimeMs < newestMtime(src));
+    if (!existsSync(src)) return false;
+    if (!existsSync(dist) || statSync(dist).mtimeMs < newestMtime(src)) return true;
+    const bundle = BUNDLES_CORE.get(dir);
+    return bundle !== undefined && (!existsSync(join(root, dir, bundle)) || statSync(join(root, dir, bundle)).mtimeMs < core);
   });
 }
 

@@ -41,7 +41,8 @@ let npmLog: string;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'mirai-pack-'));
-  app = join(dir, 'app');
+  // Characters a file URL must escape, in the app's path: what the packages build URLs from must cope.
+  app = join(dir, 'app 100% #1');
   mkdirSync(app);
   // dist is built (test/helpers/global-setup.ts rebuilds stale packages): skip prepack's build.
   const json = execFileSync('pnpm', ['--config.ignore-scripts=true', '-r', 'pack', '--pack-destination', dir, '--json'], {
@@ -115,8 +116,12 @@ describe('packed packages installed with npm outside the workspace', () => {
       }
     }
     expect(outside).toEqual([]);
-    // ... and bundles pure-rand's code with its licence.
+    // ... and bundles pure-rand's code with its licence; so does the thread daemons' worker script,
+    // which carries core's daemon side.
     expect(readFileSync(join(core, 'LICENSE'), 'utf8')).toContain('Copyright (c) 2018 Nicolas DUBIEN');
+    const threads = join(app, 'node_modules', '@mirai-ts', 'threads');
+    expect(readFileSync(join(threads, 'dist', 'worker.cjs'), 'utf8')).toMatch(/xoroshiro128plus/i);
+    expect(readFileSync(join(threads, 'LICENSE'), 'utf8')).toContain('Copyright (c) 2018 Nicolas DUBIEN');
   });
 
   it('runs the quick start', () => {
@@ -135,6 +140,12 @@ describe('packed packages installed with npm outside the workspace', () => {
     const r = run('tls.mjs');
     expect(r.status, r.out).toBe(0);
     expect(r.out).toContain('tls ok');
+  });
+
+  it('runs thread daemons from the plugin\'s bundled worker script', () => {
+    const r = run('threads.mjs');
+    expect(r.status, r.out).toBe(0);
+    expect(r.out).toContain('threads ok');
   });
 
   it('round-trips an Arrow table with the plugin and the app’s apache-arrow', () => {

@@ -26,7 +26,9 @@ function keepName<T extends object>(target: T, value: string): T {
   return target;
 }
 
-const canResolveFromParent = process.execArgv.some((a) => a.startsWith('--experimental-import-meta-resolve'));
+// Not in a CommonJS bundle of this module (a thread's worker.cjs), whose import.meta is a shim.
+const canResolveFromParent =
+  process.execArgv.some((a) => a.startsWith('--experimental-import-meta-resolve')) && typeof import.meta.resolve === 'function';
 
 /**
  * `import()` for task code: bare specifiers resolve from the working directory (the host's,

@@ -2,6 +2,7 @@
  * Errors crossing the wire. V8 serialization keeps an error's name, message, stack and
  * cause but drops own properties such as `code`; a record keeps them all.
  */
+import { fileURLToPath } from 'node:url';
 import {
   AuthError,
   CancelledError,
@@ -96,9 +97,12 @@ function recordOf(thrown: unknown, canSerialize: (v: unknown) => boolean, depth:
 
 /**
  * The package's code: frames from here are the daemon's, not the task's. One level up from
- * this module is `core/` when built (dist/) and `src/` when run from source.
+ * this module is `core/` when built (dist/) and `src/` when run from source, or the plugin's
+ * directory in a bundle that carries core (a thread's worker.cjs). An ES module's frames name it
+ * by URL, a CommonJS script's by path.
  */
-const OWN_CODE = new URL('..', import.meta.url).href;
+const OWN_CODE_URL = new URL('..', import.meta.url);
+const OWN_CODE = [OWN_CODE_URL.href, fileURLToPath(OWN_CODE_URL)];
 
 /**
  * Cuts a stack at the first frame of the daemon's own code: what called the task is noise
@@ -106,7 +110,7 @@ const OWN_CODE = new URL('..', import.meta.url).href;
  */
 export function withoutDaemonFrames(stack: string): string {
   const lines = stack.split('\n');
-  const cut = lines.findIndex((line) => /^\s+at /.test(line) && line.includes(OWN_CODE) && !line.includes(TASK_SOURCE_URL));
+  const cut = lines.findIndex((line) => /^\s+at /.test(line) && OWN_CODE.some((own) => line.includes(own)) && !line.includes(TASK_SOURCE_URL));
   return cut < 0 ? stack : lines.slice(0, cut).join('\n');
 }
 

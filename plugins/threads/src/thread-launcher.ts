@@ -3,12 +3,11 @@
  * (`runDaemon`) and dials the host over the `thread://` transport. `kill()` terminates the
  * thread, which is how a thread stuck in a cancelled task is replaced.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import { ConfigError, LaunchError, type LaunchHandle, type Launcher, type LaunchSpec } from '@mirai-ts/core';
 import type { DaemonOptions } from '@mirai-ts/core';
 import { acceptDial, checkThreadOptions, type ThreadTransportOptions } from './thread-transport.js';
+import { workerScript } from './worker-script.js';
 
 /** What a thread daemon gets (in memory: the secret never leaves the process). */
 export interface ThreadWorkerData {
@@ -22,15 +21,6 @@ export interface ThreadWorkerData {
    * launcher's own, else the profile's `spin` (0 with prefetch), else the default.
    */
   readonly spin: number;
-}
-
-/** The built worker entry; from sources (tests), the built one beside them. */
-function workerScript(): URL {
-  const here = new URL('./worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(here))) return here;
-  const built = new URL('../dist/worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(built))) return built;
-  throw new LaunchError('@mirai-ts/threads: dist/worker.js is missing; build the package first');
 }
 
 /**
@@ -117,7 +107,11 @@ export function threadLauncher(options: ThreadTransportOptions = {}): Launcher {
   const { transfer, spin } = checkThreadOptions(options, 'threadLauncher()');
   return {
     kind: 'thread',
-    checkOptions: (daemonOptions) => void resourceLimits(daemonOptions.nodeOptions),
+    checkOptions: (daemonOptions) => {
+      // Before the running profile is reset: a missing or mismatched worker script refuses daemons() at once.
+      workerScript();
+      resourceLimits(daemonOptions.nodeOptions);
+    },
     async launch(spec: LaunchSpec, n: number): Promise<LaunchHandle[]> {
       if (!spec.url.startsWith('thread://')) throw new LaunchError(`thread daemons dial thread:// URLs; this profile listens at ${spec.url}`);
       const script = workerScript();

@@ -9,9 +9,8 @@ import { isMainThread, MessageChannel, MessagePort, parentPort } from 'node:work
 import { checkOptions, ConfigError, is, MAX_DAEMON_SPIN_US, type Channel, type DialOptions, type Listener, type ListenOptions, type Transport } from '@mirai-ts/core/daemon';
 import { DEFAULT_SPIN_US, PortChannel } from './port-channel.js';
 
-// The worker's entry takes core's daemon loop from here, not from the package itself: Node
-// resolves a bare specifier once per importing module, and a second resolution in a thread made
-// V8 compile its resolver's path check (a RegExp) to 85 KB of machine code in every thread.
+// The worker's entry (worker.ts, bundled with core's daemon side into one script) takes core's
+// daemon loop from here.
 export { runDaemon } from '@mirai-ts/core/daemon';
 
 /** Options of {@link threadTransport}. */
@@ -126,11 +125,19 @@ export function checkThreadOptions(options: ThreadTransportOptions, where = 'thr
   return { transfer: options.transfer ?? false, spin: options.spin ?? DEFAULT_SPIN_US };
 }
 
+/** A thread connection is a MessageChannel: there is nothing to configure per listen or dial. */
+function refuseOptions(kind: 'listen' | 'dial', options: { readonly [key: string]: unknown }): void {
+  const key = Object.keys(options)[0];
+  if (key !== undefined) throw new ConfigError(`thread:// takes no ${kind} options, got '${key}' (threadDaemons() or threadTransport() take the thread's own)`);
+}
+
 /** A transport for `thread://` URLs (see {@link ThreadTransportOptions}). */
 export function threadTransport(options: ThreadTransportOptions = {}): Transport {
   const { transfer, spin } = checkThreadOptions(options);
   return {
     schemes: ['thread'],
+    checkListenOptions: (options) => refuseOptions('listen', options),
+    checkDialOptions: (options) => refuseOptions('dial', options),
     async listen(url: string, _options: ListenOptions): Promise<Listener> {
       const bound = checkUrl(url);
       if (listeners.has(bound)) throw new ConfigError(`something already listens at ${bound}`);

@@ -5,13 +5,15 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { isBuiltin } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CancelledError, ConfigError, ConnectionResetError, ProtocolError, SerializationError, daemons, everywhere, mirai, MiraiError, miraiMap, status, type DaemonsOptions, type LaunchHandle, type LaunchSpec, type TaskContext } from '@mirai-ts/core';
 import { decodePayload, DEFAULT_LIMITS, frame, FrameFlag, FrameType, type Frame } from '@mirai-ts/core/plugin';
 import { PortChannel, threadDaemons, threadLauncher, threadTransport, WAIT_IDLE_MS, WAIT_SLICE_MS } from '../src/index.js';
+import { bundledCoreVersion, coreSkew, hostCoreVersion } from '../src/worker-script.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** Until `ok()` holds, checking every 20 ms; fails after `ms` (generous: the machine may be loaded). */
@@ -85,10 +87,8 @@ describe('thread daemons', () => {
 
   it('loads JavaScript whose every character fits in one byte, in the host and in its threads', () => {
     // One wider character (an arrow in a comment esbuild keeps) makes V8 hold that whole module's
-    // source as two bytes per character, in every isolate that loads it. Walks the modules a
-    // thread loads (the plugin's worker entry, its chunks, core's daemon entry and its chunks)
-    // and core's main entry with its chunks.
-    const coreDaemon = fileURLToPath(new URL('../../../core/dist/daemon.js', import.meta.url));
+    // source as two bytes per character, in every isolate that loads it. Reads the script a
+    // thread runs and core's main entry with its chunks.
     const files = new Set<string>();
     const visit = (file: string): void => {
       if (files.has(file)) return;
@@ -96,34 +96,70 @@ describe('thread daemons', () => {
       const source = readFileSync(file, 'utf8');
       const wide = [...source].findIndex((c) => c.codePointAt(0)! > 0xff);
       expect(wide, `${file}: '${[...source][wide]}' at character ${wide}`).toBe(-1);
-      for (const [, specifier] of source.matchAll(/from\s*"([^"]+)"/g)) {
-        if (specifier!.startsWith('./')) visit(join(dirname(file), specifier!));
-        else if (specifier === '@mirai-ts/core/daemon') visit(coreDaemon);
-      }
+      for (const [, specifier] of source.matchAll(/from\s*"([^"]+)"/g)) if (specifier!.startsWith('./')) visit(join(dirname(file), specifier!));
     };
-    visit(fileURLToPath(new URL('../dist/worker.js', import.meta.url)));
+    visit(fileURLToPath(new URL('../dist/worker.cjs', import.meta.url)));
     visit(fileURLToPath(new URL('../../../core/dist/index.js', import.meta.url)));
-    expect(files.size).toBeGreaterThan(4);
-    expect(files.has(coreDaemon)).toBe(true);
+    expect(files.size).toBeGreaterThan(3);
   });
 
-  it("names core's daemon side in one of the modules a thread loads, so Node resolves it once per thread", () => {
-    // A second resolution of the bare specifier made V8 compile Node's resolver RegExp to 85 KB
-    // of machine code in every thread (about 1 ms of its start).
-    const importers: string[] = [];
-    const seen = new Set<string>();
-    const visit = (file: string): void => {
-      if (seen.has(file)) return;
-      seen.add(file);
-      const source = readFileSync(file, 'utf8');
-      const specifiers = [...source.matchAll(/from\s*"([^"]+)"/g)].map((m) => m[1]!);
-      if (specifiers.includes('@mirai-ts/core/daemon')) importers.push(basename(file));
-      for (const specifier of specifiers) if (specifier.startsWith('./')) visit(join(dirname(file), specifier));
-    };
-    visit(fileURLToPath(new URL('../dist/worker.js', import.meta.url)));
-    expect(seen.size).toBeGreaterThan(1);
-    expect(importers).toHaveLength(1);
-    expect(importers[0]).not.toBe('worker.js');
+  it("cuts a task error's stack at the thread's own frames (a CommonJS script names them by path)", async () => {
+    await daemons(1, threadDaemons());
+    try {
+      const error = await mirai(() => {
+        const inner = (): never => {
+          throw new Error('boom');
+        };
+        inner();
+      }).then(
+        () => new Error('the task succeeded'),
+        (e: unknown) => e as Error,
+      );
+      expect(error).toBeInstanceOf(MiraiError);
+      expect(error.stack).toContain('mirai-task.js');
+      expect(error.stack).not.toContain('worker.cjs');
+      expect(error.stack!.split('\n').filter((line) => /^\s+at /.test(line)).length).toBeGreaterThan(0);
+    } finally {
+      await daemons(0);
+    }
+    // With source maps on, frames are shown by the files a map names: none of the daemon's either.
+    const fixture = fileURLToPath(new URL('./fixtures/task-stack.mjs', import.meta.url));
+    const run = spawnSync(process.execPath, ['--enable-source-maps', fixture], { encoding: 'utf8', timeout: 20_000 });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^Error: boom\n\s+at inner \(mirai-task\.js/);
+    expect(run.stdout).not.toMatch(/worker\.cjs|loop\.ts|callTask|core\/src/);
+  });
+
+  it('starts threads only from a worker script that carries the host\'s core', () => {
+    const script = readFileSync(fileURLToPath(new URL('../dist/worker.cjs', import.meta.url)), 'utf8');
+    const core = JSON.parse(readFileSync(fileURLToPath(new URL('../../../core/package.json', import.meta.url)), 'utf8')) as { version: string };
+    expect(bundledCoreVersion(script)).toBe(core.version);
+    expect(hostCoreVersion()).toBe(core.version);
+    expect(coreSkew(core.version, core.version)).toBeUndefined();
+    expect(coreSkew('0.1.0', undefined)).toBeUndefined(); // a bundled host: nothing to compare
+    expect(coreSkew('0.1.0', '0.2.0')).toMatch(/carry the daemon side of @mirai-ts\/core 0\.1\.0, but this host runs @mirai-ts\/core 0\.2\.0; install @mirai-ts\/threads of the same release/);
+    expect(coreSkew(bundledCoreVersion('"use strict";\nvar x = 1;\n'), '0.1.0')).toMatch(/does not say which @mirai-ts\/core it carries/);
+    // Only the first line counts: a later line saying so is code, not the banner.
+    expect(bundledCoreVersion('"use strict";\n// @mirai-ts/threads worker: carries the daemon side of @mirai-ts/core 9.9.9\n')).toBeUndefined();
+  });
+
+  it('starts a thread from one CommonJS script that loads no module of its own and no package', async () => {
+    // An ES module entry, or one that resolves core at start, costs each thread Node's ESM loader
+    // and a module record per file: live heap that every collection of its isolate marks again.
+    const script = readFileSync(fileURLToPath(new URL('../dist/worker.cjs', import.meta.url)), 'utf8');
+    const required = [...script.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]!);
+    expect(required.length).toBeGreaterThan(3);
+    expect(required.filter((specifier) => !specifier.startsWith('node:') && !isBuiltin(specifier))).toEqual([]);
+    expect(script).not.toMatch(/^\s*(import|export)\s/m);
+    // And the thread runs it: no ES module of ours is loaded there before its first task.
+    await daemons(1, threadDaemons());
+    try {
+      // process.moduleLoadList: Node's list of the built-in modules this isolate loaded.
+      const loaded = await mirai(() => (process as unknown as { moduleLoadList: string[] }).moduleLoadList.filter((m) => m.startsWith('NativeModule internal/modules/esm/translators')).length);
+      expect(loaded).toBe(0);
+    } finally {
+      await daemons(0);
+    }
   });
 
   it("polls as threadDaemons({ spin }) says, else as the profile's spin (0 with prefetch), else 50 µs", async () => {
@@ -405,6 +441,21 @@ describe('thread daemons', () => {
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as Error).message).toMatch(/thread daemons cannot take the node flag '--expose-gc': a thread has no command line; they take --max-old-space-size=<MB>/);
     expect(await running).toBe('finished');
+  });
+
+  it('refuses listen and dial options (a thread connection takes none) before a running profile is reset', async () => {
+    await daemons(1, threadDaemons());
+    const running = mirai(() => new Promise((r) => setTimeout(() => r('finished'), 300)));
+    for (const [options, message] of [
+      [{ dialOptions: { servername: 'x' } }, /^thread:\/\/ takes no dial options, got 'servername'/],
+      [{ listenOptions: { backlog: 5 } }, /^thread:\/\/ takes no listen options, got 'backlog'/],
+    ] as const) {
+      const err = await daemons(2, { ...threadDaemons(), ...options }).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toMatch(message);
+    }
+    expect(await running).toBe('finished');
+    expect(status()?.connections).toBe(1); // the running profile kept its daemon
   });
 
   it('rejects bad options and URLs with a ConfigError', async () => {

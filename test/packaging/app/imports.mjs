@@ -15,7 +15,7 @@ for (const [name, exported] of [
 ]) {
   assert.equal(typeof (await import(name))[exported], 'function', `${name} exports ${exported}`);
 }
-// A thread daemon's worker imports @mirai-ts/core/daemon from the installed core.
+// A thread daemon runs the plugin's worker script, which carries core's daemon side.
 const { daemons, mirai } = await import('@mirai-ts/core');
 const { threadDaemons } = await import('@mirai-ts/threads');
 await daemons(1, threadDaemons());
