@@ -1,20 +1,22 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CancelledError, daemons, describeExitCode, everywhere, info, launchRemote, localUrl, mirai, remoteConfig, status, stopMirai } from '@mirai-ts/core';
-import { alive, waitFor } from '../helpers/wait.js';
+import { encodeFrame, frame, FrameType, PROTOCOL_VERSION } from '@mirai-ts/core/plugin';
+import { alive, sleep, waitFor } from '../helpers/wait.js';
 
 const script = join(import.meta.dirname, '..', '..', 'core', 'dist', 'daemon-main.js');
 const SECRET = 'test-secret-for-manual-daemons';
 const children: ChildProcess[] = [];
 
-/** Starts `mirai-daemon <url> ...flags` by hand, as on another machine. */
+/** Starts `mirai-daemon <url> ...flags` by hand, as on another machine (`stdin: 'pipe'`: as a launcher that holds it open). */
 function startDaemon(url: string, ...flags: string[]): { child: ChildProcess; exit: Promise<number | null> } {
   const child = spawn(process.execPath, [script, url, ...flags], {
     env: { ...process.env, MIRAI_SECRET: SECRET },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: [flags.includes('--exit-on-stdin-eof') ? 'pipe' : 'ignore', 'ignore', 'pipe'],
   });
   children.push(child);
   child.stderr!.resume();
@@ -157,6 +159,13 @@ describe('mirai-daemon command', () => {
       ['--dial-options={"bogus":1}', "ipc:// takes no dial options, got 'bogus'"],
       ['--transport={"bogus":1}', '--transport must be a JSON plugin reference'],
     ];
+    // --secret-stdin reads stdin to its end, which --exit-on-stdin-eof would take as its launcher's end.
+    const both = startDaemon('ipc:///nowhere.sock', '--secret-stdin', '--exit-on-stdin-eof');
+    let bothStderr = '';
+    both.child.stderr!.on('data', (chunk: Buffer) => (bothStderr += chunk.toString()));
+    expect(await both.exit).toBe(13);
+    expect(bothStderr).toContain('give --secret-stdin or --exit-on-stdin-eof, not both');
+    refusals.push(['--exit-on-stdin-eof=true', "Option '--exit-on-stdin-eof' does not take an argument"]);
     for (const [flag, message] of refusals) {
       const bad = startDaemon('ipc:///nowhere.sock', flag);
       let stderr = '';
@@ -189,6 +198,48 @@ describe('mirai-daemon command', () => {
     }
     expect(seen['0']).toBe(0);
     expect(seen['1000']).toBeGreaterThan(0);
+  });
+
+  it('--exit-on-stdin-eof: serves while its stdin is open, exits (code 0) when it ends', async () => {
+    const { url } = await daemons({ secret: SECRET });
+    const { child, exit } = startDaemon(url, '--exit-on-stdin-eof');
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    expect(await waitFor(() => info()!.connections === 1, 10_000)).toBe(true);
+    await sleep(300);
+    expect(await mirai(() => 'serving')).toBe('serving');
+    expect(child.exitCode).toBeNull();
+    child.stdin!.end(); // what a launcher's ssh session ending looks like from the daemon
+    expect(await exit).toBe(0);
+    expect(stderr).toContain('standard input ended (--exit-on-stdin-eof): its launcher is gone, exiting');
+  });
+
+  it('--exit-on-stdin-eof: a daemon still in its handshake (a host that never answers) exits when its stdin ends', async () => {
+    // Sends a Challenge, takes the Hello, and never sends Init: the daemon waits for ever.
+    const challenge = Buffer.concat(encodeFrame(frame(FrameType.Challenge, 0, [Buffer.from(JSON.stringify({ protocol: PROTOCOL_VERSION, nonce: 'n' }))])));
+    let helloSeen = false;
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => {
+      sockets.push(socket);
+      socket.on('error', () => {});
+      socket.once('data', () => (helloSeen = true));
+      socket.write(challenge);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = silent.address() as { port: number };
+      const { child, exit } = startDaemon(`tcp://127.0.0.1:${port}`, '--exit-on-stdin-eof');
+      expect(await waitFor(() => helloSeen, 10_000)).toBe(true);
+      await sleep(300);
+      expect(child.exitCode).toBeNull(); // it waits for the host's Init
+      child.stdin!.end();
+      const endedAt = Date.now();
+      expect(await exit).toBe(0);
+      expect(Date.now() - endedAt).toBeLessThan(2_000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
   });
 
   it('exits with code 12 when the host cannot be reached', async () => {

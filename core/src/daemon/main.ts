@@ -11,15 +11,17 @@ import { runDaemon } from './loop.js';
 import { MAX_DAEMON_SPIN_US } from './next-task-poll.js';
 import { MAX_TIMER_MS } from '../options-check.js';
 import { DaemonExit } from '../wire/exit-codes.js';
+import { EXIT_ON_STDIN_EOF_FLAG } from '../wire/daemon-args.js';
 import { loadTransport } from './load-transport.js';
 import type { PluginRef, Transport } from '../transport.js';
 
 const USAGE = `usage: mirai-daemon <url> [--autoexit=true|false|finish] [--cleanup=true|false] [--output] [--task-tags]
        [--idletime=ms] [--walltime=ms] [--maxtasks=n] [--watchdog=true|false] [--spin=µs]
-       [--secret-file=path | --secret-stdin]
+       [--secret-file=path | --secret-stdin] [--exit-on-stdin-eof]
        [--transport=<json plugin ref>] [--dial-options=<json>]
 The profile's secret is read from $${SECRET_ENV}, unless --secret-file or --secret-stdin
-(one line on standard input) is given.`;
+(one line on standard input) is given. --exit-on-stdin-eof: exit (code 0) as soon as standard
+input ends, even mid-task; for launchers that hold it open while the daemon should live (ssh).`;
 
 function fail(message: string): never {
   process.stderr.write(`mirai-daemon: ${message}\n${USAGE}\n`);
@@ -69,6 +71,25 @@ function jsonOption<T>(value: string | undefined, name: string): T | undefined {
   }
 }
 
+/**
+ * Exits (code 0) once standard input ends or fails: the launcher holding its other end is gone
+ * (an ssh session that was killed, or whose host died). ssh without a terminal sends the remote
+ * command no hang-up signal, so without this a daemon of a launch that failed before it
+ * connected would keep running there. Anything read is dropped. It does not keep the process
+ * alive by itself; the daemon exits by its own rules as before while the input stays open.
+ */
+function exitAtStdinEof(): void {
+  const stdin = process.stdin;
+  const end = (): void => {
+    process.stderr.write(`[mirai-daemon ${process.pid}] standard input ended (${EXIT_ON_STDIN_EOF_FLAG}): its launcher is gone, exiting\n`);
+    process.exit(DaemonExit.ConnectionEnded);
+  };
+  stdin.once('end', end);
+  stdin.once('error', end);
+  stdin.on('data', () => {});
+  (stdin as { unref?: () => void }).unref?.();
+}
+
 async function main(): Promise<void> {
   let parsed;
   try {
@@ -86,6 +107,7 @@ async function main(): Promise<void> {
         spin: { type: 'string' },
         'secret-file': { type: 'string' },
         'secret-stdin': { type: 'boolean' },
+        'exit-on-stdin-eof': { type: 'boolean' },
         transport: { type: 'string' },
         'dial-options': { type: 'string' },
         help: { type: 'boolean' },
@@ -102,6 +124,9 @@ async function main(): Promise<void> {
   const url = positionals[0];
   if (url === undefined || positionals.length > 1) fail('expected exactly one URL');
   if (values['secret-file'] !== undefined && values['secret-stdin']) fail('give --secret-file or --secret-stdin, not both');
+  const exitOnStdinEof = values['exit-on-stdin-eof'] === true;
+  // --secret-stdin reads standard input to its end: a daemon watching for that end would exit at once.
+  if (exitOnStdinEof && values['secret-stdin']) fail(`give --secret-stdin or ${EXIT_ON_STDIN_EOF_FLAG}, not both: both read standard input`);
   const secret = values['secret-file']
     ? readSecretFile(values['secret-file'])
     : values['secret-stdin']
@@ -109,6 +134,8 @@ async function main(): Promise<void> {
       : process.env[SECRET_ENV]?.trim();
   if (!secret) fail(`no secret: set ${SECRET_ENV}, or pass --secret-file or --secret-stdin`);
   delete process.env[SECRET_ENV]; // tasks have no business reading it
+  // Watched before the dial: a daemon whose launcher is gone must not go on dialling, nor hang in a handshake.
+  if (exitOnStdinEof) exitAtStdinEof();
   const autoexitText = values.autoexit ?? 'true';
   if (!['true', 'false', 'finish'].includes(autoexitText)) fail(`--autoexit must be true, false or finish, got '${autoexitText}'`);
   const autoexit = autoexitText === 'finish' ? 'finish' : autoexitText === 'true';

@@ -9,6 +9,7 @@ import { SECRET_ENV } from '../wire/auth.js';
 import { ConfigError } from '../errors.js';
 import type { LaunchSpec } from '../launcher.js';
 import { daemonArgv, daemonScript, shellQuote } from './local.js';
+import { EXIT_ON_STDIN_EOF_FLAG } from '../wire/daemon-args.js';
 
 /**
  * How the profile's secret reaches a daemon started by a command:
@@ -56,6 +57,17 @@ export interface RemoteCommandOptions {
    * launcher runs; wrong for commands pasted into an interactive shell, which would close.
    */
   readonly exec?: boolean;
+  /**
+   * The daemons end when the command's standard input ends (`mirai-daemon
+   * --exit-on-stdin-eof`), and the command returns once every daemon it started has ended.
+   * For a launcher that holds the command's stdin open while it
+   * wants its daemons, and whose end must end them: an ssh session, whose death sends the
+   * remote command no signal (without a terminal). The command's exit status is the daemon's
+   * (0 for several, as `wait`'s), and it waits even for a daemon its watchdog started afresh
+   * (ssh closes the command's stdin once the command returns). Not with `exec`, nor for
+   * commands pasted into an interactive shell: the command ends with `exit`.
+   */
+  readonly endWithStdin?: boolean;
 }
 
 /**
@@ -65,19 +77,48 @@ export interface RemoteCommandOptions {
  * for all of them.
  */
 export function remoteDaemonCommand(spec: LaunchSpec, program: RemoteDaemonProgram, options: RemoteCommandOptions): string {
+  if (options.endWithStdin === true && options.exec === true) {
+    throw new ConfigError('remoteDaemonCommand: endWithStdin and exec do not go together: the command must outlive its daemons to wait for them');
+  }
   const steps: string[] = [];
   if (program.cwd !== undefined) steps.push(`cd ${shellQuote(program.cwd)}`);
   if (options.secret === 'stdin') steps.push(`IFS= read -r ${SECRET_ENV}`, `export ${SECRET_ENV}`);
   // An assignment prefix, not `export`: the secret stays out of the pasting shell's environment.
   const secretPrefix = options.secret === 'inline' ? `${SECRET_ENV}=${shellQuote(spec.secret)} ` : '';
-  const words = daemonProgramWords(spec, program).map(shellQuote).join(' ');
+  const programWords = daemonProgramWords(spec, program);
+  const words = (options.endWithStdin === true ? [...programWords, EXIT_ON_STDIN_EOF_FLAG] : programWords).map(shellQuote).join(' ');
   const ids = options.launchIds === undefined || options.launchIds.length === 0 ? [undefined] : options.launchIds;
   // Assignments go before `exec` (`A=1 exec cmd` passes A to cmd; `exec A=1 cmd` does not parse).
-  const one = (id: string | undefined, exec: boolean): string =>
-    `${secretPrefix}${id === undefined ? '' : `MIRAI_LAUNCH_ID=${shellQuote(id)} `}${exec ? 'exec ' : ''}${words}`;
-  if (ids.length === 1) steps.push(one(ids[0], options.exec === true));
+  const one = (id: string | undefined, exec: boolean, redirections = ''): string =>
+    `${secretPrefix}${id === undefined ? '' : `MIRAI_LAUNCH_ID=${shellQuote(id)} `}${exec ? 'exec ' : ''}${words}${redirections}`;
+  if (options.endWithStdin === true) steps.push(...untilAllEnded(ids.map((id) => (redirections: string) => one(id, false, redirections))));
+  else if (ids.length === 1) steps.push(one(ids[0], options.exec === true));
   else steps.push(`{ ${ids.map((id) => `${one(id, false)} &`).join(' ')} wait; }`);
   return steps.join(' && ');
+}
+
+/**
+ * The steps that run `daemons` (each given the redirections to append) so that each reads the
+ * command's stdin, and the command ends once every one of them, and every process that holds
+ * their stdout, has ended, with the daemon's status (`wait`'s, for several).
+ *
+ * Why a pipe: a daemon's watchdog replaces a stuck daemon by a fresh process (not a child of
+ * this shell) that inherits the daemon's stdin and stdout. ssh closes the remote command's
+ * stdin once the command returns, which would end that fresh daemon at once; so the command
+ * waits, through `cat`, until nothing holds the daemons' stdout. POSIX sh has no pipefail, so
+ * the daemon's status comes back on fd 4 from inside the command substitution, while `cat`
+ * copies their output to the real stdout (fd 3). The daemons get neither fd.
+ *
+ * Daemons started in the background read /dev/null, not stdin, unless told otherwise; and
+ * dash applies that before the command's own redirections (so `<&0` would read /dev/null),
+ * hence stdin goes through fd 5.
+ */
+function untilAllEnded(daemons: ReadonlyArray<(redirections: string) => string>): string[] {
+  const run =
+    daemons.length === 1
+      ? daemons[0]!(' 3>&- 4>&-')
+      : `{ ${daemons.map((d) => `${d(' <&5 3>&- 4>&- 5<&-')} &`).join(' ')} wait; } 5<&0`;
+  return ['exec 3>&1', `mirai_status=$( { { ${run}; echo $? >&4; } | cat >&3; } 4>&1 )`, 'exit "$mirai_status"'];
 }
 
 /** Checks that a launch spec can reach a daemon on another machine at all. */

@@ -63,3 +63,10 @@ export function daemonOptionArgs(options: DaemonOptions): string[] {
 
 /** `mirai-daemon` flag: read the secret from standard input (one line), as the local launcher sends it. */
 export const SECRET_STDIN_FLAG = '--secret-stdin';
+
+/**
+ * `mirai-daemon` flag: exit as soon as standard input ends. A launcher that keeps the daemon's
+ * stdin open for as long as it wants the daemon (an ssh session) gives it, so that the daemon
+ * ends with the session: ssh without a terminal sends no hang-up signal when it dies.
+ */
+export const EXIT_ON_STDIN_EOF_FLAG = '--exit-on-stdin-eof';
