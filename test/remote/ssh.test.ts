@@ -5,6 +5,11 @@
  *
  * Skipped when sshd is not installed, unless CI is set (then missing sshd fails).
  */
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   CancelledError,
@@ -19,9 +24,10 @@ import {
   status,
   stopMirai,
 } from '@mirai-ts/core';
+import { encodeFrame, frame, FrameType, PROTOCOL_VERSION } from '@mirai-ts/core/plugin';
 import { parseRemote, sshConfig } from '@mirai-ts/launcher-ssh';
 import { SSHD_TAG_ENV, sshdAvailable, startSshd, type TestSshd } from '../helpers/sshd.js';
-import { alive, waitFor } from '../helpers/wait.js';
+import { alive, sleep, waitFor } from '../helpers/wait.js';
 import { sshDaemons } from './examples/ssh-tunnel.js';
 import { processesWithArgv, testSecret } from './support.js';
 
@@ -41,6 +47,49 @@ const where = (): Promise<Where> =>
 function lanUrl(tls: boolean): string {
   const urls = Object.values(hostUrl({ tls }));
   return urls[0] ?? `${tls ? 'tls+tcp' : 'tcp'}://127.0.0.1:0`;
+}
+
+/** PIDs of the processes started with MIRAI_LAUNCH_ID=`id`: a launch's daemon, wherever it runs on this machine. */
+function pidsOfLaunch(id: string): number[] {
+  const needle = `MIRAI_LAUNCH_ID=${id}`;
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((entry) => {
+      try {
+        return readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0').includes(needle);
+      } catch {
+        return false; // gone, or not ours to read
+      }
+    })
+    .map(Number)
+    .filter(alive);
+}
+
+const root = join(import.meta.dirname, '..', '..');
+
+/**
+ * A "host" that sends its Challenge and never answers the Hello: a daemon dialling it waits
+ * for its Init for ever, as one whose host hangs, or whose launch timed out before it connected.
+ */
+async function silentHost(): Promise<{ url: string; helloSeen: () => boolean; close: () => void }> {
+  const challenge = Buffer.concat(encodeFrame(frame(FrameType.Challenge, 0, [Buffer.from(JSON.stringify({ protocol: PROTOCOL_VERSION, nonce: 'n' }))])));
+  let seen = false;
+  const sockets: Socket[] = [];
+  const server = createServer((socket) => {
+    sockets.push(socket);
+    socket.on('error', () => {});
+    socket.once('data', () => (seen = true));
+    socket.write(challenge);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `tcp://127.0.0.1:${(server.address() as { port: number }).port}`,
+    helloSeen: () => seen,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
 }
 
 const available = sshdAvailable();
@@ -63,9 +112,10 @@ describe.skipIf(!available)('sshConfig() with a real sshd', () => {
   });
 
   it('replaces a daemon stuck in a cancelled task through its watchdog, on the remote', async () => {
-    const remote = sshConfig({ remotes: [sshd.remote], sshOptions: sshd.sshOptions, timeout: 20_000 });
-    await daemons(2, { url: localUrl({ tcp: true }), remote, secret: testSecret() });
-    expect(await waitFor(() => status()!.daemons.every((d) => d.watchdog), 10_000)).toBe(true);
+    // Two remotes (one machine): one daemon in each ssh session, so the stuck one is its session's only daemon.
+    const remote = sshConfig({ remotes: [sshd.remote, sshd.remote.replace('@127.0.0.1', '@localhost')], sshOptions: sshd.sshOptions, timeout: 20_000 });
+    await daemons(1, { url: localUrl({ tcp: true }), remote, secret: testSecret() });
+    expect(await waitFor(() => status()!.connections === 2 && status()!.daemons.every((d) => d.watchdog), 10_000)).toBe(true);
     await everywhere(() => {
       (globalThis as Record<string, unknown>).ready = 'set up';
     });
@@ -80,6 +130,11 @@ describe.skipIf(!available)('sshConfig() with a real sshd', () => {
     expect(await waitFor(() => status()!.cumulative === 3 && status()!.connections === 2, 20_000)).toBe(true);
     expect(status()!.daemons.map((d) => d.pid)).not.toContain(stuckPid);
     expect(await waitFor(() => !alive(stuckPid), 5_000)).toBe(true);
+    // The fresh daemon stays: it keeps the session's stdin (its lifeline), which sshd would
+    // close if the remote command returned when the stuck daemon was killed.
+    await sleep(1_000);
+    expect(status()!.cumulative).toBe(3);
+    expect(status()!.connections).toBe(2);
     const seen = await Promise.all([1, 2, 3, 4].map(() => mirai(async () => {
       await new Promise((r) => setTimeout(r, 30));
       return [process.env.MIRAI_TEST_SSHD, (globalThis as Record<string, unknown>).ready];
@@ -160,6 +215,104 @@ describe.skipIf(!available)('sshConfig() with a real sshd', () => {
     expect((error as Error).message).toMatch(/Permission denied/);
     expect((error as Error).message).toContain(sshd.remote);
     expect(Date.now() - started).toBeLessThan(20_000); // not the 30 s launch timeout
+  });
+
+  it('daemons live as long as their ssh sessions, and a reset ends both at once', async () => {
+    const remote = sshConfig({ remotes: [sshd.remote], sshOptions: sshd.sshOptions, timeout: 20_000 });
+    const h = await daemons(2, { url: lanUrl(true), remote });
+    const first = new Set((await Promise.all([1, 2, 3, 4].map(where))).map((w) => w.pid));
+    await sleep(1_500);
+    // The sessions' stdin stays open: the same two daemons serve on, none ended or replaced.
+    const later = new Set((await Promise.all([1, 2, 3, 4].map(where))).map((w) => w.pid));
+    expect(later).toEqual(first);
+    expect(first.size).toBe(2);
+    expect(h.connections).toBe(2);
+    expect(status()!.cumulative).toBe(2);
+    // Told to exit, the daemons end, and their sessions with them: the host does not wait out
+    // the 2 s after which it would kill an ssh still running.
+    const resetAt = Date.now();
+    await daemons(0);
+    expect(Date.now() - resetAt).toBeLessThan(1_900);
+    expect(await waitFor(() => sshd.sessionPids().length === 0, 2_000)).toBe(true);
+    expect([...first].filter(alive)).toEqual([]);
+  });
+
+  it('a daemon that cannot connect ends with its ssh session: killed at a failed launch, it leaves nothing on the remote', async () => {
+    const { url, helloSeen, close } = await silentHost();
+    try {
+      const remote = sshConfig({ remotes: [sshd.remote], sshOptions: sshd.sshOptions, timeout: 20_000 });
+      const [handle] = await remote.launch({ url, secret: testSecret(), options: {}, profile: 'p' }, 1);
+      expect(await waitFor(helloSeen, 20_000)).toBe(true);
+      const [daemonPid, ...others] = pidsOfLaunch(handle!.id);
+      expect(daemonPid).toBeDefined();
+      expect(others).toEqual([]);
+      await sleep(300);
+      expect(alive(daemonPid!)).toBe(true);
+      // What the profile does to a launch that did not connect within the launch timeout.
+      handle!.kill!();
+      await handle!.exited; // ssh ends (255: it catches SIGTERM)
+      expect(await waitFor(() => !alive(daemonPid!), 3_000)).toBe(true);
+      expect(await waitFor(() => sshd.sessionPids().length === 0, 3_000)).toBe(true);
+    } finally {
+      close();
+    }
+  });
+
+  it('a daemon still connecting ends when the host that launched it dies: the host’s ssh session ends', async () => {
+    // The daemon waits in its handshake and writes nothing: nothing but its session's end can reach it.
+    const { url, helloSeen, close } = await silentHost();
+    const host = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { sshConfig } from '@mirai-ts/launcher-ssh';
+         const remote = sshConfig({ remotes: [${JSON.stringify(sshd.remote)}], sshOptions: ${JSON.stringify(sshd.sshOptions)}, timeout: 20000 });
+         const [handle] = await remote.launch({ url: ${JSON.stringify(url)}, secret: 'a-secret-of-the-dead-host', options: {}, profile: 'p' }, 1);
+         console.log(handle.id);
+         setInterval(() => {}, 1000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'], cwd: root },
+    );
+    try {
+      const lines = createInterface({ input: host.stdout! })[Symbol.asyncIterator]();
+      const id = (await Promise.race([lines.next(), sleep(30_000)]))?.value as string;
+      expect(await waitFor(helloSeen, 20_000)).toBe(true);
+      const [daemonPid] = pidsOfLaunch(id);
+      expect(daemonPid).toBeDefined();
+      host.kill('SIGKILL');
+      // Its ssh reads the end of its stdin (the kernel closes the dead host's end) and passes it on.
+      expect(await waitFor(() => !alive(daemonPid!), 5_000)).toBe(true);
+      expect(await waitFor(() => sshd.sessionPids().length === 0, 5_000)).toBe(true);
+      expect(await waitFor(() => processesWithArgv(`${sshd.dir}/client_key`).length === 0, 5_000)).toBe(true);
+    } finally {
+      host.kill('SIGKILL');
+      close();
+    }
+  });
+
+  it('a host with ssh daemons exits by itself when its work is done: the pipes it keeps open to ssh do not hold it', async () => {
+    const host = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { daemons, mirai } from '@mirai-ts/core';
+         import { sshConfig } from '@mirai-ts/launcher-ssh';
+         await daemons(1, { url: 'tcp://127.0.0.1:0', remote: sshConfig({ remotes: [${JSON.stringify(sshd.remote)}], sshOptions: ${JSON.stringify(sshd.sshOptions)}, timeout: 20000 }) });
+         console.log(await mirai(() => process.pid));`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'], cwd: root },
+    );
+    let stdout = '';
+    host.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const code = await Promise.race([new Promise((resolve) => host.on('exit', resolve)), sleep(20_000).then(() => 'hung')]);
+    host.kill('SIGKILL');
+    expect(code).toBe(0);
+    const daemonPid = Number(stdout.trim());
+    expect(daemonPid).toBeGreaterThan(0);
+    expect(await waitFor(() => !alive(daemonPid), 5_000)).toBe(true);
+    expect(await waitFor(() => sshd.sessionPids().length === 0, 5_000)).toBe(true);
   });
 
   it('spreads daemons over several remotes, one ssh session each', async () => {

@@ -49,7 +49,9 @@ export interface SshLauncher extends Launcher {
  * With one remote, all `n` daemons start there; with several, daemons are spread over
  * them in turn (`n = 1` starts one on each, as mirai). The daemons on one remote share one
  * ssh session (and one tunnel); ssh stays a child of the host while they run, so a failed
- * login or a daemon that exits early is reported with ssh's own error output.
+ * login or a daemon that exits early is reported with ssh's own error output. The daemons live
+ * no longer than their session: when ssh ends (killed at a failed launch, or with its host),
+ * its standard input closes and they exit, even with `autoexit: false`.
  *
  * ```ts
  * await daemons(2, {
@@ -90,7 +92,8 @@ export function sshConfig(options: SshConfigOptions): SshLauncher {
       ...(config.sshOptions ?? []),
       '--',
       remote.destination,
-      remoteDaemonCommand(daemonSpec, config, { secret: 'stdin', launchIds, exec: true }),
+      // The daemons end when ssh's stdin does: ssh without a terminal sends them no signal when it dies.
+      remoteDaemonCommand(daemonSpec, config, { secret: 'stdin', launchIds, endWithStdin: true }),
     ];
   };
 
@@ -173,9 +176,12 @@ function startSession(command: string, args: string[], ids: string[], spec: Laun
   } catch (err) {
     throw new ConfigError(`sshConfig: cannot run '${command}': ${(err as Error).message}`);
   }
-  // The remote shell reads the secret as its first line (IFS= read -r MIRAI_SECRET).
+  // The remote shell reads the secret as its first line (IFS= read -r MIRAI_SECRET). The pipe
+  // then stays open, unreferenced (it must not keep the host alive): its end, when ssh dies
+  // or the host exits, is what ends the daemons over there.
   child.stdin?.on('error', () => {}); // ssh gone already: its exit says why
-  child.stdin?.end(`${spec.secret}\n`);
+  child.stdin?.write(`${spec.secret}\n`);
+  (child.stdin as { unref?: () => void } | null)?.unref?.();
   const watched = watchChild(child, { tag: `[${spec.profile} ssh ${remote.host}] `, output, redact: spec.secret });
   // Error messages must not carry the secret, whatever the remote side printed (watchChild redacts it).
   const describe = (): string => {

@@ -29,8 +29,11 @@ describe('sshConfig', () => {
     expect(launcher.kind).toBe('ssh');
     const [line] = launcher.commands!(spec('tls+tcp://10.0.0.1:5555'), 1);
     expect(line).toMatch(/^ssh -o BatchMode=yes -o ConnectTimeout=5 -T -p 2222 -i \/keys\/id -- alice@node1 '/);
-    expect(line).toContain('cd /srv/app && IFS= read -r MIRAI_SECRET && export MIRAI_SECRET && exec /opt/node/bin/node');
+    expect(line).toContain('cd /srv/app && IFS= read -r MIRAI_SECRET && export MIRAI_SECRET && exec 3>&1 && mirai_status=$( { { /opt/node/bin/node');
     expect(line).toContain('/srv/app/d.js tls+tcp://10.0.0.1:5555 --maxtasks=3');
+    // The daemon ends when ssh's stdin does (ssh -T passes no hang-up on); the shell stays to wait for it.
+    expect(line).toMatch(/ --exit-on-stdin-eof 3>&- 4>&-; echo \$\? >&4; \} \| cat >&3; \} 4>&1 \) && exit "\$mirai_status"'$/);
+    expect(line).not.toContain('exec /opt/node/bin/node');
     expect(line).toContain('--dial-options=');
     expect(line).not.toContain('the-secret-value');
   });
@@ -38,7 +41,8 @@ describe('sshConfig', () => {
   it('one session per remote: several daemons start in the background and are waited for', () => {
     const [line] = sshConfig({ remotes: ['ssh://node1'] }).commands!(spec('tcp://10.0.0.1:5555'), 3);
     expect(line!.match(/MIRAI_LAUNCH_ID=daemon-\d/g)).toHaveLength(3);
-    expect(line).toContain(' wait; }');
+    expect(line!.match(/--exit-on-stdin-eof <&5 3>&- 4>&- 5<&- &/g)).toHaveLength(3);
+    expect(line).toContain(' wait; } 5<&0;');
   });
 
   it('spreads daemons over remotes in turn; n = 1 means one on each', () => {
