@@ -66,8 +66,8 @@ function isolationWorks(): boolean {
   return r.status === 0;
 }
 
-/** Starts sshd; resolves once a test login succeeded. */
-export async function startSshd(): Promise<TestSshd> {
+/** Starts sshd; resolves once a test login succeeded. `config`: more sshd_config lines (e.g. `PermitListen none`). */
+export async function startSshd(options: { readonly config?: readonly string[] } = {}): Promise<TestSshd> {
   // sshd insists on its privilege separation directory; without systemd nobody makes it.
   if (!existsSync('/run/sshd')) {
     try {
@@ -115,6 +115,7 @@ export async function startSshd(): Promise<TestSshd> {
         'StreamLocalBindUnlink yes',
         `SetEnv ${SSHD_TAG_ENV}=${tag}`,
         'LogLevel VERBOSE',
+        ...(options.config ?? []),
         '',
       ].join('\n'),
     );

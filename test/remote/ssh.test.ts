@@ -29,7 +29,7 @@ import { parseRemote, sshConfig } from '@mirai-ts/launcher-ssh';
 import { SSHD_TAG_ENV, sshdAvailable, startSshd, type TestSshd } from '../helpers/sshd.js';
 import { alive, sleep, waitFor } from '../helpers/wait.js';
 import { sshDaemons } from './examples/ssh-tunnel.js';
-import { processesWithArgv, testSecret } from './support.js';
+import { argvOf, processesWithArgv, testSecret } from './support.js';
 
 /** What a task reports about where it runs. */
 interface Where {
@@ -171,7 +171,13 @@ describe.skipIf(!available)('sshConfig() with a real sshd', () => {
     const port = h.url.split(':').pop()!;
     expect(seen[0]!.argv).toContain(`tls+tcp://127.0.0.1:${port}`);
     const shown = await launchRemote(1, remote);
-    expect(shown[0]).toContain(`-R ${port}:127.0.0.1:${port}`);
+    expect(shown[0]).toContain(`-R 127.0.0.1:${port}:127.0.0.1:${port}`);
+    // That launch ran a second session while the first holds its port: it took another at
+    // once (each session has a namespace of its own here, so only the launcher knew).
+    expect(await waitFor(() => h.connections === 3, 20_000)).toBe(true);
+    const urls = status()!.daemons.map((d) => argvOf(d.pid!).split(' ').find((a) => a.startsWith('tls+tcp://127.0.0.1:')));
+    expect(urls.filter((u) => u === `tls+tcp://127.0.0.1:${port}`)).toHaveLength(2);
+    expect(urls.filter((u) => u !== `tls+tcp://127.0.0.1:${port}`)).toHaveLength(1);
   });
 
   it('without the tunnel the isolated daemons cannot reach the host: a LaunchError says why', async (ctx) => {
@@ -198,10 +204,52 @@ describe.skipIf(!available)('sshConfig() with a real sshd', () => {
     expect(h.url).not.toContain(`:${free}`);
   });
 
-  it('remote.md example: sshDaemons() over a tunnel', async (ctx) => {
-    // In this machine's own network namespace the tunnel's port is the host's, already taken.
-    if (sshd.isolatedSshOptions === undefined) ctx.skip();
-    const h = await sshDaemons([sshd.remote], sshd.isolatedSshOptions);
+  it('tunnel: each session to a remote gets a port of its own; a second launch and a replacement join while the first runs', async () => {
+    // This machine is the "remote": the host's own port is taken on its 127.0.0.1 (by the
+    // host), so no session can have it, and every session's tunnel takes another port.
+    const remote = sshConfig({ remotes: [sshd.remote], sshOptions: sshd.sshOptions, tunnel: true, timeout: 20_000 });
+    const h = await daemons(1, { url: localUrl({ tcp: true }), remote });
+    await launchRemote(1, remote); // a second session to the same remote, the first still running
+    expect(h.connections).toBe(2);
+    const seen = await Promise.all([1, 2, 3, 4].map(where));
+    expect(seen.every((w) => w.tag === sshd.tag)).toBe(true);
+    const byPid = new Map(seen.map((w) => [w.pid, w.argv.find((a) => a.startsWith('tcp://127.0.0.1:'))]));
+    expect(byPid.size).toBe(2);
+    const ports = new Set(byPid.values());
+    expect(ports.size).toBe(2); // one tunnel port per session
+    expect(ports.has(h.url)).toBe(false);
+    // A lost daemon's replacement is a third session on this remote while the other runs.
+    const before = new Set(status()!.daemons.map((d) => d.launchId));
+    process.kill(seen[0]!.pid, 'SIGKILL');
+    expect(await waitFor(() => h.connections === 2 && status()!.daemons.some((d) => !before.has(d.launchId)), 20_000)).toBe(true);
+    const after = await Promise.all([1, 2, 3, 4].map(where));
+    expect(new Set(after.map((w) => w.pid)).size).toBe(2);
+    expect(after.some((w) => w.pid === seen[0]!.pid)).toBe(false);
+  });
+
+  it('tunnel: a remote that takes no port fails the launch, naming the remote and the ports tried', async () => {
+    const strict = await startSshd({ config: ['PermitListen none'] });
+    try {
+      const remote = sshConfig({ remotes: [strict.remote], sshOptions: strict.sshOptions, tunnel: true, tunnelPort: 7070, timeout: 20_000 });
+      const error = await daemons(1, { url: localUrl({ tcp: true }), remote }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LaunchError);
+      const message = (error as Error).message;
+      expect(message).toContain('remote port forwarding failed for listen port');
+      expect(message).toContain(`(ssh to ${strict.remote}; the reverse tunnel could not listen on remote ports 7070, `);
+      // tunnelPort first, then four more, each a fresh ssh login; then it gives up.
+      const tried = /remote ports ([\d, ]+) there/.exec(message)![1]!.split(', ').map(Number);
+      expect(tried).toHaveLength(5);
+      expect(new Set(tried).size).toBe(5);
+      expect(tried.slice(1).every((p) => p >= 49_152 && p <= 65_535)).toBe(true);
+    } finally {
+      await daemons(0);
+      await strict.stop();
+    }
+  });
+
+  it('remote.md example: sshDaemons() over a tunnel', async () => {
+    // On this machine as the remote, the host's own port is taken there: the tunnel takes another.
+    const h = await sshDaemons([sshd.remote], sshd.sshOptions);
     expect(h.connections).toBe(2);
     const seen = await Promise.all([1, 2].map(where));
     expect(seen.every((w) => w.tag === sshd.tag)).toBe(true);

@@ -56,10 +56,11 @@ describe('sshConfig', () => {
 
   it('tunnel: forwards the real port back to 127.0.0.1 and has daemons dial their own loopback', () => {
     const [line] = sshConfig({ remotes: ['ssh://node1'], tunnel: true }).commands!(spec('tcp://127.0.0.1:40123'), 1);
-    expect(line).toContain('-o ExitOnForwardFailure=yes -R 40123:127.0.0.1:40123');
+    // 127.0.0.1 for the remote end too: sshd's "localhost" would count a forward made on ::1 alone.
+    expect(line).toContain('-o ExitOnForwardFailure=yes -R 127.0.0.1:40123:127.0.0.1:40123');
     expect(line).toContain(' tcp://127.0.0.1:40123 ');
     const [other] = sshConfig({ remotes: ['ssh://node1'], tunnel: true, tunnelPort: 7000 }).commands!(spec('tls+tcp://127.0.0.1:40123'), 1);
-    expect(other).toContain('-R 7000:127.0.0.1:40123');
+    expect(other).toContain('-R 127.0.0.1:7000:127.0.0.1:40123');
     expect(other).toContain(' tls+tcp://127.0.0.1:7000 ');
   });
 
