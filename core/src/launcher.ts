@@ -36,7 +36,10 @@ export interface LaunchHandle {
   readonly pid?: number;
   /** Resolves when the process ends (local processes only). */
   readonly exited?: Promise<{ code: number | null; signal: string | null }>;
-  /** Output the process wrote to stderr so far (local processes only): for launch errors. */
+  /**
+   * Output the process wrote to stderr so far (processes the launcher watches): for launch
+   * errors, when it exits before connecting or has not connected at the launch timeout.
+   */
   stderrTail?(): string;
   /**
    * Ends this daemon's process at once: called for a handle whose daemon has not connected

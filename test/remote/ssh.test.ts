@@ -6,8 +6,9 @@
  * Skipped when sshd is not installed, unless CI is set (then missing sshd fails).
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -303,6 +304,26 @@ describe.skipIf(!available)('sshConfig() with a real sshd', () => {
       expect(await waitFor(() => sshd.sessionPids().length === 0, 3_000)).toBe(true);
     } finally {
       close();
+    }
+  });
+
+  it('a launch that times out names its remote, and leaves nothing running there though the profile still listens', async () => {
+    // A daemon program that starts late: by then its launch has timed out and its ssh is gone.
+    const dir = mkdtempSync(join(tmpdir(), 'mirai-slow-node-'));
+    const slowNode = join(dir, 'slow-node');
+    writeFileSync(slowNode, '#!/bin/sh\nsleep 2\nexec node "$@"\n', { mode: 0o755 });
+    try {
+      await daemons({ url: localUrl({ tcp: true }), launchTimeout: 1_000 }); // listening: a late daemon could still join
+      const remote = sshConfig({ remotes: [sshd.remote], sshOptions: sshd.sshOptions, node: slowNode, timeout: 20_000 });
+      const error = await launchRemote(1, remote).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LaunchError);
+      expect((error as Error).message).toMatch(/not all connected to tcp:\/\/127\.0\.0\.1:\d+ within 1000 ms; their stderr:\n/);
+      expect((error as Error).message).toContain(`(ssh to ${sshd.remote})`);
+      // The daemon starts after its ssh was killed, finds its stdin closed, and exits instead of joining.
+      expect(await waitFor(() => sshd.sessionPids().length === 0, 8_000)).toBe(true);
+      expect(status()!.cumulative).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -343,7 +343,7 @@ export class DaemonPool implements ComputePool {
           timedOut = true;
           return new LaunchError(
             `profile '${this.name}': ${n} daemon(s) were launched (${launcher.kind}) but not all connected to ${this.url} ` +
-              `within ${timeout} ms`,
+              `within ${timeout} ms${launcher.queued ? '' : this.unconnectedOutput(handles)}`,
           );
         });
       } catch (err) {
@@ -374,6 +374,24 @@ export class DaemonPool implements ComputePool {
       endCall();
       this.hold(-1);
     }
+  }
+
+  /**
+   * For a launch that timed out: what its unconnected launches wrote to stderr (`stderrTail`),
+   * each different text once (daemons of one ssh session share theirs, which names the remote),
+   * at most three; '' when they wrote nothing or cannot tell.
+   */
+  private unconnectedOutput(handles: readonly LaunchHandle[]): string {
+    const texts = new Set<string>();
+    for (const handle of handles) {
+      if (this.launches.get(handle.id)?.connected !== false) continue;
+      const text = handle.stderrTail?.().trim();
+      if (text) texts.add(text);
+    }
+    if (texts.size === 0) return '';
+    const shown = [...texts].slice(0, 3);
+    const more = texts.size > shown.length ? `\n(and ${texts.size - shown.length} more)` : '';
+    return `; their stderr:\n${shown.join('\n')}${more}`;
   }
 
   /**

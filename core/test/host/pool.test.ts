@@ -49,6 +49,26 @@ describe('pool (in memory)', () => {
     await pool.close();
   });
 
+  it("a launch that timed out says what its unconnected launches wrote to stderr (where they ran, for ssh): each text once, at most three", async () => {
+    const texts = ['Warning: slow disk\n(ssh to ssh://me@node1:22)', 'Warning: slow disk\n(ssh to ssh://me@node1:22)', '(ssh to ssh://me@node2:22)', 'C', 'D', 'E', ''];
+    const said: Launcher = {
+      kind: 'said',
+      launch: async (_spec, n) => Array.from({ length: n }, (_, i) => ({ id: `t${i}`, stderrTail: () => texts[i]! })),
+    };
+    const { pool } = await open(said, { launchTimeout: 50 });
+    const two = await pool.launch(3).catch((e: Error) => e);
+    expect(two).toBeInstanceOf(LaunchError);
+    expect((two as Error).message).toMatch(
+      /^profile 'unit': 3 daemon\(s\) were launched \(said\) but not all connected to memory:\/\/\S* within 50 ms; their stderr:\nWarning: slow disk\n\(ssh to ssh:\/\/me@node1:22\)\n\(ssh to ssh:\/\/me@node2:22\)$/,
+    );
+    const many = await pool.launch(7).catch((e: Error) => e);
+    expect((many as Error).message).toMatch(/their stderr:\nWarning: slow disk\n\(ssh to ssh:\/\/me@node1:22\)\n\(ssh to ssh:\/\/me@node2:22\)\nC\n\(and 2 more\)$/);
+    // Launches that wrote nothing add nothing.
+    const quiet: Launcher = { kind: 'quiet', launch: async (_spec, n) => Array.from({ length: n }, (_, i) => ({ id: `q${i}`, stderrTail: () => '' })) };
+    await expect(pool.launch(1, quiet)).rejects.toThrow(/within 50 ms$/);
+    await pool.close();
+  });
+
   it('a launch that timed out leaves no waiter for its joins behind (a launcher failing for days added one per attempt)', async () => {
     const silent: Launcher = { kind: 'silent', launch: async (_spec, n) => Array.from({ length: n }, (_, i) => ({ id: `s${i}` })) };
     const { pool } = await open(silent, { launchTimeout: 20 });
