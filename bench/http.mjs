@@ -1,7 +1,8 @@
 /**
  * HTTP benchmark (issue 15): the p99 latency of a light route, answered on the event loop,
  * while autocannon hammers a CPU-heavy route of the same Express server (30 ms of CPU per
- * request, 4 connections, 2 s):
+ * request, 4 connections; the light route is measured for 2 s from the heavy load's first
+ * answer, and the heavy load runs 1 s longer):
  *
  * - http_offload_p99_ms: the heavy route runs on 2 daemons through @mirai-ts/http.
  * - http_inline_p99_ms: the same server doing the heavy work inline, in the same round (the
