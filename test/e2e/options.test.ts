@@ -207,6 +207,19 @@ describe('the options of the other calls', () => {
     expect((await configError(() => remoteConfig({ comand: 'ssh' } as never))).message).toMatch(/^remoteConfig\(\): unknown option 'comand'; did you mean 'command'\?/);
     expect((await configError(() => remoteConfig({ quote: 'yes' } as never))).message).toMatch(/option 'quote' must be a boolean/);
     expect((await configError(() => remoteConfig({ secret: 'file' } as never))).message).toMatch(/option 'secret' must be one of 'stdin', 'env', 'inline'/);
+    expect((await configError(() => remoteConfig({ command: 'ssh', quote: true, endWithStdin: 1 } as never))).message).toMatch(/option 'endWithStdin' must be a boolean/);
+    const needs = /remoteConfig: endWithStdin needs a command, quote: true and secret: 'stdin'/;
+    expect((await configError(() => remoteConfig({ command: 'srun', args: ['.'], endWithStdin: true }))).message).toMatch(new RegExp(`${needs.source}.*got quote: false, secret: 'env'$`));
+    expect((await configError(() => remoteConfig({ command: 'ssh', args: ['h', '.'], quote: true, secret: 'env', endWithStdin: true }))).message).toMatch(/got quote: true, secret: 'env'$/);
+    expect((await configError(() => remoteConfig({ endWithStdin: true }))).message).toMatch(new RegExp(`${needs.source}.*got no command$`));
+    // With it, the daemon command reads stdin to its end instead of replacing the shell (exec).
+    const spec = { url: 'tcp://127.0.0.1:5555', secret: 's', options: {}, profile: 'p' };
+    const [line] = remoteConfig({ command: 'ssh', args: ['h', '.'], quote: true, endWithStdin: true }).commands!(spec, 1);
+    const [plain] = remoteConfig({ command: 'ssh', args: ['h', '.'], quote: true }).commands!(spec, 1);
+    expect(line).toContain('--exit-on-stdin-eof');
+    expect(plain).not.toContain('--exit-on-stdin-eof');
+    expect(plain).toMatch(/exec '?node/);
+    expect(line).not.toMatch(/exec '?node/);
     expect(status()?.connections).toBe(0);
   });
 });

@@ -22,10 +22,11 @@ import {
   LaunchError,
   localUrl,
   mirai,
+  remoteConfig,
   status,
   stopMirai,
 } from '@mirai-ts/core';
-import { encodeFrame, frame, FrameType, PROTOCOL_VERSION } from '@mirai-ts/core/plugin';
+import { encodeFrame, frame, FrameType, PROTOCOL_VERSION, shellQuote } from '@mirai-ts/core/plugin';
 import { parseRemote, sshConfig } from '@mirai-ts/launcher-ssh';
 import { SSHD_TAG_ENV, sshdAvailable, startSshd, type TestSshd } from '../helpers/sshd.js';
 import { alive, sleep, waitFor } from '../helpers/wait.js';
@@ -301,6 +302,28 @@ describe.skipIf(!available)('sshConfig() with a real sshd', () => {
       handle!.kill!();
       await handle!.exited; // ssh ends (255: it catches SIGTERM)
       expect(await waitFor(() => !alive(daemonPid!), 3_000)).toBe(true);
+      expect(await waitFor(() => sshd.sessionPids().length === 0, 3_000)).toBe(true);
+    } finally {
+      close();
+    }
+  });
+
+  it('remoteConfig({ command: ssh, endWithStdin }): a daemon that cannot connect ends when its line is killed', async () => {
+    const { url, helloSeen, close } = await silentHost();
+    try {
+      const destination = `${sshd.user}@127.0.0.1`;
+      const args = ['-T', '-o', 'BatchMode=yes', '-p', String(sshd.port), ...sshd.sshOptions.map(shellQuote), destination, '.'];
+      const remote = remoteConfig({ command: 'ssh', args, quote: true, endWithStdin: true });
+      const [handle] = await remote.launch({ url, secret: testSecret(), options: {}, profile: 'p' }, 1);
+      expect(await waitFor(helloSeen, 20_000)).toBe(true);
+      // The line's shell and ssh carry the launch id too: the daemon is the one running mirai-daemon.
+      const daemonPids = pidsOfLaunch(handle!.id).filter((pid) => /^\S*node .*daemon-main/.test(argvOf(pid)));
+      expect(daemonPids).toHaveLength(1);
+      await sleep(300);
+      expect(alive(daemonPids[0]!)).toBe(true);
+      // What the profile does to a launch that did not connect within the launch timeout.
+      handle!.kill!();
+      expect(await waitFor(() => !alive(daemonPids[0]!), 3_000)).toBe(true);
       expect(await waitFor(() => sshd.sessionPids().length === 0, 3_000)).toBe(true);
     } finally {
       close();

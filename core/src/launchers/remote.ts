@@ -43,6 +43,16 @@ export interface RemoteConfigOptions extends RemoteDaemonProgram {
    * command (for pasting). See {@link SecretDelivery}.
    */
   readonly secret?: SecretDelivery;
+  /**
+   * Keep the command's standard input open after the secret, and have its daemons end when it
+   * ends (`mirai-daemon --exit-on-stdin-eof`; default false). For a command that forwards its
+   * stdin to the daemon command (`ssh`, `srun`, `docker exec -i`, `kubectl exec -i`): killing it
+   * (a launch that failed or timed out, a reset, the host's exit) then ends the daemons it
+   * started on the other machine, which `ssh` without a terminal otherwise leaves running. Needs
+   * `quote: true` and `secret: 'stdin'`. Not for a command that does not forward its stdin
+   * (`sbatch`): its daemons would find it closed and exit at once.
+   */
+  readonly endWithStdin?: boolean;
 }
 
 /** A launcher from {@link remoteConfig}; `config` keeps what it was made from. */
@@ -68,6 +78,13 @@ export function remoteConfig(options: RemoteConfigOptions = {}): RemoteLauncher 
   const argSets = normalizeArgs(config.args);
   const quote = config.quote ?? false;
   const secret: SecretDelivery = config.secret ?? (config.command === undefined ? 'inline' : quote ? 'stdin' : 'env');
+  const endWithStdin = config.endWithStdin === true;
+  if (endWithStdin && (!quote || secret !== 'stdin' || config.command === undefined)) {
+    throw new ConfigError(
+      `remoteConfig: endWithStdin needs a command, quote: true and secret: 'stdin' (the daemons read the command's standard input), got ` +
+        `${config.command === undefined ? 'no command' : `quote: ${String(quote)}, secret: '${secret}'`}`,
+    );
+  }
   if (!quote && config.command !== undefined) {
     if (config.cwd !== undefined) throw new ConfigError(`remoteConfig: 'cwd' needs quote: true (the daemon command then runs in a shell of its own)`);
     if (secret !== 'env') {
@@ -81,7 +98,7 @@ export function remoteConfig(options: RemoteConfigOptions = {}): RemoteLauncher 
     // so it can carry no `cd`/`read`/assignments: the secret and the launch id come from the environment.
     if (!quote) return remoteDaemonCommand(spec, config, { secret: 'env' });
     const launchIds = launchId === undefined ? [] : [launchId];
-    return shellQuote(remoteDaemonCommand(spec, config, { secret: delivery, launchIds, exec: true }));
+    return shellQuote(remoteDaemonCommand(spec, config, { secret: delivery, launchIds, ...(endWithStdin ? { endWithStdin } : { exec: true }) }));
   };
   /** The argument set of each exact launch's next daemon: they take the sets in turn. */
   let nextSet = 0;
@@ -115,7 +132,7 @@ export function remoteConfig(options: RemoteConfigOptions = {}): RemoteLauncher 
       // it tells them to exit at a reset, and `repair` replaces a lost one.
       const sets = setsFor(spec, n);
       const ids = sets.map(() => randomUUID());
-      return lines(spec, sets, secret, ids).map((line, i) => runLine(line, ids[i]!, spec, secret));
+      return lines(spec, sets, secret, ids).map((line, i) => runLine(line, ids[i]!, spec, secret, endWithStdin));
     },
     commands(spec: LaunchSpec, n: number): string[] {
       // With a command the shown lines never hold the secret (it travels by stdin or env);
@@ -137,6 +154,7 @@ function checkConfig(options: RemoteConfigOptions): RemoteConfigOptions {
     node: is.string,
     script: is.string,
     cwd: is.string,
+    endWithStdin: is.boolean,
   });
   if (options.command !== undefined && (typeof options.command !== 'string' || options.command.trim() === '')) {
     throw new ConfigError(`remoteConfig: 'command' must be a non-empty string, got ${show(options.command)}`);
@@ -178,7 +196,7 @@ const END_GRACE_MS = 2_000;
  * local daemon): `kill()` at once, for a failed launch; `cancel()` at a reset, after a grace
  * for a command whose daemon connected (it was told to exit, and its command ends with it).
  */
-function runLine(line: string, id: string, spec: LaunchSpec, secret: SecretDelivery): LaunchHandle {
+function runLine(line: string, id: string, spec: LaunchSpec, secret: SecretDelivery, endWithStdin: boolean): LaunchHandle {
   const env: Record<string, string | undefined> = secret === 'env' ? { ...process.env, [SECRET_ENV]: spec.secret } : { ...process.env };
   // Unquoted lines take the launch id from the environment (srun, env pass it on); quoted ones carry it.
   env.MIRAI_LAUNCH_ID = id;
@@ -192,7 +210,13 @@ function runLine(line: string, id: string, spec: LaunchSpec, secret: SecretDeliv
   });
   if (secret === 'stdin') {
     child.stdin?.on('error', () => {}); // a command that never reads stdin must not crash the host
-    child.stdin?.end(`${spec.secret}\n`);
+    if (!endWithStdin) child.stdin?.end(`${spec.secret}\n`);
+    else {
+      // The pipe stays open, unreferenced (it must not keep the host alive): its end, when the
+      // line is killed or the host exits, is what ends the daemons it started.
+      child.stdin?.write(`${spec.secret}\n`);
+      (child.stdin as { unref?: () => void } | null)?.unref?.();
+    }
   }
   const watched = watchChild(child, { tag: '', output, redact: spec.secret });
   let running = child.pid !== undefined;
