@@ -82,9 +82,13 @@ export function remoteDaemonCommand(spec: LaunchSpec, program: RemoteDaemonProgr
   }
   const steps: string[] = [];
   if (program.cwd !== undefined) steps.push(`cd ${shellQuote(program.cwd)}`);
-  if (options.secret === 'stdin') steps.push(`IFS= read -r ${SECRET_ENV}`, `export ${SECRET_ENV}`);
+  // With endWithStdin the daemons run beside helpers (`cat`): the secret goes to each daemon by an
+  // assignment prefix, not `export`, which would put it in the helpers' environments too.
+  const stdinPrefix = options.endWithStdin === true;
+  if (options.secret === 'stdin') steps.push(`IFS= read -r ${SECRET_ENV}`, ...(stdinPrefix ? [] : [`export ${SECRET_ENV}`]));
   // An assignment prefix, not `export`: the secret stays out of the pasting shell's environment.
-  const secretPrefix = options.secret === 'inline' ? `${SECRET_ENV}=${shellQuote(spec.secret)} ` : '';
+  const secretPrefix =
+    options.secret === 'inline' ? `${SECRET_ENV}=${shellQuote(spec.secret)} ` : options.secret === 'stdin' && stdinPrefix ? `${SECRET_ENV}="$${SECRET_ENV}" ` : '';
   const programWords = daemonProgramWords(spec, program);
   const words = (options.endWithStdin === true ? [...programWords, EXIT_ON_STDIN_EOF_FLAG] : programWords).map(shellQuote).join(' ');
   const ids = options.launchIds === undefined || options.launchIds.length === 0 ? [undefined] : options.launchIds;
@@ -118,7 +122,10 @@ function untilAllEnded(daemons: ReadonlyArray<(redirections: string) => string>)
     daemons.length === 1
       ? daemons[0]!(' 3>&- 4>&-')
       : `{ ${daemons.map((d) => `${d(' <&5 3>&- 4>&- 5<&-')} &`).join(' ')} wait; } 5<&0`;
-  return ['exec 3>&1', `mirai_status=$( { { ${run}; echo $? >&4; } | cat >&3; } 4>&1 )`, 'exit "$mirai_status"'];
+  // ksh93 gives a command killed by signal N the status 256 + N, which `exit` would truncate to
+  // N (reading as one of the daemon's own codes): 128 + N, as the other shells give it.
+  const status = 'mirai_s=$?; [ "$mirai_s" -gt 255 ] && mirai_s=$((mirai_s - 128)); echo "$mirai_s" >&4';
+  return ['exec 3>&1', `mirai_status=$( { { ${run}; ${status}; } | cat >&3; } 4>&1 )`, 'exit "$mirai_status"'];
 }
 
 /** Checks that a launch spec can reach a daemon on another machine at all. */

@@ -5,7 +5,7 @@
  * lifeline on stdin, exits with a code, or is replaced by its watchdog's fresh process.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -57,6 +57,7 @@ function run(shell: string, command: string) {
   let done = false;
   void exited.then(() => (done = true));
   return {
+    pid: child.pid!,
     stdout: () => stdout,
     stderr: () => stderr,
     exited,
@@ -80,6 +81,29 @@ async function until(check: () => boolean, ms = 5_000): Promise<boolean> {
 }
 
 const shells = ['/bin/dash', '/bin/bash'].filter((s) => existsSync(s));
+
+/** A /proc file of `pid` ('' once it is gone). */
+function procFile(pid: number, name: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/${name}`, 'latin1');
+  } catch {
+    return '';
+  }
+}
+
+/** The live processes below `pid`. */
+function descendants(pid: number): number[] {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = procFile(Number(entry), 'stat');
+    // pid (comm) state ppid ...: comm may hold spaces, so read after its closing parenthesis.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid > 0) parents.set(Number(entry), ppid);
+  }
+  const below = (p: number): number[] => [...parents].filter(([, parent]) => parent === p).flatMap(([child]) => [child, ...below(child)]);
+  return below(pid);
+}
 
 describe.each(shells)('remoteDaemonCommand({ endWithStdin }) in %s', (shell) => {
   it("returns with the daemon's exit code and output, without waiting for stdin to end", async () => {
@@ -106,6 +130,20 @@ describe.each(shells)('remoteDaemonCommand({ endWithStdin }) in %s', (shell) => 
       expect(await r.exited).toBe(137); // the status of the daemon it started (SIGKILLed)
     } finally {
       r.kill();
+    }
+  });
+
+  it('gives the secret to the daemon alone: the helper beside it (cat) does not hold it in its environment', async () => {
+    const r = run(shell, remoteDaemonCommand(spec('wait'), program, { secret: 'stdin', launchIds: ['one'], endWithStdin: true }));
+    try {
+      expect(await until(() => r.stdout().includes('start one wait secret=sec ret eof-flag=true'))).toBe(true);
+      const helpers = descendants(r.pid).filter((pid) => procFile(pid, 'cmdline').replace(/\0/g, ' ').trim() === 'cat');
+      expect(helpers).toHaveLength(1);
+      expect(procFile(helpers[0]!, 'environ').split('\0')).not.toContain('MIRAI_SECRET=sec ret');
+      expect(procFile(helpers[0]!, 'environ')).not.toContain('MIRAI_SECRET');
+    } finally {
+      r.endStdin();
+      await r.exited;
     }
   });
 
