@@ -1,11 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CancelledError, daemons, describeExitCode, everywhere, info, launchRemote, localUrl, mirai, remoteConfig, status, stopMirai } from '@mirai-ts/core';
-import { encodeFrame, frame, FrameType, PROTOCOL_VERSION } from '@mirai-ts/core/plugin';
+import { silentHost } from '../helpers/silent-host.js';
 import { alive, sleep, waitFor } from '../helpers/wait.js';
 
 const script = join(import.meta.dirname, '..', '..', 'core', 'dist', 'daemon-main.js');
@@ -218,20 +217,10 @@ describe('mirai-daemon command', () => {
 
   it('--exit-on-stdin-eof: a daemon still in its handshake (a host that never answers) exits when its stdin ends', async () => {
     // Sends a Challenge, takes the Hello, and never sends Init: the daemon waits for ever.
-    const challenge = Buffer.concat(encodeFrame(frame(FrameType.Challenge, 0, [Buffer.from(JSON.stringify({ protocol: PROTOCOL_VERSION, nonce: 'n' }))])));
-    let helloSeen = false;
-    const sockets: Socket[] = [];
-    const silent = createServer((socket) => {
-      sockets.push(socket);
-      socket.on('error', () => {});
-      socket.once('data', () => (helloSeen = true));
-      socket.write(challenge);
-    });
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { url, helloSeen, close } = await silentHost();
     try {
-      const { port } = silent.address() as { port: number };
-      const { child, exit } = startDaemon(`tcp://127.0.0.1:${port}`, '--exit-on-stdin-eof');
-      expect(await waitFor(() => helloSeen, 10_000)).toBe(true);
+      const { child, exit } = startDaemon(url, '--exit-on-stdin-eof');
+      expect(await waitFor(helloSeen, 10_000)).toBe(true);
       await sleep(300);
       expect(child.exitCode).toBeNull(); // it waits for the host's Init
       child.stdin!.end();
@@ -239,8 +228,7 @@ describe('mirai-daemon command', () => {
       expect(await exit).toBe(0);
       expect(Date.now() - endedAt).toBeLessThan(2_000);
     } finally {
-      for (const socket of sockets) socket.destroy();
-      silent.close();
+      close();
     }
   });
 

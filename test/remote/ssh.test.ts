@@ -7,7 +7,6 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -26,9 +25,10 @@ import {
   status,
   stopMirai,
 } from '@mirai-ts/core';
-import { encodeFrame, frame, FrameType, PROTOCOL_VERSION, shellQuote } from '@mirai-ts/core/plugin';
+import { shellQuote } from '@mirai-ts/core/plugin';
 import { parseRemote, sshConfig } from '@mirai-ts/launcher-ssh';
 import { SSHD_TAG_ENV, sshdAvailable, startSshd, type TestSshd } from '../helpers/sshd.js';
+import { silentHost } from '../helpers/silent-host.js';
 import { alive, sleep, waitFor } from '../helpers/wait.js';
 import { sshDaemons } from './examples/ssh-tunnel.js';
 import { argvOf, processesWithArgv, testSecret } from './support.js';
@@ -68,31 +68,6 @@ function pidsOfLaunch(id: string): number[] {
 }
 
 const root = join(import.meta.dirname, '..', '..');
-
-/**
- * A "host" that sends its Challenge and never answers the Hello: a daemon dialling it waits
- * for its Init for ever, as one whose host hangs, or whose launch timed out before it connected.
- */
-async function silentHost(): Promise<{ url: string; helloSeen: () => boolean; close: () => void }> {
-  const challenge = Buffer.concat(encodeFrame(frame(FrameType.Challenge, 0, [Buffer.from(JSON.stringify({ protocol: PROTOCOL_VERSION, nonce: 'n' }))])));
-  let seen = false;
-  const sockets: Socket[] = [];
-  const server = createServer((socket) => {
-    sockets.push(socket);
-    socket.on('error', () => {});
-    socket.once('data', () => (seen = true));
-    socket.write(challenge);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `tcp://127.0.0.1:${(server.address() as { port: number }).port}`,
-    helloSeen: () => seen,
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      server.close();
-    },
-  };
-}
 
 const available = sshdAvailable();
 
